@@ -1,0 +1,2974 @@
+/* microweb.h - a single-file HTTP/1.1 web framework for C.   MIT licence (see LICENSE).
+
+   A threaded HTTP/1.1 server, a router and a streaming JSON writer in one header,
+   built on libc and pthreads only.
+
+   ============================================================================
+   QUICK START
+   ============================================================================
+
+       #define MICROWEB_IMPLEMENTATION      // in exactly one .c file
+       #include "microweb.h"                // before any other #include in that file
+
+       static void hello(mw_req *rq, mw_res *rs) { (void)rq; mw_text(rs, 200, "Hello, World!"); }
+
+       static void user(mw_req *rq, mw_res *rs) {
+           mw_json *j = mw_json_begin(rs, 200);
+           mw_json_object(j);
+           mw_json_key_string(j, "id", mw_param(rq, "id"));
+           mw_json_end(j);
+       }
+
+       int main(void) {
+           mw_app *app = mw_app_new();
+           mw_get(app, "/", hello);
+           mw_get(app, "/users/:id", user);
+           return mw_run(app);   // serves until SIGINT/SIGTERM, then frees app and returns 0
+       }
+
+   Build:   cc -O2 -pthread -I. app.c -o app
+   Other .c files include "microweb.h" without the #define and get declarations only.
+   The implementation file defines _GNU_SOURCE; include microweb.h first there so
+   the system headers see it.
+
+   ============================================================================
+   ROUTES
+   ============================================================================
+   mw_get / mw_post / mw_put / mw_patch / mw_delete / mw_any (every method), or
+   mw_route(app, "METHOD", pattern, handler) for any other method.
+   Patterns are paths split at '/'; each segment is one of
+       users             static text, matched exactly
+       :id               a named parameter: one non-empty segment ("/users/:id")
+       *path             a wildcard, last segment only: the rest of the path, which may
+                         be empty or hold more slashes ("/files/" then "*path")
+   A request is matched static segment first, then parameter, then wildcard,
+   whatever the order of registration. Parameters are percent-decoded (a bad
+   %-escape or an encoded NUL gives 400). A malformed or duplicate pattern makes
+   the call return MW_EINVAL / MW_EEXIST, prints one line on stderr, and mw_run
+   then refuses to start.
+   Automatic answers: 404 for an unknown path; 405 with Allow when the path
+   exists for other methods; HEAD runs the GET handler and sends no body;
+   OPTIONS answers 200 with Allow (unless you route OPTIONS yourself);
+   "OPTIONS *" answers with every method.
+
+   ============================================================================
+   REQUEST  (valid only during the handler call)
+   ============================================================================
+   const char *mw_method(rq)          "GET", "POST", ...
+   const char *mw_path(rq)            "/users/42" (raw, not decoded)
+   const char *mw_query(rq)           raw query string without '?', "" when none
+   const char *mw_header(rq, name)    case-insensitive; NULL when absent
+   const char *mw_param(rq, name)     decoded path parameter; NULL when absent
+   mw_str      mw_body(rq)            bytes + length (not NUL-terminated)
+   void       *mw_userdata(rq)        what mw_set_userdata(app, p) stored
+
+   ============================================================================
+   RESPONSE
+   ============================================================================
+   int mw_status(rs, code)                     100-599, default 200 (1xx refused)
+   int mw_set_header(rs, name, value)          name must be a token; a CR, LF, NUL or other
+                                               control byte in name or value is refused
+                                               (MW_EINVAL) and nothing is sent. Content-Length
+                                               and Transfer-Encoding are framed by microweb
+                                               and refused here; Content-Type replaces the
+                                               default text/plain; "Connection: close" closes
+                                               the connection after the response.
+   int mw_write(rs, data, len)                 append to the body
+   int mw_printf(rs, fmt, ...)                 append formatted text to the body
+   int mw_send(rs, status, content_type, data, len)   replace the body
+   int mw_text(rs, status, text)               text/plain; charset=utf-8
+   int mw_send_json(rs, status, json_text)     application/json, text sent as given
+   int mw_error(rs, status, detail)            {"status":..,"error":"<reason>","detail":".."}
+   Every response carries Date and Content-Length (except 204 and 304, which have
+   no body). Automatic error answers use the mw_error body shape.
+
+   JSON writer (streams into the response body, application/json):
+       mw_json *j = mw_json_begin(rs, status);
+       mw_json_object(j) / mw_json_array(j) / mw_json_close(j)
+       mw_json_key(j, k)
+       mw_json_string(j, s) (NULL writes null) / mw_json_stringn(j, s, n)
+       mw_json_int(j, int64) / mw_json_double(j, d) / mw_json_bool(j, b) / mw_json_null(j)
+       mw_json_key_string / _int / _double / _bool (j, k, v)
+       mw_json_end(j)       closes every container still open and finishes the body
+   Strings are escaped per RFC 8259; invalid UTF-8 bytes become U+FFFD. Doubles are
+   written in the shortest form that reads back to the same value. Misuse (a value
+   where a key is due, a key where a value is due, a close with nothing open, more
+   than one top-level value, NaN or infinity, nesting beyond MW_JSON_MAX_DEPTH) makes
+   the call return MW_EJSON and the response becomes a 500 error: invalid JSON
+   never reaches the wire. A handler that returns without mw_json_end also gets 500.
+
+   ============================================================================
+   SERVING
+   ============================================================================
+   int  mw_run(app)           listen on HOST (default 127.0.0.1) and PORT (default 8080;
+                              0 picks a free port), serve until SIGINT or SIGTERM, then drain,
+                              free the app and return 0 (1 on a startup error, printed).
+   int  mw_listen(app, host, port)   bind and listen; returns the port or a negative MW_E...
+   int  mw_serve(app)         serve until mw_stop; returns 0. Does not free the app.
+   void mw_stop(app)          from any thread or a signal handler: stop accepting, let
+                              requests in flight finish (up to MW_SHUTDOWN_GRACE_MS), close
+                              idle connections, join the threads.
+   void mw_app_free(app)
+   Worker threads: the number of online CPUs, or MW_THREADS from the environment, or
+   mw_set_limit(app, MW_LIMIT_THREADS, n). Sockets are non-blocking on epoll (Linux),
+   kqueue (macOS/BSD) or poll() (elsewhere, or anywhere with -DMW_USE_POLL=1). An idle
+   connection holds no thread; a handler that blocks delays only its own request while
+   another worker is free.
+
+   ============================================================================
+   LIMITS  (compile-time defaults; each also settable with mw_set_limit)
+   ============================================================================
+   macro                       default   unit    mw_limit                       when exceeded
+   MW_MAX_REQUEST_LINE         8192      bytes   MW_LIMIT_REQUEST_LINE          414, close
+   MW_MAX_HEADER_BYTES         16384     bytes   MW_LIMIT_HEADER_BYTES          431, close
+   MW_MAX_HEADERS              100       fields  MW_LIMIT_HEADER_COUNT          431, close
+   MW_MAX_BODY_BYTES           1048576   bytes   MW_LIMIT_BODY_BYTES            413, close
+   MW_HEAD_TIMEOUT_MS          10000     ms      MW_LIMIT_HEAD_TIMEOUT_MS       408, close
+   MW_BODY_TIMEOUT_MS          10000     ms      MW_LIMIT_BODY_TIMEOUT_MS       408, close (no progress)
+   MW_KEEPALIVE_TIMEOUT_MS     5000      ms      MW_LIMIT_KEEPALIVE_TIMEOUT_MS  close
+   MW_WRITE_TIMEOUT_MS         10000     ms      MW_LIMIT_WRITE_TIMEOUT_MS      close (no progress)
+   MW_MAX_CONNECTIONS          10000     conns   MW_LIMIT_CONNECTIONS           503, close
+   MW_SHUTDOWN_GRACE_MS        5000      ms      MW_LIMIT_SHUTDOWN_GRACE_MS     connections closed
+   MW_MAX_CHUNK_EXT_BYTES      1024      bytes   MW_LIMIT_CHUNK_EXT_BYTES       400, close
+   MW_THREADS_DEFAULT          0 (=CPUs) threads MW_LIMIT_THREADS
+   Compile-time only:  MW_MAX_PARAMS 16 (path parameters per route),
+   MW_JSON_MAX_DEPTH 64, MW_READ_BUFFER_BYTES 4096 (first read buffer of a connection),
+   MW_USE_POLL 0 (1 selects the poll() backend), MW_MALLOC/MW_REALLOC/MW_FREE (define all
+   three to use your allocator).
+   A run-time MW_LIMIT_HEADER_COUNT may only lower MW_MAX_HEADERS.
+
+   ============================================================================
+   HTTP RULES  (RFC 9112 / RFC 9110; a doubt about where a message ends is 400 + close)
+   ============================================================================
+   request line       METHOD SP target SP HTTP/1.x CRLF, one SP exactly; method a token;
+                      target origin-form ("/..."), absolute-form ("http://host/..."), or
+                      "*" for OPTIONS only; no '#', no control or non-ASCII bytes -> 400.
+                      HTTP/1.0 and 1.1 served; any other HTTP/x.y -> 505.
+   line endings       CRLF only: a bare LF or bare CR -> 400. Empty lines before the
+                      request line are ignored.
+   header fields      name a token, no space before ':' -> 400; obs-fold -> 400;
+                      NUL or control bytes other than HTAB in a value -> 400.
+   Host               HTTP/1.1 without Host, or with two -> 400.
+   Content-Length     digits only (no sign, space or hex); a list or repeats only when all
+                      equal; over 18 digits or otherwise unparseable -> 400; over the body
+                      limit -> 413 before the body is read.
+   Transfer-Encoding  with Content-Length -> 400; in HTTP/1.0 -> 400; final coding not
+                      chunked -> 400; chunked with other codings -> 501.
+   chunked body       size: 1-15 hex digits; extensions (<= MW_MAX_CHUNK_EXT_BYTES per line)
+                      and trailers (<= MW_MAX_HEADER_BYTES) parsed and dropped; CRLF required
+                      after the size line and the data -> else 400; decoded size over the
+                      body limit -> 413.
+   Expect             100-continue: "100 Continue" is sent before the body is read, or 413
+                      at once when the declared body is too large; any other value -> 417.
+   Connection         HTTP/1.1 keeps alive unless "close"; HTTP/1.0 closes unless
+                      "keep-alive". Pipelined requests are answered in order.
+
+   ============================================================================
+   ERRORS
+   ============================================================================
+   Functions return 0 (or a count) on success, or a negative code:
+   MW_EINVAL (bad argument), MW_ENOMEM, MW_EEXIST (duplicate route), MW_ESTATE (call not
+   allowed now, e.g. a route added while serving), MW_EJSON (JSON writer misuse),
+   MW_EIO (a system call failed; see errno).
+
+   ============================================================================
+   VERSIONS
+   ============================================================================
+   0.1.0  first release: server, router, JSON writer.
+*/
+#if defined(MICROWEB_IMPLEMENTATION) && !defined(_GNU_SOURCE)
+#define _GNU_SOURCE 1 /* accept4, clock_gettime, sigaction, ... under -std=c99 */
+#endif
+
+#ifndef MICROWEB_H
+#define MICROWEB_H
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define MW_VERSION "0.1.0"
+
+/* ---- limits: one block each, unit in the comment ---- */
+#ifndef MW_MAX_REQUEST_LINE
+#define MW_MAX_REQUEST_LINE 8192 /* bytes, request line incl. CRLF; longer -> 414 */
+#endif
+#ifndef MW_MAX_HEADER_BYTES
+#define MW_MAX_HEADER_BYTES 16384 /* bytes, all header fields; more -> 431 */
+#endif
+#ifndef MW_MAX_HEADERS
+#define MW_MAX_HEADERS 100 /* header fields per request; more -> 431 */
+#endif
+#ifndef MW_MAX_BODY_BYTES
+#define MW_MAX_BODY_BYTES 1048576 /* bytes, decoded request body; larger -> 413 */
+#endif
+#ifndef MW_HEAD_TIMEOUT_MS
+#define MW_HEAD_TIMEOUT_MS 10000 /* ms from the first byte to the end of the head -> 408 */
+#endif
+#ifndef MW_BODY_TIMEOUT_MS
+#define MW_BODY_TIMEOUT_MS 10000 /* ms without progress while a body arrives -> 408 */
+#endif
+#ifndef MW_KEEPALIVE_TIMEOUT_MS
+#define MW_KEEPALIVE_TIMEOUT_MS 5000 /* ms an idle keep-alive connection is kept */
+#endif
+#ifndef MW_WRITE_TIMEOUT_MS
+#define MW_WRITE_TIMEOUT_MS 10000 /* ms without progress while a response is sent */
+#endif
+#ifndef MW_MAX_CONNECTIONS
+#define MW_MAX_CONNECTIONS 10000 /* open connections; more are answered 503 and closed */
+#endif
+#ifndef MW_SHUTDOWN_GRACE_MS
+#define MW_SHUTDOWN_GRACE_MS 5000 /* ms requests in flight get to finish after mw_stop */
+#endif
+#ifndef MW_MAX_CHUNK_EXT_BYTES
+#define MW_MAX_CHUNK_EXT_BYTES 1024 /* bytes of extensions on one chunk-size line -> 400 */
+#endif
+#ifndef MW_THREADS_DEFAULT
+#define MW_THREADS_DEFAULT 0 /* worker threads; 0 = online CPUs */
+#endif
+#ifndef MW_MAX_PARAMS
+#define MW_MAX_PARAMS 16 /* path parameters per route (compile-time only) */
+#endif
+#ifndef MW_JSON_MAX_DEPTH
+#define MW_JSON_MAX_DEPTH 64 /* nesting of the JSON writer (compile-time only) */
+#endif
+#ifndef MW_READ_BUFFER_BYTES
+#define MW_READ_BUFFER_BYTES 4096 /* bytes, first read buffer of a connection */
+#endif
+#ifndef MW_USE_POLL
+#define MW_USE_POLL 0 /* 1: use the poll() backend even where epoll/kqueue exist */
+#endif
+
+/* ---- error codes ---- */
+#define MW_EINVAL (-1)
+#define MW_ENOMEM (-2)
+#define MW_EEXIST (-3)
+#define MW_ESTATE (-4)
+#define MW_EJSON (-5)
+#define MW_EIO (-6)
+
+typedef enum mw_limit {
+    MW_LIMIT_REQUEST_LINE,
+    MW_LIMIT_HEADER_BYTES,
+    MW_LIMIT_HEADER_COUNT,
+    MW_LIMIT_BODY_BYTES,
+    MW_LIMIT_HEAD_TIMEOUT_MS,
+    MW_LIMIT_BODY_TIMEOUT_MS,
+    MW_LIMIT_KEEPALIVE_TIMEOUT_MS,
+    MW_LIMIT_WRITE_TIMEOUT_MS,
+    MW_LIMIT_CONNECTIONS,
+    MW_LIMIT_SHUTDOWN_GRACE_MS,
+    MW_LIMIT_CHUNK_EXT_BYTES,
+    MW_LIMIT_THREADS,
+    MW_LIMIT_COUNT
+} mw_limit;
+
+typedef struct mw_str {
+    const char *ptr; /* not NUL-terminated */
+    size_t len;
+} mw_str;
+
+typedef struct mw_app mw_app;
+typedef struct mw_req mw_req;
+typedef struct mw_res mw_res;
+typedef struct mw_json mw_json;
+typedef void (*mw_handler)(mw_req *rq, mw_res *rs);
+
+/* app and routes */
+mw_app *mw_app_new(void);
+void mw_app_free(mw_app *app);
+int mw_set_limit(mw_app *app, mw_limit which, long long value);
+long long mw_get_limit(const mw_app *app, mw_limit which);
+void mw_set_userdata(mw_app *app, void *data);
+int mw_route(mw_app *app, const char *method, const char *pattern, mw_handler h);
+int mw_get(mw_app *app, const char *pattern, mw_handler h);
+int mw_post(mw_app *app, const char *pattern, mw_handler h);
+int mw_put(mw_app *app, const char *pattern, mw_handler h);
+int mw_patch(mw_app *app, const char *pattern, mw_handler h);
+int mw_delete(mw_app *app, const char *pattern, mw_handler h);
+int mw_any(mw_app *app, const char *pattern, mw_handler h);
+
+/* serving */
+int mw_run(mw_app *app);
+int mw_listen(mw_app *app, const char *host, int port);
+int mw_serve(mw_app *app);
+void mw_stop(mw_app *app);
+
+/* request */
+const char *mw_method(const mw_req *rq);
+const char *mw_path(const mw_req *rq);
+const char *mw_query(const mw_req *rq);
+const char *mw_header(const mw_req *rq, const char *name);
+const char *mw_param(const mw_req *rq, const char *name);
+mw_str mw_body(const mw_req *rq);
+void *mw_userdata(const mw_req *rq);
+
+/* response */
+int mw_status(mw_res *rs, int status);
+int mw_set_header(mw_res *rs, const char *name, const char *value);
+int mw_write(mw_res *rs, const void *data, size_t len);
+int mw_printf(mw_res *rs, const char *fmt, ...)
+#if defined(__GNUC__) || defined(__clang__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
+int mw_vprintf(mw_res *rs, const char *fmt, va_list ap);
+int mw_send(mw_res *rs, int status, const char *content_type, const void *data, size_t len);
+int mw_text(mw_res *rs, int status, const char *text);
+int mw_send_json(mw_res *rs, int status, const char *json_text);
+int mw_error(mw_res *rs, int status, const char *detail);
+
+/* JSON writer */
+mw_json *mw_json_begin(mw_res *rs, int status);
+int mw_json_object(mw_json *j);
+int mw_json_array(mw_json *j);
+int mw_json_close(mw_json *j);
+int mw_json_key(mw_json *j, const char *key);
+int mw_json_string(mw_json *j, const char *s);
+int mw_json_stringn(mw_json *j, const char *s, size_t n);
+int mw_json_int(mw_json *j, int64_t v);
+int mw_json_double(mw_json *j, double v);
+int mw_json_bool(mw_json *j, int v);
+int mw_json_null(mw_json *j);
+int mw_json_key_string(mw_json *j, const char *key, const char *s);
+int mw_json_key_int(mw_json *j, const char *key, int64_t v);
+int mw_json_key_double(mw_json *j, const char *key, double v);
+int mw_json_key_bool(mw_json *j, const char *key, int v);
+int mw_json_end(mw_json *j);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* MICROWEB_H */
+
+/* ========================================================================== */
+/* IMPLEMENTATION                                                              */
+/* ========================================================================== */
+#ifdef MICROWEB_IMPLEMENTATION
+#ifndef MICROWEB_IMPLEMENTATION_ONCE
+#define MICROWEB_IMPLEMENTATION_ONCE
+
+/* ---------------------------------------------------------------------------
+   platform: sockets, poller, threads, clock. The only place with OS #ifdefs.
+   --------------------------------------------------------------------------- */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <math.h>
+#include <netdb.h>
+#include <poll.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <arpa/inet.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+#include <sys/uio.h>
+#include <time.h>
+#include <unistd.h>
+
+#if !MW_USE_POLL && defined(__linux__)
+#define MW__POLLER_EPOLL 1
+#include <sys/epoll.h>
+#elif !MW_USE_POLL && (defined(__APPLE__) || defined(__FreeBSD__) || defined(__OpenBSD__) || \
+                       defined(__NetBSD__) || defined(__DragonFly__))
+#define MW__POLLER_KQUEUE 1
+#include <sys/event.h>
+#else
+#define MW__POLLER_POLL 1
+#endif
+
+#ifndef MW__POLLER_EPOLL
+#define MW__POLLER_EPOLL 0
+#endif
+#ifndef MW__POLLER_KQUEUE
+#define MW__POLLER_KQUEUE 0
+#endif
+#ifndef MW__POLLER_POLL
+#define MW__POLLER_POLL 0
+#endif
+
+#ifdef MSG_NOSIGNAL
+#define MW__SEND_FLAGS MSG_NOSIGNAL /* a peer that went away must not raise SIGPIPE */
+#else
+#define MW__SEND_FLAGS 0 /* SO_NOSIGPIPE is set on each socket instead */
+#endif
+
+/* ThreadSanitizer cannot see that EPOLLONESHOT hands a connection from one worker to
+   the next; these annotations tell it, and compile to nothing otherwise. */
+#if defined(__SANITIZE_THREAD__)
+#define MW__TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define MW__TSAN 1
+#endif
+#endif
+#ifdef MW__TSAN
+#ifdef __cplusplus
+extern "C" {
+#endif
+void __tsan_acquire(void *addr);
+void __tsan_release(void *addr);
+#ifdef __cplusplus
+}
+#endif
+#define MW__HANDOFF_RELEASE(p) __tsan_release(p)
+#define MW__HANDOFF_ACQUIRE(p) __tsan_acquire(p)
+#else
+#define MW__HANDOFF_RELEASE(p) ((void)0)
+#define MW__HANDOFF_ACQUIRE(p) ((void)0)
+#endif
+
+#define MW__LOAD(p) __atomic_load_n((p), __ATOMIC_ACQUIRE)
+#define MW__STORE(p, v) __atomic_store_n((p), (v), __ATOMIC_RELEASE)
+
+static long long mw__now_ms(void) {
+    struct timespec ts;
+#ifdef CLOCK_MONOTONIC_COARSE
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts); /* deadlines need ms, not ns: the cheap clock */
+#else
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+#endif
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int mw__set_nonblocking(int fd) {
+    int fl = fcntl(fd, F_GETFL, 0);
+    if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0) return MW_EIO;
+    fcntl(fd, F_SETFD, FD_CLOEXEC);
+    return 0;
+}
+
+/* Accepts one connection as a non-blocking, close-on-exec socket with Nagle off. */
+static int mw__accept(int listen_fd) {
+    int one = 1, fd;
+#if defined(__linux__)
+    fd = accept4(listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+#else
+    fd = accept(listen_fd, NULL, NULL);
+    if (fd >= 0 && mw__set_nonblocking(fd) != 0) {
+        close(fd);
+        return -1;
+    }
+#endif
+    if (fd < 0) return -1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+#ifdef SO_NOSIGPIPE
+    setsockopt(fd, SOL_SOCKET, SO_NOSIGPIPE, &one, sizeof one);
+#endif
+    return fd;
+}
+
+static int mw__make_pipe(int fds[2]) {
+    if (pipe(fds) != 0) return MW_EIO;
+    mw__set_nonblocking(fds[0]);
+    mw__set_nonblocking(fds[1]);
+    return 0;
+}
+
+/* The poller: one readiness set shared by all workers. Connections are armed one-shot:
+   after an event is delivered the fd is disarmed until the worker that took it re-arms
+   it, so two workers never handle one connection at once. */
+#define MW__EV_READ 1u
+#define MW__EV_WRITE 2u
+#define MW__EV_PERSIST 4u /* stays armed (wake-up pipes); otherwise one-shot */
+
+typedef struct mw__event {
+    void *ptr;
+    unsigned events;
+} mw__event;
+
+#if MW__POLLER_EPOLL
+typedef struct mw__poller {
+    int fd;
+} mw__poller;
+
+static int mw__poller_open(mw__poller *p) {
+    p->fd = epoll_create1(EPOLL_CLOEXEC);
+    return p->fd < 0 ? MW_EIO : 0;
+}
+static void mw__poller_close(mw__poller *p) { close(p->fd); }
+
+static int mw__poller_ctl(mw__poller *p, int op, int fd, void *ptr, unsigned ev) {
+    struct epoll_event e;
+    memset(&e, 0, sizeof e);
+    e.events = ((ev & MW__EV_READ) ? (unsigned)EPOLLIN : 0u) | ((ev & MW__EV_WRITE) ? (unsigned)EPOLLOUT : 0u) |
+               ((ev & MW__EV_PERSIST) ? 0u : (unsigned)EPOLLONESHOT);
+    e.data.ptr = ptr;
+    return epoll_ctl(p->fd, op, fd, &e) == 0 ? 0 : MW_EIO;
+}
+static int mw__poller_add(mw__poller *p, int fd, void *ptr, unsigned ev) {
+    return mw__poller_ctl(p, EPOLL_CTL_ADD, fd, ptr, ev);
+}
+static int mw__poller_rearm(mw__poller *p, int fd, void *ptr, unsigned ev) {
+    return mw__poller_ctl(p, EPOLL_CTL_MOD, fd, ptr, ev);
+}
+static void mw__poller_del(mw__poller *p, int fd) {
+    (void)p; /* close() removes the fd from the epoll set: no syscall needed */
+    (void)fd;
+}
+static int mw__poller_wait(mw__poller *p, mw__event *out, int max, int timeout_ms) {
+    struct epoll_event ev[64];
+    int i, n;
+    if (max > 64) max = 64;
+    n = epoll_wait(p->fd, ev, max, timeout_ms);
+    for (i = 0; i < n; i++) {
+        out[i].ptr = ev[i].data.ptr;
+        out[i].events = ((ev[i].events & (EPOLLIN | EPOLLHUP | EPOLLERR)) ? MW__EV_READ : 0u) |
+                        ((ev[i].events & (EPOLLOUT | EPOLLHUP | EPOLLERR)) ? MW__EV_WRITE : 0u);
+    }
+    return n < 0 ? 0 : n;
+}
+
+#elif MW__POLLER_KQUEUE
+typedef struct mw__poller {
+    int fd;
+} mw__poller;
+
+static int mw__poller_open(mw__poller *p) {
+    p->fd = kqueue();
+    return p->fd < 0 ? MW_EIO : 0;
+}
+static void mw__poller_close(mw__poller *p) { close(p->fd); }
+
+/* kqueue keeps one filter per direction: arm the wanted one, drop the other. */
+static int mw__poller_add(mw__poller *p, int fd, void *ptr, unsigned ev) {
+    struct kevent ch[2];
+    unsigned short flags = (unsigned short)(EV_ADD | ((ev & MW__EV_PERSIST) ? 0 : EV_ONESHOT));
+    int n = 0;
+    if (ev & MW__EV_READ) EV_SET(&ch[n++], fd, EVFILT_READ, flags, 0, 0, ptr);
+    if (ev & MW__EV_WRITE) EV_SET(&ch[n++], fd, EVFILT_WRITE, flags, 0, 0, ptr);
+    return kevent(p->fd, ch, n, NULL, 0, NULL) == 0 ? 0 : MW_EIO;
+}
+static int mw__poller_rearm(mw__poller *p, int fd, void *ptr, unsigned ev) {
+    struct kevent del;
+    EV_SET(&del, fd, (ev & MW__EV_WRITE) ? EVFILT_READ : EVFILT_WRITE, EV_DELETE, 0, 0, NULL);
+    kevent(p->fd, &del, 1, NULL, 0, NULL); /* ENOENT when it already fired: fine */
+    return mw__poller_add(p, fd, ptr, ev);
+}
+static void mw__poller_del(mw__poller *p, int fd) {
+    (void)p; /* close() removes every filter of the fd */
+    (void)fd;
+}
+static int mw__poller_wait(mw__poller *p, mw__event *out, int max, int timeout_ms) {
+    struct kevent ev[64];
+    struct timespec ts, *tsp = NULL;
+    int i, n;
+    if (max > 64) max = 64;
+    if (timeout_ms >= 0) {
+        ts.tv_sec = timeout_ms / 1000;
+        ts.tv_nsec = (long)(timeout_ms % 1000) * 1000000L;
+        tsp = &ts;
+    }
+    n = kevent(p->fd, NULL, 0, ev, max, tsp);
+    for (i = 0; i < n; i++) {
+        out[i].ptr = ev[i].udata;
+        out[i].events = ev[i].filter == EVFILT_WRITE ? MW__EV_WRITE : MW__EV_READ;
+    }
+    return n < 0 ? 0 : n;
+}
+
+#else /* poll(): one thread at a time polls the whole table */
+typedef struct mw__poll_slot {
+    void *ptr;
+    unsigned events; /* 0 = disarmed or unused */
+} mw__poll_slot;
+
+typedef struct mw__poller {
+    pthread_mutex_t table_lock;  /* guards slots */
+    pthread_mutex_t leader_lock; /* one thread in poll() at a time */
+    mw__poll_slot *slots;        /* indexed by fd */
+    size_t nslots;
+    struct pollfd *scratch; /* the leader's copy of the armed set */
+    size_t nscratch;
+    int interrupt[2]; /* a re-arm wakes the leader so it polls the new set */
+} mw__poller;
+
+static int mw__poller_open(mw__poller *p) {
+    memset(p, 0, sizeof *p);
+    if (mw__make_pipe(p->interrupt) != 0) return MW_EIO;
+    pthread_mutex_init(&p->table_lock, NULL);
+    pthread_mutex_init(&p->leader_lock, NULL);
+    return 0;
+}
+static void mw__poller_close(mw__poller *p) {
+    close(p->interrupt[0]);
+    close(p->interrupt[1]);
+    pthread_mutex_destroy(&p->table_lock);
+    pthread_mutex_destroy(&p->leader_lock);
+    free(p->slots);
+    free(p->scratch);
+}
+static int mw__poller_set(mw__poller *p, int fd, void *ptr, unsigned ev) {
+    int rc = 0;
+    char b = 1;
+    pthread_mutex_lock(&p->table_lock);
+    if ((size_t)fd >= p->nslots) {
+        size_t n = p->nslots ? p->nslots : 64;
+        mw__poll_slot *s;
+        while (n <= (size_t)fd) n *= 2;
+        s = (mw__poll_slot *)realloc(p->slots, n * sizeof *s);
+        if (!s) {
+            rc = MW_ENOMEM;
+        } else {
+            memset(s + p->nslots, 0, (n - p->nslots) * sizeof *s);
+            p->slots = s;
+            p->nslots = n;
+        }
+    }
+    if (rc == 0) {
+        p->slots[fd].ptr = ptr;
+        p->slots[fd].events = ev;
+    }
+    pthread_mutex_unlock(&p->table_lock);
+    if (write(p->interrupt[1], &b, 1) < 0) { /* full pipe: the leader wakes anyway */
+    }
+    return rc;
+}
+static int mw__poller_add(mw__poller *p, int fd, void *ptr, unsigned ev) { return mw__poller_set(p, fd, ptr, ev); }
+static int mw__poller_rearm(mw__poller *p, int fd, void *ptr, unsigned ev) {
+    return mw__poller_set(p, fd, ptr, ev);
+}
+static void mw__poller_del(mw__poller *p, int fd) { mw__poller_set(p, fd, NULL, 0); }
+
+/* Copies the armed set into scratch (interrupt pipe first); returns its size or -1. */
+static int mw__poller_snapshot(mw__poller *p) {
+    size_t fd, n = 1;
+    pthread_mutex_lock(&p->table_lock);
+    if (p->nscratch < p->nslots + 1) {
+        struct pollfd *s = (struct pollfd *)realloc(p->scratch, (p->nslots + 1) * sizeof *s);
+        if (!s) {
+            pthread_mutex_unlock(&p->table_lock);
+            return -1;
+        }
+        p->scratch = s;
+        p->nscratch = p->nslots + 1;
+    }
+    p->scratch[0].fd = p->interrupt[0];
+    p->scratch[0].events = POLLIN;
+    for (fd = 0; fd < p->nslots; fd++) {
+        unsigned ev = p->slots[fd].events;
+        if (!ev) continue;
+        p->scratch[n].fd = (int)fd;
+        p->scratch[n].events = (short)(((ev & MW__EV_READ) ? POLLIN : 0) | ((ev & MW__EV_WRITE) ? POLLOUT : 0));
+        p->scratch[n].revents = 0;
+        n++;
+    }
+    pthread_mutex_unlock(&p->table_lock);
+    return (int)n;
+}
+
+/* Claims ready fds that are still armed, disarming one-shot ones. */
+static int mw__poller_claim(mw__poller *p, int n, mw__event *out, int max) {
+    int i, got = 0;
+    pthread_mutex_lock(&p->table_lock);
+    for (i = 1; i < n && got < max; i++) {
+        short re = p->scratch[i].revents;
+        int fd = p->scratch[i].fd;
+        mw__poll_slot *s = &p->slots[fd];
+        if (!re || !s->events) continue;
+        out[got].ptr = s->ptr;
+        out[got].events = ((re & (POLLIN | POLLHUP | POLLERR)) ? MW__EV_READ : 0u) |
+                          ((re & (POLLOUT | POLLHUP | POLLERR)) ? MW__EV_WRITE : 0u);
+        got++;
+        if (!(s->events & MW__EV_PERSIST)) s->events = 0;
+    }
+    pthread_mutex_unlock(&p->table_lock);
+    return got;
+}
+
+static int mw__poller_wait(mw__poller *p, mw__event *out, int max, int timeout_ms) {
+    int got = 0;
+    long long until = timeout_ms >= 0 ? mw__now_ms() + timeout_ms : -1;
+    pthread_mutex_lock(&p->leader_lock);
+    while (!got) {
+        char drain[64];
+        int left = until < 0 ? -1 : (int)(until - mw__now_ms());
+        int n = mw__poller_snapshot(p);
+        if (n < 0 || (until >= 0 && left <= 0)) break;
+        if (poll(p->scratch, (nfds_t)n, left) <= 0) continue;
+        while (read(p->interrupt[0], drain, sizeof drain) > 0) {
+        }
+        got = mw__poller_claim(p, n, out, max);
+    }
+    pthread_mutex_unlock(&p->leader_lock);
+    return got;
+}
+#endif
+
+/* ---------------------------------------------------------------------------
+   memory: allocation macros, growable buffers
+   --------------------------------------------------------------------------- */
+#if !defined(MW_MALLOC) && !defined(MW_REALLOC) && !defined(MW_FREE)
+#define MW_MALLOC(n) malloc(n)
+#define MW_REALLOC(p, n) realloc((p), (n))
+#define MW_FREE(p) free(p)
+#elif !defined(MW_MALLOC) || !defined(MW_REALLOC) || !defined(MW_FREE)
+#error "microweb: define all of MW_MALLOC, MW_REALLOC and MW_FREE, or none"
+#endif
+
+typedef struct mw__buf {
+    char *data;
+    size_t len, cap;
+} mw__buf;
+
+/* Makes room for `extra` more bytes; growth doubles so appends are amortised O(1). */
+static int mw__buf_reserve(mw__buf *b, size_t extra) {
+    size_t want = b->len + extra, cap = b->cap ? b->cap : 256;
+    char *d;
+    if (want < b->len) return MW_ENOMEM; /* overflow */
+    if (want <= b->cap) return 0;
+    while (cap < want) cap *= 2;
+    d = (char *)MW_REALLOC(b->data, cap);
+    if (!d) return MW_ENOMEM;
+    b->data = d;
+    b->cap = cap;
+    return 0;
+}
+static int mw__buf_append(mw__buf *b, const void *p, size_t n) {
+    if (mw__buf_reserve(b, n) != 0) return MW_ENOMEM;
+    if (n) memcpy(b->data + b->len, p, n);
+    b->len += n;
+    return 0;
+}
+static int mw__buf_puts(mw__buf *b, const char *s) { return mw__buf_append(b, s, strlen(s)); }
+static void mw__buf_free(mw__buf *b) {
+    MW_FREE(b->data);
+    b->data = NULL;
+    b->len = b->cap = 0;
+}
+/* Gives back a buffer that one large request grew, so a worker does not keep it forever. */
+static void mw__buf_trim(mw__buf *b, size_t keep) {
+    b->len = 0;
+    if (b->cap > keep) mw__buf_free(b);
+}
+static int mw__buf_put_u64(mw__buf *b, unsigned long long v) {
+    char tmp[24];
+    size_t i = sizeof tmp;
+    do {
+        tmp[--i] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    return mw__buf_append(b, tmp + i, sizeof tmp - i);
+}
+
+/* ---------------------------------------------------------------------------
+   HTTP/1.1 parser: pure (no I/O, no allocation). Fields are slices of the buffer.
+   --------------------------------------------------------------------------- */
+typedef struct mw__limits {
+    long long v[MW_LIMIT_COUNT];
+} mw__limits;
+
+static void mw__limits_default(mw__limits *l) {
+    l->v[MW_LIMIT_REQUEST_LINE] = MW_MAX_REQUEST_LINE;
+    l->v[MW_LIMIT_HEADER_BYTES] = MW_MAX_HEADER_BYTES;
+    l->v[MW_LIMIT_HEADER_COUNT] = MW_MAX_HEADERS;
+    l->v[MW_LIMIT_BODY_BYTES] = MW_MAX_BODY_BYTES;
+    l->v[MW_LIMIT_HEAD_TIMEOUT_MS] = MW_HEAD_TIMEOUT_MS;
+    l->v[MW_LIMIT_BODY_TIMEOUT_MS] = MW_BODY_TIMEOUT_MS;
+    l->v[MW_LIMIT_KEEPALIVE_TIMEOUT_MS] = MW_KEEPALIVE_TIMEOUT_MS;
+    l->v[MW_LIMIT_WRITE_TIMEOUT_MS] = MW_WRITE_TIMEOUT_MS;
+    l->v[MW_LIMIT_CONNECTIONS] = MW_MAX_CONNECTIONS;
+    l->v[MW_LIMIT_SHUTDOWN_GRACE_MS] = MW_SHUTDOWN_GRACE_MS;
+    l->v[MW_LIMIT_CHUNK_EXT_BYTES] = MW_MAX_CHUNK_EXT_BYTES;
+    l->v[MW_LIMIT_THREADS] = MW_THREADS_DEFAULT;
+}
+
+typedef struct mw__field {
+    const char *name, *value;
+    size_t name_len, value_len;
+} mw__field;
+
+typedef struct mw__head {
+    const char *method, *target, *path, *query;
+    size_t method_len, target_len, path_len, query_len;
+    int minor;                /* HTTP/1.<minor> */
+    long long content_length; /* -1 when absent */
+    int chunked, keep_alive, expect_continue;
+    size_t nfields;
+    const char *error; /* why the head was refused, for the error body */
+    mw__field fields[MW_MAX_HEADERS];
+} mw__head;
+
+/* Where the scan for the end of a head got to, so more bytes resume it without rescanning. */
+typedef struct mw__head_scan {
+    size_t pos;        /* next byte to look at */
+    size_t skip;       /* empty lines before the request line (RFC 9112 §2.2) */
+    size_t line_start; /* start of the line being scanned */
+    size_t first_line; /* length of the request line incl. CRLF, 0 until seen */
+} mw__head_scan;
+
+/* tchar per RFC 9110 §5.6.2: the characters of methods and header names. */
+static int mw__is_tchar(unsigned char c) {
+    if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')) return 1;
+    switch (c) {
+    case '!': case '#': case '$': case '%': case '&': case '\'': case '*': case '+':
+    case '-': case '.': case '^': case '_': case '`': case '|': case '~':
+        return 1;
+    default:
+        return 0;
+    }
+}
+
+static int mw__lower(int c) { return (c >= 'A' && c <= 'Z') ? c + 32 : c; }
+
+/* Case-insensitive comparison of a slice with a lower-case literal. */
+static int mw__ieq(const char *s, size_t n, const char *lower) {
+    size_t i;
+    for (i = 0; i < n; i++)
+        if (!lower[i] || mw__lower((unsigned char)s[i]) != lower[i]) return 0;
+    return lower[n] == '\0';
+}
+
+static int mw__hex_value(int c) {
+    if (c >= '0' && c <= '9') return c - '0';
+    c = mw__lower(c);
+    return (c >= 'a' && c <= 'f') ? c - 'a' + 10 : -1;
+}
+
+/* Finds the blank line that ends a request head in buf[0..len), resuming where the
+   previous call on the same scan stopped. Returns the head length, 0 when more bytes
+   are needed, or -status: 400 for a bare LF, 414/431 when the line or the header
+   section outgrows its limit (checked before the head is complete, so a client cannot
+   make us buffer more than the limits). */
+static long mw__scan_head(mw__head_scan *s, const char *buf, size_t len, const mw__limits *lim) {
+    size_t line_max = (size_t)lim->v[MW_LIMIT_REQUEST_LINE], fields_max = (size_t)lim->v[MW_LIMIT_HEADER_BYTES];
+    while (s->pos < len) {
+        const char *lf = (const char *)memchr(buf + s->pos, '\n', len - s->pos);
+        size_t i, line_len;
+        if (!lf) {
+            s->pos = len;
+            break;
+        }
+        i = (size_t)(lf - buf);
+        /* RFC 9112 §2.2: a bare LF could be read as a line end by one party and not by
+           another; we accept CRLF only. */
+        if (i == 0 || buf[i - 1] != '\r') return -400;
+        line_len = i + 1 - s->line_start;
+        s->pos = s->line_start = i + 1;
+        if (!s->first_line) {
+            if (line_len == 2) { /* empty line before the request line: ignored */
+                s->skip = i + 1;
+                if (s->skip > line_max) return -400;
+                continue;
+            }
+            if (line_len > line_max) return -414;
+            s->first_line = line_len;
+        } else if (line_len == 2) {
+            if (i + 1 - s->skip - s->first_line > fields_max + 2) return -431;
+            return (long)(i + 1);
+        }
+    }
+    if (!s->first_line) {
+        if (len - s->skip > line_max) return -414;
+    } else if (len - s->skip - s->first_line > fields_max + 2) {
+        return -431;
+    }
+    return 0;
+}
+
+#define MW__FAIL(h, status, why) ((h)->error = (why), -(status))
+
+static int mw__parse_version(const char *p, const char *end, mw__head *h) {
+    if (end - p != 8 || memcmp(p, "HTTP/", 5) != 0 || p[6] != '.' || p[5] < '0' || p[5] > '9' || p[7] < '0' ||
+        p[7] > '9')
+        return MW__FAIL(h, 400, "malformed HTTP version");
+    if (p[5] != '1' || (p[7] != '0' && p[7] != '1')) return MW__FAIL(h, 505, "HTTP version not supported");
+    h->minor = p[7] - '0';
+    return 0;
+}
+
+/* Splits the target into path and query. Origin-form "/p?q", absolute-form
+   "http://host/p?q" (RFC 9112 §3.2.2: the server must accept it), or "*" for OPTIONS. */
+static int mw__parse_target(mw__head *h) {
+    const char *t = h->target, *end = t + h->target_len, *p, *q;
+    if (h->target_len == 1 && t[0] == '*') {
+        if (!(h->method_len == 7 && memcmp(h->method, "OPTIONS", 7) == 0))
+            return MW__FAIL(h, 400, "asterisk-form target is only for OPTIONS");
+        h->path = t;
+        h->path_len = 1;
+        return 0;
+    }
+    p = t;
+    if (t[0] != '/') {
+        size_t scheme = mw__ieq(t, h->target_len < 7 ? h->target_len : 7, "http://") ? 7
+                        : (h->target_len >= 8 && mw__ieq(t, 8, "https://")) ? 8
+                                                                             : 0;
+        if (!scheme) return MW__FAIL(h, 400, "request target must start with /");
+        p = (const char *)memchr(t + scheme, '/', h->target_len - scheme);
+        if (!p) return MW__FAIL(h, 400, "absolute-form target without a path");
+    }
+    for (q = p; q < end; q++) {
+        if (*q == '#') return MW__FAIL(h, 400, "fragment in request target");
+        if (*q == '?') break;
+    }
+    h->path = p;
+    h->path_len = (size_t)(q - p);
+    h->query = q < end ? q + 1 : end;
+    h->query_len = q < end ? (size_t)(end - q - 1) : 0;
+    return 0;
+}
+
+/* request-line = method SP request-target SP HTTP-version CRLF (RFC 9112 §3) */
+static int mw__parse_request_line(const char *p, const char *eol, mw__head *h) {
+    const char *s = p;
+    int rc;
+    while (p < eol && mw__is_tchar((unsigned char)*p)) p++;
+    if (p == s || p == eol || *p != ' ') return MW__FAIL(h, 400, "malformed method");
+    h->method = s;
+    h->method_len = (size_t)(p - s);
+    s = ++p;
+    /* visible ASCII only: a space, control byte or non-ASCII byte is no part of a URI */
+    while (p < eol && (unsigned char)*p > 0x20 && (unsigned char)*p < 0x7f) p++;
+    if (p == s || p == eol || *p != ' ') return MW__FAIL(h, 400, "malformed request target");
+    h->target = s;
+    h->target_len = (size_t)(p - s);
+    if ((rc = mw__parse_version(p + 1, eol, h)) != 0) return rc;
+    return mw__parse_target(h);
+}
+
+/* Content-Length = 1*DIGIT, or a list of identical values (RFC 9110 §8.6). Anything
+   else is a framing doubt: two parties could see different message ends. */
+static int mw__parse_content_length(const char *v, size_t n, mw__head *h) {
+    size_t i = 0;
+    while (i <= n) {
+        long long val = 0;
+        size_t digits = 0;
+        while (i < n && (v[i] == ' ' || v[i] == '\t')) i++;
+        while (i < n && v[i] >= '0' && v[i] <= '9') {
+            if (++digits > 18) return MW__FAIL(h, 400, "Content-Length too large"); /* < 2^63: no overflow */
+            val = val * 10 + (v[i++] - '0');
+        }
+        while (i < n && (v[i] == ' ' || v[i] == '\t')) i++;
+        if (!digits || (i < n && v[i] != ',')) return MW__FAIL(h, 400, "malformed Content-Length");
+        if (h->content_length >= 0 && h->content_length != val)
+            return MW__FAIL(h, 400, "conflicting Content-Length values");
+        h->content_length = val;
+        i++;
+    }
+    return 0;
+}
+
+/* Transfer-Encoding is a list of codings, possibly spread over several fields; only
+   a lone final "chunked" is served (RFC 9112 §6.1, §6.3). */
+static int mw__parse_transfer_encoding(const char *v, size_t n, mw__head *h, int *codings) {
+    size_t i = 0;
+    while (i < n) {
+        size_t s, e;
+        while (i < n && (v[i] == ' ' || v[i] == '\t' || v[i] == ',')) i++;
+        if (i == n) break;
+        s = i;
+        while (i < n && v[i] != ',') i++;
+        e = i;
+        while (e > s && (v[e - 1] == ' ' || v[e - 1] == '\t')) e--;
+        if (h->chunked) return MW__FAIL(h, 400, "a transfer coding after chunked");
+        if (mw__ieq(v + s, e - s, "chunked"))
+            h->chunked = 1;
+        else
+            (*codings)++;
+    }
+    return 0;
+}
+
+/* Remembers the connection options "close" and "keep-alive" (RFC 9112 §9.3). */
+static void mw__parse_connection(const char *v, size_t n, int *close_opt, int *keep_opt) {
+    size_t i = 0;
+    while (i < n) {
+        size_t s, e;
+        while (i < n && (v[i] == ' ' || v[i] == '\t' || v[i] == ',')) i++;
+        s = i;
+        while (i < n && v[i] != ',') i++;
+        e = i;
+        while (e > s && (v[e - 1] == ' ' || v[e - 1] == '\t')) e--;
+        if (mw__ieq(v + s, e - s, "close")) *close_opt = 1;
+        if (mw__ieq(v + s, e - s, "keep-alive")) *keep_opt = 1;
+    }
+}
+
+typedef struct mw__framing_acc {
+    int hosts, te_fields, other_codings, close_opt, keep_opt;
+} mw__framing_acc;
+
+/* Interprets the fields that decide framing and connection handling. */
+static int mw__note_field(mw__head *h, const mw__field *f, mw__framing_acc *a) {
+    switch (f->name_len) {
+    case 4:
+        if (mw__ieq(f->name, 4, "host")) a->hosts++;
+        break;
+    case 6:
+        if (mw__ieq(f->name, 6, "expect")) {
+            if (!mw__ieq(f->value, f->value_len, "100-continue"))
+                return MW__FAIL(h, 417, "only the expectation 100-continue is supported");
+            h->expect_continue = 1;
+        }
+        break;
+    case 10:
+        if (mw__ieq(f->name, 10, "connection")) mw__parse_connection(f->value, f->value_len, &a->close_opt, &a->keep_opt);
+        break;
+    case 14:
+        if (mw__ieq(f->name, 14, "content-length")) return mw__parse_content_length(f->value, f->value_len, h);
+        break;
+    case 17:
+        if (mw__ieq(f->name, 17, "transfer-encoding")) {
+            a->te_fields++;
+            return mw__parse_transfer_encoding(f->value, f->value_len, h, &a->other_codings);
+        }
+        break;
+    default:
+        break;
+    }
+    return 0;
+}
+
+/* field-line = field-name ":" OWS field-value OWS CRLF (RFC 9112 §5). Returns the
+   length of the line or -status. */
+static long mw__parse_field(const char *p, const char *end, mw__field *f, mw__head *h) {
+    const char *s = p, *v, *ve;
+    if (*p == ' ' || *p == '\t') return MW__FAIL(h, 400, "obsolete line folding"); /* RFC 9112 §5.2 */
+    while (p < end && mw__is_tchar((unsigned char)*p)) p++;
+    /* RFC 9112 §5.1: no whitespace between name and colon, or a proxy could read
+       "Transfer-Encoding :" as another field than we do. */
+    if (p == s || p == end || *p != ':') return MW__FAIL(h, 400, "malformed header field name");
+    f->name = s;
+    f->name_len = (size_t)(p - s);
+    p++;
+    while (p < end && (*p == ' ' || *p == '\t')) p++;
+    v = p;
+    /* field-value: VCHAR, SP, HTAB, obs-text; NUL, CR and other controls refused */
+    while (p < end && ((unsigned char)*p >= 0x20 || *p == '\t') && *p != 0x7f) p++;
+    if (p + 1 >= end || p[0] != '\r' || p[1] != '\n') return MW__FAIL(h, 400, "invalid byte in header field value");
+    ve = p;
+    while (ve > v && (ve[-1] == ' ' || ve[-1] == '\t')) ve--;
+    f->value = v;
+    f->value_len = (size_t)(ve - v);
+    return (long)(p + 2 - s);
+}
+
+/* Decides message length and persistence once every field is known (RFC 9112 §6.3). */
+static int mw__settle_framing(mw__head *h, const mw__framing_acc *a) {
+    if (h->minor == 1 && a->hosts == 0) return MW__FAIL(h, 400, "missing Host header");
+    if (a->hosts > 1) return MW__FAIL(h, 400, "more than one Host header");
+    if (a->te_fields) {
+        if (h->minor == 0) return MW__FAIL(h, 400, "Transfer-Encoding in an HTTP/1.0 request");
+        if (h->content_length >= 0) return MW__FAIL(h, 400, "both Content-Length and Transfer-Encoding");
+        if (!h->chunked) return MW__FAIL(h, 400, "final transfer coding is not chunked");
+        if (a->other_codings) return MW__FAIL(h, 501, "transfer coding not implemented");
+    }
+    h->keep_alive = h->minor == 1 ? !a->close_opt : (a->keep_opt && !a->close_opt);
+    return 0;
+}
+
+/* Parses a complete head buf[0..head_len) found by mw__scan_head. Returns 0 or -status
+   with h->error set. */
+static int mw__parse_head(const char *buf, size_t head_len, const mw__limits *lim, mw__head *h) {
+    const char *p = buf, *end = buf + head_len, *eol;
+    mw__framing_acc acc;
+    size_t max_fields = (size_t)lim->v[MW_LIMIT_HEADER_COUNT];
+    int rc;
+    memset(&acc, 0, sizeof acc);
+    h->content_length = -1;
+    h->chunked = h->expect_continue = 0;
+    h->nfields = 0;
+    h->query = NULL;
+    h->query_len = 0;
+    h->error = NULL;
+    while (p + 1 < end && p[0] == '\r' && p[1] == '\n') p += 2;
+    eol = (const char *)memchr(p, '\r', (size_t)(end - p));
+    if (!eol || eol + 1 >= end || eol[1] != '\n') return MW__FAIL(h, 400, "bare CR in request line");
+    if ((rc = mw__parse_request_line(p, eol, h)) != 0) return rc;
+    p = eol + 2;
+    while (!(p[0] == '\r' && p + 1 < end && p[1] == '\n')) {
+        long n;
+        if (h->nfields >= max_fields) return MW__FAIL(h, 431, "too many header fields");
+        n = mw__parse_field(p, end, &h->fields[h->nfields], h);
+        if (n < 0) return (int)n;
+        if ((rc = mw__note_field(h, &h->fields[h->nfields], &acc)) != 0) return rc;
+        h->nfields++;
+        p += n;
+    }
+    return mw__settle_framing(h, &acc);
+}
+
+/* Chunked transfer coding (RFC 9112 §7.1), decoded in place: data bytes move down over
+   the framing, so the body ends up contiguous without a second buffer. */
+enum {
+    MW__CH_SIZE,
+    MW__CH_EXT,
+    MW__CH_SIZE_LF,
+    MW__CH_DATA,
+    MW__CH_DATA_CR,
+    MW__CH_DATA_LF,
+    MW__CH_TRAILER,
+    MW__CH_TRAILER_LINE,
+    MW__CH_TRAILER_LF,
+    MW__CH_DONE
+};
+
+typedef struct mw__chunked {
+    int state;
+    unsigned digits;
+    int last_lf_ends; /* in the trailer: the LF being awaited ends the message */
+    unsigned long long size; /* the chunk size being read, then bytes of it still to copy */
+    size_t ext_bytes, trailer_bytes;
+} mw__chunked;
+
+#define MW__CHUNK_MAX_DIGITS 15 /* 15 hex digits < 2^60: the size cannot overflow */
+
+/* Decodes buf[*in..len), writing data at buf[*out..]; *out <= *in always.
+   Returns 1 when the message is complete (*in is just past it), 0 when more bytes are
+   needed, or -status (400 malformed, 413 too large, 431 trailers too large). */
+static int mw__chunked_decode(mw__chunked *d, char *buf, size_t len, size_t *in, size_t *out, size_t body_start,
+                              const mw__limits *lim) {
+    size_t i = *in, o = *out;
+    unsigned long long body_max = (unsigned long long)lim->v[MW_LIMIT_BODY_BYTES];
+    int rc = 0;
+    while (i < len && rc == 0) {
+        unsigned char c = (unsigned char)buf[i];
+        switch (d->state) {
+        case MW__CH_SIZE: {
+            int hv = mw__hex_value(c);
+            if (hv >= 0) {
+                if (++d->digits > MW__CHUNK_MAX_DIGITS) rc = -400;
+                d->size = d->size * 16 + (unsigned)hv;
+                i++;
+            } else if (!d->digits) {
+                rc = -400;
+            } else if (d->size > body_max - (o - body_start)) {
+                rc = -413; /* refused on the size line, before any of the data is read */
+            } else if (c == '\r') {
+                d->state = MW__CH_SIZE_LF;
+                i++;
+            } else if (c == ';' || c == ' ' || c == '\t') {
+                d->state = MW__CH_EXT;
+            } else {
+                rc = -400;
+            }
+            break;
+        }
+        case MW__CH_EXT: /* chunk-ext: parsed only far enough to skip it, within a cap */
+            if (c == '\r') {
+                d->state = MW__CH_SIZE_LF;
+            } else if ((c < 0x20 && c != '\t') || c == 0x7f ||
+                       ++d->ext_bytes > (size_t)lim->v[MW_LIMIT_CHUNK_EXT_BYTES]) {
+                rc = -400;
+            }
+            i++;
+            break;
+        case MW__CH_SIZE_LF:
+            if (c != '\n') {
+                rc = -400;
+                break;
+            }
+            i++;
+            d->ext_bytes = 0;
+            d->digits = 0;
+            d->state = d->size ? MW__CH_DATA : MW__CH_TRAILER;
+            break;
+        case MW__CH_DATA: {
+            size_t n = len - i;
+            if ((unsigned long long)n > d->size) n = (size_t)d->size;
+            memmove(buf + o, buf + i, n);
+            o += n;
+            i += n;
+            d->size -= n;
+            if (!d->size) d->state = MW__CH_DATA_CR;
+            break;
+        }
+        case MW__CH_DATA_CR:
+        case MW__CH_DATA_LF:
+            if (c != (d->state == MW__CH_DATA_CR ? '\r' : '\n')) {
+                rc = -400; /* RFC 9112 §7.1: data is followed by CRLF, nothing else */
+                break;
+            }
+            i++;
+            d->state = d->state == MW__CH_DATA_CR ? MW__CH_DATA_LF : MW__CH_SIZE;
+            break;
+        case MW__CH_TRAILER: /* start of a trailer line, or the final CRLF */
+            d->last_lf_ends = c == '\r';
+            d->state = c == '\r' ? MW__CH_TRAILER_LF : MW__CH_TRAILER_LINE;
+            if (c == '\r') i++;
+            break;
+        case MW__CH_TRAILER_LINE: /* trailer fields are dropped, within the header limit */
+            if (++d->trailer_bytes > (size_t)lim->v[MW_LIMIT_HEADER_BYTES]) {
+                rc = -431;
+            } else if (c == '\r') {
+                d->state = MW__CH_TRAILER_LF;
+            } else if ((c < 0x20 && c != '\t') || c == 0x7f) {
+                rc = -400;
+            }
+            i++;
+            break;
+        case MW__CH_TRAILER_LF:
+            if (c != '\n') {
+                rc = -400;
+                break;
+            }
+            i++;
+            if (d->last_lf_ends) {
+                d->state = MW__CH_DONE;
+                rc = 1;
+            } else {
+                d->state = MW__CH_TRAILER;
+            }
+            break;
+        default:
+            rc = 1;
+            break;
+        }
+    }
+    *in = i;
+    *out = o;
+    return rc;
+}
+
+/* Percent-decodes src into dst (which may be src); returns the decoded length, or -1
+   for a malformed escape or an encoded NUL (either would surprise C string code). */
+static long mw__percent_decode(const char *src, size_t n, char *dst, int plus_is_space) {
+    size_t i, o = 0;
+    for (i = 0; i < n; i++) {
+        char c = src[i];
+        if (c == '%') {
+            int hi, lo;
+            if (i + 2 >= n) return -1;
+            hi = mw__hex_value((unsigned char)src[i + 1]);
+            lo = mw__hex_value((unsigned char)src[i + 2]);
+            if (hi < 0 || lo < 0 || (hi == 0 && lo == 0)) return -1;
+            c = (char)(hi * 16 + lo);
+            i += 2;
+        } else if (c == '+' && plus_is_space) {
+            c = ' ';
+        }
+        dst[o++] = c;
+    }
+    return (long)o;
+}
+
+/* ---------------------------------------------------------------------------
+   router: (method, path) -> handler + parameters. Built before serving, read-only
+   after, so workers read it without locks.
+   --------------------------------------------------------------------------- */
+enum {
+    MW__M_GET,
+    MW__M_HEAD,
+    MW__M_POST,
+    MW__M_PUT,
+    MW__M_PATCH,
+    MW__M_DELETE,
+    MW__M_OPTIONS,
+    MW__M_ANY, /* a route for every method; also the slot a request with another method looks in */
+    MW__M_SLOTS
+};
+#define MW__M_OTHER MW__M_ANY
+
+static const char *const mw__method_names[MW__M_SLOTS] = {"GET",   "HEAD",   "POST",    "PUT",
+                                                           "PATCH", "DELETE", "OPTIONS", "*"};
+
+/* Maps a request method to its handler slot (case-sensitive, RFC 9110 §9.1). */
+static int mw__method_slot(const char *m, size_t n) {
+    int i;
+    for (i = 0; i < MW__M_ANY; i++)
+        if (strlen(mw__method_names[i]) == n && memcmp(m, mw__method_names[i], n) == 0) return i;
+    return MW__M_OTHER;
+}
+
+typedef struct mw__node {
+    char *seg; /* static segment text, for static children */
+    size_t seg_len;
+    struct mw__node **kids; /* static children */
+    size_t nkids;
+    struct mw__node *param, *wild;
+    char *param_name, *wild_name;
+    char *pattern; /* the pattern that first ended here, for error messages */
+    mw_handler handlers[MW__M_SLOTS];
+} mw__node;
+
+typedef struct mw__match {
+    mw_handler handler;
+    unsigned allow; /* methods routed for this path (bit per slot), for 405 and OPTIONS */
+    size_t nparams;
+    const char *names[MW_MAX_PARAMS];
+    const char *values[MW_MAX_PARAMS];
+    size_t lens[MW_MAX_PARAMS];
+} mw__match;
+
+static char *mw__strndup(const char *s, size_t n) {
+    char *d = (char *)MW_MALLOC(n + 1);
+    if (d) {
+        memcpy(d, s, n);
+        d[n] = '\0';
+    }
+    return d;
+}
+
+static void mw__node_free(mw__node *n) {
+    size_t i;
+    if (!n) return;
+    for (i = 0; i < n->nkids; i++) mw__node_free(n->kids[i]);
+    mw__node_free(n->param);
+    mw__node_free(n->wild);
+    MW_FREE(n->kids);
+    MW_FREE(n->seg);
+    MW_FREE(n->param_name);
+    MW_FREE(n->wild_name);
+    MW_FREE(n->pattern);
+    MW_FREE(n);
+}
+
+static mw__node *mw__node_new(void) {
+    mw__node *n = (mw__node *)MW_MALLOC(sizeof *n);
+    if (n) memset(n, 0, sizeof *n);
+    return n;
+}
+
+static mw__node *mw__node_static_child(mw__node *n, const char *seg, size_t len, int create) {
+    size_t i;
+    mw__node *k, **kids;
+    for (i = 0; i < n->nkids; i++)
+        if (n->kids[i]->seg_len == len && memcmp(n->kids[i]->seg, seg, len) == 0) return n->kids[i];
+    if (!create) return NULL;
+    kids = (mw__node **)MW_REALLOC(n->kids, (n->nkids + 1) * sizeof *kids);
+    if (!kids) return NULL;
+    n->kids = kids;
+    if (!(k = mw__node_new()) || !(k->seg = mw__strndup(seg, len))) {
+        MW_FREE(k);
+        return NULL;
+    }
+    k->seg_len = len;
+    n->kids[n->nkids++] = k;
+    return k;
+}
+
+/* A parameter or wildcard child; two routes may share it only under the same name,
+   so a parameter always has one name whichever route matched. */
+static mw__node *mw__node_named_child(mw__node **slot, char **slot_name, const char *name, size_t len,
+                                      const char **why) {
+    if (*slot) {
+        if (strlen(*slot_name) != len || memcmp(*slot_name, name, len) != 0) {
+            *why = "parameter name differs from an earlier route's at the same position";
+            return NULL;
+        }
+        return *slot;
+    }
+    if (!(*slot = mw__node_new()) || !(*slot_name = mw__strndup(name, len))) {
+        MW_FREE(*slot);
+        *slot = NULL;
+        *why = "out of memory";
+        return NULL;
+    }
+    return *slot;
+}
+
+static int mw__is_name_char(int c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_';
+}
+
+/* Checks one pattern segment; returns NULL when it is fine, or why not. */
+static const char *mw__check_segment(const char *seg, size_t len, int last, const char *pattern,
+                                     size_t nparams) {
+    size_t i, start = (len && (seg[0] == ':' || seg[0] == '*')) ? 1 : 0;
+    if (!len && !last) return "empty segment (//)";
+    if (start) {
+        const char *p;
+        if (len == 1) return "parameter without a name";
+        if (seg[0] == '*' && !last) return "a wildcard must be the last segment";
+        if (nparams >= MW_MAX_PARAMS) return "more parameters than MW_MAX_PARAMS";
+        for (i = 1; i < len; i++)
+            if (!mw__is_name_char((unsigned char)seg[i])) return "parameter names are letters, digits and _";
+        /* the same name twice in one pattern would make one of them unreachable */
+        for (p = pattern; (p = strchr(p, '/')) != NULL && p + 1 < seg; p++) {
+            const char *e = strchr(p + 1, '/');
+            size_t n = e ? (size_t)(e - p - 1) : strlen(p + 1);
+            if (n == len && (p[1] == ':' || p[1] == '*') && memcmp(p + 2, seg + 1, len - 1) == 0)
+                return "duplicate parameter name";
+        }
+        return NULL;
+    }
+    for (i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)seg[i];
+        if (c <= 0x20 || c >= 0x7f || c == '?' || c == '#' || c == '%') return "invalid character in pattern";
+    }
+    return NULL;
+}
+
+/* Adds a route; returns 0, MW_EINVAL or MW_EEXIST and sets *why. */
+static int mw__router_add(mw__node *root, int slot, const char *pattern, mw_handler h, const char **why) {
+    const char *p = pattern;
+    mw__node *n = root;
+    size_t nparams = 0;
+    if (!pattern || pattern[0] != '/') {
+        *why = "pattern must start with /";
+        return MW_EINVAL;
+    }
+    while (*p == '/') {
+        const char *seg = p + 1, *e = strchr(seg, '/');
+        size_t len = e ? (size_t)(e - seg) : strlen(seg);
+        int last = e == NULL;
+        if ((*why = mw__check_segment(seg, len, last, pattern, nparams)) != NULL) return MW_EINVAL;
+        if (len && seg[0] == ':') {
+            n = mw__node_named_child(&n->param, &n->param_name, seg + 1, len - 1, why);
+            nparams++;
+        } else if (len && seg[0] == '*') {
+            n = mw__node_named_child(&n->wild, &n->wild_name, seg + 1, len - 1, why);
+            nparams++;
+        } else {
+            n = mw__node_static_child(n, seg, len, 1);
+            *why = "out of memory";
+        }
+        if (!n) return MW_EINVAL;
+        p = seg + len;
+    }
+    if (n->handlers[slot]) {
+        *why = n->pattern && strcmp(n->pattern, pattern) != 0 ? "same route as an earlier pattern with other parameter names"
+                                                             : "duplicate route";
+        return MW_EEXIST;
+    }
+    if (!n->pattern && !(n->pattern = mw__strndup(pattern, strlen(pattern)))) {
+        *why = "out of memory";
+        return MW_ENOMEM;
+    }
+    n->handlers[slot] = h;
+    return 0;
+}
+
+static unsigned mw__node_allow(const mw__node *n) {
+    unsigned mask = 0;
+    int i;
+    for (i = 0; i < MW__M_SLOTS; i++)
+        if (n->handlers[i]) mask |= 1u << i;
+    return mask;
+}
+
+static mw_handler mw__node_pick(const mw__node *n, int slot) {
+    if (n->handlers[slot]) return n->handlers[slot];
+    if (slot == MW__M_HEAD && n->handlers[MW__M_GET]) return n->handlers[MW__M_GET]; /* RFC 9110 §9.3.2 */
+    return n->handlers[MW__M_ANY];
+}
+
+/* A path that ends at node n: a match if n routes the method; its methods count for Allow. */
+static int mw__match_here(const mw__node *n, int slot, mw__match *m) {
+    m->allow |= mw__node_allow(n);
+    m->handler = mw__node_pick(n, slot);
+    return m->handler != NULL;
+}
+
+static int mw__match_push(mw__match *m, const char *name, const char *v, size_t len) {
+    m->names[m->nparams] = name;
+    m->values[m->nparams] = v;
+    m->lens[m->nparams] = len;
+    m->nparams++;
+    return 1;
+}
+
+/* Depth-first in priority order: static, then parameter, then wildcard; it backtracks
+   when a branch has no route for the method, so order of registration never matters.
+   Every node is visited at most once per request, so the cost is bounded by the tree. */
+static int mw__match_walk(const mw__node *n, const char *path, size_t len, size_t pos, int slot, mw__match *m) {
+    const char *seg, *e;
+    size_t seg_len;
+    mw__node *k;
+    if (pos > len) return mw__match_here(n, slot, m);
+    seg = path + pos;
+    e = (const char *)memchr(seg, '/', len - pos);
+    seg_len = e ? (size_t)(e - seg) : len - pos;
+    if ((k = mw__node_static_child((mw__node *)n, seg, seg_len, 0)) != NULL &&
+        mw__match_walk(k, path, len, pos + seg_len + 1, slot, m))
+        return 1;
+    if (n->param && seg_len && mw__match_push(m, n->param_name, seg, seg_len)) {
+        if (mw__match_walk(n->param, path, len, pos + seg_len + 1, slot, m)) return 1;
+        m->nparams--;
+    }
+    if (n->wild) {
+        mw__match_push(m, n->wild_name, seg, len - pos);
+        if (mw__match_here(n->wild, slot, m)) return 1;
+        m->nparams--;
+    }
+    return 0;
+}
+
+/* Returns 1 with m->handler set, or 0 with m->allow telling 404 (0) from 405. */
+static int mw__router_match(const mw__node *root, int slot, const char *path, size_t len, mw__match *m) {
+    m->handler = NULL;
+    m->allow = 0;
+    m->nparams = 0;
+    if (!len || path[0] != '/') return 0;
+    return mw__match_walk(root, path, len, 1, slot, m);
+}
+
+/* "GET, HEAD, POST" for an Allow header (RFC 9110 §10.2.1). */
+static void mw__format_allow(unsigned mask, mw__buf *b) {
+    int i;
+    if (mask & (1u << MW__M_ANY)) mask = (1u << MW__M_ANY) - 1;
+    if (mask & (1u << MW__M_GET)) mask |= 1u << MW__M_HEAD;
+    mask |= 1u << MW__M_OPTIONS;
+    for (i = 0; i < MW__M_ANY; i++) {
+        if (!(mask & (1u << i))) continue;
+        if (b->len && b->data[b->len - 1] != ' ') mw__buf_puts(b, ", ");
+        mw__buf_puts(b, mw__method_names[i]);
+    }
+}
+
+/* ---------------------------------------------------------------------------
+   JSON writer: streams into a growable buffer; misuse is caught, never emitted.
+   --------------------------------------------------------------------------- */
+struct mw_json {
+    mw__buf *out;
+    const char *error; /* first misuse, sticky */
+    int depth;
+    int active; /* between mw_json_begin and mw_json_end */
+    int after_key, need_comma, root_done;
+    unsigned char in_object[MW_JSON_MAX_DEPTH];
+};
+
+static void mw__json_init(mw_json *j, mw__buf *out) {
+    memset(j, 0, sizeof *j);
+    j->out = out;
+    j->active = 1;
+}
+
+static int mw__json_fail(mw_json *j, const char *why) {
+    if (!j->error) j->error = why;
+    return MW_EJSON;
+}
+
+static int mw__json_in_object(const mw_json *j) { return j->depth > 0 && j->in_object[j->depth - 1]; }
+
+/* Before a value: checks that one is due here and writes the comma. */
+static int mw__json_value_start(mw_json *j) {
+    if (!j || !j->active) return MW_EJSON;
+    if (j->error) return MW_EJSON;
+    if (j->depth == 0 && j->root_done) return mw__json_fail(j, "more than one top-level value");
+    if (mw__json_in_object(j) && !j->after_key) return mw__json_fail(j, "a value where a key is due");
+    if (j->need_comma && !j->after_key && mw__buf_append(j->out, ",", 1) != 0)
+        return mw__json_fail(j, "out of memory");
+    return 0;
+}
+
+static int mw__json_value_done(mw_json *j) {
+    j->after_key = 0;
+    j->need_comma = 1;
+    if (j->depth == 0) j->root_done = 1;
+    return 0;
+}
+
+/* Writes s as a JSON string (RFC 8259 §7). Invalid UTF-8 becomes U+FFFD, so the output
+   is always valid UTF-8 (§8.1) whatever bytes a client sent. */
+static int mw__json_put_string(mw__buf *b, const char *s, size_t n) {
+    static const char hex[] = "0123456789abcdef";
+    size_t i = 0, run = 0;
+    if (mw__buf_reserve(b, n + 2) != 0 || mw__buf_append(b, "\"", 1) != 0) return MW_ENOMEM;
+    while (i < n) {
+        unsigned char c = (unsigned char)s[i];
+        size_t len = 1;
+        if (c >= 0x20 && c < 0x80 && c != '"' && c != '\\') {
+            i++;
+            run++;
+            continue;
+        }
+        if (run && mw__buf_append(b, s + i - run, run) != 0) return MW_ENOMEM;
+        run = 0;
+        if (c < 0x80) {
+            char esc[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]};
+            const char *e = c == '"' ? "\\\"" : c == '\\' ? "\\\\" : c == '\n' ? "\\n" : c == '\r' ? "\\r"
+                          : c == '\t' ? "\\t" : c == '\b' ? "\\b" : c == '\f' ? "\\f" : NULL;
+            if (e ? mw__buf_puts(b, e) : mw__buf_append(b, esc, 6)) return MW_ENOMEM;
+        } else {
+            unsigned cp = 0, min = 0;
+            size_t k;
+            if (c >= 0xc2 && c <= 0xdf) len = 2, cp = c & 0x1fu, min = 0x80;
+            else if (c >= 0xe0 && c <= 0xef) len = 3, cp = c & 0x0fu, min = 0x800;
+            else if (c >= 0xf0 && c <= 0xf4) len = 4, cp = c & 0x07u, min = 0x10000;
+            else len = 0;
+            for (k = 1; len && k < len; k++) {
+                if (i + k >= n || ((unsigned char)s[i + k] & 0xc0) != 0x80) len = 0;
+                else cp = (cp << 6) | ((unsigned char)s[i + k] & 0x3fu);
+            }
+            /* overlong forms, surrogates and code points past U+10FFFF are not UTF-8 */
+            if (!len || cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) {
+                if (mw__buf_append(b, "\xef\xbf\xbd", 3) != 0) return MW_ENOMEM;
+                len = 1;
+            } else if (mw__buf_append(b, s + i, len) != 0) {
+                return MW_ENOMEM;
+            }
+        }
+        i += len;
+    }
+    if (run && mw__buf_append(b, s + i - run, run) != 0) return MW_ENOMEM;
+    return mw__buf_append(b, "\"", 1);
+}
+
+/* Shortest of %.15g..%.17g that reads back as the same double. */
+static int mw__format_double(char *out, size_t size, double v) {
+    int prec;
+    for (prec = 15; prec <= 17; prec++) {
+        snprintf(out, size, "%.*g", prec, v);
+        if (strtod(out, NULL) == v) break;
+    }
+    return (int)strlen(out);
+}
+
+static int mw__json_open(mw_json *j, int object) {
+    int rc = mw__json_value_start(j);
+    if (rc) return rc;
+    if (j->depth >= MW_JSON_MAX_DEPTH) return mw__json_fail(j, "nesting deeper than MW_JSON_MAX_DEPTH");
+    if (mw__buf_append(j->out, object ? "{" : "[", 1) != 0) return mw__json_fail(j, "out of memory");
+    j->in_object[j->depth++] = (unsigned char)object;
+    j->after_key = 0;
+    j->need_comma = 0;
+    return 0;
+}
+
+int mw_json_object(mw_json *j) { return mw__json_open(j, 1); }
+int mw_json_array(mw_json *j) { return mw__json_open(j, 0); }
+
+int mw_json_close(mw_json *j) {
+    if (!j || !j->active || j->error) return MW_EJSON;
+    if (j->depth == 0) return mw__json_fail(j, "close with no container open");
+    if (j->after_key) return mw__json_fail(j, "a key without a value");
+    if (mw__buf_append(j->out, j->in_object[j->depth - 1] ? "}" : "]", 1) != 0)
+        return mw__json_fail(j, "out of memory");
+    j->depth--;
+    return mw__json_value_done(j);
+}
+
+int mw_json_key(mw_json *j, const char *key) {
+    if (!j || !j->active || j->error) return MW_EJSON;
+    if (!mw__json_in_object(j) || j->after_key) return mw__json_fail(j, "a key where a value is due");
+    if (!key) return mw__json_fail(j, "NULL key");
+    if ((j->need_comma && mw__buf_append(j->out, ",", 1) != 0) ||
+        mw__json_put_string(j->out, key, strlen(key)) != 0 || mw__buf_append(j->out, ":", 1) != 0)
+        return mw__json_fail(j, "out of memory");
+    j->after_key = 1;
+    return 0;
+}
+
+/* Writes one scalar token after the checks every value needs. */
+static int mw__json_scalar(mw_json *j, const char *text, size_t n) {
+    int rc = mw__json_value_start(j);
+    if (rc) return rc;
+    if (mw__buf_append(j->out, text, n) != 0) return mw__json_fail(j, "out of memory");
+    return mw__json_value_done(j);
+}
+
+int mw_json_stringn(mw_json *j, const char *s, size_t n) {
+    int rc = mw__json_value_start(j);
+    if (rc) return rc;
+    if (mw__json_put_string(j->out, s, n) != 0) return mw__json_fail(j, "out of memory");
+    return mw__json_value_done(j);
+}
+int mw_json_string(mw_json *j, const char *s) { return s ? mw_json_stringn(j, s, strlen(s)) : mw_json_null(j); }
+int mw_json_int(mw_json *j, int64_t v) {
+    char tmp[24];
+    return mw__json_scalar(j, tmp, (size_t)snprintf(tmp, sizeof tmp, "%lld", (long long)v));
+}
+int mw_json_double(mw_json *j, double v) {
+    char tmp[40];
+    if (v != v || v - v != 0) return j ? mw__json_fail(j, "NaN or infinity has no JSON form") : MW_EJSON;
+    return mw__json_scalar(j, tmp, (size_t)mw__format_double(tmp, sizeof tmp, v));
+}
+int mw_json_bool(mw_json *j, int v) { return v ? mw__json_scalar(j, "true", 4) : mw__json_scalar(j, "false", 5); }
+int mw_json_null(mw_json *j) { return mw__json_scalar(j, "null", 4); }
+
+int mw_json_key_string(mw_json *j, const char *key, const char *s) {
+    int rc = mw_json_key(j, key);
+    return rc ? rc : mw_json_string(j, s);
+}
+int mw_json_key_int(mw_json *j, const char *key, int64_t v) {
+    int rc = mw_json_key(j, key);
+    return rc ? rc : mw_json_int(j, v);
+}
+int mw_json_key_double(mw_json *j, const char *key, double v) {
+    int rc = mw_json_key(j, key);
+    return rc ? rc : mw_json_double(j, v);
+}
+int mw_json_key_bool(mw_json *j, const char *key, int v) {
+    int rc = mw_json_key(j, key);
+    return rc ? rc : mw_json_bool(j, v);
+}
+
+/* Closes every container still open; the document must hold exactly one value. */
+int mw_json_end(mw_json *j) {
+    if (!j || !j->active) return MW_EJSON;
+    while (!j->error && j->depth > 0) mw_json_close(j);
+    if (!j->error && !j->root_done) mw__json_fail(j, "no value written");
+    j->active = 0;
+    return j->error ? MW_EJSON : 0;
+}
+
+/* ---------------------------------------------------------------------------
+   response: status line, headers, Content-Length framing
+   --------------------------------------------------------------------------- */
+typedef struct mw__worker mw__worker;
+
+struct mw_req {
+    mw_app *app;
+    const mw__head *head;
+    const char *method, *path, *query;
+    const char *body;
+    size_t body_len;
+    size_t nparams;
+    const char *param_names[MW_MAX_PARAMS];
+    const char *param_values[MW_MAX_PARAMS];
+};
+
+struct mw_res {
+    int status;
+    int is_head;    /* a HEAD request: the body is measured, not sent */
+    int close;      /* the handler asked for Connection: close */
+    int json_begun; /* mw_json_begin was called: the writer must end cleanly */
+    mw__buf *body;  /* these buffers belong to the worker and are reused */
+    mw__buf *headers;
+    mw__buf *ctype;
+    mw_json json;
+};
+
+static const char *mw__reason(int status) {
+    switch (status) {
+    case 100: return "Continue";
+    case 200: return "OK";
+    case 201: return "Created";
+    case 202: return "Accepted";
+    case 204: return "No Content";
+    case 206: return "Partial Content";
+    case 301: return "Moved Permanently";
+    case 302: return "Found";
+    case 303: return "See Other";
+    case 304: return "Not Modified";
+    case 307: return "Temporary Redirect";
+    case 308: return "Permanent Redirect";
+    case 400: return "Bad Request";
+    case 401: return "Unauthorized";
+    case 403: return "Forbidden";
+    case 404: return "Not Found";
+    case 405: return "Method Not Allowed";
+    case 406: return "Not Acceptable";
+    case 408: return "Request Timeout";
+    case 409: return "Conflict";
+    case 410: return "Gone";
+    case 411: return "Length Required";
+    case 412: return "Precondition Failed";
+    case 413: return "Content Too Large";
+    case 414: return "URI Too Long";
+    case 415: return "Unsupported Media Type";
+    case 417: return "Expectation Failed";
+    case 422: return "Unprocessable Content";
+    case 426: return "Upgrade Required";
+    case 429: return "Too Many Requests";
+    case 431: return "Request Header Fields Too Large";
+    case 500: return "Internal Server Error";
+    case 501: return "Not Implemented";
+    case 502: return "Bad Gateway";
+    case 503: return "Service Unavailable";
+    case 504: return "Gateway Timeout";
+    case 505: return "HTTP Version Not Supported";
+    default: return status < 300 ? "OK" : status < 400 ? "Redirect" : status < 500 ? "Client Error" : "Server Error";
+    }
+}
+
+int mw_status(mw_res *rs, int status) {
+    if (!rs || status < 200 || status > 599) return MW_EINVAL; /* 1xx are the server's own */
+    rs->status = status;
+    return 0;
+}
+
+/* A header value may hold HTAB, SP, visible ASCII and obs-text; a CR or LF would let
+   the value start a new header or a new response (response splitting), NUL would
+   truncate it for C code downstream. */
+static int mw__valid_field_value(const char *v) {
+    for (; *v; v++)
+        if (((unsigned char)*v < 0x20 && *v != '\t') || *v == 0x7f) return 0;
+    return 1;
+}
+
+static int mw__valid_token(const char *s) {
+    if (!*s) return 0;
+    for (; *s; s++)
+        if (!mw__is_tchar((unsigned char)*s)) return 0;
+    return 1;
+}
+
+int mw_set_header(mw_res *rs, const char *name, const char *value) {
+    size_t nlen;
+    if (!rs || !name || !value || !mw__valid_token(name) || !mw__valid_field_value(value)) return MW_EINVAL;
+    nlen = strlen(name);
+    /* framing is microweb's alone: a second Content-Length would be ambiguous */
+    if (mw__ieq(name, nlen, "content-length") || mw__ieq(name, nlen, "transfer-encoding") ||
+        mw__ieq(name, nlen, "date"))
+        return MW_EINVAL;
+    if (mw__ieq(name, nlen, "connection")) {
+        if (!mw__ieq(value, strlen(value), "close")) return MW_EINVAL;
+        rs->close = 1;
+        return 0;
+    }
+    if (mw__ieq(name, nlen, "content-type")) {
+        rs->ctype->len = 0;
+        return mw__buf_puts(rs->ctype, value);
+    }
+    if (mw__buf_reserve(rs->headers, nlen + strlen(value) + 4) != 0) return MW_ENOMEM;
+    mw__buf_puts(rs->headers, name);
+    mw__buf_puts(rs->headers, ": ");
+    mw__buf_puts(rs->headers, value);
+    return mw__buf_puts(rs->headers, "\r\n");
+}
+
+int mw_write(mw_res *rs, const void *data, size_t len) {
+    if (!rs || (!data && len)) return MW_EINVAL;
+    return mw__buf_append(rs->body, data, len);
+}
+
+int mw_vprintf(mw_res *rs, const char *fmt, va_list ap) {
+    va_list ap2;
+    int n;
+    size_t room;
+    if (!rs || !fmt) return MW_EINVAL;
+    if (mw__buf_reserve(rs->body, 128) != 0) return MW_ENOMEM;
+    room = rs->body->cap - rs->body->len;
+    va_copy(ap2, ap);
+    n = vsnprintf(rs->body->data + rs->body->len, room, fmt, ap2);
+    va_end(ap2);
+    if (n < 0) return MW_EINVAL;
+    if ((size_t)n >= room) {
+        if (mw__buf_reserve(rs->body, (size_t)n + 1) != 0) return MW_ENOMEM;
+        vsnprintf(rs->body->data + rs->body->len, (size_t)n + 1, fmt, ap);
+    }
+    rs->body->len += (size_t)n;
+    return n;
+}
+
+int mw_printf(mw_res *rs, const char *fmt, ...) {
+    va_list ap;
+    int n;
+    va_start(ap, fmt);
+    n = mw_vprintf(rs, fmt, ap);
+    va_end(ap);
+    return n;
+}
+
+int mw_send(mw_res *rs, int status, const char *content_type, const void *data, size_t len) {
+    if (!rs || mw_status(rs, status) != 0) return MW_EINVAL;
+    if (content_type && mw_set_header(rs, "Content-Type", content_type) != 0) return MW_EINVAL;
+    rs->body->len = 0;
+    rs->json_begun = 0;
+    return mw_write(rs, data, len);
+}
+
+int mw_text(mw_res *rs, int status, const char *text) {
+    return mw_send(rs, status, "text/plain; charset=utf-8", text, text ? strlen(text) : 0);
+}
+
+int mw_send_json(mw_res *rs, int status, const char *json_text) {
+    return mw_send(rs, status, "application/json", json_text, json_text ? strlen(json_text) : 0);
+}
+
+mw_json *mw_json_begin(mw_res *rs, int status) {
+    if (!rs || mw_send(rs, status, "application/json", NULL, 0) != 0) return NULL;
+    mw__json_init(&rs->json, rs->body);
+    rs->json_begun = 1;
+    return &rs->json;
+}
+
+int mw_error(mw_res *rs, int status, const char *detail) {
+    mw_json *j = mw_json_begin(rs, status);
+    if (!j) return MW_EINVAL;
+    mw_json_object(j);
+    mw_json_key_int(j, "status", status);
+    mw_json_key_string(j, "error", mw__reason(status));
+    if (detail) mw_json_key_string(j, "detail", detail);
+    return mw_json_end(j);
+}
+
+/* A JSON writer left open or misused must not put broken JSON on the wire. */
+static void mw__res_check_json(mw_res *rs) {
+    const char *why;
+    if (!rs->json_begun) return;
+    why = rs->json.error ? rs->json.error : rs->json.active ? "handler returned before mw_json_end" : NULL;
+    if (!why) return;
+    rs->headers->len = 0;
+    fprintf(stderr, "microweb: JSON writer misuse: %s\n", why);
+    mw_error(rs, 500, "the response could not be produced");
+}
+
+/* ---------------------------------------------------------------------------
+   connection: head, body, handle, write, keep-alive
+   --------------------------------------------------------------------------- */
+enum { MW__PH_IDLE, MW__PH_HEAD, MW__PH_BODY, MW__PH_BUSY, MW__PH_WRITE, MW__PH_LINGER };
+enum { MW__KEEP_OPEN, MW__CLOSE, MW__CLOSE_LINGER };
+
+#define MW__LINGER_MS 2000         /* after an error, read and drop what the client still sends */
+#define MW__INLINE_BODY_MAX 16384  /* bodies up to this are copied next to the head; larger ones go by writev */
+#define MW__POOL_MAX 256           /* free buffers / connections a worker keeps */
+
+typedef struct mw__conn {
+    struct mw__conn *prev, *next; /* the app's list of open connections (for the sweeper) */
+    int fd;
+    int phase;          /* atomic: read by the sweeper */
+    long long deadline; /* atomic: ms on the monotonic clock, 0 = none */
+    char *rbuf;         /* read buffer; requests are parsed in place */
+    size_t rcap, rlen, rstart;
+    mw__head_scan scan; /* offsets below are relative to rstart */
+    size_t head_len;    /* 0 until the current request's head is complete */
+    long long content_length;
+    int chunked, keep_alive, http10, close_after;
+    mw__chunked ch;
+    size_t ch_in, ch_out, req_end;
+    char *pending; /* response bytes the socket did not take yet */
+    size_t pending_len, pending_off;
+} mw__conn;
+
+typedef struct mw__free_block {
+    struct mw__free_block *next;
+} mw__free_block;
+
+typedef struct mw__pool {
+    mw__free_block *head;
+    size_t count;
+} mw__pool;
+
+struct mw__worker {
+    mw_app *app;
+    pthread_t thread;
+    mw__head head;
+    mw_req req;
+    mw_res res;
+    mw__buf out; /* response bytes batched for one connection, sent with one write */
+    mw__buf body, headers, ctype, scratch;
+    mw__pool bufs, conns;
+    time_t date_sec;
+    char date[80]; /* 29 bytes used; sized for any int the compiler imagines */
+};
+
+struct mw_app {
+    mw__node root;
+    mw__limits limits;
+    void *userdata;
+    int route_errors;
+    int serving;
+    int listen_fd;
+    int ctl_pipe[2];  /* mw_stop -> controller */
+    int wake_pipe[2]; /* controller -> workers, at exit */
+    int poller_open;
+    mw__poller poller;
+    int stopping, exiting, accept_paused; /* atomics */
+    pthread_mutex_t conns_lock;
+    mw__conn conns; /* list sentinel */
+    size_t nconns;
+    mw__worker *workers;
+    int nworkers;
+    char listen_token, wake_token; /* addresses that tag poller events */
+};
+
+static void *mw__pool_get(mw__pool *p, size_t size) {
+    mw__free_block *b = p->head;
+    if (!b) return MW_MALLOC(size);
+    p->head = b->next;
+    p->count--;
+    return b;
+}
+static void mw__pool_put(mw__pool *p, void *mem) {
+    mw__free_block *b = (mw__free_block *)mem;
+    if (!mem) return;
+    if (p->count >= MW__POOL_MAX) {
+        MW_FREE(mem);
+        return;
+    }
+    b->next = p->head;
+    p->head = b;
+    p->count++;
+}
+static void mw__pool_drain(mw__pool *p) {
+    while (p->head) {
+        mw__free_block *b = p->head;
+        p->head = b->next;
+        MW_FREE(b);
+    }
+    p->count = 0;
+}
+
+/* An HTTP-date (RFC 9110 §5.6.7), formatted at most once a second per worker. */
+static const char *mw__date(mw__worker *w) {
+    static const char days[] = "SunMonTueWedThuFriSat", months[] = "JanFebMarAprMayJunJulAugSepOctNovDec";
+    time_t t = time(NULL);
+    if (t != w->date_sec) {
+        struct tm tm;
+        gmtime_r(&t, &tm);
+        snprintf(w->date, sizeof w->date, "%.3s, %02d %.3s %04d %02d:%02d:%02d GMT", days + tm.tm_wday * 3,
+                 tm.tm_mday, months + tm.tm_mon * 3, tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec);
+        w->date_sec = t;
+    }
+    return w->date;
+}
+
+static void mw__res_reset(mw__worker *w) {
+    mw_res *rs = &w->res;
+    rs->status = 200;
+    rs->is_head = rs->close = rs->json_begun = 0;
+    rs->body = &w->body;
+    rs->headers = &w->headers;
+    rs->ctype = &w->ctype;
+    w->body.len = w->headers.len = w->ctype.len = 0;
+}
+
+/* Appends the response head (and a small body) to w->out. A body too large to copy
+   is returned in *big for the caller to send with writev. */
+static int mw__render_response(mw__worker *w, int keep_alive, int http10, const char **big, size_t *big_len) {
+    mw_res *rs = &w->res;
+    mw__buf *o = &w->out;
+    size_t body_len = rs->body->len;
+    int bodiless = rs->status == 204 || rs->status == 304; /* RFC 9110 §8.6: no Content-Length there */
+    int send_body = !bodiless && !rs->is_head && body_len;
+    *big = NULL;
+    *big_len = 0;
+    if (mw__buf_reserve(o, 200 + rs->headers->len + rs->ctype->len +
+                               (send_body && body_len <= MW__INLINE_BODY_MAX ? body_len : 0)) != 0)
+        return MW_ENOMEM;
+    mw__buf_puts(o, "HTTP/1.1 ");
+    mw__buf_put_u64(o, (unsigned long long)rs->status);
+    mw__buf_puts(o, " ");
+    mw__buf_puts(o, mw__reason(rs->status));
+    mw__buf_puts(o, "\r\nDate: ");
+    mw__buf_puts(o, mw__date(w));
+    mw__buf_puts(o, "\r\n");
+    if (!bodiless) {
+        if (rs->ctype->len || body_len) {
+            mw__buf_puts(o, "Content-Type: ");
+            if (rs->ctype->len)
+                mw__buf_append(o, rs->ctype->data, rs->ctype->len);
+            else
+                mw__buf_puts(o, "text/plain; charset=utf-8");
+            mw__buf_puts(o, "\r\n");
+        }
+        mw__buf_puts(o, "Content-Length: ");
+        mw__buf_put_u64(o, body_len);
+        mw__buf_puts(o, "\r\n");
+    }
+    if (!keep_alive)
+        mw__buf_puts(o, "Connection: close\r\n");
+    else if (http10)
+        mw__buf_puts(o, "Connection: keep-alive\r\n");
+    mw__buf_append(o, rs->headers->data, rs->headers->len);
+    mw__buf_puts(o, "\r\n");
+    if (send_body && body_len <= MW__INLINE_BODY_MAX) {
+        mw__buf_append(o, rs->body->data, body_len);
+    } else if (send_body) {
+        *big = rs->body->data;
+        *big_len = body_len;
+    }
+    return 0;
+}
+
+static void mw__log_conn(mw__conn *c, int status, const char *why) {
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof ss;
+    char host[64] = "?", port[16] = "?";
+    if (getpeername(c->fd, (struct sockaddr *)&ss, &sl) == 0)
+        getnameinfo((struct sockaddr *)&ss, sl, host, sizeof host, port, sizeof port, NI_NUMERICHOST | NI_NUMERICSERV);
+    fprintf(stderr, "microweb: %d to %s:%s, closing: %s\n", status, host, port, why);
+}
+
+/* Sends w->out and then `extra`; what the socket does not take is kept in c->pending.
+   Returns 0, or -1 when the connection is dead. */
+static int mw__conn_send(mw__worker *w, mw__conn *c, const char *extra, size_t extra_len) {
+    size_t total = w->out.len + extra_len, sent = 0;
+    while (sent < total) {
+        struct iovec iov[2];
+        struct msghdr msg;
+        ssize_t n;
+        int k = 0;
+        if (sent < w->out.len) {
+            iov[k].iov_base = w->out.data + sent;
+            iov[k++].iov_len = w->out.len - sent;
+        }
+        if (extra_len) {
+            size_t off = sent > w->out.len ? sent - w->out.len : 0;
+            iov[k].iov_base = (void *)(extra + off);
+            iov[k++].iov_len = extra_len - off;
+        }
+        memset(&msg, 0, sizeof msg);
+        msg.msg_iov = iov;
+        msg.msg_iovlen = (size_t)k;
+        n = sendmsg(c->fd, &msg, MW__SEND_FLAGS);
+        if (n > 0) {
+            sent += (size_t)n;
+        } else if (n < 0 && errno == EINTR) {
+            continue;
+        } else if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            break;
+        } else {
+            w->out.len = 0;
+            return -1;
+        }
+    }
+    if (sent < total) { /* the rare slow reader: keep the rest until the socket drains */
+        size_t left = total - sent, from_out = sent < w->out.len ? w->out.len - sent : 0;
+        char *p = (char *)MW_MALLOC(left);
+        if (!p) {
+            w->out.len = 0;
+            return -1;
+        }
+        memcpy(p, w->out.data + sent, from_out);
+        memcpy(p + from_out, extra + (extra_len - (left - from_out)), left - from_out);
+        c->pending = p;
+        c->pending_len = left;
+        c->pending_off = 0;
+    }
+    w->out.len = 0;
+    return 0;
+}
+
+/* Frames the response in w->res onto the connection's output. */
+static void mw__conn_respond(mw__worker *w, mw__conn *c, int keep_alive) {
+    const char *big;
+    size_t big_len;
+    if (!keep_alive && c->close_after == MW__KEEP_OPEN) c->close_after = MW__CLOSE;
+    if (mw__render_response(w, keep_alive, c->http10, &big, &big_len) != 0) {
+        c->close_after = MW__CLOSE;
+        return;
+    }
+    if (big && mw__conn_send(w, c, big, big_len) != 0) c->close_after = MW__CLOSE;
+}
+
+/* Answers a request we refuse, then closes: after a framing error the rest of the
+   stream cannot be trusted (RFC 9112 §6.3, last paragraph). */
+static void mw__conn_fail(mw__worker *w, mw__conn *c, int status, const char *why) {
+    mw__log_conn(c, status, why);
+    mw__res_reset(w);
+    mw_error(&w->res, status, why);
+    c->close_after = MW__CLOSE_LINGER;
+    mw__conn_respond(w, c, 0);
+}
+
+static void mw__set_phase(mw__conn *c, int phase, long long deadline) {
+    MW__STORE(&c->phase, phase);
+    MW__STORE(&c->deadline, deadline);
+}
+
+static void mw__conn_release_rbuf(mw__worker *w, mw__conn *c) {
+    if (c->rcap == MW_READ_BUFFER_BYTES)
+        mw__pool_put(&w->bufs, c->rbuf);
+    else
+        MW_FREE(c->rbuf);
+    c->rbuf = NULL;
+    c->rcap = c->rlen = c->rstart = 0;
+}
+
+static void mw__conn_close(mw__worker *w, mw__conn *c) {
+    mw_app *app = w->app;
+    pthread_mutex_lock(&app->conns_lock);
+    c->prev->next = c->next;
+    c->next->prev = c->prev;
+    app->nconns--;
+    pthread_mutex_unlock(&app->conns_lock);
+    mw__poller_del(&app->poller, c->fd);
+    close(c->fd);
+    mw__conn_release_rbuf(w, c);
+    MW_FREE(c->pending);
+    mw__pool_put(&w->conns, c);
+}
+
+static void mw__conn_reset_request(mw__conn *c) {
+    c->head_len = 0;
+    memset(&c->scan, 0, sizeof c->scan);
+    memset(&c->ch, 0, sizeof c->ch);
+    c->chunked = 0;
+    c->content_length = 0;
+}
+
+/* Resizes the read buffer to `cap` bytes, moving the current request to the front. */
+static int mw__conn_resize(mw__worker *w, mw__conn *c, size_t cap) {
+    size_t keep = c->rlen - c->rstart;
+    char *nb;
+    if (cap < keep) return MW_EINVAL;
+    if (cap == c->rcap && c->rstart == 0) return 0;
+    nb = (char *)(cap == MW_READ_BUFFER_BYTES ? mw__pool_get(&w->bufs, cap) : MW_MALLOC(cap));
+    if (!nb) return MW_ENOMEM;
+    if (keep) memcpy(nb, c->rbuf + c->rstart, keep);
+    if (c->rbuf) mw__conn_release_rbuf(w, c);
+    c->rbuf = nb;
+    c->rcap = cap;
+    c->rlen = keep;
+    c->rstart = 0;
+    return 0;
+}
+
+/* Ensures free space for the next read. */
+static int mw__conn_make_room(mw__worker *w, mw__conn *c) {
+    const mw__limits *lim = &w->app->limits;
+    size_t head_max = (size_t)(lim->v[MW_LIMIT_REQUEST_LINE] + lim->v[MW_LIMIT_HEADER_BYTES]) + 8;
+    if (!c->rbuf) return mw__conn_resize(w, c, MW_READ_BUFFER_BYTES);
+    if (c->rlen < c->rcap) return 0;
+    if (c->rstart) return mw__conn_resize(w, c, c->rcap);
+    if (c->head_len && c->chunked && c->ch_in > c->ch_out) { /* close the gap the decoder left */
+        memmove(c->rbuf + c->ch_out, c->rbuf + c->ch_in, c->rlen - c->ch_in);
+        c->rlen -= c->ch_in - c->ch_out;
+        c->ch_in = c->ch_out;
+        return 0;
+    }
+    if (!c->head_len && c->rcap >= head_max) return MW_EINVAL; /* the scan reports 414/431 first */
+    return mw__conn_resize(w, c, c->rcap * 2);
+}
+
+/* After a complete head: settles framing, refuses an oversized body at once, says
+   100 Continue when the client waits for it, and sizes the buffer for the body.
+   Returns 1 when the buffer moved (the parsed head must be read again), 0, or -1. */
+static int mw__conn_begin_body(mw__worker *w, mw__conn *c, size_t head_len) {
+    const mw__head *h = &w->head;
+    const mw__limits *lim = &w->app->limits;
+    char *before = c->rbuf + c->rstart;
+    c->head_len = head_len;
+    c->keep_alive = h->keep_alive;
+    c->http10 = h->minor == 0;
+    c->chunked = h->chunked;
+    c->content_length = h->content_length > 0 ? h->content_length : 0;
+    if (c->content_length > lim->v[MW_LIMIT_BODY_BYTES]) {
+        mw__conn_fail(w, c, 413, "request body larger than the limit");
+        return -1;
+    }
+    if (!c->chunked && !c->content_length) return 0;
+    c->ch_in = c->ch_out = head_len;
+    mw__set_phase(c, MW__PH_BODY, mw__now_ms() + lim->v[MW_LIMIT_BODY_TIMEOUT_MS]);
+    /* RFC 9110 §10.1.1: a client that sent Expect waits for this before the body */
+    if (h->expect_continue && !c->http10 && c->rlen - c->rstart == head_len)
+        mw__buf_puts(&w->out, "HTTP/1.1 100 Continue\r\n\r\n");
+    if (c->content_length && head_len + (size_t)c->content_length > c->rcap - c->rstart) {
+        size_t need = head_len + (size_t)c->content_length;
+        if (mw__conn_resize(w, c, need > MW_READ_BUFFER_BYTES ? need : MW_READ_BUFFER_BYTES) != 0) {
+            mw__conn_fail(w, c, 503, "out of memory for the request body");
+            return -1;
+        }
+    }
+    return before != c->rbuf + c->rstart;
+}
+
+/* Returns 1 when the body is complete (c->req_end set), 0 when more is needed, -1 on error. */
+static int mw__conn_body_ready(mw__worker *w, mw__conn *c) {
+    size_t avail = c->rlen - c->rstart;
+    if (c->chunked) {
+        int rc = mw__chunked_decode(&c->ch, c->rbuf + c->rstart, avail, &c->ch_in, &c->ch_out, c->head_len,
+                                    &w->app->limits);
+        if (rc < 0) {
+            mw__conn_fail(w, c, -rc,
+                          rc == -413   ? "request body larger than the limit"
+                          : rc == -431 ? "chunked trailer section too large"
+                                       : "malformed chunked encoding");
+            return -1;
+        }
+        c->req_end = c->ch_in;
+        return rc;
+    }
+    c->req_end = c->head_len + (size_t)c->content_length;
+    return avail >= c->req_end;
+}
+
+/* NUL-terminates method, path, query and header values in the read buffer, so a
+   handler gets C strings without a copy. Each terminator overwrites a delimiter
+   (SP, '?', CR or OWS) that the parser has already read. */
+static void mw__req_fill(mw__worker *w, mw__conn *c) {
+    mw__head *h = &w->head;
+    mw_req *rq = &w->req;
+    size_t i;
+    ((char *)h->method)[h->method_len] = '\0';
+    if (h->query) ((char *)h->query)[h->query_len] = '\0';
+    ((char *)h->path)[h->path_len] = '\0';
+    for (i = 0; i < h->nfields; i++) ((char *)h->fields[i].value)[h->fields[i].value_len] = '\0';
+    rq->app = w->app;
+    rq->head = h;
+    rq->method = h->method;
+    rq->path = h->path;
+    rq->query = h->query ? h->query : "";
+    rq->body = c->rbuf + c->rstart + c->head_len;
+    rq->body_len = c->chunked ? c->ch_out - c->head_len : (size_t)c->content_length;
+    rq->nparams = 0;
+}
+
+/* Percent-decodes the matched parameters into the worker's scratch buffer. */
+static int mw__req_decode_params(mw__worker *w, const mw__match *m) {
+    mw_req *rq = &w->req;
+    size_t i, total = 0;
+    w->scratch.len = 0;
+    for (i = 0; i < m->nparams; i++) total += m->lens[i] + 1;
+    if (mw__buf_reserve(&w->scratch, total) != 0) return MW_ENOMEM;
+    for (i = 0; i < m->nparams; i++) {
+        char *dst = w->scratch.data + w->scratch.len;
+        long n = mw__percent_decode(m->values[i], m->lens[i], dst, 0);
+        if (n < 0) return MW_EINVAL;
+        dst[n] = '\0';
+        w->scratch.len += (size_t)n + 1;
+        rq->param_names[i] = m->names[i];
+        rq->param_values[i] = dst;
+    }
+    rq->nparams = m->nparams;
+    return 0;
+}
+
+/* Answers what the router decided when no handler runs: OPTIONS, 405 or 404. */
+static void mw__respond_unrouted(mw__worker *w, int slot, unsigned allow) {
+    mw_res *rs = &w->res;
+    if (allow) {
+        mw__buf *b = &w->scratch;
+        b->len = 0;
+        mw__format_allow(allow, b);
+        mw__buf_append(b, "", 1);
+        mw_set_header(rs, "Allow", b->data);
+        if (slot == MW__M_OPTIONS)
+            mw_send(rs, 200, NULL, NULL, 0);
+        else
+            mw_error(rs, 405, "method not allowed for this path");
+    } else {
+        mw_error(rs, 404, "no route for this path");
+    }
+}
+
+static void mw__dispatch(mw__worker *w, mw__conn *c) {
+    mw__head *h = &w->head;
+    mw__match m;
+    int slot = mw__method_slot(h->method, h->method_len), keep;
+    mw__req_fill(w, c);
+    mw__res_reset(w);
+    w->res.is_head = slot == MW__M_HEAD;
+    if (h->path_len == 1 && h->path[0] == '*') {
+        mw__respond_unrouted(w, MW__M_OPTIONS, 1u << MW__M_ANY);
+    } else if (!mw__router_match(&w->app->root, slot, h->path, h->path_len, &m)) {
+        mw__respond_unrouted(w, slot, m.allow);
+    } else if (mw__req_decode_params(w, &m) != 0) {
+        mw_error(&w->res, 400, "malformed percent-encoding in path");
+    } else {
+        m.handler(&w->req, &w->res);
+        mw__res_check_json(&w->res);
+    }
+    keep = c->keep_alive && !w->res.close && !MW__LOAD(&w->app->stopping);
+    mw__conn_respond(w, c, keep);
+    mw__buf_trim(&w->body, 1u << 20); /* a worker keeps no multi-megabyte body around */
+}
+
+/* Parses and answers every complete request in the buffer, in order. */
+static void mw__conn_process(mw__worker *w, mw__conn *c) {
+    const mw__limits *lim = &w->app->limits;
+    int head_parsed = 0;
+    while (c->close_after == MW__KEEP_OPEN && !c->pending) {
+        char *base = c->rbuf + c->rstart;
+        size_t avail = c->rlen - c->rstart;
+        int ready;
+        if (!c->head_len) {
+            long r;
+            if (!avail) break;
+            r = mw__scan_head(&c->scan, base, avail, lim);
+            if (r == 0) break;
+            if (r < 0) {
+                mw__conn_fail(w, c, (int)-r,
+                              r == -414   ? "request line too long"
+                              : r == -431 ? "request header section too large"
+                                          : "line not ended by CRLF");
+                break;
+            }
+            if ((ready = mw__parse_head(base, (size_t)r, lim, &w->head)) != 0) {
+                mw__conn_fail(w, c, -ready, w->head.error);
+                break;
+            }
+            if ((ready = mw__conn_begin_body(w, c, (size_t)r)) < 0) break;
+            head_parsed = ready == 0;
+        }
+        if ((ready = mw__conn_body_ready(w, c)) <= 0) break;
+        if (!head_parsed) /* the head was parsed before and its buffer reused: read it again */
+            mw__parse_head(c->rbuf + c->rstart, c->head_len, lim, &w->head);
+        head_parsed = 0;
+        MW__STORE(&c->phase, MW__PH_BUSY);
+        mw__dispatch(w, c);
+        c->rstart += c->req_end;
+        mw__conn_reset_request(c);
+        if (c->rstart < c->rlen) mw__set_phase(c, MW__PH_HEAD, mw__now_ms() + lim->v[MW_LIMIT_HEAD_TIMEOUT_MS]);
+    }
+}
+
+/* Waits for the next thing this connection needs, or closes it. The phase and the
+   deadline are published before re-arming: after that another worker may own it. */
+static void mw__conn_settle(mw__worker *w, mw__conn *c) {
+    mw_app *app = w->app;
+    const mw__limits *lim = &app->limits;
+    unsigned ev = MW__EV_READ;
+    if (w->out.len && mw__conn_send(w, c, NULL, 0) != 0) {
+        mw__conn_close(w, c);
+        return;
+    }
+    if (c->pending) {
+        mw__set_phase(c, MW__PH_WRITE, mw__now_ms() + lim->v[MW_LIMIT_WRITE_TIMEOUT_MS]);
+        ev = MW__EV_WRITE;
+    } else if (c->close_after == MW__CLOSE) {
+        mw__conn_close(w, c);
+        return;
+    } else if (c->close_after == MW__CLOSE_LINGER) {
+        if (MW__LOAD(&c->phase) != MW__PH_LINGER) {
+            shutdown(c->fd, SHUT_WR); /* the client sees our answer end, we drain what it still sends */
+            mw__set_phase(c, MW__PH_LINGER, mw__now_ms() + MW__LINGER_MS);
+        }
+    } else if (c->rstart == c->rlen && !c->head_len) {
+        mw__conn_release_rbuf(w, c); /* an idle connection holds no buffer */
+        mw__set_phase(c, MW__PH_IDLE, mw__now_ms() + lim->v[MW_LIMIT_KEEPALIVE_TIMEOUT_MS]);
+    }
+    MW__HANDOFF_RELEASE(c);
+    if (mw__poller_rearm(&app->poller, c->fd, c, ev) != 0) mw__conn_close(w, c);
+}
+
+/* The client closed its side, or the sweeper shut our read side at a deadline. */
+static void mw__conn_eof(mw__worker *w, mw__conn *c) {
+    int phase = MW__LOAD(&c->phase);
+    long long dl = MW__LOAD(&c->deadline);
+    if ((phase == MW__PH_HEAD || phase == MW__PH_BODY) && dl && mw__now_ms() >= dl) {
+        mw__conn_fail(w, c, 408, phase == MW__PH_HEAD ? "request head not received in time"
+                                                      : "request body not received in time");
+        if (w->out.len) mw__conn_send(w, c, NULL, 0);
+    }
+    mw__conn_close(w, c);
+}
+
+static void mw__conn_linger(mw__worker *w, mw__conn *c) {
+    char sink[4096];
+    for (;;) {
+        ssize_t n = recv(c->fd, sink, sizeof sink, 0);
+        if (n > 0) continue;
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) && mw__now_ms() < MW__LOAD(&c->deadline)) {
+            mw__conn_settle(w, c);
+            return;
+        }
+        mw__conn_close(w, c);
+        return;
+    }
+}
+
+static void mw__conn_read(mw__worker *w, mw__conn *c) {
+    const mw__limits *lim = &w->app->limits;
+    for (;;) {
+        ssize_t n;
+        if (mw__conn_make_room(w, c) != 0) {
+            mw__conn_fail(w, c, 503, "out of memory");
+            mw__conn_settle(w, c);
+            return;
+        }
+        n = recv(c->fd, c->rbuf + c->rlen, c->rcap - c->rlen, 0);
+        if (n > 0) {
+            int phase = MW__LOAD(&c->phase);
+            c->rlen += (size_t)n;
+            if (phase == MW__PH_IDLE) mw__set_phase(c, MW__PH_HEAD, mw__now_ms() + lim->v[MW_LIMIT_HEAD_TIMEOUT_MS]);
+            if (phase == MW__PH_BODY) MW__STORE(&c->deadline, mw__now_ms() + lim->v[MW_LIMIT_BODY_TIMEOUT_MS]);
+            mw__conn_process(w, c);
+            mw__conn_settle(w, c);
+            return;
+        }
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            if (c->rlen == c->rstart && !c->head_len) mw__conn_release_rbuf(w, c);
+            mw__conn_settle(w, c);
+            return;
+        }
+        mw__conn_eof(w, c);
+        return;
+    }
+}
+
+/* Sends what a slow reader left pending; returns 1 when all is sent. */
+static int mw__conn_send_pending(mw__worker *w, mw__conn *c) {
+    const mw__limits *lim = &w->app->limits;
+    while (c->pending_off < c->pending_len) {
+        ssize_t n = send(c->fd, c->pending + c->pending_off, c->pending_len - c->pending_off, MW__SEND_FLAGS);
+        if (n > 0) {
+            c->pending_off += (size_t)n;
+            MW__STORE(&c->deadline, mw__now_ms() + lim->v[MW_LIMIT_WRITE_TIMEOUT_MS]);
+        } else if (n < 0 && errno == EINTR) {
+            continue;
+        } else if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            mw__conn_settle(w, c);
+            return 0;
+        } else {
+            mw__conn_close(w, c);
+            return 0;
+        }
+    }
+    MW_FREE(c->pending);
+    c->pending = NULL;
+    c->pending_len = c->pending_off = 0;
+    return 1;
+}
+
+static void mw__conn_on_event(mw__worker *w, mw__conn *c) {
+    MW__HANDOFF_ACQUIRE(c);
+    if (c->pending) {
+        if (!mw__conn_send_pending(w, c)) return;
+        if (c->close_after == MW__KEEP_OPEN) mw__conn_process(w, c); /* pipelined requests waited */
+        mw__conn_settle(w, c);
+        return;
+    }
+    if (MW__LOAD(&c->phase) == MW__PH_LINGER)
+        mw__conn_linger(w, c);
+    else
+        mw__conn_read(w, c);
+}
+
+/* ---------------------------------------------------------------------------
+   server: listener, workers, deadlines, graceful stop
+   --------------------------------------------------------------------------- */
+/* Over the connection limit a client gets a clear 503 instead of a silent queue. */
+static void mw__reject_connection(mw__worker *w, int fd) {
+    mw__res_reset(w);
+    mw_set_header(&w->res, "Retry-After", "1");
+    mw_error(&w->res, 503, "too many connections");
+    {
+        const char *big;
+        size_t big_len;
+        if (mw__render_response(w, 0, 0, &big, &big_len) == 0 &&
+            send(fd, w->out.data, w->out.len, MW__SEND_FLAGS) < 0) { /* best effort */
+        }
+    }
+    w->out.len = 0;
+    close(fd);
+}
+
+static void mw__conn_open(mw__worker *w, int fd) {
+    mw_app *app = w->app;
+    mw__conn *c = (mw__conn *)mw__pool_get(&w->conns, sizeof(mw__conn));
+    if (!c) {
+        close(fd);
+        return;
+    }
+    memset(c, 0, sizeof *c);
+    c->fd = fd;
+    c->phase = MW__PH_IDLE;
+    c->deadline = mw__now_ms() + app->limits.v[MW_LIMIT_HEAD_TIMEOUT_MS];
+    pthread_mutex_lock(&app->conns_lock);
+    if (app->nconns >= (size_t)app->limits.v[MW_LIMIT_CONNECTIONS]) {
+        pthread_mutex_unlock(&app->conns_lock);
+        mw__pool_put(&w->conns, c);
+        mw__reject_connection(w, fd);
+        return;
+    }
+    c->next = app->conns.next;
+    c->prev = &app->conns;
+    app->conns.next->prev = c;
+    app->conns.next = c;
+    app->nconns++;
+    pthread_mutex_unlock(&app->conns_lock);
+    MW__HANDOFF_RELEASE(c);
+    if (mw__poller_add(&app->poller, fd, c, MW__EV_READ) != 0) mw__conn_close(w, c);
+}
+
+/* Accepts what is waiting (a bounded batch, so one worker is not kept at it). Out of
+   descriptors, the listener stays disarmed and the controller re-arms it on its next
+   tick: no busy loop while the process is saturated. */
+static void mw__accept_batch(mw__worker *w) {
+    mw_app *app = w->app;
+    int k;
+    for (k = 0; k < 64; k++) {
+        int fd = mw__accept(app->listen_fd);
+        if (fd >= 0) {
+            mw__conn_open(w, fd);
+            continue;
+        }
+        if (errno == EINTR || errno == ECONNABORTED) continue;
+        if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+            if (!MW__LOAD(&app->accept_paused)) fprintf(stderr, "microweb: accept: %s; pausing\n", strerror(errno));
+            MW__STORE(&app->accept_paused, 1);
+            return;
+        }
+        break;
+    }
+    if (!MW__LOAD(&app->stopping)) mw__poller_rearm(&app->poller, app->listen_fd, &app->listen_token, MW__EV_READ);
+}
+
+static void *mw__worker_main(void *arg) {
+    mw__worker *w = (mw__worker *)arg;
+    mw_app *app = w->app;
+    mw__event ev[64];
+    /* With one worker, taking many events per wait costs nothing. With several, a
+       worker takes one at a time, so a handler that blocks holds back no other
+       ready connection: the other workers pick those up. */
+    int i, batch = app->nworkers == 1 ? 64 : 1;
+    for (;;) {
+        int n = mw__poller_wait(&app->poller, ev, batch, -1);
+        for (i = 0; i < n; i++) {
+            if (ev[i].ptr == &app->wake_token) {
+                if (MW__LOAD(&app->exiting)) return NULL;
+            } else if (ev[i].ptr == &app->listen_token) {
+                mw__accept_batch(w);
+            } else {
+                mw__conn_on_event(w, (mw__conn *)ev[i].ptr);
+            }
+        }
+    }
+}
+
+/* Wakes connections whose deadline passed (or, when stopping, idle ones) by shutting
+   down their read side: the owning worker then reads EOF and closes, answering 408
+   where a request was half received. Closing the fd here would race the worker.
+   Returns the number of open connections. */
+static size_t mw__sweep(mw_app *app, long long now, int stopping, int force) {
+    mw__conn *c;
+    size_t n;
+    pthread_mutex_lock(&app->conns_lock);
+    for (c = app->conns.next; c != &app->conns; c = c->next) {
+        int phase = MW__LOAD(&c->phase);
+        long long dl = MW__LOAD(&c->deadline);
+        if (force || (dl && now >= dl && phase == MW__PH_WRITE))
+            shutdown(c->fd, SHUT_RDWR);
+        else if ((dl && now >= dl) || (stopping && phase == MW__PH_IDLE))
+            shutdown(c->fd, SHUT_RD);
+    }
+    n = app->nconns;
+    pthread_mutex_unlock(&app->conns_lock);
+    return n;
+}
+
+/* The thread that called mw_serve: a tick for deadlines and paused accepts, and the
+   graceful stop once mw_stop is called. */
+static void mw__control_loop(mw_app *app) {
+    long long grace_end = 0;
+    for (;;) {
+        struct pollfd p;
+        char drain[16];
+        int stopping = MW__LOAD(&app->stopping);
+        long long now;
+        p.fd = app->ctl_pipe[0];
+        p.events = POLLIN;
+        p.revents = 0;
+        poll(&p, 1, stopping ? 20 : 250);
+        while (read(app->ctl_pipe[0], drain, sizeof drain) > 0) {
+        }
+        now = mw__now_ms();
+        if (MW__LOAD(&app->stopping) && !grace_end) {
+            stopping = 1;
+            grace_end = now + app->limits.v[MW_LIMIT_SHUTDOWN_GRACE_MS];
+        }
+        if (!stopping && MW__LOAD(&app->accept_paused)) {
+            MW__STORE(&app->accept_paused, 0);
+            mw__poller_rearm(&app->poller, app->listen_fd, &app->listen_token, MW__EV_READ);
+        }
+        if (mw__sweep(app, now, stopping, stopping && now >= grace_end) == 0 && stopping) return;
+    }
+}
+
+static int mw__online_cpus(void) {
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n > 0 ? (int)n : 1;
+}
+
+static int mw__thread_count(const mw_app *app) {
+    const char *env = getenv("MW_THREADS");
+    long long n = app->limits.v[MW_LIMIT_THREADS];
+    if (n <= 0 && env && *env) n = atoll(env);
+    if (n <= 0) n = mw__online_cpus();
+    return n > 1024 ? 1024 : (int)n;
+}
+
+static void mw__worker_free(mw__worker *w) {
+    mw__buf_free(&w->out);
+    mw__buf_free(&w->body);
+    mw__buf_free(&w->headers);
+    mw__buf_free(&w->ctype);
+    mw__buf_free(&w->scratch);
+    mw__pool_drain(&w->bufs);
+    mw__pool_drain(&w->conns);
+}
+
+/* Starts the workers with SIGINT/SIGTERM blocked, so signals reach the controller. */
+static int mw__start_workers(mw_app *app) {
+    sigset_t block, old;
+    int i, started = 0;
+    app->workers = (mw__worker *)MW_MALLOC((size_t)app->nworkers * sizeof *app->workers);
+    if (!app->workers) return MW_ENOMEM;
+    memset(app->workers, 0, (size_t)app->nworkers * sizeof *app->workers);
+    sigemptyset(&block);
+    sigaddset(&block, SIGINT);
+    sigaddset(&block, SIGTERM);
+    sigaddset(&block, SIGPIPE);
+    pthread_sigmask(SIG_BLOCK, &block, &old);
+    for (i = 0; i < app->nworkers; i++) {
+        app->workers[i].app = app;
+        if (pthread_create(&app->workers[i].thread, NULL, mw__worker_main, &app->workers[i]) != 0) break;
+        started++;
+    }
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    app->nworkers = started;
+    return started ? 0 : MW_EIO;
+}
+
+/* Joins the workers and frees what they and the remaining connections hold. */
+static void mw__stop_workers(mw_app *app) {
+    int i;
+    char b = 1;
+    MW__STORE(&app->exiting, 1);
+    if (write(app->wake_pipe[1], &b, 1) < 0) { /* the pipe is level-triggered: one byte wakes all */
+    }
+    for (i = 0; i < app->nworkers; i++) pthread_join(app->workers[i].thread, NULL);
+    while (app->conns.next != &app->conns) mw__conn_close(&app->workers[0], app->conns.next);
+    for (i = 0; i < app->nworkers; i++) mw__worker_free(&app->workers[i]);
+    MW_FREE(app->workers);
+    app->workers = NULL;
+    app->nworkers = 0;
+}
+
+static void mw__close_fd(int *fd) {
+    if (*fd >= 0) close(*fd);
+    *fd = -1;
+}
+
+static void mw__server_close(mw_app *app) {
+    mw__close_fd(&app->listen_fd);
+    mw__close_fd(&app->ctl_pipe[0]);
+    mw__close_fd(&app->ctl_pipe[1]);
+    mw__close_fd(&app->wake_pipe[0]);
+    mw__close_fd(&app->wake_pipe[1]);
+    if (app->poller_open) mw__poller_close(&app->poller);
+    app->poller_open = 0;
+}
+
+static int mw__bind_listener(const char *host, int port) {
+    struct addrinfo hints, *res = NULL, *ai;
+    char portstr[16];
+    int fd = -1, one = 1;
+    memset(&hints, 0, sizeof hints);
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+    snprintf(portstr, sizeof portstr, "%d", port);
+    if (getaddrinfo(host, portstr, &hints, &res) != 0) {
+        errno = EADDRNOTAVAIL;
+        return -1;
+    }
+    for (ai = res; ai; ai = ai->ai_next) {
+        fd = socket(ai->ai_family, ai->ai_socktype, ai->ai_protocol);
+        if (fd < 0) continue;
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+        if (bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 && listen(fd, SOMAXCONN) == 0 && mw__set_nonblocking(fd) == 0)
+            break;
+        close(fd);
+        fd = -1;
+    }
+    freeaddrinfo(res);
+    return fd;
+}
+
+static int mw__bound_port(int fd) {
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof ss;
+    if (getsockname(fd, (struct sockaddr *)&ss, &sl) != 0) return MW_EIO;
+    if (ss.ss_family == AF_INET6) return ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+    return ntohs(((struct sockaddr_in *)&ss)->sin_port);
+}
+
+int mw_listen(mw_app *app, const char *host, int port) {
+    if (!app || port < 0 || port > 65535) return MW_EINVAL;
+    if (app->listen_fd >= 0 || app->serving) return MW_ESTATE;
+    if ((app->listen_fd = mw__bind_listener(host ? host : "127.0.0.1", port)) < 0) return MW_EIO;
+    if (mw__make_pipe(app->ctl_pipe) != 0 || mw__make_pipe(app->wake_pipe) != 0 || mw__poller_open(&app->poller) != 0) {
+        mw__server_close(app);
+        return MW_EIO;
+    }
+    app->poller_open = 1;
+    if (mw__poller_add(&app->poller, app->wake_pipe[0], &app->wake_token, MW__EV_READ | MW__EV_PERSIST) != 0 ||
+        mw__poller_add(&app->poller, app->listen_fd, &app->listen_token, MW__EV_READ) != 0) {
+        mw__server_close(app);
+        return MW_EIO;
+    }
+    return mw__bound_port(app->listen_fd);
+}
+
+int mw_serve(mw_app *app) {
+    int rc;
+    if (!app || app->listen_fd < 0 || app->serving) return MW_ESTATE;
+    if (app->route_errors) return MW_EINVAL;
+    app->serving = 1;
+    app->nworkers = mw__thread_count(app);
+    if ((rc = mw__start_workers(app)) == 0) {
+        mw__control_loop(app);
+        mw__stop_workers(app);
+    }
+    mw__server_close(app);
+    MW__STORE(&app->stopping, 0);
+    MW__STORE(&app->exiting, 0);
+    app->serving = 0;
+    return rc;
+}
+
+void mw_stop(mw_app *app) {
+    char b = 1;
+    if (!app) return;
+    MW__STORE(&app->stopping, 1); /* lock-free: safe in a signal handler, like write() */
+    if (app->ctl_pipe[1] >= 0 && write(app->ctl_pipe[1], &b, 1) < 0) { /* a full pipe already wakes it */
+    }
+}
+
+static mw_app *mw__signal_app;
+static void mw__on_signal(int sig) {
+    (void)sig;
+    mw_stop(mw__signal_app);
+}
+
+/* PORT from the environment: 0-65535, 8080 when unset; -1 when malformed. */
+static int mw__env_port(void) {
+    const char *s = getenv("PORT");
+    char *end;
+    long v;
+    if (!s || !*s) return 8080;
+    errno = 0;
+    v = strtol(s, &end, 10);
+    return (*end || errno || v < 0 || v > 65535) ? -1 : (int)v;
+}
+
+int mw_run(mw_app *app) {
+    struct sigaction sa, old_int, old_term, old_pipe;
+    const char *host = getenv("HOST");
+    int port = mw__env_port(), bound, rc;
+    if (!app) return 1;
+    if (!host || !*host) host = "127.0.0.1";
+    if (app->route_errors) {
+        fprintf(stderr, "microweb: not starting: %d route error(s) above\n", app->route_errors);
+        mw_app_free(app);
+        return 1;
+    }
+    if (port < 0) {
+        fprintf(stderr, "microweb: PORT must be a number from 0 to 65535, not \"%s\"\n", getenv("PORT"));
+        mw_app_free(app);
+        return 1;
+    }
+    if ((bound = mw_listen(app, host, port)) < 0) {
+        fprintf(stderr, "microweb: cannot listen on %s:%d: %s\n", host, port, strerror(errno));
+        mw_app_free(app);
+        return 1;
+    }
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = mw__on_signal;
+    sigemptyset(&sa.sa_mask);
+    mw__signal_app = app;
+    sigaction(SIGINT, &sa, &old_int);
+    sigaction(SIGTERM, &sa, &old_term);
+    sa.sa_handler = SIG_IGN;
+    sigaction(SIGPIPE, &sa, &old_pipe);
+    fprintf(stderr, "microweb: listening on http://%s:%d (%d threads)\n", host, bound, mw__thread_count(app));
+    rc = mw_serve(app);
+    sigaction(SIGINT, &old_int, NULL);
+    sigaction(SIGTERM, &old_term, NULL);
+    sigaction(SIGPIPE, &old_pipe, NULL);
+    mw__signal_app = NULL;
+    mw_app_free(app);
+    if (rc == 0) fprintf(stderr, "microweb: stopped\n");
+    return rc == 0 ? 0 : 1;
+}
+
+/* ---------------------------------------------------------------------------
+   app, routes and request accessors
+   --------------------------------------------------------------------------- */
+mw_app *mw_app_new(void) {
+    mw_app *app = (mw_app *)MW_MALLOC(sizeof *app);
+    if (!app) return NULL;
+    memset(app, 0, sizeof *app);
+    mw__limits_default(&app->limits);
+    app->listen_fd = app->ctl_pipe[0] = app->ctl_pipe[1] = app->wake_pipe[0] = app->wake_pipe[1] = -1;
+    app->conns.next = app->conns.prev = &app->conns;
+    pthread_mutex_init(&app->conns_lock, NULL);
+    return app;
+}
+
+void mw_app_free(mw_app *app) {
+    size_t i;
+    if (!app) return;
+    mw__server_close(app);
+    for (i = 0; i < app->root.nkids; i++) mw__node_free(app->root.kids[i]);
+    mw__node_free(app->root.param);
+    mw__node_free(app->root.wild);
+    MW_FREE(app->root.kids);
+    MW_FREE(app->root.param_name);
+    MW_FREE(app->root.wild_name);
+    MW_FREE(app->root.pattern);
+    pthread_mutex_destroy(&app->conns_lock);
+    MW_FREE(app);
+}
+
+int mw_set_limit(mw_app *app, mw_limit which, long long value) {
+    if (!app || (int)which < 0 || which >= MW_LIMIT_COUNT || value < 0) return MW_EINVAL;
+    if (app->serving) return MW_ESTATE;
+    if (which == MW_LIMIT_HEADER_COUNT && (value < 1 || value > MW_MAX_HEADERS)) return MW_EINVAL;
+    if ((which == MW_LIMIT_REQUEST_LINE || which == MW_LIMIT_HEADER_BYTES) && (value < 64 || value > (1 << 24)))
+        return MW_EINVAL;
+    if (which == MW_LIMIT_BODY_BYTES && value > ((long long)1 << 40)) return MW_EINVAL;
+    app->limits.v[which] = value;
+    return 0;
+}
+
+long long mw_get_limit(const mw_app *app, mw_limit which) {
+    if (!app || (int)which < 0 || which >= MW_LIMIT_COUNT) return MW_EINVAL;
+    return app->limits.v[which];
+}
+
+void mw_set_userdata(mw_app *app, void *data) {
+    if (app) app->userdata = data;
+}
+
+int mw_route(mw_app *app, const char *method, const char *pattern, mw_handler h) {
+    const char *why = "invalid argument";
+    int slot, rc;
+    if (!app) return MW_EINVAL;
+    if (!method || !pattern || !h) {
+        rc = MW_EINVAL;
+    } else if (app->serving) {
+        why = "routes cannot change while serving";
+        rc = MW_ESTATE;
+    } else {
+        slot = mw__method_slot(method, strlen(method));
+        if (strcmp(method, "*") != 0 && slot == MW__M_OTHER) {
+            why = "method must be GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS or * (any)";
+            rc = MW_EINVAL;
+        } else {
+            rc = mw__router_add(&app->root, slot, pattern, h, &why);
+        }
+    }
+    if (rc != 0) {
+        fprintf(stderr, "microweb: route %s %s: %s\n", method ? method : "(null)", pattern ? pattern : "(null)", why);
+        app->route_errors++;
+    }
+    return rc;
+}
+
+int mw_get(mw_app *app, const char *pattern, mw_handler h) { return mw_route(app, "GET", pattern, h); }
+int mw_post(mw_app *app, const char *pattern, mw_handler h) { return mw_route(app, "POST", pattern, h); }
+int mw_put(mw_app *app, const char *pattern, mw_handler h) { return mw_route(app, "PUT", pattern, h); }
+int mw_patch(mw_app *app, const char *pattern, mw_handler h) { return mw_route(app, "PATCH", pattern, h); }
+int mw_delete(mw_app *app, const char *pattern, mw_handler h) { return mw_route(app, "DELETE", pattern, h); }
+int mw_any(mw_app *app, const char *pattern, mw_handler h) { return mw_route(app, "*", pattern, h); }
+
+const char *mw_method(const mw_req *rq) { return rq->method; }
+const char *mw_path(const mw_req *rq) { return rq->path; }
+const char *mw_query(const mw_req *rq) { return rq->query; }
+mw_str mw_body(const mw_req *rq) {
+    mw_str s;
+    s.ptr = rq->body;
+    s.len = rq->body_len;
+    return s;
+}
+void *mw_userdata(const mw_req *rq) { return rq->app->userdata; }
+
+const char *mw_header(const mw_req *rq, const char *name) {
+    size_t i, n = strlen(name), k;
+    for (i = 0; i < rq->head->nfields; i++) {
+        const mw__field *f = &rq->head->fields[i];
+        if (f->name_len != n) continue;
+        for (k = 0; k < n && mw__lower((unsigned char)f->name[k]) == mw__lower((unsigned char)name[k]); k++) {
+        }
+        if (k == n) return f->value;
+    }
+    return NULL;
+}
+
+const char *mw_param(const mw_req *rq, const char *name) {
+    size_t i;
+    for (i = 0; i < rq->nparams; i++)
+        if (strcmp(rq->param_names[i], name) == 0) return rq->param_values[i];
+    return NULL;
+}
+
+#endif /* MICROWEB_IMPLEMENTATION_ONCE */
+#endif /* MICROWEB_IMPLEMENTATION */
