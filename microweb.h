@@ -91,7 +91,8 @@
        mw_json_key_string / _int / _double / _bool (j, k, v)
        mw_json_end(j)       closes every container still open and finishes the body
    Strings are escaped per RFC 8259; invalid UTF-8 bytes become U+FFFD. Doubles are
-   written in the shortest form that reads back to the same value. Misuse (a value
+   written with 15, 16 or 17 significant digits, the fewest that read back as the
+   same value (0.1 is written 0.1). Misuse (a value
    where a key is due, a key where a value is due, a close with nothing open, more
    than one top-level value, NaN or infinity, nesting beyond MW_JSON_MAX_DEPTH) makes
    the call return MW_EJSON and the response becomes a 500 error: invalid JSON
@@ -1604,7 +1605,7 @@ static int mw__json_put_string(mw__buf *b, const char *s, size_t n) {
     return mw__buf_append(b, "\"", 1);
 }
 
-/* Shortest of %.15g..%.17g that reads back as the same double. */
+/* The first of %.15g, %.16g, %.17g that reads back as the same double (17 always does). */
 static int mw__format_double(char *out, size_t size, double v) {
     int prec;
     for (prec = 15; prec <= 17; prec++) {

@@ -1,0 +1,31 @@
+# microweb - build, run and test.   make | make run | make test | make clean
+CC      ?= cc
+CFLAGS  ?= -O2 -g
+WARN    := -Wall -Wextra -Wpedantic -Wshadow -Wstrict-prototypes -Wundef
+PORT    ?= 8080
+B       := build
+
+.PHONY: all run test clean
+
+all: $(B)/hello $(B)/testapp $(B)/unit
+
+$(B):
+	mkdir -p $(B)
+
+$(B)/hello: examples/hello.c microweb.h | $(B)
+	$(CC) $(CFLAGS) $(WARN) -pthread -I. examples/hello.c -o $@
+
+$(B)/testapp: tests/testapp.c microweb.h | $(B)
+	$(CC) $(CFLAGS) $(WARN) -pthread -I. tests/testapp.c -o $@
+
+$(B)/unit: tests/unit.c tests/harness.h microweb.h | $(B)
+	$(CC) $(CFLAGS) $(WARN) -pthread -I. tests/unit.c -o $@ -lm
+
+run: $(B)/hello
+	PORT=$(PORT) ./$(B)/hello
+
+test: all
+	bash tests/run.sh
+
+clean:
+	rm -rf $(B)

@@ -1,0 +1,104 @@
+#!/usr/bin/env bash
+# run.sh - builds every variant and runs every suite; the last line is the total
+# "N passed, N failed". Logs of each step are kept in build/logs/.
+set -u
+cd "$(dirname "$0")/.."
+B=build
+L=$B/logs
+mkdir -p "$L"
+total_pass=0
+total_fail=0
+W="-Wall -Wextra -Wpedantic -Wshadow -Wstrict-prototypes -Wundef -Werror"
+
+tally() { # name passed failed
+    total_pass=$((total_pass + $2))
+    total_fail=$((total_fail + $3))
+    printf '%-28s %s passed, %s failed\n' "$1:" "$2" "$3"
+}
+
+# A single check: passes when the command exits 0.
+check() { # name command...
+    local name=$1
+    shift
+    if "$@" >"$L/$name.log" 2>&1; then
+        tally "$name" 1 0
+    else
+        tally "$name" 0 1
+        sed 's/^/    /' "$L/$name.log" | tail -20
+    fi
+}
+
+# A suite prints "PASS x"/"FAIL x" lines and ends with "N passed, N failed"; a suite
+# that crashes or exits non-zero with no failure counted is one failure more.
+suite() { # name command...
+    local name=$1 rc line pass fail
+    shift
+    "$@" >"$L/$name.log" 2>&1
+    rc=$?
+    line=$(grep -E '^[0-9]+ passed, [0-9]+ failed$' "$L/$name.log" | tail -1)
+    pass=${line%% passed*}
+    fail=${line#*passed, }
+    fail=${fail%% failed*}
+    [ -n "$line" ] || { pass=0; fail=0; }
+    if [ "$rc" -ne 0 ] && [ "$fail" -eq 0 ]; then
+        fail=1
+        echo "    $name exited with status $rc; log tail:"
+        tail -20 "$L/$name.log" | sed 's/^/    /'
+    fi
+    tally "$name" "$pass" "$fail"
+    grep -E '^FAIL|check failed|case ' "$L/$name.log" | head -20 | sed 's/^/    /'
+}
+
+impl=$B/impl.c
+printf '#define MICROWEB_IMPLEMENTATION\n#include "microweb.h"\nint main(void){return 0;}\n' >"$impl"
+
+symbols_are_prefixed() {
+    cc -std=c99 -c -I. -x c "$impl" -o "$B/impl.o" &&
+        ! nm -g --defined-only "$B/impl.o" | awk '{print $3}' | grep -v -E '^(mw_|main$)'
+}
+
+echo "== the header builds every way users build it"
+check header_gcc_c99 gcc -std=c99 $W -pthread -I. "$impl" -o "$B/h1"
+check header_gcc_c11 gcc -std=c11 $W -pthread -I. "$impl" -o "$B/h2"
+check header_clang_c99 clang -std=c99 $W -pthread -I. "$impl" -o "$B/h3"
+check header_clang_c11 clang -std=c11 $W -pthread -I. "$impl" -o "$B/h4"
+check header_gxx_cxx17 g++ -x c++ -std=c++17 -Wall -Wextra -Wpedantic -Werror -pthread -I. "$impl" -o "$B/h5"
+check header_poll_backend gcc -std=c99 $W -DMW_USE_POLL=1 -pthread -I. "$impl" -o "$B/h6"
+check two_translation_units sh -c "gcc -std=c99 $W -pthread tests/tu_a.c tests/tu_b.c -o $B/tu && $B/tu"
+check hello_plain_cc_build cc -pthread -I. examples/hello.c -o "$B/hello_plain"
+check exported_symbols_prefixed symbols_are_prefixed
+
+echo "== unit and end-to-end suites"
+suite unit "$B/unit"
+suite e2e python3 tests/e2e.py "$B/hello" "$B/testapp"
+
+echo "== poll() backend"
+mkdir -p "$B/poll"
+check build_poll_variant sh -c "cc -O2 -DMW_USE_POLL=1 -pthread -I. examples/hello.c -o $B/poll/hello &&
+    cc -O2 -DMW_USE_POLL=1 -pthread -I. tests/testapp.c -o $B/poll/testapp"
+suite e2e_poll python3 tests/e2e.py "$B/poll/hello" "$B/poll/testapp"
+
+echo "== AddressSanitizer + UndefinedBehaviorSanitizer (leaks checked at exit)"
+mkdir -p "$B/asan"
+SAN="-O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer"
+check build_asan sh -c "clang $SAN -pthread -I. tests/unit.c -o $B/asan/unit -lm &&
+    clang $SAN -pthread -I. examples/hello.c -o $B/asan/hello &&
+    clang $SAN -pthread -I. tests/testapp.c -o $B/asan/testapp"
+export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:exitcode=23
+export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+suite unit_asan "$B/asan/unit"
+E2E_TIMEOUT_SCALE=3 suite e2e_asan python3 tests/e2e.py "$B/asan/hello" "$B/asan/testapp"
+
+echo "== ThreadSanitizer (concurrency)"
+mkdir -p "$B/tsan"
+check build_tsan sh -c "clang -O1 -g -fsanitize=thread -pthread -I. examples/hello.c -o $B/tsan/hello &&
+    clang -O1 -g -fsanitize=thread -pthread -I. tests/testapp.c -o $B/tsan/testapp"
+TSAN_OPTIONS="halt_on_error=1 exitcode=66" E2E_TIMEOUT_SCALE=5 \
+    suite e2e_tsan python3 tests/e2e.py "$B/tsan/hello" "$B/tsan/testapp" --quick
+
+echo "== valgrind (memory errors and leaks, whole end-to-end suite)"
+E2E_WRAPPER="valgrind -q --leak-check=full --show-leak-kinds=all --errors-for-leak-kinds=all --error-exitcode=99" \
+    E2E_TIMEOUT_SCALE=10 suite e2e_valgrind python3 tests/e2e.py "$B/hello" "$B/testapp" --quick
+
+echo "$total_pass passed, $total_fail failed"
+[ "$total_fail" -eq 0 ]

@@ -1,0 +1,139 @@
+/* testapp.c - the end-to-end test app: hello.c's three routes plus routes that show
+   behaviours hello.c cannot (blocking handlers, routing priority, JSON writer misuse,
+   header injection, Connection: close, query, request headers, 204).
+   Build:  cc -pthread -I. tests/testapp.c -o build/testapp
+   Run:    PORT=0 MW_THREADS=4 build/testapp        (driven by tests/e2e.py)       */
+#define MICROWEB_IMPLEMENTATION
+#include "microweb.h"
+
+#include <stdio.h>
+#include <time.h>
+
+/* ---- hello.c's routes ---- */
+
+static void hello(mw_req *rq, mw_res *rs) {
+    (void)rq;
+    mw_text(rs, 200, "Hello, World!");
+}
+
+static void user(mw_req *rq, mw_res *rs) {
+    mw_json *j = mw_json_begin(rs, 200);
+    mw_json_object(j);
+    mw_json_key_string(j, "id", mw_param(rq, "id"));
+    mw_json_end(j);
+}
+
+static void echo(mw_req *rq, mw_res *rs) {
+    mw_str body = mw_body(rq);
+    mw_send(rs, 200, "application/octet-stream", body.ptr, body.len);
+}
+
+/* ---- test routes ---- */
+
+/* GET /slow: blocks its worker for one second */
+static void slow(mw_req *rq, mw_res *rs) {
+    struct timespec ts = {1, 0};
+    (void)rq;
+    while (nanosleep(&ts, &ts) != 0) { /* resume after a signal interrupts the sleep */
+    }
+    mw_text(rs, 200, "slow done");
+}
+
+/* GET /files/ then *path: the wildcard value */
+static void files(mw_req *rq, mw_res *rs) {
+    const char *p = mw_param(rq, "path");
+    mw_text(rs, 200, p ? p : "(null)");
+}
+
+/* GET /users/new: a static segment beats :id */
+static void user_new(mw_req *rq, mw_res *rs) {
+    (void)rq;
+    mw_text(rs, 200, "new user form");
+}
+
+/* GET /items/:a/:b: two parameters */
+static void items(mw_req *rq, mw_res *rs) {
+    mw_json *j = mw_json_begin(rs, 200);
+    mw_json_object(j);
+    mw_json_key_string(j, "a", mw_param(rq, "a"));
+    mw_json_key_string(j, "b", mw_param(rq, "b"));
+    mw_json_end(j);
+}
+
+/* any method on /anything: the method name */
+static void anything(mw_req *rq, mw_res *rs) {
+    mw_text(rs, 200, mw_method(rq));
+}
+
+/* GET /json-open: returns with the writer still open -> the server answers 500 */
+static void json_open(mw_req *rq, mw_res *rs) {
+    mw_json *j = mw_json_begin(rs, 200);
+    (void)rq;
+    mw_json_object(j);
+    mw_json_key_string(j, "partial", "yes");
+}
+
+/* GET /json-misuse: a value where a key is due -> 500 */
+static void json_misuse(mw_req *rq, mw_res *rs) {
+    mw_json *j = mw_json_begin(rs, 200);
+    (void)rq;
+    mw_json_object(j);
+    mw_json_string(j, "value-without-key");
+    mw_json_end(j);
+}
+
+/* GET /bad-header: a CR/LF in a header value must be refused */
+static void bad_header(mw_req *rq, mw_res *rs) {
+    int bad, ok;
+    (void)rq;
+    bad = mw_set_header(rs, "X-Test", "a\r\nInjected: yes");
+    ok = mw_set_header(rs, "X-Ok", "fine");
+    mw_status(rs, 200);
+    mw_printf(rs, "rc=%d,%d", bad, ok);
+}
+
+/* GET /close: asks for the connection to be closed after the response */
+static void close_route(mw_req *rq, mw_res *rs) {
+    (void)rq;
+    mw_set_header(rs, "Connection", "close");
+    mw_text(rs, 200, "bye");
+}
+
+/* GET /query: the raw query string */
+static void query(mw_req *rq, mw_res *rs) {
+    mw_text(rs, 200, mw_query(rq));
+}
+
+/* GET /header: the X-Probe request header */
+static void header(mw_req *rq, mw_res *rs) {
+    const char *v = mw_header(rq, "X-Probe");
+    mw_text(rs, 200, v ? v : "none");
+}
+
+/* GET /nocontent: 204 without a body */
+static void nocontent(mw_req *rq, mw_res *rs) {
+    (void)rq;
+    mw_send(rs, 204, NULL, NULL, 0);
+}
+
+int main(void) {
+    mw_app *app = mw_app_new();
+    if (!app) return 1;
+    mw_set_limit(app, MW_LIMIT_BODY_BYTES, 8 << 20);
+    mw_get(app, "/", hello);
+    mw_get(app, "/users/:id", user);
+    mw_post(app, "/echo", echo);
+    mw_get(app, "/slow", slow);
+    mw_get(app, "/files/*path", files);
+    mw_get(app, "/users/new", user_new);
+    mw_get(app, "/items/:a/:b", items);
+    mw_any(app, "/anything", anything);
+    mw_get(app, "/json-open", json_open);
+    mw_get(app, "/json-misuse", json_misuse);
+    mw_get(app, "/bad-header", bad_header);
+    mw_get(app, "/close", close_route);
+    mw_get(app, "/query", query);
+    mw_get(app, "/header", header);
+    mw_get(app, "/nocontent", nocontent);
+    return mw_run(app); /* PORT, HOST, MW_THREADS from the environment */
+}
