@@ -418,14 +418,20 @@ extern "C" {
 #endif
 void __tsan_acquire(void *addr);
 void __tsan_release(void *addr);
+void AnnotateIgnoreReadsBegin(const char *file, int line);
+void AnnotateIgnoreReadsEnd(const char *file, int line);
 #ifdef __cplusplus
 }
 #endif
 #define MW__HANDOFF_RELEASE(p) __tsan_release(p)
 #define MW__HANDOFF_ACQUIRE(p) __tsan_acquire(p)
+#define MW__TSAN_IGNORE_BEGIN() AnnotateIgnoreReadsBegin(__FILE__, __LINE__)
+#define MW__TSAN_IGNORE_END() AnnotateIgnoreReadsEnd(__FILE__, __LINE__)
 #else
 #define MW__HANDOFF_RELEASE(p) ((void)0)
 #define MW__HANDOFF_ACQUIRE(p) ((void)0)
+#define MW__TSAN_IGNORE_BEGIN() ((void)0)
+#define MW__TSAN_IGNORE_END() ((void)0)
 #endif
 
 #define MW__LOAD(p) __atomic_load_n((p), __ATOMIC_ACQUIRE)
@@ -856,12 +862,12 @@ static long mw__scan_head(mw__head_scan *s, const char *buf, size_t len, const m
         line_len = i + 1 - s->line_start;
         s->pos = s->line_start = i + 1;
         if (!s->first_line) {
-            if (line_len == 2) { /* empty line before the request line: ignored */
+            /* empty lines before the request line are ignored, but count toward its limit */
+            if (i + 1 > line_max) return line_len == 2 ? -400 : -414;
+            if (line_len == 2) {
                 s->skip = i + 1;
-                if (s->skip > line_max) return -400;
                 continue;
             }
-            if (line_len > line_max) return -414;
             s->first_line = line_len;
         } else if (line_len == 2) {
             if (i + 1 - s->skip - s->first_line > fields_max + 2) return -431;
@@ -869,7 +875,7 @@ static long mw__scan_head(mw__head_scan *s, const char *buf, size_t len, const m
         }
     }
     if (!s->first_line) {
-        if (len - s->skip > line_max) return -414;
+        if (len > line_max) return -414;
     } else if (len - s->skip - s->first_line > fields_max + 2) {
         return -431;
     }
@@ -1102,6 +1108,7 @@ static int mw__parse_head(const char *buf, size_t head_len, const mw__limits *li
    the framing, so the body ends up contiguous without a second buffer. */
 enum {
     MW__CH_SIZE,
+    MW__CH_SIZE_BWS,
     MW__CH_EXT,
     MW__CH_SIZE_LF,
     MW__CH_DATA,
@@ -1148,12 +1155,17 @@ static int mw__chunked_decode(mw__chunked *d, char *buf, size_t len, size_t *in,
                 d->state = MW__CH_SIZE_LF;
                 i++;
             } else if (c == ';' || c == ' ' || c == '\t') {
-                d->state = MW__CH_EXT;
+                d->state = MW__CH_SIZE_BWS;
             } else {
                 rc = -400;
             }
             break;
         }
+        case MW__CH_SIZE_BWS: /* RFC 9112 §7.1.1: BWS is allowed only before ";" */
+            if (c == ';') d->state = MW__CH_EXT;
+            else if (c != ' ' && c != '\t') rc = -400;
+            i++;
+            break;
         case MW__CH_EXT: /* chunk-ext: parsed only far enough to skip it, within a cap */
             if (c == '\r') {
                 d->state = MW__CH_SIZE_LF;
@@ -1905,6 +1917,7 @@ enum { MW__KEEP_OPEN, MW__CLOSE, MW__CLOSE_LINGER };
 #define MW__LINGER_MS 2000         /* after an error, read and drop what the client still sends */
 #define MW__INLINE_BODY_MAX 16384  /* bodies up to this are copied next to the head; larger ones go by writev */
 #define MW__POOL_MAX 256           /* free buffers / connections a worker keeps */
+#define MW__BATCH_BYTES 65536      /* pipelined responses are sent once this much is batched */
 
 typedef struct mw__conn {
     struct mw__conn *prev, *next; /* the app's list of open connections (for the sweeper) */
@@ -1941,6 +1954,7 @@ struct mw__worker {
     mw__buf out; /* response bytes batched for one connection, sent with one write */
     mw__buf body, headers, ctype, scratch;
     mw__pool bufs, conns;
+    int batch; /* events taken per wait, set before the thread starts */
     time_t date_sec;
     char date[80]; /* 29 bytes used; sized for any int the compiler imagines */
 };
@@ -2381,9 +2395,24 @@ static void mw__conn_process(mw__worker *w, mw__conn *c) {
         head_parsed = 0;
         MW__STORE(&c->phase, MW__PH_BUSY);
         mw__dispatch(w, c);
+        if (w->out.len >= MW__BATCH_BYTES && mw__conn_send(w, c, NULL, 0) != 0) c->close_after = MW__CLOSE;
         c->rstart += c->req_end;
         mw__conn_reset_request(c);
         if (c->rstart < c->rlen) mw__set_phase(c, MW__PH_HEAD, mw__now_ms() + lim->v[MW_LIMIT_HEAD_TIMEOUT_MS]);
+    }
+}
+
+/* Re-arms the connection: from here on another worker may own it, so nothing of it is
+   touched after the re-arm except when the re-arm failed (then it is still ours). */
+static void mw__conn_hand_off(mw__worker *w, mw__conn *c, unsigned ev) {
+    int fd = c->fd, rc;
+    MW__HANDOFF_RELEASE(c);
+    MW__TSAN_IGNORE_BEGIN(); /* the fd's next owner may close it; epoll orders that, TSan cannot see it */
+    rc = mw__poller_rearm(&w->app->poller, fd, c, ev);
+    MW__TSAN_IGNORE_END();
+    if (rc != 0) {
+        MW__HANDOFF_ACQUIRE(c);
+        mw__conn_close(w, c);
     }
 }
 
@@ -2412,8 +2441,7 @@ static void mw__conn_settle(mw__worker *w, mw__conn *c) {
         mw__conn_release_rbuf(w, c); /* an idle connection holds no buffer */
         mw__set_phase(c, MW__PH_IDLE, mw__now_ms() + lim->v[MW_LIMIT_KEEPALIVE_TIMEOUT_MS]);
     }
-    MW__HANDOFF_RELEASE(c);
-    if (mw__poller_rearm(&app->poller, c->fd, c, ev) != 0) mw__conn_close(w, c);
+    mw__conn_hand_off(w, c, ev);
 }
 
 /* The client closed its side, or the sweeper shut our read side at a deadline. */
@@ -2564,6 +2592,7 @@ static void mw__conn_open(mw__worker *w, int fd) {
 static void mw__accept_batch(mw__worker *w) {
     mw_app *app = w->app;
     int k;
+    if (MW__LOAD(&app->stopping)) return; /* stopped: leave the listener disarmed */
     for (k = 0; k < 64; k++) {
         int fd = mw__accept(app->listen_fd);
         if (fd >= 0) {
@@ -2585,12 +2614,9 @@ static void *mw__worker_main(void *arg) {
     mw__worker *w = (mw__worker *)arg;
     mw_app *app = w->app;
     mw__event ev[64];
-    /* With one worker, taking many events per wait costs nothing. With several, a
-       worker takes one at a time, so a handler that blocks holds back no other
-       ready connection: the other workers pick those up. */
-    int i, batch = app->nworkers == 1 ? 64 : 1;
+    int i;
     for (;;) {
-        int n = mw__poller_wait(&app->poller, ev, batch, -1);
+        int n = mw__poller_wait(&app->poller, ev, w->batch, -1);
         for (i = 0; i < n; i++) {
             if (ev[i].ptr == &app->wake_token) {
                 if (MW__LOAD(&app->exiting)) return NULL;
@@ -2689,6 +2715,10 @@ static int mw__start_workers(mw_app *app) {
     pthread_sigmask(SIG_BLOCK, &block, &old);
     for (i = 0; i < app->nworkers; i++) {
         app->workers[i].app = app;
+        /* With one worker, taking many events per wait costs nothing. With several, a
+           worker takes one at a time, so a handler that blocks holds back no other
+           ready connection: the other workers pick those up. */
+        app->workers[i].batch = app->nworkers == 1 ? 64 : 1;
         if (pthread_create(&app->workers[i].thread, NULL, mw__worker_main, &app->workers[i]) != 0) break;
         started++;
     }

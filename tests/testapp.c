@@ -30,10 +30,11 @@ static void echo(mw_req *rq, mw_res *rs) {
 
 /* ---- test routes ---- */
 
-/* GET /slow: blocks its worker for one second */
+/* GET /slow?TAG: says "slow handler started: TAG" on stderr (the tests' readiness
+   signal), then blocks its worker for one second */
 static void slow(mw_req *rq, mw_res *rs) {
     struct timespec ts = {1, 0};
-    (void)rq;
+    fprintf(stderr, "testapp: slow handler started: %s\n", mw_query(rq));
     while (nanosleep(&ts, &ts) != 0) { /* resume after a signal interrupts the sleep */
     }
     mw_text(rs, 200, "slow done");

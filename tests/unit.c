@@ -250,6 +250,10 @@ TEST(parser_limits_before_head_completes) {
     memset(&scan, 0, sizeof scan);
     CHECK_INT(mw__scan_head(&scan, buf, 16 + MW_MAX_HEADER_BYTES, &lim), 0);
     CHECK_INT(mw__scan_head(&scan, buf, 16 + MW_MAX_HEADER_BYTES + 3, &lim), -431);
+    /* empty lines before the request line count toward its limit */
+    for (i = 0; i + 1 < 40000; i += 2) buf[i] = '\r', buf[i + 1] = '\n';
+    memset(&scan, 0, sizeof scan);
+    CHECK_INT(mw__scan_head(&scan, buf, MW_MAX_REQUEST_LINE + 2, &lim), -400);
     free(buf);
 }
 
@@ -310,6 +314,8 @@ static const chunk_case chunk_cases[] = {
     {"one_chunk", "5\r\nhello\r\n0\r\n\r\n", "hello", 1},
     {"two_chunks_hex_sizes", "a\r\n0123456789\r\nA\r\nabcdefghij\r\n0\r\n\r\n", "0123456789abcdefghij", 1},
     {"extensions_dropped", "5;name=value;x\r\nhello\r\n0;last\r\n\r\n", "hello", 1},
+    {"whitespace_before_extension", "5 ;a=b\r\nhello\r\n0\r\n\r\n", "hello", 1},
+    {"whitespace_without_extension", "5 \r\nhello\r\n0\r\n\r\n", "", -400},
     {"quoted_extension", "5;n=\"a b\"\r\nhello\r\n0\r\n\r\n", "hello", 1},
     {"trailers_dropped", "5\r\nhello\r\n0\r\nX-Trailer: 1\r\nY: 2\r\n\r\n", "hello", 1},
     {"leading_zeros", "0005\r\nhello\r\n000\r\n\r\n", "hello", 1},

@@ -1,0 +1,862 @@
+#!/usr/bin/env python3
+"""End-to-end tests for microweb: real servers, real sockets, real curl.
+
+Usage:  python3 tests/e2e.py HELLO_BINARY TESTAPP_BINARY [--quick]
+
+HELLO_BINARY is examples/hello.c built (the contract every app gets); TESTAPP_BINARY is
+tests/testapp.c built (routes that show what hello cannot). E2E_WRAPPER, when set, is a
+command line put in front of both (e.g. E2E_WRAPPER="valgrind -q --error-exitcode=99").
+A binary argument that is not an existing file is split like a shell command line.
+
+Each server is started with PORT=0; its stderr line
+    microweb: listening on http://127.0.0.1:PORT (N threads)
+says it is ready and on which port. It is stopped with SIGTERM and must exit with status 0.
+
+Output: one line per check, "PASS name" or "FAIL name: detail", then "N passed, N failed".
+Exit status 0 when nothing failed, 1 otherwise.
+
+--quick shrinks the load test (20 connections instead of 200); every check still runs.
+E2E_TIMEOUT_SCALE (float, default 1) multiplies every timeout and time limit, for slow
+runs under valgrind or sanitizers.
+"""
+import email.utils
+import http.client
+import json
+import os
+import random
+import re
+import shlex
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+
+HOST = "127.0.0.1"
+SCALE = float(os.environ.get("E2E_TIMEOUT_SCALE") or 1)
+HELLO_BODY = b"Hello, World!"
+LISTEN_RE = re.compile(r"microweb: listening on http://127\.0\.0\.1:(\d+) \((\d+) threads\)")
+STOPPED_RE = re.compile(r"^microweb: stopped$")
+
+
+def T(seconds):
+    """A timeout or time limit, scaled by E2E_TIMEOUT_SCALE."""
+    return seconds * SCALE
+
+
+# ---------------------------------------------------------------------------
+# reporting
+# ---------------------------------------------------------------------------
+class Tally:
+    passed = 0
+    failed = 0
+
+
+def short(value, limit=160):
+    """A one-line, bounded description of a value for a FAIL detail."""
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit] + "...(%d chars)" % len(text)
+
+
+def check(name, cond, detail=""):
+    """Report one check; returns whether it passed."""
+    if cond:
+        Tally.passed += 1
+        print("PASS " + name, flush=True)
+    else:
+        Tally.failed += 1
+        print("FAIL %s: %s" % (name, " ".join(str(detail).split()) or "condition false"), flush=True)
+    return bool(cond)
+
+
+# ---------------------------------------------------------------------------
+# HTTP messages: building requests, parsing responses
+# ---------------------------------------------------------------------------
+@dataclass
+class Response:
+    version: str
+    status: int
+    reason: str
+    headers: list  # [(name, value)] in wire order
+    body: bytes = b""
+    raw: bytes = b""  # head + body exactly as received
+
+    def header(self, name):
+        """First value of a header (case-insensitive name), or None."""
+        for key, value in self.headers:
+            if key.lower() == name.lower():
+                return value
+        return None
+
+    def summary(self):
+        return "%d %s headers=%s body=%s" % (self.status, self.reason, short(self.headers, 300), short(self.body))
+
+
+STATUS_LINE_RE = re.compile(r"(HTTP/1\.[01]) (\d{3}) ([^\r\n]*)")
+
+
+def parse_head(head):
+    """Status line and header fields of a response head (bytes ending in CRLF CRLF)."""
+    lines = head.decode("latin-1").split("\r\n")
+    match = STATUS_LINE_RE.fullmatch(lines[0])
+    if not match:
+        raise ValueError("bad status line %s" % short(lines[0]))
+    headers = []
+    for line in lines[1:]:
+        if not line:
+            continue
+        name, sep, value = line.partition(":")
+        if not sep or name != name.strip():
+            raise ValueError("bad header line %s" % short(line))
+        headers.append((name, value.strip(" \t")))
+    return match.group(1), int(match.group(2)), match.group(3), headers
+
+
+def build_request(method, target, headers=None, body=b"", version="HTTP/1.1"):
+    """Request bytes; Host is always sent, Content-Length when there is a body."""
+    lines = ["%s %s %s" % (method, target, version), "Host: " + HOST]
+    lines += ["%s: %s" % (k, v) for k, v in (headers or {}).items()]
+    if body:
+        lines.append("Content-Length: %d" % len(body))
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body
+
+
+class Reader:
+    """Buffered response reader over a recv(n) function."""
+
+    def __init__(self, recv):
+        self.recv = recv
+        self.buf = bytearray()
+
+    def _fill(self):
+        chunk = self.recv(65536)
+        if not chunk:
+            raise ConnectionError("connection closed by the server (%d bytes unparsed)" % len(self.buf))
+        self.buf += chunk
+
+    def _take(self, n):
+        out = bytes(self.buf[:n])
+        del self.buf[:n]
+        return out
+
+    def read_until(self, delim):
+        while (i := self.buf.find(delim)) < 0:
+            self._fill()
+        return self._take(i + len(delim))
+
+    def read_exact(self, n):
+        while len(self.buf) < n:
+            self._fill()
+        return self._take(n)
+
+    def read_to_close(self):
+        while True:
+            try:
+                self._fill()
+            except ConnectionError:
+                return self._take(len(self.buf))
+
+    def read_response(self, head_request=False):
+        """One response; the body is framed by Content-Length (none for HEAD, 1xx, 204, 304)."""
+        head = self.read_until(b"\r\n\r\n")
+        version, status, reason, headers = parse_head(head)
+        resp = Response(version, status, reason, headers)
+        length = resp.header("Content-Length")
+        if head_request or 100 <= status < 200 or status in (204, 304):
+            body = b""
+        elif length is not None:
+            body = self.read_exact(int(length))
+        else:
+            body = self.read_to_close()
+        resp.body, resp.raw = body, head + body
+        return resp
+
+
+def parse_final_response(data, head_request=False):
+    """The last non-1xx response in captured bytes (curl -i output)."""
+    chunks = [data]
+    reader = Reader(lambda n: chunks.pop() if chunks else b"")
+    resp = reader.read_response(head_request)
+    while 100 <= resp.status < 200:
+        resp = reader.read_response(head_request)
+    return resp
+
+
+class Client:
+    """One TCP connection with a timeout and a response reader."""
+
+    def __init__(self, port, timeout=5.0):
+        self.sock = socket.create_connection((HOST, port), timeout=T(timeout))
+        self.reader = Reader(self.sock.recv)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def close(self):
+        self.sock.close()
+
+    def send(self, data):
+        self.sock.sendall(data)
+
+    def read_response(self, head_request=False):
+        return self.reader.read_response(head_request)
+
+    def request(self, data):
+        self.send(data)
+        return self.read_response(data.startswith(b"HEAD "))
+
+    def server_closed(self, timeout=3.0):
+        """(True, "") when the server closed cleanly with nothing left unread."""
+        if self.reader.buf:
+            return False, "unexpected extra bytes %s" % short(bytes(self.reader.buf))
+        self.sock.settimeout(T(timeout))
+        try:
+            data = self.sock.recv(4096)
+        except socket.timeout:
+            return False, "connection still open after %.1fs" % T(timeout)
+        except ConnectionResetError:
+            return False, "connection reset instead of a clean close"
+        return (True, "") if data == b"" else (False, "unexpected extra bytes %s" % short(data))
+
+
+def exchange(port, method, target, headers=None, body=b"", version="HTTP/1.1"):
+    """One request on a fresh connection; returns the response."""
+    with Client(port) as c:
+        return c.request(build_request(method, target, headers, body, version))
+
+
+def exchange_on_one_connection(port, requests):
+    """Several requests sent one after the other on one connection; all responses."""
+    with Client(port) as c:
+        return [c.request(r) for r in requests]
+
+
+def http_client_response(r, body):
+    """An http.client response as a Response, for the same checks."""
+    return Response("HTTP/%d.%d" % divmod(r.version, 10), r.status, r.reason, r.getheaders(), body)
+
+
+# ---------------------------------------------------------------------------
+# response expectations
+# ---------------------------------------------------------------------------
+def allow_has(*methods):
+    """Header predicate: an Allow list holding every given method."""
+    return lambda v: v is not None and set(methods) <= {m.strip() for m in v.split(",")}
+
+
+def starts_with(prefix):
+    return lambda v: v is not None and v.lower().startswith(prefix.lower())
+
+
+def problems(resp, status=None, body=None, json_body=None, headers=None, absent=()):
+    """What is wrong with a response, as a list of strings (empty when all is right).
+    json_body and header values may be a value (compared exactly) or a predicate."""
+    out = []
+    if status is not None and resp.status != status:
+        out.append("status %d, want %d" % (resp.status, status))
+    if body is not None and resp.body != body:
+        out.append("body %s, want %s" % (short(resp.body), short(body)))
+    if json_body is not None:
+        try:
+            doc = json.loads(resp.body)
+            ok = json_body(doc) if callable(json_body) else doc == json_body
+            if not ok:
+                out.append("JSON %s unexpected" % short(doc))
+        except ValueError as e:
+            out.append("body %s is not JSON (%s)" % (short(resp.body), e))
+    for name, want in (headers or {}).items():
+        got = resp.header(name)
+        ok = want(got) if callable(want) else got == want
+        if not ok:
+            out.append("header %s: %s" % (name, short(got)) + ("" if callable(want) else ", want %s" % short(want)))
+    for name in absent:
+        if resp.header(name) is not None:
+            out.append("header %s present: %s" % (name, short(resp.header(name))))
+    return out
+
+
+def capture(fn, *args):
+    """fn(*args), or the network or parse error it raised (for check_response to report)."""
+    try:
+        return fn(*args)
+    except (OSError, ValueError) as e:
+        return e
+
+
+def check_response(name, resp, **expect):
+    """Check a response (or report the error capture() caught instead of one)."""
+    if isinstance(resp, Exception):
+        return check(name, False, "%s: %s" % (type(resp).__name__, resp))
+    found = problems(resp, **expect)
+    return check(name, not found, "; ".join(found) + " | got " + resp.summary())
+
+
+HELLO = dict(status=200, body=HELLO_BODY)
+
+
+def user_json(user_id):
+    return dict(status=200, json_body={"id": user_id}, headers={"Content-Type": starts_with("application/json")})
+
+
+def error_json(status):
+    return dict(status=status, json_body=lambda d: d.get("status") == status and "error" in d)
+
+
+IMF_DATE_RE = re.compile(r"(Mon|Tue|Wed|Thu|Fri|Sat|Sun), \d\d (Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) "
+                         r"\d{4} \d\d:\d\d:\d\d GMT")
+
+
+def date_problem(value):
+    """Why a Date header value is not a current IMF-fixdate, or None."""
+    if value is None:
+        return "no Date"
+    if not IMF_DATE_RE.fullmatch(value):
+        return "Date %s not IMF-fixdate" % short(value)
+    when = email.utils.parsedate_to_datetime(value)
+    if when.strftime("%a") != value[:3]:
+        return "Date %s has the wrong weekday" % short(value)
+    if abs(when.timestamp() - time.time()) > 300:
+        return "Date %s is not now" % short(value)
+    return None
+
+
+# ---------------------------------------------------------------------------
+# servers
+# ---------------------------------------------------------------------------
+def command_for(arg):
+    """argv for a server: E2E_WRAPPER's words, then the binary (or the words of a command line)."""
+    wrapper = shlex.split(os.environ.get("E2E_WRAPPER", ""))
+    return wrapper + ([arg] if os.path.isfile(arg) else shlex.split(arg))
+
+
+class Server:
+    """A server process on PORT=0 whose stderr is drained into a list of lines."""
+
+    def __init__(self, command, extra_env=None):
+        env = dict(os.environ, PORT="0", HOST=HOST)
+        env.update(extra_env or {})
+        self.proc = subprocess.Popen(command, env=env, stdin=subprocess.DEVNULL,
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        self.lines, self.eof = [], False
+        self.cond = threading.Condition()
+        self.port = self.threads = None
+        threading.Thread(target=self._drain, daemon=True).start()
+
+    def _drain(self):
+        for raw in self.proc.stderr:
+            with self.cond:
+                self.lines.append(raw.decode("utf-8", "replace").rstrip("\r\n"))
+                self.cond.notify_all()
+        with self.cond:
+            self.eof = True
+            self.cond.notify_all()
+
+    def wait_for_line(self, regex, timeout):
+        """The first stderr line matching regex, waiting up to timeout; None if none."""
+        deadline = time.monotonic() + timeout
+        with self.cond:
+            while True:
+                for line in self.lines:
+                    if (m := regex.search(line)):
+                        return m
+                remaining = deadline - time.monotonic()
+                if self.eof or remaining <= 0:
+                    return None
+                self.cond.wait(remaining)
+
+    def wait_ready(self):
+        m = self.wait_for_line(LISTEN_RE, T(10))
+        if m:
+            self.port, self.threads = int(m.group(1)), int(m.group(2))
+        return m is not None
+
+    def terminate(self):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+
+    def wait_exit(self, timeout):
+        """Exit status, or None if still running after timeout."""
+        try:
+            return self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            return None
+
+    def kill(self):
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+    def stderr_text(self):
+        """The sanitizer summaries (if any) and the last lines of stderr, on one line."""
+        with self.cond:
+            summaries = [line for line in self.lines if "SUMMARY:" in line][:3]
+            return " | ".join(summaries + self.lines[-6:])
+
+
+def check_clean_exit(prefix, server):
+    """The process (already sent SIGTERM) exits 0 and says it stopped."""
+    status = server.wait_exit(T(5))
+    check(prefix + "_exits_with_status_0_after_sigterm", status == 0,
+          "exit status %s; stderr: %s" % (status, server.stderr_text()))
+    stopped = server.wait_for_line(STOPPED_RE, T(2))
+    check(prefix + "_reports_stopped_on_stderr", stopped, "stderr: %s" % server.stderr_text())
+
+
+@dataclass
+class Ctx:
+    server: Server
+    quick: bool
+    port: int = field(init=False)
+
+    def __post_init__(self):
+        self.port = self.server.port
+
+
+# ---------------------------------------------------------------------------
+# curl
+# ---------------------------------------------------------------------------
+def curl(*args):
+    """curl's stdout; raises if curl itself failed."""
+    done = subprocess.run(["curl", "-s", "--max-time", "%g" % T(10), *args],
+                          capture_output=True, timeout=T(20))
+    if done.returncode != 0:
+        raise RuntimeError("curl %s exited %d" % (" ".join(args), done.returncode))
+    return done.stdout
+
+
+def url(ctx, path):
+    return "http://%s:%d%s" % (HOST, ctx.port, path)
+
+
+def test_curl_get_root(ctx):
+    resp = parse_final_response(curl("-i", url(ctx, "/")))
+    check_response("curl_get_root_returns_hello_text", resp, **HELLO,
+                   headers={"Content-Type": starts_with("text/plain")})
+
+
+def test_curl_user_json(ctx):
+    resp = parse_final_response(curl("-i", url(ctx, "/users/42")))
+    check_response("curl_user_param_returned_as_json", resp, **user_json("42"))
+
+
+def test_curl_user_percent_decoded(ctx):
+    resp = parse_final_response(curl("-i", url(ctx, "/users/a%20b")))
+    check_response("curl_user_param_percent_decoded", resp, **user_json("a b"))
+
+
+def test_curl_post_echo(ctx):
+    resp = parse_final_response(curl("-i", "-d", "some bytes", url(ctx, "/echo")))
+    check_response("curl_post_body_echoed", resp, status=200, body=b"some bytes")
+
+
+def test_curl_chunked_upload(ctx):
+    data = random.Random(100).randbytes(100 * 1024)
+    with tempfile.TemporaryDirectory() as tmp:
+        src, dst = os.path.join(tmp, "upload.bin"), os.path.join(tmp, "echoed.bin")
+        with open(src, "wb") as f:
+            f.write(data)
+        code = curl("-o", dst, "-w", "%{http_code}", "-H", "Transfer-Encoding: chunked",
+                    "--data-binary", "@" + src, url(ctx, "/echo"))
+        with open(dst, "rb") as f:
+            echoed = f.read()
+    check("curl_chunked_upload_echoed_byte_for_byte", code == b"200" and echoed == data,
+          "status %s, %d bytes back (want %d), identical=%s" % (code, len(echoed), len(data), echoed == data))
+
+
+def test_curl_head(ctx):
+    resp = parse_final_response(curl("-I", url(ctx, "/")), head_request=True)
+    check_response("curl_head_has_get_content_length", resp, status=200, headers={"Content-Length": "13"})
+
+
+def test_curl_not_found(ctx):
+    resp = parse_final_response(curl("-i", url(ctx, "/no/such/path")))
+    check_response("curl_unknown_path_404_json_error", resp, **error_json(404))
+
+
+def test_curl_method_not_allowed(ctx):
+    resp = parse_final_response(curl("-i", "-X", "DELETE", url(ctx, "/echo")))
+    check_response("curl_wrong_method_405_with_allow", resp, **error_json(405), headers={"Allow": allow_has("POST")})
+
+
+# ---------------------------------------------------------------------------
+# hello: raw sockets and http.client
+# ---------------------------------------------------------------------------
+def test_head_sends_no_body(ctx):
+    head, after = exchange_on_one_connection(ctx.port, [build_request("HEAD", "/"), build_request("GET", "/")])
+    check_response("head_has_get_content_length", head, status=200, body=b"", headers={"Content-Length": "13"})
+    check_response("head_sends_no_body_next_response_intact", after, **HELLO)
+
+
+def test_large_body_echo(ctx):
+    data = random.Random(5).randbytes(5 << 20)
+    conn = http.client.HTTPConnection(HOST, ctx.port, timeout=T(20))
+    try:
+        conn.request("POST", "/echo", body=data, headers={"Content-Type": "application/octet-stream"})
+        r = conn.getresponse()
+        echoed = r.read()
+    finally:
+        conn.close()
+    check("large_body_5mib_echoed_identically", r.status == 200 and echoed == data,
+          "status %d, %d bytes back (want %d), identical=%s" % (r.status, len(echoed), len(data), echoed == data))
+
+
+def test_oversized_body_rejected(ctx):
+    with Client(ctx.port) as c:
+        c.send(build_request("POST", "/echo", {"Content-Length": str(9 << 20)}))  # the body is never sent
+        resp = c.read_response()
+        closed, how = c.server_closed()
+    check_response("oversized_body_413_before_upload", resp, **error_json(413))
+    check("oversized_body_connection_closed", closed, how)
+
+
+def test_expect_100_continue(ctx):
+    body = b"hello continue"
+    with Client(ctx.port) as c:
+        c.send(build_request("POST", "/echo", {"Content-Length": str(len(body)), "Expect": "100-continue"}))
+        interim = c.read_response()
+        check("expect_100_continue_sent_before_body",
+              interim.status == 100 and interim.version == "HTTP/1.1" and interim.reason == "Continue",
+              interim.summary())
+        c.send(body)
+        final = c.read_response()
+    check_response("expect_100_continue_then_body_echoed", final, status=200, body=body)
+
+
+def test_keepalive_http_client(ctx):
+    conn = http.client.HTTPConnection(HOST, ctx.port, timeout=T(5))
+    conn.connect()
+    first_sock, local_port = conn.sock, conn.sock.getsockname()[1]
+    bad, reused = [], True
+    try:
+        for i in range(100):
+            path, expect = ("/", HELLO) if i % 2 == 0 else ("/users/%d" % i, user_json(str(i)))
+            conn.request("GET", path)
+            r = conn.getresponse()
+            found = problems(http_client_response(r, r.read()), **expect)
+            if found:
+                bad.append("request %d %s: %s" % (i, path, "; ".join(found)))
+            if conn.sock is not first_sock or conn.sock.getsockname()[1] != local_port:
+                reused = False
+    finally:
+        conn.close()
+    check("keepalive_100_requests_all_correct", not bad, "%d wrong, first: %s" % (len(bad), bad[:2]))
+    check("keepalive_100_requests_one_connection", reused, "http.client had to reconnect")
+
+
+def test_pipelined_requests(ctx):
+    requests, expects = [], []
+    for i in range(10):
+        if i % 2 == 0:
+            requests.append(build_request("GET", "/"))
+            expects.append(HELLO)
+        else:
+            requests.append(build_request("GET", "/users/p%d" % i))
+            expects.append(user_json("p%d" % i))
+    with Client(ctx.port) as c:
+        c.send(b"".join(requests))
+        responses = [c.read_response() for _ in requests]
+    bad = ["#%d: %s" % (i, "; ".join(p)) for i, (r, e) in enumerate(zip(responses, expects)) if (p := problems(r, **e))]
+    check("pipelined_requests_answered_in_order", not bad, bad[:3])
+
+
+def test_dribbled_request(ctx):
+    request = build_request("POST", "/echo", body=b"dribbled body")
+    with Client(ctx.port) as c:
+        c.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        for i in range(len(request)):
+            c.send(request[i:i + 1])
+            time.sleep(0.002)  # the slow client is the behaviour under test
+        resp = c.read_response()
+    check_response("request_sent_one_byte_at_a_time", resp, status=200, body=b"dribbled body")
+
+
+def test_http10_closes_by_default(ctx):
+    with Client(ctx.port) as c:
+        resp = c.request(b"GET / HTTP/1.0\r\n\r\n")
+        closed, how = c.server_closed()
+    check_response("http10_request_answered", resp, **HELLO)
+    check("http10_without_keepalive_closed_after_response", closed, how)
+
+
+def test_http10_keepalive(ctx):
+    with Client(ctx.port) as c:
+        first = c.request(b"GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n")
+        second = c.request(b"GET /users/ten HTTP/1.0\r\nConnection: keep-alive\r\n\r\n")
+    check_response("http10_keepalive_response_says_keepalive", first, **HELLO,
+                   headers={"Connection": lambda v: v is not None and v.lower() == "keep-alive"})
+    check_response("http10_keepalive_connection_reusable", second, **user_json("ten"))
+
+
+def test_http11_connection_close(ctx):
+    with Client(ctx.port) as c:
+        resp = c.request(build_request("GET", "/", {"Connection": "close"}))
+        closed, how = c.server_closed()
+    check_response("http11_connection_close_echoed", resp, **HELLO, headers={"Connection": "close"})
+    check("http11_connection_close_closes_after_response", closed, how)
+
+
+def test_date_and_content_length(ctx):
+    requests = [("GET", "/", b""), ("GET", "/users/1", b""), ("POST", "/echo", b"x" * 10),
+                ("POST", "/echo", b""), ("GET", "/nope", b""), ("DELETE", "/echo", b""),
+                ("HEAD", "/", b""), ("OPTIONS", "/", b"")]
+    bad = []
+    for method, path, body in requests:
+        resp = exchange(ctx.port, method, path, body=body)
+        found = [p for p in [date_problem(resp.header("Date"))] if p]
+        if resp.header("Content-Length") is None:
+            found.append("no Content-Length")
+        if found:
+            bad.append("%s %s -> %d: %s" % (method, path, resp.status, ", ".join(found)))
+    check("every_response_has_date_and_content_length", not bad, bad)
+
+
+def load_request(client, n):
+    """Request n of a load-test client, and what its response must be."""
+    tag = "c%d-r%d" % (client, n)
+    if n % 3 == 0:
+        return build_request("GET", "/"), HELLO
+    if n % 3 == 1:
+        return build_request("GET", "/users/" + tag), user_json(tag)
+    body = ("echo from %s " % tag).encode() * (1 + client % 7)
+    return build_request("POST", "/echo", body=body), dict(status=200, body=body)
+
+
+def test_concurrent_clients(ctx):
+    nconn, nreq = (20, 20) if ctx.quick else (200, 20)
+    barrier = threading.Barrier(nconn)
+    correct = [0] * nconn
+    trouble = []  # list.append is atomic
+
+    def client(i):
+        try:
+            with Client(ctx.port, timeout=20) as c:
+                barrier.wait(T(20))  # every connection is open before any request is sent
+                for n in range(nreq):
+                    request, expect = load_request(i, n)
+                    found = problems(c.request(request), **expect)
+                    if found:
+                        trouble.append("client %d request %d: %s" % (i, n, "; ".join(found)))
+                    else:
+                        correct[i] += 1
+        except Exception as e:  # counted as mismatches below
+            barrier.abort()
+            trouble.append("client %d: %s" % (i, short(e)))
+
+    threads = [threading.Thread(target=client, args=(i,), daemon=True) for i in range(nconn)]
+    for t in threads:
+        t.start()
+    deadline = time.monotonic() + T(40)
+    for t in threads:
+        t.join(max(0.0, deadline - time.monotonic()))
+    hung = sum(t.is_alive() for t in threads)
+    total = sum(correct)
+    check("concurrent_keepalive_clients_all_answered_correctly", total == nconn * nreq and not hung,
+          "%d/%d correct, %d clients still running; first problems: %s" % (total, nconn * nreq, hung, trouble[:3]))
+
+
+def test_malformed_request(ctx):
+    with Client(ctx.port) as c:
+        resp = c.request(b"GET / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n")
+        closed, how = c.server_closed()
+    check_response("content_length_with_chunked_is_400", resp, **error_json(400))
+    check("bad_request_closes_connection", closed, how)
+    check_response("server_still_serves_after_bad_request", exchange(ctx.port, "GET", "/"), **HELLO)
+
+
+HELLO_TESTS = [
+    test_curl_get_root, test_curl_user_json, test_curl_user_percent_decoded, test_curl_post_echo,
+    test_curl_chunked_upload, test_curl_head, test_curl_not_found, test_curl_method_not_allowed,
+    test_head_sends_no_body, test_large_body_echo, test_oversized_body_rejected, test_expect_100_continue,
+    test_keepalive_http_client, test_pipelined_requests, test_dribbled_request, test_http10_closes_by_default,
+    test_http10_keepalive, test_http11_connection_close, test_date_and_content_length, test_concurrent_clients,
+    test_malformed_request,
+]
+
+
+# ---------------------------------------------------------------------------
+# testapp
+# ---------------------------------------------------------------------------
+# (check name, method, target, request headers, expectations)
+SIMPLE_CASES = [
+    ("static_segment_beats_parameter", "GET", "/users/new", None, dict(status=200, body=b"new user form")),
+    ("parameter_route_beside_static_one", "GET", "/users/7", None, user_json("7")),
+    ("wildcard_captures_rest_of_path", "GET", "/files/a/b/c.txt", None, dict(status=200, body=b"a/b/c.txt")),
+    ("wildcard_may_be_empty", "GET", "/files/", None, dict(status=200, body=b"")),
+    ("two_parameters_in_one_route", "GET", "/items/x/y", None, dict(status=200, json_body={"a": "x", "b": "y"})),
+    *[("any_route_answers_" + m.lower(), m, "/anything", None, dict(status=200, body=m.encode()))
+      for m in ("PUT", "PATCH", "DELETE", "POST", "GET")],
+    ("options_lists_allowed_methods", "OPTIONS", "/users/1", None,
+     dict(status=200, headers={"Allow": allow_has("GET", "HEAD")})),
+    ("options_on_unknown_path_is_404", "OPTIONS", "/no/such/path", None, dict(status=404)),
+    ("options_asterisk_lists_methods", "OPTIONS", "*", None, dict(status=200, headers={"Allow": allow_has("GET")})),
+    ("percent_escapes_decoded_in_params", "GET", "/users/%41%42", None, user_json("AB")),
+    ("bad_percent_escape_is_400", "GET", "/users/%zz", None, error_json(400)),
+    ("encoded_nul_in_param_is_400", "GET", "/users/%00", None, error_json(400)),
+    ("json_writer_left_open_gives_500", "GET", "/json-open", None, error_json(500)),
+    ("json_writer_misuse_gives_500", "GET", "/json-misuse", None, error_json(500)),
+    ("query_string_passed_raw", "GET", "/query?a=1&b=%20", None, dict(status=200, body=b"a=1&b=%20")),
+    ("missing_query_is_empty", "GET", "/query", None, dict(status=200, body=b"")),
+    ("request_header_found", "GET", "/header", {"X-Probe": "Hello"}, dict(status=200, body=b"Hello")),
+    ("request_header_lookup_case_insensitive", "GET", "/header", {"x-probe": "lower"},
+     dict(status=200, body=b"lower")),
+    ("missing_request_header_is_null", "GET", "/header", None, dict(status=200, body=b"none")),
+]
+
+
+def test_simple_cases(ctx):
+    for name, method, target, headers, expect in SIMPLE_CASES:
+        check_response(name, capture(exchange, ctx.port, method, target, headers), **expect)
+
+
+def test_worker_threads_from_env(ctx):
+    check("worker_thread_count_from_env", ctx.server.threads == 4, "listening line says %s threads" % ctx.server.threads)
+
+
+def test_head_on_any_route(ctx):
+    head, after = exchange_on_one_connection(ctx.port, [build_request("HEAD", "/anything"),
+                                                        build_request("GET", "/")])
+    check_response("head_on_any_route_answers_200", head, status=200)
+    check_response("head_on_any_route_sends_no_body", after, **HELLO)
+
+
+def test_bad_header(ctx):
+    resp, after = exchange_on_one_connection(ctx.port, [build_request("GET", "/bad-header"),
+                                                        build_request("GET", "/")])
+    m = re.fullmatch(rb"rc=(-?\d+),(-?\d+)", resp.body)
+    check("set_header_refuses_crlf_in_value", resp.status == 200 and m and int(m[1]) < 0 and int(m[2]) == 0,
+          resp.summary())
+    check_response("valid_header_after_refused_one_sent", resp, headers={"X-Ok": "fine"}, absent=("X-Test",))
+    check("refused_header_never_on_the_wire", b"Injected" not in resp.raw + after.raw, short(resp.raw, 400))
+    check_response("connection_intact_after_refused_header", after, **HELLO)
+
+
+def test_handler_connection_close(ctx):
+    with Client(ctx.port) as c:
+        resp = c.request(build_request("GET", "/close"))
+        closed, how = c.server_closed()
+    check_response("handler_connection_close_header_sent", resp, status=200, body=b"bye",
+                   headers={"Connection": "close"})
+    check("handler_connection_close_closes_after_body", closed, how)
+
+
+def test_no_content(ctx):
+    resp, after = exchange_on_one_connection(ctx.port, [build_request("GET", "/nocontent"),
+                                                        build_request("GET", "/")])
+    check_response("no_content_204_without_length_or_body", resp, status=204, absent=("Content-Length",))
+    check_response("connection_usable_after_204", after, **HELLO)
+
+
+def test_blocking_handler(ctx):
+    slow_result = {}
+    with Client(ctx.port, timeout=10) as slow:
+        sent = time.monotonic()
+        slow.send(build_request("GET", "/slow?blocking"))
+
+        def read_slow():
+            slow_result["resp"] = capture(slow.read_response)
+            slow_result["at"] = time.monotonic()
+
+        reader = threading.Thread(target=read_slow, daemon=True)
+        reader.start()
+        started = ctx.server.wait_for_line(re.compile(r"slow handler started: blocking$"), T(5))
+        check("blocking_handler_started", started, "no start line on stderr")
+        durations, bad = [], []
+        for _ in range(20):
+            start = time.monotonic()
+            found = problems(exchange(ctx.port, "GET", "/"), **HELLO)
+            durations.append(time.monotonic() - start)
+            bad += found
+        fast_done = time.monotonic()
+        reader.join(T(5))
+    slowest = max(durations)
+    check("other_requests_served_while_handler_blocks", not bad and slowest < T(0.5),
+          "slowest %.3fs (limit %.2fs), problems: %s" % (slowest, T(0.5), bad[:2]))
+    check("other_requests_finish_before_blocked_one", "at" in slow_result and fast_done < slow_result["at"],
+          "fast requests done %.3fs after sending /slow; /slow answered at %s" % (
+              fast_done - sent, "%.3fs" % (slow_result["at"] - sent) if "at" in slow_result else "never"))
+    elapsed = slow_result.get("at", sent) - sent
+    check("blocking_handler_answers_after_its_sleep", 0.95 <= elapsed < T(3), "answered after %.3fs" % elapsed)
+    check_response("blocking_handler_answer_complete", slow_result.get("resp", TimeoutError("no answer")),
+                   status=200, body=b"slow done")
+
+
+def test_sigterm_with_request_in_flight(ctx):
+    """Runs last: it stops the server."""
+    with Client(ctx.port, timeout=10) as c:
+        c.send(build_request("GET", "/slow?sigterm"))
+        started = ctx.server.wait_for_line(re.compile(r"slow handler started: sigterm$"), T(5))
+        check("sigterm_test_handler_started", started, "no start line on stderr")
+        ctx.server.terminate()
+        resp = capture(c.read_response)
+    check_response("sigterm_lets_request_in_flight_finish", resp, status=200, body=b"slow done")
+    check_clean_exit("testapp", ctx.server)
+    try:
+        socket.create_connection((HOST, ctx.port), timeout=T(2)).close()
+        refused, detail = False, "a connection was accepted after the stop"
+    except ConnectionRefusedError:
+        refused, detail = True, ""
+    check("connection_refused_after_stop", refused, detail)
+
+
+TESTAPP_TESTS = [
+    test_worker_threads_from_env, test_simple_cases, test_head_on_any_route, test_bad_header,
+    test_handler_connection_close, test_no_content, test_blocking_handler, test_sigterm_with_request_in_flight,
+]
+
+
+# ---------------------------------------------------------------------------
+# main
+# ---------------------------------------------------------------------------
+def run_tests(prefix, tests, ctx):
+    """Runs the tests in order; stops early (one FAIL) if the server dies on the way."""
+    previous = None
+    for test in tests:
+        status = ctx.server.proc.poll()
+        if status is not None:
+            check(prefix + "_server_survives_the_tests", False, "exited with status %s during %s; stderr: %s"
+                  % (status, previous, ctx.server.stderr_text()))
+            return
+        previous = test.__name__.removeprefix("test_")
+        try:
+            test(ctx)
+        except Exception as e:
+            check(previous, False, "%s: %s" % (type(e).__name__, e))
+
+
+def run_server_suite(prefix, command, extra_env, tests, quick, stops_itself=False):
+    try:
+        server = Server(command, extra_env)
+    except OSError as e:
+        check(prefix + "_starts_and_reports_port", False, "cannot start %s: %s" % (command, e))
+        return
+    try:
+        if not check(prefix + "_starts_and_reports_port", server.wait_ready(), "stderr: %s" % server.stderr_text()):
+            return
+        run_tests(prefix, tests, Ctx(server, quick))
+        if not stops_itself:
+            server.terminate()
+            check_clean_exit(prefix, server)
+    finally:
+        server.kill()
+
+
+def main(argv):
+    args = [a for a in argv if a != "--quick"]
+    if len(args) != 2:
+        print(__doc__.strip().splitlines()[2], file=sys.stderr)
+        return 2
+    quick = "--quick" in argv
+    run_server_suite("hello", command_for(args[0]), {}, HELLO_TESTS, quick)
+    run_server_suite("testapp", command_for(args[1]), {"MW_THREADS": "4"}, TESTAPP_TESTS, quick, stops_itself=True)
+    print("%d passed, %d failed" % (Tally.passed, Tally.failed), flush=True)
+    return 0 if Tally.failed == 0 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
