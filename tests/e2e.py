@@ -811,6 +811,125 @@ TESTAPP_TESTS = [
 
 
 # ---------------------------------------------------------------------------
+# limits (testapp with TESTAPP_TIGHT_LIMITS=1: see set_tight_limits in testapp.c)
+# ---------------------------------------------------------------------------
+HEAD_TIMEOUT, BODY_TIMEOUT, KEEPALIVE_TIMEOUT, MAX_CONNECTIONS = 0.8, 0.8, 1.5, 8
+SWEEP_SLACK = 0.5  # the server checks deadlines four times a second
+
+
+def timed_answer(port, data, dribble=None):
+    """Sends data (then, if given, one dribble byte every 0.1 s while waiting); returns
+    (response or error, seconds until it came, whether the server then closed)."""
+    with Client(port, timeout=10) as c:
+        start = time.monotonic()
+        c.send(data)
+        if dribble:
+            c.sock.settimeout(0.1)
+            while True:
+                try:
+                    if c.sock.recv(1, socket.MSG_PEEK):
+                        break
+                except socket.timeout:
+                    c.send(dribble)
+            c.sock.settimeout(T(10))
+        resp = capture(c.read_response)
+        elapsed = time.monotonic() - start
+        closed, _ = c.server_closed() if not isinstance(resp, Exception) else (False, "")
+        return resp, elapsed, closed
+
+
+def check_deadline(name, result, status, limit):
+    resp, elapsed, closed = result
+    check_response(name, resp, status=status, json_body=lambda d: d.get("status") == status)
+    check(name + "_on_time", limit * 0.9 <= elapsed < limit + T(SWEEP_SLACK) + T(1),
+          "answered after %.2fs, limit %.2fs" % (elapsed, limit))
+    check(name + "_then_closes", closed, "connection left open")
+
+
+def test_head_timeout_408(ctx):
+    partial = b"GET / HTTP/1.1\r\nHost: x\r\n"
+    check_deadline("partial_head_gets_408_at_head_deadline", timed_answer(ctx.port, partial), 408, HEAD_TIMEOUT)
+
+
+def test_head_deadline_counts_whole_head(ctx):
+    """A byte every 0.1 s is progress on every read, but the head deadline counts the
+    whole head: the answer still comes at the head timeout (slowloris)."""
+    result = timed_answer(ctx.port, b"GET / HTTP/1.1\r\nX-Slow: ", dribble=b"a")
+    check_deadline("dribbled_head_gets_408_at_head_deadline", result, 408, HEAD_TIMEOUT)
+
+
+def test_body_timeout_408(ctx):
+    data = b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nabc"
+    check_deadline("stalled_body_gets_408", timed_answer(ctx.port, data), 408, BODY_TIMEOUT)
+
+
+def test_keepalive_idle_closed(ctx):
+    with Client(ctx.port, timeout=10) as c:
+        resp = capture(c.request, build_request("GET", "/"))
+        start = time.monotonic()
+        closed, detail = c.server_closed(timeout=KEEPALIVE_TIMEOUT + SWEEP_SLACK + 2)
+        elapsed = time.monotonic() - start
+    check_response("keepalive_request_answered", resp, **HELLO)
+    check("idle_keepalive_connection_closed_after_timeout",
+          closed and KEEPALIVE_TIMEOUT * 0.9 <= elapsed < KEEPALIVE_TIMEOUT + T(SWEEP_SLACK) + T(1),
+          "%s after %.2fs" % (detail or "closed", elapsed))
+
+
+def refused_and_closed(name, port, data, status):
+    with Client(port) as c:
+        c.send(data)
+        resp = capture(c.read_response)
+        closed, detail = c.server_closed() if not isinstance(resp, Exception) else (False, "")
+    check_response(name, resp, status=status, headers={"Connection": "close"},
+                   json_body=lambda d: d.get("status") == status and d.get("detail"))
+    check(name + "_closes", closed, detail)
+
+
+def test_size_limits(ctx):
+    refused_and_closed("request_line_over_limit_is_414", ctx.port,
+                       build_request("GET", "/" + "a" * 300), 414)
+    refused_and_closed("header_count_over_limit_is_431", ctx.port,
+                       build_request("GET", "/", {"X-%d" % i: "v" for i in range(12)}), 431)
+    refused_and_closed("header_bytes_over_limit_is_431", ctx.port,
+                       build_request("GET", "/", {"X-Big": "v" * 600}), 431)
+    refused_and_closed("content_length_over_limit_is_413", ctx.port,
+                       build_request("POST", "/echo", {"Content-Length": "2000"}), 413)
+    chunked = b"".join(b"100\r\n" + b"x" * 256 + b"\r\n" for _ in range(5)) + b"0\r\n\r\n"
+    refused_and_closed("chunked_body_over_limit_is_413", ctx.port,
+                       build_request("POST", "/echo", {"Transfer-Encoding": "chunked"}) + chunked, 413)
+    check_response("served_after_limit_errors", exchange(ctx.port, "GET", "/"), **HELLO)
+
+
+def test_connection_limit(ctx):
+    """At the limit a new connection gets 503 and is closed; a freed slot serves again."""
+    held = []
+    try:
+        for _ in range(MAX_CONNECTIONS):
+            c = Client(ctx.port, timeout=5)
+            held.append(c)
+            c.request(build_request("GET", "/"))
+        with Client(ctx.port) as extra:
+            resp = capture(extra.read_response)
+        check_response("connection_over_limit_gets_503", resp, status=503, headers={"Retry-After": "1"})
+        held.pop().close()
+        deadline, resp = time.monotonic() + T(3), None
+        while time.monotonic() < deadline:  # the server notices the close asynchronously
+            resp = capture(exchange, ctx.port, "GET", "/")
+            if not isinstance(resp, Exception) and resp.status == 200:
+                break
+        check_response("connection_served_once_below_limit", resp, **HELLO)
+    finally:
+        for c in held:
+            c.close()
+
+
+LIMIT_TESTS = [
+    test_size_limits, test_head_timeout_408, test_head_deadline_counts_whole_head, test_body_timeout_408,
+    test_keepalive_idle_closed, test_connection_limit,
+]
+
+
+# ---------------------------------------------------------------------------
 # main
 # ---------------------------------------------------------------------------
 def run_tests(prefix, tests, ctx):
@@ -854,6 +973,7 @@ def main(argv):
     quick = "--quick" in argv
     run_server_suite("hello", command_for(args[0]), {}, HELLO_TESTS, quick)
     run_server_suite("testapp", command_for(args[1]), {"MW_THREADS": "4"}, TESTAPP_TESTS, quick, stops_itself=True)
+    run_server_suite("limits", command_for(args[1]), {"TESTAPP_TIGHT_LIMITS": "1"}, LIMIT_TESTS, quick)
     print("%d passed, %d failed" % (Tally.passed, Tally.failed), flush=True)
     return 0 if Tally.failed == 0 else 1
 

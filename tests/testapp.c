@@ -117,10 +117,25 @@ static void nocontent(mw_req *rq, mw_res *rs) {
     mw_send(rs, 204, NULL, NULL, 0);
 }
 
+/* TESTAPP_TIGHT_LIMITS=1: small limits and short timeouts, so the tests can reach
+   every limit in well under a second. */
+static void set_tight_limits(mw_app *app) {
+    mw_set_limit(app, MW_LIMIT_REQUEST_LINE, 256);
+    mw_set_limit(app, MW_LIMIT_HEADER_BYTES, 512);
+    mw_set_limit(app, MW_LIMIT_HEADER_COUNT, 10);
+    mw_set_limit(app, MW_LIMIT_BODY_BYTES, 1024);
+    mw_set_limit(app, MW_LIMIT_HEAD_TIMEOUT_MS, 800);
+    mw_set_limit(app, MW_LIMIT_BODY_TIMEOUT_MS, 800);
+    mw_set_limit(app, MW_LIMIT_KEEPALIVE_TIMEOUT_MS, 1500);
+    mw_set_limit(app, MW_LIMIT_CONNECTIONS, 8);
+}
+
 int main(void) {
+    const char *tight = getenv("TESTAPP_TIGHT_LIMITS");
     mw_app *app = mw_app_new();
     if (!app) return 1;
     mw_set_limit(app, MW_LIMIT_BODY_BYTES, 8 << 20);
+    if (tight && *tight == '1') set_tight_limits(app);
     mw_get(app, "/", hello);
     mw_get(app, "/users/:id", user);
     mw_post(app, "/echo", echo);
