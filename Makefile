@@ -5,9 +5,9 @@ WARN    := -Wall -Wextra -Wpedantic -Wshadow -Wstrict-prototypes -Wundef
 PORT    ?= 8080
 B       := build
 
-.PHONY: all run test clean
+.PHONY: all run test clean fuzz
 
-all: $(B)/hello $(B)/testapp $(B)/unit
+all: $(B)/hello $(B)/testapp $(B)/unit $(B)/restart
 
 $(B):
 	mkdir -p $(B)
@@ -21,6 +21,9 @@ $(B)/testapp: tests/testapp.c microweb.h | $(B)
 $(B)/unit: tests/unit.c tests/harness.h microweb.h | $(B)
 	$(CC) $(CFLAGS) $(WARN) -pthread -I. tests/unit.c -o $@ -lm
 
+$(B)/restart: tests/restart.c tests/harness.h microweb.h | $(B)
+	$(CC) $(CFLAGS) $(WARN) -pthread -I. tests/restart.c -o $@
+
 run: $(B)/hello
 	PORT=$(PORT) ./$(B)/hello
 
@@ -29,3 +32,7 @@ test: all
 
 clean:
 	rm -rf $(B)
+
+# libFuzzer targets (clang): FUZZ_SECONDS per target, default 600
+fuzz:
+	bash tests/fuzz/run.sh

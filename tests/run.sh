@@ -70,6 +70,7 @@ check exported_symbols_prefixed symbols_are_prefixed
 
 echo "== unit and end-to-end suites"
 suite unit "$B/unit"
+suite restart "$B/restart"
 suite e2e python3 tests/e2e.py "$B/hello" "$B/testapp"
 
 echo "== poll() backend"
@@ -83,11 +84,22 @@ mkdir -p "$B/asan"
 SAN="-O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer"
 check build_asan sh -c "clang $SAN -pthread -I. tests/unit.c -o $B/asan/unit -lm &&
     clang $SAN -pthread -I. examples/hello.c -o $B/asan/hello &&
-    clang $SAN -pthread -I. tests/testapp.c -o $B/asan/testapp"
+    clang $SAN -pthread -I. tests/testapp.c -o $B/asan/testapp &&
+    clang $SAN -pthread -I. tests/restart.c -o $B/asan/restart"
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:exitcode=23
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 suite unit_asan "$B/asan/unit"
+suite restart_asan "$B/asan/restart"
 E2E_TIMEOUT_SCALE=3 suite e2e_asan python3 tests/e2e.py "$B/asan/hello" "$B/asan/testapp"
+
+echo "== fuzz corpora and regressions replayed (no fuzzing) under ASan + UBSan"
+replay_fuzz_inputs() { # target
+    clang $SAN -Itests/fuzz tests/fuzz/fuzz_$1.c tests/fuzz/replay.c -o "$B/asan/replay_$1" -lm &&
+        "$B/asan/replay_$1" "tests/fuzz/corpus/$1" "tests/fuzz/regressions/$1"
+}
+for t in request route percent json; do
+    check "fuzz_replay_$t" replay_fuzz_inputs "$t"
+done
 
 echo "== ThreadSanitizer (concurrency)"
 mkdir -p "$B/tsan"
