@@ -1970,7 +1970,7 @@ struct mw_app {
     int wake_pipe[2]; /* controller -> workers, at exit */
     int poller_open;
     mw__poller poller;
-    int stopping, exiting, accept_paused; /* atomics */
+    int stopping, exiting, accept_paused, accept_starved; /* atomics */
     pthread_mutex_t conns_lock;
     mw__conn conns; /* list sentinel */
     size_t nconns;
@@ -2596,12 +2596,16 @@ static void mw__accept_batch(mw__worker *w) {
     for (k = 0; k < 64; k++) {
         int fd = mw__accept(app->listen_fd);
         if (fd >= 0) {
+            if (MW__LOAD(&app->accept_starved) && __atomic_exchange_n(&app->accept_starved, 0, __ATOMIC_ACQ_REL))
+                fprintf(stderr, "microweb: accepting connections again\n");
             mw__conn_open(w, fd);
             continue;
         }
         if (errno == EINTR || errno == ECONNABORTED) continue;
         if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
-            if (!MW__LOAD(&app->accept_paused)) fprintf(stderr, "microweb: accept: %s; pausing\n", strerror(errno));
+            /* said once per episode, however often the controller's retry fails */
+            if (!__atomic_exchange_n(&app->accept_starved, 1, __ATOMIC_ACQ_REL))
+                fprintf(stderr, "microweb: accept: %s; pausing until descriptors free up\n", strerror(errno));
             MW__STORE(&app->accept_paused, 1);
             return;
         }

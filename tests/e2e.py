@@ -338,11 +338,11 @@ def command_for(arg):
 class Server:
     """A server process on PORT=0 whose stderr is drained into a list of lines."""
 
-    def __init__(self, command, extra_env=None):
+    def __init__(self, command, extra_env=None, preexec_fn=None):
         env = dict(os.environ, PORT="0", HOST=HOST)
         env.update(extra_env or {})
-        self.proc = subprocess.Popen(command, env=env, stdin=subprocess.DEVNULL,
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        self.proc = subprocess.Popen(command, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.PIPE, preexec_fn=preexec_fn)
         self.lines, self.eof = [], False
         self.cond = threading.Condition()
         self.port = self.threads = None

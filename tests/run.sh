@@ -73,6 +73,8 @@ suite unit "$B/unit"
 suite restart "$B/restart"
 suite e2e python3 tests/e2e.py "$B/hello" "$B/testapp"
 
+suite load python3 tests/load.py "$B/testapp"
+
 echo "== poll() backend"
 mkdir -p "$B/poll"
 check build_poll_variant sh -c "cc -O2 -DMW_USE_POLL=1 -pthread -I. examples/hello.c -o $B/poll/hello &&

@@ -130,12 +130,28 @@ static void set_tight_limits(mw_app *app) {
     mw_set_limit(app, MW_LIMIT_CONNECTIONS, 8);
 }
 
+/* TESTAPP_<LIMIT>=value in the environment sets one limit, for the load tests. */
+static void set_limits_from_env(mw_app *app) {
+    static const struct {
+        const char *env;
+        mw_limit limit;
+    } knobs[] = {{"TESTAPP_MAX_CONNECTIONS", MW_LIMIT_CONNECTIONS},
+                 {"TESTAPP_KEEPALIVE_TIMEOUT_MS", MW_LIMIT_KEEPALIVE_TIMEOUT_MS},
+                 {"TESTAPP_WRITE_TIMEOUT_MS", MW_LIMIT_WRITE_TIMEOUT_MS}};
+    size_t i;
+    for (i = 0; i < sizeof knobs / sizeof knobs[0]; i++) {
+        const char *v = getenv(knobs[i].env);
+        if (v && *v) mw_set_limit(app, knobs[i].limit, atoll(v));
+    }
+}
+
 int main(void) {
     const char *tight = getenv("TESTAPP_TIGHT_LIMITS");
     mw_app *app = mw_app_new();
     if (!app) return 1;
     mw_set_limit(app, MW_LIMIT_BODY_BYTES, 8 << 20);
     if (tight && *tight == '1') set_tight_limits(app);
+    set_limits_from_env(app);
     mw_get(app, "/", hello);
     mw_get(app, "/users/:id", user);
     mw_post(app, "/echo", echo);

@@ -1,0 +1,244 @@
+#!/usr/bin/env python3
+"""Load and slowness tests: hostile or sloppy clients must not stop the server from
+serving everyone else.
+
+usage: python3 tests/load.py TESTAPP_BINARY
+
+Prints "PASS name" / "FAIL name: detail" per check and "N passed, N failed" last.
+"""
+import os
+import re
+import resource
+import socket
+import sys
+import threading
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from e2e import (HELLO, HOST, Client, Server, T, Tally, build_request, capture, check,  # noqa: E402
+                 check_clean_exit, check_response, command_for, exchange, problems)
+
+GET_ROOT = build_request("GET", "/")
+
+
+def raise_fd_limit(n):
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (min(max(soft, n), hard), hard))
+    return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+
+
+def start(binary, env=None, fd_limit=None):
+    """A testapp with extra environment, optionally under an RLIMIT_NOFILE of its own."""
+    def limit_fds():
+        if fd_limit:
+            hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+            resource.setrlimit(resource.RLIMIT_NOFILE, (min(fd_limit, hard), hard))
+    server = Server(command_for(binary), env, preexec_fn=limit_fds)
+    if not check("server_starts_" + "_".join(sorted(env or {})).lower(), server.wait_ready(),
+                 server.stderr_text()):
+        server.kill()
+        return None
+    return server
+
+
+def stop(server, name):
+    server.terminate()
+    check_clean_exit(name, server)
+    server.kill()
+
+
+def cpu_seconds(pid):
+    """User + system CPU time of a process, from /proc/PID/stat."""
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def rss_kib(pid):
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
+def fresh_request_latencies(port, count):
+    """Seconds taken by `count` GET / on fresh connections, and any wrong answers."""
+    times, bad = [], []
+    for _ in range(count):
+        t0 = time.monotonic()
+        bad += problems(exchange(port, "GET", "/"), **HELLO)
+        times.append(time.monotonic() - t0)
+    return times, bad
+
+
+def test_slowloris(binary):
+    """500 connections each sending one header byte per second do not keep a fresh
+    client from being served promptly (RFC 9112 leaves this to the server; an idle or
+    slow connection holds no thread here)."""
+    raise_fd_limit(2000)
+    server = start(binary, {"MW_THREADS": "2"})
+    if not server:
+        return
+    slow, stop_flag = [], threading.Event()
+    try:
+        for _ in range(500):
+            s = socket.create_connection((HOST, server.port), timeout=T(5))
+            s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+            slow.append(s)
+
+        def dribble():
+            while not stop_flag.wait(1.0):
+                for s in slow:
+                    s.send(b"a")
+        t = threading.Thread(target=dribble, daemon=True)
+        t.start()
+        times, bad = [], []
+        deadline = time.monotonic() + 4
+        while time.monotonic() < deadline:  # for four seconds of dribbling
+            more_times, more_bad = fresh_request_latencies(server.port, 10)
+            times += more_times
+            bad += more_bad
+        stop_flag.set()
+        t.join()
+        check("slowloris_fresh_clients_answered_correctly", not bad and len(times) >= 40,
+              "%d answers, problems %s" % (len(times), bad[:2]))
+        check("slowloris_fresh_clients_answered_promptly", max(times) < T(0.5),
+              "slowest %.3fs of %d" % (max(times), len(times)))
+    finally:
+        for s in slow:
+            s.close()
+        stop(server, "slowloris")
+
+
+def open_idle_connections(port, n):
+    """n connections, each having made one keep-alive request; stops at the first error."""
+    conns = []
+    for i in range(n):
+        try:
+            c = Client(port, timeout=10)
+            conns.append(c)
+            resp = c.request(GET_ROOT)
+            if resp.status != 200:
+                return conns, "connection %d got %d" % (i, resp.status)
+        except OSError as e:
+            return conns, "connection %d: %s" % (i, e)
+    return conns, None
+
+
+def test_ten_thousand_idle_connections(binary):
+    """10,000 idle keep-alive connections open at once while another client keeps
+    getting correct answers, and the idle ones stay usable."""
+    n = 10000
+    if raise_fd_limit(n + 200) < n + 100:
+        check("ten_thousand_idle_fd_limit", False, "cannot raise RLIMIT_NOFILE to %d" % (n + 200))
+        return
+    server = start(binary, {"TESTAPP_MAX_CONNECTIONS": str(n + 50), "TESTAPP_KEEPALIVE_TIMEOUT_MS": "120000"},
+                   fd_limit=n + 200)
+    if not server:
+        return
+    conns = []
+    try:
+        rss_before = rss_kib(server.proc.pid)
+        conns, error = open_idle_connections(server.port, n)
+        check("ten_thousand_idle_connections_opened", error is None and len(conns) == n,
+              "%d open; %s" % (len(conns), error))
+        rss_after = rss_kib(server.proc.pid)
+        print("info: RSS %d KiB before, %d KiB with %d idle connections: %.2f KiB each"
+              % (rss_before, rss_after, len(conns), (rss_after - rss_before) / max(len(conns), 1)))
+        times, bad = fresh_request_latencies(server.port, 50)
+        check("answers_correct_with_ten_thousand_idle", not bad, str(bad[:2]))
+        check("answers_prompt_with_ten_thousand_idle", max(times) < T(0.5), "slowest %.3fs" % max(times))
+        sample = conns[::500]
+        bad = []
+        for c in sample:
+            bad += problems(capture(c.request, GET_ROOT), **HELLO)
+        check("idle_connections_still_usable", not bad, str(bad[:2]))
+    finally:
+        for c in conns:
+            c.close()
+        stop(server, "ten_thousand_idle")
+
+
+def test_out_of_descriptors(binary):
+    """Under a low descriptor limit the server stops accepting without a busy loop,
+    and serves again once descriptors are free."""
+    server = start(binary, {"MW_THREADS": "2"}, fd_limit=40)
+    if not server:
+        return
+    held = []
+    try:
+        for _ in range(80):  # more than the server can accept: the rest wait in the backlog
+            s = socket.create_connection((HOST, server.port), timeout=T(5))
+            s.sendall(GET_ROOT)
+            held.append(s)
+        paused = server.wait_for_line(re.compile(r"accept: .*; pausing"), T(5))
+        check("out_of_descriptors_pauses_accepting", paused, "stderr: %s" % server.stderr_text())
+        cpu0, t0 = cpu_seconds(server.proc.pid), time.monotonic()
+        time.sleep(2.0)
+        share = (cpu_seconds(server.proc.pid) - cpu0) / (time.monotonic() - t0)
+        check("out_of_descriptors_no_busy_loop", share < 0.1, "server used %.0f%% of a core" % (share * 100))
+        check("out_of_descriptors_reported_once",
+              sum("pausing" in line for line in server.lines) == 1, "stderr: %s" % server.stderr_text())
+        for s in held:
+            s.close()
+        held = []
+        deadline, resp = time.monotonic() + T(5), None
+        while time.monotonic() < deadline:  # the server frees descriptors as it reads the EOFs
+            resp = capture(exchange, server.port, "GET", "/")
+            if not isinstance(resp, Exception) and resp.status == 200:
+                break
+        check_response("serves_again_after_descriptors_free", resp, **HELLO)
+        check("resumption_reported", server.wait_for_line(re.compile(r"accepting connections again"), T(2)),
+              "stderr: %s" % server.stderr_text())
+    finally:
+        for s in held:
+            s.close()
+        stop(server, "out_of_descriptors")
+
+
+def test_slow_reader(binary):
+    """A client that never reads a large response cannot pin the only worker: others
+    are served meanwhile, and the write deadline closes the stuck connection."""
+    server = start(binary, {"MW_THREADS": "1", "TESTAPP_WRITE_TIMEOUT_MS": "1000"})
+    if not server:
+        return
+    body = os.urandom(8 << 20)
+    stuck = socket.socket()
+    try:
+        stuck.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # a tiny window: the server must wait
+        stuck.settimeout(T(10))
+        stuck.connect((HOST, server.port))
+        stuck.sendall(build_request("POST", "/echo", body=body))
+        times, bad = fresh_request_latencies(server.port, 20)
+        check("others_served_while_a_client_does_not_read", not bad and max(times) < T(0.5),
+              "slowest %.3fs, problems %s" % (max(times), bad[:2]))
+        time.sleep(2.5)  # beyond the 1 s write deadline (plus the 0.25 s sweep): the state under test
+        received = 0
+        try:
+            while (chunk := stuck.recv(1 << 20)):
+                received += len(chunk)
+        except ConnectionResetError:
+            pass
+        check("stuck_reader_closed_at_write_deadline", received < len(body),
+              "received %d of %d bytes: the connection was not cut" % (received, len(body)))
+    finally:
+        stuck.close()
+        stop(server, "slow_reader")
+
+
+def main(argv):
+    if len(argv) != 1:
+        print(__doc__.strip().splitlines()[-3], file=sys.stderr)
+        return 2
+    for test in (test_slowloris, test_ten_thousand_idle_connections, test_out_of_descriptors, test_slow_reader):
+        try:
+            test(argv[0])
+        except Exception as e:
+            check(test.__name__.removeprefix("test_"), False, "%s: %s" % (type(e).__name__, e))
+    print("%d passed, %d failed" % (Tally.passed, Tally.failed), flush=True)
+    return 0 if Tally.failed == 0 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
