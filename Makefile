@@ -7,7 +7,7 @@ B       := build
 
 .PHONY: all run test clean fuzz
 
-all: $(B)/hello $(B)/testapp $(B)/unit $(B)/restart
+all: $(B)/hello $(B)/testapp $(B)/unit $(B)/restart $(B)/alloc
 
 $(B):
 	mkdir -p $(B)
@@ -23,6 +23,9 @@ $(B)/unit: tests/unit.c tests/harness.h microweb.h | $(B)
 
 $(B)/restart: tests/restart.c tests/harness.h microweb.h | $(B)
 	$(CC) $(CFLAGS) $(WARN) -pthread -I. tests/restart.c -o $@
+
+$(B)/alloc: tests/alloc.c tests/harness.h microweb.h | $(B)
+	$(CC) $(CFLAGS) $(WARN) -pthread -I. tests/alloc.c -o $@
 
 run: $(B)/hello
 	PORT=$(PORT) ./$(B)/hello

@@ -376,6 +376,12 @@ int mw_json_end(mw_json *j);
 #include <time.h>
 #include <unistd.h>
 
+#ifdef __cplusplus
+#define MW__C_LINKAGE extern "C"
+#else
+#define MW__C_LINKAGE
+#endif
+
 #if !MW_USE_POLL && defined(__linux__)
 #define MW__POLLER_EPOLL 1
 #include <sys/epoll.h>
@@ -397,6 +403,12 @@ int mw_json_end(mw_json *j);
 #define MW__POLLER_POLL 0
 #endif
 
+/* accept4 is a GNU extension. When the implementation file included a system header
+   before microweb.h, _GNU_SOURCE came too late and glibc hid the declaration. */
+#if defined(__linux__) && defined(__GLIBC__) && !defined(__USE_GNU)
+MW__C_LINKAGE int accept4(int fd, struct sockaddr *addr, socklen_t *addrlen, int flags);
+#endif
+
 #ifdef MSG_NOSIGNAL
 #define MW__SEND_FLAGS MSG_NOSIGNAL /* a peer that went away must not raise SIGPIPE */
 #else
@@ -413,16 +425,10 @@ int mw_json_end(mw_json *j);
 #endif
 #endif
 #ifdef MW__TSAN
-#ifdef __cplusplus
-extern "C" {
-#endif
-void __tsan_acquire(void *addr);
-void __tsan_release(void *addr);
-void AnnotateIgnoreReadsBegin(const char *file, int line);
-void AnnotateIgnoreReadsEnd(const char *file, int line);
-#ifdef __cplusplus
-}
-#endif
+MW__C_LINKAGE void __tsan_acquire(void *addr);
+MW__C_LINKAGE void __tsan_release(void *addr);
+MW__C_LINKAGE void AnnotateIgnoreReadsBegin(const char *file, int line);
+MW__C_LINKAGE void AnnotateIgnoreReadsEnd(const char *file, int line);
 #define MW__HANDOFF_RELEASE(p) __tsan_release(p)
 #define MW__HANDOFF_ACQUIRE(p) __tsan_acquire(p)
 #define MW__TSAN_IGNORE_BEGIN() AnnotateIgnoreReadsBegin(__FILE__, __LINE__)

@@ -65,12 +65,16 @@ check header_clang_c11 clang -std=c11 $W -pthread -I. "$impl" -o "$B/h4"
 check header_gxx_cxx17 g++ -x c++ -std=c++17 -Wall -Wextra -Wpedantic -Werror -pthread -I. "$impl" -o "$B/h5"
 check header_poll_backend gcc -std=c99 $W -DMW_USE_POLL=1 -pthread -I. "$impl" -o "$B/h6"
 check two_translation_units sh -c "gcc -std=c99 $W -pthread tests/tu_a.c tests/tu_b.c -o $B/tu && $B/tu"
+late=$B/late.c
+printf '#include <stdio.h>\n#define MICROWEB_IMPLEMENTATION\n#include "microweb.h"\nint main(void){return 0;}\n' >"$late"
+check header_after_system_header gcc $W -pthread -I. "$late" -o "$B/h7"
 check hello_plain_cc_build cc -pthread -I. examples/hello.c -o "$B/hello_plain"
 check exported_symbols_prefixed symbols_are_prefixed
 
 echo "== unit and end-to-end suites"
 suite unit "$B/unit"
 suite restart "$B/restart"
+suite alloc "$B/alloc"
 suite e2e python3 tests/e2e.py "$B/hello" "$B/testapp"
 
 suite load python3 tests/load.py "$B/testapp"

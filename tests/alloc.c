@@ -1,0 +1,115 @@
+/* alloc.c - no heap allocation per request in the steady state: every allocation of
+   the server goes through MW_MALLOC/MW_REALLOC, which count here. After a warm-up,
+   10,000 keep-alive requests (text, JSON with a path parameter, a POST with a body,
+   a 404) must not allocate at all. */
+#include <stdlib.h>
+
+static long alloc_calls; /* updated atomically: the server's worker allocates, the test reads */
+
+static void *counting_malloc(size_t n) {
+    __atomic_add_fetch(&alloc_calls, 1, __ATOMIC_RELAXED);
+    return malloc(n);
+}
+static void *counting_realloc(void *p, size_t n) {
+    __atomic_add_fetch(&alloc_calls, 1, __ATOMIC_RELAXED);
+    return realloc(p, n);
+}
+
+#define MW_MALLOC(n) counting_malloc(n)
+#define MW_REALLOC(p, n) counting_realloc((p), (n))
+#define MW_FREE(p) free(p)
+#define MICROWEB_IMPLEMENTATION
+#include "../microweb.h"
+
+#include "harness.h"
+
+static void hello(mw_req *rq, mw_res *rs) {
+    (void)rq;
+    mw_text(rs, 200, "Hello, World!");
+}
+
+static void user(mw_req *rq, mw_res *rs) {
+    mw_json *j = mw_json_begin(rs, 200);
+    mw_json_object(j);
+    mw_json_key_string(j, "id", mw_param(rq, "id"));
+    mw_json_end(j);
+}
+
+static void echo(mw_req *rq, mw_res *rs) {
+    mw_str b = mw_body(rq);
+    mw_send(rs, 200, "application/octet-stream", b.ptr, b.len);
+}
+
+static void *serve(void *app) {
+    mw_serve((mw_app *)app);
+    return NULL;
+}
+
+static int connect_to(int port) {
+    struct sockaddr_in a;
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    memset(&a, 0, sizeof a);
+    a.sin_family = AF_INET;
+    a.sin_port = htons((unsigned short)port);
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (connect(fd, (struct sockaddr *)&a, sizeof a) != 0) {
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+/* Sends one request and reads one whole response; returns its status or -1. */
+static int round_trip(int fd, const char *req) {
+    char buf[4096];
+    size_t got = 0;
+    if (send(fd, req, strlen(req), 0) < 0) return -1;
+    for (;;) {
+        char *end, *cl;
+        ssize_t n = recv(fd, buf + got, sizeof buf - 1 - got, 0);
+        if (n <= 0) return -1;
+        got += (size_t)n;
+        buf[got] = '\0';
+        if ((end = strstr(buf, "\r\n\r\n")) && (cl = strstr(buf, "Content-Length: ")) &&
+            got >= (size_t)(end + 4 - buf) + (size_t)atoi(cl + 16))
+            return atoi(buf + 9);
+    }
+}
+
+static const char *const requests[] = {
+    "GET / HTTP/1.1\r\nHost: x\r\n\r\n",
+    "GET /users/12345 HTTP/1.1\r\nHost: x\r\nAccept: application/json\r\n\r\n",
+    "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 11\r\n\r\nhello world",
+    "GET /missing HTTP/1.1\r\nHost: x\r\n\r\n",
+};
+
+TEST(steady_state_requests_do_not_allocate) {
+    mw_app *app = mw_app_new();
+    pthread_t t;
+    int port, fd, i, ok = 0;
+    long before;
+    mw_set_limit(app, MW_LIMIT_THREADS, 1);
+    mw_get(app, "/", hello);
+    mw_get(app, "/users/:id", user);
+    mw_post(app, "/echo", echo);
+    port = mw_listen(app, "127.0.0.1", 0);
+    pthread_create(&t, NULL, serve, app);
+    fd = connect_to(port);
+    for (i = 0; i < 100; i++) round_trip(fd, requests[i % 4]); /* warm-up: buffers reach their size */
+    before = __atomic_load_n(&alloc_calls, __ATOMIC_RELAXED);
+    for (i = 0; i < 10000; i++) {
+        int status = round_trip(fd, requests[i % 4]);
+        ok += status == (i % 4 == 3 ? 404 : 200);
+    }
+    CHECK_INT(ok, 10000);
+    CHECK_INT(__atomic_load_n(&alloc_calls, __ATOMIC_RELAXED) - before, 0);
+    close(fd);
+    mw_stop(app);
+    pthread_join(t, NULL);
+    mw_app_free(app);
+}
+
+int main(void) {
+    RUN(steady_state_requests_do_not_allocate);
+    return test_summary();
+}
