@@ -747,12 +747,14 @@ static int mw__buf_reserve(mw__buf *b, size_t extra) {
     return 0;
 }
 static int mw__buf_append(mw__buf *b, const void *p, size_t n) {
-    if (mw__buf_reserve(b, n) != 0) return MW_ENOMEM;
+    if (n > b->cap - b->len && mw__buf_reserve(b, n) != 0) return MW_ENOMEM;
     if (n) memcpy(b->data + b->len, p, n);
     b->len += n;
     return 0;
 }
 static int mw__buf_puts(mw__buf *b, const char *s) { return mw__buf_append(b, s, strlen(s)); }
+/* A string literal, measured at compile time. */
+#define MW__PUT_LIT(b, lit) mw__buf_append((b), (lit), sizeof(lit) - 1)
 static void mw__buf_free(mw__buf *b) {
     MW_FREE(b->data);
     b->data = NULL;
@@ -819,16 +821,11 @@ typedef struct mw__head_scan {
     size_t first_line; /* length of the request line incl. CRLF, 0 until seen */
 } mw__head_scan;
 
-/* tchar per RFC 9110 §5.6.2: the characters of methods and header names. */
+/* tchar per RFC 9110 §5.6.2 (ALPHA, DIGIT and !#$%&'*+-.^_`|~): the characters of
+   methods and header names, as a 128-bit set so the test is one shift and mask. */
 static int mw__is_tchar(unsigned char c) {
-    if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')) return 1;
-    switch (c) {
-    case '!': case '#': case '$': case '%': case '&': case '\'': case '*': case '+':
-    case '-': case '.': case '^': case '_': case '`': case '|': case '~':
-        return 1;
-    default:
-        return 0;
-    }
+    static const uint64_t set[2] = {0x03ff6cfa00000000ull, 0x57ffffffc7fffffeull};
+    return c < 128 && (int)((set[c >> 6] >> (c & 63)) & 1u);
 }
 
 static int mw__lower(int c) { return (c >= 'A' && c <= 'Z') ? c + 32 : c; }
@@ -1041,6 +1038,22 @@ static int mw__note_field(mw__head *h, const mw__field *f, mw__framing_acc *a) {
     return 0;
 }
 
+/* Skips bytes allowed in a field value (>= 0x20 but DEL, and HTAB), eight at a time
+   while a word holds no control byte or DEL; stops at the first byte not allowed. */
+static const char *mw__skip_field_value(const char *p, const char *end) {
+    const uint64_t ones = 0x0101010101010101ull, highs = 0x8080808080808080ull;
+    while (end - p >= 8) {
+        uint64_t x, del;
+        memcpy(&x, p, 8);
+        del = x ^ (0x7f * ones);
+        /* exact tests for "some byte < 0x20" and "some byte == 0x7f" (a zero in del) */
+        if (((x - 0x20 * ones) & ~x & highs) | ((del - ones) & ~del & highs)) break;
+        p += 8;
+    }
+    while (p < end && ((unsigned char)*p >= 0x20 || *p == '\t') && *p != 0x7f) p++;
+    return p;
+}
+
 /* field-line = field-name ":" OWS field-value OWS CRLF (RFC 9112 §5). Returns the
    length of the line or -status. */
 static long mw__parse_field(const char *p, const char *end, mw__field *f, mw__head *h) {
@@ -1056,7 +1069,7 @@ static long mw__parse_field(const char *p, const char *end, mw__field *f, mw__he
     while (p < end && (*p == ' ' || *p == '\t')) p++;
     v = p;
     /* field-value: VCHAR, SP, HTAB, obs-text; NUL, CR and other controls refused */
-    while (p < end && ((unsigned char)*p >= 0x20 || *p == '\t') && *p != 0x7f) p++;
+    p = mw__skip_field_value(p, end);
     if (p + 1 >= end || p[0] != '\r' || p[1] != '\n') return MW__FAIL(h, 400, "invalid byte in header field value");
     ve = p;
     while (ve > v && (ve[-1] == ' ' || ve[-1] == '\t')) ve--;
@@ -1748,6 +1761,9 @@ struct mw_res {
     mw_json json;
 };
 
+#define MW__TEXT_PLAIN "text/plain; charset=utf-8"
+#define MW__APPLICATION_JSON "application/json"
+
 static const char *mw__reason(int status) {
     switch (status) {
     case 100: return "Continue";
@@ -1813,6 +1829,12 @@ static int mw__valid_token(const char *s) {
     return 1;
 }
 
+static int mw__set_content_type(mw_res *rs, const char *value) {
+    if (!mw__valid_field_value(value)) return MW_EINVAL;
+    rs->ctype->len = 0;
+    return mw__buf_puts(rs->ctype, value);
+}
+
 int mw_set_header(mw_res *rs, const char *name, const char *value) {
     size_t nlen;
     if (!rs || !name || !value || !mw__valid_token(name) || !mw__valid_field_value(value)) return MW_EINVAL;
@@ -1826,10 +1848,7 @@ int mw_set_header(mw_res *rs, const char *name, const char *value) {
         rs->close = 1;
         return 0;
     }
-    if (mw__ieq(name, nlen, "content-type")) {
-        rs->ctype->len = 0;
-        return mw__buf_puts(rs->ctype, value);
-    }
+    if (mw__ieq(name, nlen, "content-type")) return mw__set_content_type(rs, value);
     if (mw__buf_reserve(rs->headers, nlen + strlen(value) + 4) != 0) return MW_ENOMEM;
     mw__buf_puts(rs->headers, name);
     mw__buf_puts(rs->headers, ": ");
@@ -1870,24 +1889,36 @@ int mw_printf(mw_res *rs, const char *fmt, ...) {
     return n;
 }
 
-int mw_send(mw_res *rs, int status, const char *content_type, const void *data, size_t len) {
+/* Replaces the body; the content type (NULL: keep) is one of microweb's own or checked. */
+static int mw__send_trusted(mw_res *rs, int status, const char *content_type, size_t ctype_len, const void *data,
+                            size_t len) {
     if (!rs || mw_status(rs, status) != 0) return MW_EINVAL;
-    if (content_type && mw_set_header(rs, "Content-Type", content_type) != 0) return MW_EINVAL;
+    if (content_type) {
+        rs->ctype->len = 0;
+        if (mw__buf_append(rs->ctype, content_type, ctype_len) != 0) return MW_ENOMEM;
+    }
     rs->body->len = 0;
     rs->json_begun = 0;
     return mw_write(rs, data, len);
 }
 
+int mw_send(mw_res *rs, int status, const char *content_type, const void *data, size_t len) {
+    if (content_type && !mw__valid_field_value(content_type)) return MW_EINVAL;
+    return mw__send_trusted(rs, status, content_type, content_type ? strlen(content_type) : 0, data, len);
+}
+
 int mw_text(mw_res *rs, int status, const char *text) {
-    return mw_send(rs, status, "text/plain; charset=utf-8", text, text ? strlen(text) : 0);
+    return mw__send_trusted(rs, status, MW__TEXT_PLAIN, sizeof MW__TEXT_PLAIN - 1, text, text ? strlen(text) : 0);
 }
 
 int mw_send_json(mw_res *rs, int status, const char *json_text) {
-    return mw_send(rs, status, "application/json", json_text, json_text ? strlen(json_text) : 0);
+    return mw__send_trusted(rs, status, MW__APPLICATION_JSON, sizeof MW__APPLICATION_JSON - 1, json_text,
+                            json_text ? strlen(json_text) : 0);
 }
 
 mw_json *mw_json_begin(mw_res *rs, int status) {
-    if (!rs || mw_send(rs, status, "application/json", NULL, 0) != 0) return NULL;
+    if (!rs || mw__send_trusted(rs, status, MW__APPLICATION_JSON, sizeof MW__APPLICATION_JSON - 1, NULL, 0) != 0)
+        return NULL;
     mw__json_init(&rs->json, rs->body);
     rs->json_begun = 1;
     return &rs->json;
@@ -1940,6 +1971,7 @@ typedef struct mw__conn {
     size_t ch_in, ch_out, req_end;
     char *pending; /* response bytes the socket did not take yet */
     size_t pending_len, pending_off;
+    unsigned armed; /* the events the poller watches for, with a single worker */
 } mw__conn;
 
 typedef struct mw__free_block {
@@ -1977,6 +2009,7 @@ struct mw_app {
     int poller_open;
     mw__poller poller;
     int stopping, exiting, accept_paused, accept_starved; /* atomics */
+    unsigned conn_arming; /* MW__EV_PERSIST with one worker: nobody else can take a connection */
     pthread_mutex_t conns_lock;
     mw__conn conns; /* list sentinel */
     size_t nconns;
@@ -2011,6 +2044,8 @@ static void mw__pool_drain(mw__pool *p) {
     }
     p->count = 0;
 }
+
+#define MW__DATE_LEN 29 /* "Sun, 06 Nov 1994 08:49:37 GMT" */
 
 /* An HTTP-date (RFC 9110 §5.6.7), formatted at most once a second per worker. */
 static const char *mw__date(mw__worker *w) {
@@ -2049,32 +2084,32 @@ static int mw__render_response(mw__worker *w, int keep_alive, int http10, const 
     if (mw__buf_reserve(o, 200 + rs->headers->len + rs->ctype->len +
                                (send_body && body_len <= MW__INLINE_BODY_MAX ? body_len : 0)) != 0)
         return MW_ENOMEM;
-    mw__buf_puts(o, "HTTP/1.1 ");
+    MW__PUT_LIT(o, "HTTP/1.1 ");
     mw__buf_put_u64(o, (unsigned long long)rs->status);
-    mw__buf_puts(o, " ");
+    MW__PUT_LIT(o, " ");
     mw__buf_puts(o, mw__reason(rs->status));
-    mw__buf_puts(o, "\r\nDate: ");
-    mw__buf_puts(o, mw__date(w));
-    mw__buf_puts(o, "\r\n");
+    MW__PUT_LIT(o, "\r\nDate: ");
+    mw__buf_append(o, mw__date(w), MW__DATE_LEN);
+    MW__PUT_LIT(o, "\r\n");
     if (!bodiless) {
         if (rs->ctype->len || body_len) {
-            mw__buf_puts(o, "Content-Type: ");
+            MW__PUT_LIT(o, "Content-Type: ");
             if (rs->ctype->len)
                 mw__buf_append(o, rs->ctype->data, rs->ctype->len);
             else
-                mw__buf_puts(o, "text/plain; charset=utf-8");
-            mw__buf_puts(o, "\r\n");
+                MW__PUT_LIT(o, MW__TEXT_PLAIN);
+            MW__PUT_LIT(o, "\r\n");
         }
-        mw__buf_puts(o, "Content-Length: ");
+        MW__PUT_LIT(o, "Content-Length: ");
         mw__buf_put_u64(o, body_len);
-        mw__buf_puts(o, "\r\n");
+        MW__PUT_LIT(o, "\r\n");
     }
     if (!keep_alive)
-        mw__buf_puts(o, "Connection: close\r\n");
+        MW__PUT_LIT(o, "Connection: close\r\n");
     else if (http10)
-        mw__buf_puts(o, "Connection: keep-alive\r\n");
+        MW__PUT_LIT(o, "Connection: keep-alive\r\n");
     mw__buf_append(o, rs->headers->data, rs->headers->len);
-    mw__buf_puts(o, "\r\n");
+    MW__PUT_LIT(o, "\r\n");
     if (send_body && body_len <= MW__INLINE_BODY_MAX) {
         mw__buf_append(o, rs->body->data, body_len);
     } else if (send_body) {
@@ -2409,9 +2444,16 @@ static void mw__conn_process(mw__worker *w, mw__conn *c) {
 }
 
 /* Re-arms the connection: from here on another worker may own it, so nothing of it is
-   touched after the re-arm except when the re-arm failed (then it is still ours). */
+   touched after the re-arm except when the re-arm failed (then it is still ours).
+   With a single worker, connections stay armed (level-triggered) and cost no system
+   call unless the direction changes. */
 static void mw__conn_hand_off(mw__worker *w, mw__conn *c, unsigned ev) {
     int fd = c->fd, rc;
+    if (w->app->conn_arming == MW__EV_PERSIST) {
+        if (c->armed == ev) return;
+        c->armed = ev;
+    }
+    ev |= w->app->conn_arming;
     MW__HANDOFF_RELEASE(c);
     MW__TSAN_IGNORE_BEGIN(); /* the fd's next owner may close it; epoll orders that, TSan cannot see it */
     rc = mw__poller_rearm(&w->app->poller, fd, c, ev);
@@ -2588,8 +2630,9 @@ static void mw__conn_open(mw__worker *w, int fd) {
     app->conns.next = c;
     app->nconns++;
     pthread_mutex_unlock(&app->conns_lock);
+    c->armed = MW__EV_READ;
     MW__HANDOFF_RELEASE(c);
-    if (mw__poller_add(&app->poller, fd, c, MW__EV_READ) != 0) mw__conn_close(w, c);
+    if (mw__poller_add(&app->poller, fd, c, MW__EV_READ | app->conn_arming) != 0) mw__conn_close(w, c);
 }
 
 /* Accepts what is waiting (a bounded batch, so one worker is not kept at it). Out of
@@ -2824,6 +2867,7 @@ int mw_serve(mw_app *app) {
     if (app->route_errors) return MW_EINVAL;
     app->serving = 1;
     app->nworkers = mw__thread_count(app);
+    app->conn_arming = app->nworkers == 1 ? MW__EV_PERSIST : 0;
     if ((rc = mw__start_workers(app)) == 0) {
         mw__control_loop(app);
         mw__stop_workers(app);

@@ -77,6 +77,7 @@ suite restart "$B/restart"
 suite alloc "$B/alloc"
 suite e2e python3 tests/e2e.py "$B/hello" "$B/testapp"
 
+MW_THREADS=1 suite e2e_one_worker python3 tests/e2e.py "$B/hello" "$B/testapp"
 suite load python3 tests/load.py "$B/testapp"
 
 echo "== poll() backend"
