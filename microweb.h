@@ -43,7 +43,9 @@
                          be empty or hold more slashes ("/files/" then "*path")
    A request is matched static segment first, then parameter, then wildcard,
    whatever the order of registration. Parameters are percent-decoded (a bad
-   %-escape or an encoded NUL gives 400). A malformed or duplicate pattern makes
+   %-escape or an encoded NUL gives 400). A path with a "." or ".." segment, or a
+   parameter that decodes to one (%2e%2e, ..%2f), gives 400: a wildcard value is
+   safe to join to a directory name. A malformed or duplicate pattern makes
    the call return MW_EINVAL / MW_EEXIST, prints one line on stderr, and mw_run
    then refuses to start.
    Automatic answers: 404 for an unknown path; 405 with Allow when the path
@@ -139,30 +141,63 @@
    A run-time MW_LIMIT_HEADER_COUNT may only lower MW_MAX_HEADERS.
 
    ============================================================================
-   HTTP RULES  (RFC 9112 / RFC 9110; a doubt about where a message ends is 400 + close)
+   HTTP RULES  (RFC 9112 / RFC 9110). A doubt about where a message ends is a 400
+   and the connection is closed: microweb never guesses. Every refusal below is
+   answered with the status shown, a JSON error body, and Connection: close.
    ============================================================================
-   request line       METHOD SP target SP HTTP/1.x CRLF, one SP exactly; method a token;
-                      target origin-form ("/..."), absolute-form ("http://host/..."), or
-                      "*" for OPTIONS only; no '#', no control or non-ASCII bytes -> 400.
-                      HTTP/1.0 and 1.1 served; any other HTTP/x.y -> 505.
-   line endings       CRLF only: a bare LF or bare CR -> 400. Empty lines before the
-                      request line are ignored.
-   header fields      name a token, no space before ':' -> 400; obs-fold -> 400;
-                      NUL or control bytes other than HTAB in a value -> 400.
-   Host               HTTP/1.1 without Host, or with two -> 400.
-   Content-Length     digits only (no sign, space or hex); a list or repeats only when all
-                      equal; over 18 digits or otherwise unparseable -> 400; over the body
-                      limit -> 413 before the body is read.
-   Transfer-Encoding  with Content-Length -> 400; in HTTP/1.0 -> 400; final coding not
-                      chunked -> 400; chunked with other codings -> 501.
-   chunked body       size: 1-15 hex digits; extensions (<= MW_MAX_CHUNK_EXT_BYTES per line)
-                      and trailers (<= MW_MAX_HEADER_BYTES) parsed and dropped; CRLF required
-                      after the size line and the data -> else 400; decoded size over the
-                      body limit -> 413.
-   Expect             100-continue: "100 Continue" is sent before the body is read, or 413
-                      at once when the declared body is too large; any other value -> 417.
-   Connection         HTTP/1.1 keeps alive unless "close"; HTTP/1.0 closes unless
-                      "keep-alive". Pipelined requests are answered in order.
+   part               accepted                              refused (status)
+   ----------------   -----------------------------------   -------------------------------
+   line endings       CRLF; empty lines before the          bare LF, bare CR (400)
+                      request line are skipped (they
+                      count toward the request-line limit)
+   method             a token (RFC 9110 §5.6.2), case-      other bytes (400); no route for
+                      sensitive; HEAD runs GET routes       it: 405 + Allow, or 404
+   spacing            exactly one SP between the three      two SP, HTAB, leading SP (400)
+                      request-line parts
+   request target     origin-form "/p?q"; absolute-form     other forms, '#', control or
+                      "http(s)://host/p"; "*" for OPTIONS   non-ASCII bytes (400); "*" with
+                                                            another method (400); longer
+                                                            than MW_MAX_REQUEST_LINE (414)
+   path               as sent, not decoded, for routing     a "." or ".." segment, raw or in
+                                                            a decoded parameter (400)
+   version            HTTP/1.0, HTTP/1.1                    other HTTP/d.d (505); other
+                                                            spellings (400)
+   field name         a token, ':' right after it           space before ':', empty or
+                                                            non-token name (400)
+   field value        VCHAR, SP, HTAB, bytes 0x80-0xFF;     NUL, CR, LF, DEL, other control
+                      OWS around it trimmed                 bytes (400); obs-fold (400)
+   field section      <= MW_MAX_HEADERS fields,             more (431)
+                      <= MW_MAX_HEADER_BYTES bytes
+   Host               one, in HTTP/1.1 (any in 1.0)         none in 1.1, or two (400)
+   Content-Length     1*DIGIT; a list or repeated fields    sign, space inside, hex, empty,
+                      only when all equal; <= 18 digits     differing values, > 18 digits
+                                                            (400); over the body limit (413,
+                                                            before any body byte is read)
+   Transfer-Encoding  "chunked" alone, in HTTP/1.1          with Content-Length (400); in
+                                                            HTTP/1.0 (400); final coding not
+                                                            chunked, chunked twice (400);
+                                                            chunked after another coding (501)
+   chunk size line    1-15 hex digits; BWS only before      no digits, 16+ digits, "0x", a
+                      ';'; extensions skipped, <=           sign, LF without CR (400); over
+                      MW_MAX_CHUNK_EXT_BYTES per line       the extension cap (400)
+   chunk data         followed by CRLF                      anything else (400); decoded
+                                                            total over the body limit (413)
+   trailer section    fields skipped (control bytes         over MW_MAX_HEADER_BYTES (431);
+                      refused)                              bare LF or control bytes (400)
+   Expect             100-continue: "100 Continue" before   any other expectation (417)
+                      the body is read (only when the body
+                      has not arrived yet)
+   Connection         1.1 keeps alive unless "close"; 1.0
+                      closes unless "keep-alive";
+                      pipelined requests answered in order
+   timeouts           head within MW_HEAD_TIMEOUT_MS of     late head or stalled body (408);
+                      its first byte (the whole head, not   idle keep-alive or stalled
+                      each read); body progress within      response: closed silently
+                      MW_BODY_TIMEOUT_MS
+   connections        up to MW_MAX_CONNECTIONS              more: 503 + Retry-After, closed
+   After a refusal microweb sends its answer, stops reading requests, drains what the
+   client still sends for up to 2 s (so the answer is not lost to a TCP reset), and
+   closes; other connections are not affected.
 
    ============================================================================
    ERRORS
@@ -2343,7 +2378,22 @@ static void mw__req_fill(mw__worker *w, mw__conn *c) {
     rq->nparams = 0;
 }
 
-/* Percent-decodes the matched parameters into the worker's scratch buffer. */
+/* True when s has a "." or ".." segment, with '/' or '\\' as separators: such a value
+   could walk out of a directory a handler builds a file path from. */
+static int mw__has_dot_segment(const char *s, size_t n) {
+    size_t i = 0;
+    while (i <= n) {
+        size_t start = i;
+        while (i < n && s[i] != '/' && s[i] != '\\') i++;
+        if ((i - start == 1 && s[start] == '.') || (i - start == 2 && s[start] == '.' && s[start + 1] == '.'))
+            return 1;
+        i++;
+    }
+    return 0;
+}
+
+/* Percent-decodes the matched parameters into the worker's scratch buffer; a value
+   with a dot-segment (also one spelled %2e%2e or ..%2f) is refused. */
 static int mw__req_decode_params(mw__worker *w, const mw__match *m) {
     mw_req *rq = &w->req;
     size_t i, total = 0;
@@ -2353,7 +2403,7 @@ static int mw__req_decode_params(mw__worker *w, const mw__match *m) {
     for (i = 0; i < m->nparams; i++) {
         char *dst = w->scratch.data + w->scratch.len;
         long n = mw__percent_decode(m->values[i], m->lens[i], dst, 0);
-        if (n < 0) return MW_EINVAL;
+        if (n < 0 || mw__has_dot_segment(dst, (size_t)n)) return MW_EINVAL;
         dst[n] = '\0';
         w->scratch.len += (size_t)n + 1;
         rq->param_names[i] = m->names[i];
@@ -2390,10 +2440,13 @@ static void mw__dispatch(mw__worker *w, mw__conn *c) {
     w->res.is_head = slot == MW__M_HEAD;
     if (h->path_len == 1 && h->path[0] == '*') {
         mw__respond_unrouted(w, MW__M_OPTIONS, 1u << MW__M_ANY);
+    } else if (mw__has_dot_segment(h->path, h->path_len)) {
+        /* clients remove dot-segments before sending (RFC 3986 §5.2.4); one left is an attack */
+        mw_error(&w->res, 400, "dot-segment in path");
     } else if (!mw__router_match(&w->app->root, slot, h->path, h->path_len, &m)) {
         mw__respond_unrouted(w, slot, m.allow);
     } else if (mw__req_decode_params(w, &m) != 0) {
-        mw_error(&w->res, 400, "malformed percent-encoding in path");
+        mw_error(&w->res, 400, "malformed percent-encoding or dot-segment in path parameter");
     } else {
         m.handler(&w->req, &w->res);
         mw__res_check_json(&w->res);

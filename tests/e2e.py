@@ -696,6 +696,11 @@ SIMPLE_CASES = [
     ("options_on_unknown_path_is_404", "OPTIONS", "/no/such/path", None, dict(status=404)),
     ("options_asterisk_lists_methods", "OPTIONS", "*", None, dict(status=200, headers={"Allow": allow_has("GET")})),
     ("percent_escapes_decoded_in_params", "GET", "/users/%41%42", None, user_json("AB")),
+    *[("path_traversal_refused_" + name, "GET", target, None, error_json(400)) for name, target in (
+        ("dot_dot_segment", "/files/../etc/passwd"), ("encoded_dot_dot", "/files/%2e%2e/etc/passwd"),
+        ("encoded_slash", "/files/..%2fetc%2fpasswd"), ("backslash", "/files/..%5cwin.ini"),
+        ("dot_segment", "/files/./x"))],
+    ("dotted_names_are_not_dot_segments", "GET", "/files/..a/.b/c..", None, dict(status=200, body=b"..a/.b/c..")),
     ("bad_percent_escape_is_400", "GET", "/users/%zz", None, error_json(400)),
     ("encoded_nul_in_param_is_400", "GET", "/users/%00", None, error_json(400)),
     ("json_writer_left_open_gives_500", "GET", "/json-open", None, error_json(500)),

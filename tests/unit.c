@@ -414,6 +414,19 @@ TEST(percent_decoding_trailing_escape_at_page_end) {
     guarded_free(&g);
 }
 
+TEST(dot_segments_detected) {
+    CHECK(mw__has_dot_segment("..", 2));
+    CHECK(mw__has_dot_segment(".", 1));
+    CHECK(mw__has_dot_segment("/a/../b", 7));
+    CHECK(mw__has_dot_segment("/a/./b", 6));
+    CHECK(mw__has_dot_segment("a/..", 4));
+    CHECK(mw__has_dot_segment("..\\windows", 10));
+    CHECK(!mw__has_dot_segment("/a/..b/c", 8));
+    CHECK(!mw__has_dot_segment("/a/.hidden", 10));
+    CHECK(!mw__has_dot_segment("/a/b...", 7));
+    CHECK(!mw__has_dot_segment("", 0));
+}
+
 /* ------------------------------------------------------------------ router */
 
 static void h_static(mw_req *rq, mw_res *rs) { (void)rq, (void)rs; }
@@ -925,6 +938,7 @@ int main(void) {
     RUN(chunked_decoded_total_over_limit_is_413);
     RUN(percent_decoding);
     RUN(percent_decoding_trailing_escape_at_page_end);
+    RUN(dot_segments_detected);
     RUN(router_static_beats_param_beats_wildcard_whatever_the_order);
     RUN(router_backtracks_from_static_to_param);
     RUN(router_method_selection_and_allow);
