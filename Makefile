@@ -5,7 +5,7 @@ WARN    := -Wall -Wextra -Wpedantic -Wshadow -Wstrict-prototypes -Wundef
 PORT    ?= 8080
 B       := build
 
-.PHONY: all run test clean fuzz
+.PHONY: all run test clean fuzz bench bench-quick
 
 all: $(B)/hello $(B)/testapp $(B)/unit $(B)/restart $(B)/alloc
 
@@ -39,3 +39,13 @@ clean:
 # libFuzzer targets (clang): FUZZ_SECONDS per target, default 600
 fuzz:
 	bash tests/fuzz/run.sh
+
+# Benchmarks (bench/run.py): hello vs nginx, Flask and FastAPI with wrk, servers on core 1;
+# report in bench/results/latest.md + sweep.svg (quick: quick.md, under a minute)
+BENCH_SECONDS ?= 8
+
+bench:
+	python3 bench/run.py --duration $(BENCH_SECONDS)
+
+bench-quick:
+	python3 bench/run.py --quick

@@ -263,6 +263,9 @@ extern "C" {
 #ifndef MW_MAX_CHUNK_EXT_BYTES
 #define MW_MAX_CHUNK_EXT_BYTES 1024 /* bytes of extensions on one chunk-size line -> 400 */
 #endif
+#ifndef MW_MAX_MULTIPART_PARTS
+#define MW_MAX_MULTIPART_PARTS 128 /* parts in one multipart/form-data body; more -> 413 */
+#endif
 #ifndef MW_THREADS_DEFAULT
 #define MW_THREADS_DEFAULT 0 /* worker threads; 0 = online CPUs */
 #endif
@@ -299,6 +302,7 @@ typedef enum mw_limit {
     MW_LIMIT_CONNECTIONS,
     MW_LIMIT_SHUTDOWN_GRACE_MS,
     MW_LIMIT_CHUNK_EXT_BYTES,
+    MW_LIMIT_MULTIPART_PARTS,
     MW_LIMIT_THREADS,
     MW_LIMIT_COUNT
 } mw_limit;
@@ -343,6 +347,34 @@ const char *mw_param(const mw_req *rq, const char *name);
 mw_str mw_body(const mw_req *rq);
 void *mw_userdata(const mw_req *rq);
 
+/* request toolkit */
+typedef enum mw_source { MW_QUERY, MW_FORM } mw_source;
+typedef struct mw_cookie_opts {
+    long long max_age;     /* seconds, sent when has_max_age (0 deletes the cookie) */
+    int has_max_age;       /* 0: a session cookie */
+    int secure;            /* 1: only over HTTPS */
+    int allow_js;          /* 1: leave out HttpOnly, so page scripts can read it */
+    const char *same_site; /* "Lax" (NULL), "Strict" or "None" (needs secure) */
+    const char *path;      /* NULL: "/" */
+    const char *domain;    /* NULL: this host only */
+} mw_cookie_opts;
+const char *mw_value(mw_req *rq, mw_source src, const char *name);
+size_t mw_values(mw_req *rq, mw_source src, const char *name, const char **out, size_t max);
+int mw_next_value(mw_req *rq, mw_source src, size_t *cursor, const char **name, const char **value);
+const char *mw_cookie(mw_req *rq, const char *name);
+typedef struct mw_part {
+    const char *name;          /* the form field's name */
+    const char *filename;      /* as the client sent it, or NULL */
+    const char *safe_filename; /* its last component, safe to join to a directory; NULL without filename */
+    const char *content_type;  /* the part's Content-Type, or NULL */
+    const char *data;          /* the part's bytes, inside the request body (not a copy) */
+    size_t len;
+    size_t next_offset, count; /* iteration state: zero the struct before the first call */
+} mw_part;
+int mw_multipart_next(mw_req *rq, mw_part *part);
+int mw_param_int(const mw_req *rq, const char *name, long long *out);
+void *mw_req_alloc(mw_req *rq, size_t n);
+
 /* response */
 int mw_status(mw_res *rs, int status);
 int mw_set_header(mw_res *rs, const char *name, const char *value);
@@ -357,6 +389,7 @@ int mw_send(mw_res *rs, int status, const char *content_type, const void *data, 
 int mw_text(mw_res *rs, int status, const char *text);
 int mw_send_json(mw_res *rs, int status, const char *json_text);
 int mw_error(mw_res *rs, int status, const char *detail);
+int mw_set_cookie(mw_res *rs, const char *name, const char *value, const mw_cookie_opts *opts);
 
 /* JSON writer */
 mw_json *mw_json_begin(mw_res *rs, int status);
@@ -375,6 +408,44 @@ int mw_json_key_int(mw_json *j, const char *key, int64_t v);
 int mw_json_key_double(mw_json *j, const char *key, double v);
 int mw_json_key_bool(mw_json *j, const char *key, int v);
 int mw_json_end(mw_json *j);
+
+/* in-process test client */
+typedef struct mw_test_res {
+    int status;       /* 0 when the server gave no complete answer */
+    const char *head; /* status line and header fields of the first final response */
+    size_t head_len;
+    const char *body; /* its body */
+    size_t body_len;
+    const char *raw; /* every byte the server wrote (all responses) */
+    size_t raw_len;
+} mw_test_res;
+mw_test_res *mw_test_request(mw_app *app, const char *method, const char *target, const char *headers,
+                             const void *body, size_t body_len);
+mw_test_res *mw_test_raw(mw_app *app, const void *bytes, size_t n);
+const char *mw_test_header(const mw_test_res *res, const char *name);
+void mw_test_free(mw_test_res *res);
+
+/* JSON reader */
+typedef enum mw_jv_type { MW_JV_NULL, MW_JV_FALSE, MW_JV_TRUE, MW_JV_NUMBER, MW_JV_STRING, MW_JV_ARRAY, MW_JV_OBJECT } mw_jv_type;
+typedef struct mw_jv mw_jv;
+typedef struct mw_jv_doc mw_jv_doc;
+const mw_jv *mw_req_json(mw_req *rq);
+mw_jv_doc *mw_jv_parse(const char *text, size_t len, size_t *err_offset, const char **err_problem);
+void mw_jv_free(mw_jv_doc *doc);
+const mw_jv *mw_jv_root(const mw_jv_doc *doc);
+mw_jv_type mw_jv_kind(const mw_jv *v);
+size_t mw_jv_len(const mw_jv *v);
+const mw_jv *mw_jv_get(const mw_jv *obj, const char *key);
+const mw_jv *mw_jv_at(const mw_jv *arr, size_t i);
+const mw_jv *mw_jv_path(const mw_jv *v, const char *path);
+const mw_jv *mw_jv_first(const mw_jv *v);
+const mw_jv *mw_jv_next(const mw_jv *v);
+const char *mw_jv_key(const mw_jv *v);
+const char *mw_jv_str(const mw_jv *v, const char *def);
+long long mw_jv_int(const mw_jv *v, long long def);
+double mw_jv_num(const mw_jv *v, double def);
+int mw_jv_bool(const mw_jv *v, int def);
+int mw_json_value(mw_json *j, const mw_jv *v);
 
 #ifdef __cplusplus
 }
@@ -810,6 +881,83 @@ static int mw__buf_put_u64(mw__buf *b, unsigned long long v) {
     return mw__buf_append(b, tmp + i, sizeof tmp - i);
 }
 
+/* A per-request arena: blocks are kept from one request to the next, so once warm it
+   allocates nothing; memory handed out lives until the request ends. */
+#define MW__ARENA_BLOCK 4096
+#define MW__ARENA_KEEP 65536 /* bytes of blocks kept after a request that needed more */
+
+typedef struct mw__block {
+    struct mw__block *next;
+    size_t size, used; /* the data follows the header */
+} mw__block;
+
+typedef struct mw__arena {
+    mw__block *first, *cur, *last;
+} mw__arena;
+
+static void *mw__arena_alloc(mw__arena *a, size_t n) {
+    mw__block *b;
+    if (n > ((size_t)-1) / 2) return NULL;
+    n = (n + 7u) & ~(size_t)7u; /* 8-byte alignment: the block header is three words */
+    for (b = a->cur; b; b = b->next) {
+        if (b->size - b->used >= n) {
+            void *p = (char *)(b + 1) + b->used;
+            b->used += n;
+            a->cur = b;
+            return p;
+        }
+    }
+    b = (mw__block *)MW_MALLOC(sizeof *b + (n > MW__ARENA_BLOCK ? n : MW__ARENA_BLOCK));
+    if (!b) return NULL;
+    b->size = n > MW__ARENA_BLOCK ? n : MW__ARENA_BLOCK;
+    b->used = n;
+    b->next = NULL;
+    if (a->last) a->last->next = b;
+    else a->first = b;
+    a->last = a->cur = b;
+    return b + 1;
+}
+
+static void mw__arena_free_from(mw__arena *a, mw__block *b) {
+    while (b) {
+        mw__block *next = b->next;
+        MW_FREE(b);
+        b = next;
+    }
+    (void)a;
+}
+
+/* Empties the arena for the next request, giving back what one large request grew. */
+static void mw__arena_reset(mw__arena *a) {
+    mw__block *b;
+    size_t total = 0;
+    for (b = a->first; b; b = b->next) {
+        b->used = 0;
+        total += b->size;
+    }
+    if (total > MW__ARENA_KEEP && a->first) {
+        mw__arena_free_from(a, a->first->next);
+        a->first->next = NULL;
+        a->last = a->first;
+    }
+    a->cur = a->first;
+}
+
+static void mw__arena_free(mw__arena *a) {
+    mw__arena_free_from(a, a->first);
+    a->first = a->cur = a->last = NULL;
+}
+
+/* A NUL-terminated copy of n bytes, in the arena. */
+static char *mw__arena_strndup(mw__arena *a, const char *s, size_t n) {
+    char *d = (char *)mw__arena_alloc(a, n + 1);
+    if (d) {
+        memcpy(d, s, n);
+        d[n] = '\0';
+    }
+    return d;
+}
+
 /* ---------------------------------------------------------------------------
    HTTP/1.1 parser: pure (no I/O, no allocation). Fields are slices of the buffer.
    --------------------------------------------------------------------------- */
@@ -829,6 +977,7 @@ static void mw__limits_default(mw__limits *l) {
     l->v[MW_LIMIT_CONNECTIONS] = MW_MAX_CONNECTIONS;
     l->v[MW_LIMIT_SHUTDOWN_GRACE_MS] = MW_SHUTDOWN_GRACE_MS;
     l->v[MW_LIMIT_CHUNK_EXT_BYTES] = MW_MAX_CHUNK_EXT_BYTES;
+    l->v[MW_LIMIT_MULTIPART_PARTS] = MW_MAX_MULTIPART_PARTS;
     l->v[MW_LIMIT_THREADS] = MW_THREADS_DEFAULT;
 }
 
@@ -1296,6 +1445,23 @@ static int mw__chunked_decode(mw__chunked *d, char *buf, size_t len, size_t *in,
     return rc;
 }
 
+/* A decimal int64: an optional '-' and 1-19 digits, range-checked before it overflows. */
+static int mw__parse_int64(const char *s, size_t n, long long *out) {
+    unsigned long long v = 0, limit;
+    size_t i = 0;
+    int neg = n > 0 && s[0] == '-';
+    i = (size_t)neg;
+    if (i == n || n - i > 19) return 0;
+    limit = neg ? (unsigned long long)LLONG_MAX + 1 : (unsigned long long)LLONG_MAX;
+    for (; i < n; i++) {
+        if (s[i] < '0' || s[i] > '9') return 0;
+        if (v > (limit - (unsigned)(s[i] - '0')) / 10) return 0;
+        v = v * 10 + (unsigned)(s[i] - '0');
+    }
+    *out = neg ? (v == (unsigned long long)LLONG_MAX + 1 ? LLONG_MIN : -(long long)v) : (long long)v;
+    return 1;
+}
+
 /* Percent-decodes src into dst (which may be src); returns the decoded length, or -1
    for a malformed escape or an encoded NUL (either would surprise C string code). */
 static long mw__percent_decode(const char *src, size_t n, char *dst, int plus_is_space) {
@@ -1351,8 +1517,8 @@ typedef struct mw__node {
     size_t seg_len;
     struct mw__node **kids; /* static children */
     size_t nkids;
-    struct mw__node *param, *wild;
-    char *param_name, *wild_name;
+    struct mw__node *int_param, *param, *wild; /* {name:int}, :name / {name}, *name */
+    char *int_param_name, *param_name, *wild_name;
     char *pattern; /* the pattern that first ended here, for error messages */
     mw_handler handlers[MW__M_SLOTS];
 } mw__node;
@@ -1375,17 +1541,27 @@ static char *mw__strndup(const char *s, size_t n) {
     return d;
 }
 
-static void mw__node_free(mw__node *n) {
+static void mw__node_free(mw__node *n);
+
+/* Frees everything a node owns (not the node itself: the root is part of the app). */
+static void mw__node_clear(mw__node *n) {
     size_t i;
-    if (!n) return;
     for (i = 0; i < n->nkids; i++) mw__node_free(n->kids[i]);
+    mw__node_free(n->int_param);
     mw__node_free(n->param);
     mw__node_free(n->wild);
     MW_FREE(n->kids);
     MW_FREE(n->seg);
+    MW_FREE(n->int_param_name);
     MW_FREE(n->param_name);
     MW_FREE(n->wild_name);
     MW_FREE(n->pattern);
+    memset(n, 0, sizeof *n);
+}
+
+static void mw__node_free(mw__node *n) {
+    if (!n) return;
+    mw__node_clear(n);
     MW_FREE(n);
 }
 
@@ -1437,39 +1613,67 @@ static int mw__is_name_char(int c) {
     return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_';
 }
 
-/* Checks one pattern segment; returns NULL when it is fine, or why not. */
-static const char *mw__check_segment(const char *seg, size_t len, int last, const char *pattern,
-                                     size_t nparams) {
-    size_t i, start = (len && (seg[0] == ':' || seg[0] == '*')) ? 1 : 0;
-    if (!len && !last) return "empty segment (//)";
-    if (start) {
-        const char *p;
-        if (len == 1) return "parameter without a name";
-        if (seg[0] == '*' && !last) return "a wildcard must be the last segment";
-        if (nparams >= MW_MAX_PARAMS) return "more parameters than MW_MAX_PARAMS";
-        for (i = 1; i < len; i++)
-            if (!mw__is_name_char((unsigned char)seg[i])) return "parameter names are letters, digits and _";
-        /* the same name twice in one pattern would make one of them unreachable */
-        for (p = pattern; (p = strchr(p, '/')) != NULL && p + 1 < seg; p++) {
-            const char *e = strchr(p + 1, '/');
-            size_t n = e ? (size_t)(e - p - 1) : strlen(p + 1);
-            if (n == len && (p[1] == ':' || p[1] == '*') && memcmp(p + 2, seg + 1, len - 1) == 0)
-                return "duplicate parameter name";
+enum { MW__SEG_STATIC, MW__SEG_PARAM, MW__SEG_INT, MW__SEG_WILD };
+
+typedef struct mw__segment {
+    int kind;
+    const char *name; /* the parameter's name, or the static text */
+    size_t len;
+} mw__segment;
+
+/* Reads one pattern segment: "text", ":name", "{name}", "{name:int}", "{name:str}" or
+   "*name". Returns NULL when it is well formed, or why not. */
+static const char *mw__parse_segment(const char *seg, size_t len, int last, mw__segment *out) {
+    size_t i;
+    out->kind = MW__SEG_STATIC;
+    out->name = seg;
+    out->len = len;
+    if (!len) return last ? NULL : "empty segment (//)";
+    if (seg[0] == ':' || seg[0] == '*') {
+        out->kind = seg[0] == ':' ? MW__SEG_PARAM : MW__SEG_WILD;
+        out->name = seg + 1;
+        out->len = len - 1;
+    } else if (seg[0] == '{') {
+        const char *colon = (const char *)memchr(seg, ':', len);
+        if (seg[len - 1] != '}') return "a '{' parameter must end with '}'";
+        out->kind = MW__SEG_PARAM;
+        out->name = seg + 1;
+        out->len = (colon ? (size_t)(colon - seg) : len - 1) - 1;
+        if (colon && len - (size_t)(colon - seg) == 5 && memcmp(colon, ":int}", 5) == 0)
+            out->kind = MW__SEG_INT;
+        else if (colon && !(len - (size_t)(colon - seg) == 5 && memcmp(colon, ":str}", 5) == 0))
+            return "parameter types are int and str";
+    } else {
+        for (i = 0; i < len; i++) {
+            unsigned char c = (unsigned char)seg[i];
+            if (c <= 0x20 || c >= 0x7f || c == '?' || c == '#' || c == '%' || c == '{' || c == '}')
+                return "invalid character in pattern";
         }
         return NULL;
     }
-    for (i = 0; i < len; i++) {
-        unsigned char c = (unsigned char)seg[i];
-        if (c <= 0x20 || c >= 0x7f || c == '?' || c == '#' || c == '%') return "invalid character in pattern";
-    }
+    if (out->kind == MW__SEG_WILD && !last) return "a wildcard must be the last segment";
+    if (!out->len) return "parameter without a name";
+    for (i = 0; i < out->len; i++)
+        if (!mw__is_name_char((unsigned char)out->name[i])) return "parameter names are letters, digits and _";
     return NULL;
+}
+
+/* The child node for a segment, created when missing. */
+static mw__node *mw__node_child(mw__node *n, const mw__segment *sg, const char **why) {
+    switch (sg->kind) {
+    case MW__SEG_PARAM: return mw__node_named_child(&n->param, &n->param_name, sg->name, sg->len, why);
+    case MW__SEG_INT: return mw__node_named_child(&n->int_param, &n->int_param_name, sg->name, sg->len, why);
+    case MW__SEG_WILD: return mw__node_named_child(&n->wild, &n->wild_name, sg->name, sg->len, why);
+    default: *why = "out of memory"; return mw__node_static_child(n, sg->name, sg->len, 1);
+    }
 }
 
 /* Adds a route; returns 0, MW_EINVAL or MW_EEXIST and sets *why. */
 static int mw__router_add(mw__node *root, int slot, const char *pattern, mw_handler h, const char **why) {
     const char *p = pattern;
     mw__node *n = root;
-    size_t nparams = 0;
+    mw__segment names[MW_MAX_PARAMS];
+    size_t nparams = 0, k;
     if (!pattern || pattern[0] != '/') {
         *why = "pattern must start with /";
         return MW_EINVAL;
@@ -1477,19 +1681,17 @@ static int mw__router_add(mw__node *root, int slot, const char *pattern, mw_hand
     while (*p == '/') {
         const char *seg = p + 1, *e = strchr(seg, '/');
         size_t len = e ? (size_t)(e - seg) : strlen(seg);
-        int last = e == NULL;
-        if ((*why = mw__check_segment(seg, len, last, pattern, nparams)) != NULL) return MW_EINVAL;
-        if (len && seg[0] == ':') {
-            n = mw__node_named_child(&n->param, &n->param_name, seg + 1, len - 1, why);
-            nparams++;
-        } else if (len && seg[0] == '*') {
-            n = mw__node_named_child(&n->wild, &n->wild_name, seg + 1, len - 1, why);
-            nparams++;
-        } else {
-            n = mw__node_static_child(n, seg, len, 1);
-            *why = "out of memory";
+        mw__segment sg;
+        if ((*why = mw__parse_segment(seg, len, e == NULL, &sg)) != NULL) return MW_EINVAL;
+        if (sg.kind != MW__SEG_STATIC) {
+            if (nparams == MW_MAX_PARAMS) return (*why = "more parameters than MW_MAX_PARAMS"), MW_EINVAL;
+            /* the same name twice in one pattern would make one of them unreachable */
+            for (k = 0; k < nparams; k++)
+                if (names[k].len == sg.len && memcmp(names[k].name, sg.name, sg.len) == 0)
+                    return (*why = "duplicate parameter name"), MW_EINVAL;
+            names[nparams++] = sg;
         }
-        if (!n) return MW_EINVAL;
+        if (!(n = mw__node_child(n, &sg, why))) return MW_EINVAL;
         p = seg + len;
     }
     if (n->handlers[slot]) {
@@ -1534,13 +1736,16 @@ static int mw__match_push(mw__match *m, const char *name, const char *v, size_t 
     return 1;
 }
 
-/* Depth-first in priority order: static, then parameter, then wildcard; it backtracks
+/* Depth-first in priority order: static, then {name:int} (only a value that fits an
+   int64: another value does not match here, so it can reach another route or 404),
+   then parameter, then wildcard; it backtracks
    when a branch has no route for the method, so order of registration never matters.
    Every node is visited at most once per request, so the cost is bounded by the tree. */
 static int mw__match_walk(const mw__node *n, const char *path, size_t len, size_t pos, int slot, mw__match *m) {
     const char *seg, *e;
     size_t seg_len;
     mw__node *k;
+    long long ignored;
     if (pos > len) return mw__match_here(n, slot, m);
     seg = path + pos;
     e = (const char *)memchr(seg, '/', len - pos);
@@ -1548,6 +1753,10 @@ static int mw__match_walk(const mw__node *n, const char *path, size_t len, size_
     if ((k = mw__node_static_child((mw__node *)n, seg, seg_len, 0)) != NULL &&
         mw__match_walk(k, path, len, pos + seg_len + 1, slot, m))
         return 1;
+    if (n->int_param && mw__parse_int64(seg, seg_len, &ignored) && mw__match_push(m, n->int_param_name, seg, seg_len)) {
+        if (mw__match_walk(n->int_param, path, len, pos + seg_len + 1, slot, m)) return 1;
+        m->nparams--;
+    }
     if (n->param && seg_len && mw__match_push(m, n->param_name, seg, seg_len)) {
         if (mw__match_walk(n->param, path, len, pos + seg_len + 1, slot, m)) return 1;
         m->nparams--;
@@ -1705,16 +1914,18 @@ int mw_json_close(mw_json *j) {
     return mw__json_value_done(j);
 }
 
-int mw_json_key(mw_json *j, const char *key) {
+static int mw__json_key_n(mw_json *j, const char *key, size_t n) {
     if (!j || !j->active || j->error) return MW_EJSON;
     if (!mw__json_in_object(j) || j->after_key) return mw__json_fail(j, "a key where a value is due");
     if (!key) return mw__json_fail(j, "NULL key");
-    if ((j->need_comma && mw__buf_append(j->out, ",", 1) != 0) ||
-        mw__json_put_string(j->out, key, strlen(key)) != 0 || mw__buf_append(j->out, ":", 1) != 0)
+    if ((j->need_comma && mw__buf_append(j->out, ",", 1) != 0) || mw__json_put_string(j->out, key, n) != 0 ||
+        mw__buf_append(j->out, ":", 1) != 0)
         return mw__json_fail(j, "out of memory");
     j->after_key = 1;
     return 0;
 }
+
+int mw_json_key(mw_json *j, const char *key) { return mw__json_key_n(j, key, key ? strlen(key) : 0); }
 
 /* Writes one scalar token after the checks every value needs. */
 static int mw__json_scalar(mw_json *j, const char *text, size_t n) {
@@ -1770,12 +1981,392 @@ int mw_json_end(mw_json *j) {
 }
 
 /* ---------------------------------------------------------------------------
+   JSON reader: strict RFC 8259 into an arena (pure)
+   --------------------------------------------------------------------------- */
+struct mw_jv {
+    mw_jv_type type;
+    const char *key; /* member key, decoded and NUL-terminated (NULL outside objects) */
+    size_t key_len;
+    const char *str; /* string: decoded, NUL-terminated; number: its text */
+    size_t len;      /* string bytes, or elements / members of a container */
+    double num;
+    long long i;
+    int is_int; /* a number without fraction or exponent that fits in an int64 */
+    struct mw_jv *first, *last, *next;
+};
+
+struct mw_jv_doc {
+    mw__arena arena;
+    mw_jv *root;
+};
+
+typedef struct mw__jparse {
+    const char *s, *p, *end;
+    mw__arena *arena;
+    const char *problem;
+    int depth;
+} mw__jparse;
+
+static mw_jv *mw__jfail(mw__jparse *j, const char *where, const char *problem) {
+    if (!j->problem) {
+        j->problem = problem;
+        j->p = where;
+    }
+    return NULL;
+}
+
+static const char *mw__jfail_str(mw__jparse *j, const char *where, const char *problem) {
+    mw__jfail(j, where, problem);
+    return NULL;
+}
+
+static void mw__jws(mw__jparse *j) {
+    while (j->p < j->end && (*j->p == ' ' || *j->p == '\t' || *j->p == '\n' || *j->p == '\r')) j->p++;
+}
+
+static mw_jv *mw__jnew(mw__jparse *j, mw_jv_type t) {
+    mw_jv *v = (mw_jv *)mw__arena_alloc(j->arena, sizeof *v);
+    if (!v) return mw__jfail(j, j->p, "out of memory");
+    memset(v, 0, sizeof *v);
+    v->type = t;
+    return v;
+}
+
+/* Four hex digits of a \u escape, or -1. */
+static long mw__jhex4(const char *p, const char *end) {
+    long v = 0;
+    int k;
+    if (end - p < 4) return -1;
+    for (k = 0; k < 4; k++) {
+        int h = mw__hex_value((unsigned char)p[k]);
+        if (h < 0) return -1;
+        v = v * 16 + h;
+    }
+    return v;
+}
+
+static size_t mw__utf8_put(char *out, unsigned long cp) {
+    if (cp < 0x80) return out[0] = (char)cp, 1;
+    if (cp < 0x800) return out[0] = (char)(0xc0 | (cp >> 6)), out[1] = (char)(0x80 | (cp & 0x3f)), 2;
+    if (cp < 0x10000) {
+        out[0] = (char)(0xe0 | (cp >> 12));
+        out[1] = (char)(0x80 | ((cp >> 6) & 0x3f));
+        out[2] = (char)(0x80 | (cp & 0x3f));
+        return 3;
+    }
+    out[0] = (char)(0xf0 | (cp >> 18));
+    out[1] = (char)(0x80 | ((cp >> 12) & 0x3f));
+    out[2] = (char)(0x80 | ((cp >> 6) & 0x3f));
+    out[3] = (char)(0x80 | (cp & 0x3f));
+    return 4;
+}
+
+/* Length of the valid UTF-8 sequence at p (RFC 3629: no overlongs, surrogates or
+   code points past U+10FFFF), or 0. */
+static size_t mw__utf8_len(const char *p, const char *end) {
+    unsigned char c = (unsigned char)*p;
+    unsigned cp, min;
+    size_t n, k;
+    if (c < 0x80) return 1;
+    if (c >= 0xc2 && c <= 0xdf) n = 2, cp = c & 0x1fu, min = 0x80;
+    else if (c >= 0xe0 && c <= 0xef) n = 3, cp = c & 0x0fu, min = 0x800;
+    else if (c >= 0xf0 && c <= 0xf4) n = 4, cp = c & 0x07u, min = 0x10000;
+    else return 0;
+    if ((size_t)(end - p) < n) return 0;
+    for (k = 1; k < n; k++) {
+        if (((unsigned char)p[k] & 0xc0) != 0x80) return 0;
+        cp = (cp << 6) | ((unsigned char)p[k] & 0x3fu);
+    }
+    return (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) ? 0 : n;
+}
+
+/* A \uXXXX escape at j->p (after the backslash and 'u'), with its surrogate pair. */
+static int mw__jescape_u(mw__jparse *j, const char *at, unsigned long *cp) {
+    long hi = mw__jhex4(j->p, j->end), lo;
+    if (hi < 0) return mw__jfail(j, at, "invalid \\u escape"), 0;
+    j->p += 4;
+    if (hi >= 0xdc00 && hi <= 0xdfff) return mw__jfail(j, at, "lone low surrogate in \\u escape"), 0;
+    if (hi >= 0xd800 && hi <= 0xdbff) {
+        if (j->end - j->p < 6 || j->p[0] != '\\' || j->p[1] != 'u' || (lo = mw__jhex4(j->p + 2, j->end)) < 0xdc00 ||
+            lo > 0xdfff)
+            return mw__jfail(j, at, "lone high surrogate in \\u escape"), 0;
+        j->p += 6;
+        *cp = 0x10000 + (((unsigned long)hi - 0xd800) << 10) + ((unsigned long)lo - 0xdc00);
+        return 1;
+    }
+    *cp = (unsigned long)hi;
+    return 1;
+}
+
+/* A string at j->p (on its opening quote), decoded into the arena. */
+static const char *mw__jstring(mw__jparse *j, size_t *out_len) {
+    const char *start = j->p++, *q;
+    char *out, *o;
+    for (q = j->p; q < j->end && *q != '"'; q++) /* the decoded string is never longer */
+        if (*q == '\\') q++;
+    if (q >= j->end) return mw__jfail_str(j, start, "unterminated string");
+    if (!(o = out = (char *)mw__arena_alloc(j->arena, (size_t)(q - j->p) + 1)))
+        return mw__jfail_str(j, start, "out of memory");
+    while (*j->p != '"') {
+        unsigned char c = (unsigned char)*j->p;
+        if (c < 0x20) return mw__jfail_str(j, j->p, "control character in string");
+        if (c == '\\') {
+            const char *at = j->p;
+            unsigned long cp;
+            const char *m = strchr("\"\\/bfnrt", j->p[1]);
+            j->p += 2;
+            if (at[1] == 'u') {
+                if (!mw__jescape_u(j, at, &cp)) return NULL;
+                o += mw__utf8_put(o, cp);
+            } else if (at[1] && m) {
+                *o++ = "\"\\/\b\f\n\r\t"[m - "\"\\/bfnrt"];
+            } else {
+                return mw__jfail_str(j, at, "invalid escape in string");
+            }
+        } else {
+            size_t n = mw__utf8_len(j->p, j->end);
+            if (!n) return mw__jfail_str(j, j->p, "invalid UTF-8 in string");
+            memcpy(o, j->p, n);
+            o += n;
+            j->p += n;
+        }
+    }
+    j->p++;
+    *o = '\0';
+    *out_len = (size_t)(o - out);
+    return out;
+}
+
+static const char *mw__jdigits(const char *p, const char *end) {
+    const char *s = p;
+    while (p < end && *p >= '0' && *p <= '9') p++;
+    return p > s ? p : NULL;
+}
+
+/* number = [ "-" ] int [ frac ] [ exp ]; int = "0" / digit1-9 *DIGIT (RFC 8259 §6) */
+static mw_jv *mw__jnumber(mw__jparse *j) {
+    const char *start = j->p, *p = j->p;
+    mw_jv *v;
+    int integral = 1;
+    if (p < j->end && *p == '-') p++;
+    if (p < j->end && *p == '0') {
+        p++;
+        if (p < j->end && *p >= '0' && *p <= '9') return mw__jfail(j, start, "leading zero in number");
+    } else if (!(p = mw__jdigits(p, j->end))) {
+        return mw__jfail(j, start, "unexpected character");
+    }
+    if (p < j->end && *p == '.') {
+        integral = 0;
+        if (!(p = mw__jdigits(p + 1, j->end))) return mw__jfail(j, start, "digits expected after '.'");
+    }
+    if (p < j->end && (*p == 'e' || *p == 'E')) {
+        integral = 0;
+        p++;
+        if (p < j->end && (*p == '+' || *p == '-')) p++;
+        if (!(p = mw__jdigits(p, j->end))) return mw__jfail(j, start, "digits expected in exponent");
+    }
+    if (!(v = mw__jnew(j, MW_JV_NUMBER)) || !(v->str = mw__arena_strndup(j->arena, start, (size_t)(p - start))))
+        return mw__jfail(j, start, "out of memory");
+    v->len = (size_t)(p - start);
+    v->num = strtod(v->str, NULL);
+    v->is_int = integral && mw__parse_int64(v->str, v->len, &v->i);
+    j->p = p;
+    return v;
+}
+
+static mw_jv *mw__jvalue(mw__jparse *j);
+
+/* Array or object at j->p; members are chained in order. */
+static mw_jv *mw__jcontainer(mw__jparse *j, int object) {
+    const char *open = j->p;
+    char close = object ? '}' : ']';
+    mw_jv *c = mw__jnew(j, object ? MW_JV_OBJECT : MW_JV_ARRAY);
+    if (!c) return NULL;
+    if (++j->depth > MW_JSON_MAX_DEPTH) return mw__jfail(j, open, "nesting deeper than MW_JSON_MAX_DEPTH");
+    j->p++;
+    mw__jws(j);
+    if (j->p < j->end && *j->p == close) {
+        j->p++;
+        j->depth--;
+        return c;
+    }
+    for (;;) {
+        const char *key = NULL;
+        size_t key_len = 0;
+        mw_jv *v;
+        if (object) {
+            mw__jws(j);
+            if (j->p >= j->end || *j->p != '"') return mw__jfail(j, j->p, "object key expected");
+            if (!(key = mw__jstring(j, &key_len))) return NULL;
+            mw__jws(j);
+            if (j->p >= j->end || *j->p != ':') return mw__jfail(j, j->p, "':' expected");
+            j->p++;
+        }
+        if (!(v = mw__jvalue(j))) return NULL;
+        v->key = key;
+        v->key_len = key_len;
+        if (c->last) c->last->next = v;
+        else c->first = v;
+        c->last = v;
+        c->len++;
+        mw__jws(j);
+        if (j->p < j->end && *j->p == ',') {
+            j->p++;
+            continue;
+        }
+        if (j->p < j->end && *j->p == close) break;
+        return mw__jfail(j, j->p, object ? "',' or '}' expected" : "',' or ']' expected");
+    }
+    j->p++;
+    j->depth--;
+    return c;
+}
+
+static mw_jv *mw__jliteral(mw__jparse *j, const char *word, mw_jv_type t) {
+    size_t n = strlen(word);
+    if ((size_t)(j->end - j->p) < n || memcmp(j->p, word, n) != 0) return mw__jfail(j, j->p, "unexpected character");
+    j->p += n;
+    return mw__jnew(j, t);
+}
+
+static mw_jv *mw__jvalue(mw__jparse *j) {
+    mw__jws(j);
+    if (j->p >= j->end) return mw__jfail(j, j->p, "value expected");
+    switch (*j->p) {
+    case '{': return mw__jcontainer(j, 1);
+    case '[': return mw__jcontainer(j, 0);
+    case 't': return mw__jliteral(j, "true", MW_JV_TRUE);
+    case 'f': return mw__jliteral(j, "false", MW_JV_FALSE);
+    case 'n': return mw__jliteral(j, "null", MW_JV_NULL);
+    case '"': {
+        mw_jv *v = mw__jnew(j, MW_JV_STRING);
+        return v && (v->str = mw__jstring(j, &v->len)) != NULL ? v : NULL;
+    }
+    default: return mw__jnumber(j);
+    }
+}
+
+/* Parses one JSON text into the arena; on failure *offset and *problem say why. */
+static mw_jv *mw__json_parse(mw__arena *a, const char *s, size_t n, size_t *offset, const char **problem) {
+    mw__jparse j;
+    mw_jv *v;
+    j.s = j.p = s;
+    j.end = s + n;
+    j.arena = a;
+    j.problem = NULL;
+    j.depth = 0;
+    v = mw__jvalue(&j);
+    if (v) {
+        mw__jws(&j);
+        if (j.p != j.end) v = mw__jfail(&j, j.p, "unexpected data after the JSON value");
+    }
+    *offset = (size_t)(j.p - s);
+    *problem = j.problem;
+    return v;
+}
+
+mw_jv_doc *mw_jv_parse(const char *text, size_t len, size_t *err_offset, const char **err_problem) {
+    mw_jv_doc *d = (mw_jv_doc *)MW_MALLOC(sizeof *d);
+    size_t off = 0;
+    const char *problem = "out of memory";
+    if (d) {
+        memset(d, 0, sizeof *d);
+        if ((d->root = mw__json_parse(&d->arena, text ? text : "", text ? len : 0, &off, &problem)) != NULL)
+            return d;
+        mw_jv_free(d);
+    }
+    if (err_offset) *err_offset = off;
+    if (err_problem) *err_problem = problem;
+    return NULL;
+}
+
+void mw_jv_free(mw_jv_doc *doc) {
+    if (!doc) return;
+    mw__arena_free(&doc->arena);
+    MW_FREE(doc);
+}
+
+const mw_jv *mw_jv_root(const mw_jv_doc *doc) { return doc ? doc->root : NULL; }
+mw_jv_type mw_jv_kind(const mw_jv *v) { return v ? v->type : MW_JV_NULL; }
+size_t mw_jv_len(const mw_jv *v) { return v && v->type != MW_JV_NUMBER ? v->len : 0; }
+const mw_jv *mw_jv_first(const mw_jv *v) { return v ? v->first : NULL; }
+const mw_jv *mw_jv_next(const mw_jv *v) { return v ? v->next : NULL; }
+const char *mw_jv_key(const mw_jv *v) { return v ? v->key : NULL; }
+
+/* The member named key; with duplicate keys, the last one (as JavaScript reads it). */
+static const mw_jv *mw__jv_getn(const mw_jv *obj, const char *key, size_t n) {
+    const mw_jv *m, *found = NULL;
+    if (!obj || obj->type != MW_JV_OBJECT) return NULL;
+    for (m = obj->first; m; m = m->next)
+        if (m->key_len == n && memcmp(m->key, key, n) == 0) found = m;
+    return found;
+}
+
+const mw_jv *mw_jv_get(const mw_jv *obj, const char *key) { return key ? mw__jv_getn(obj, key, strlen(key)) : NULL; }
+
+const mw_jv *mw_jv_at(const mw_jv *arr, size_t i) {
+    const mw_jv *m;
+    if (!arr || arr->type != MW_JV_ARRAY) return NULL;
+    for (m = arr->first; m && i; m = m->next) i--;
+    return m;
+}
+
+/* "user.address.city", "items[2].name": keys between dots, indexes in brackets. */
+const mw_jv *mw_jv_path(const mw_jv *v, const char *path) {
+    const char *p = path;
+    while (v && p && *p) {
+        if (*p == '[') {
+            char *end;
+            unsigned long i = strtoul(p + 1, &end, 10);
+            if (end == p + 1 || *end != ']') return NULL;
+            v = mw_jv_at(v, i);
+            p = end + 1;
+        } else {
+            size_t n = strcspn(p, ".[");
+            v = mw__jv_getn(v, p, n);
+            p += n;
+        }
+        if (*p == '.') p++;
+    }
+    return v;
+}
+
+const char *mw_jv_str(const mw_jv *v, const char *def) { return v && v->type == MW_JV_STRING ? v->str : def; }
+long long mw_jv_int(const mw_jv *v, long long def) { return v && v->type == MW_JV_NUMBER && v->is_int ? v->i : def; }
+double mw_jv_num(const mw_jv *v, double def) { return v && v->type == MW_JV_NUMBER ? v->num : def; }
+int mw_jv_bool(const mw_jv *v, int def) {
+    return v && v->type == MW_JV_TRUE ? 1 : v && v->type == MW_JV_FALSE ? 0 : def;
+}
+
+int mw_json_value(mw_json *j, const mw_jv *v) {
+    const mw_jv *m;
+    int rc = 0;
+    if (!v) return mw_json_null(j);
+    switch (v->type) {
+    case MW_JV_NULL: return mw_json_null(j);
+    case MW_JV_TRUE: return mw_json_bool(j, 1);
+    case MW_JV_FALSE: return mw_json_bool(j, 0);
+    case MW_JV_STRING: return mw_json_stringn(j, v->str, v->len);
+    case MW_JV_NUMBER: return v->is_int ? mw_json_int(j, v->i) : mw_json_double(j, v->num);
+    default:
+        rc = v->type == MW_JV_OBJECT ? mw_json_object(j) : mw_json_array(j);
+        for (m = v->first; m && !rc; m = m->next) {
+            if (v->type == MW_JV_OBJECT) rc = mw__json_key_n(j, m->key, m->key_len);
+            if (!rc) rc = mw_json_value(j, m);
+        }
+        return rc ? rc : mw_json_close(j);
+    }
+}
+
+/* ---------------------------------------------------------------------------
    response: status line, headers, Content-Length framing
    --------------------------------------------------------------------------- */
 typedef struct mw__worker mw__worker;
 
 struct mw_req {
     mw_app *app;
+    mw__arena *arena; /* freed when the request ends */
+    const mw__limits *limits;
     const mw__head *head;
     const char *method, *path, *query;
     const char *body;
@@ -1783,6 +2374,11 @@ struct mw_req {
     size_t nparams;
     const char *param_names[MW_MAX_PARAMS];
     const char *param_values[MW_MAX_PARAMS];
+    int fail_status; /* a malformed body a handler asked about: the answer becomes this error */
+    const char *fail_detail;
+    long long fail_offset; /* byte offset of a JSON error, else -1 */
+    int json_parsed;
+    const mw_jv *json;
 };
 
 struct mw_res {
@@ -1981,6 +2577,325 @@ static void mw__res_check_json(mw_res *rs) {
 }
 
 /* ---------------------------------------------------------------------------
+   request toolkit: query and form values, cookies, typed parameters, JSON and
+   multipart bodies
+   --------------------------------------------------------------------------- */
+void *mw_req_alloc(mw_req *rq, size_t n) { return rq ? mw__arena_alloc(rq->arena, n) : NULL; }
+
+/* Decodes one character of a query string or form at src[*i] (advancing *i): '+' is a
+   space and %XX a byte, as browsers send them. It never fails: a malformed escape
+   ("%zz", a trailing "%") and "%00" are kept as written. */
+static char mw__form_char(const char *src, size_t n, size_t *i) {
+    char c = src[*i];
+    if (c == '+') return ' ';
+    if (c == '%' && *i + 2 < n) {
+        int hi = mw__hex_value((unsigned char)src[*i + 1]), lo = mw__hex_value((unsigned char)src[*i + 2]);
+        if (hi >= 0 && lo >= 0 && (hi | lo)) {
+            *i += 2;
+            return (char)(hi * 16 + lo);
+        }
+    }
+    return c;
+}
+
+static char *mw__form_decode(mw__arena *a, mw_str raw) {
+    char *d = (char *)mw__arena_alloc(a, raw.len + 1);
+    size_t i, o = 0;
+    if (!d) return NULL;
+    for (i = 0; i < raw.len; i++) d[o++] = mw__form_char(raw.ptr, raw.len, &i);
+    d[o] = '\0';
+    return d;
+}
+
+/* Compares a raw (encoded) name with a plain one without decoding it anywhere. */
+static int mw__form_name_is(mw_str raw, const char *name) {
+    size_t i;
+    for (i = 0; i < raw.len; i++, name++)
+        if (!*name || mw__form_char(raw.ptr, raw.len, &i) != *name) return 0;
+    return *name == '\0';
+}
+
+/* The next "name=value" of an &-separated string (empty pieces skipped). */
+static int mw__next_pair(mw_str s, size_t *pos, mw_str *name, mw_str *value) {
+    const char *start, *amp, *eq;
+    while (*pos < s.len && s.ptr[*pos] == '&') (*pos)++;
+    if (*pos >= s.len) return 0;
+    start = s.ptr + *pos;
+    amp = (const char *)memchr(start, '&', s.len - *pos);
+    if (!amp) amp = s.ptr + s.len;
+    eq = (const char *)memchr(start, '=', (size_t)(amp - start));
+    name->ptr = start;
+    name->len = (size_t)((eq ? eq : amp) - start);
+    value->ptr = eq ? eq + 1 : amp;
+    value->len = eq ? (size_t)(amp - eq - 1) : 0;
+    *pos = (size_t)(amp - s.ptr);
+    return 1;
+}
+
+/* A media type without its parameters, compared case-insensitively (RFC 9110 §8.3.1). */
+static int mw__media_type_is(const char *ctype, const char *lower) {
+    size_t n = 0;
+    if (!ctype) return 0;
+    while (ctype[n] && ctype[n] != ';' && ctype[n] != ' ' && ctype[n] != '\t') n++;
+    return mw__ieq(ctype, n, lower);
+}
+
+static mw_str mw__value_source(const mw_req *rq, mw_source src) {
+    mw_str s;
+    s.ptr = "";
+    s.len = 0;
+    if (src == MW_QUERY) {
+        s.ptr = rq->query;
+        s.len = rq->head->query_len;
+    } else if (src == MW_FORM && mw__media_type_is(mw_header(rq, "Content-Type"), "application/x-www-form-urlencoded")) {
+        s.ptr = rq->body;
+        s.len = rq->body_len;
+    }
+    return s;
+}
+
+size_t mw_values(mw_req *rq, mw_source src, const char *name, const char **out, size_t max) {
+    mw_str all = mw__value_source(rq, src), n, v;
+    size_t pos = 0, count = 0;
+    while (name && mw__next_pair(all, &pos, &n, &v)) {
+        if (!mw__form_name_is(n, name)) continue;
+        if (count < max && !(out[count] = mw__form_decode(rq->arena, v))) break;
+        count++;
+    }
+    return count;
+}
+
+const char *mw_value(mw_req *rq, mw_source src, const char *name) {
+    const char *v = NULL;
+    return mw_values(rq, src, name, &v, 1) ? v : NULL;
+}
+
+int mw_next_value(mw_req *rq, mw_source src, size_t *cursor, const char **name, const char **value) {
+    mw_str all = mw__value_source(rq, src), n, v;
+    if (!cursor || !mw__next_pair(all, cursor, &n, &v)) return 0;
+    *name = mw__form_decode(rq->arena, n);
+    *value = mw__form_decode(rq->arena, v);
+    return *name && *value ? 1 : MW_ENOMEM;
+}
+
+/* Reads "name=value; name2=value2" from every Cookie field (RFC 6265 §5.4); names are
+   case-sensitive and a value may be in double quotes. */
+const char *mw_cookie(mw_req *rq, const char *name) {
+    size_t i, nlen = name ? strlen(name) : 0;
+    for (i = 0; name && i < rq->head->nfields; i++) {
+        const mw__field *f = &rq->head->fields[i];
+        const char *p = f->value, *end = f->value + f->value_len;
+        if (!mw__ieq(f->name, f->name_len, "cookie")) continue;
+        while (p < end) {
+            const char *semi = (const char *)memchr(p, ';', (size_t)(end - p)), *eq, *v, *ve;
+            if (!semi) semi = end;
+            while (p < semi && (*p == ' ' || *p == '\t')) p++;
+            eq = (const char *)memchr(p, '=', (size_t)(semi - p));
+            if (eq && (size_t)(eq - p) == nlen && memcmp(p, name, nlen) == 0) {
+                v = eq + 1;
+                ve = semi;
+                while (ve > v && (ve[-1] == ' ' || ve[-1] == '\t')) ve--;
+                if (ve - v >= 2 && v[0] == '"' && ve[-1] == '"') v++, ve--;
+                return mw__arena_strndup(rq->arena, v, (size_t)(ve - v));
+            }
+            p = semi + 1;
+        }
+    }
+    return NULL;
+}
+
+/* cookie-octet (RFC 6265 §4.1.1): no CTL, whitespace, DQUOTE, comma, ';' or '\'. */
+static int mw__valid_cookie_value(const char *v) {
+    for (; *v; v++) {
+        unsigned char c = (unsigned char)*v;
+        if (c < 0x21 || c > 0x7e || c == '"' || c == ',' || c == ';' || c == '\\') return 0;
+    }
+    return 1;
+}
+
+/* An attribute value may not end the attribute early (';') or the header (controls). */
+static int mw__valid_cookie_attr(const char *v) { return mw__valid_field_value(v) && !strchr(v, ';'); }
+
+int mw_set_cookie(mw_res *rs, const char *name, const char *value, const mw_cookie_opts *opts) {
+    static const mw_cookie_opts defaults = {0, 0, 0, 0, NULL, NULL, NULL};
+    const mw_cookie_opts *o = opts ? opts : &defaults;
+    const char *same_site = o->same_site ? o->same_site : "Lax", *path = o->path ? o->path : "/";
+    char age[24];
+    mw__buf *h;
+    if (!rs || !name || !value || !mw__valid_token(name) || !mw__valid_cookie_value(value) ||
+        !mw__valid_cookie_attr(path) || (o->domain && !mw__valid_cookie_attr(o->domain)))
+        return MW_EINVAL;
+    if (strcmp(same_site, "Lax") != 0 && strcmp(same_site, "Strict") != 0 && strcmp(same_site, "None") != 0)
+        return MW_EINVAL;
+    if (strcmp(same_site, "None") == 0 && !o->secure) return MW_EINVAL; /* browsers drop such cookies */
+    h = rs->headers;
+    snprintf(age, sizeof age, "%lld", o->max_age);
+    if (mw__buf_reserve(h, strlen(name) + strlen(value) + strlen(path) + (o->domain ? strlen(o->domain) : 0) + 120))
+        return MW_ENOMEM;
+    MW__PUT_LIT(h, "Set-Cookie: ");
+    mw__buf_puts(h, name);
+    MW__PUT_LIT(h, "=");
+    mw__buf_puts(h, value);
+    MW__PUT_LIT(h, "; Path=");
+    mw__buf_puts(h, path);
+    if (o->domain) {
+        MW__PUT_LIT(h, "; Domain=");
+        mw__buf_puts(h, o->domain);
+    }
+    if (o->has_max_age) {
+        MW__PUT_LIT(h, "; Max-Age=");
+        mw__buf_puts(h, age);
+    }
+    if (o->secure) MW__PUT_LIT(h, "; Secure");
+    if (!o->allow_js) MW__PUT_LIT(h, "; HttpOnly");
+    MW__PUT_LIT(h, "; SameSite=");
+    mw__buf_puts(h, same_site);
+    return MW__PUT_LIT(h, "\r\n");
+}
+
+/* Records that the request body is malformed; once the handler returns, the answer
+   is this error whatever the handler wrote (the first failure wins). */
+static void mw__req_fail(mw_req *rq, int status, const char *detail, long long offset) {
+    if (rq->fail_status) return;
+    rq->fail_status = status;
+    rq->fail_detail = detail;
+    rq->fail_offset = offset;
+}
+
+const mw_jv *mw_req_json(mw_req *rq) {
+    size_t off;
+    const char *problem;
+    if (!rq || rq->json_parsed) return rq ? rq->json : NULL;
+    rq->json_parsed = 1;
+    rq->json = mw__json_parse(rq->arena, rq->body, rq->body_len, &off, &problem);
+    if (!rq->json) {
+        char *detail = (char *)mw__arena_alloc(rq->arena, 96);
+        if (detail) snprintf(detail, 96, "invalid JSON at byte %lu: %s", (unsigned long)off, problem);
+        mw__req_fail(rq, 400, detail ? detail : problem, (long long)off);
+    }
+    return rq->json;
+}
+
+/* multipart/form-data (RFC 7578, RFC 2046 §5.1.1): parts are found in the body in place. */
+#define MW__MULTIPART_FAIL(rq, status, why) (mw__req_fail((rq), (status), (why), -1), MW_EINVAL)
+
+/* Finds needle in hay; memmem is not in ISO C or POSIX. */
+static const char *mw__find(const char *hay, size_t n, const char *needle, size_t m) {
+    const char *end = hay + n, *p = hay;
+    while (m && (size_t)(end - p) >= m && (p = (const char *)memchr(p, needle[0], (size_t)(end - p - (long)m + 1)))) {
+        if (memcmp(p, needle, m) == 0) return p;
+        p++;
+    }
+    return NULL;
+}
+
+/* The value of parameter `name` in a header value like `form-data; name="a"; x=y`,
+   unquoted into the arena; NULL when absent. */
+static const char *mw__header_param(mw__arena *a, const char *v, size_t n, const char *name) {
+    const char *p = v, *end = v + n;
+    size_t nlen = strlen(name);
+    while ((p = (const char *)memchr(p, ';', (size_t)(end - p))) != NULL) {
+        const char *k;
+        p++;
+        while (p < end && (*p == ' ' || *p == '\t')) p++;
+        k = p;
+        while (p < end && *p != '=' && *p != ';') p++;
+        if (p >= end || *p != '=' || !mw__ieq(k, (size_t)(p - k), name) || nlen != (size_t)(p - k)) continue;
+        p++;
+        if (p < end && *p == '"') { /* quoted-string: backslash escapes one character */
+            char *out = (char *)mw__arena_alloc(a, (size_t)(end - p)), *o = out;
+            if (!out) return NULL;
+            for (p++; p < end && *p != '"'; p++) *o++ = (*p == '\\' && p + 1 < end) ? *++p : *p;
+            *o = '\0';
+            return out;
+        }
+        k = p;
+        while (p < end && *p != ';' && *p != ' ' && *p != '\t') p++;
+        return mw__arena_strndup(a, k, (size_t)(p - k));
+    }
+    return NULL;
+}
+
+/* The last path component of a client's file name, made safe to join to a directory:
+   no '/', '\', NUL, drive letter or ':' , and never "", "." or "..". */
+static const char *mw__safe_filename(mw__arena *a, const char *name) {
+    const char *base = name, *p;
+    char *out, *o;
+    for (p = name; *p; p++)
+        if (*p == '/' || *p == '\\') base = p + 1;
+    if (!(o = out = mw__arena_strndup(a, base, strlen(base)))) return NULL;
+    for (p = base; *p; p++) *o++ = ((unsigned char)*p < 0x20 || *p == ':' || *p == 0x7f) ? '_' : *p;
+    *o = '\0';
+    if (strspn(out, ".") == strlen(out)) return "_"; /* "", ".", "..", "..." */
+    return out;
+}
+
+/* Reads the header block of one part (up to the blank line) into *part. */
+static int mw__part_headers(mw_req *rq, const char *h, const char *end, mw_part *part) {
+    while (h < end) {
+        const char *eol = mw__find(h, (size_t)(end - h), "\r\n", 2), *colon, *v;
+        if (!eol) eol = end;
+        colon = (const char *)memchr(h, ':', (size_t)(eol - h));
+        if (!colon || colon == h) return MW__MULTIPART_FAIL(rq, 400, "malformed part header");
+        for (v = colon + 1; v < eol; v++)
+            if ((unsigned char)*v < 0x20 && *v != '\t') return MW__MULTIPART_FAIL(rq, 400, "control byte in part header");
+        for (v = colon + 1; v < eol && (*v == ' ' || *v == '\t'); v++) {
+        }
+        if (mw__ieq(h, (size_t)(colon - h), "content-disposition")) {
+            if (!mw__media_type_is(v, "form-data")) return MW__MULTIPART_FAIL(rq, 400, "part is not form-data");
+            part->name = mw__header_param(rq->arena, v, (size_t)(eol - v), "name");
+            part->filename = mw__header_param(rq->arena, v, (size_t)(eol - v), "filename");
+        } else if (mw__ieq(h, (size_t)(colon - h), "content-type")) {
+            part->content_type = mw__arena_strndup(rq->arena, v, (size_t)(eol - v));
+        }
+        h = eol + 2;
+    }
+    if (!part->name) return MW__MULTIPART_FAIL(rq, 400, "part without a form-data name");
+    part->safe_filename = part->filename ? mw__safe_filename(rq->arena, part->filename) : NULL;
+    return 0;
+}
+
+int mw_multipart_next(mw_req *rq, mw_part *part) {
+    const char *ctype = mw_header(rq, "Content-Type"), *body = rq->body, *end = rq->body + rq->body_len;
+    const char *boundary, *p, *headers_end, *next;
+    char delim[80];
+    size_t dlen, limit = (size_t)rq->limits->v[MW_LIMIT_MULTIPART_PARTS];
+    if (rq->fail_status) return MW_EINVAL;
+    if (!mw__media_type_is(ctype, "multipart/form-data")) return MW__MULTIPART_FAIL(rq, 415, "not multipart/form-data");
+    boundary = mw__header_param(rq->arena, ctype, strlen(ctype), "boundary");
+    if (!boundary || !*boundary || strlen(boundary) > 70) return MW__MULTIPART_FAIL(rq, 400, "missing or invalid boundary");
+    dlen = (size_t)snprintf(delim, sizeof delim, "\r\n--%s", boundary);
+    if (!part->count) { /* the first delimiter may open the body, or follow a preamble */
+        p = rq->body_len >= dlen - 2 && memcmp(body, delim + 2, dlen - 2) == 0 ? body - 2 : mw__find(body, rq->body_len, delim, dlen);
+        if (!p) return MW__MULTIPART_FAIL(rq, 400, "no boundary in the body");
+    } else {
+        p = body + part->next_offset;
+    }
+    p += dlen;
+    if (end - p >= 2 && p[0] == '-' && p[1] == '-') return 0; /* the close delimiter */
+    while (p < end && (*p == ' ' || *p == '\t')) p++;
+    if (end - p < 2 || p[0] != '\r' || p[1] != '\n') return MW__MULTIPART_FAIL(rq, 400, "malformed boundary line");
+    if (part->count >= limit) return MW__MULTIPART_FAIL(rq, 413, "too many parts");
+    p += 2;
+    headers_end = (end - p >= 2 && p[0] == '\r' && p[1] == '\n') ? p : mw__find(p, (size_t)(end - p), "\r\n\r\n", 4);
+    if (!headers_end) return MW__MULTIPART_FAIL(rq, 400, "part headers not terminated");
+    part->name = part->filename = part->safe_filename = part->content_type = NULL;
+    if (mw__part_headers(rq, p, headers_end, part) != 0) return MW_EINVAL;
+    p = headers_end + (headers_end == p ? 2 : 4);
+    if (!(next = mw__find(p, (size_t)(end - p), delim, dlen))) return MW__MULTIPART_FAIL(rq, 400, "part not terminated by a boundary");
+    part->data = p;
+    part->len = (size_t)(next - p);
+    part->next_offset = (size_t)(next - body);
+    part->count++;
+    return 1;
+}
+
+int mw_param_int(const mw_req *rq, const char *name, long long *out) {
+    const char *v = mw_param(rq, name);
+    return v && mw__parse_int64(v, strlen(v), out) ? 0 : MW_EINVAL;
+}
+
+/* ---------------------------------------------------------------------------
    connection: head, body, handle, write, keep-alive
    --------------------------------------------------------------------------- */
 enum { MW__PH_IDLE, MW__PH_HEAD, MW__PH_BODY, MW__PH_BUSY, MW__PH_WRITE, MW__PH_LINGER };
@@ -2007,6 +2922,7 @@ typedef struct mw__conn {
     char *pending; /* response bytes the socket did not take yet */
     size_t pending_len, pending_off;
     unsigned armed; /* the events the poller watches for, with a single worker */
+    mw__buf *sink;  /* the in-process test client: output goes here, not to a socket */
 } mw__conn;
 
 typedef struct mw__free_block {
@@ -2026,6 +2942,7 @@ struct mw__worker {
     mw_res res;
     mw__buf out; /* response bytes batched for one connection, sent with one write */
     mw__buf body, headers, ctype, scratch;
+    mw__arena arena;
     mw__pool bufs, conns;
     int batch; /* events taken per wait, set before the thread starts */
     time_t date_sec;
@@ -2157,8 +3074,8 @@ static int mw__render_response(mw__worker *w, int keep_alive, int http10, const 
 static void mw__log_conn(mw__conn *c, int status, const char *why) {
     struct sockaddr_storage ss;
     socklen_t sl = sizeof ss;
-    char host[64] = "?", port[16] = "?";
-    if (getpeername(c->fd, (struct sockaddr *)&ss, &sl) == 0)
+    char host[64] = "test", port[16] = "client";
+    if (!c->sink && getpeername(c->fd, (struct sockaddr *)&ss, &sl) == 0)
         getnameinfo((struct sockaddr *)&ss, sl, host, sizeof host, port, sizeof port, NI_NUMERICHOST | NI_NUMERICSERV);
     fprintf(stderr, "microweb: %d to %s:%s, closing: %s\n", status, host, port, why);
 }
@@ -2167,6 +3084,11 @@ static void mw__log_conn(mw__conn *c, int status, const char *why) {
    Returns 0, or -1 when the connection is dead. */
 static int mw__conn_send(mw__worker *w, mw__conn *c, const char *extra, size_t extra_len) {
     size_t total = w->out.len + extra_len, sent = 0;
+    if (c->sink) {
+        int rc = mw__buf_append(c->sink, w->out.data, w->out.len) | mw__buf_append(c->sink, extra, extra_len);
+        w->out.len = 0;
+        return rc ? -1 : 0;
+    }
     while (sent < total) {
         struct iovec iov[2];
         struct msghdr msg;
@@ -2368,7 +3290,10 @@ static void mw__req_fill(mw__worker *w, mw__conn *c) {
     if (h->query) ((char *)h->query)[h->query_len] = '\0';
     ((char *)h->path)[h->path_len] = '\0';
     for (i = 0; i < h->nfields; i++) ((char *)h->fields[i].value)[h->fields[i].value_len] = '\0';
+    mw__arena_reset(&w->arena);
     rq->app = w->app;
+    rq->arena = &w->arena;
+    rq->limits = &w->app->limits;
     rq->head = h;
     rq->method = h->method;
     rq->path = h->path;
@@ -2376,6 +3301,10 @@ static void mw__req_fill(mw__worker *w, mw__conn *c) {
     rq->body = c->rbuf + c->rstart + c->head_len;
     rq->body_len = c->chunked ? c->ch_out - c->head_len : (size_t)c->content_length;
     rq->nparams = 0;
+    rq->fail_status = 0;
+    rq->fail_offset = -1;
+    rq->json_parsed = 0;
+    rq->json = NULL;
 }
 
 /* True when s has a "." or ".." segment, with '/' or '\\' as separators: such a value
@@ -2392,20 +3321,16 @@ static int mw__has_dot_segment(const char *s, size_t n) {
     return 0;
 }
 
-/* Percent-decodes the matched parameters into the worker's scratch buffer; a value
-   with a dot-segment (also one spelled %2e%2e or ..%2f) is refused. */
+/* Percent-decodes the matched parameters into the request's arena; a value with a
+   dot-segment (also one spelled %2e%2e or ..%2f) is refused. */
 static int mw__req_decode_params(mw__worker *w, const mw__match *m) {
     mw_req *rq = &w->req;
-    size_t i, total = 0;
-    w->scratch.len = 0;
-    for (i = 0; i < m->nparams; i++) total += m->lens[i] + 1;
-    if (mw__buf_reserve(&w->scratch, total) != 0) return MW_ENOMEM;
+    size_t i;
     for (i = 0; i < m->nparams; i++) {
-        char *dst = w->scratch.data + w->scratch.len;
-        long n = mw__percent_decode(m->values[i], m->lens[i], dst, 0);
+        char *dst = (char *)mw__arena_alloc(&w->arena, m->lens[i] + 1);
+        long n = dst ? mw__percent_decode(m->values[i], m->lens[i], dst, 0) : -1;
         if (n < 0 || mw__has_dot_segment(dst, (size_t)n)) return MW_EINVAL;
         dst[n] = '\0';
-        w->scratch.len += (size_t)n + 1;
         rq->param_names[i] = m->names[i];
         rq->param_values[i] = dst;
     }
@@ -2431,6 +3356,20 @@ static void mw__respond_unrouted(mw__worker *w, int slot, unsigned allow) {
     }
 }
 
+/* The handler met a malformed body: the answer says where and what, in JSON. */
+static void mw__respond_request_error(mw__worker *w) {
+    mw_req *rq = &w->req;
+    mw_json *j;
+    w->headers.len = 0;
+    j = mw_json_begin(&w->res, rq->fail_status);
+    mw_json_object(j);
+    mw_json_key_int(j, "status", rq->fail_status);
+    mw_json_key_string(j, "error", mw__reason(rq->fail_status));
+    mw_json_key_string(j, "detail", rq->fail_detail);
+    if (rq->fail_offset >= 0) mw_json_key_int(j, "offset", rq->fail_offset);
+    mw_json_end(j);
+}
+
 static void mw__dispatch(mw__worker *w, mw__conn *c) {
     mw__head *h = &w->head;
     mw__match m;
@@ -2450,6 +3389,7 @@ static void mw__dispatch(mw__worker *w, mw__conn *c) {
     } else {
         m.handler(&w->req, &w->res);
         mw__res_check_json(&w->res);
+        if (w->req.fail_status) mw__respond_request_error(w);
     }
     keep = c->keep_alive && !w->res.close && !MW__LOAD(&w->app->stopping);
     mw__conn_respond(w, c, keep);
@@ -2803,6 +3743,7 @@ static void mw__worker_free(mw__worker *w) {
     mw__buf_free(&w->headers);
     mw__buf_free(&w->ctype);
     mw__buf_free(&w->scratch);
+    mw__arena_free(&w->arena);
     mw__pool_drain(&w->bufs);
     mw__pool_drain(&w->conns);
 }
@@ -3012,16 +3953,9 @@ mw_app *mw_app_new(void) {
 }
 
 void mw_app_free(mw_app *app) {
-    size_t i;
     if (!app) return;
     mw__server_close(app);
-    for (i = 0; i < app->root.nkids; i++) mw__node_free(app->root.kids[i]);
-    mw__node_free(app->root.param);
-    mw__node_free(app->root.wild);
-    MW_FREE(app->root.kids);
-    MW_FREE(app->root.param_name);
-    MW_FREE(app->root.wild_name);
-    MW_FREE(app->root.pattern);
+    mw__node_clear(&app->root);
     pthread_mutex_destroy(&app->conns_lock);
     MW_FREE(app);
 }
@@ -3106,6 +4040,124 @@ const char *mw_param(const mw_req *rq, const char *name) {
     for (i = 0; i < rq->nparams; i++)
         if (strcmp(rq->param_names[i], name) == 0) return rq->param_values[i];
     return NULL;
+}
+
+/* ---------------------------------------------------------------------------
+   extras: the in-process test client. Requests go through the same parser, router,
+   handlers and response framing as on a socket, in the calling thread.
+   --------------------------------------------------------------------------- */
+struct mw_test_res_internal {
+    mw_test_res pub;
+    char *raw;    /* every byte the server wrote */
+    char *fields; /* the head again, each line NUL-terminated, for mw_test_header */
+};
+
+/* Splits the first final (non-1xx) response out of the server's output. */
+static void mw__test_parse(mw_test_res *r, const char *raw, size_t n, char *fields) {
+    const char *p = raw, *end = raw + n;
+    char *line;
+    for (;;) {
+        const char *head_end = mw__find(p, (size_t)(end - p), "\r\n\r\n", 4), *cl;
+        size_t avail, want;
+        if (!head_end || end - p < 12) return;
+        r->status = atoi(p + 9);
+        if (r->status >= 100 && r->status < 200) {
+            p = head_end + 4;
+            continue;
+        }
+        r->head = p;
+        r->head_len = (size_t)(head_end + 2 - p);
+        memcpy(fields, p, r->head_len); /* each line ends "\0\n" here: C strings for mw_test_header */
+        fields[r->head_len] = '\0';
+        for (line = fields; (line = strchr(line, '\r')) != NULL;) *line++ = '\0';
+        cl = mw__find(p, r->head_len, "\r\nContent-Length: ", 18);
+        avail = (size_t)(end - head_end - 4);
+        want = cl ? (size_t)strtoul(cl + 18, NULL, 10) : 0;
+        r->body = head_end + 4;
+        r->body_len = want < avail ? want : avail; /* a HEAD answer has the length, not the bytes */
+        return;
+    }
+}
+
+mw_test_res *mw_test_raw(mw_app *app, const void *bytes, size_t n) {
+    struct mw_test_res_internal *r = (struct mw_test_res_internal *)MW_MALLOC(sizeof *r);
+    mw__worker *w = (mw__worker *)MW_MALLOC(sizeof *w);
+    mw__buf sink;
+    mw__conn c;
+    if (!r || !w || !app) {
+        MW_FREE(r);
+        MW_FREE(w);
+        return NULL;
+    }
+    memset(r, 0, sizeof *r);
+    memset(w, 0, sizeof *w);
+    memset(&c, 0, sizeof c);
+    memset(&sink, 0, sizeof sink);
+    w->app = app;
+    c.fd = -1;
+    c.sink = &sink;
+    if (n && (c.rbuf = (char *)MW_MALLOC(n)) != NULL) {
+        memcpy(c.rbuf, bytes, n);
+        c.rcap = c.rlen = n;
+    }
+    mw__conn_process(w, &c);
+    mw__conn_send(w, &c, NULL, 0);
+    r->raw = sink.data ? sink.data : (char *)MW_MALLOC(1);
+    r->fields = (char *)MW_MALLOC(sink.len + 1);
+    r->pub.head = r->pub.body = "";
+    if (r->raw && r->fields) mw__test_parse(&r->pub, r->raw, sink.len, r->fields);
+    r->pub.raw = r->raw;
+    r->pub.raw_len = sink.len;
+    mw__conn_release_rbuf(w, &c);
+    mw__worker_free(w);
+    MW_FREE(w);
+    return &r->pub;
+}
+
+mw_test_res *mw_test_request(mw_app *app, const char *method, const char *target, const char *headers,
+                             const void *body, size_t body_len) {
+    mw__buf req;
+    mw_test_res *r;
+    char len[32];
+    memset(&req, 0, sizeof req);
+    snprintf(len, sizeof len, "%lu", (unsigned long)body_len);
+    mw__buf_puts(&req, method ? method : "GET");
+    MW__PUT_LIT(&req, " ");
+    mw__buf_puts(&req, target ? target : "/");
+    MW__PUT_LIT(&req, " HTTP/1.1\r\nHost: test\r\n");
+    if (headers) mw__buf_puts(&req, headers);
+    if (body_len) {
+        MW__PUT_LIT(&req, "Content-Length: ");
+        mw__buf_puts(&req, len);
+        MW__PUT_LIT(&req, "\r\n");
+    }
+    MW__PUT_LIT(&req, "\r\n");
+    mw__buf_append(&req, body, body_len);
+    r = mw_test_raw(app, req.data, req.len);
+    mw__buf_free(&req);
+    return r;
+}
+
+const char *mw_test_header(const mw_test_res *res, const char *name) {
+    const struct mw_test_res_internal *r = (const struct mw_test_res_internal *)res;
+    const char *line, *end;
+    size_t n = name ? strlen(name) : 0, k;
+    if (!r || !r->fields || !n) return NULL;
+    end = r->fields + r->pub.head_len;
+    for (line = r->fields + strlen(r->fields) + 2; line < end; line += strlen(line) + 2) {
+        for (k = 0; k < n && mw__lower((unsigned char)line[k]) == mw__lower((unsigned char)name[k]); k++) {
+        }
+        if (k == n && line[n] == ':' && line[n + 1] == ' ') return line + n + 2;
+    }
+    return NULL;
+}
+
+void mw_test_free(mw_test_res *res) {
+    struct mw_test_res_internal *r = (struct mw_test_res_internal *)res;
+    if (!r) return;
+    MW_FREE(r->raw);
+    MW_FREE(r->fields);
+    MW_FREE(r);
 }
 
 #endif /* MICROWEB_IMPLEMENTATION_ONCE */

@@ -443,16 +443,7 @@ static int add(mw__node *root, int slot, const char *pattern, mw_handler h) {
     return mw__router_add(root, slot, pattern, h, &why);
 }
 
-static void free_root(mw__node *root) {
-    size_t i;
-    for (i = 0; i < root->nkids; i++) mw__node_free(root->kids[i]);
-    mw__node_free(root->param);
-    mw__node_free(root->wild);
-    MW_FREE(root->kids);
-    MW_FREE(root->param_name);
-    MW_FREE(root->wild_name);
-    MW_FREE(root->pattern);
-}
+static void free_root(mw__node *root) { mw__node_clear(root); }
 
 TEST(router_static_beats_param_beats_wildcard_whatever_the_order) {
     mw__node root;

@@ -34,12 +34,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
             }
         }
     }
-    for (i = 0; i < root.nkids; i++) mw__node_free(root.kids[i]);
-    mw__node_free(root.param);
-    mw__node_free(root.wild);
-    free(root.kids);
-    free(root.param_name);
-    free(root.wild_name);
-    free(root.pattern);
+    mw__node_clear(&root);
     return 0;
 }
