@@ -7,7 +7,7 @@ B       := build
 
 .PHONY: all run test clean fuzz bench bench-quick
 
-all: $(B)/hello $(B)/testapp $(B)/unit $(B)/restart $(B)/alloc
+all: $(B)/hello $(B)/testapp $(B)/unit $(B)/restart $(B)/alloc $(B)/toolkit $(B)/json_suite $(B)/hello_test tests/json_check
 
 $(B):
 	mkdir -p $(B)
@@ -27,6 +27,19 @@ $(B)/restart: tests/restart.c tests/harness.h microweb.h | $(B)
 $(B)/alloc: tests/alloc.c tests/harness.h microweb.h | $(B)
 	$(CC) $(CFLAGS) $(WARN) -pthread -I. tests/alloc.c -o $@
 
+$(B)/toolkit: tests/toolkit.c tests/harness.h microweb.h | $(B)
+	$(CC) $(CFLAGS) $(WARN) -pthread -I. tests/toolkit.c -o $@
+
+$(B)/json_suite: tests/json_suite.c tests/json_common.h tests/harness.h microweb.h | $(B)
+	$(CC) $(CFLAGS) $(WARN) -pthread -I. tests/json_suite.c -o $@
+
+$(B)/hello_test: examples/hello_test.c examples/hello.c microweb.h | $(B)
+	$(CC) $(CFLAGS) $(WARN) -pthread -I. examples/hello_test.c -o $@
+
+# the command-line checker: tests/json_check FILE exits 0 accepted, 1 rejected, 2 usage
+tests/json_check: tests/json_check.c tests/json_common.h microweb.h
+	$(CC) $(CFLAGS) $(WARN) -pthread -I. tests/json_check.c -o $@
+
 run: $(B)/hello
 	PORT=$(PORT) ./$(B)/hello
 
@@ -34,7 +47,7 @@ test: all
 	bash tests/run.sh
 
 clean:
-	rm -rf $(B)
+	rm -rf $(B) tests/json_check
 
 # libFuzzer targets (clang): FUZZ_SECONDS per target, default 600
 fuzz:

@@ -155,20 +155,22 @@
    spacing            exactly one SP between the three      two SP, HTAB, leading SP (400)
                       request-line parts
    request target     origin-form "/p?q"; absolute-form     other forms, '#', control or
-                      "http(s)://host/p"; "*" for OPTIONS   non-ASCII bytes (400); "*" with
+                      "http(s)://host/p" (no path: "/");    non-ASCII bytes (400); "*" with
+                      "*" for OPTIONS
                                                             another method (400); longer
                                                             than MW_MAX_REQUEST_LINE (414)
    path               as sent, not decoded, for routing     a "." or ".." segment, raw or in
                                                             a decoded parameter (400)
-   version            HTTP/1.0, HTTP/1.1                    other HTTP/d.d (505); other
-                                                            spellings (400)
+   version            HTTP/1.0, HTTP/1.1; a later HTTP/1.x  HTTP/2-9.x (505); other
+                      is answered as 1.1 (RFC 9110 §2.5)    spellings (400)
    field name         a token, ':' right after it           space before ':', empty or
                                                             non-token name (400)
    field value        VCHAR, SP, HTAB, bytes 0x80-0xFF;     NUL, CR, LF, DEL, other control
                       OWS around it trimmed                 bytes (400); obs-fold (400)
    field section      <= MW_MAX_HEADERS fields,             more (431)
                       <= MW_MAX_HEADER_BYTES bytes
-   Host               one, in HTTP/1.1 (any in 1.0)         none in 1.1, or two (400)
+   Host               one, in HTTP/1.1 (any in 1.0); host   none in 1.1, two, or a value
+                      and port characters (RFC 3986)        with other bytes (400)
    Content-Length     1*DIGIT; a list or repeated fields    sign, space inside, hex, empty,
                       only when all equal; <= 18 digits     differing values, > 18 digits
                                                             (400); over the body limit (413,
@@ -184,9 +186,9 @@
                                                             total over the body limit (413)
    trailer section    fields skipped (control bytes         over MW_MAX_HEADER_BYTES (431);
                       refused)                              bare LF or control bytes (400)
-   Expect             100-continue: "100 Continue" before   any other expectation (417)
-                      the body is read (only when the body
-                      has not arrived yet)
+   Expect             a list; 100-continue: "100 Continue"  any other expectation (417)
+                      before the body is read (only when
+                      the body has not arrived yet)
    Connection         1.1 keeps alive unless "close"; 1.0
                       closes unless "keep-alive";
                       pipelined requests answered in order
@@ -416,7 +418,7 @@ typedef struct mw_test_res {
     size_t head_len;
     const char *body; /* its body */
     size_t body_len;
-    const char *raw; /* every byte the server wrote (all responses) */
+    const char *raw; /* every byte the server wrote (all responses), NUL-terminated */
     size_t raw_len;
 } mw_test_res;
 mw_test_res *mw_test_request(mw_app *app, const char *method, const char *target, const char *headers,
@@ -1075,10 +1077,12 @@ static int mw__parse_version(const char *p, const char *end, mw__head *h) {
     if (end - p != 8 || memcmp(p, "HTTP/", 5) != 0 || p[6] != '.' || p[5] < '0' || p[5] > '9' || p[7] < '0' ||
         p[7] > '9')
         return MW__FAIL(h, 400, "malformed HTTP version");
-    if (p[5] != '1' || (p[7] != '0' && p[7] != '1')) return MW__FAIL(h, 505, "HTTP version not supported");
-    h->minor = p[7] - '0';
+    if (p[5] != '1') return MW__FAIL(h, 505, "HTTP version not supported");
+    h->minor = p[7] == '0' ? 0 : 1; /* RFC 9110 §2.5: a later 1.x is answered as 1.1 */
     return 0;
 }
+
+static const char mw__root_path[] = "/";
 
 /* Splits the target into path and query. Origin-form "/p?q", absolute-form
    "http://host/p?q" (RFC 9112 §3.2.2: the server must accept it), or "*" for OPTIONS. */
@@ -1097,8 +1101,7 @@ static int mw__parse_target(mw__head *h) {
                         : (h->target_len >= 8 && mw__ieq(t, 8, "https://")) ? 8
                                                                              : 0;
         if (!scheme) return MW__FAIL(h, 400, "request target must start with /");
-        p = (const char *)memchr(t + scheme, '/', h->target_len - scheme);
-        if (!p) return MW__FAIL(h, 400, "absolute-form target without a path");
+        for (p = t + scheme; p < end && *p != '/' && *p != '?' && *p != '#';) p++; /* past the authority */
     }
     for (q = p; q < end; q++) {
         if (*q == '#') return MW__FAIL(h, 400, "fragment in request target");
@@ -1106,6 +1109,10 @@ static int mw__parse_target(mw__head *h) {
     }
     h->path = p;
     h->path_len = (size_t)(q - p);
+    if (!h->path_len) { /* "http://host" or "http://host?q": RFC 9110 §4.2.3, an empty path is "/" */
+        h->path = mw__root_path;
+        h->path_len = 1;
+    }
     h->query = q < end ? q + 1 : end;
     h->query_len = q < end ? (size_t)(end - q - 1) : 0;
     return 0;
@@ -1187,6 +1194,37 @@ static void mw__parse_connection(const char *v, size_t n, int *close_opt, int *k
     }
 }
 
+/* Host = uri-host [ ":" port ] (RFC 9112 §3.2, RFC 3986 §3.2.2): reg-name or IP
+   literal characters only, so "a b", "h/path" or "user@h" are refused with 400. */
+static int mw__valid_host(const char *v, size_t n) {
+    size_t i;
+    for (i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)v[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              strchr("-._~!$&'()*+,;=%:[]", c)) || !c)
+            return 0;
+    }
+    return 1;
+}
+
+/* Expect is a list (RFC 9110 §10.1.1, §5.6.1): empty elements are allowed; the only
+   expectation is 100-continue. */
+static int mw__parse_expect(const char *v, size_t n, mw__head *h) {
+    size_t i = 0;
+    while (i < n) {
+        size_t s, e;
+        while (i < n && (v[i] == ' ' || v[i] == '\t' || v[i] == ',')) i++;
+        s = i;
+        while (i < n && v[i] != ',') i++;
+        e = i;
+        while (e > s && (v[e - 1] == ' ' || v[e - 1] == '\t')) e--;
+        if (e == s) continue;
+        if (!mw__ieq(v + s, e - s, "100-continue")) return MW__FAIL(h, 417, "only the expectation 100-continue is supported");
+        h->expect_continue = 1;
+    }
+    return 0;
+}
+
 typedef struct mw__framing_acc {
     int hosts, te_fields, other_codings, close_opt, keep_opt;
 } mw__framing_acc;
@@ -1195,14 +1233,13 @@ typedef struct mw__framing_acc {
 static int mw__note_field(mw__head *h, const mw__field *f, mw__framing_acc *a) {
     switch (f->name_len) {
     case 4:
-        if (mw__ieq(f->name, 4, "host")) a->hosts++;
+        if (mw__ieq(f->name, 4, "host")) {
+            if (!mw__valid_host(f->value, f->value_len)) return MW__FAIL(h, 400, "invalid Host header");
+            a->hosts++;
+        }
         break;
     case 6:
-        if (mw__ieq(f->name, 6, "expect")) {
-            if (!mw__ieq(f->value, f->value_len, "100-continue"))
-                return MW__FAIL(h, 417, "only the expectation 100-continue is supported");
-            h->expect_continue = 1;
-        }
+        if (mw__ieq(f->name, 6, "expect")) return mw__parse_expect(f->value, f->value_len, h);
         break;
     case 10:
         if (mw__ieq(f->name, 10, "connection")) mw__parse_connection(f->value, f->value_len, &a->close_opt, &a->keep_opt);
@@ -2632,12 +2669,18 @@ static int mw__next_pair(mw_str s, size_t *pos, mw_str *name, mw_str *value) {
     return 1;
 }
 
-/* A media type without its parameters, compared case-insensitively (RFC 9110 §8.3.1). */
-static int mw__media_type_is(const char *ctype, const char *lower) {
+/* A media type (or disposition) without its parameters, compared case-insensitively
+   (RFC 9110 §8.3.1); v holds len bytes, NULL for none. */
+static int mw__media_type_is(const char *v, size_t len, const char *lower) {
     size_t n = 0;
-    if (!ctype) return 0;
-    while (ctype[n] && ctype[n] != ';' && ctype[n] != ' ' && ctype[n] != '\t') n++;
-    return mw__ieq(ctype, n, lower);
+    if (!v) return 0;
+    while (n < len && v[n] != ';' && v[n] != ' ' && v[n] != '\t') n++;
+    return mw__ieq(v, n, lower);
+}
+
+static int mw__content_type_is(const mw_req *rq, const char *lower) {
+    const char *ct = mw_header(rq, "Content-Type");
+    return mw__media_type_is(ct, ct ? strlen(ct) : 0, lower);
 }
 
 static mw_str mw__value_source(const mw_req *rq, mw_source src) {
@@ -2647,7 +2690,7 @@ static mw_str mw__value_source(const mw_req *rq, mw_source src) {
     if (src == MW_QUERY) {
         s.ptr = rq->query;
         s.len = rq->head->query_len;
-    } else if (src == MW_FORM && mw__media_type_is(mw_header(rq, "Content-Type"), "application/x-www-form-urlencoded")) {
+    } else if (src == MW_FORM && mw__content_type_is(rq, "application/x-www-form-urlencoded")) {
         s.ptr = rq->body;
         s.len = rq->body_len;
     }
@@ -2842,7 +2885,8 @@ static int mw__part_headers(mw_req *rq, const char *h, const char *end, mw_part 
         for (v = colon + 1; v < eol && (*v == ' ' || *v == '\t'); v++) {
         }
         if (mw__ieq(h, (size_t)(colon - h), "content-disposition")) {
-            if (!mw__media_type_is(v, "form-data")) return MW__MULTIPART_FAIL(rq, 400, "part is not form-data");
+            if (!mw__media_type_is(v, (size_t)(eol - v), "form-data"))
+                return MW__MULTIPART_FAIL(rq, 400, "part is not form-data");
             part->name = mw__header_param(rq->arena, v, (size_t)(eol - v), "name");
             part->filename = mw__header_param(rq->arena, v, (size_t)(eol - v), "filename");
         } else if (mw__ieq(h, (size_t)(colon - h), "content-type")) {
@@ -2861,7 +2905,7 @@ int mw_multipart_next(mw_req *rq, mw_part *part) {
     char delim[80];
     size_t dlen, limit = (size_t)rq->limits->v[MW_LIMIT_MULTIPART_PARTS];
     if (rq->fail_status) return MW_EINVAL;
-    if (!mw__media_type_is(ctype, "multipart/form-data")) return MW__MULTIPART_FAIL(rq, 415, "not multipart/form-data");
+    if (!mw__content_type_is(rq, "multipart/form-data")) return MW__MULTIPART_FAIL(rq, 415, "not multipart/form-data");
     boundary = mw__header_param(rq->arena, ctype, strlen(ctype), "boundary");
     if (!boundary || !*boundary || strlen(boundary) > 70) return MW__MULTIPART_FAIL(rq, 400, "missing or invalid boundary");
     dlen = (size_t)snprintf(delim, sizeof delim, "\r\n--%s", boundary);
@@ -3288,7 +3332,7 @@ static void mw__req_fill(mw__worker *w, mw__conn *c) {
     size_t i;
     ((char *)h->method)[h->method_len] = '\0';
     if (h->query) ((char *)h->query)[h->query_len] = '\0';
-    ((char *)h->path)[h->path_len] = '\0';
+    if (h->path != mw__root_path) ((char *)h->path)[h->path_len] = '\0';
     for (i = 0; i < h->nfields; i++) ((char *)h->fields[i].value)[h->fields[i].value_len] = '\0';
     mw__arena_reset(&w->arena);
     rq->app = w->app;
@@ -4102,7 +4146,8 @@ mw_test_res *mw_test_raw(mw_app *app, const void *bytes, size_t n) {
     }
     mw__conn_process(w, &c);
     mw__conn_send(w, &c, NULL, 0);
-    r->raw = sink.data ? sink.data : (char *)MW_MALLOC(1);
+    if (mw__buf_append(&sink, "", 1) == 0) sink.len--; /* raw is a C string too */
+    r->raw = sink.data;
     r->fields = (char *)MW_MALLOC(sink.len + 1);
     r->pub.head = r->pub.body = "";
     if (r->raw && r->fields) mw__test_parse(&r->pub, r->raw, sink.len, r->fields);

@@ -316,8 +316,8 @@ def apt_install(packages):
 def ensure(probe, packages):
     """None when probe() finds the tool (installing packages first if needed), else why not."""
     reason = probe()
-    if reason is None:
-        return None
+    if reason is None or not packages:
+        return reason
     failed = apt_install(packages)
     return probe() if failed is None else f"{reason}; {failed}"
 
@@ -660,7 +660,8 @@ def machine_info():
 
 
 def prepare(plan):
-    """Tools, builds and peers; returns (peers to run, {peer: skip reason}, chart_tool_reason)."""
+    """Tools, builds and peers; returns (peers, {peer: why skipped}, why no chart or None,
+    the idle_app binary or None)."""
     missing = ensure(which_probe("wrk"), ("wrk",))
     if missing:
         raise BenchError(f"wrk is needed: {missing}")
@@ -996,7 +997,7 @@ def write_chart(results, plan, path):
         'set multiplot layout 1,2 title "Plaintext GET / keep-alive: requests/s vs connections '
         '(servers on one core, wrk -t1 on another)"',
         "set logscale x 2", f"set xrange [{min(plan.sweep) / 1.5}:{max(plan.sweep) * 1.5}]",
-        f"set xtics ({xtics})", "set grid", "set key bottom left",
+        f"set xtics ({xtics})", "set grid", "set key top left",
         'set xlabel "connections (log scale)"', 'set ylabel "requests/s"',
         "set yrange [0:*]", 'set format y "%.0f"',
         'set title "linear requests/s"', "plot " + ", ".join(plots),
@@ -1027,6 +1028,9 @@ def main():
         results, chart_missing = run(plan)
     except BenchError as e:
         sys.exit(f"bench: {e}")
+    except KeyboardInterrupt:
+        print("bench: interrupted; servers stopped, temporary files removed", file=sys.stderr)
+        sys.exit(130)
     report = write_outputs(results, plan, chart_missing)
     print(f"bench: wrote {report.relative_to(ROOT)} in {results['elapsed_s']} s", file=sys.stderr)
 

@@ -25,11 +25,18 @@ static void echo(mw_req *rq, mw_res *rs) {
     mw_send(rs, 200, "application/octet-stream", body.ptr, body.len);
 }
 
-int main(void) {
+/* The app: its routes and settings. examples/hello_test.c tests this same function. */
+static mw_app *hello_app(void) {
     mw_app *app = mw_app_new();
     mw_set_limit(app, MW_LIMIT_BODY_BYTES, 8 << 20); /* accept bodies up to 8 MiB (default 1 MiB) */
     mw_get(app, "/", hello);
     mw_get(app, "/users/:id", user);
     mw_post(app, "/echo", echo);
-    return mw_run(app); /* PORT from the environment (8080 by default); Ctrl-C stops it */
+    return app;
 }
+
+#ifndef HELLO_NO_MAIN
+int main(void) {
+    return mw_run(hello_app()); /* PORT from the environment (8080 by default); Ctrl-C stops it */
+}
+#endif

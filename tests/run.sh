@@ -75,8 +75,18 @@ echo "== unit and end-to-end suites"
 suite unit "$B/unit"
 suite restart "$B/restart"
 suite alloc "$B/alloc"
+suite toolkit "$B/toolkit"
+suite json_suite "$B/json_suite"
+suite hello_test "$B/hello_test"
+json_check_exit_codes() {
+    v=tests/vectors/JSONTestSuite/test_parsing
+    tests/json_check $v/y_object.json && { tests/json_check $v/n_array_extra_comma.json; [ $? -eq 1 ]; } &&
+        { tests/json_check; [ $? -eq 2 ]; } && { tests/json_check /nonexistent; [ $? -eq 2 ]; }
+}
+check json_check_exit_codes json_check_exit_codes
 suite e2e python3 tests/e2e.py "$B/hello" "$B/testapp"
 
+suite conformance python3 tests/conformance.py "$B/testapp"
 MW_THREADS=1 suite e2e_one_worker python3 tests/e2e.py "$B/hello" "$B/testapp"
 suite load python3 tests/load.py "$B/testapp"
 
@@ -92,12 +102,17 @@ SAN="-O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-fra
 check build_asan sh -c "clang $SAN -pthread -I. tests/unit.c -o $B/asan/unit -lm &&
     clang $SAN -pthread -I. examples/hello.c -o $B/asan/hello &&
     clang $SAN -pthread -I. tests/testapp.c -o $B/asan/testapp &&
-    clang $SAN -pthread -I. tests/restart.c -o $B/asan/restart"
+    clang $SAN -pthread -I. tests/restart.c -o $B/asan/restart &&
+    clang $SAN -pthread -I. tests/toolkit.c -o $B/asan/toolkit &&
+    clang $SAN -pthread -I. tests/json_suite.c -o $B/asan/json_suite"
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:exitcode=23
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 suite unit_asan "$B/asan/unit"
 suite restart_asan "$B/asan/restart"
+suite toolkit_asan "$B/asan/toolkit"
+suite json_suite_asan "$B/asan/json_suite"
 E2E_TIMEOUT_SCALE=3 suite e2e_asan python3 tests/e2e.py "$B/asan/hello" "$B/asan/testapp"
+E2E_TIMEOUT_SCALE=3 suite conformance_asan python3 tests/conformance.py "$B/asan/testapp"
 
 echo "== fuzz corpora and regressions replayed (no fuzzing) under ASan + UBSan"
 replay_fuzz_inputs() { # target

@@ -1,0 +1,400 @@
+/* toolkit.c - the request toolkit (query and form values, cookies, typed parameters,
+   JSON and multipart bodies) and the routes, tested through the in-process test
+   client: the same parser, router and framing as a socket, with no socket. */
+#define MICROWEB_IMPLEMENTATION
+#include "../microweb.h"
+
+#include "harness.h"
+
+/* ------------------------------------------------------------------ handlers */
+
+/* Answers every pair of the source as text: "name=value;" ... */
+static void list_values(mw_req *rq, mw_res *rs, mw_source src) {
+    size_t cursor = 0;
+    const char *name, *value;
+    mw_status(rs, 200);
+    while (mw_next_value(rq, src, &cursor, &name, &value) > 0) mw_printf(rs, "%s=%s;", name, value);
+}
+static void query_pairs(mw_req *rq, mw_res *rs) { list_values(rq, rs, MW_QUERY); }
+static void form_pairs(mw_req *rq, mw_res *rs) { list_values(rq, rs, MW_FORM); }
+
+static void query_lookup(mw_req *rq, mw_res *rs) {
+    const char *tags[4];
+    size_t n = mw_values(rq, MW_QUERY, "tag", tags, 4), i;
+    const char *q = mw_value(rq, MW_QUERY, "q");
+    mw_printf(rs, "q=%s n=%lu", q ? q : "(none)", (unsigned long)n);
+    for (i = 0; i < n && i < 4; i++) mw_printf(rs, " %s", tags[i]);
+}
+
+static void cookies(mw_req *rq, mw_res *rs) {
+    const char *session = mw_cookie(rq, "session");
+    mw_cookie_opts secure = {3600, 1, 1, 0, "Strict", "/app", NULL};
+    mw_set_cookie(rs, "seen", "1", NULL);
+    mw_set_cookie(rs, "pref", "dark", &secure);
+    mw_printf(rs, "session=%s bad=%d,%d,%d", session ? session : "(none)", mw_set_cookie(rs, "x", "a;b", NULL),
+              mw_set_cookie(rs, "x", "a\r\nSet-Cookie: evil=1", NULL), mw_set_cookie(rs, "b d", "v", NULL));
+}
+
+static void typed_user(mw_req *rq, mw_res *rs) {
+    long long id = 0;
+    mw_json *j = mw_json_begin(rs, 200);
+    mw_json_object(j);
+    mw_json_key_int(j, "id", mw_param_int(rq, "id", &id) == 0 ? id : -1);
+    mw_json_end(j);
+}
+
+static void named_user(mw_req *rq, mw_res *rs) { mw_text(rs, 200, mw_param(rq, "name")); }
+
+static void json_in(mw_req *rq, mw_res *rs) {
+    const mw_jv *v = mw_req_json(rq), *m;
+    mw_json *j;
+    if (!v) return; /* microweb answers 400 with the offset */
+    j = mw_json_begin(rs, 200);
+    mw_json_object(j);
+    mw_json_key_string(j, "city", mw_jv_str(mw_jv_path(v, "user.address.city"), "?"));
+    mw_json_key_int(j, "second", mw_jv_int(mw_jv_path(v, "items[1]"), -1));
+    mw_json_key_bool(j, "admin", mw_jv_bool(mw_jv_get(v, "admin"), 0));
+    mw_json_key_double(j, "ratio", mw_jv_num(mw_jv_get(v, "ratio"), 0.5));
+    mw_json_key(j, "keys");
+    mw_json_array(j);
+    for (m = mw_jv_first(v); m; m = mw_jv_next(m)) mw_json_string(j, mw_jv_key(m));
+    mw_json_close(j);
+    mw_json_key(j, "echo");
+    mw_json_value(j, v);
+    mw_json_end(j);
+}
+
+static void upload(mw_req *rq, mw_res *rs) {
+    mw_part part;
+    int rc;
+    memset(&part, 0, sizeof part);
+    mw_status(rs, 200);
+    while ((rc = mw_multipart_next(rq, &part)) > 0)
+        mw_printf(rs, "[%s|%s|%s|%s|%.*s]", part.name, part.filename ? part.filename : "-",
+                  part.safe_filename ? part.safe_filename : "-", part.content_type ? part.content_type : "-",
+                  (int)part.len, part.data);
+    mw_printf(rs, "rc=%d", rc);
+}
+
+static mw_app *make_app(void) {
+    mw_app *app = mw_app_new();
+    mw_get(app, "/pairs", query_pairs);
+    mw_post(app, "/form", form_pairs);
+    mw_get(app, "/lookup", query_lookup);
+    mw_get(app, "/cookies", cookies);
+    mw_get(app, "/users/{id:int}", typed_user);
+    mw_get(app, "/users/:name", named_user);
+    mw_get(app, "/only/{id:int}", typed_user);
+    mw_post(app, "/json", json_in);
+    mw_post(app, "/upload", upload);
+    mw_set_limit(app, MW_LIMIT_MULTIPART_PARTS, 3);
+    return app;
+}
+
+static mw_app *app;
+
+static mw_test_res *get(const char *target) { return mw_test_request(app, "GET", target, NULL, NULL, 0); }
+
+static mw_test_res *post(const char *target, const char *headers, const char *body) {
+    return mw_test_request(app, "POST", target, headers, body, strlen(body));
+}
+
+#define CHECK_BODY(r, want) CHECK_MEM((r)->body, (r)->body_len, want)
+
+/* ------------------------------------------------------------------- tests */
+
+TEST(query_values_decoded_and_iterated) {
+    mw_test_res *r = get("/pairs?a=1&b=x+y&c=%41%42&empty=&flag&&d=%e2%82%ac");
+    CHECK_INT(r->status, 200);
+    CHECK_BODY(r, "a=1;b=x y;c=AB;empty=;flag=;d=\xe2\x82\xac;");
+    mw_test_free(r);
+}
+
+TEST(query_malformed_escapes_kept_as_written) {
+    mw_test_res *r = get("/pairs?bad=%zz&trail=%&half=%4&nul=%00&name%3D=v");
+    CHECK_INT(r->status, 200);
+    CHECK_BODY(r, "bad=%zz;trail=%;half=%4;nul=%00;name==v;");
+    mw_test_free(r);
+}
+
+TEST(query_lookup_by_name_and_repeated_names) {
+    mw_test_res *r = get("/lookup?tag=a&q=hello+world&tag=b&t%61g=c");
+    CHECK_BODY(r, "q=hello world n=3 a b c");
+    mw_test_free(r);
+    r = get("/lookup");
+    CHECK_BODY(r, "q=(none) n=0");
+    mw_test_free(r);
+}
+
+TEST(form_body_through_the_same_calls) {
+    mw_test_res *r = post("/form", "Content-Type: application/x-www-form-urlencoded; charset=utf-8\r\n",
+                          "name=J%C3%BCrgen+M&lang=c&lang=c%2B%2B");
+    CHECK_BODY(r, "name=J\xc3\xbcrgen M;lang=c;lang=c++;");
+    mw_test_free(r);
+    r = post("/form", "Content-Type: text/plain\r\n", "name=x"); /* not a form: no values */
+    CHECK_BODY(r, "");
+    mw_test_free(r);
+}
+
+TEST(cookies_read_by_name) {
+    mw_test_res *r = mw_test_request(app, "GET", "/cookies", "Cookie: a=1; session=\"abc123\"; z=9\r\n", NULL, 0);
+    CHECK(strncmp(r->body, "session=abc123 ", 15) == 0);
+    mw_test_free(r);
+    r = mw_test_request(app, "GET", "/cookies", "Cookie: a=1\r\nCookie: session=xyz\r\n", NULL, 0);
+    CHECK(strncmp(r->body, "session=xyz ", 12) == 0);
+    mw_test_free(r);
+    r = mw_test_request(app, "GET", "/cookies", "Cookie: sessionx=1; Session=2\r\n", NULL, 0);
+    CHECK(strncmp(r->body, "session=(none) ", 15) == 0); /* names are exact and case-sensitive */
+    mw_test_free(r);
+}
+
+TEST(cookies_set_with_secure_defaults_and_refused_when_unsafe) {
+    mw_test_res *r = get("/cookies");
+    CHECK(strstr(r->raw, "\r\nSet-Cookie: seen=1; Path=/; HttpOnly; SameSite=Lax\r\n") != NULL);
+    CHECK(strstr(r->raw, "\r\nSet-Cookie: pref=dark; Path=/app; Max-Age=3600; Secure; HttpOnly; SameSite=Strict\r\n") != NULL);
+    CHECK(strstr(r->raw, "evil") == NULL);
+    CHECK(strstr(r->body, "bad=-1,-1,-1") != NULL);
+    mw_test_free(r);
+}
+
+TEST(cookie_same_site_none_needs_secure) {
+    mw__worker w;
+    mw_cookie_opts none = {0, 0, 0, 0, "None", NULL, NULL};
+    memset(&w, 0, sizeof w);
+    mw__res_reset(&w);
+    CHECK_INT(mw_set_cookie(&w.res, "a", "b", &none), MW_EINVAL);
+    none.secure = 1;
+    CHECK_INT(mw_set_cookie(&w.res, "a", "b", &none), 0);
+    none.same_site = "Sometimes";
+    CHECK_INT(mw_set_cookie(&w.res, "a", "b", &none), MW_EINVAL);
+    mw__worker_free(&w);
+}
+
+TEST(typed_int_route_matches_only_int64_values) {
+    mw_test_res *r = get("/users/42");
+    CHECK_BODY(r, "{\"id\":42}");
+    mw_test_free(r);
+    r = get("/users/-9223372036854775808");
+    CHECK_BODY(r, "{\"id\":-9223372036854775808}");
+    mw_test_free(r);
+    r = get("/users/bob"); /* not an int: the next route in priority order answers */
+    CHECK_BODY(r, "bob");
+    mw_test_free(r);
+    r = get("/users/9223372036854775808"); /* out of range: not an int64 */
+    CHECK_BODY(r, "9223372036854775808");
+    mw_test_free(r);
+    r = get("/only/12x"); /* no other route: 404 before any handler runs */
+    CHECK_INT(r->status, 404);
+    mw_test_free(r);
+    r = get("/only/99999999999999999999");
+    CHECK_INT(r->status, 404);
+    mw_test_free(r);
+}
+
+TEST(param_int_reads_and_range_checks) {
+    mw_test_res *r = get("/users/007");
+    CHECK_BODY(r, "{\"id\":7}");
+    mw_test_free(r);
+}
+
+TEST(typed_patterns_validated_at_registration) {
+    mw_app *a = mw_app_new();
+    CHECK_INT(mw_get(a, "/x/{id:float}", named_user), MW_EINVAL);
+    CHECK_INT(mw_get(a, "/x/{id", named_user), MW_EINVAL);
+    CHECK_INT(mw_get(a, "/x/{}", named_user), MW_EINVAL);
+    CHECK_INT(mw_get(a, "/x/{id:int}/{id}", named_user), MW_EINVAL);
+    CHECK_INT(mw_get(a, "/x/{name:str}", named_user), 0);
+    CHECK_INT(mw_get(a, "/x/:name", named_user), MW_EEXIST); /* the same route spelled another way */
+    mw_app_free(a);
+}
+
+TEST(json_body_read_by_path_and_typed_getters) {
+    mw_test_res *r = post("/json", "Content-Type: application/json\r\n",
+                          "{\"user\":{\"address\":{\"city\":\"Z\\u00fcrich\"}},\"items\":[10,20,30],\"admin\":true}");
+    CHECK_INT(r->status, 200);
+    CHECK_BODY(r, "{\"city\":\"Z\xc3\xbcrich\",\"second\":20,\"admin\":true,\"ratio\":0.5,\"keys\":[\"user\",\"items\",\"admin\"],"
+                  "\"echo\":{\"user\":{\"address\":{\"city\":\"Z\xc3\xbcrich\"}},\"items\":[10,20,30],\"admin\":true}}");
+    mw_test_free(r);
+}
+
+TEST(json_body_malformed_is_400_with_offset) {
+    mw_test_res *r = post("/json", "Content-Type: application/json\r\n", "{\"a\": 1,}");
+    CHECK_INT(r->status, 400);
+    CHECK_BODY(r, "{\"status\":400,\"error\":\"Bad Request\",\"detail\":\"invalid JSON at byte 8: object key expected\","
+                  "\"offset\":8}");
+    mw_test_free(r);
+    r = post("/json", "", "");
+    CHECK_INT(r->status, 400);
+    CHECK(strstr(r->body, "\"offset\":0") != NULL);
+    mw_test_free(r);
+}
+
+TEST(json_reader_standalone_api) {
+    const char *text = " {\"a\":[1,2.5,\"x\",null,{\"b\":false}],\"a\":\"last\",\"n\":-0,\"big\":12345678901234567890}";
+    size_t off = 99;
+    const char *problem = NULL;
+    mw_jv_doc *d = mw_jv_parse(text, strlen(text), &off, &problem);
+    const mw_jv *root = mw_jv_root(d);
+    CHECK(d != NULL);
+    CHECK_INT(mw_jv_kind(root), MW_JV_OBJECT);
+    CHECK_INT(mw_jv_len(root), 4);
+    CHECK_STR(mw_jv_str(mw_jv_get(root, "a"), "?"), "last"); /* duplicate keys: the last wins */
+    CHECK_INT(mw_jv_int(mw_jv_get(root, "big"), -1), -1);    /* beyond int64: the default */
+    CHECK(mw_jv_num(mw_jv_get(root, "big"), 0) > 1.2e19);
+    CHECK(mw_jv_path(root, "a[0]") == NULL); /* "a" is the string now */
+    CHECK(mw_jv_path(root, "nope.x[3]") == NULL);
+    CHECK_STR(mw_jv_str(mw_jv_get(root, "zzz"), "default"), "default");
+    mw_jv_free(d);
+    d = mw_jv_parse("[1,2", 4, &off, &problem);
+    CHECK(d == NULL);
+    CHECK_INT(off, 4);
+    CHECK_STR(problem, "',' or ']' expected");
+    d = mw_jv_parse("{\"k\":[{\"v\":[7,8]}]}", 19, NULL, NULL);
+    CHECK_INT(mw_jv_int(mw_jv_path(mw_jv_root(d), "k[0].v[1]"), 0), 8);
+    mw_jv_free(d);
+}
+
+TEST(json_reader_strictness) {
+    static const char *const bad[] = {"[1,]", "{\"a\":1,}", "[01]", "[1.]", "[.5]", "['a']", "[\"\\ud800\"]",
+                                      "[\"\\x41\"]", "[\"a\tb\"]", "[\"\xff\"]", "/* c */ 1", "[1] x", "\xef\xbb\xbf{}",
+                                      "[NaN]", "[Infinity]", "[-]", "[+1]", "tru", ""};
+    size_t i;
+    for (i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        mw_jv_doc *d = mw_jv_parse(bad[i], strlen(bad[i]), NULL, NULL);
+        if (d) printf("  accepted %s\n", bad[i]), test_checks_failed++;
+        mw_jv_free(d);
+    }
+}
+
+TEST(json_reader_nesting_limit) {
+    char deep[MW_JSON_MAX_DEPTH + 2];
+    mw_jv_doc *d;
+    memset(deep, '[', sizeof deep);
+    d = mw_jv_parse(deep, sizeof deep, NULL, NULL);
+    CHECK(d == NULL);
+    d = mw_jv_parse("[[[[]]]]", 8, NULL, NULL);
+    CHECK(d != NULL);
+    mw_jv_free(d);
+}
+
+#define MULTIPART "Content-Type: multipart/form-data; boundary=XyZ\r\n"
+
+TEST(multipart_parts_without_copying) {
+    const char *body = "preamble\r\n--XyZ\r\nContent-Disposition: form-data; name=\"title\"\r\n\r\nHello\r\n"
+                       "--XyZ\r\nContent-Disposition: form-data; name=\"file\"; filename=\"../../etc/passwd\"\r\n"
+                       "Content-Type: text/plain\r\n\r\nroot:x:0\r\n--XyZ--\r\nepilogue";
+    mw_test_res *r = post("/upload", MULTIPART, body);
+    CHECK_BODY(r, "[title|-|-|-|Hello][file|../../etc/passwd|passwd|text/plain|root:x:0]rc=0");
+    mw_test_free(r);
+}
+
+TEST(multipart_safe_filenames) {
+    static const char *const cases[][2] = {
+        {"C:\\\\Users\\\\me\\\\notes.txt", "notes.txt"}, {"..", "_"}, {"a/b/..", "_"}, {"x:y.txt", "x_y.txt"},
+        {"plain.bin", "plain.bin"}, {"dir/", "_"}, {"\\\\server\\\\share\\\\f", "f"}};
+    size_t i;
+    for (i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char body[512], want[256];
+        mw_test_res *r;
+        snprintf(body, sizeof body,
+                 "--XyZ\r\nContent-Disposition: form-data; name=\"f\"; filename=\"%s\"\r\n\r\nD\r\n--XyZ--\r\n", cases[i][0]);
+        r = post("/upload", MULTIPART, body);
+        snprintf(want, sizeof want, "|%s|-|D]rc=0", cases[i][1]);
+        if (!r->body || !strstr(r->body, want)) printf("  %s -> %.*s\n", cases[i][0], (int)r->body_len, r->body), test_checks_failed++;
+        mw_test_free(r);
+    }
+}
+
+TEST(multipart_malformed_is_400_with_reason) {
+    static const char *const bad[][2] = {
+        {"--XyZ\r\nContent-Disposition: form-data; name=\"a\"\r\n\r\nno end", "part not terminated by a boundary"},
+        {"nothing here", "no boundary in the body"},
+        {"--XyZ\r\nContent-Disposition: attachment; name=\"a\"\r\n\r\nx\r\n--XyZ--", "part is not form-data"},
+        {"--XyZ\r\nContent-Disposition: form-data\r\n\r\nx\r\n--XyZ--", "part without a form-data name"},
+        {"--XyZ\r\nNo-Colon\r\n\r\nx\r\n--XyZ--", "malformed part header"},
+        {"--XyZgarbage\r\n", "malformed boundary line"}};
+    size_t i;
+    for (i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        mw_test_res *r = post("/upload", MULTIPART, bad[i][0]);
+        if (r->status != 400 || !strstr(r->body, bad[i][1]))
+            printf("  case %lu: %d %.*s\n", (unsigned long)i, r->status, (int)r->body_len, r->body), test_checks_failed++;
+        mw_test_free(r);
+    }
+}
+
+TEST(multipart_part_count_limit_is_413) {
+    const char *body = "--XyZ\r\nContent-Disposition: form-data; name=\"a\"\r\n\r\n1\r\n"
+                       "--XyZ\r\nContent-Disposition: form-data; name=\"b\"\r\n\r\n2\r\n"
+                       "--XyZ\r\nContent-Disposition: form-data; name=\"c\"\r\n\r\n3\r\n"
+                       "--XyZ\r\nContent-Disposition: form-data; name=\"d\"\r\n\r\n4\r\n--XyZ--";
+    mw_test_res *r = post("/upload", MULTIPART, body);
+    CHECK_INT(r->status, 413);
+    CHECK(strstr(r->body, "too many parts") != NULL);
+    mw_test_free(r);
+}
+
+TEST(multipart_wrong_content_type_is_415) {
+    mw_test_res *r = post("/upload", "Content-Type: text/plain\r\n", "x");
+    CHECK_INT(r->status, 415);
+    mw_test_free(r);
+}
+
+TEST(test_client_reports_status_headers_and_body) {
+    mw_test_res *r = mw_test_request(app, "HEAD", "/users/5", NULL, NULL, 0);
+    CHECK_INT(r->status, 200);
+    CHECK_STR(mw_test_header(r, "content-length"), "8");
+    CHECK_STR(mw_test_header(r, "Content-Type"), "application/json");
+    CHECK(mw_test_header(r, "X-Nope") == NULL);
+    CHECK_INT(r->body_len, 0);
+    mw_test_free(r);
+    r = mw_test_request(app, "DELETE", "/users/5", NULL, NULL, 0);
+    CHECK_INT(r->status, 405);
+    CHECK_STR(mw_test_header(r, "Allow"), "GET, HEAD, OPTIONS");
+    mw_test_free(r);
+}
+
+TEST(test_client_raw_bytes_and_pipelining) {
+    static const char raw[] = "GET /users/1 HTTP/1.1\r\nHost: x\r\n\r\nGET /users/2 HTTP/1.1\r\nHost: x\r\n\r\n";
+    static const char smuggle[] = "GET / HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n";
+    static const char partial[] = "GET / HTTP/1.1\r\nHost: x\r\n";
+    mw_test_res *r = mw_test_raw(app, raw, sizeof raw - 1);
+    CHECK_INT(r->status, 200);
+    CHECK_BODY(r, "{\"id\":1}");
+    CHECK(strstr(r->raw, "{\"id\":1}") < strstr(r->raw, "{\"id\":2}"));
+    mw_test_free(r);
+    r = mw_test_raw(app, smuggle, sizeof smuggle - 1);
+    CHECK_INT(r->status, 400);
+    CHECK_STR(mw_test_header(r, "Connection"), "close");
+    mw_test_free(r);
+    r = mw_test_raw(app, partial, sizeof partial - 1); /* incomplete: no answer yet */
+    CHECK_INT(r->status, 0);
+    mw_test_free(r);
+}
+
+int main(void) {
+    app = make_app();
+    RUN(query_values_decoded_and_iterated);
+    RUN(query_malformed_escapes_kept_as_written);
+    RUN(query_lookup_by_name_and_repeated_names);
+    RUN(form_body_through_the_same_calls);
+    RUN(cookies_read_by_name);
+    RUN(cookies_set_with_secure_defaults_and_refused_when_unsafe);
+    RUN(cookie_same_site_none_needs_secure);
+    RUN(typed_int_route_matches_only_int64_values);
+    RUN(param_int_reads_and_range_checks);
+    RUN(typed_patterns_validated_at_registration);
+    RUN(json_body_read_by_path_and_typed_getters);
+    RUN(json_body_malformed_is_400_with_offset);
+    RUN(json_reader_standalone_api);
+    RUN(json_reader_strictness);
+    RUN(json_reader_nesting_limit);
+    RUN(multipart_parts_without_copying);
+    RUN(multipart_safe_filenames);
+    RUN(multipart_malformed_is_400_with_reason);
+    RUN(multipart_part_count_limit_is_413);
+    RUN(multipart_wrong_content_type_is_415);
+    RUN(test_client_reports_status_headers_and_body);
+    RUN(test_client_raw_bytes_and_pipelining);
+    mw_app_free(app);
+    return test_summary();
+}
