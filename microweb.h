@@ -3444,6 +3444,7 @@ static void mw__dispatch(mw__worker *w, mw__conn *c) {
 static void mw__conn_process(mw__worker *w, mw__conn *c) {
     const mw__limits *lim = &w->app->limits;
     int head_parsed = 0;
+    if (!c->rbuf) return; /* nothing received yet */
     while (c->close_after == MW__KEEP_OPEN && !c->pending) {
         char *base = c->rbuf + c->rstart;
         size_t avail = c->rlen - c->rstart;

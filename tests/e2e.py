@@ -809,9 +809,82 @@ def test_sigterm_with_request_in_flight(ctx):
     check("connection_refused_after_stop", refused, detail)
 
 
+# ---------------------------------------------------------------------------
+# request toolkit through a real socket (testapp)
+# ---------------------------------------------------------------------------
+def fnv1a(data):
+    h = 2166136261
+    for b in data:
+        h = ((h ^ b) * 16777619) & 0xFFFFFFFF
+    return h
+
+
+def test_toolkit_query_and_form(ctx):
+    resp = parse_final_response(curl("-i", url(ctx, "/q?a=1&b=x+y&c=%C3%A9&bad=%zz&flag")))
+    check_response("query_values_decoded_over_socket", resp, status=200, body="a=1;b=x y;c=é;bad=%zz;flag=;".encode())
+    resp = parse_final_response(curl("-i", "-d", "name=J%C3%BCrgen+M&lang=c&lang=c%2B%2B", url(ctx, "/form")))
+    check_response("curl_form_post_read_like_a_query", resp, status=200, body="name=Jürgen M;lang=c;lang=c++;".encode())
+
+
+def test_toolkit_cookies(ctx):
+    resp = parse_final_response(curl("-i", "-b", "theme=dark; session=abc123", url(ctx, "/cookie")))
+    check_response("curl_cookie_read_by_name", resp, status=200, body=b"session=abc123",
+                   headers={"Set-Cookie": "seen=1; Path=/; HttpOnly; SameSite=Lax"})
+
+
+def test_toolkit_typed_params(ctx):
+    check_response("typed_int_param_matches_integers", capture(exchange, ctx.port, "GET", "/typed/42"),
+                   status=200, json_body={"id": 42})
+    check_response("typed_int_param_rejects_other_values_with_404", capture(exchange, ctx.port, "GET", "/typed/4x2"),
+                   **error_json(404))
+    check_response("typed_int_param_rejects_out_of_range_with_404",
+                   capture(exchange, ctx.port, "GET", "/typed/9223372036854775808"), **error_json(404))
+
+
+def test_toolkit_json_body(ctx):
+    conn = http.client.HTTPConnection(HOST, ctx.port, timeout=T(5))
+    doc = {"user": {"address": {"city": "Zürich"}}, "items": [1, 2.5, None, True, "x\n"]}
+    conn.request("POST", "/json", body=json.dumps(doc), headers={"Content-Type": "application/json"})
+    r = conn.getresponse()
+    check_response("json_body_read_over_socket", http_client_response(r, r.read()), status=200,
+                   json_body={"city": "Zürich", "echo": doc})
+    conn.request("POST", "/json", body=b'{"a": [1, 2,, 3]}', headers={"Content-Type": "application/json"})
+    r = conn.getresponse()
+    check_response("malformed_json_body_is_400_with_offset", http_client_response(r, r.read()), status=400,
+                   json_body=lambda d: d.get("offset") == 12 and "byte 12" in d.get("detail", ""))
+    conn.close()
+
+
+def test_toolkit_multipart_upload(ctx):
+    data = random.Random(7).randbytes(200 * 1024)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "photo.bin")
+        with open(path, "wb") as f:
+            f.write(data)
+        out = curl("-F", "title=Holiday", "-F", "file=@%s;filename=../../etc/evil.bin;type=image/png" % path,
+                   url(ctx, "/upload"))
+    try:
+        parts = json.loads(out)
+    except ValueError:
+        parts = None
+    want = [{"name": "title", "filename": None, "safe_filename": None, "content_type": None, "size": 7,
+             "fnv1a": fnv1a(b"Holiday"), "data": "Holiday"},
+            {"name": "file", "filename": "../../etc/evil.bin", "safe_filename": "evil.bin",
+             "content_type": "image/png", "size": len(data), "fnv1a": fnv1a(data)}]
+    check("curl_multipart_upload_parts_and_bytes", parts == want, "got %s" % short(out, 600))
+    bad = build_request("POST", "/upload", {"Content-Type": "multipart/form-data; boundary=zz"},
+                        body=b"--zz\r\nContent-Disposition: form-data; name=\"a\"\r\n\r\nunterminated")
+    with Client(ctx.port) as c:
+        resp = capture(c.request, bad)
+    check_response("malformed_multipart_is_400_with_reason", resp, status=400,
+                   json_body=lambda d: "not terminated" in d.get("detail", ""))
+
+
 TESTAPP_TESTS = [
     test_worker_threads_from_env, test_simple_cases, test_head_on_any_route, test_bad_header,
-    test_handler_connection_close, test_no_content, test_blocking_handler, test_sigterm_with_request_in_flight,
+    test_handler_connection_close, test_no_content, test_toolkit_query_and_form, test_toolkit_cookies,
+    test_toolkit_typed_params, test_toolkit_json_body, test_toolkit_multipart_upload, test_blocking_handler,
+    test_sigterm_with_request_in_flight,
 ]
 
 

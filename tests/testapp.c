@@ -117,6 +117,78 @@ static void nocontent(mw_req *rq, mw_res *rs) {
     mw_send(rs, 204, NULL, NULL, 0);
 }
 
+/* ---- request toolkit routes ---- */
+
+/* Every name=value pair of a source, as "name=value;" text */
+static void pairs(mw_req *rq, mw_res *rs, mw_source src) {
+    size_t cursor = 0;
+    const char *name, *value;
+    mw_status(rs, 200);
+    while (mw_next_value(rq, src, &cursor, &name, &value) > 0) mw_printf(rs, "%s=%s;", name, value);
+}
+static void query_pairs(mw_req *rq, mw_res *rs) { pairs(rq, rs, MW_QUERY); }
+static void form_pairs(mw_req *rq, mw_res *rs) { pairs(rq, rs, MW_FORM); }
+
+/* GET /cookie: reads "session", sets "seen" with the default attributes */
+static void cookie(mw_req *rq, mw_res *rs) {
+    const char *session = mw_cookie(rq, "session");
+    mw_set_cookie(rs, "seen", "1", NULL);
+    mw_printf(rs, "session=%s", session ? session : "(none)");
+}
+
+/* GET /typed/{id:int}: the id as a JSON integer */
+static void typed(mw_req *rq, mw_res *rs) {
+    long long id = -1;
+    mw_json *j = mw_json_begin(rs, 200);
+    mw_param_int(rq, "id", &id);
+    mw_json_object(j);
+    mw_json_key_int(j, "id", id);
+    mw_json_end(j);
+}
+
+/* POST /json: {"city": <user.address.city>, "echo": <the body>} */
+static void json_body(mw_req *rq, mw_res *rs) {
+    const mw_jv *v = mw_req_json(rq);
+    mw_json *j;
+    if (!v) return; /* microweb answers 400 naming the offset */
+    j = mw_json_begin(rs, 200);
+    mw_json_object(j);
+    mw_json_key_string(j, "city", mw_jv_str(mw_jv_path(v, "user.address.city"), NULL));
+    mw_json_key(j, "echo");
+    mw_json_value(j, v);
+    mw_json_end(j);
+}
+
+/* 32-bit FNV-1a, so a test can check an uploaded file without sending it back */
+static unsigned long fnv1a(const char *p, size_t n) {
+    unsigned long h = 2166136261ul;
+    while (n--) h = ((h ^ (unsigned char)*p++) * 16777619ul) & 0xfffffffful;
+    return h;
+}
+
+/* POST /upload: one JSON object per part */
+static void upload(mw_req *rq, mw_res *rs) {
+    mw_part part;
+    mw_json *j = mw_json_begin(rs, 200);
+    memset(&part, 0, sizeof part);
+    mw_json_array(j);
+    while (mw_multipart_next(rq, &part) > 0) {
+        mw_json_object(j);
+        mw_json_key_string(j, "name", part.name);
+        mw_json_key_string(j, "filename", part.filename);
+        mw_json_key_string(j, "safe_filename", part.safe_filename);
+        mw_json_key_string(j, "content_type", part.content_type);
+        mw_json_key_int(j, "size", (int64_t)part.len);
+        mw_json_key_int(j, "fnv1a", (int64_t)fnv1a(part.data, part.len));
+        if (part.len < 64) {
+            mw_json_key(j, "data");
+            mw_json_stringn(j, part.data, part.len);
+        }
+        mw_json_close(j);
+    }
+    mw_json_end(j);
+}
+
 /* TESTAPP_TIGHT_LIMITS=1: small limits and short timeouts, so the tests can reach
    every limit in well under a second. */
 static void set_tight_limits(mw_app *app) {
@@ -167,5 +239,11 @@ int main(void) {
     mw_get(app, "/query", query);
     mw_get(app, "/header", header);
     mw_get(app, "/nocontent", nocontent);
+    mw_get(app, "/q", query_pairs);
+    mw_post(app, "/form", form_pairs);
+    mw_get(app, "/cookie", cookie);
+    mw_get(app, "/typed/{id:int}", typed);
+    mw_post(app, "/json", json_body);
+    mw_post(app, "/upload", upload);
     return mw_run(app); /* PORT, HOST, MW_THREADS from the environment */
 }
