@@ -38,10 +38,13 @@
    mw_route(app, "METHOD", pattern, handler) for any other method.
    Patterns are paths split at '/'; each segment is one of
        users             static text, matched exactly
-       :id               a named parameter: one non-empty segment ("/users/:id")
+       :id  or {id}      a named parameter: one non-empty segment ("/users/:id")
+       {id:int}          a parameter that only matches a decimal int64 ("/users/{id:int}");
+                         another value does not match this route, so it falls through
+                         to the next route in priority order, or to 404
        *path             a wildcard, last segment only: the rest of the path, which may
                          be empty or hold more slashes ("/files/" then "*path")
-   A request is matched static segment first, then parameter, then wildcard,
+   A request is matched static segment first, then {id:int}, then parameter, then wildcard,
    whatever the order of registration. Parameters are percent-decoded (a bad
    %-escape or an encoded NUL gives 400). A path with a "." or ".." segment, or a
    parameter that decodes to one (%2e%2e, ..%2f), gives 400: a wildcard value is
@@ -63,6 +66,42 @@
    const char *mw_param(rq, name)     decoded path parameter; NULL when absent
    mw_str      mw_body(rq)            bytes + length (not NUL-terminated)
    void       *mw_userdata(rq)        what mw_set_userdata(app, p) stored
+   int         mw_param_int(rq, name, &out)   the parameter as an int64: 0, or MW_EINVAL
+                                      when absent, not decimal digits, or out of range
+   void       *mw_req_alloc(rq, n)    memory that lives until the request ends (no free)
+
+   Query strings and forms (the same calls for both; src is MW_QUERY for the query
+   string, MW_FORM for an application/x-www-form-urlencoded body; other bodies have
+   no form values). Names and values are %- and '+'-decoded; a malformed escape
+   ("%zz", a trailing "%") and "%00" are kept as written, never an error:
+   const char *mw_value(rq, src, name)            first value, or NULL
+   size_t mw_values(rq, src, name, out, max)      every value (count returned; up to max stored)
+   int mw_next_value(rq, src, &cursor, &name, &value)   1 per pair while cursor (start at 0) runs
+   Cookies: const char *mw_cookie(rq, name)       value of the named cookie, or NULL
+
+   JSON bodies: const mw_jv *mw_req_json(rq) parses the body (strict RFC 8259,
+   UTF-8 validated, nesting up to MW_JSON_MAX_DEPTH). On malformed JSON it returns
+   NULL and, whatever the handler then writes, the answer is 400 with
+   {"status":400,...,"detail":"invalid JSON at byte 12: ...","offset":12}.
+   Reading values (any call accepts NULL and returns the default):
+       mw_jv_get(obj, "key")   mw_jv_at(arr, 2)   mw_jv_path(v, "user.address.city")
+       mw_jv_path(v, "items[2].name")             mw_jv_kind(v) -> MW_JV_NULL .. MW_JV_OBJECT
+       mw_jv_str(v, "def")  mw_jv_int(v, 0)  mw_jv_num(v, 0.0)  mw_jv_bool(v, 0)  mw_jv_len(v)
+       for (m = mw_jv_first(v); m; m = mw_jv_next(m)) ... mw_jv_key(m) ...
+   With duplicate keys the last one is found. Numbers keep their text: mw_jv_int gives
+   the default for a fraction, an exponent or a value beyond int64; a number beyond a
+   double reads as infinity (and mw_json_value refuses to write it). Outside a
+   request: mw_jv_parse(text, len, &offset, &problem) / mw_jv_root / mw_jv_free.
+   mw_json_value(j, v) writes a parsed value with the JSON writer.
+
+   multipart/form-data: mw_part p; memset(&p, 0, sizeof p);
+       while (mw_multipart_next(rq, &p) > 0) { p.name, p.filename, p.safe_filename,
+                                                p.content_type, p.data, p.len }
+   The parts are found in place (no copy of the data). filename is as the client sent
+   it; safe_filename is its last path component with ':' and control bytes replaced,
+   never "", "." or "..", so it can be joined to a directory. A malformed body makes
+   mw_multipart_next return MW_EINVAL and the answer 400 with the reason; more parts
+   than MW_MAX_MULTIPART_PARTS is 413; another Content-Type is 415.
 
    ============================================================================
    RESPONSE
@@ -81,6 +120,14 @@
    int mw_text(rs, status, text)               text/plain; charset=utf-8
    int mw_send_json(rs, status, json_text)     application/json, text sent as given
    int mw_error(rs, status, detail)            {"status":..,"error":"<reason>","detail":".."}
+   int mw_set_cookie(rs, name, value, opts)    Set-Cookie with Path=/, HttpOnly and SameSite=Lax
+                                               unless opts (a mw_cookie_opts, NULL for the
+                                               defaults) says otherwise: max_age/has_max_age,
+                                               secure, allow_js (no HttpOnly), same_site,
+                                               path, domain. A name that is not a token, or a
+                                               value or attribute that could break the header
+                                               (';', CR, LF, space, '"', ',', '\\') is refused
+                                               with MW_EINVAL; SameSite=None needs secure.
    Every response carries Date and Content-Length (except 204 and 304, which have
    no body). Automatic error answers use the mw_error body shape.
 
@@ -119,6 +166,17 @@
    another worker is free.
 
    ============================================================================
+   TESTING WITHOUT A SOCKET
+   ============================================================================
+   mw_test_res *r = mw_test_request(app, "POST", "/echo", "Content-Type: text/plain\r\n",
+                                    "ping", 4);
+   r->status, r->body / r->body_len, mw_test_header(r, "Content-Type"), r->raw (all bytes)
+   mw_test_free(r);
+   mw_test_raw(app, bytes, n) feeds raw bytes (several pipelined requests, or garbage).
+   Requests go through the same parser, router, handlers and response framing as on a
+   socket, in the calling thread; examples/hello_test.c shows a whole test file.
+
+   ============================================================================
    LIMITS  (compile-time defaults; each also settable with mw_set_limit)
    ============================================================================
    macro                       default   unit    mw_limit                       when exceeded
@@ -133,9 +191,10 @@
    MW_MAX_CONNECTIONS          10000     conns   MW_LIMIT_CONNECTIONS           503, close
    MW_SHUTDOWN_GRACE_MS        5000      ms      MW_LIMIT_SHUTDOWN_GRACE_MS     connections closed
    MW_MAX_CHUNK_EXT_BYTES      1024      bytes   MW_LIMIT_CHUNK_EXT_BYTES       400, close
+   MW_MAX_MULTIPART_PARTS      128       parts   MW_LIMIT_MULTIPART_PARTS       413
    MW_THREADS_DEFAULT          0 (=CPUs) threads MW_LIMIT_THREADS
    Compile-time only:  MW_MAX_PARAMS 16 (path parameters per route),
-   MW_JSON_MAX_DEPTH 64, MW_READ_BUFFER_BYTES 4096 (first read buffer of a connection),
+   MW_JSON_MAX_DEPTH 64 (writer and reader), MW_READ_BUFFER_BYTES 4096 (first read buffer of a connection),
    MW_USE_POLL 0 (1 selects the poll() backend), MW_MALLOC/MW_REALLOC/MW_FREE (define all
    three to use your allocator).
    A run-time MW_LIMIT_HEADER_COUNT may only lower MW_MAX_HEADERS.
@@ -212,7 +271,9 @@
    ============================================================================
    VERSIONS
    ============================================================================
-   0.1.0  first release: server, router, JSON writer.
+   0.1.0  first release: server, router, JSON writer; request toolkit (query and form
+          values, cookies, typed parameters, JSON reader, multipart); in-process test
+          client.
 */
 #if defined(MICROWEB_IMPLEMENTATION) && !defined(_GNU_SOURCE)
 #define _GNU_SOURCE 1 /* accept4, clock_gettime, sigaction, ... under -std=c99 */
