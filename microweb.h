@@ -329,6 +329,27 @@ extern "C" {
 #ifndef MW_MAX_MULTIPART_PARTS
 #define MW_MAX_MULTIPART_PARTS 128 /* parts in one multipart/form-data body; more -> 413 */
 #endif
+#ifndef MW_PG_POOL_SIZE
+#define MW_PG_POOL_SIZE 0 /* connections; 0 = the number of worker threads, at most 16 */
+#endif
+#ifndef MW_PG_ACQUIRE_TIMEOUT_MS
+#define MW_PG_ACQUIRE_TIMEOUT_MS 1000 /* ms a request waits for a free connection -> 503 */
+#endif
+#ifndef MW_PG_CONNECT_TIMEOUT_S
+#define MW_PG_CONNECT_TIMEOUT_S 2 /* s to connect to the database (libpq's unit) -> 503 */
+#endif
+#ifndef MW_PG_STATEMENT_TIMEOUT_MS
+#define MW_PG_STATEMENT_TIMEOUT_MS 5000 /* ms one statement may run -> 504 */
+#endif
+#ifndef MW_PG_RETRY_MS
+#define MW_PG_RETRY_MS 500 /* ms after a failed connect before the next try; 503 meanwhile */
+#endif
+#ifndef MW_PG_PREPARE
+#define MW_PG_PREPARE 1 /* 1: prepare each SQL text once per connection; 0 for poolers without it */
+#endif
+#ifndef MW_PG_DEBUG
+#define MW_PG_DEBUG 0 /* 1: error answers carry the database's message (never in production) */
+#endif
 #ifndef MW_THREADS_DEFAULT
 #define MW_THREADS_DEFAULT 0 /* worker threads; 0 = online CPUs */
 #endif
@@ -366,6 +387,13 @@ typedef enum mw_limit {
     MW_LIMIT_SHUTDOWN_GRACE_MS,
     MW_LIMIT_CHUNK_EXT_BYTES,
     MW_LIMIT_MULTIPART_PARTS,
+    MW_LIMIT_PG_POOL_SIZE,
+    MW_LIMIT_PG_ACQUIRE_TIMEOUT_MS,
+    MW_LIMIT_PG_CONNECT_TIMEOUT_S,
+    MW_LIMIT_PG_STATEMENT_TIMEOUT_MS,
+    MW_LIMIT_PG_RETRY_MS,
+    MW_LIMIT_PG_PREPARE,
+    MW_LIMIT_PG_DEBUG,
     MW_LIMIT_THREADS,
     MW_LIMIT_COUNT
 } mw_limit;
@@ -509,6 +537,19 @@ long long mw_jv_int(const mw_jv *v, long long def);
 double mw_jv_num(const mw_jv *v, double def);
 int mw_jv_bool(const mw_jv *v, int def);
 int mw_json_value(mw_json *j, const mw_jv *v);
+
+/* PostgreSQL (only with -DMICROWEB_WITH_PG, linked with -lpq) */
+#ifdef MICROWEB_WITH_PG
+#include <libpq-fe.h>
+int mw_pg_configure(mw_app *app, const char *conninfo);
+PGresult *mw_pg_query(mw_req *rq, const char *sql, int nparams, const char *const *params);
+PGconn *mw_pg_conn(mw_req *rq);
+int mw_pg_write_rows(mw_json *j, const PGresult *res);
+int mw_pg_write_row(mw_json *j, const PGresult *res, int row);
+int mw_pg_json(mw_req *rq, mw_res *rs, const char *sql, int nparams, const char *const *params);
+int mw_pg_json_one(mw_req *rq, mw_res *rs, const char *sql, int nparams, const char *const *params);
+void mw_pg_healthz(mw_req *rq, mw_res *rs);
+#endif
 
 #ifdef __cplusplus
 }
@@ -1041,6 +1082,13 @@ static void mw__limits_default(mw__limits *l) {
     l->v[MW_LIMIT_SHUTDOWN_GRACE_MS] = MW_SHUTDOWN_GRACE_MS;
     l->v[MW_LIMIT_CHUNK_EXT_BYTES] = MW_MAX_CHUNK_EXT_BYTES;
     l->v[MW_LIMIT_MULTIPART_PARTS] = MW_MAX_MULTIPART_PARTS;
+    l->v[MW_LIMIT_PG_POOL_SIZE] = MW_PG_POOL_SIZE;
+    l->v[MW_LIMIT_PG_ACQUIRE_TIMEOUT_MS] = MW_PG_ACQUIRE_TIMEOUT_MS;
+    l->v[MW_LIMIT_PG_CONNECT_TIMEOUT_S] = MW_PG_CONNECT_TIMEOUT_S;
+    l->v[MW_LIMIT_PG_STATEMENT_TIMEOUT_MS] = MW_PG_STATEMENT_TIMEOUT_MS;
+    l->v[MW_LIMIT_PG_RETRY_MS] = MW_PG_RETRY_MS;
+    l->v[MW_LIMIT_PG_PREPARE] = MW_PG_PREPARE;
+    l->v[MW_LIMIT_PG_DEBUG] = MW_PG_DEBUG;
     l->v[MW_LIMIT_THREADS] = MW_THREADS_DEFAULT;
 }
 
@@ -2477,6 +2525,11 @@ struct mw_req {
     long long fail_offset; /* byte offset of a JSON error, else -1 */
     int json_parsed;
     const mw_jv *json;
+#ifdef MICROWEB_WITH_PG
+    struct mw__pg_slot *pg_slot; /* the connection this request checked out, if any */
+    struct mw__pg_kept *pg_results;
+    int pg_statements;           /* statements run so far: only the first may be retried */
+#endif
 };
 
 struct mw_res {
@@ -3058,7 +3111,7 @@ struct mw_app {
     mw__node root;
     mw__limits limits;
     void *userdata;
-    int route_errors;
+    int setup_errors;
     int serving;
     int listen_fd;
     int ctl_pipe[2];  /* mw_stop -> controller */
@@ -3073,6 +3126,9 @@ struct mw_app {
     mw__worker *workers;
     int nworkers;
     char listen_token, wake_token; /* addresses that tag poller events */
+#ifdef MICROWEB_WITH_PG
+    struct mw__pg_pool *pg;
+#endif
 };
 
 static void *mw__pool_get(mw__pool *p, size_t size) {
@@ -3410,6 +3466,11 @@ static void mw__req_fill(mw__worker *w, mw__conn *c) {
     rq->fail_offset = -1;
     rq->json_parsed = 0;
     rq->json = NULL;
+#ifdef MICROWEB_WITH_PG
+    rq->pg_slot = NULL;
+    rq->pg_results = NULL;
+    rq->pg_statements = 0;
+#endif
 }
 
 /* True when s has a "." or ".." segment, with '/' or '\\' as separators: such a value
@@ -3461,11 +3522,18 @@ static void mw__respond_unrouted(mw__worker *w, int slot, unsigned allow) {
     }
 }
 
+#ifdef MICROWEB_WITH_PG
+static void mw__pg_end_request(mw_req *rq);
+#else
+#define mw__pg_end_request(rq) ((void)0)
+#endif
+
 /* The handler met a malformed body: the answer says where and what, in JSON. */
 static void mw__respond_request_error(mw__worker *w) {
     mw_req *rq = &w->req;
     mw_json *j;
     w->headers.len = 0;
+    if (rq->fail_status == 503) mw_set_header(&w->res, "Retry-After", "1");
     j = mw_json_begin(&w->res, rq->fail_status);
     mw_json_object(j);
     mw_json_key_int(j, "status", rq->fail_status);
@@ -3493,6 +3561,7 @@ static void mw__dispatch(mw__worker *w, mw__conn *c) {
         mw_error(&w->res, 400, "malformed percent-encoding or dot-segment in path parameter");
     } else {
         m.handler(&w->req, &w->res);
+        mw__pg_end_request(&w->req);
         mw__res_check_json(&w->res);
         if (w->req.fail_status) mw__respond_request_error(w);
     }
@@ -3964,7 +4033,7 @@ int mw_listen(mw_app *app, const char *host, int port) {
 int mw_serve(mw_app *app) {
     int rc;
     if (!app || app->listen_fd < 0 || app->serving) return MW_ESTATE;
-    if (app->route_errors) return MW_EINVAL;
+    if (app->setup_errors) return MW_EINVAL;
     app->serving = 1;
     app->nworkers = mw__thread_count(app);
     app->conn_arming = app->nworkers == 1 ? MW__EV_PERSIST : 0;
@@ -4010,8 +4079,8 @@ int mw_run(mw_app *app) {
     int port = mw__env_port(), bound, rc;
     if (!app) return 1;
     if (!host || !*host) host = "127.0.0.1";
-    if (app->route_errors) {
-        fprintf(stderr, "microweb: not starting: %d route error(s) above\n", app->route_errors);
+    if (app->setup_errors) {
+        fprintf(stderr, "microweb: not starting: %d setup error(s) above\n", app->setup_errors);
         mw_app_free(app);
         return 1;
     }
@@ -4044,6 +4113,12 @@ int mw_run(mw_app *app) {
     return rc == 0 ? 0 : 1;
 }
 
+#ifdef MICROWEB_WITH_PG
+static void mw__pg_pool_free(mw_app *app);
+#else
+#define mw__pg_pool_free(app) ((void)0)
+#endif
+
 /* ---------------------------------------------------------------------------
    app, routes and request accessors
    --------------------------------------------------------------------------- */
@@ -4061,6 +4136,7 @@ mw_app *mw_app_new(void) {
 void mw_app_free(mw_app *app) {
     if (!app) return;
     mw__server_close(app);
+    mw__pg_pool_free(app);
     mw__node_clear(&app->root);
     pthread_mutex_destroy(&app->conns_lock);
     MW_FREE(app);
@@ -4106,7 +4182,7 @@ int mw_route(mw_app *app, const char *method, const char *pattern, mw_handler h)
     }
     if (rc != 0) {
         fprintf(stderr, "microweb: route %s %s: %s\n", method ? method : "(null)", pattern ? pattern : "(null)", why);
-        app->route_errors++;
+        app->setup_errors++;
     }
     return rc;
 }
@@ -4147,6 +4223,343 @@ const char *mw_param(const mw_req *rq, const char *name) {
         if (strcmp(rq->param_names[i], name) == 0) return rq->param_values[i];
     return NULL;
 }
+
+#ifdef MICROWEB_WITH_PG
+/* ---------------------------------------------------------------------------
+   extras: PostgreSQL. A pool of connections, checked out by a request on its first
+   statement and always given back when the request ends; parameters are sent apart
+   from the SQL text, so a value can never change the statement.
+   --------------------------------------------------------------------------- */
+#define MW__PG_MAX_POOL 16
+#define MW__PG_MAX_PREPARED 64 /* statements prepared per connection; more run unprepared */
+
+typedef struct mw__pg_slot {
+    PGconn *conn;
+    int in_use;
+    int fresh; /* connected during this request: a failure is not a stale connection */
+    size_t nprepared;
+    char *prepared[MW__PG_MAX_PREPARED]; /* SQL texts, prepared as "mw_<index>" */
+} mw__pg_slot;
+
+typedef struct mw__pg_pool {
+    char *conninfo;
+    pthread_mutex_t lock;
+    pthread_cond_t freed;
+    int size;               /* decided on first use, when the worker count is known */
+    long long retry_at;     /* after a failed connect: answer 503 at once until then */
+    mw__pg_slot slots[MW__PG_MAX_POOL];
+} mw__pg_pool;
+
+typedef struct mw__pg_kept { /* results a request made, cleared when it ends */
+    PGresult *res;
+    struct mw__pg_kept *next;
+} mw__pg_kept;
+
+int mw_pg_configure(mw_app *app, const char *conninfo) {
+    char *err = NULL;
+    PQconninfoOption *opts;
+    mw__pg_pool *p;
+    if (!app) return MW_EINVAL;
+    if (!conninfo) conninfo = getenv("DATABASE_URL");
+    if (!conninfo || !*conninfo) {
+        fprintf(stderr, "microweb: no database settings: pass a libpq conninfo or set DATABASE_URL\n");
+        return app->setup_errors++, MW_EINVAL;
+    }
+    if (!(opts = PQconninfoParse(conninfo, &err))) { /* a typo is a startup error, not a runtime surprise */
+        fprintf(stderr, "microweb: database settings: %s", err ? err : "out of memory\n");
+        PQfreemem(err);
+        return app->setup_errors++, MW_EINVAL;
+    }
+    PQconninfoFree(opts);
+    if (app->pg || !(p = (mw__pg_pool *)MW_MALLOC(sizeof *p))) return app->pg ? MW_ESTATE : MW_ENOMEM;
+    memset(p, 0, sizeof *p);
+    if (!(p->conninfo = mw__strndup(conninfo, strlen(conninfo)))) {
+        MW_FREE(p);
+        return MW_ENOMEM;
+    }
+    pthread_mutex_init(&p->lock, NULL);
+    pthread_cond_init(&p->freed, NULL);
+    app->pg = p;
+    return 0;
+}
+
+static void mw__pg_drop(mw__pg_slot *s) {
+    size_t i;
+    if (s->conn) PQfinish(s->conn);
+    s->conn = NULL;
+    for (i = 0; i < s->nprepared; i++) MW_FREE(s->prepared[i]);
+    s->nprepared = 0; /* a new connection has no prepared statements */
+}
+
+static void mw__pg_pool_free(mw_app *app) {
+    mw__pg_pool *p = app->pg;
+    int i;
+    if (!p) return;
+    for (i = 0; i < MW__PG_MAX_POOL; i++) mw__pg_drop(&p->slots[i]);
+    pthread_mutex_destroy(&p->lock);
+    pthread_cond_destroy(&p->freed);
+    MW_FREE(p->conninfo);
+    MW_FREE(p);
+    app->pg = NULL;
+}
+
+/* Logs the database's words in full; the client sees them only in debug mode. */
+static void mw__pg_fail(mw_req *rq, int status, const char *what, const char *message) {
+    size_t n = message ? strlen(message) : 0;
+    char *detail;
+    fprintf(stderr, "microweb: %s: %.*s\n", what, (int)(n && message[n - 1] == '\n' ? n - 1 : n), message ? message : "");
+    if (rq->limits->v[MW_LIMIT_PG_DEBUG] && message && (detail = (char *)mw__arena_alloc(rq->arena, strlen(what) + n + 3))) {
+        sprintf(detail, "%s: %.*s", what, (int)(n && message[n - 1] == '\n' ? n - 1 : n), message);
+        what = detail;
+    }
+    mw__req_fail(rq, status, what, -1);
+}
+
+static int mw__pg_connect(mw_req *rq, mw__pg_slot *s) {
+    mw__pg_pool *p = rq->app->pg;
+    char timeout[24], sql[64];
+    const char *keys[] = {"connect_timeout", "dbname", NULL}, *vals[] = {timeout, p->conninfo, NULL};
+    PGresult *r;
+    mw__pg_drop(s);
+    snprintf(timeout, sizeof timeout, "%lld", rq->limits->v[MW_LIMIT_PG_CONNECT_TIMEOUT_S]);
+    s->conn = PQconnectdbParams(keys, vals, 1); /* dbname is expanded: the settings override the timeout */
+    if (PQstatus(s->conn) != CONNECTION_OK) {
+        mw__pg_fail(rq, 503, "database unavailable", PQerrorMessage(s->conn));
+        mw__pg_drop(s);
+        pthread_mutex_lock(&p->lock);
+        p->retry_at = mw__now_ms() + rq->limits->v[MW_LIMIT_PG_RETRY_MS];
+        pthread_mutex_unlock(&p->lock);
+        return 0;
+    }
+    snprintf(sql, sizeof sql, "SET statement_timeout = %lld", rq->limits->v[MW_LIMIT_PG_STATEMENT_TIMEOUT_MS]);
+    PQclear(r = PQexec(s->conn, sql));
+    pthread_mutex_lock(&p->lock);
+    p->retry_at = 0;
+    pthread_mutex_unlock(&p->lock);
+    s->fresh = 1;
+    return 1;
+}
+
+static int mw__pg_pool_size(const mw_app *app) {
+    long long n = app->limits.v[MW_LIMIT_PG_POOL_SIZE];
+    if (n <= 0) n = app->nworkers > 0 ? app->nworkers : mw__thread_count(app);
+    return n > MW__PG_MAX_POOL ? MW__PG_MAX_POOL : (int)n;
+}
+
+/* Waits up to the acquire timeout for a free slot; connects it when needed. */
+static mw__pg_slot *mw__pg_acquire(mw_req *rq) {
+    mw__pg_pool *p = rq->app->pg;
+    mw__pg_slot *s = NULL;
+    struct timespec until;
+    int i, need_connect, backing_off;
+    if (rq->pg_slot) return rq->pg_slot;
+    if (!p) return mw__pg_fail(rq, 500, "database not configured (mw_pg_configure)", NULL), (mw__pg_slot *)NULL;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += (time_t)(rq->limits->v[MW_LIMIT_PG_ACQUIRE_TIMEOUT_MS] / 1000);
+    until.tv_nsec += (long)(rq->limits->v[MW_LIMIT_PG_ACQUIRE_TIMEOUT_MS] % 1000) * 1000000L;
+    if (until.tv_nsec >= 1000000000L) until.tv_sec++, until.tv_nsec -= 1000000000L;
+    pthread_mutex_lock(&p->lock);
+    if (!p->size) p->size = mw__pg_pool_size(rq->app);
+    while (!s) {
+        for (i = 0; i < p->size && !s; i++) /* a slot with a live connection first */
+            if (!p->slots[i].in_use && p->slots[i].conn) s = &p->slots[i];
+        for (i = 0; i < p->size && !s; i++)
+            if (!p->slots[i].in_use) s = &p->slots[i];
+        if (!s && pthread_cond_timedwait(&p->freed, &p->lock, &until) != 0) break;
+    }
+    if (s) s->in_use = 1;
+    backing_off = p->retry_at && mw__now_ms() < p->retry_at;
+    pthread_mutex_unlock(&p->lock);
+    if (!s) return mw__pg_fail(rq, 503, "no database connection free", NULL), (mw__pg_slot *)NULL;
+    rq->pg_slot = s;
+    need_connect = !s->conn || PQstatus(s->conn) != CONNECTION_OK;
+    if (need_connect && backing_off) return mw__pg_fail(rq, 503, "database unavailable (retrying soon)", NULL), (mw__pg_slot *)NULL;
+    if (need_connect && !mw__pg_connect(rq, s)) return NULL;
+    return s;
+}
+
+/* Runs one statement, prepared once per connection unless that is switched off. */
+static PGresult *mw__pg_exec(mw_req *rq, mw__pg_slot *s, const char *sql, int n, const char *const *params) {
+    size_t i;
+    char name[24];
+    if (!rq->limits->v[MW_LIMIT_PG_PREPARE]) return PQexecParams(s->conn, sql, n, NULL, params, NULL, NULL, 0);
+    for (i = 0; i < s->nprepared && strcmp(s->prepared[i], sql) != 0; i++) {
+    }
+    snprintf(name, sizeof name, "mw_%lu", (unsigned long)i);
+    if (i == s->nprepared) {
+        PGresult *r;
+        if (i == MW__PG_MAX_PREPARED) return PQexecParams(s->conn, sql, n, NULL, params, NULL, NULL, 0);
+        r = PQprepare(s->conn, name, sql, n, NULL);
+        if (PQresultStatus(r) != PGRES_COMMAND_OK) return r;
+        PQclear(r);
+        if ((s->prepared[i] = mw__strndup(sql, strlen(sql))) != NULL) s->nprepared++;
+    }
+    return PQexecPrepared(s->conn, name, n, params, NULL, NULL, 0);
+}
+
+static int mw__pg_ok(const PGresult *r) {
+    ExecStatusType st = PQresultStatus(r);
+    return st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK;
+}
+
+static void mw__pg_keep(mw_req *rq, PGresult *r) {
+    mw__pg_kept *k = (mw__pg_kept *)mw__arena_alloc(rq->arena, sizeof *k);
+    if (!k) {
+        PQclear(r); /* cannot happen after a warm arena; never leak */
+        return;
+    }
+    k->res = r;
+    k->next = rq->pg_results;
+    rq->pg_results = k;
+}
+
+PGresult *mw_pg_query(mw_req *rq, const char *sql, int nparams, const char *const *params) {
+    mw__pg_slot *s;
+    int retried = 0;
+    if (!rq || !sql || rq->fail_status || !(s = mw__pg_acquire(rq))) return NULL;
+    for (;;) {
+        int first = rq->pg_statements++ == 0;
+        PGTransactionStatusType before = PQtransactionStatus(s->conn);
+        PGresult *r = mw__pg_exec(rq, s, sql, nparams, params);
+        const char *state;
+        if (mw__pg_ok(r)) {
+            mw__pg_keep(rq, r);
+            return r;
+        }
+        /* a pooled connection the server dropped while idle (a restart): retry the
+           first statement once on a new connection; never inside a transaction */
+        if (PQstatus(s->conn) == CONNECTION_BAD && first && !s->fresh && before == PQTRANS_IDLE && !retried) {
+            fprintf(stderr, "microweb: database connection lost while idle; reconnecting\n");
+            PQclear(r);
+            retried = 1;
+            rq->pg_statements = 0;
+            if (!mw__pg_connect(rq, s)) return NULL;
+            continue;
+        }
+        state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
+        if (PQstatus(s->conn) == CONNECTION_BAD)
+            mw__pg_fail(rq, 503, "database unavailable", PQerrorMessage(s->conn));
+        else if (state && strcmp(state, "57014") == 0) /* query_canceled: the statement timeout */
+            mw__pg_fail(rq, 504, "database statement timed out", PQresultErrorMessage(r));
+        else
+            mw__pg_fail(rq, 500, "database error", r ? PQresultErrorMessage(r) : PQerrorMessage(s->conn));
+        PQclear(r);
+        return NULL;
+    }
+}
+
+PGconn *mw_pg_conn(mw_req *rq) {
+    mw__pg_slot *s = rq && !rq->fail_status ? mw__pg_acquire(rq) : NULL;
+    if (s) rq->pg_statements++; /* the caller's statements are its own: none is retried */
+    return s ? s->conn : NULL;
+}
+
+/* Gives the connection back clean: an open or failed transaction is rolled back, and
+   a connection in any doubtful state is dropped, before another request gets it. */
+static void mw__pg_end_request(mw_req *rq) {
+    mw__pg_pool *p = rq->app->pg;
+    mw__pg_slot *s = rq->pg_slot;
+    mw__pg_kept *k;
+    for (k = rq->pg_results; k; k = k->next) PQclear(k->res);
+    rq->pg_results = NULL;
+    if (!s) return;
+    if (s->conn) {
+        PGTransactionStatusType t = PQtransactionStatus(s->conn);
+        if (t == PQTRANS_INTRANS || t == PQTRANS_INERROR) {
+            PGresult *r = PQexec(s->conn, "ROLLBACK");
+            if (PQresultStatus(r) != PGRES_COMMAND_OK) mw__pg_drop(s);
+            PQclear(r);
+            fprintf(stderr, "microweb: a request left a transaction open; rolled back\n");
+        } else if (t != PQTRANS_IDLE) {
+            mw__pg_drop(s);
+        }
+    }
+    s->fresh = 0;
+    rq->pg_slot = NULL;
+    pthread_mutex_lock(&p->lock);
+    s->in_use = 0;
+    pthread_cond_signal(&p->freed);
+    pthread_mutex_unlock(&p->lock);
+}
+
+/* A number as PostgreSQL prints it, if JSON can hold it: NaN and infinities cannot. */
+static int mw__is_json_number(const char *v, size_t n) {
+    mw__jparse j;
+    memset(&j, 0, sizeof j);
+    j.p = v;
+    j.end = v + n;
+    if (!n || (v[0] != '-' && (v[0] < '0' || v[0] > '9'))) return 0;
+    if (v[0] == '-') j.p++;
+    if (!(j.p = mw__jdigits(j.p, j.end))) return 0;
+    if (j.p < j.end && *j.p == '.' && !(j.p = mw__jdigits(j.p + 1, j.end))) return 0;
+    if (j.p < j.end && (*j.p == 'e' || *j.p == 'E')) {
+        j.p++;
+        if (j.p < j.end && (*j.p == '+' || *j.p == '-')) j.p++;
+        if (!(j.p = mw__jdigits(j.p, j.end))) return 0;
+    }
+    return j.p == j.end;
+}
+
+/* One field by its column's type OID (pg_type.h): numbers and booleans as JSON
+   values, json and jsonb embedded as they are, SQL NULL as null, the rest a string. */
+static int mw__pg_write_field(mw_json *j, const PGresult *r, int row, int col) {
+    const char *v = PQgetvalue(r, row, col);
+    size_t n = (size_t)PQgetlength(r, row, col);
+    if (PQgetisnull(r, row, col)) return mw_json_null(j);
+    switch (PQftype(r, col)) {
+    case 16: return mw_json_bool(j, v[0] == 't');                       /* bool */
+    case 20: case 21: case 23: case 26: return mw__json_scalar(j, v, n); /* int8, int2, int4, oid */
+    case 700: case 701: case 1700:                                       /* float4, float8, numeric */
+        return mw__is_json_number(v, n) ? mw__json_scalar(j, v, n) : mw_json_null(j);
+    case 114: case 3802: return mw__json_scalar(j, v, n); /* json, jsonb: validated by the server */
+    default: return mw_json_stringn(j, v, n);
+    }
+}
+
+int mw_pg_write_row(mw_json *j, const PGresult *res, int row) {
+    int col, rc = mw_json_object(j);
+    for (col = 0; !rc && col < PQnfields(res); col++) {
+        rc = mw_json_key(j, PQfname(res, col));
+        if (!rc) rc = mw__pg_write_field(j, res, row, col);
+    }
+    return rc ? rc : mw_json_close(j);
+}
+
+int mw_pg_write_rows(mw_json *j, const PGresult *res) {
+    int row, rc = mw_json_array(j);
+    for (row = 0; !rc && row < PQntuples(res); row++) rc = mw_pg_write_row(j, res, row);
+    return rc ? rc : mw_json_close(j);
+}
+
+int mw_pg_json(mw_req *rq, mw_res *rs, const char *sql, int nparams, const char *const *params) {
+    PGresult *r = mw_pg_query(rq, sql, nparams, params);
+    mw_json *j;
+    if (!r) return MW_EIO; /* the answer is already the error */
+    j = mw_json_begin(rs, 200);
+    mw_pg_write_rows(j, r);
+    return mw_json_end(j);
+}
+
+int mw_pg_json_one(mw_req *rq, mw_res *rs, const char *sql, int nparams, const char *const *params) {
+    PGresult *r = mw_pg_query(rq, sql, nparams, params);
+    mw_json *j;
+    if (!r) return MW_EIO;
+    if (PQntuples(r) == 0) return mw_error(rs, 404, "not found");
+    j = mw_json_begin(rs, 200);
+    mw_pg_write_row(j, r, 0);
+    return mw_json_end(j);
+}
+
+void mw_pg_healthz(mw_req *rq, mw_res *rs) {
+    mw__pg_pool *p = rq->app->pg;
+    if (p && PQping(p->conninfo) == PQPING_OK) {
+        mw_send_json(rs, 200, "{\"status\":\"ok\",\"database\":\"up\"}");
+        return;
+    }
+    mw_set_header(rs, "Retry-After", "1");
+    mw_error(rs, 503, "database unreachable");
+}
+#endif /* MICROWEB_WITH_PG */
 
 /* ---------------------------------------------------------------------------
    extras: the in-process test client. Requests go through the same parser, router,
