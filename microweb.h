@@ -166,6 +166,43 @@
    another worker is free.
 
    ============================================================================
+   POSTGRESQL  (only with -DMICROWEB_WITH_PG; link with -lpq:
+                cc -DMICROWEB_WITH_PG $(pkg-config --cflags libpq) app.c $(pkg-config --libs libpq))
+   ============================================================================
+   Before serving:  mw_pg_configure(app, "host=... dbname=..." or "postgresql://..." or
+                    NULL for DATABASE_URL). The settings are checked at once
+                    (PQconninfoParse): a typo is one clear line and mw_run refuses to start.
+   In a handler (parameters are sent apart from the SQL, so a value can never change
+   the statement; $1, $2 ... in the SQL):
+       const char *p[] = { mw_param(rq, "id") };
+       mw_pg_json_one(rq, rs, "SELECT id, name FROM users WHERE id = $1", 1, p);
+   int mw_pg_json(rq, rs, sql, n, params)      200 with the rows as an array of objects
+   int mw_pg_json_one(rq, rs, sql, n, params)  200 with the first row as an object; 404 if none
+   PGresult *mw_pg_query(rq, sql, n, params)   the result, cleared when the request ends
+   PGconn *mw_pg_conn(rq)                      the raw connection (transactions, COPY ...)
+   mw_pg_write_rows(j, res) / mw_pg_write_row(j, res, row)   rows into a JSON writer
+   void mw_pg_healthz(rq, rs)                  a handler: 200 when the database answers
+                                               PQping, else 503 (mw_get(app, "/healthz", ...))
+   Columns become JSON by type: bool -> true/false; int2/4/8, oid, float4/8, numeric ->
+   numbers (NaN and infinities -> null); json, jsonb -> embedded as they are; SQL NULL ->
+   null; anything else -> an escaped string. Column names are escaped too.
+   The pool: MW_PG_POOL_SIZE connections (default: worker threads, at most 16), checked
+   out on a request's first statement and always given back when it ends; a transaction
+   left open or failed is rolled back first. Each SQL text is prepared once per connection
+   (MW_PG_PREPARE 0 switches it off, for poolers such as PgBouncer in transaction mode).
+   When things go wrong the answer replaces whatever the handler wrote (the handler sees
+   NULL / MW_EIO and may simply return):
+       database unreachable, or no connection free within MW_PG_ACQUIRE_TIMEOUT_MS
+           -> 503 with Retry-After. After a failed connect the pool answers 503 at once
+              for MW_PG_RETRY_MS, then tries again: service resumes by itself.
+       a pooled connection the server dropped while idle (a restart): the request's
+           first statement is retried once on a new connection, never in a transaction
+       statement over MW_PG_STATEMENT_TIMEOUT_MS -> 504; the connection stays usable
+       any other database error -> 500
+   The database's own message is logged on stderr; clients see it only with
+   MW_PG_DEBUG 1 (mw_set_limit(app, MW_LIMIT_PG_DEBUG, 1)).
+
+   ============================================================================
    TESTING WITHOUT A SOCKET
    ============================================================================
    mw_test_res *r = mw_test_request(app, "POST", "/echo", "Content-Type: text/plain\r\n",
@@ -192,6 +229,13 @@
    MW_SHUTDOWN_GRACE_MS        5000      ms      MW_LIMIT_SHUTDOWN_GRACE_MS     connections closed
    MW_MAX_CHUNK_EXT_BYTES      1024      bytes   MW_LIMIT_CHUNK_EXT_BYTES       400, close
    MW_MAX_MULTIPART_PARTS      128       parts   MW_LIMIT_MULTIPART_PARTS       413
+   MW_PG_POOL_SIZE             0 (auto)  conns   MW_LIMIT_PG_POOL_SIZE
+   MW_PG_ACQUIRE_TIMEOUT_MS    1000      ms      MW_LIMIT_PG_ACQUIRE_TIMEOUT_MS 503
+   MW_PG_CONNECT_TIMEOUT_S     2         s       MW_LIMIT_PG_CONNECT_TIMEOUT_S  503
+   MW_PG_STATEMENT_TIMEOUT_MS  5000      ms      MW_LIMIT_PG_STATEMENT_TIMEOUT_MS 504
+   MW_PG_RETRY_MS              500       ms      MW_LIMIT_PG_RETRY_MS           503 meanwhile
+   MW_PG_PREPARE               1         0/1     MW_LIMIT_PG_PREPARE
+   MW_PG_DEBUG                 0         0/1     MW_LIMIT_PG_DEBUG
    MW_THREADS_DEFAULT          0 (=CPUs) threads MW_LIMIT_THREADS
    Compile-time only:  MW_MAX_PARAMS 16 (path parameters per route),
    MW_JSON_MAX_DEPTH 64 (writer and reader), MW_READ_BUFFER_BYTES 4096 (first read buffer of a connection),
@@ -273,7 +317,7 @@
    ============================================================================
    0.1.0  first release: server, router, JSON writer; request toolkit (query and form
           values, cookies, typed parameters, JSON reader, multipart); in-process test
-          client.
+          client; PostgreSQL pool and JSON rows.
 */
 #if defined(MICROWEB_IMPLEMENTATION) && !defined(_GNU_SOURCE)
 #define _GNU_SOURCE 1 /* accept4, clock_gettime, sigaction, ... under -std=c99 */
