@@ -4441,6 +4441,16 @@ static PGresult *mw__pg_exec(mw_req *rq, mw__pg_slot *s, const char *sql, int n,
     return PQexecPrepared(s->conn, name, n, params, NULL, NULL, 0);
 }
 
+/* The connection is gone, or the server is going. An error without a SQLSTATE was
+   made by libpq itself, not by the server: after a crash stop libpq reports "server
+   closed the connection unexpectedly" that way while PQstatus still says OK. The
+   server says it with class 08 or 57P01-57P03 (PostgreSQL Appendix A). */
+static int mw__pg_conn_lost(PGconn *c, const PGresult *r) {
+    const char *state = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
+    return PQstatus(c) == CONNECTION_BAD || !state || strncmp(state, "08", 2) == 0 || strcmp(state, "57P01") == 0 ||
+           strcmp(state, "57P02") == 0 || strcmp(state, "57P03") == 0;
+}
+
 static int mw__pg_ok(const PGresult *r) {
     ExecStatusType st = PQresultStatus(r);
     return st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK;
@@ -4472,7 +4482,7 @@ PGresult *mw_pg_query(mw_req *rq, const char *sql, int nparams, const char *cons
         }
         /* a pooled connection the server dropped while idle (a restart): retry the
            first statement once on a new connection; never inside a transaction */
-        if (PQstatus(s->conn) == CONNECTION_BAD && first && !s->fresh && before == PQTRANS_IDLE && !retried) {
+        if (mw__pg_conn_lost(s->conn, r) && first && !s->fresh && before == PQTRANS_IDLE && !retried) {
             fprintf(stderr, "microweb: database connection lost while idle; reconnecting\n");
             PQclear(r);
             retried = 1;
@@ -4481,12 +4491,14 @@ PGresult *mw_pg_query(mw_req *rq, const char *sql, int nparams, const char *cons
             continue;
         }
         state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
-        if (PQstatus(s->conn) == CONNECTION_BAD)
-            mw__pg_fail(rq, 503, "database unavailable", PQerrorMessage(s->conn));
-        else if (state && strcmp(state, "57014") == 0) /* query_canceled: the statement timeout */
+        if (mw__pg_conn_lost(s->conn, r)) {
+            mw__pg_fail(rq, 503, "database unavailable", r ? PQresultErrorMessage(r) : PQerrorMessage(s->conn));
+            mw__pg_drop(s); /* the next request connects anew */
+        } else if (state && strcmp(state, "57014") == 0) { /* query_canceled: the statement timeout */
             mw__pg_fail(rq, 504, "database statement timed out", PQresultErrorMessage(r));
-        else
+        } else {
             mw__pg_fail(rq, 500, "database error", r ? PQresultErrorMessage(r) : PQerrorMessage(s->conn));
+        }
         PQclear(r);
         return NULL;
     }

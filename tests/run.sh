@@ -123,6 +123,20 @@ for t in request route percent json pipeline; do
     check "fuzz_replay_$t" replay_fuzz_inputs "$t"
 done
 
+echo "== PostgreSQL hooks against a throwaway server"
+pg_include=$(pg_config --includedir 2>/dev/null || true)
+if [ -n "$pg_include" ] && [ -f "$pg_include/libpq-fe.h" ]; then
+    PG="-DMICROWEB_WITH_PG -I$pg_include"
+    check header_with_pg_c99 gcc -std=c99 $W $PG -pthread -I. "$impl" -o "$B/h8" -lpq
+    check header_with_pg_cxx g++ -x c++ -std=c++17 -Wall -Wextra -Wpedantic -Werror $PG -pthread -I. "$impl" -o "$B/h9" -lpq
+    check build_pgapp sh -c "cc -O2 -g -I$pg_include -pthread -I. tests/pgapp.c -o $B/pgapp -lpq &&
+        clang $SAN -I$pg_include -pthread -I. tests/pgapp.c -o $B/asan/pgapp -lpq"
+    suite pg python3 tests/pg.py "$B/pgapp"
+    E2E_TIMEOUT_SCALE=3 suite pg_asan python3 tests/pg.py "$B/asan/pgapp"
+else
+    echo "SKIP pg: libpq-fe.h not found (apt-get install postgresql libpq-dev)"
+fi
+
 echo "== ThreadSanitizer (concurrency)"
 mkdir -p "$B/tsan"
 check build_tsan sh -c "clang -O1 -g -fsanitize=thread -pthread -I. examples/hello.c -o $B/tsan/hello &&

@@ -1,0 +1,76 @@
+/* pgapp.c - the app the PostgreSQL tests run against (built with -DMICROWEB_WITH_PG).
+   DATABASE_URL names the database; PGAPP_POOL_SIZE, PGAPP_ACQUIRE_TIMEOUT_MS and
+   PGAPP_STATEMENT_TIMEOUT_MS set the pool's limits. */
+#define MICROWEB_IMPLEMENTATION
+#define MICROWEB_WITH_PG
+#include "../microweb.h"
+
+#include <stdlib.h>
+
+/* GET /types: one row with a column of every type microweb maps to JSON */
+static void types(mw_req *rq, mw_res *rs) {
+    mw_pg_json_one(rq, rs,
+                   "SELECT true AS b, false AS f, 7::int2 AS i2, '-2147483648'::int4 AS i4, "
+                   "9223372036854775807::int8 AS i8, 26::oid AS o, 1.5::float4 AS f4, -0.1::float8 AS f8, "
+                   "12345.678900::numeric AS n, 'NaN'::numeric AS nan, 'Infinity'::float8 AS inf, "
+                   "'{\"a\": [1, 2]}'::json AS js, '{\"b\": {\"c\": null}}'::jsonb AS jb, NULL::text AS nul, "
+                   "$1::text AS t, 'x'::char(3) AS ch, '2026-01-02'::date AS d, 1 AS \"we\"\"ird\\\\name\"",
+                   1, (const char *const[]){"quote \" backslash \\ newline \n tab \t bell \a caf\xc3\xa9 \xe2\x82\xac"});
+}
+
+/* GET /users/:id: the id compared as text, so any string is a harmless value */
+static void user(mw_req *rq, mw_res *rs) {
+    const char *p[] = {mw_param(rq, "id")};
+    mw_pg_json_one(rq, rs, "SELECT id, name FROM users WHERE id::text = $1", 1, p);
+}
+
+static void users(mw_req *rq, mw_res *rs) { mw_pg_json(rq, rs, "SELECT id, name FROM users ORDER BY id", 0, NULL); }
+
+/* GET /sleep/:ms: holds a pooled connection for that long */
+static void sleep_ms(mw_req *rq, mw_res *rs) {
+    const char *p[] = {mw_param(rq, "ms")};
+    mw_pg_json_one(rq, rs, "SELECT true AS slept FROM pg_sleep($1::float8 / 1000)", 1, p);
+}
+
+/* GET /leave-open/:how: starts a transaction (and, for "failed", breaks it) and
+   returns without ending it; the next request on that connection must not notice */
+static void leave_open(mw_req *rq, mw_res *rs) {
+    PGconn *c = mw_pg_conn(rq);
+    if (!c) return;
+    PQclear(PQexec(c, "BEGIN"));
+    PQclear(PQexec(c, "INSERT INTO users (id, name) VALUES (1000, 'uncommitted')"));
+    if (strcmp(mw_param(rq, "how"), "failed") == 0) PQclear(PQexec(c, "SELECT 1/0"));
+    mw_text(rs, 200, "left open");
+}
+
+/* GET /state: the transaction state and whether the uncommitted row is visible */
+static void state(mw_req *rq, mw_res *rs) {
+    mw_pg_json_one(rq, rs,
+                   "SELECT (SELECT count(*) FROM users WHERE id = 1000) AS uncommitted_rows, "
+                   "txid_current_if_assigned() IS NULL AS no_transaction_open", 0, NULL);
+}
+
+static void syntax_error(mw_req *rq, mw_res *rs) { mw_pg_json(rq, rs, "SELEC oops", 0, NULL); }
+
+static void set_limit_from_env(mw_app *app, const char *env, mw_limit limit) {
+    const char *v = getenv(env);
+    if (v && *v) mw_set_limit(app, limit, atoll(v));
+}
+
+int main(void) {
+    mw_app *app = mw_app_new();
+    set_limit_from_env(app, "PGAPP_POOL_SIZE", MW_LIMIT_PG_POOL_SIZE);
+    set_limit_from_env(app, "PGAPP_ACQUIRE_TIMEOUT_MS", MW_LIMIT_PG_ACQUIRE_TIMEOUT_MS);
+    set_limit_from_env(app, "PGAPP_STATEMENT_TIMEOUT_MS", MW_LIMIT_PG_STATEMENT_TIMEOUT_MS);
+    set_limit_from_env(app, "PGAPP_RETRY_MS", MW_LIMIT_PG_RETRY_MS);
+    mw_pg_configure(app, NULL); /* DATABASE_URL */
+    mw_get(app, "/types", types);
+    mw_get(app, "/users", users);
+    mw_get(app, "/users/:id", user);
+    mw_get(app, "/sleep/{ms:int}", sleep_ms);
+    mw_get(app, "/leave-open/:how", leave_open);
+    mw_get(app, "/state", state);
+    mw_get(app, "/syntax-error", syntax_error);
+    mw_get(app, "/healthz", mw_pg_healthz);
+    return mw_run(app);
+}
