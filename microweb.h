@@ -1412,6 +1412,9 @@ static int mw__note_field(mw__head *h, const mw__field *f, mw__framing_acc *a) {
     return 0;
 }
 
+/* A control byte other than HTAB, or DEL: never allowed in a field value (RFC 9110 §5.5). */
+static int mw__is_field_ctl(unsigned char c) { return (c < 0x20 && c != '\t') || c == 0x7f; }
+
 /* Skips bytes allowed in a field value (>= 0x20 but DEL, and HTAB), eight at a time
    while a word holds no control byte or DEL; stops at the first byte not allowed. */
 static const char *mw__skip_field_value(const char *p, const char *end) {
@@ -1424,7 +1427,7 @@ static const char *mw__skip_field_value(const char *p, const char *end) {
         if (((x - 0x20 * ones) & ~x & highs) | ((del - ones) & ~del & highs)) break;
         p += 8;
     }
-    while (p < end && ((unsigned char)*p >= 0x20 || *p == '\t') && *p != 0x7f) p++;
+    while (p < end && !mw__is_field_ctl((unsigned char)*p)) p++;
     return p;
 }
 
@@ -1562,8 +1565,7 @@ static int mw__chunked_decode(mw__chunked *d, char *buf, size_t len, size_t *in,
         case MW__CH_EXT: /* chunk-ext: parsed only far enough to skip it, within a cap */
             if (c == '\r') {
                 d->state = MW__CH_SIZE_LF;
-            } else if ((c < 0x20 && c != '\t') || c == 0x7f ||
-                       ++d->ext_bytes > (size_t)lim->v[MW_LIMIT_CHUNK_EXT_BYTES]) {
+            } else if (mw__is_field_ctl(c) || ++d->ext_bytes > (size_t)lim->v[MW_LIMIT_CHUNK_EXT_BYTES]) {
                 rc = -400;
             }
             i++;
@@ -1607,7 +1609,7 @@ static int mw__chunked_decode(mw__chunked *d, char *buf, size_t len, size_t *in,
                 rc = -431;
             } else if (c == '\r') {
                 d->state = MW__CH_TRAILER_LF;
-            } else if ((c < 0x20 && c != '\t') || c == 0x7f) {
+            } else if (mw__is_field_ctl(c)) {
                 rc = -400;
             }
             i++;
@@ -2644,7 +2646,7 @@ int mw_status(mw_res *rs, int status) {
    truncate it for C code downstream. */
 static int mw__valid_field_value(const char *v) {
     for (; *v; v++)
-        if (((unsigned char)*v < 0x20 && *v != '\t') || *v == 0x7f) return 0;
+        if (mw__is_field_ctl((unsigned char)*v)) return 0;
     return 1;
 }
 

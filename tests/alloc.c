@@ -18,27 +18,10 @@ static void *counting_realloc(void *p, size_t n) {
 #define MW_MALLOC(n) counting_malloc(n)
 #define MW_REALLOC(p, n) counting_realloc((p), (n))
 #define MW_FREE(p) free(p)
-#define MICROWEB_IMPLEMENTATION
-#include "../microweb.h"
+#define HELLO_NO_MAIN /* the example app itself, with every allocation counted */
+#include "../examples/hello.c"
 
 #include "harness.h"
-
-static void hello(mw_req *rq, mw_res *rs) {
-    (void)rq;
-    mw_text(rs, 200, "Hello, World!");
-}
-
-static void user(mw_req *rq, mw_res *rs) {
-    mw_json *j = mw_json_begin(rs, 200);
-    mw_json_object(j);
-    mw_json_key_string(j, "id", mw_param(rq, "id"));
-    mw_json_end(j);
-}
-
-static void echo(mw_req *rq, mw_res *rs) {
-    mw_str b = mw_body(rq);
-    mw_send(rs, 200, "application/octet-stream", b.ptr, b.len);
-}
 
 static void *serve(void *app) {
     mw_serve((mw_app *)app);
@@ -84,14 +67,11 @@ static const char *const requests[] = {
 };
 
 TEST(steady_state_requests_do_not_allocate) {
-    mw_app *app = mw_app_new();
+    mw_app *app = hello_app();
     pthread_t t;
     int port, fd, i, ok = 0;
     long before;
     mw_set_limit(app, MW_LIMIT_THREADS, 1);
-    mw_get(app, "/", hello);
-    mw_get(app, "/users/:id", user);
-    mw_post(app, "/echo", echo);
     port = mw_listen(app, "127.0.0.1", 0);
     pthread_create(&t, NULL, serve, app);
     fd = connect_to(port);

@@ -1,32 +1,13 @@
-/* testapp.c - the end-to-end test app: hello.c's three routes plus routes that show
+/* testapp.c - the end-to-end test app: hello.c's app (included) plus routes that show
    behaviours hello.c cannot (blocking handlers, routing priority, JSON writer misuse,
    header injection, Connection: close, query, request headers, 204).
    Build:  cc -pthread -I. tests/testapp.c -o build/testapp
    Run:    PORT=0 MW_THREADS=4 build/testapp        (driven by tests/e2e.py)       */
-#define MICROWEB_IMPLEMENTATION
-#include "microweb.h"
+#define HELLO_NO_MAIN /* hello.c's app and routes, the contract under test, without its main() */
+#include "../examples/hello.c"
 
 #include <stdio.h>
 #include <time.h>
-
-/* ---- hello.c's routes ---- */
-
-static void hello(mw_req *rq, mw_res *rs) {
-    (void)rq;
-    mw_text(rs, 200, "Hello, World!");
-}
-
-static void user(mw_req *rq, mw_res *rs) {
-    mw_json *j = mw_json_begin(rs, 200);
-    mw_json_object(j);
-    mw_json_key_string(j, "id", mw_param(rq, "id"));
-    mw_json_end(j);
-}
-
-static void echo(mw_req *rq, mw_res *rs) {
-    mw_str body = mw_body(rq);
-    mw_send(rs, 200, "application/octet-stream", body.ptr, body.len);
-}
 
 /* ---- test routes ---- */
 
@@ -219,14 +200,10 @@ static void set_limits_from_env(mw_app *app) {
 
 int main(void) {
     const char *tight = getenv("TESTAPP_TIGHT_LIMITS");
-    mw_app *app = mw_app_new();
+    mw_app *app = hello_app();
     if (!app) return 1;
-    mw_set_limit(app, MW_LIMIT_BODY_BYTES, 8 << 20);
     if (tight && *tight == '1') set_tight_limits(app);
     set_limits_from_env(app);
-    mw_get(app, "/", hello);
-    mw_get(app, "/users/:id", user);
-    mw_post(app, "/echo", echo);
     mw_get(app, "/slow", slow);
     mw_get(app, "/files/*path", files);
     mw_get(app, "/users/new", user_new);
