@@ -5,7 +5,7 @@ WARN    := -Wall -Wextra -Wpedantic -Wshadow -Wstrict-prototypes -Wundef
 PORT    ?= 8080
 B       := build
 
-.PHONY: all run test clean fuzz bench bench-quick
+.PHONY: all run test clean fuzz bench bench-quick run-pg
 
 all: $(B)/hello $(B)/testapp $(B)/unit $(B)/restart $(B)/alloc $(B)/toolkit $(B)/json_suite $(B)/hello_test tests/json_check
 
@@ -62,3 +62,12 @@ bench:
 
 bench-quick:
 	python3 bench/run.py --quick
+
+# The PostgreSQL example (needs libpq: apt-get install libpq-dev; not part of `all`)
+$(B)/todo_pg: examples/todo_pg.c microweb.h | $(B)
+	$(CC) $(CFLAGS) $(WARN) -DMICROWEB_WITH_PG -I"$$(pg_config --includedir)" -pthread -I. examples/todo_pg.c -o $@ -lpq
+
+# The todo API on a throwaway database (tests/pg_db.sh) until Ctrl-C; the database is
+# always stopped and deleted afterwards. Needs the PostgreSQL server: apt-get install postgresql
+run-pg: $(B)/todo_pg
+	PORT=$(PORT) bash examples/run_todo_pg.sh $(B)/todo_pg
