@@ -136,6 +136,24 @@ def test_database_down_and_back(port, conninfo, mode):
                    **user_json(3))
 
 
+def test_restart_retried_on_new_connection(server, conninfo):
+    """Idle pooled connections die with a server restart; the next request's first
+    statement is retried on a new connection, so the client never sees the restart."""
+    port = server.port
+    check_response("warm_pool_before_restart", capture(exchange, port, "GET", "/users/5"), **user_json(5))
+    restarted = pg_db("down", conninfo).returncode == 0 and pg_db("up", conninfo).returncode == 0
+    check("database_restarted", restarted, "")
+    check_response("request_after_restart_succeeds_first_time", capture(exchange, port, "GET", "/users/5"),
+                   **user_json(5))
+    check("stale_connection_retry_logged",
+          server.wait_for_line(re.compile(r"connection lost while idle; reconnecting"), T(2)), server.stderr_text())
+
+
+def test_debug_mode_shows_server_message(port):
+    check_response("debug_mode_error_carries_server_message", capture(exchange, port, "GET", "/syntax-error"),
+                   status=500, json_body=lambda d: "syntax error" in d.get("detail", ""))
+
+
 def wait_for_sleeping_query(conninfo, limit):
     """Readiness: the /sleep handler's statement is running in the database."""
     deadline = time.monotonic() + limit
@@ -189,13 +207,14 @@ def test_bad_settings_refused_at_start(binary):
 
 
 def run_app(binary, conninfo, tests, **limits):
+    """Runs each test with the server's port (or, for a test taking `server`, the server)."""
     server = start_app(binary, conninfo, **limits)
     if not server:
         return
     try:
         for test in tests:
             try:
-                test(server.port)
+                test(server if getattr(test, "wants_server", False) else server.port)
             except Exception as e:
                 check(test.__name__ if hasattr(test, "__name__") else "test", False, "%s: %s" % (type(e).__name__, e))
         server.terminate()
@@ -226,6 +245,10 @@ def main(argv):
                                    lambda p: test_database_down_and_back(p, conninfo, "fast"),
                                    lambda p: test_database_down_and_back(p, conninfo, "immediate")],
                 pool_size=4)
+        restart = lambda srv: test_restart_retried_on_new_connection(srv, conninfo)  # noqa: E731
+        restart.wants_server = True
+        run_app(binary, conninfo, [restart], pool_size=1)
+        run_app(binary, conninfo, [test_debug_mode_shows_server_message], pool_size=1, debug=1)
         run_app(binary, conninfo, [lambda p: test_pool_exhausted(p, conninfo)], pool_size=1, acquire_timeout_ms=200)
         run_app(binary, conninfo, [test_transaction_hygiene, test_statement_timeout], pool_size=1,
                 statement_timeout_ms=300)

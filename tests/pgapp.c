@@ -1,6 +1,6 @@
 /* pgapp.c - the app the PostgreSQL tests run against (built with -DMICROWEB_WITH_PG).
    DATABASE_URL names the database; PGAPP_POOL_SIZE, PGAPP_ACQUIRE_TIMEOUT_MS and
-   PGAPP_STATEMENT_TIMEOUT_MS set the pool's limits. */
+   PGAPP_STATEMENT_TIMEOUT_MS, PGAPP_RETRY_MS and PGAPP_DEBUG set the pool's limits. */
 #define MICROWEB_IMPLEMENTATION
 #define MICROWEB_WITH_PG
 #include "../microweb.h"
@@ -63,6 +63,7 @@ int main(void) {
     set_limit_from_env(app, "PGAPP_ACQUIRE_TIMEOUT_MS", MW_LIMIT_PG_ACQUIRE_TIMEOUT_MS);
     set_limit_from_env(app, "PGAPP_STATEMENT_TIMEOUT_MS", MW_LIMIT_PG_STATEMENT_TIMEOUT_MS);
     set_limit_from_env(app, "PGAPP_RETRY_MS", MW_LIMIT_PG_RETRY_MS);
+    set_limit_from_env(app, "PGAPP_DEBUG", MW_LIMIT_PG_DEBUG);
     mw_pg_configure(app, NULL); /* DATABASE_URL */
     mw_get(app, "/types", types);
     mw_get(app, "/users", users);
