@@ -59,6 +59,7 @@ BENCH_SECONDS ?= 8
 
 bench:
 	python3 bench/run.py --duration $(BENCH_SECONDS)
+	python3 bench/db.py --duration $(BENCH_SECONDS)
 
 bench-quick:
 	python3 bench/run.py --quick

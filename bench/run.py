@@ -441,7 +441,11 @@ def microweb_version():
     header = (ROOT / "microweb.h").read_text()
     match = re.search(r'#define MW_VERSION "([^"]+)"', header)
     cc = command_output([os.environ.get("CC", "cc"), "--version"]).splitlines()
-    return f"microweb {match.group(1) if match else '?'}, built with {cc[0] if cc else '?'} -O2"
+    git = ["git", "-C", str(ROOT)]
+    commit = command_output(git + ["log", "-1", "--format=%h", "--", "microweb.h"])
+    dirty = command_output(git + ["status", "--porcelain", "--", "microweb.h"])
+    source = f" (microweb.h of commit {commit}{', with uncommitted changes' if dirty else ''})" if commit else ""
+    return f"microweb {match.group(1) if match else '?'}{source}, built with {cc[0] if cc else '?'} -O2"
 
 
 def uvicorn_version():
