@@ -131,7 +131,7 @@ if [ -n "$pg_include" ] && [ -f "$pg_include/libpq-fe.h" ]; then
     check header_with_pg_cxx g++ -x c++ -std=c++17 -Wall -Wextra -Wpedantic -Werror $PG -pthread -I. "$impl" -o "$B/h9" -lpq
     check build_pgapp sh -c "cc -O2 -g -I$pg_include -pthread -I. tests/pgapp.c -o $B/pgapp -lpq &&
         clang $SAN -I$pg_include -pthread -I. tests/pgapp.c -o $B/asan/pgapp -lpq"
-    check build_todo_pg cc -O2 -I$pg_include $W -pthread -I. examples/todo_pg.c -o "$B/todo_pg" -lpq
+    check build_todo_pg cc -O2 $PG $W -pthread -I. examples/todo_pg.c -o "$B/todo_pg" -lpq
     suite pg python3 tests/pg.py "$B/pgapp"
     suite todo_pg python3 tests/todo_pg.py "$B/todo_pg"
     E2E_TIMEOUT_SCALE=3 suite pg_asan python3 tests/pg.py "$B/asan/pgapp"
