@@ -1311,20 +1311,32 @@ static int mw__parse_content_length(const char *v, size_t n, mw__head *h) {
     return 0;
 }
 
+/* The next element of a comma-separated list (RFC 9110 §5.6.1) in v[*i..n), without
+   its surrounding whitespace; empty elements are skipped. Returns 0 at the end. */
+static int mw__next_list_element(const char *v, size_t n, size_t *i, mw_str *out) {
+    size_t s, e;
+    for (;;) {
+        while (*i < n && (v[*i] == ' ' || v[*i] == '\t' || v[*i] == ',')) (*i)++;
+        if (*i >= n) return 0;
+        s = *i;
+        while (*i < n && v[*i] != ',') (*i)++;
+        e = *i;
+        while (e > s && (v[e - 1] == ' ' || v[e - 1] == '\t')) e--;
+        if (e > s) break;
+    }
+    out->ptr = v + s;
+    out->len = e - s;
+    return 1;
+}
+
 /* Transfer-Encoding is a list of codings, possibly spread over several fields; only
    a lone final "chunked" is served (RFC 9112 §6.1, §6.3). */
 static int mw__parse_transfer_encoding(const char *v, size_t n, mw__head *h, int *codings) {
     size_t i = 0;
-    while (i < n) {
-        size_t s, e;
-        while (i < n && (v[i] == ' ' || v[i] == '\t' || v[i] == ',')) i++;
-        if (i == n) break;
-        s = i;
-        while (i < n && v[i] != ',') i++;
-        e = i;
-        while (e > s && (v[e - 1] == ' ' || v[e - 1] == '\t')) e--;
+    mw_str coding;
+    while (mw__next_list_element(v, n, &i, &coding)) {
         if (h->chunked) return MW__FAIL(h, 400, "a transfer coding after chunked");
-        if (mw__ieq(v + s, e - s, "chunked"))
+        if (mw__ieq(coding.ptr, coding.len, "chunked"))
             h->chunked = 1;
         else
             (*codings)++;
@@ -1335,15 +1347,10 @@ static int mw__parse_transfer_encoding(const char *v, size_t n, mw__head *h, int
 /* Remembers the connection options "close" and "keep-alive" (RFC 9112 §9.3). */
 static void mw__parse_connection(const char *v, size_t n, int *close_opt, int *keep_opt) {
     size_t i = 0;
-    while (i < n) {
-        size_t s, e;
-        while (i < n && (v[i] == ' ' || v[i] == '\t' || v[i] == ',')) i++;
-        s = i;
-        while (i < n && v[i] != ',') i++;
-        e = i;
-        while (e > s && (v[e - 1] == ' ' || v[e - 1] == '\t')) e--;
-        if (mw__ieq(v + s, e - s, "close")) *close_opt = 1;
-        if (mw__ieq(v + s, e - s, "keep-alive")) *keep_opt = 1;
+    mw_str opt;
+    while (mw__next_list_element(v, n, &i, &opt)) {
+        if (mw__ieq(opt.ptr, opt.len, "close")) *close_opt = 1;
+        if (mw__ieq(opt.ptr, opt.len, "keep-alive")) *keep_opt = 1;
     }
 }
 
@@ -1364,15 +1371,9 @@ static int mw__valid_host(const char *v, size_t n) {
    expectation is 100-continue. */
 static int mw__parse_expect(const char *v, size_t n, mw__head *h) {
     size_t i = 0;
-    while (i < n) {
-        size_t s, e;
-        while (i < n && (v[i] == ' ' || v[i] == '\t' || v[i] == ',')) i++;
-        s = i;
-        while (i < n && v[i] != ',') i++;
-        e = i;
-        while (e > s && (v[e - 1] == ' ' || v[e - 1] == '\t')) e--;
-        if (e == s) continue;
-        if (!mw__ieq(v + s, e - s, "100-continue")) return MW__FAIL(h, 417, "only the expectation 100-continue is supported");
+    mw_str e;
+    while (mw__next_list_element(v, n, &i, &e)) {
+        if (!mw__ieq(e.ptr, e.len, "100-continue")) return MW__FAIL(h, 417, "only the expectation 100-continue is supported");
         h->expect_continue = 1;
     }
     return 0;
