@@ -35,7 +35,8 @@
    ROUTES
    ============================================================================
    mw_get / mw_post / mw_put / mw_patch / mw_delete / mw_any (every method), or
-   mw_route(app, "METHOD", pattern, handler) for any other method.
+   mw_route(app, "HEAD" | "OPTIONS" | ... | "*", pattern, handler). A request with an
+   extension method (PROPFIND, ...) reaches mw_any routes, where mw_method(rq) tells it.
    Patterns are paths split at '/'; each segment is one of
        users             static text, matched exactly
        :id  or {id}      a named parameter: one non-empty segment ("/users/:id")
@@ -124,10 +125,11 @@
                                                unless opts (a mw_cookie_opts, NULL for the
                                                defaults) says otherwise: max_age/has_max_age,
                                                secure, allow_js (no HttpOnly), same_site,
-                                               path, domain. A name that is not a token, or a
-                                               value or attribute that could break the header
-                                               (';', CR, LF, space, '"', ',', '\\') is refused
-                                               with MW_EINVAL; SameSite=None needs secure.
+                                               path, domain. Refused with MW_EINVAL: a name that
+                                               is not a token; a value with a byte outside
+                                               RFC 6265's cookie-octet (controls, space, '"',
+                                               ',', ';', '\\'); a path or domain with a control
+                                               byte or ';'. SameSite=None needs secure.
    Every response carries Date and Content-Length (except 204 and 304, which have
    no body). Automatic error answers use the mw_error body shape.
 
@@ -1521,6 +1523,7 @@ typedef struct mw__chunked {
     int state;
     unsigned digits;
     int last_lf_ends; /* in the trailer: the LF being awaited ends the message */
+    int in_value;     /* in a trailer line: past the ':' */
     unsigned long long size; /* the chunk size being read, then bytes of it still to copy */
     size_t ext_bytes, trailer_bytes;
 } mw__chunked;
@@ -1602,12 +1605,20 @@ static int mw__chunked_decode(mw__chunked *d, char *buf, size_t len, size_t *in,
             break;
         case MW__CH_TRAILER: /* start of a trailer line, or the final CRLF */
             d->last_lf_ends = c == '\r';
+            d->in_value = 0;
+            if (c != '\r' && !mw__is_tchar(c)) {
+                rc = -400; /* RFC 9112 §7.1.2: a field line; obs-fold or no name is refused */
+                break;
+            }
             d->state = c == '\r' ? MW__CH_TRAILER_LF : MW__CH_TRAILER_LINE;
             if (c == '\r') i++;
             break;
         case MW__CH_TRAILER_LINE: /* trailer fields are dropped, within the header limit */
             if (++d->trailer_bytes > (size_t)lim->v[MW_LIMIT_HEADER_BYTES]) {
                 rc = -431;
+            } else if (!d->in_value) { /* the name, up to ':' */
+                if (c == ':') d->in_value = 1;
+                else if (!mw__is_tchar(c)) rc = -400;
             } else if (c == '\r') {
                 d->state = MW__CH_TRAILER_LF;
             } else if (mw__is_field_ctl(c)) {
@@ -2994,28 +3005,34 @@ static const char *mw__find(const char *hay, size_t n, const char *needle, size_
 }
 
 /* The value of parameter `name` in a header value like `form-data; name="a"; x=y`,
-   unquoted into the arena; NULL when absent. */
+   unquoted into the arena; NULL when absent. Quoted values are skipped whole, so a
+   ';' or "name=" inside a client's file name cannot pose as another parameter. */
 static const char *mw__header_param(mw__arena *a, const char *v, size_t n, const char *name) {
-    const char *p = v, *end = v + n;
-    size_t nlen = strlen(name);
-    while ((p = (const char *)memchr(p, ';', (size_t)(end - p))) != NULL) {
-        const char *k;
-        p++;
-        while (p < end && (*p == ' ' || *p == '\t')) p++;
-        k = p;
-        while (p < end && *p != '=' && *p != ';') p++;
-        if (p >= end || *p != '=' || !mw__ieq(k, (size_t)(p - k), name) || nlen != (size_t)(p - k)) continue;
-        p++;
-        if (p < end && *p == '"') { /* quoted-string: backslash escapes one character */
-            char *out = (char *)mw__arena_alloc(a, (size_t)(end - p)), *o = out;
-            if (!out) return NULL;
-            for (p++; p < end && *p != '"'; p++) *o++ = (*p == '\\' && p + 1 < end) ? *++p : *p;
-            *o = '\0';
-            return out;
+    const char *p = (const char *)memchr(v, ';', n), *end = v + n;
+    while (p && p < end) {
+        const char *k, *ke, *val;
+        char *out = NULL, *o;
+        int match;
+        for (p++; p < end && (*p == ' ' || *p == '\t');) p++;
+        for (k = p; p < end && *p != '=' && *p != ';';) p++;
+        for (ke = p; ke > k && (ke[-1] == ' ' || ke[-1] == '\t');) ke--;
+        match = mw__ieq(k, (size_t)(ke - k), name);
+        if (p >= end || *p == ';') continue; /* a parameter without a value */
+        val = ++p;
+        if (p < end && *p == '"') { /* quoted-string: a backslash escapes one character */
+            if (match && !(out = (char *)mw__arena_alloc(a, (size_t)(end - p)))) return NULL;
+            for (o = out, p++; p < end && *p != '"'; p++) {
+                if (*p == '\\' && p + 1 < end) p++;
+                if (o) *o++ = *p;
+            }
+            if (o) *o = '\0';
+            if (match) return out;
+            if (p < end) p++;
+        } else {
+            while (p < end && *p != ';' && *p != ' ' && *p != '\t') p++;
+            if (match) return mw__arena_strndup(a, val, (size_t)(p - val));
         }
-        k = p;
-        while (p < end && *p != ';' && *p != ' ' && *p != '\t') p++;
-        return mw__arena_strndup(a, k, (size_t)(p - k));
+        p = (const char *)memchr(p, ';', (size_t)(end - p));
     }
     return NULL;
 }
@@ -3649,7 +3666,7 @@ static void mw__conn_process(mw__worker *w, mw__conn *c) {
         if (!head_parsed) /* the head was parsed before and its buffer reused: read it again */
             mw__parse_head(c->rbuf + c->rstart, c->head_len, lim, &w->head);
         head_parsed = 0;
-        MW__STORE(&c->phase, MW__PH_BUSY);
+        mw__set_phase(c, MW__PH_BUSY, 0); /* a handler may take its time: no deadline runs meanwhile */
         mw__dispatch(w, c);
         if (w->out.len >= MW__BATCH_BYTES && mw__conn_send(w, c, NULL, 0) != 0) c->close_after = MW__CLOSE;
         c->rstart += c->req_end;
@@ -3703,6 +3720,10 @@ static void mw__conn_settle(mw__worker *w, mw__conn *c) {
     } else if (c->rstart == c->rlen && !c->head_len) {
         mw__conn_release_rbuf(w, c); /* an idle connection holds no buffer */
         mw__set_phase(c, MW__PH_IDLE, mw__now_ms() + lim->v[MW_LIMIT_KEEPALIVE_TIMEOUT_MS]);
+    } else if (MW__LOAD(&c->phase) == MW__PH_WRITE) { /* flushed, with part of a request waiting */
+        int body = c->head_len != 0;
+        mw__set_phase(c, body ? MW__PH_BODY : MW__PH_HEAD,
+                      mw__now_ms() + lim->v[body ? MW_LIMIT_BODY_TIMEOUT_MS : MW_LIMIT_HEAD_TIMEOUT_MS]);
     }
     mw__conn_hand_off(w, c, ev);
 }
@@ -4447,11 +4468,13 @@ static PGresult *mw__pg_exec(mw_req *rq, mw__pg_slot *s, const char *sql, int n,
 /* The connection is gone, or the server is going. An error without a SQLSTATE was
    made by libpq itself, not by the server: after a crash stop libpq reports "server
    closed the connection unexpectedly" that way while PQstatus still says OK. The
-   server says it with class 08 or 57P01-57P03 (PostgreSQL Appendix A). */
+   server says it with class 08 (but 08P01, a protocol violation such as a wrong
+   parameter count, on a working connection) or 57P01-57P03 (PostgreSQL Appendix A). */
 static int mw__pg_conn_lost(PGconn *c, const PGresult *r) {
     const char *state = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
-    return PQstatus(c) == CONNECTION_BAD || !state || strncmp(state, "08", 2) == 0 || strcmp(state, "57P01") == 0 ||
-           strcmp(state, "57P02") == 0 || strcmp(state, "57P03") == 0;
+    return PQstatus(c) == CONNECTION_BAD || !state ||
+           (strncmp(state, "08", 2) == 0 && strcmp(state, "08P01") != 0) || /* 08P01: e.g. a wrong parameter count */
+           strcmp(state, "57P01") == 0 || strcmp(state, "57P02") == 0 || strcmp(state, "57P03") == 0;
 }
 
 static int mw__pg_ok(const PGresult *r) {

@@ -1001,9 +1001,42 @@ def test_connection_limit(ctx):
             c.close()
 
 
+def test_keepalive_survives_long_handler(ctx):
+    """A handler that runs longer than the head timeout: its connection is still kept
+    alive for the next request (no deadline runs while a handler works)."""
+    with Client(ctx.port, timeout=10) as c:
+        first = capture(c.request, build_request("GET", "/slow?keepalive"))
+        second = capture(c.request, build_request("GET", "/"))
+    check_response("long_handler_answered", first, status=200, body=b"slow done", absent=("Connection",))
+    check_response("keepalive_after_handler_longer_than_head_timeout", second, **HELLO)
+
+
+def test_partial_head_after_queued_response_gets_408(ctx):
+    """A large response that had to be queued, pipelined with half a request: once the
+    response is out, the half request gets the head deadline (408), not the write one."""
+    sock = socket.socket()
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # a small window: the server must queue
+        sock.settimeout(T(20))
+        sock.connect((HOST, ctx.port))
+        reader = Reader(sock.recv)
+        sock.sendall(build_request("GET", "/big?n=8000000") + b"GET / HTTP/1.1\r\nHost: x\r\n")
+        big = capture(reader.read_response)
+        start = time.monotonic()
+        late = capture(reader.read_response)
+        elapsed = time.monotonic() - start
+    finally:
+        sock.close()
+    check_response("queued_large_response_complete", big, status=200, headers={"Content-Length": "8000000"})
+    check_response("half_request_after_queued_response_gets_408", late, status=408)
+    check("half_request_408_at_head_deadline", elapsed < HEAD_TIMEOUT + T(SWEEP_SLACK) + T(1),
+          "answered after %.2fs" % elapsed)
+
+
 LIMIT_TESTS = [
     test_size_limits, test_head_timeout_408, test_head_deadline_counts_whole_head, test_body_timeout_408,
-    test_keepalive_idle_closed, test_connection_limit,
+    test_keepalive_idle_closed, test_connection_limit, test_keepalive_survives_long_handler,
+    test_partial_head_after_queued_response_gets_408,
 ]
 
 

@@ -89,6 +89,8 @@ def test_errors_hide_server_messages(port):
     check_response("sql_error_is_500_without_server_details", resp, status=500,
                    json_body=lambda d: d.get("detail") == "database error")
     check("sql_error_text_not_sent_to_client", b"SELEC" not in getattr(resp, "raw", b"SELEC"), "")
+    check_response("wrong_parameter_count_is_500_not_503", capture(exchange, port, "GET", "/param-mismatch"),
+                   status=500, json_body=lambda d: d.get("detail") == "database error")
 
 
 def test_concurrency(port):

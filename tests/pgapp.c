@@ -52,6 +52,12 @@ static void state(mw_req *rq, mw_res *rs) {
 
 static void syntax_error(mw_req *rq, mw_res *rs) { mw_pg_json(rq, rs, "SELEC oops", 0, NULL); }
 
+/* GET /param-mismatch: one parameter for a statement that needs two (SQLSTATE 08P01) */
+static void param_mismatch(mw_req *rq, mw_res *rs) {
+    const char *p[] = {"1"};
+    mw_pg_json(rq, rs, "SELECT $1::int AS a, $2::int AS b", 1, p);
+}
+
 static void set_limit_from_env(mw_app *app, const char *env, mw_limit limit) {
     const char *v = getenv(env);
     if (v && *v) mw_set_limit(app, limit, atoll(v));
@@ -72,6 +78,7 @@ int main(void) {
     mw_get(app, "/leave-open/:how", leave_open);
     mw_get(app, "/state", state);
     mw_get(app, "/syntax-error", syntax_error);
+    mw_get(app, "/param-mismatch", param_mismatch);
     mw_get(app, "/healthz", mw_pg_healthz);
     return mw_run(app);
 }

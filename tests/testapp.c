@@ -98,6 +98,20 @@ static void nocontent(mw_req *rq, mw_res *rs) {
     mw_send(rs, 204, NULL, NULL, 0);
 }
 
+/* GET /big?n=N: N bytes of 'x', a response large enough to be queued */
+static void big(mw_req *rq, mw_res *rs) {
+    const char *n = mw_value(rq, MW_QUERY, "n");
+    size_t left = n ? (size_t)atol(n) : 0;
+    char chunk[4096];
+    memset(chunk, 'x', sizeof chunk);
+    mw_status(rs, 200);
+    while (left) {
+        size_t k = left < sizeof chunk ? left : sizeof chunk;
+        mw_write(rs, chunk, k);
+        left -= k;
+    }
+}
+
 /* ---- request toolkit routes ---- */
 
 /* Every name=value pair of a source, as "name=value;" text */
@@ -216,6 +230,7 @@ int main(void) {
     mw_get(app, "/query", query);
     mw_get(app, "/header", header);
     mw_get(app, "/nocontent", nocontent);
+    mw_get(app, "/big", big);
     mw_get(app, "/q", query_pairs);
     mw_post(app, "/form", form_pairs);
     mw_get(app, "/cookie", cookie);

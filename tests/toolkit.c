@@ -288,6 +288,19 @@ TEST(multipart_parts_without_copying) {
     mw_test_free(r);
 }
 
+TEST(multipart_quoted_parameters_are_skipped_whole) {
+    /* a ';' or "name=" inside a client's file name must not pose as a parameter */
+    const char *body = "--XyZ\r\nContent-Disposition: form-data; filename=\"x; name=admin\"; name=\"user\"\r\n\r\n"
+                       "D\r\n--XyZ--\r\n";
+    const char *spoof = "--XX\r\nContent-Disposition: form-data; name=\"a\"\r\n\r\nD\r\n--XX--\r\n";
+    mw_test_res *r = post("/upload", MULTIPART, body);
+    CHECK_BODY(r, "[user|x; name=admin|x; name=admin|-|D]rc=0");
+    mw_test_free(r);
+    r = post("/upload", "Content-Type: multipart/form-data; x=\"; boundary=EVIL\"; boundary=XX\r\n", spoof);
+    CHECK_BODY(r, "[a|-|-|-|D]rc=0");
+    mw_test_free(r);
+}
+
 TEST(multipart_safe_filenames) {
     static const char *const cases[][2] = {
         {"C:\\\\Users\\\\me\\\\notes.txt", "notes.txt"}, {"..", "_"}, {"a/b/..", "_"}, {"x:y.txt", "x_y.txt"},
@@ -389,6 +402,7 @@ int main(void) {
     RUN(json_reader_strictness);
     RUN(json_reader_nesting_limit);
     RUN(multipart_parts_without_copying);
+    RUN(multipart_quoted_parameters_are_skipped_whole);
     RUN(multipart_safe_filenames);
     RUN(multipart_malformed_is_400_with_reason);
     RUN(multipart_part_count_limit_is_413);

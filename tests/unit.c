@@ -340,6 +340,10 @@ static const chunk_case chunk_cases[] = {
     {"size_over_body_limit", "100001\r\n", "", -413},
     {"control_byte_in_extension", "5;a\x01\r\nhello\r\n0\r\n\r\n", "", -400},
     {"bare_lf_in_trailer", "0\r\nX: 1\n\r\n", "", -400},
+    {"trailer_without_colon", "0\r\ngarbage no colon\r\n\r\n", "", -400},
+    {"trailer_obs_fold", "0\r\nX: 1\r\n folded\r\n\r\n", "", -400},
+    {"trailer_empty_name", "0\r\n:\r\n\r\n", "", -400},
+    {"trailer_space_before_colon", "0\r\nX : 1\r\n\r\n", "", -400},
 };
 
 TEST(chunked_table_cases_at_once_and_byte_by_byte) {
