@@ -1068,13 +1068,12 @@ static void *mw__arena_alloc(mw__arena *a, size_t n) {
     return b + 1;
 }
 
-static void mw__arena_free_from(mw__arena *a, mw__block *b) {
+static void mw__blocks_free(mw__block *b) {
     while (b) {
         mw__block *next = b->next;
         MW_FREE(b);
         b = next;
     }
-    (void)a;
 }
 
 /* Empties the arena for the next request, giving back what one large request grew. */
@@ -1086,7 +1085,7 @@ static void mw__arena_reset(mw__arena *a) {
         total += b->size;
     }
     if (total > MW__ARENA_KEEP && a->first) {
-        mw__arena_free_from(a, a->first->next);
+        mw__blocks_free(a->first->next);
         a->first->next = NULL;
         a->last = a->first;
     }
@@ -1094,7 +1093,7 @@ static void mw__arena_reset(mw__arena *a) {
 }
 
 static void mw__arena_free(mw__arena *a) {
-    mw__arena_free_from(a, a->first);
+    mw__blocks_free(a->first);
     a->first = a->cur = a->last = NULL;
 }
 
@@ -2205,7 +2204,7 @@ struct mw_jv_doc {
 };
 
 typedef struct mw__jparse {
-    const char *s, *p, *end;
+    const char *p, *end;
     mw__arena *arena;
     const char *problem;
     int depth;
@@ -2454,7 +2453,7 @@ static mw_jv *mw__jvalue(mw__jparse *j) {
 static mw_jv *mw__json_parse(mw__arena *a, const char *s, size_t n, size_t *offset, const char **problem) {
     mw__jparse j;
     mw_jv *v;
-    j.s = j.p = s;
+    j.p = s;
     j.end = s + n;
     j.arena = a;
     j.problem = NULL;
@@ -4387,7 +4386,6 @@ static int mw__pg_connect(mw_req *rq, mw__pg_slot *s) {
     mw__pg_pool *p = rq->app->pg;
     char timeout[24], sql[64];
     const char *keys[] = {"connect_timeout", "dbname", NULL}, *vals[] = {timeout, p->conninfo, NULL};
-    PGresult *r;
     mw__pg_drop(s);
     snprintf(timeout, sizeof timeout, "%lld", rq->limits->v[MW_LIMIT_PG_CONNECT_TIMEOUT_S]);
     s->conn = PQconnectdbParams(keys, vals, 1); /* dbname is expanded: the settings override the timeout */
@@ -4400,7 +4398,7 @@ static int mw__pg_connect(mw_req *rq, mw__pg_slot *s) {
         return 0;
     }
     snprintf(sql, sizeof sql, "SET statement_timeout = %lld", rq->limits->v[MW_LIMIT_PG_STATEMENT_TIMEOUT_MS]);
-    PQclear(r = PQexec(s->conn, sql));
+    PQclear(PQexec(s->conn, sql));
     pthread_mutex_lock(&p->lock);
     p->retry_at = 0;
     pthread_mutex_unlock(&p->lock);

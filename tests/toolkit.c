@@ -45,6 +45,13 @@ static void typed_user(mw_req *rq, mw_res *rs) {
 
 static void named_user(mw_req *rq, mw_res *rs) { mw_text(rs, 200, mw_param(rq, "name")); }
 
+/* GET /n/:v: what mw_param_int makes of an untyped parameter */
+static void param_int_probe(mw_req *rq, mw_res *rs) {
+    long long v = 0;
+    int rc = mw_param_int(rq, "v", &v);
+    mw_printf(rs, "rc=%d v=%lld", rc, v);
+}
+
 static void json_in(mw_req *rq, mw_res *rs) {
     const mw_jv *v = mw_req_json(rq), *m;
     mw_json *j;
@@ -85,6 +92,7 @@ static mw_app *make_app(void) {
     mw_get(app, "/users/{id:int}", typed_user);
     mw_get(app, "/users/:name", named_user);
     mw_get(app, "/only/{id:int}", typed_user);
+    mw_get(app, "/n/:v", param_int_probe);
     mw_post(app, "/json", json_in);
     mw_post(app, "/upload", upload);
     mw_set_limit(app, MW_LIMIT_MULTIPART_PARTS, 3);
@@ -192,9 +200,22 @@ TEST(typed_int_route_matches_only_int64_values) {
 }
 
 TEST(param_int_reads_and_range_checks) {
-    mw_test_res *r = get("/users/007");
-    CHECK_BODY(r, "{\"id\":7}");
-    mw_test_free(r);
+    static const char *const cases[][2] = {
+        {"/n/007", "rc=0 v=7"},
+        {"/n/9223372036854775807", "rc=0 v=9223372036854775807"},
+        {"/n/-9223372036854775808", "rc=0 v=-9223372036854775808"},
+        {"/n/9223372036854775808", "rc=-1 v=0"}, /* one past INT64_MAX */
+        {"/n/-9223372036854775809", "rc=-1 v=0"},
+        {"/n/12x", "rc=-1 v=0"},
+        {"/n/-", "rc=-1 v=0"},
+        {"/n/+5", "rc=-1 v=0"}};
+    size_t i;
+    for (i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        mw_test_res *r = get(cases[i][0]);
+        if (r->body_len != strlen(cases[i][1]) || memcmp(r->body, cases[i][1], r->body_len) != 0)
+            printf("  %s -> %.*s\n", cases[i][0], (int)r->body_len, r->body), test_checks_failed++;
+        mw_test_free(r);
+    }
 }
 
 TEST(typed_patterns_validated_at_registration) {
