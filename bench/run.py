@@ -6,6 +6,7 @@ pinned to the same core and loaded by `wrk -t1` pinned to the other one.
     python3 bench/run.py               full run: every row, 8 s each, memory test
     python3 bench/run.py --quick       microweb and nginx, 2 s rows, no memory test
     python3 bench/run.py --duration N  N seconds per row (either variant)
+    python3 bench/run.py --rounds N    N rounds of microweb and nginx (full: 3, quick: 1)
 
 Writes bench/results/latest.{md,json} and sweep.svg (quick: quick.{md,json}, quick-sweep.svg).
 Stdlib only; Linux only (/proc, taskset). Installs wrk, gnuplot and the peers from Debian
@@ -73,6 +74,7 @@ class Plan:
     main: tuple            # (scenario key, connections) of the main tables
     cases: tuple           # main + the sweep points not in main, in run order
     sweep: tuple           # connection counts of the plaintext sweep (a subset of cases)
+    rounds: int            # times microweb and nginx run every case (the Python peers: once)
     memory: bool           # run the 10,000 idle connections test
     warmup: int            # seconds of plaintext load before a server's first row
     settle: float          # seconds of rest between rows
@@ -80,21 +82,23 @@ class Plan:
     chart: str             # results chart file name
 
 
-def make_plan(quick, duration):
+def make_plan(quick, duration, rounds):
     if quick:
         main = [("plaintext", 64), ("json", 64), ("close", 32)]
         sweep = (1, 64, 4096)
-        plan = dict(name="quick", duration=2, servers=("microweb", "nginx"), memory=False,
+        plan = dict(name="quick", duration=2, servers=("microweb", "nginx"), rounds=1, memory=False,
                     warmup=1, settle=0.3, stem="quick", chart="quick-sweep.svg")
     else:
         main = [(s, c) for s in ("plaintext", "json", "echo") for c in (64, 256)] + [("close", 32)]
         sweep = (1, 16, 64, 256, 1024, 4096)
         plan = dict(name="full", duration=8, servers=("microweb", "nginx", "flask", "fastapi"),
-                    memory=True, warmup=2, settle=1.0, stem="latest", chart="sweep.svg")
+                    rounds=3, memory=True, warmup=2, settle=1.0, stem="latest", chart="sweep.svg")
     # a sweep point already measured by a plaintext row is that row (same settings)
     cases = main + [("plaintext", c) for c in sweep if ("plaintext", c) not in main]
     if duration:
         plan["duration"] = duration
+    if rounds:
+        plan["rounds"] = rounds
     return Plan(main=tuple(main), cases=tuple(cases), sweep=sweep, **plan)
 
 
@@ -553,7 +557,7 @@ def describe(row):
             f"{'-' if cpu is None else f'{cpu:.2f}'} CPU us/req")
 
 
-def run_row(peer, proc, port, scenario, conns, plan):
+def run_row(peer, proc, port, scenario, conns, plan, round_no):
     key = case_key(scenario, conns)
     cannot = dict(peer.cannot)
     if scenario in cannot:
@@ -562,31 +566,66 @@ def run_row(peer, proc, port, scenario, conns, plan):
         row = measure(proc, port, SCENARIOS[scenario], conns, plan.duration)
     except BenchError as e:
         row = {"status": "failed", "reason": str(e)}
-    print(f"bench: {peer.key:9} {key:14} {describe(row)}", file=sys.stderr)
+    rounds = f"round {round_no + 1}/{rounds_of(plan, peer.key)}"
+    print(f"bench: {peer.key:9} {key:14} {rounds:11} {describe(row)}", file=sys.stderr)
     time.sleep(plan.settle)
     return row
 
 
-def bench_server(peer, plan, workdir):
-    """Every row of the plan against one server, started once; rows it cannot serve are
-    n/a; rows it could not run (it did not start, or exited) are failed, with the reason."""
-    rows, port, reason = {}, free_port(), "not run"
-    log = Path(workdir) / f"{peer.key}.log"
-    argv, env = peer.command(port, workdir)
-    try:
-        with running(argv, env, port, log) as proc:
+def rounds_of(plan, key):
+    """Rounds a server runs: all of them for microweb and nginx, whose ratio is the close
+    one that the machine's noise can tip; one for the Python peers, 15x or more away."""
+    return plan.rounds if key in ("microweb", "nginx") else 1
+
+
+def start_servers(stack, peers, keys, plan, workdir):
+    """Starts every server on its own port, all pinned to the server core (an idle server
+    costs the others nothing), and warms each up. Returns ({key: (proc, port, log)},
+    {key: why it could not start}); the servers stop when stack closes."""
+    live, failed = {}, {}
+    for key in keys:
+        port, log = free_port(), Path(workdir) / f"{key}.log"
+        argv, env = peers[key].command(port, workdir)
+        try:
+            proc = stack.enter_context(running(argv, env, port, log))
             run_wrk(port, SCENARIOS["plaintext"], 64, plan.warmup)
-            for scenario, conns in plan.cases:
+        except BenchError as e:
+            failed[key] = str(e)
+            print(f"bench: {key}: failed: {e}", file=sys.stderr)
+            continue
+        live[key] = (proc, port, log)
+    return live, failed
+
+
+def run_rounds(peers, live, plan):
+    """Every case against every live server, the servers back to back within a case, so
+    that a slow minute on the machine hits all of them alike; microweb and nginx repeat
+    the whole plan plan.rounds times, in the opposite order each round.
+    Returns {key: {case: [row of each round]}}."""
+    keys = list(live)
+    rounds = {key: {case_key(s, c): [] for s, c in plan.cases} for key in keys}
+    for r in range(plan.rounds):
+        for scenario, conns in plan.cases:
+            for key in (keys if r % 2 == 0 else keys[::-1]):
+                if r >= rounds_of(plan, key):
+                    continue
+                proc, port, log = live[key]
                 if proc.poll() is not None:
-                    reason = f"server exited with status {proc.returncode}: {log_tail(log)}"
-                    break
-                rows[case_key(scenario, conns)] = run_row(peer, proc, port, scenario, conns, plan)
-    except BenchError as e:
-        reason = str(e)
-        print(f"bench: {peer.key}: failed: {reason}", file=sys.stderr)
-    for scenario, conns in plan.cases:
-        rows.setdefault(case_key(scenario, conns), {"status": "failed", "reason": reason})
-    return rows
+                    row = {"status": "failed", "reason": f"server exited with status {proc.returncode}: {log_tail(log)}"}
+                else:
+                    row = run_row(peers[key], proc, port, scenario, conns, plan, r)
+                rounds[key][case_key(scenario, conns)].append(row)
+    return rounds
+
+
+def median_row(rows):
+    """The row a case reports: a failure if any round failed (or n/a), else the round with
+    the median req/s (the lower middle one for an even count), every column from that run."""
+    bad = [r for r in rows if r["status"] != "ok"]
+    if bad:
+        return bad[0]
+    ranked = sorted(rows, key=lambda r: r["rps"])
+    return ranked[(len(ranked) - 1) // 2]
 
 
 def open_idle(port, count):
@@ -691,20 +730,22 @@ def run(plan):
     results = {
         "plan": dataclasses.asdict(plan), "date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
         "machine": machine_info(), "wrk": re.sub(r"\s*Copyright.*", "", command_output(["wrk", "-v"]).splitlines()[0]),
-        "peers": {}, "rows": {}, "idle": {},
+        "peers": {}, "rows": {}, "rounds": {}, "idle": {},
     }
     with tempfile.TemporaryDirectory(prefix="microweb-bench-") as workdir:
         for key in plan.servers:
-            peer = peers[key]
-            results["peers"][key] = {"label": peer.label, "note": peer.note,
-                                     "version": peer.version() if key not in skipped else "",
+            results["peers"][key] = {"label": peers[key].label, "note": peers[key].note,
+                                     "version": peers[key].version() if key not in skipped else "",
                                      "skipped": skipped.get(key)}
-            if key in skipped:
-                continue
-            rows = bench_server(peer, plan, workdir)
-            results["rows"][key] = rows
-            if all(r["status"] == "failed" for r in rows.values()):
-                results["peers"][key]["skipped"] = next(iter(rows.values()))["reason"]
+        with contextlib.ExitStack() as stack:
+            live, failed = start_servers(stack, peers, [k for k in plan.servers if k not in skipped], plan, workdir)
+            for key, reason in failed.items():
+                results["peers"][key]["skipped"] = reason
+            results["rounds"] = run_rounds(peers, live, plan)
+        for key, cases in results["rounds"].items():
+            results["rows"][key] = {case: median_row(rows) for case, rows in cases.items()}
+            if all(r["status"] == "failed" for r in results["rows"][key].values()):
+                results["peers"][key]["skipped"] = next(iter(results["rows"][key].values()))["reason"]
         if plan.memory:
             for key in ("microweb", "nginx"):
                 command = idle_command(key, idle_app)
@@ -838,6 +879,39 @@ def ratio_section(results, plan):
     return "\n".join(out)
 
 
+def rounds_section(results, plan):
+    """Each round of microweb and nginx, and their ratio within the round (the two were
+    measured back to back)."""
+    if plan.rounds < 2 or not all(k in results["rounds"] for k in ("microweb", "nginx")):
+        return None
+
+    def figures(key, case, metric, fmt):
+        return " / ".join(fmt(r[metric]) if r["status"] == "ok" else r["status"]
+                          for r in results["rounds"][key][case])
+
+    def ratios(case, metric):
+        pairs = zip(results["rounds"]["microweb"][case], results["rounds"]["nginx"][case])
+        return " / ".join(fmt_ratio(m[metric] / n[metric]) if m["status"] == n["status"] == "ok"
+                          and m[metric] and n[metric] else "-" for m, n in pairs)
+
+    rows = []
+    for scenario, conns in plan.cases:
+        case = case_key(scenario, conns)
+        if row_of(results, "nginx", scenario, conns) is None:
+            continue
+        rows.append([f"{SCENARIOS[scenario].title} @ {conns}",
+                     figures("microweb", case, "rps", lambda x: f"{x:,.0f}"),
+                     figures("nginx", case, "rps", lambda x: f"{x:,.0f}"), ratios(case, "rps"),
+                     figures("microweb", case, "cpu_us_per_req", lambda x: f"{x:.2f}"),
+                     figures("nginx", case, "cpu_us_per_req", lambda x: f"{x:.2f}"),
+                     ratios(case, "cpu_us_per_req")])
+    return ("Round by round, in run order. Within a round the two servers ran the case back to "
+            "back, so the round's ratio is the paired comparison; the spread across rounds is the "
+            "machine's noise.\n\n"
+            + table(["row", "microweb req/s", "nginx req/s", "req/s ratio", "microweb CPU µs/req",
+                     "nginx CPU µs/req", "CPU/request ratio"], rows) + "\n")
+
+
 def idle_section(results):
     if not results["idle"]:
         return "Not run in this variant.\n"
@@ -930,8 +1004,13 @@ def settings_section(results, plan):
              + (f" **Skipped**: {v['skipped']}" if v["skipped"] else "") for v in results["peers"].values()]
     return "\n".join([
         f"- Variant: **{p.name}**, {p.duration} s per row, {p.warmup} s plaintext warm-up at 64 "
-        f"connections after each server starts, {p.settle:g} s rest between rows; each server is "
-        "started once and runs all its rows in a row, servers one after another.",
+        f"connections after each server starts, {p.settle:g} s rest between rows. Every server is "
+        "started once at the beginning and they all stay up (idle when not loaded); each case "
+        "runs against the servers back to back, so the machine's slow moments fall on all of "
+        f"them alike. microweb and nginx run every case {p.rounds} time{'s' if p.rounds > 1 else ''}"
+        f"{', in the opposite order each round' if p.rounds > 1 else ''}, the Python peers once; "
+        + ("a row of the tables is the round with the median req/s (all its columns from that "
+           "run), every round is listed under Rounds." if p.rounds > 1 else "one round."),
         f"- Pinning: {results['machine']['cores']}.",
         f"- Load: `{results['wrk']}`, `wrk -t1 -cN -dDs --latency --timeout {WRK_TIMEOUT} -s bench/wrk.lua URL`;"
         f" HTTP/1.1 keep-alive except the Connection: close row; POST body {ECHO_BYTES} bytes.",
@@ -951,6 +1030,7 @@ def settings_section(results, plan):
 def render_report(results, plan, chart_note):
     m = results["machine"]
     skipped = [f"- {v['label']}: {v['skipped']}" for v in results["peers"].values() if v["skipped"]]
+    rounds = rounds_section(results, plan)
     client_bound = [f"{k} {key}" for k, rows in results["rows"].items() for key, r in rows.items()
                     if r["status"] == "ok" and r["client_cpu_pct"] >= 95]
     parts = [
@@ -969,6 +1049,7 @@ def render_report(results, plan, chart_note):
         sweep_section(results, plan, chart_note),
         "## Ratios (microweb / peer)\n",
         ratio_section(results, plan),
+        *(["## Rounds (microweb and nginx)\n", rounds] if rounds else []),
         "## Memory per idle connection\n",
         idle_section(results),
         "## Targets\n",
@@ -1020,10 +1101,13 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="microweb and nginx only, short rows, no memory test")
     parser.add_argument("--duration", type=int, help="seconds per row (default: 8, quick: 2)")
+    parser.add_argument("--rounds", type=int, help="rounds of microweb and nginx (default: 3, quick: 1)")
     args = parser.parse_args()
     if args.duration is not None and args.duration < 1:
         parser.error("--duration must be at least 1 second")
-    plan = make_plan(args.quick, args.duration)
+    if args.rounds is not None and args.rounds < 1:
+        parser.error("--rounds must be at least 1")
+    plan = make_plan(args.quick, args.duration, args.rounds)
     for sig in (signal.SIGTERM, signal.SIGHUP):  # unwind (stop servers, remove temp dirs)
         signal.signal(sig, lambda signum, frame: sys.exit(128 + signum))
     raise_nofile()
