@@ -188,8 +188,17 @@ def parse_final_response(data, head_request=False):
 class Client:
     """One TCP connection with a timeout and a response reader."""
 
-    def __init__(self, port, timeout=5.0):
-        self.sock = socket.create_connection((HOST, port), timeout=T(timeout))
+    def __init__(self, port, timeout=5.0, rcvbuf=None):
+        """rcvbuf: a small receive buffer (set before connecting, so the window is small too)."""
+        self.sock = socket.socket()
+        try:
+            if rcvbuf:
+                self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+            self.sock.settimeout(T(timeout))
+            self.sock.connect((HOST, port))
+        except BaseException:
+            self.sock.close()
+            raise
         self.reader = Reader(self.sock.recv)
 
     def __enter__(self):
@@ -1011,6 +1020,20 @@ def test_keepalive_survives_long_handler(ctx):
     check_response("keepalive_after_handler_longer_than_head_timeout", second, **HELLO)
 
 
+def test_queued_large_response_then_close(ctx):
+    """Connection: close on a response too large for the socket: it goes out in parts as
+    the client reads (the last part held back for the FIN), and all of it arrives before
+    a clean close."""
+    with Client(ctx.port, timeout=20, rcvbuf=4096) as c:  # a small window: the server must queue
+        resp = capture(c.request, build_request("GET", "/big?n=3000001", {"Connection": "close"}))
+        closed, how = c.server_closed() if not isinstance(resp, Exception) else (False, "no response")
+    check_response("queued_response_before_close_complete", resp, status=200,
+                   headers={"Content-Length": "3000001", "Connection": "close"})
+    check("queued_response_before_close_body", not isinstance(resp, Exception) and resp.body == b"x" * 3000001,
+          "body differs")
+    check("queued_response_then_clean_close", closed, how)
+
+
 def test_partial_head_after_queued_response_gets_408(ctx):
     """A large response that had to be queued, pipelined with half a request: once the
     response is out, the half request gets the head deadline (408), not the write one."""
@@ -1037,7 +1060,8 @@ def test_partial_head_after_queued_response_gets_408(ctx):
 # asynchronously, so a test after it could still find every slot taken.
 LIMIT_TESTS = [
     test_size_limits, test_head_timeout_408, test_head_deadline_counts_whole_head, test_body_timeout_408,
-    test_keepalive_idle_closed, test_keepalive_survives_long_handler, test_partial_head_after_queued_response_gets_408,
+    test_keepalive_idle_closed, test_keepalive_survives_long_handler, test_queued_large_response_then_close,
+    test_partial_head_after_queued_response_gets_408,
     test_connection_limit,
 ]
 
