@@ -239,11 +239,17 @@
    MW_PG_PREPARE               1         0/1     MW_LIMIT_PG_PREPARE
    MW_PG_DEBUG                 0         0/1     MW_LIMIT_PG_DEBUG
    MW_THREADS_DEFAULT          0 (=CPUs) threads MW_LIMIT_THREADS
+   MW_DEFER_ACCEPT_S           1         s       MW_LIMIT_DEFER_ACCEPT_S        (Linux; 0: off) see below
    Compile-time only:  MW_MAX_PARAMS 16 (path parameters per route),
    MW_JSON_MAX_DEPTH 64 (writer and reader), MW_READ_BUFFER_BYTES 4096 (first read buffer of a connection),
    MW_USE_POLL 0 (1 selects the poll() backend), MW_MALLOC/MW_REALLOC/MW_FREE (define all
    three to use your allocator).
    A run-time MW_LIMIT_HEADER_COUNT may only lower MW_MAX_HEADERS.
+   MW_LIMIT_DEFER_ACCEPT_S is read by mw_listen (TCP_DEFER_ACCEPT, as nginx's `deferred`):
+   the kernel completes the handshake but hands a new connection over when its first
+   bytes arrive, so accepting it and reading the request cost one wake-up, not two, and
+   a client that connects and says nothing reaches the server only after about that
+   many seconds (then its head timeout runs as usual).
 
    ============================================================================
    HTTP RULES  (RFC 9112 / RFC 9110). A doubt about where a message ends is a 400
@@ -399,6 +405,9 @@ extern "C" {
 #ifndef MW_THREADS_DEFAULT
 #define MW_THREADS_DEFAULT 0 /* worker threads; 0 = online CPUs */
 #endif
+#ifndef MW_DEFER_ACCEPT_S
+#define MW_DEFER_ACCEPT_S 1 /* Linux: a new connection is handed over with its first bytes; 0 = off */
+#endif
 #ifndef MW_MAX_PARAMS
 #define MW_MAX_PARAMS 16 /* path parameters per route (compile-time only) */
 #endif
@@ -441,6 +450,7 @@ typedef enum mw_limit {
     MW_LIMIT_PG_PREPARE,
     MW_LIMIT_PG_DEBUG,
     MW_LIMIT_THREADS,
+    MW_LIMIT_DEFER_ACCEPT_S,
     MW_LIMIT_COUNT
 } mw_limit;
 
@@ -1144,6 +1154,7 @@ static void mw__limits_default(mw__limits *l) {
     l->v[MW_LIMIT_PG_PREPARE] = MW_PG_PREPARE;
     l->v[MW_LIMIT_PG_DEBUG] = MW_PG_DEBUG;
     l->v[MW_LIMIT_THREADS] = MW_THREADS_DEFAULT;
+    l->v[MW_LIMIT_DEFER_ACCEPT_S] = MW_DEFER_ACCEPT_S;
 }
 
 typedef struct mw__field {
@@ -4090,10 +4101,22 @@ static int mw__bound_port(int fd) {
     return ntohs(((struct sockaddr_in *)&ss)->sin_port);
 }
 
+/* Linux's TCP_DEFER_ACCEPT; elsewhere new connections are accepted at once. */
+static void mw__defer_accept(int fd, long long seconds) {
+#ifdef TCP_DEFER_ACCEPT
+    int s = seconds > 3600 ? 3600 : (int)seconds;
+    if (s > 0) setsockopt(fd, IPPROTO_TCP, TCP_DEFER_ACCEPT, &s, sizeof s);
+#else
+    (void)fd;
+    (void)seconds;
+#endif
+}
+
 int mw_listen(mw_app *app, const char *host, int port) {
     if (!app || port < 0 || port > 65535) return MW_EINVAL;
     if (app->listen_fd >= 0 || app->serving) return MW_ESTATE;
     if ((app->listen_fd = mw__bind_listener(host ? host : "127.0.0.1", port)) < 0) return MW_EIO;
+    mw__defer_accept(app->listen_fd, app->limits.v[MW_LIMIT_DEFER_ACCEPT_S]);
     if (mw__make_pipe(app->ctl_pipe) != 0 || mw__make_pipe(app->wake_pipe) != 0 || mw__poller_open(&app->poller) != 0) {
         mw__server_close(app);
         return MW_EIO;

@@ -408,7 +408,7 @@ http {{
     uwsgi_temp_path {dir}/uwsgi;
     scgi_temp_path {dir}/scgi;
     server {{
-        listen 127.0.0.1:{port} backlog={backlog};
+        listen 127.0.0.1:{port} backlog={backlog} deferred;
         location = / {{
             default_type text/plain;
             return 200 "Hello, World!";
@@ -480,7 +480,8 @@ def make_peers(hello, idle_app):
         Peer("nginx", "nginx", which_probe("nginx", "/usr/sbin", "/sbin"), ("nginx-light",),
              nginx_command, lambda: command_output([nginx_binary(), "-v"]).replace("nginx version: ", ""),
              "one worker (`worker_processes 1`), `return 200` locations, access_log off, "
-             f"keepalive_requests 1000000, keepalive_timeout 120s, listen backlog {BACKLOG}",
+             f"keepalive_requests 1000000, keepalive_timeout 120s, listen backlog {BACKLOG} and "
+             "`deferred` (TCP_DEFER_ACCEPT, which microweb sets by default)",
              (("echo", "nginx cannot echo a request body"),)),
         Peer("flask", "Flask", python_probe("flask", files=("/usr/bin/gunicorn",)),
              ("python3-flask", "gunicorn"), flask_command,

@@ -901,6 +901,7 @@ TESTAPP_TESTS = [
 # limits (testapp with TESTAPP_TIGHT_LIMITS=1: see set_tight_limits in testapp.c)
 # ---------------------------------------------------------------------------
 HEAD_TIMEOUT, BODY_TIMEOUT, KEEPALIVE_TIMEOUT, MAX_CONNECTIONS = 0.8, 0.8, 1.5, 8
+DEFER_ACCEPT = 1.0  # MW_DEFER_ACCEPT_S, left at its default
 SWEEP_SLACK = 0.5  # the server checks deadlines four times a second
 
 
@@ -948,6 +949,25 @@ def test_head_deadline_counts_whole_head(ctx):
 def test_body_timeout_408(ctx):
     data = b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nabc"
     check_deadline("stalled_body_gets_408", timed_answer(ctx.port, data), 408, BODY_TIMEOUT)
+
+
+def test_silent_connection_deferred_then_closed(ctx):
+    """The kernel holds a new connection until its first bytes (MW_DEFER_ACCEPT_S, 1 s
+    by default): a client that pauses before speaking is served as usual, and one that
+    never speaks reaches the server after about 1 s and is then closed, without an
+    answer, at the head timeout."""
+    with Client(ctx.port, timeout=10) as c:
+        time.sleep(0.3)  # a pause before the first byte, as a person typing into nc makes
+        resp = capture(c.request, build_request("GET", "/"))
+    check_response("request_after_a_pause_served", resp, **HELLO)
+    with Client(ctx.port, timeout=10) as c:
+        start = time.monotonic()
+        closed, how = c.server_closed(timeout=DEFER_ACCEPT + HEAD_TIMEOUT + SWEEP_SLACK + 3)
+        elapsed = time.monotonic() - start
+    check("silent_connection_closed_without_answer", closed, how)
+    check("silent_connection_closed_after_deferral_and_head_timeout",
+          DEFER_ACCEPT * 0.9 + HEAD_TIMEOUT * 0.9 <= elapsed < DEFER_ACCEPT + HEAD_TIMEOUT + T(SWEEP_SLACK) + T(2),
+          "closed after %.2fs" % elapsed)
 
 
 def test_keepalive_idle_closed(ctx):
@@ -1060,7 +1080,8 @@ def test_partial_head_after_queued_response_gets_408(ctx):
 # asynchronously, so a test after it could still find every slot taken.
 LIMIT_TESTS = [
     test_size_limits, test_head_timeout_408, test_head_deadline_counts_whole_head, test_body_timeout_408,
-    test_keepalive_idle_closed, test_keepalive_survives_long_handler, test_queued_large_response_then_close,
+    test_silent_connection_deferred_then_closed, test_keepalive_idle_closed, test_keepalive_survives_long_handler,
+    test_queued_large_response_then_close,
     test_partial_head_after_queued_response_gets_408,
     test_connection_limit,
 ]

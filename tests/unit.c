@@ -925,6 +925,28 @@ TEST(limits_settable_and_checked) {
     mw_app_free(app);
 }
 
+/* The listener asks the kernel to hand a connection over with its first bytes
+   (TCP_DEFER_ACCEPT) unless MW_LIMIT_DEFER_ACCEPT_S is 0. */
+static int listener_defer_seconds(long long limit) {
+    mw_app *app = mw_app_new();
+    int v = -1;
+    socklen_t len = sizeof v;
+    if (limit >= 0) mw_set_limit(app, MW_LIMIT_DEFER_ACCEPT_S, limit);
+    if (mw_listen(app, "127.0.0.1", 0) <= 0 ||
+        getsockopt(app->listen_fd, IPPROTO_TCP, TCP_DEFER_ACCEPT, &v, &len) != 0)
+        v = -1;
+    mw_app_free(app);
+    return v;
+}
+
+TEST(listener_defers_accept_unless_turned_off) {
+#ifdef TCP_DEFER_ACCEPT
+    CHECK(listener_defer_seconds(-1) >= MW_DEFER_ACCEPT_S); /* the default; Linux rounds up */
+    CHECK(listener_defer_seconds(5) >= 5);
+    CHECK_INT(listener_defer_seconds(0), 0);
+#endif
+}
+
 int main(void) {
     RUN(parser_table_cases);
     RUN(parser_same_result_in_pieces_and_at_page_end);
@@ -969,5 +991,6 @@ int main(void) {
     RUN(response_json_misuse_becomes_500);
     RUN(date_is_rfc9110_imf_fixdate);
     RUN(limits_settable_and_checked);
+    RUN(listener_defers_accept_unless_turned_off);
     return test_summary();
 }
