@@ -1,11 +1,12 @@
 # microweb - build, run and test.   make | make run | make test | make clean
 CC      ?= cc
 CFLAGS  ?= -O2 -g
-WARN    := -Wall -Wextra -Wpedantic -Wshadow -Wstrict-prototypes -Wundef
+WARN    := -Wall -Wextra -Wpedantic -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wundef -Wconversion \
+           -Wsign-conversion
 PORT    ?= 8080
 B       := build
 
-.PHONY: all run test clean fuzz bench bench-quick run-pg
+.PHONY: all run test clean format fuzz bench bench-quick run-pg
 
 all: $(B)/hello $(B)/testapp $(B)/unit $(B)/restart $(B)/alloc $(B)/toolkit $(B)/json_suite $(B)/hello_test tests/json_check
 
@@ -48,6 +49,10 @@ test: all
 
 clean:
 	rm -rf $(B) tests/json_check
+
+# lays out every C file as .clang-format says (clang-format 14); make test checks it
+format:
+	find microweb.h examples tests bench -name '*.[ch]' | xargs clang-format --style=file -i
 
 # libFuzzer targets (clang): FUZZ_SECONDS per target, default 600
 fuzz:

@@ -29,7 +29,9 @@
    Build:   cc -O2 -pthread -I. app.c -o app
    Other .c files include "microweb.h" without the #define and get declarations only.
    The implementation file defines _GNU_SOURCE; include microweb.h first there so
-   the system headers see it.
+   the system headers see it. (Under a strict -std=c99 or -std=c11 with a system
+   header first, POSIX is hidden and the build stops saying so; -D_POSIX_C_SOURCE=200809L
+   or -std=gnu11 lifts that.)
 
    ============================================================================
    ROUTES
@@ -566,14 +568,22 @@ typedef struct mw_test_res {
     const char *raw; /* every byte the server wrote (all responses), NUL-terminated */
     size_t raw_len;
 } mw_test_res;
-mw_test_res *mw_test_request(mw_app *app, const char *method, const char *target, const char *headers,
-                             const void *body, size_t body_len);
+mw_test_res *mw_test_request(mw_app *app, const char *method, const char *target, const char *headers, const void *body,
+                             size_t body_len);
 mw_test_res *mw_test_raw(mw_app *app, const void *bytes, size_t n);
 const char *mw_test_header(const mw_test_res *res, const char *name);
 void mw_test_free(mw_test_res *res);
 
 /* JSON reader */
-typedef enum mw_jv_type { MW_JV_NULL, MW_JV_FALSE, MW_JV_TRUE, MW_JV_NUMBER, MW_JV_STRING, MW_JV_ARRAY, MW_JV_OBJECT } mw_jv_type;
+typedef enum mw_jv_type {
+    MW_JV_NULL,
+    MW_JV_FALSE,
+    MW_JV_TRUE,
+    MW_JV_NUMBER,
+    MW_JV_STRING,
+    MW_JV_ARRAY,
+    MW_JV_OBJECT
+} mw_jv_type;
 typedef struct mw_jv mw_jv;
 typedef struct mw_jv_doc mw_jv_doc;
 const mw_jv *mw_req_json(mw_req *rq);
@@ -642,6 +652,12 @@ void mw_pg_healthz(mw_req *rq, mw_res *rs);
 #include <time.h>
 #include <unistd.h>
 
+/* getaddrinfo and its flags are POSIX: a strict -std=c99/c11 shows them only when a
+   feature macro asks, and our _GNU_SOURCE is too late if a system header came first. */
+#ifndef AI_PASSIVE
+#error "microweb.h: POSIX is hidden; include microweb.h before system headers, or add -D_POSIX_C_SOURCE=200809L"
+#endif
+
 #ifdef __cplusplus
 #define MW__C_LINKAGE extern "C"
 #else
@@ -651,8 +667,8 @@ void mw_pg_healthz(mw_req *rq, mw_res *rs);
 #if !MW_USE_POLL && defined(__linux__)
 #define MW__POLLER_EPOLL 1
 #include <sys/epoll.h>
-#elif !MW_USE_POLL && (defined(__APPLE__) || defined(__FreeBSD__) || defined(__OpenBSD__) || \
-                       defined(__NetBSD__) || defined(__DragonFly__))
+#elif !MW_USE_POLL && (defined(__APPLE__) || defined(__FreeBSD__) || defined(__OpenBSD__) || defined(__NetBSD__) || \
+                       defined(__DragonFly__))
 #define MW__POLLER_KQUEUE 1
 #include <sys/event.h>
 #else
@@ -922,9 +938,7 @@ static int mw__poller_set(mw__poller *p, int fd, void *ptr, unsigned ev) {
     return rc;
 }
 static int mw__poller_add(mw__poller *p, int fd, void *ptr, unsigned ev) { return mw__poller_set(p, fd, ptr, ev); }
-static int mw__poller_rearm(mw__poller *p, int fd, void *ptr, unsigned ev) {
-    return mw__poller_set(p, fd, ptr, ev);
-}
+static int mw__poller_rearm(mw__poller *p, int fd, void *ptr, unsigned ev) { return mw__poller_set(p, fd, ptr, ev); }
 static void mw__poller_del(mw__poller *p, int fd) { mw__poller_set(p, fd, NULL, 0); }
 
 /* Copies the armed set into scratch (interrupt pipe first); returns its size or -1. */
@@ -983,8 +997,7 @@ static int mw__poller_wait(mw__poller *p, mw__event *out, int max, int timeout_m
         int n = mw__poller_snapshot(p);
         if (n < 0 || (until >= 0 && left <= 0)) break;
         if (poll(p->scratch, (nfds_t)n, left) <= 0) continue;
-        while (read(p->interrupt[0], drain, sizeof drain) > 0) {
-        }
+        while (read(p->interrupt[0], drain, sizeof drain) > 0) {}
         got = mw__poller_claim(p, n, out, max);
     }
     pthread_mutex_unlock(&p->leader_lock);
@@ -1272,8 +1285,8 @@ static int mw__parse_target(mw__head *h) {
     p = t;
     if (t[0] != '/') {
         size_t scheme = mw__ieq(t, h->target_len < 7 ? h->target_len : 7, "http://") ? 7
-                        : (h->target_len >= 8 && mw__ieq(t, 8, "https://")) ? 8
-                                                                             : 0;
+                        : (h->target_len >= 8 && mw__ieq(t, 8, "https://"))          ? 8
+                                                                                     : 0;
         if (!scheme) return MW__FAIL(h, 400, "request target must start with /");
         for (p = t + scheme; p < end && *p != '/' && *p != '?' && *p != '#';) p++; /* past the authority */
     }
@@ -1357,10 +1370,8 @@ static int mw__parse_transfer_encoding(const char *v, size_t n, mw__head *h, int
     mw_str coding;
     while (mw__next_list_element(v, n, &i, &coding)) {
         if (h->chunked) return MW__FAIL(h, 400, "a transfer coding after chunked");
-        if (mw__ieq(coding.ptr, coding.len, "chunked"))
-            h->chunked = 1;
-        else
-            (*codings)++;
+        if (mw__ieq(coding.ptr, coding.len, "chunked")) h->chunked = 1;
+        else (*codings)++;
     }
     return 0;
 }
@@ -1394,7 +1405,8 @@ static int mw__parse_expect(const char *v, size_t n, mw__head *h) {
     size_t i = 0;
     mw_str e;
     while (mw__next_list_element(v, n, &i, &e)) {
-        if (!mw__ieq(e.ptr, e.len, "100-continue")) return MW__FAIL(h, 417, "only the expectation 100-continue is supported");
+        if (!mw__ieq(e.ptr, e.len, "100-continue"))
+            return MW__FAIL(h, 417, "only the expectation 100-continue is supported");
         h->expect_continue = 1;
     }
     return 0;
@@ -1417,7 +1429,8 @@ static int mw__note_field(mw__head *h, const mw__field *f, mw__framing_acc *a) {
         if (mw__ieq(f->name, 6, "expect")) return mw__parse_expect(f->value, f->value_len, h);
         break;
     case 10:
-        if (mw__ieq(f->name, 10, "connection")) mw__parse_connection(f->value, f->value_len, &a->close_opt, &a->keep_opt);
+        if (mw__ieq(f->name, 10, "connection"))
+            mw__parse_connection(f->value, f->value_len, &a->close_opt, &a->keep_opt);
         break;
     case 14:
         if (mw__ieq(f->name, 14, "content-length")) return mw__parse_content_length(f->value, f->value_len, h);
@@ -1428,8 +1441,7 @@ static int mw__note_field(mw__head *h, const mw__field *f, mw__framing_acc *a) {
             return mw__parse_transfer_encoding(f->value, f->value_len, h, &a->other_codings);
         }
         break;
-    default:
-        break;
+    default: break;
     }
     return 0;
 }
@@ -1541,8 +1553,8 @@ enum {
 typedef struct mw__chunked {
     int state;
     unsigned digits;
-    int last_lf_ends; /* in the trailer: the LF being awaited ends the message */
-    int in_value;     /* in a trailer line: past the ':' */
+    int last_lf_ends;        /* in the trailer: the LF being awaited ends the message */
+    int in_value;            /* in a trailer line: past the ':' */
     unsigned long long size; /* the chunk size being read, then bytes of it still to copy */
     size_t ext_bytes, trailer_bytes;
 } mw__chunked;
@@ -1658,9 +1670,7 @@ static int mw__chunked_decode(mw__chunked *d, char *buf, size_t len, size_t *in,
                 d->state = MW__CH_TRAILER;
             }
             break;
-        default:
-            rc = 1;
-            break;
+        default: rc = 1; break;
         }
     }
     *in = i;
@@ -1725,7 +1735,7 @@ enum {
 #define MW__M_OTHER MW__M_ANY
 
 static const char *const mw__method_names[MW__M_SLOTS] = {"GET",   "HEAD",   "POST",    "PUT",
-                                                           "PATCH", "DELETE", "OPTIONS", "*"};
+                                                          "PATCH", "DELETE", "OPTIONS", "*"};
 
 /* Maps a request method to its handler slot (case-sensitive, RFC 9110 §9.1). */
 static int mw__method_slot(const char *m, size_t n) {
@@ -1862,8 +1872,7 @@ static const char *mw__parse_segment(const char *seg, size_t len, int last, mw__
         out->kind = MW__SEG_PARAM;
         out->name = seg + 1;
         out->len = (colon ? (size_t)(colon - seg) : len - 1) - 1;
-        if (colon && len - (size_t)(colon - seg) == 5 && memcmp(colon, ":int}", 5) == 0)
-            out->kind = MW__SEG_INT;
+        if (colon && len - (size_t)(colon - seg) == 5 && memcmp(colon, ":int}", 5) == 0) out->kind = MW__SEG_INT;
         else if (colon && !(len - (size_t)(colon - seg) == 5 && memcmp(colon, ":str}", 5) == 0))
             return "parameter types are int and str";
     } else {
@@ -1918,8 +1927,9 @@ static int mw__router_add(mw__node *root, int slot, const char *pattern, mw_hand
         p = seg + len;
     }
     if (n->handlers[slot]) {
-        *why = n->pattern && strcmp(n->pattern, pattern) != 0 ? "same route as an earlier pattern with other parameter names"
-                                                             : "duplicate route";
+        *why = n->pattern && strcmp(n->pattern, pattern) != 0
+                   ? "same route as an earlier pattern with other parameter names"
+                   : "duplicate route";
         return MW_EEXIST;
     }
     if (!n->pattern && !(n->pattern = mw__strndup(pattern, strlen(pattern)))) {
@@ -2045,8 +2055,7 @@ static int mw__json_value_start(mw_json *j) {
     if (j->error) return MW_EJSON;
     if (j->depth == 0 && j->root_done) return mw__json_fail(j, "more than one top-level value");
     if (mw__json_in_object(j) && !j->after_key) return mw__json_fail(j, "a value where a key is due");
-    if (j->need_comma && !j->after_key && mw__buf_append(j->out, ",", 1) != 0)
-        return mw__json_fail(j, "out of memory");
+    if (j->need_comma && !j->after_key && mw__buf_append(j->out, ",", 1) != 0) return mw__json_fail(j, "out of memory");
     return 0;
 }
 
@@ -2075,8 +2084,14 @@ static int mw__json_put_string(mw__buf *b, const char *s, size_t n) {
         run = 0;
         if (c < 0x80) {
             char esc[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]};
-            const char *e = c == '"' ? "\\\"" : c == '\\' ? "\\\\" : c == '\n' ? "\\n" : c == '\r' ? "\\r"
-                          : c == '\t' ? "\\t" : c == '\b' ? "\\b" : c == '\f' ? "\\f" : NULL;
+            const char *e = c == '"'    ? "\\\""
+                            : c == '\\' ? "\\\\"
+                            : c == '\n' ? "\\n"
+                            : c == '\r' ? "\\r"
+                            : c == '\t' ? "\\t"
+                            : c == '\b' ? "\\b"
+                            : c == '\f' ? "\\f"
+                                        : NULL;
             if (e ? mw__buf_puts(b, e) : mw__buf_append(b, esc, 6)) return MW_ENOMEM;
         } else {
             unsigned cp = 0, min = 0;
@@ -2494,8 +2509,7 @@ mw_jv_doc *mw_jv_parse(const char *text, size_t len, size_t *err_offset, const c
     const char *problem = "out of memory";
     if (d) {
         memset(d, 0, sizeof *d);
-        if ((d->root = mw__json_parse(&d->arena, text ? text : "", text ? len : 0, &off, &problem)) != NULL)
-            return d;
+        if ((d->root = mw__json_parse(&d->arena, text ? text : "", text ? len : 0, &off, &problem)) != NULL) return d;
         mw_jv_free(d);
     }
     if (err_offset) *err_offset = off;
@@ -2605,7 +2619,7 @@ struct mw_req {
 #ifdef MICROWEB_WITH_PG
     struct mw__pg_slot *pg_slot; /* the connection this request checked out, if any */
     struct mw__pg_kept *pg_results;
-    int pg_statements;           /* statements run so far: only the first may be retried */
+    int pg_statements; /* statements run so far: only the first may be retried */
 #endif
 };
 
@@ -3078,9 +3092,9 @@ static int mw__part_headers(mw_req *rq, const char *h, const char *end, mw_part 
         colon = (const char *)memchr(h, ':', (size_t)(eol - h));
         if (!colon || colon == h) return MW__MULTIPART_FAIL(rq, 400, "malformed part header");
         for (v = colon + 1; v < eol; v++)
-            if ((unsigned char)*v < 0x20 && *v != '\t') return MW__MULTIPART_FAIL(rq, 400, "control byte in part header");
-        for (v = colon + 1; v < eol && (*v == ' ' || *v == '\t'); v++) {
-        }
+            if ((unsigned char)*v < 0x20 && *v != '\t')
+                return MW__MULTIPART_FAIL(rq, 400, "control byte in part header");
+        for (v = colon + 1; v < eol && (*v == ' ' || *v == '\t'); v++) {}
         if (mw__ieq(h, (size_t)(colon - h), "content-disposition")) {
             if (!mw__media_type_is(v, (size_t)(eol - v), "form-data"))
                 return MW__MULTIPART_FAIL(rq, 400, "part is not form-data");
@@ -3104,10 +3118,13 @@ int mw_multipart_next(mw_req *rq, mw_part *part) {
     if (rq->fail_status) return MW_EINVAL;
     if (!mw__content_type_is(rq, "multipart/form-data")) return MW__MULTIPART_FAIL(rq, 415, "not multipart/form-data");
     boundary = mw__header_param(rq->arena, ctype, strlen(ctype), "boundary");
-    if (!boundary || !*boundary || strlen(boundary) > 70) return MW__MULTIPART_FAIL(rq, 400, "missing or invalid boundary");
+    if (!boundary || !*boundary || strlen(boundary) > 70)
+        return MW__MULTIPART_FAIL(rq, 400, "missing or invalid boundary");
     dlen = (size_t)snprintf(delim, sizeof delim, "\r\n--%s", boundary);
     if (!part->count) { /* the first delimiter may open the body, or follow a preamble */
-        p = rq->body_len >= dlen - 2 && memcmp(body, delim + 2, dlen - 2) == 0 ? body - 2 : mw__find(body, rq->body_len, delim, dlen);
+        p = rq->body_len >= dlen - 2 && memcmp(body, delim + 2, dlen - 2) == 0
+                ? body - 2
+                : mw__find(body, rq->body_len, delim, dlen);
         if (!p) return MW__MULTIPART_FAIL(rq, 400, "no boundary in the body");
     } else {
         p = body + part->next_offset;
@@ -3123,7 +3140,8 @@ int mw_multipart_next(mw_req *rq, mw_part *part) {
     part->name = part->filename = part->safe_filename = part->content_type = NULL;
     if (mw__part_headers(rq, p, headers_end, part) != 0) return MW_EINVAL;
     p = headers_end + (headers_end == p ? 2 : 4);
-    if (!(next = mw__find(p, (size_t)(end - p), delim, dlen))) return MW__MULTIPART_FAIL(rq, 400, "part not terminated by a boundary");
+    if (!(next = mw__find(p, (size_t)(end - p), delim, dlen)))
+        return MW__MULTIPART_FAIL(rq, 400, "part not terminated by a boundary");
     part->data = p;
     part->len = (size_t)(next - p);
     part->next_offset = (size_t)(next - body);
@@ -3142,10 +3160,10 @@ int mw_param_int(const mw_req *rq, const char *name, long long *out) {
 enum { MW__PH_IDLE, MW__PH_HEAD, MW__PH_BODY, MW__PH_BUSY, MW__PH_WRITE, MW__PH_LINGER };
 enum { MW__KEEP_OPEN, MW__CLOSE, MW__CLOSE_LINGER };
 
-#define MW__LINGER_MS 2000         /* after an error, read and drop what the client still sends */
-#define MW__INLINE_BODY_MAX 16384  /* bodies up to this are copied next to the head; larger ones go by writev */
-#define MW__POOL_MAX 256           /* free buffers / connections a worker keeps */
-#define MW__BATCH_BYTES 65536      /* pipelined responses are sent once this much is batched */
+#define MW__LINGER_MS 2000        /* after an error, read and drop what the client still sends */
+#define MW__INLINE_BODY_MAX 16384 /* bodies up to this are copied next to the head; larger ones go by writev */
+#define MW__POOL_MAX 256          /* free buffers / connections a worker keeps */
+#define MW__BATCH_BYTES 65536     /* pipelined responses are sent once this much is batched */
 
 typedef struct mw__conn {
     struct mw__conn *prev, *next; /* the app's list of open connections (for the sweeper) */
@@ -3250,8 +3268,8 @@ static const char *mw__date(mw__worker *w) {
     if (t != w->date_sec) {
         struct tm tm;
         gmtime_r(&t, &tm);
-        snprintf(w->date, sizeof w->date, "%.3s, %02d %.3s %04d %02d:%02d:%02d GMT", days + tm.tm_wday * 3,
-                 tm.tm_mday, months + tm.tm_mon * 3, tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec);
+        snprintf(w->date, sizeof w->date, "%.3s, %02d %.3s %04d %02d:%02d:%02d GMT", days + tm.tm_wday * 3, tm.tm_mday,
+                 months + tm.tm_mon * 3, tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec);
         w->date_sec = t;
     }
     return w->date;
@@ -3290,20 +3308,16 @@ static int mw__render_response(mw__worker *w, int keep_alive, int http10, const 
     if (!bodiless) {
         if (rs->ctype->len || body_len) {
             MW__PUT_LIT(o, "Content-Type: ");
-            if (rs->ctype->len)
-                mw__buf_append(o, rs->ctype->data, rs->ctype->len);
-            else
-                MW__PUT_LIT(o, MW__TEXT_PLAIN);
+            if (rs->ctype->len) mw__buf_append(o, rs->ctype->data, rs->ctype->len);
+            else MW__PUT_LIT(o, MW__TEXT_PLAIN);
             MW__PUT_LIT(o, "\r\n");
         }
         MW__PUT_LIT(o, "Content-Length: ");
         mw__buf_put_u64(o, body_len);
         MW__PUT_LIT(o, "\r\n");
     }
-    if (!keep_alive)
-        MW__PUT_LIT(o, "Connection: close\r\n");
-    else if (http10)
-        MW__PUT_LIT(o, "Connection: keep-alive\r\n");
+    if (!keep_alive) MW__PUT_LIT(o, "Connection: close\r\n");
+    else if (http10) MW__PUT_LIT(o, "Connection: keep-alive\r\n");
     mw__buf_append(o, rs->headers->data, rs->headers->len);
     MW__PUT_LIT(o, "\r\n");
     if (send_body && body_len <= MW__INLINE_BODY_MAX) {
@@ -3408,10 +3422,8 @@ static void mw__set_phase(mw__conn *c, int phase, long long deadline) {
 }
 
 static void mw__conn_release_rbuf(mw__worker *w, mw__conn *c) {
-    if (c->rcap == MW_READ_BUFFER_BYTES)
-        mw__pool_put(&w->bufs, c->rbuf);
-    else
-        MW_FREE(c->rbuf);
+    if (c->rcap == MW_READ_BUFFER_BYTES) mw__pool_put(&w->bufs, c->rbuf);
+    else MW_FREE(c->rbuf);
     c->rbuf = NULL;
     c->rcap = c->rlen = c->rstart = 0;
 }
@@ -3508,8 +3520,8 @@ static int mw__conn_begin_body(mw__worker *w, mw__conn *c, size_t head_len) {
 static int mw__conn_body_ready(mw__worker *w, mw__conn *c) {
     size_t avail = c->rlen - c->rstart;
     if (c->chunked) {
-        int rc = mw__chunked_decode(&c->ch, c->rbuf + c->rstart, avail, &c->ch_in, &c->ch_out, c->head_len,
-                                    &w->app->limits);
+        int rc =
+            mw__chunked_decode(&c->ch, c->rbuf + c->rstart, avail, &c->ch_in, &c->ch_out, c->head_len, &w->app->limits);
         if (rc < 0) {
             mw__conn_fail(w, c, -rc,
                           rc == -413   ? "request body larger than the limit"
@@ -3564,8 +3576,7 @@ static int mw__has_dot_segment(const char *s, size_t n) {
     while (i <= n) {
         size_t start = i;
         while (i < n && s[i] != '/' && s[i] != '\\') i++;
-        if ((i - start == 1 && s[start] == '.') || (i - start == 2 && s[start] == '.' && s[start + 1] == '.'))
-            return 1;
+        if ((i - start == 1 && s[start] == '.') || (i - start == 2 && s[start] == '.' && s[start + 1] == '.')) return 1;
         i++;
     }
     return 0;
@@ -3597,10 +3608,8 @@ static void mw__respond_unrouted(mw__worker *w, int slot, unsigned allow) {
         mw__format_allow(allow, b);
         mw__buf_append(b, "", 1);
         mw_set_header(rs, "Allow", b->data);
-        if (slot == MW__M_OPTIONS)
-            mw_send(rs, 200, NULL, NULL, 0);
-        else
-            mw_error(rs, 405, "method not allowed for this path");
+        if (slot == MW__M_OPTIONS) mw_send(rs, 200, NULL, NULL, 0);
+        else mw_error(rs, 405, "method not allowed for this path");
     } else {
         mw_error(rs, 404, "no route for this path");
     }
@@ -3753,8 +3762,8 @@ static void mw__conn_eof(mw__worker *w, mw__conn *c) {
     int phase = MW__LOAD(&c->phase);
     long long dl = MW__LOAD(&c->deadline);
     if ((phase == MW__PH_HEAD || phase == MW__PH_BODY) && dl && mw__now_ms() >= dl) {
-        mw__conn_fail(w, c, 408, phase == MW__PH_HEAD ? "request head not received in time"
-                                                      : "request body not received in time");
+        mw__conn_fail(w, c, 408,
+                      phase == MW__PH_HEAD ? "request head not received in time" : "request body not received in time");
         if (w->out.len) mw__conn_send(w, c, NULL, 0);
     }
     mw__conn_close(w, c);
@@ -3837,10 +3846,8 @@ static void mw__conn_on_event(mw__worker *w, mw__conn *c) {
         mw__conn_settle(w, c);
         return;
     }
-    if (MW__LOAD(&c->phase) == MW__PH_LINGER)
-        mw__conn_linger(w, c);
-    else
-        mw__conn_read(w, c);
+    if (MW__LOAD(&c->phase) == MW__PH_LINGER) mw__conn_linger(w, c);
+    else mw__conn_read(w, c);
 }
 
 /* ---------------------------------------------------------------------------
@@ -3949,10 +3956,8 @@ static size_t mw__sweep(mw_app *app, long long now, int stopping, int force) {
     for (c = app->conns.next; c != &app->conns; c = c->next) {
         int phase = MW__LOAD(&c->phase);
         long long dl = MW__LOAD(&c->deadline);
-        if (force || (dl && now >= dl && phase == MW__PH_WRITE))
-            shutdown(c->fd, SHUT_RDWR);
-        else if ((dl && now >= dl) || (stopping && phase == MW__PH_IDLE))
-            shutdown(c->fd, SHUT_RD);
+        if (force || (dl && now >= dl && phase == MW__PH_WRITE)) shutdown(c->fd, SHUT_RDWR);
+        else if ((dl && now >= dl) || (stopping && phase == MW__PH_IDLE)) shutdown(c->fd, SHUT_RD);
     }
     n = app->nconns;
     pthread_mutex_unlock(&app->conns_lock);
@@ -3972,8 +3977,7 @@ static void mw__control_loop(mw_app *app) {
         p.events = POLLIN;
         p.revents = 0;
         poll(&p, 1, stopping ? 20 : 250);
-        while (read(app->ctl_pipe[0], drain, sizeof drain) > 0) {
-        }
+        while (read(app->ctl_pipe[0], drain, sizeof drain) > 0) {}
         now = mw__now_ms();
         if (MW__LOAD(&app->stopping) && !grace_end) {
             stopping = 1;
@@ -4310,8 +4314,7 @@ const char *mw_header(const mw_req *rq, const char *name) {
     for (i = 0; i < rq->head->nfields; i++) {
         const mw__field *f = &rq->head->fields[i];
         if (f->name_len != n) continue;
-        for (k = 0; k < n && mw__lower((unsigned char)f->name[k]) == mw__lower((unsigned char)name[k]); k++) {
-        }
+        for (k = 0; k < n && mw__lower((unsigned char)f->name[k]) == mw__lower((unsigned char)name[k]); k++) {}
         if (k == n) return f->value;
     }
     return NULL;
@@ -4345,8 +4348,8 @@ typedef struct mw__pg_pool {
     char *conninfo;
     pthread_mutex_t lock;
     pthread_cond_t freed;
-    int size;               /* decided on first use, when the worker count is known */
-    long long retry_at;     /* after a failed connect: answer 503 at once until then */
+    int size;           /* decided on first use, when the worker count is known */
+    long long retry_at; /* after a failed connect: answer 503 at once until then */
     mw__pg_slot slots[MW__PG_MAX_POOL];
 } mw__pg_pool;
 
@@ -4407,8 +4410,10 @@ static void mw__pg_pool_free(mw_app *app) {
 static void mw__pg_fail(mw_req *rq, int status, const char *what, const char *message) {
     size_t n = message ? strlen(message) : 0;
     char *detail;
-    fprintf(stderr, "microweb: %s: %.*s\n", what, (int)(n && message[n - 1] == '\n' ? n - 1 : n), message ? message : "");
-    if (rq->limits->v[MW_LIMIT_PG_DEBUG] && message && (detail = (char *)mw__arena_alloc(rq->arena, strlen(what) + n + 3))) {
+    fprintf(stderr, "microweb: %s: %.*s\n", what, (int)(n && message[n - 1] == '\n' ? n - 1 : n),
+            message ? message : "");
+    if (rq->limits->v[MW_LIMIT_PG_DEBUG] && message &&
+        (detail = (char *)mw__arena_alloc(rq->arena, strlen(what) + n + 3))) {
         sprintf(detail, "%s: %.*s", what, (int)(n && message[n - 1] == '\n' ? n - 1 : n), message);
         what = detail;
     }
@@ -4472,7 +4477,8 @@ static mw__pg_slot *mw__pg_acquire(mw_req *rq) {
     if (!s) return mw__pg_fail(rq, 503, "no database connection free", NULL), (mw__pg_slot *)NULL;
     rq->pg_slot = s;
     need_connect = !s->conn || PQstatus(s->conn) != CONNECTION_OK;
-    if (need_connect && backing_off) return mw__pg_fail(rq, 503, "database unavailable (retrying soon)", NULL), (mw__pg_slot *)NULL;
+    if (need_connect && backing_off)
+        return mw__pg_fail(rq, 503, "database unavailable (retrying soon)", NULL), (mw__pg_slot *)NULL;
     if (need_connect && !mw__pg_connect(rq, s)) return NULL;
     return s;
 }
@@ -4482,8 +4488,7 @@ static PGresult *mw__pg_exec(mw_req *rq, mw__pg_slot *s, const char *sql, int n,
     size_t i;
     char name[24];
     if (!rq->limits->v[MW_LIMIT_PG_PREPARE]) return PQexecParams(s->conn, sql, n, NULL, params, NULL, NULL, 0);
-    for (i = 0; i < s->nprepared && strcmp(s->prepared[i], sql) != 0; i++) {
-    }
+    for (i = 0; i < s->nprepared && strcmp(s->prepared[i], sql) != 0; i++) {}
     snprintf(name, sizeof name, "mw_%lu", (unsigned long)i);
     if (i == s->nprepared) {
         PGresult *r;
@@ -4550,7 +4555,8 @@ PGresult *mw_pg_query(mw_req *rq, const char *sql, int nparams, const char *cons
         state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
         if (mw__pg_conn_lost(s->conn, r)) {
             mw__pg_fail(rq, 503, "database unavailable", r ? PQresultErrorMessage(r) : PQerrorMessage(s->conn));
-            mw__pg_drop(s); /* the next request connects anew */
+            /* the next request connects anew */
+            mw__pg_drop(s);
         } else if (state && strcmp(state, "57014") == 0) { /* query_canceled: the statement timeout */
             mw__pg_fail(rq, 504, "database statement timed out", PQresultErrorMessage(r));
         } else {
@@ -4620,11 +4626,17 @@ static int mw__pg_write_field(mw_json *j, const PGresult *r, int row, int col) {
     size_t n = (size_t)PQgetlength(r, row, col);
     if (PQgetisnull(r, row, col)) return mw_json_null(j);
     switch (PQftype(r, col)) {
-    case 16: return mw_json_bool(j, v[0] == 't');                       /* bool */
-    case 20: case 21: case 23: case 26: return mw__json_scalar(j, v, n); /* int8, int2, int4, oid */
-    case 700: case 701: case 1700:                                       /* float4, float8, numeric */
+    case 16: return mw_json_bool(j, v[0] == 't'); /* bool */
+    case 20:
+    case 21:
+    case 23:
+    case 26: return mw__json_scalar(j, v, n); /* int8, int2, int4, oid */
+    case 700:
+    case 701:
+    case 1700: /* float4, float8, numeric */
         return mw__is_json_number(v, n) ? mw__json_scalar(j, v, n) : mw_json_null(j);
-    case 114: case 3802: return mw__json_scalar(j, v, n); /* json, jsonb: validated by the server */
+    case 114:
+    case 3802: return mw__json_scalar(j, v, n); /* json, jsonb: validated by the server */
     default: return mw_json_stringn(j, v, n);
     }
 }
@@ -4747,8 +4759,8 @@ mw_test_res *mw_test_raw(mw_app *app, const void *bytes, size_t n) {
     return &r->pub;
 }
 
-mw_test_res *mw_test_request(mw_app *app, const char *method, const char *target, const char *headers,
-                             const void *body, size_t body_len) {
+mw_test_res *mw_test_request(mw_app *app, const char *method, const char *target, const char *headers, const void *body,
+                             size_t body_len) {
     mw__buf req;
     mw_test_res *r;
     char len[32];
@@ -4778,8 +4790,7 @@ const char *mw_test_header(const mw_test_res *res, const char *name) {
     if (!r || !r->fields || !n) return NULL;
     end = r->fields + r->pub.head_len;
     for (line = r->fields + strlen(r->fields) + 2; line < end; line += strlen(line) + 2) {
-        for (k = 0; k < n && mw__lower((unsigned char)line[k]) == mw__lower((unsigned char)name[k]); k++) {
-        }
+        for (k = 0; k < n && mw__lower((unsigned char)line[k]) == mw__lower((unsigned char)name[k]); k++) {}
         if (k == n && line[n] == ':' && line[n + 1] == ' ') return line + n + 2;
     }
     return NULL;

@@ -42,7 +42,8 @@ int main(int argc, char **argv) {
     pthread_t t[64];
     long total = 0;
     int i, n;
-    if (argc != 5 || (n = atoi(argv[2])) < 1 || n > 64) return fprintf(stderr, "usage: %s CONNINFO N SECONDS PREPARED\n", argv[0]), 2;
+    if (argc != 5 || (n = atoi(argv[2])) < 1 || n > 64)
+        return fprintf(stderr, "usage: %s CONNINFO N SECONDS PREPARED\n", argv[0]), 2;
     conninfo = argv[1];
     seconds = atoi(argv[3]);
     prepared = atoi(argv[4]);

@@ -36,7 +36,6 @@ static mw_app *hello_app(void) {
 }
 
 #ifndef HELLO_NO_MAIN
-int main(void) {
-    return mw_run(hello_app()); /* PORT from the environment (8080 by default); Ctrl-C stops it */
-}
+/* Serves on PORT from the environment (8080 by default) until Ctrl-C. */
+int main(void) { return mw_run(hello_app()); }
 #endif

@@ -33,7 +33,7 @@ static const char *read_todo(mw_req *rq, const char **title, const char **done) 
         if (!(s = mw_jv_str(t, NULL))) return "title must be a string";
         if (!*s) return "title must not be empty";
         if (strlen(s) != mw_jv_len(t)) return "title must not contain \\u0000"; /* text cannot hold NUL */
-        for (*title = s; *s; s++) chars += ((unsigned char)*s & 0xC0) != 0x80; /* UTF-8 lead bytes */
+        for (*title = s; *s; s++) chars += ((unsigned char)*s & 0xC0) != 0x80;  /* UTF-8 lead bytes */
         if (chars > MAX_TITLE) return "title must be at most 500 characters";
     }
     if (d) {
@@ -64,8 +64,10 @@ static void create_todo(mw_req *rq, mw_res *rs) {
         mw_error(rs, 400, problem);
         return;
     }
-    r = mw_pg_query(rq, "INSERT INTO todos (title, done) VALUES ($1, COALESCE($2::boolean, false)) "
-                        "RETURNING id, title, done", 2, p);
+    r = mw_pg_query(rq,
+                    "INSERT INTO todos (title, done) VALUES ($1, COALESCE($2::boolean, false)) "
+                    "RETURNING id, title, done",
+                    2, p);
     if (!r) return; /* a database problem: microweb already set the error answer (500/503/504) */
     j = mw_json_begin(rs, 201);
     mw_pg_write_row(j, r, 0);
@@ -82,8 +84,10 @@ static void update_todo(mw_req *rq, mw_res *rs) {
     }
     p[0] = mw_param(rq, "id");
     /* a NULL parameter is SQL NULL: COALESCE keeps the old value of a field left out */
-    mw_pg_json_one(rq, rs, "UPDATE todos SET title = COALESCE($2, title), done = COALESCE($3::boolean, done) "
-                           "WHERE id = $1 RETURNING id, title, done", 3, p);
+    mw_pg_json_one(rq, rs,
+                   "UPDATE todos SET title = COALESCE($2, title), done = COALESCE($3::boolean, done) "
+                   "WHERE id = $1 RETURNING id, title, done",
+                   3, p);
 }
 
 /* DELETE /todos/{id} -> 204, or 404 */
@@ -91,10 +95,8 @@ static void delete_todo(mw_req *rq, mw_res *rs) {
     const char *p[] = {mw_param(rq, "id")};
     PGresult *r = mw_pg_query(rq, "DELETE FROM todos WHERE id = $1 RETURNING id", 1, p);
     if (!r) return;
-    if (PQntuples(r) == 0)
-        mw_error(rs, 404, "not found");
-    else
-        mw_status(rs, 204); /* no body */
+    if (PQntuples(r) == 0) mw_error(rs, 404, "not found");
+    else mw_status(rs, 204); /* no body */
 }
 
 /* Creates the table if it is missing, on a connection of our own; 0 when it worked. */
@@ -134,5 +136,5 @@ int main(void) {
     mw_put(app, "/todos/{id:int}", update_todo);
     mw_delete(app, "/todos/{id:int}", delete_todo);
     mw_get(app, "/healthz", mw_pg_healthz); /* 200 while the database answers, else 503 */
-    return mw_run(app); /* PORT from the environment (8080 by default); Ctrl-C stops it */
+    return mw_run(app);                     /* PORT from the environment (8080 by default); Ctrl-C stops it */
 }

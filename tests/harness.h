@@ -10,50 +10,50 @@ static int test_passed, test_failed, test_checks_failed;
 
 #define TEST(name) static void name(void)
 
-#define CHECK(cond)                                                                  \
-    do {                                                                             \
-        if (!(cond)) {                                                               \
-            test_checks_failed++;                                                    \
-            printf("  check failed %s:%d: %s\n", __FILE__, __LINE__, #cond);         \
-        }                                                                            \
+#define CHECK(cond)                                                          \
+    do {                                                                     \
+        if (!(cond)) {                                                       \
+            test_checks_failed++;                                            \
+            printf("  check failed %s:%d: %s\n", __FILE__, __LINE__, #cond); \
+        }                                                                    \
     } while (0)
 
-#define CHECK_INT(got, want)                                                         \
-    do {                                                                             \
-        long long g_ = (long long)(got), w_ = (long long)(want);                     \
-        if (g_ != w_) {                                                              \
-            test_checks_failed++;                                                    \
+#define CHECK_INT(got, want)                                                                           \
+    do {                                                                                               \
+        long long g_ = (long long)(got), w_ = (long long)(want);                                       \
+        if (g_ != w_) {                                                                                \
+            test_checks_failed++;                                                                      \
             printf("  check failed %s:%d: %s is %lld, want %lld\n", __FILE__, __LINE__, #got, g_, w_); \
-        }                                                                            \
+        }                                                                                              \
     } while (0)
 
-#define CHECK_MEM(got, got_len, want)                                                \
-    do {                                                                             \
-        size_t wl_ = strlen(want);                                                   \
-        if ((size_t)(got_len) != wl_ || memcmp((got), (want), wl_) != 0) {           \
-            test_checks_failed++;                                                    \
-            printf("  check failed %s:%d: %s is \"%.*s\", want \"%s\"\n", __FILE__, __LINE__, #got, \
-                   (int)(got_len), (const char *)(got), (want));                     \
-        }                                                                            \
+#define CHECK_MEM(got, got_len, want)                                                                               \
+    do {                                                                                                            \
+        size_t wl_ = strlen(want);                                                                                  \
+        if ((size_t)(got_len) != wl_ || memcmp((got), (want), wl_) != 0) {                                          \
+            test_checks_failed++;                                                                                   \
+            printf("  check failed %s:%d: %s is \"%.*s\", want \"%s\"\n", __FILE__, __LINE__, #got, (int)(got_len), \
+                   (const char *)(got), (want));                                                                    \
+        }                                                                                                           \
     } while (0)
 
-#define CHECK_STR(got, want)                                                         \
-    do {                                                                             \
-        const char *gs_ = (got);                                                     \
-        CHECK_MEM(gs_ ? gs_ : "(null)", gs_ ? strlen(gs_) : 6, (want));              \
+#define CHECK_STR(got, want)                                            \
+    do {                                                                \
+        const char *gs_ = (got);                                        \
+        CHECK_MEM(gs_ ? gs_ : "(null)", gs_ ? strlen(gs_) : 6, (want)); \
     } while (0)
 
-#define RUN(name)                                                                    \
-    do {                                                                             \
-        int before_ = test_checks_failed;                                            \
-        name();                                                                      \
-        if (test_checks_failed == before_) {                                         \
-            test_passed++;                                                           \
-            printf("PASS %s\n", #name);                                              \
-        } else {                                                                     \
-            test_failed++;                                                           \
-            printf("FAIL %s\n", #name);                                              \
-        }                                                                            \
+#define RUN(name)                            \
+    do {                                     \
+        int before_ = test_checks_failed;    \
+        name();                              \
+        if (test_checks_failed == before_) { \
+            test_passed++;                   \
+            printf("PASS %s\n", #name);      \
+        } else {                             \
+            test_failed++;                   \
+            printf("FAIL %s\n", #name);      \
+        }                                    \
     } while (0)
 
 static int test_summary(void) {

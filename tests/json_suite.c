@@ -39,8 +39,7 @@ static int same_value(const mw_jv *a, const mw_jv *b) {
             if (!same_value(x, y)) return 0;
         }
         return 1;
-    default:
-        return 1;
+    default: return 1;
     }
 }
 

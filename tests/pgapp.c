@@ -15,7 +15,8 @@ static void types(mw_req *rq, mw_res *rs) {
                    "12345.678900::numeric AS n, 'NaN'::numeric AS nan, 'Infinity'::float8 AS inf, "
                    "'{\"a\": [1, 2]}'::json AS js, '{\"b\": {\"c\": null}}'::jsonb AS jb, NULL::text AS nul, "
                    "$1::text AS t, 'x'::char(3) AS ch, '2026-01-02'::date AS d, 1 AS \"we\"\"ird\\\\name\"",
-                   1, (const char *const[]){"quote \" backslash \\ newline \n tab \t bell \a caf\xc3\xa9 \xe2\x82\xac"});
+                   1,
+                   (const char *const[]){"quote \" backslash \\ newline \n tab \t bell \a caf\xc3\xa9 \xe2\x82\xac"});
 }
 
 /* GET /users/:id: the id compared as text, so any string is a harmless value */
@@ -47,7 +48,8 @@ static void leave_open(mw_req *rq, mw_res *rs) {
 static void state(mw_req *rq, mw_res *rs) {
     mw_pg_json_one(rq, rs,
                    "SELECT (SELECT count(*) FROM users WHERE id = 1000) AS uncommitted_rows, "
-                   "txid_current_if_assigned() IS NULL AS no_transaction_open", 0, NULL);
+                   "txid_current_if_assigned() IS NULL AS no_transaction_open",
+                   0, NULL);
 }
 
 static void syntax_error(mw_req *rq, mw_res *rs) { mw_pg_json(rq, rs, "SELEC oops", 0, NULL); }

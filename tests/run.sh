@@ -8,7 +8,7 @@ L=$B/logs
 mkdir -p "$L"
 total_pass=0
 total_fail=0
-W="-Wall -Wextra -Wpedantic -Wshadow -Wstrict-prototypes -Wundef -Werror"
+W="-Wall -Wextra -Wpedantic -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wundef -Wconversion -Wsign-conversion -Werror"
 
 tally() { # name passed failed
     total_pass=$((total_pass + $2))
@@ -57,6 +57,16 @@ symbols_are_prefixed() {
         ! nm -g --defined-only "$B/impl.o" | awk '{print $3}' | grep -v -E '^(mw_|main$)'
 }
 
+echo "== formatting: every C file as .clang-format lays it out (make format applies it)"
+c_sources_formatted() {
+    find microweb.h examples tests bench -name '*.[ch]' | xargs clang-format --style=file --dry-run --Werror
+}
+if clang-format --version 2>/dev/null | grep -q 'version 14\.'; then
+    check c_sources_formatted c_sources_formatted
+else
+    echo "SKIP formatting: the check wants clang-format 14, Debian 12's (apt-get install clang-format)"
+fi
+
 echo "== the header builds every way users build it"
 check header_gcc_c99 gcc -std=c99 $W -pthread -I. "$impl" -o "$B/h1"
 check header_gcc_c11 gcc -std=c11 $W -pthread -I. "$impl" -o "$B/h2"
@@ -68,7 +78,15 @@ check two_translation_units sh -c "gcc -std=c99 $W -pthread tests/tu_a.c tests/t
 late=$B/late.c
 printf '#include <stdio.h>\n#define MICROWEB_IMPLEMENTATION\n#include "microweb.h"\nint main(void){return 0;}\n' >"$late"
 check header_after_system_header gcc $W -pthread -I. "$late" -o "$B/h7"
+check header_after_system_header_strict_with_posix gcc -std=c99 $W -D_POSIX_C_SOURCE=200809L -pthread -I. "$late" -o "$B/h7s"
+strict_build_says_why() { # a strict -std=c99 after a system header: the first error is ours
+    ! gcc -std=c99 -pthread -I. "$late" -o "$B/h7e" 2>"$B/h7e.err" &&
+        grep -m1 'error' "$B/h7e.err" | grep -q 'POSIX is hidden; include microweb.h before system headers'
+}
+check header_after_system_header_strict_says_why strict_build_says_why
 check hello_plain_cc_build cc -pthread -I. examples/hello.c -o "$B/hello_plain"
+check examples_warning_free sh -c "gcc -std=c99 $W -pthread -I. examples/hello.c -o $B/hello_strict &&
+    clang -std=c11 $W -pthread -I. examples/hello_test.c -o $B/hello_test_strict"
 check exported_symbols_prefixed symbols_are_prefixed
 
 echo "== unit and end-to-end suites"

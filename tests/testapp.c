@@ -43,9 +43,7 @@ static void items(mw_req *rq, mw_res *rs) {
 }
 
 /* any method on /anything: the method name */
-static void anything(mw_req *rq, mw_res *rs) {
-    mw_text(rs, 200, mw_method(rq));
-}
+static void anything(mw_req *rq, mw_res *rs) { mw_text(rs, 200, mw_method(rq)); }
 
 /* GET /json-open: returns with the writer still open -> the server answers 500 */
 static void json_open(mw_req *rq, mw_res *rs) {
@@ -82,9 +80,7 @@ static void close_route(mw_req *rq, mw_res *rs) {
 }
 
 /* GET /query: the raw query string */
-static void query(mw_req *rq, mw_res *rs) {
-    mw_text(rs, 200, mw_query(rq));
-}
+static void query(mw_req *rq, mw_res *rs) { mw_text(rs, 200, mw_query(rq)); }
 
 /* GET /header: the X-Probe request header */
 static void header(mw_req *rq, mw_res *rs) {

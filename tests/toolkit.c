@@ -159,7 +159,8 @@ TEST(cookies_read_by_name) {
 TEST(cookies_set_with_secure_defaults_and_refused_when_unsafe) {
     mw_test_res *r = get("/cookies");
     CHECK(strstr(r->raw, "\r\nSet-Cookie: seen=1; Path=/; HttpOnly; SameSite=Lax\r\n") != NULL);
-    CHECK(strstr(r->raw, "\r\nSet-Cookie: pref=dark; Path=/app; Max-Age=3600; Secure; HttpOnly; SameSite=Strict\r\n") != NULL);
+    CHECK(strstr(r->raw, "\r\nSet-Cookie: pref=dark; Path=/app; Max-Age=3600; Secure; HttpOnly; SameSite=Strict\r\n") !=
+          NULL);
     CHECK(strstr(r->raw, "evil") == NULL);
     CHECK(strstr(r->body, "bad=-1,-1,-1") != NULL);
     mw_test_free(r);
@@ -200,15 +201,14 @@ TEST(typed_int_route_matches_only_int64_values) {
 }
 
 TEST(param_int_reads_and_range_checks) {
-    static const char *const cases[][2] = {
-        {"/n/007", "rc=0 v=7"},
-        {"/n/9223372036854775807", "rc=0 v=9223372036854775807"},
-        {"/n/-9223372036854775808", "rc=0 v=-9223372036854775808"},
-        {"/n/9223372036854775808", "rc=-1 v=0"}, /* one past INT64_MAX */
-        {"/n/-9223372036854775809", "rc=-1 v=0"},
-        {"/n/12x", "rc=-1 v=0"},
-        {"/n/-", "rc=-1 v=0"},
-        {"/n/+5", "rc=-1 v=0"}};
+    static const char *const cases[][2] = {{"/n/007", "rc=0 v=7"},
+                                           {"/n/9223372036854775807", "rc=0 v=9223372036854775807"},
+                                           {"/n/-9223372036854775808", "rc=0 v=-9223372036854775808"},
+                                           {"/n/9223372036854775808", "rc=-1 v=0"}, /* one past INT64_MAX */
+                                           {"/n/-9223372036854775809", "rc=-1 v=0"},
+                                           {"/n/12x", "rc=-1 v=0"},
+                                           {"/n/-", "rc=-1 v=0"},
+                                           {"/n/+5", "rc=-1 v=0"}};
     size_t i;
     for (i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         mw_test_res *r = get(cases[i][0]);
@@ -233,16 +233,19 @@ TEST(json_body_read_by_path_and_typed_getters) {
     mw_test_res *r = post("/json", "Content-Type: application/json\r\n",
                           "{\"user\":{\"address\":{\"city\":\"Z\\u00fcrich\"}},\"items\":[10,20,30],\"admin\":true}");
     CHECK_INT(r->status, 200);
-    CHECK_BODY(r, "{\"city\":\"Z\xc3\xbcrich\",\"second\":20,\"admin\":true,\"ratio\":0.5,\"keys\":[\"user\",\"items\",\"admin\"],"
-                  "\"echo\":{\"user\":{\"address\":{\"city\":\"Z\xc3\xbcrich\"}},\"items\":[10,20,30],\"admin\":true}}");
+    CHECK_BODY(r,
+               "{\"city\":\"Z\xc3\xbcrich\",\"second\":20,\"admin\":true,\"ratio\":0.5,\"keys\":[\"user\",\"items\","
+               "\"admin\"],"
+               "\"echo\":{\"user\":{\"address\":{\"city\":\"Z\xc3\xbcrich\"}},\"items\":[10,20,30],\"admin\":true}}");
     mw_test_free(r);
 }
 
 TEST(json_body_malformed_is_400_with_offset) {
     mw_test_res *r = post("/json", "Content-Type: application/json\r\n", "{\"a\": 1,}");
     CHECK_INT(r->status, 400);
-    CHECK_BODY(r, "{\"status\":400,\"error\":\"Bad Request\",\"detail\":\"invalid JSON at byte 8: object key expected\","
-                  "\"offset\":8}");
+    CHECK_BODY(r,
+               "{\"status\":400,\"error\":\"Bad Request\",\"detail\":\"invalid JSON at byte 8: object key expected\","
+               "\"offset\":8}");
     mw_test_free(r);
     r = post("/json", "", "");
     CHECK_INT(r->status, 400);
@@ -276,9 +279,10 @@ TEST(json_reader_standalone_api) {
 }
 
 TEST(json_reader_strictness) {
-    static const char *const bad[] = {"[1,]", "{\"a\":1,}", "[01]", "[1.]", "[.5]", "['a']", "[\"\\ud800\"]",
-                                      "[\"\\x41\"]", "[\"a\tb\"]", "[\"\xff\"]", "/* c */ 1", "[1] x", "\xef\xbb\xbf{}",
-                                      "[NaN]", "[Infinity]", "[-]", "[+1]", "tru", ""};
+    static const char *const bad[] = {
+        "[1,]",        "{\"a\":1,}", "[01]",       "[1.]",      "[.5]",  "['a']",          "[\"\\ud800\"]",
+        "[\"\\x41\"]", "[\"a\tb\"]", "[\"\xff\"]", "/* c */ 1", "[1] x", "\xef\xbb\xbf{}", "[NaN]",
+        "[Infinity]",  "[-]",        "[+1]",       "tru",       ""};
     size_t i;
     for (i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         mw_jv_doc *d = mw_jv_parse(bad[i], strlen(bad[i]), NULL, NULL);
@@ -323,18 +327,24 @@ TEST(multipart_quoted_parameters_are_skipped_whole) {
 }
 
 TEST(multipart_safe_filenames) {
-    static const char *const cases[][2] = {
-        {"C:\\\\Users\\\\me\\\\notes.txt", "notes.txt"}, {"..", "_"}, {"a/b/..", "_"}, {"x:y.txt", "x_y.txt"},
-        {"plain.bin", "plain.bin"}, {"dir/", "_"}, {"\\\\server\\\\share\\\\f", "f"}};
+    static const char *const cases[][2] = {{"C:\\\\Users\\\\me\\\\notes.txt", "notes.txt"},
+                                           {"..", "_"},
+                                           {"a/b/..", "_"},
+                                           {"x:y.txt", "x_y.txt"},
+                                           {"plain.bin", "plain.bin"},
+                                           {"dir/", "_"},
+                                           {"\\\\server\\\\share\\\\f", "f"}};
     size_t i;
     for (i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         char body[512], want[256];
         mw_test_res *r;
         snprintf(body, sizeof body,
-                 "--XyZ\r\nContent-Disposition: form-data; name=\"f\"; filename=\"%s\"\r\n\r\nD\r\n--XyZ--\r\n", cases[i][0]);
+                 "--XyZ\r\nContent-Disposition: form-data; name=\"f\"; filename=\"%s\"\r\n\r\nD\r\n--XyZ--\r\n",
+                 cases[i][0]);
         r = post("/upload", MULTIPART, body);
         snprintf(want, sizeof want, "|%s|-|D]rc=0", cases[i][1]);
-        if (!r->body || !strstr(r->body, want)) printf("  %s -> %.*s\n", cases[i][0], (int)r->body_len, r->body), test_checks_failed++;
+        if (!r->body || !strstr(r->body, want))
+            printf("  %s -> %.*s\n", cases[i][0], (int)r->body_len, r->body), test_checks_failed++;
         mw_test_free(r);
     }
 }
@@ -351,7 +361,8 @@ TEST(multipart_malformed_is_400_with_reason) {
     for (i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         mw_test_res *r = post("/upload", MULTIPART, bad[i][0]);
         if (r->status != 400 || !strstr(r->body, bad[i][1]))
-            printf("  case %lu: %d %.*s\n", (unsigned long)i, r->status, (int)r->body_len, r->body), test_checks_failed++;
+            printf("  case %lu: %d %.*s\n", (unsigned long)i, r->status, (int)r->body_len, r->body),
+                test_checks_failed++;
         mw_test_free(r);
     }
 }
@@ -389,7 +400,8 @@ TEST(test_client_reports_status_headers_and_body) {
 
 TEST(test_client_raw_bytes_and_pipelining) {
     static const char raw[] = "GET /users/1 HTTP/1.1\r\nHost: x\r\n\r\nGET /users/2 HTTP/1.1\r\nHost: x\r\n\r\n";
-    static const char smuggle[] = "GET / HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n";
+    static const char smuggle[] =
+        "GET / HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n";
     static const char partial[] = "GET / HTTP/1.1\r\nHost: x\r\n";
     mw_test_res *r = mw_test_raw(app, raw, sizeof raw - 1);
     CHECK_INT(r->status, 200);

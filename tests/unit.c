@@ -90,7 +90,8 @@ static const parse_case parse_cases[] = {
     {"options_asterisk", "OPTIONS * HTTP/1.1\r\nHost: a\r\n\r\n", 1},
     {"leading_empty_lines_ignored", "\r\n\r\nGET / HTTP/1.1\r\nHost: a\r\n\r\n", 1},
     {"content_length_list_identical", "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5, 5\r\n\r\n", 1},
-    {"content_length_repeated_identical", "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nContent-Length: 5\r\n\r\n", 1},
+    {"content_length_repeated_identical",
+     "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nContent-Length: 5\r\n\r\n", 1},
     {"chunked", "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n", 1},
     {"chunked_mixed_case", "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: ChUnKeD\r\n\r\n", 1},
     {"obs_text_in_value", "GET / HTTP/1.1\r\nHost: a\r\nX: caf\xc3\xa9\r\n\r\n", 1},
@@ -131,9 +132,14 @@ static const parse_case parse_cases[] = {
     {"obs_fold", "GET / HTTP/1.1\r\nHost: a\r\nX: a\r\n b\r\n\r\n", -400},
     {"nul_in_value", "GET / HTTP/1.1\r\nHost: a\r\nX: a\0b\r\n\r\n", -400},
     {"del_in_value", "GET / HTTP/1.1\r\nHost: a\r\nX: a\x7f\r\n\r\n", -400},
-    {"vertical_tab_in_value", "GET / HTTP/1.1\r\nHost: a\r\nX: \x0b" "chunked\r\n\r\n", -400},
-    {"content_length_with_te", "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n", -400},
-    {"te_with_content_length_after", "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nContent-Length: 5\r\n\r\n", -400},
+    {"vertical_tab_in_value",
+     "GET / HTTP/1.1\r\nHost: a\r\nX: \x0b"
+     "chunked\r\n\r\n",
+     -400},
+    {"content_length_with_te", "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n",
+     -400},
+    {"te_with_content_length_after",
+     "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nContent-Length: 5\r\n\r\n", -400},
     {"content_length_differing", "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\n", -400},
     {"content_length_list_differing", "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5, 6\r\n\r\n", -400},
     {"content_length_plus_sign", "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: +5\r\n\r\n", -400},
@@ -145,7 +151,8 @@ static const parse_case parse_cases[] = {
     {"content_length_trailing_comma", "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5,\r\n\r\n", -400},
     {"te_gzip_then_chunked", "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip, chunked\r\n\r\n", -501},
     {"te_chunked_then_gzip", "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked, gzip\r\n\r\n", -400},
-    {"te_chunked_twice", "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n", -400},
+    {"te_chunked_twice",
+     "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n", -400},
     {"te_identity", "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: identity\r\n\r\n", -400},
     {"te_obfuscated", "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: xchunked\r\n\r\n", -400},
     {"te_in_http10", "POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n", -400},
@@ -356,8 +363,8 @@ TEST(chunked_table_cases_at_once_and_byte_by_byte) {
         for (step = 0; step <= 1; step++) {
             int rc = decode_chunked(c->raw, strlen(c->raw), step, out, &out_len, &consumed, &lim);
             if (rc != c->want || (rc >= 0 && (out_len != strlen(c->body) || memcmp(out, c->body, out_len) != 0))) {
-                printf("  case %s (step %zu): rc %d want %d, body \"%.*s\"\n", c->name, step, rc, c->want,
-                       (int)out_len, out);
+                printf("  case %s (step %zu): rc %d want %d, body \"%.*s\"\n", c->name, step, rc, c->want, (int)out_len,
+                       out);
                 test_checks_failed++;
             }
         }
@@ -642,13 +649,15 @@ TEST(json_invalid_utf8_becomes_replacement_character) {
     json_fixture f;
     mw_json *j = json_start(&f);
     mw_json_array(j);
-    mw_json_string(j, "a\xff" "b");            /* not a lead byte */
-    mw_json_string(j, "\xc0\xaf");             /* overlong '/' */
-    mw_json_string(j, "\xed\xa0\x80");         /* a surrogate */
-    mw_json_string(j, "\xf4\x90\x80\x80");     /* past U+10FFFF */
-    mw_json_string(j, "\xe2\x82");             /* truncated */
+    mw_json_string(j, "a\xff"
+                      "b");                /* not a lead byte */
+    mw_json_string(j, "\xc0\xaf");         /* overlong '/' */
+    mw_json_string(j, "\xed\xa0\x80");     /* a surrogate */
+    mw_json_string(j, "\xf4\x90\x80\x80"); /* past U+10FFFF */
+    mw_json_string(j, "\xe2\x82");         /* truncated */
     CHECK_INT(mw_json_end(j), 0);
-    CHECK_JSON(f, "[\"a\xef\xbf\xbd" "b\",\"\xef\xbf\xbd\xef\xbf\xbd\",\"\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd\","
+    CHECK_JSON(f, "[\"a\xef\xbf\xbd"
+                  "b\",\"\xef\xbf\xbd\xef\xbf\xbd\",\"\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd\","
                   "\"\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd\",\"\xef\xbf\xbd\xef\xbf\xbd\"]");
     mw__buf_free(&f.buf);
 }
@@ -932,8 +941,7 @@ static int listener_defer_seconds(long long limit) {
     int v = -1;
     socklen_t len = sizeof v;
     if (limit >= 0) mw_set_limit(app, MW_LIMIT_DEFER_ACCEPT_S, limit);
-    if (mw_listen(app, "127.0.0.1", 0) <= 0 ||
-        getsockopt(app->listen_fd, IPPROTO_TCP, TCP_DEFER_ACCEPT, &v, &len) != 0)
+    if (mw_listen(app, "127.0.0.1", 0) <= 0 || getsockopt(app->listen_fd, IPPROTO_TCP, TCP_DEFER_ACCEPT, &v, &len) != 0)
         v = -1;
     mw_app_free(app);
     return v;

@@ -145,8 +145,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         case 0: rc = mw_json_object(&j); break;
         case 1: rc = mw_json_array(&j); break;
         case 2: rc = mw_json_close(&j); break;
-        case 3: take(data, size, &i, s); rc = mw_json_key(&j, s); break;
-        case 4: n = take(data, size, &i, s); rc = mw_json_stringn(&j, s, n); break;
+        case 3:
+            take(data, size, &i, s);
+            rc = mw_json_key(&j, s);
+            break;
+        case 4:
+            n = take(data, size, &i, s);
+            rc = mw_json_stringn(&j, s, n);
+            break;
         case 5:
             n = size - i < 8 ? size - i : 8;
             memcpy(&iv, data + i, n);
@@ -161,14 +167,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
             break;
         case 7: rc = mw_json_bool(&j, op & 0x80); break;
         case 8: rc = mw_json_null(&j); break;
-        case 9: take(data, size, &i, s); rc = mw_json_key_string(&j, s, s); break;
-        case 10: take(data, size, &i, s); rc = mw_json_key_int(&j, s, (int64_t)op << 40); break;
+        case 9:
+            take(data, size, &i, s);
+            rc = mw_json_key_string(&j, s, s);
+            break;
+        case 10:
+            take(data, size, &i, s);
+            rc = mw_json_key_int(&j, s, (int64_t)op << 40);
+            break;
         default: rc = mw_json_string(&j, NULL); break;
         }
         failed |= rc != 0;
     }
     rc = mw_json_end(&j);
-    if (failed && rc == 0) __builtin_trap();             /* an error was forgotten */
+    if (failed && rc == 0) __builtin_trap();                         /* an error was forgotten */
     if (rc == 0 && !valid_json(out.data, out.len)) __builtin_trap(); /* success means valid JSON */
     mw__buf_free(&out);
     return 0;

@@ -8,8 +8,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 static void h1(mw_req *rq, mw_res *rs) { (void)rq, (void)rs; }
 static void h2(mw_req *rq, mw_res *rs) { (void)rq, (void)rs; }
 
-static const char *const fixed[] = {"/", "/users/:id", "/users/new", "/files/*path", "/a/:b/c/:d", "/a/b/x",
-                                    "/items/:a/:b", "/x/"};
+static const char *const fixed[] = {"/",          "/users/:id", "/users/new",   "/files/*path",
+                                    "/a/:b/c/:d", "/a/b/x",     "/items/:a/:b", "/x/"};
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     const char *nl = (const char *)memchr(data, '\n', size);
@@ -19,7 +19,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     const char *why;
     size_t i, plen;
     memset(&root, 0, sizeof root);
-    for (i = 0; i < sizeof fixed / sizeof fixed[0]; i++) mw__router_add(&root, (int)(i % MW__M_SLOTS), fixed[i], h1, &why);
+    for (i = 0; i < sizeof fixed / sizeof fixed[0]; i++)
+        mw__router_add(&root, (int)(i % MW__M_SLOTS), fixed[i], h1, &why);
     if (nl && (plen = (size_t)(nl - (const char *)data)) < sizeof pattern && plen + 1 < size) {
         const char *path = nl + 2;
         size_t path_len = size - plen - 2;

@@ -9,10 +9,10 @@
    EVFILT_READ and EVFILT_WRITE exist, flags other than those three are refused, and
    filter data (bytes readable, EV_EOF) is not reported: microweb reads none of it.
 
-   Each fd is registered in epoll one-shot, so one waiting thread takes its readiness;
-   the waiter hands out the filters that fired and re-registers what stays armed. After
-   a close, epoll forgets the fd by itself; the shim learns it when EPOLL_CTL_MOD of a
-   reused number fails with ENOENT, and then forgets the old filters too. */
+   An fd with a filter armed is registered in epoll one-shot, so one waiting thread
+   takes its readiness; the waiter hands out the filters that fired and re-registers what
+   stays armed. After a close, epoll forgets the fd by itself; the shim learns it when
+   EPOLL_CTL_MOD of a reused number fails with ENOENT, and then forgets the old filters. */
 #ifndef MW_KQUEUE_SHIM_H
 #define MW_KQUEUE_SHIM_H
 
@@ -38,15 +38,15 @@ struct kevent {
     void *udata;
 };
 
-#define EV_SET(kevp, a, b, c, d, e, f)                                                   \
-    do {                                                                                 \
-        struct kevent *kq_shim_ev_ = (kevp);                                             \
-        kq_shim_ev_->ident = (uintptr_t)(a);                                             \
-        kq_shim_ev_->filter = (short)(b);                                                \
-        kq_shim_ev_->flags = (unsigned short)(c);                                        \
-        kq_shim_ev_->fflags = (unsigned int)(d);                                         \
-        kq_shim_ev_->data = (intptr_t)(e);                                               \
-        kq_shim_ev_->udata = (f);                                                        \
+#define EV_SET(kevp, a, b, c, d, e, f)            \
+    do {                                          \
+        struct kevent *kq_shim_ev_ = (kevp);      \
+        kq_shim_ev_->ident = (uintptr_t)(a);      \
+        kq_shim_ev_->filter = (short)(b);         \
+        kq_shim_ev_->flags = (unsigned short)(c); \
+        kq_shim_ev_->fflags = (unsigned int)(d);  \
+        kq_shim_ev_->data = (intptr_t)(e);        \
+        kq_shim_ev_->udata = (f);                 \
     } while (0)
 
 #define KQ_SHIM_MAX_FD 65536
@@ -68,21 +68,27 @@ static kq_shim_fd kq_shim_fds[KQ_SHIM_MAX_FD];
 
 static int kqueue(void) { return epoll_create1(EPOLL_CLOEXEC); }
 
-/* Registers with epoll what is armed on fd (under kq_shim_lock). */
+/* Registers with epoll what is armed on fd (under kq_shim_lock). An fd with nothing
+   armed leaves epoll altogether: epoll reports hang-ups even on an empty event mask,
+   and kqueue reports nothing for an fd without filters. */
 static int kq_shim_sync(int kq, int fd) {
     kq_shim_fd *s = &kq_shim_fds[fd];
     struct epoll_event e;
     memset(&e, 0, sizeof e);
-    e.events = (s->dir[0].armed ? (uint32_t)EPOLLIN : 0u) | (s->dir[1].armed ? (uint32_t)EPOLLOUT : 0u) |
-               (uint32_t)EPOLLONESHOT;
+    e.events = (s->dir[0].armed ? (uint32_t)EPOLLIN : 0u) | (s->dir[1].armed ? (uint32_t)EPOLLOUT : 0u);
     e.data.fd = fd;
+    if (!e.events) {
+        if (s->registered && epoll_ctl(kq, EPOLL_CTL_DEL, fd, &e) != 0 && errno != ENOENT && errno != EBADF) return -1;
+        s->registered = 0;
+        return 0;
+    }
+    e.events |= (uint32_t)EPOLLONESHOT;
     if (s->registered) {
         if (epoll_ctl(kq, EPOLL_CTL_MOD, fd, &e) == 0) return 0;
         if (errno != ENOENT) return -1;
         s->registered = 0; /* the fd was closed: a new file has the number */
         return -2;
     }
-    if (!(e.events & (EPOLLIN | EPOLLOUT))) return 0;
     if (epoll_ctl(kq, EPOLL_CTL_ADD, fd, &e) != 0) return -1;
     s->registered = 1;
     return 0;
