@@ -249,9 +249,10 @@
    A run-time MW_LIMIT_HEADER_COUNT may only lower MW_MAX_HEADERS.
    MW_LIMIT_DEFER_ACCEPT_S is read by mw_listen (TCP_DEFER_ACCEPT, as nginx's `deferred`):
    the kernel completes the handshake but hands a new connection over when its first
-   bytes arrive, so accepting it and reading the request cost one wake-up, not two, and
-   a client that connects and says nothing reaches the server only after about that
-   many seconds (then its head timeout runs as usual).
+   bytes arrive, so the server is woken once, with the request already there. A client
+   that connects and says nothing reaches the server after that long (Linux rounds up
+   to its SYN-ACK retry times: 1 s stays 1 s, 5 s becomes 7 s; at most 3600 s is
+   asked), and then its head timeout runs as usual.
 
    ============================================================================
    HTTP RULES  (RFC 9112 / RFC 9110). A doubt about where a message ends is a 400
@@ -697,9 +698,10 @@ MW__C_LINKAGE int accept4(int fd, struct sockaddr *addr, socklen_t *addrlen, int
 #define MW__SEND_FLAGS 0 /* SO_NOSIGPIPE is set on each socket instead */
 #endif
 
-/* The last response before a close or a shutdown: the kernel holds its final part
-   segment until the FIN comes and sends both in one segment, one packet fewer per
-   short-lived connection for both ends. */
+/* What is sent on a connection that closes after it: the kernel holds the last part
+   segment until the FIN and sends both in one segment, one packet fewer per
+   short-lived connection for both ends. mw__conn_close sends the FIN with
+   shutdown(SHUT_WR) before close(), which could otherwise reset the held bytes away. */
 #ifdef MSG_MORE
 #define MW__SEND_BEFORE_FIN MSG_MORE
 #else
@@ -3436,6 +3438,8 @@ static void mw__conn_close(mw__worker *w, mw__conn *c) {
     app->nconns--;
     pthread_mutex_unlock(&app->conns_lock);
     mw__poller_del(&app->poller, c->fd);
+    if (c->close_after != MW__KEEP_OPEN && MW__LOAD(&c->phase) != MW__PH_LINGER)
+        shutdown(c->fd, SHUT_WR); /* the FIN, with what MW__SEND_BEFORE_FIN held back */
     close(c->fd);
     mw__conn_release_rbuf(w, c);
     MW_FREE(c->pending);
@@ -3735,6 +3739,10 @@ static void mw__conn_settle(mw__worker *w, mw__conn *c) {
         mw__conn_close(w, c);
         return;
     }
+    /* Requests pipelined after the last answer go unanswered. Closing now would reset the
+       connection and could destroy that answer in the client's buffer: half-close and
+       drain instead (RFC 9112 §9.6). */
+    if (c->close_after == MW__CLOSE && c->rstart < c->rlen) c->close_after = MW__CLOSE_LINGER;
     if (c->pending) {
         mw__set_phase(c, MW__PH_WRITE, mw__now_ms() + lim->v[MW_LIMIT_WRITE_TIMEOUT_MS]);
         ev = MW__EV_WRITE;
@@ -3855,6 +3863,11 @@ static void mw__conn_on_event(mw__worker *w, mw__conn *c) {
    --------------------------------------------------------------------------- */
 /* Over the connection limit a client gets a clear 503 instead of a silent queue. */
 static void mw__reject_connection(mw__worker *w, int fd) {
+    char sink[4096];
+    int k;
+    /* With deferred accept the request is already here: reading it lets close() end with
+       a FIN; unread bytes would make it a reset, which some clients let destroy the 503. */
+    for (k = 0; k < 4 && recv(fd, sink, sizeof sink, 0) > 0; k++) {}
     mw__res_reset(w);
     mw_set_header(&w->res, "Retry-After", "1");
     mw_error(&w->res, 503, "too many connections");
@@ -3866,6 +3879,7 @@ static void mw__reject_connection(mw__worker *w, int fd) {
         }
     }
     w->out.len = 0;
+    shutdown(fd, SHUT_WR);
     close(fd);
 }
 

@@ -610,6 +610,21 @@ def test_http11_connection_close(ctx):
     check("http11_connection_close_closes_after_response", closed, how)
 
 
+def test_requests_pipelined_after_close_unanswered_cleanly(ctx):
+    """Requests pipelined behind one that closes the connection go unanswered, and the
+    answer before them is not lost to a reset: the server half-closes and reads the rest
+    away (RFC 9112 §9.6) rather than closing with unread bytes."""
+    extra = build_request("GET", "/") * 400  # well past one 4 KiB read
+    for name, first in (("connection_close", build_request("GET", "/", {"Connection": "close"})),
+                        ("http10", build_request("GET", "/", version="HTTP/1.0"))):
+        with Client(ctx.port) as c:
+            c.send(first + extra)
+            resp = capture(c.read_response)
+            closed, how = c.server_closed() if not isinstance(resp, Exception) else (False, "no answer")
+        check_response("answer_before_requests_pipelined_after_" + name, resp, **HELLO)
+        check("requests_pipelined_after_%s_unanswered_then_clean_close" % name, closed, how)
+
+
 def test_date_and_content_length(ctx):
     requests = [("GET", "/", b""), ("GET", "/users/1", b""), ("POST", "/echo", b"x" * 10),
                 ("POST", "/echo", b""), ("GET", "/nope", b""), ("DELETE", "/echo", b""),
@@ -683,7 +698,8 @@ HELLO_TESTS = [
     test_curl_chunked_upload, test_curl_head, test_curl_not_found, test_curl_method_not_allowed,
     test_head_sends_no_body, test_large_body_echo, test_oversized_body_rejected, test_expect_100_continue,
     test_keepalive_http_client, test_pipelined_requests, test_dribbled_request, test_http10_closes_by_default,
-    test_http10_keepalive, test_http11_connection_close, test_date_and_content_length, test_concurrent_clients,
+    test_http10_keepalive, test_http11_connection_close,
+    test_requests_pipelined_after_close_unanswered_cleanly, test_date_and_content_length, test_concurrent_clients,
     test_malformed_request,
 ]
 
@@ -1016,8 +1032,11 @@ def test_connection_limit(ctx):
             held.append(c)
             c.request(build_request("GET", "/"))
         with Client(ctx.port) as extra:
+            extra.send(build_request("GET", "/"))
             resp = capture(extra.read_response)
+            closed, how = extra.server_closed() if not isinstance(resp, Exception) else (False, "no answer")
         check_response("connection_over_limit_gets_503", resp, status=503, headers={"Retry-After": "1"})
+        check("connection_over_limit_closed_cleanly_not_reset", closed, how)
         held.pop().close()
         deadline, resp = time.monotonic() + T(3), None
         while time.monotonic() < deadline:  # the server notices the close asynchronously

@@ -1,7 +1,7 @@
 /* tests/kqueue_shim/sys/event.h - the part of BSD's kqueue API that microweb's kqueue
    backend uses, emulated over epoll, so that backend runs the end-to-end suites on Linux.
 
-   Built with -U__linux__ -D__FreeBSD__ -Itests/kqueue_shim, microweb.h takes its kqueue
+   Built with -U__linux__ -D__OpenBSD__ -Itests/kqueue_shim, microweb.h takes its kqueue
    branch (and its non-Linux accept path) and includes this file as <sys/event.h>.
    Semantics kept from kqueue(2): one filter per (fd, direction), each with its own udata;
    EV_ADD adds or modifies, EV_DELETE removes (ENOENT when absent), EV_ONESHOT removes the
@@ -117,7 +117,14 @@ static int kq_shim_change(int kq, const struct kevent *ch) {
     }
     rc = kq_shim_sync(kq, fd);
     if (rc == -2) rc = kq_shim_sync(kq, fd); /* registered again as the new file */
-    return rc == 0 ? 0 : -1;
+    if (rc != 0) {
+        /* leave nothing behind that could fire with a stale udata */
+        epoll_ctl(kq, EPOLL_CTL_DEL, fd, NULL);
+        memset(s->dir, 0, sizeof s->dir);
+        s->registered = 0;
+        return -1;
+    }
+    return 0;
 }
 
 /* Turns one epoll readiness into kevents (at most room of them); returns how many. */
