@@ -110,15 +110,7 @@ static void big(mw_req *rq, mw_res *rs) {
 
 /* ---- request toolkit routes ---- */
 
-/* Every name=value pair of a source, as "name=value;" text */
-static void pairs(mw_req *rq, mw_res *rs, mw_source src) {
-    size_t cursor = 0;
-    const char *name, *value;
-    mw_status(rs, 200);
-    while (mw_next_value(rq, src, &cursor, &name, &value) > 0) mw_printf(rs, "%s=%s;", name, value);
-}
-static void query_pairs(mw_req *rq, mw_res *rs) { pairs(rq, rs, MW_QUERY); }
-static void form_pairs(mw_req *rq, mw_res *rs) { pairs(rq, rs, MW_FORM); }
+#include "pairs_routes.h" /* GET /q, POST /form */
 
 /* GET /cookie: reads "session", sets "seen" with the default attributes */
 static void cookie(mw_req *rq, mw_res *rs) {

@@ -8,15 +8,7 @@
 
 /* ------------------------------------------------------------------ handlers */
 
-/* Answers every pair of the source as text: "name=value;" ... */
-static void list_values(mw_req *rq, mw_res *rs, mw_source src) {
-    size_t cursor = 0;
-    const char *name, *value;
-    mw_status(rs, 200);
-    while (mw_next_value(rq, src, &cursor, &name, &value) > 0) mw_printf(rs, "%s=%s;", name, value);
-}
-static void query_pairs(mw_req *rq, mw_res *rs) { list_values(rq, rs, MW_QUERY); }
-static void form_pairs(mw_req *rq, mw_res *rs) { list_values(rq, rs, MW_FORM); }
+#include "pairs_routes.h" /* query_pairs, form_pairs */
 
 static void query_lookup(mw_req *rq, mw_res *rs) {
     const char *tags[4];

@@ -128,6 +128,13 @@ static size_t take(const uint8_t *d, size_t size, size_t *i, char *out) {
     return n;
 }
 
+/* Fills a number's bytes from the input (zeros past its end). */
+static void take_bytes(const uint8_t *d, size_t size, size_t *i, void *out, size_t len) {
+    size_t n = size - *i < len ? size - *i : len;
+    memcpy(out, d + *i, n);
+    *i += n;
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     mw__buf out;
     mw_json j;
@@ -154,15 +161,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
             rc = mw_json_stringn(&j, s, n);
             break;
         case 5:
-            n = size - i < 8 ? size - i : 8;
-            memcpy(&iv, data + i, n);
-            i += n;
+            take_bytes(data, size, &i, &iv, sizeof iv);
             rc = mw_json_int(&j, iv);
             break;
         case 6:
-            n = size - i < 8 ? size - i : 8;
-            memcpy(&dv, data + i, n);
-            i += n;
+            take_bytes(data, size, &i, &dv, sizeof dv);
             rc = mw_json_double(&j, dv);
             break;
         case 7: rc = mw_json_bool(&j, op & 0x80); break;
