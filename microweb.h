@@ -366,6 +366,9 @@ extern "C" {
 #ifndef MW_BODY_TIMEOUT_MS
 #define MW_BODY_TIMEOUT_MS 10000 /* ms without progress while a body arrives -> 408 */
 #endif
+#ifndef MW_BODY_MIN_RATE
+#define MW_BODY_MIN_RATE 500 /* bytes/s a body must average once MW_BODY_TIMEOUT_MS passed -> 408; 0 = off */
+#endif
 #ifndef MW_KEEPALIVE_TIMEOUT_MS
 #define MW_KEEPALIVE_TIMEOUT_MS 5000 /* ms an idle keep-alive connection is kept */
 #endif
@@ -375,6 +378,9 @@ extern "C" {
 #ifndef MW_MAX_CONNECTIONS
 #define MW_MAX_CONNECTIONS 10000 /* open connections; more are answered 503 and closed */
 #endif
+#ifndef MW_MAX_CONNECTIONS_PER_IP
+#define MW_MAX_CONNECTIONS_PER_IP 1000 /* connections one client address (IPv6: one /64) may hold -> 429; 0 = off */
+#endif
 #ifndef MW_SHUTDOWN_GRACE_MS
 #define MW_SHUTDOWN_GRACE_MS 5000 /* ms requests in flight get to finish after mw_stop */
 #endif
@@ -383,6 +389,15 @@ extern "C" {
 #endif
 #ifndef MW_MAX_MULTIPART_PARTS
 #define MW_MAX_MULTIPART_PARTS 128 /* parts in one multipart/form-data body; more -> 413 */
+#endif
+#ifndef MW_STREAM_BUFFER_BYTES
+#define MW_STREAM_BUFFER_BYTES 262144 /* bytes a push stream holds for a slow client; a write past it is refused */
+#endif
+#ifndef MW_SSE_HEARTBEAT_MS
+#define MW_SSE_HEARTBEAT_MS 15000 /* ms of silence after which an event stream sends a comment line; 0 = never */
+#endif
+#ifndef MW_ACCESS_LOG
+#define MW_ACCESS_LOG 0 /* 1: one plain line per request, 2: one JSON object per line; MW_ACCESS_LOG env overrides */
 #endif
 #ifndef MW_PG_POOL_SIZE
 #define MW_PG_POOL_SIZE 0 /* connections; 0 = the number of worker threads, at most 16 */
@@ -431,31 +446,44 @@ extern "C" {
 #define MW_ESTATE (-4)
 #define MW_EJSON (-5)
 #define MW_EIO (-6)
+#define MW_EAGAIN (-7)  /* a stream's buffer is full: the client reads slower than it is written to */
+#define MW_ECLOSED (-8) /* the stream is over: the client went away, or the stream was closed */
 
-typedef enum mw_limit {
-    MW_LIMIT_REQUEST_LINE,
-    MW_LIMIT_HEADER_BYTES,
-    MW_LIMIT_HEADER_COUNT,
-    MW_LIMIT_BODY_BYTES,
-    MW_LIMIT_HEAD_TIMEOUT_MS,
-    MW_LIMIT_BODY_TIMEOUT_MS,
-    MW_LIMIT_KEEPALIVE_TIMEOUT_MS,
-    MW_LIMIT_WRITE_TIMEOUT_MS,
-    MW_LIMIT_CONNECTIONS,
-    MW_LIMIT_SHUTDOWN_GRACE_MS,
-    MW_LIMIT_CHUNK_EXT_BYTES,
-    MW_LIMIT_MULTIPART_PARTS,
-    MW_LIMIT_PG_POOL_SIZE,
-    MW_LIMIT_PG_ACQUIRE_TIMEOUT_MS,
-    MW_LIMIT_PG_CONNECT_TIMEOUT_S,
-    MW_LIMIT_PG_STATEMENT_TIMEOUT_MS,
-    MW_LIMIT_PG_RETRY_MS,
-    MW_LIMIT_PG_PREPARE,
-    MW_LIMIT_PG_DEBUG,
-    MW_LIMIT_THREADS,
-    MW_LIMIT_DEFER_ACCEPT_S,
-    MW_LIMIT_COUNT
-} mw_limit;
+/* Every limit and run-time setting, once: X(name, default, unit, min, max, when exceeded).
+   It makes enum mw_limit (MW_LIMIT_<name>), the defaults and mw_set_limit's range checks;
+   tests/limits_table.c holds the manual's LIMITS table against it. A new limit is a
+   default block above, a row here and a row in the manual and README. */
+#define MW__NO_MAX 0x7fffffffffffffffLL
+#define MW__LIMITS(X)                                                                         \
+    X(REQUEST_LINE, MW_MAX_REQUEST_LINE, "bytes", 64, 1 << 24, "414, close")                  \
+    X(HEADER_BYTES, MW_MAX_HEADER_BYTES, "bytes", 64, 1 << 24, "431, close")                  \
+    X(HEADER_COUNT, MW_MAX_HEADERS, "fields", 1, MW_MAX_HEADERS, "431, close")                \
+    X(BODY_BYTES, MW_MAX_BODY_BYTES, "bytes", 0, 1LL << 40, "413, close")                     \
+    X(HEAD_TIMEOUT_MS, MW_HEAD_TIMEOUT_MS, "ms", 0, MW__NO_MAX, "408, close")                 \
+    X(BODY_TIMEOUT_MS, MW_BODY_TIMEOUT_MS, "ms", 0, MW__NO_MAX, "408, close")                 \
+    X(BODY_MIN_RATE, MW_BODY_MIN_RATE, "bytes/s", 0, MW__NO_MAX, "408, close")                \
+    X(KEEPALIVE_TIMEOUT_MS, MW_KEEPALIVE_TIMEOUT_MS, "ms", 0, MW__NO_MAX, "close")            \
+    X(WRITE_TIMEOUT_MS, MW_WRITE_TIMEOUT_MS, "ms", 0, MW__NO_MAX, "close")                    \
+    X(CONNECTIONS, MW_MAX_CONNECTIONS, "conns", 1, 1 << 23, "503, close")                     \
+    X(CONNECTIONS_PER_IP, MW_MAX_CONNECTIONS_PER_IP, "conns", 0, MW__NO_MAX, "429, close")    \
+    X(SHUTDOWN_GRACE_MS, MW_SHUTDOWN_GRACE_MS, "ms", 0, MW__NO_MAX, "connections closed")     \
+    X(CHUNK_EXT_BYTES, MW_MAX_CHUNK_EXT_BYTES, "bytes", 0, MW__NO_MAX, "400, close")          \
+    X(MULTIPART_PARTS, MW_MAX_MULTIPART_PARTS, "parts", 0, MW__NO_MAX, "413")                 \
+    X(STREAM_BUFFER_BYTES, MW_STREAM_BUFFER_BYTES, "bytes", 1024, 1LL << 32, "write refused") \
+    X(SSE_HEARTBEAT_MS, MW_SSE_HEARTBEAT_MS, "ms", 0, MW__NO_MAX, "")                         \
+    X(ACCESS_LOG, MW_ACCESS_LOG, "0/1/2", 0, 2, "")                                           \
+    X(PG_POOL_SIZE, MW_PG_POOL_SIZE, "conns", 0, MW__NO_MAX, "")                              \
+    X(PG_ACQUIRE_TIMEOUT_MS, MW_PG_ACQUIRE_TIMEOUT_MS, "ms", 0, MW__NO_MAX, "503")            \
+    X(PG_CONNECT_TIMEOUT_S, MW_PG_CONNECT_TIMEOUT_S, "s", 0, MW__NO_MAX, "503")               \
+    X(PG_STATEMENT_TIMEOUT_MS, MW_PG_STATEMENT_TIMEOUT_MS, "ms", 0, MW__NO_MAX, "504")        \
+    X(PG_RETRY_MS, MW_PG_RETRY_MS, "ms", 0, MW__NO_MAX, "503 meanwhile")                      \
+    X(PG_PREPARE, MW_PG_PREPARE, "0/1", 0, MW__NO_MAX, "")                                    \
+    X(PG_DEBUG, MW_PG_DEBUG, "0/1", 0, MW__NO_MAX, "")                                        \
+    X(THREADS, MW_THREADS_DEFAULT, "threads", 0, MW__NO_MAX, "")                              \
+    X(DEFER_ACCEPT_S, MW_DEFER_ACCEPT_S, "s", 0, MW__NO_MAX, "")
+
+#define MW__LIMIT_ENUM(name, def, unit, min, max, exceeded) MW_LIMIT_##name,
+typedef enum mw_limit { MW__LIMITS(MW__LIMIT_ENUM) MW_LIMIT_COUNT } mw_limit;
 
 typedef struct mw_str {
     const char *ptr; /* not NUL-terminated */
@@ -481,6 +509,11 @@ int mw_put(mw_app *app, const char *pattern, mw_handler h);
 int mw_patch(mw_app *app, const char *pattern, mw_handler h);
 int mw_delete(mw_app *app, const char *pattern, mw_handler h);
 int mw_any(mw_app *app, const char *pattern, mw_handler h);
+
+/* logging: every line microweb writes goes through one function, replaceable */
+typedef enum mw_log_level { MW_LOG_ERROR, MW_LOG_WARN, MW_LOG_INFO, MW_LOG_ACCESS } mw_log_level;
+typedef void (*mw_log_fn)(void *arg, mw_log_level level, const char *line);
+void mw_set_logger(mw_app *app, mw_log_fn fn, void *arg);
 
 /* serving */
 int mw_run(mw_app *app);
@@ -540,6 +573,29 @@ int mw_text(mw_res *rs, int status, const char *text);
 int mw_send_json(mw_res *rs, int status, const char *json_text);
 int mw_error(mw_res *rs, int status, const char *detail);
 int mw_set_cookie(mw_res *rs, const char *name, const char *value, const mw_cookie_opts *opts);
+
+/* bodies beyond a buffer */
+int mw_flush(mw_res *rs);
+int mw_send_file(mw_res *rs, int status, const char *content_type, int fd, long long offset, long long length);
+typedef long (*mw_pull_fn)(void *arg, char *buf, size_t cap);
+int mw_send_pull(mw_res *rs, int status, const char *content_type, mw_pull_fn fn, void *arg,
+                 void (*release)(void *arg));
+typedef struct mw_stream mw_stream;
+mw_stream *mw_stream_open(mw_res *rs, int status, const char *content_type);
+int mw_stream_write(mw_stream *s, const void *data, size_t len);
+int mw_stream_printf(mw_stream *s, const char *fmt, ...)
+#if defined(__GNUC__) || defined(__clang__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
+int mw_stream_vprintf(mw_stream *s, const char *fmt, va_list ap);
+void mw_stream_on_close(mw_stream *s, void (*fn)(mw_stream *s, void *arg), void *arg);
+void mw_stream_close(mw_stream *s);
+mw_stream *mw_sse_open(mw_res *rs);
+int mw_sse_send(mw_stream *s, const char *event, const char *id, const char *data);
+int mw_sse_retry(mw_stream *s, long ms);
+int mw_sse_comment(mw_stream *s, const char *text);
+const char *mw_last_event_id(const mw_req *rq);
 
 /* JSON writer */
 mw_json *mw_json_begin(mw_res *rs, int status);
@@ -665,6 +721,9 @@ void mw_pg_healthz(mw_req *rq, mw_res *rs);
 #define MW__C_LINKAGE
 #endif
 
+#if defined(__linux__)
+#include <sys/sendfile.h>
+#endif
 #if !MW_USE_POLL && defined(__linux__)
 #define MW__POLLER_EPOLL 1
 #include <sys/epoll.h>
@@ -708,29 +767,11 @@ MW__C_LINKAGE int accept4(int fd, struct sockaddr *addr, socklen_t *addrlen, int
 #define MW__SEND_BEFORE_FIN 0
 #endif
 
-/* ThreadSanitizer cannot see that EPOLLONESHOT hands a connection from one worker to
-   the next; these annotations tell it, and compile to nothing otherwise. */
-#if defined(__SANITIZE_THREAD__)
-#define MW__TSAN 1
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-#define MW__TSAN 1
-#endif
-#endif
-#ifdef MW__TSAN
-MW__C_LINKAGE void __tsan_acquire(void *addr);
-MW__C_LINKAGE void __tsan_release(void *addr);
-MW__C_LINKAGE void AnnotateIgnoreReadsBegin(const char *file, int line);
-MW__C_LINKAGE void AnnotateIgnoreReadsEnd(const char *file, int line);
-#define MW__HANDOFF_RELEASE(p) __tsan_release(p)
-#define MW__HANDOFF_ACQUIRE(p) __tsan_acquire(p)
-#define MW__TSAN_IGNORE_BEGIN() AnnotateIgnoreReadsBegin(__FILE__, __LINE__)
-#define MW__TSAN_IGNORE_END() AnnotateIgnoreReadsEnd(__FILE__, __LINE__)
+/* For a helper an optional part of the header may leave unused. */
+#if defined(__GNUC__) || defined(__clang__)
+#define MW__MAYBE_UNUSED __attribute__((unused))
 #else
-#define MW__HANDOFF_RELEASE(p) ((void)0)
-#define MW__HANDOFF_ACQUIRE(p) ((void)0)
-#define MW__TSAN_IGNORE_BEGIN() ((void)0)
-#define MW__TSAN_IGNORE_END() ((void)0)
+#define MW__MAYBE_UNUSED
 #endif
 
 #define MW__LOAD(p) __atomic_load_n((p), __ATOMIC_ACQUIRE)
@@ -753,31 +794,30 @@ static int mw__set_nonblocking(int fd) {
     return 0;
 }
 
-/* Accepts one connection as a non-blocking, close-on-exec socket with Nagle off. */
-static int mw__accept(int listen_fd) {
-    int one = 1, fd;
-#if defined(__linux__)
-    fd = accept4(listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-#else
-    fd = accept(listen_fd, NULL, NULL);
-    if (fd >= 0 && mw__set_nonblocking(fd) != 0) {
-        close(fd);
-        return -1;
-    }
-#endif
-    if (fd < 0) return -1;
-    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-#ifdef SO_NOSIGPIPE
-    setsockopt(fd, SOL_SOCKET, SO_NOSIGPIPE, &one, sizeof one);
-#endif
-    return fd;
-}
-
 static int mw__make_pipe(int fds[2]) {
     if (pipe(fds) != 0) return MW_EIO;
     mw__set_nonblocking(fds[0]);
     mw__set_nonblocking(fds[1]);
     return 0;
+}
+
+/* Sends up to n bytes of the file `in` from *offset to the socket `out`, advancing
+   *offset: sendfile() where the kernel copies for us, pread() and send() elsewhere.
+   Returns the bytes sent, 0 at the end of the file, or -1 with errno. */
+static long mw__sendfile(int out, int in, unsigned long long *offset, size_t n) {
+#if defined(__linux__)
+    off_t off = (off_t)*offset;
+    ssize_t sent = sendfile(out, in, &off, n);
+    if (sent > 0) *offset = (unsigned long long)off;
+    return (long)sent;
+#else
+    char buf[16384];
+    ssize_t got = pread(in, buf, n < sizeof buf ? n : sizeof buf, (off_t)*offset), sent;
+    if (got <= 0) return (long)got;
+    sent = send(out, buf, (size_t)got, MW__SEND_FLAGS);
+    if (sent > 0) *offset += (unsigned long long)sent;
+    return (long)sent;
+#endif
 }
 
 /* The poller: one readiness set shared by all workers. Connections are armed one-shot:
@@ -788,7 +828,7 @@ static int mw__make_pipe(int fds[2]) {
 #define MW__EV_PERSIST 4u /* stays armed (wake-up pipes); otherwise one-shot */
 
 typedef struct mw__event {
-    void *ptr;
+    uintptr_t tag; /* what the fd was registered with: a connection's tag, or the listener's, ... */
     unsigned events;
 } mw__event;
 
@@ -803,19 +843,19 @@ static int mw__poller_open(mw__poller *p) {
 }
 static void mw__poller_close(mw__poller *p) { close(p->fd); }
 
-static int mw__poller_ctl(mw__poller *p, int op, int fd, void *ptr, unsigned ev) {
+static int mw__poller_ctl(mw__poller *p, int op, int fd, uintptr_t tag, unsigned ev) {
     struct epoll_event e;
     memset(&e, 0, sizeof e);
     e.events = ((ev & MW__EV_READ) ? (unsigned)EPOLLIN : 0u) | ((ev & MW__EV_WRITE) ? (unsigned)EPOLLOUT : 0u) |
                ((ev & MW__EV_PERSIST) ? 0u : (unsigned)EPOLLONESHOT);
-    e.data.ptr = ptr;
+    e.data.u64 = tag;
     return epoll_ctl(p->fd, op, fd, &e) == 0 ? 0 : MW_EIO;
 }
-static int mw__poller_add(mw__poller *p, int fd, void *ptr, unsigned ev) {
-    return mw__poller_ctl(p, EPOLL_CTL_ADD, fd, ptr, ev);
+static int mw__poller_add(mw__poller *p, int fd, uintptr_t tag, unsigned ev) {
+    return mw__poller_ctl(p, EPOLL_CTL_ADD, fd, tag, ev);
 }
-static int mw__poller_rearm(mw__poller *p, int fd, void *ptr, unsigned ev) {
-    return mw__poller_ctl(p, EPOLL_CTL_MOD, fd, ptr, ev);
+static int mw__poller_rearm(mw__poller *p, int fd, uintptr_t tag, unsigned ev) {
+    return mw__poller_ctl(p, EPOLL_CTL_MOD, fd, tag, ev);
 }
 static void mw__poller_del(mw__poller *p, int fd) {
     (void)p; /* close() removes the fd from the epoll set: no syscall needed */
@@ -827,7 +867,7 @@ static int mw__poller_wait(mw__poller *p, mw__event *out, int max, int timeout_m
     if (max > 64) max = 64;
     n = epoll_wait(p->fd, ev, max, timeout_ms);
     for (i = 0; i < n; i++) {
-        out[i].ptr = ev[i].data.ptr;
+        out[i].tag = (uintptr_t)ev[i].data.u64;
         out[i].events = ((ev[i].events & (EPOLLIN | EPOLLHUP | EPOLLERR)) ? MW__EV_READ : 0u) |
                         ((ev[i].events & (EPOLLOUT | EPOLLHUP | EPOLLERR)) ? MW__EV_WRITE : 0u);
     }
@@ -846,19 +886,20 @@ static int mw__poller_open(mw__poller *p) {
 static void mw__poller_close(mw__poller *p) { close(p->fd); }
 
 /* kqueue keeps one filter per direction: arm the wanted one, drop the other. */
-static int mw__poller_add(mw__poller *p, int fd, void *ptr, unsigned ev) {
+static int mw__poller_add(mw__poller *p, int fd, uintptr_t tag, unsigned ev) {
     struct kevent ch[2];
+    void *ptr = (void *)tag;
     unsigned short flags = (unsigned short)(EV_ADD | ((ev & MW__EV_PERSIST) ? 0 : EV_ONESHOT));
     int n = 0;
     if (ev & MW__EV_READ) EV_SET(&ch[n++], fd, EVFILT_READ, flags, 0, 0, ptr);
     if (ev & MW__EV_WRITE) EV_SET(&ch[n++], fd, EVFILT_WRITE, flags, 0, 0, ptr);
     return kevent(p->fd, ch, n, NULL, 0, NULL) == 0 ? 0 : MW_EIO;
 }
-static int mw__poller_rearm(mw__poller *p, int fd, void *ptr, unsigned ev) {
+static int mw__poller_rearm(mw__poller *p, int fd, uintptr_t tag, unsigned ev) {
     struct kevent del;
     EV_SET(&del, fd, (ev & MW__EV_WRITE) ? EVFILT_READ : EVFILT_WRITE, EV_DELETE, 0, 0, NULL);
     kevent(p->fd, &del, 1, NULL, 0, NULL); /* ENOENT when it already fired: fine */
-    return mw__poller_add(p, fd, ptr, ev);
+    return mw__poller_add(p, fd, tag, ev);
 }
 static void mw__poller_del(mw__poller *p, int fd) {
     (void)p; /* close() removes every filter of the fd */
@@ -876,7 +917,7 @@ static int mw__poller_wait(mw__poller *p, mw__event *out, int max, int timeout_m
     }
     n = kevent(p->fd, NULL, 0, ev, max, tsp);
     for (i = 0; i < n; i++) {
-        out[i].ptr = ev[i].udata;
+        out[i].tag = (uintptr_t)ev[i].udata;
         out[i].events = ev[i].filter == EVFILT_WRITE ? MW__EV_WRITE : MW__EV_READ;
     }
     return n < 0 ? 0 : n;
@@ -884,7 +925,7 @@ static int mw__poller_wait(mw__poller *p, mw__event *out, int max, int timeout_m
 
 #else /* poll(): one thread at a time polls the whole table */
 typedef struct mw__poll_slot {
-    void *ptr;
+    uintptr_t tag;
     unsigned events; /* 0 = disarmed or unused */
 } mw__poll_slot;
 
@@ -913,7 +954,7 @@ static void mw__poller_close(mw__poller *p) {
     free(p->slots);
     free(p->scratch);
 }
-static int mw__poller_set(mw__poller *p, int fd, void *ptr, unsigned ev) {
+static int mw__poller_set(mw__poller *p, int fd, uintptr_t tag, unsigned ev) {
     int rc = 0;
     char b = 1;
     pthread_mutex_lock(&p->table_lock);
@@ -931,7 +972,7 @@ static int mw__poller_set(mw__poller *p, int fd, void *ptr, unsigned ev) {
         }
     }
     if (rc == 0) {
-        p->slots[fd].ptr = ptr;
+        p->slots[fd].tag = tag;
         p->slots[fd].events = ev;
     }
     pthread_mutex_unlock(&p->table_lock);
@@ -939,9 +980,11 @@ static int mw__poller_set(mw__poller *p, int fd, void *ptr, unsigned ev) {
     }
     return rc;
 }
-static int mw__poller_add(mw__poller *p, int fd, void *ptr, unsigned ev) { return mw__poller_set(p, fd, ptr, ev); }
-static int mw__poller_rearm(mw__poller *p, int fd, void *ptr, unsigned ev) { return mw__poller_set(p, fd, ptr, ev); }
-static void mw__poller_del(mw__poller *p, int fd) { mw__poller_set(p, fd, NULL, 0); }
+static int mw__poller_add(mw__poller *p, int fd, uintptr_t tag, unsigned ev) { return mw__poller_set(p, fd, tag, ev); }
+static int mw__poller_rearm(mw__poller *p, int fd, uintptr_t tag, unsigned ev) {
+    return mw__poller_set(p, fd, tag, ev);
+}
+static void mw__poller_del(mw__poller *p, int fd) { mw__poller_set(p, fd, 0, 0); }
 
 /* Copies the armed set into scratch (interrupt pipe first); returns its size or -1. */
 static int mw__poller_snapshot(mw__poller *p) {
@@ -979,7 +1022,7 @@ static int mw__poller_claim(mw__poller *p, int n, mw__event *out, int max) {
         int fd = p->scratch[i].fd;
         mw__poll_slot *s = &p->slots[fd];
         if (!re || !s->events) continue;
-        out[got].ptr = s->ptr;
+        out[got].tag = s->tag;
         out[got].events = ((re & (POLLIN | POLLHUP | POLLERR)) ? MW__EV_READ : 0u) |
                           ((re & (POLLOUT | POLLHUP | POLLERR)) ? MW__EV_WRITE : 0u);
         got++;
@@ -1142,6 +1185,137 @@ static char *mw__arena_strndup(mw__arena *a, const char *s, size_t n) {
 }
 
 /* ---------------------------------------------------------------------------
+   log: the one path every line takes. While serving, lines queue in memory and a
+   thread of their own writes them, so a slow stderr never holds a worker and lines
+   never interleave; a full queue drops lines and says how many.
+   --------------------------------------------------------------------------- */
+#define MW__LOG_LINE_MAX 4096       /* bytes of one line; longer lines are cut */
+#define MW__LOG_QUEUE_BYTES 1048576 /* bytes of lines waiting for the log thread */
+
+typedef struct mw__logger {
+    mw_log_fn fn; /* NULL: stderr */
+    void *arg;
+    pthread_mutex_t lock;
+    pthread_cond_t wake;
+    mw__buf queue; /* records: level byte, the line, NUL */
+    size_t dropped;
+    int running, stopping;
+    pthread_t thread;
+} mw__logger;
+
+static void mw__logger_init(mw__logger *lg) {
+    memset(lg, 0, sizeof *lg);
+    pthread_mutex_init(&lg->lock, NULL);
+    pthread_cond_init(&lg->wake, NULL);
+}
+
+/* Hands one line to its destination: the application's function, or stderr with one
+   write() so it cannot be split by another thread's line. */
+static void mw__log_emit(const mw__logger *lg, int level, const char *line) {
+    char out[MW__LOG_LINE_MAX + 16];
+    int n;
+    if (lg->fn) {
+        lg->fn(lg->arg, (mw_log_level)level, line);
+        return;
+    }
+    n = snprintf(out, sizeof out, "%s%s\n", level == MW_LOG_ACCESS ? "" : "microweb: ", line);
+    if (n > 0 && write(2, out, (size_t)n < sizeof out ? (size_t)n : sizeof out - 1) < 0) { /* nowhere to report */
+    }
+}
+
+static void *mw__logger_main(void *arg) {
+    mw__logger *lg = (mw__logger *)arg;
+    mw__buf batch;
+    memset(&batch, 0, sizeof batch);
+    pthread_mutex_lock(&lg->lock);
+    for (;;) {
+        size_t dropped, off;
+        mw__buf swap;
+        while (!lg->queue.len && !lg->dropped && !lg->stopping) pthread_cond_wait(&lg->wake, &lg->lock);
+        if (!lg->queue.len && !lg->dropped) break;
+        swap = lg->queue;
+        lg->queue = batch;
+        batch = swap;
+        dropped = lg->dropped;
+        lg->dropped = 0;
+        pthread_mutex_unlock(&lg->lock);
+        for (off = 0; off < batch.len; off += strlen(batch.data + off + 1) + 2)
+            mw__log_emit(lg, batch.data[off], batch.data + off + 1);
+        if (dropped) {
+            char note[80];
+            snprintf(note, sizeof note, "%lu log lines dropped: the log output is too slow", (unsigned long)dropped);
+            mw__log_emit(lg, MW_LOG_WARN, note);
+        }
+        batch.len = 0;
+        pthread_mutex_lock(&lg->lock);
+    }
+    pthread_mutex_unlock(&lg->lock);
+    mw__buf_free(&batch);
+    return NULL;
+}
+
+static void mw__logger_start(mw__logger *lg) {
+    lg->stopping = 0;
+    lg->running = pthread_create(&lg->thread, NULL, mw__logger_main, lg) == 0;
+}
+
+/* Writes what is queued, then logs directly again. */
+static void mw__logger_stop(mw__logger *lg) {
+    if (!lg->running) return;
+    pthread_mutex_lock(&lg->lock);
+    lg->stopping = 1;
+    pthread_cond_signal(&lg->wake);
+    pthread_mutex_unlock(&lg->lock);
+    pthread_join(lg->thread, NULL);
+    lg->running = 0;
+}
+
+static void mw__logger_free(mw__logger *lg) {
+    mw__logger_stop(lg);
+    mw__buf_free(&lg->queue);
+    pthread_mutex_destroy(&lg->lock);
+    pthread_cond_destroy(&lg->wake);
+}
+
+static void mw__log_line(mw__logger *lg, int level, const char *line, size_t n) {
+    if (!lg->running) {
+        mw__log_emit(lg, level, line);
+        return;
+    }
+    pthread_mutex_lock(&lg->lock);
+    if (lg->queue.len + n + 2 > MW__LOG_QUEUE_BYTES || mw__buf_reserve(&lg->queue, n + 2) != 0) {
+        lg->dropped++;
+    } else {
+        lg->queue.data[lg->queue.len++] = (char)level;
+        mw__buf_append(&lg->queue, line, n + 1);
+        if (lg->queue.len == n + 2) pthread_cond_signal(&lg->wake); /* the first line wakes the thread */
+    }
+    pthread_mutex_unlock(&lg->lock);
+}
+
+static void mw__logv(mw__logger *lg, int level, const char *fmt, va_list ap) {
+    char line[MW__LOG_LINE_MAX];
+    int n = vsnprintf(line, sizeof line, fmt, ap);
+    if (n < 0) return;
+    if ((size_t)n >= sizeof line) {
+        memcpy(line + sizeof line - 4, "...", 4);
+        n = (int)sizeof line - 1;
+    }
+    mw__log_line(lg, level, line, (size_t)n);
+}
+
+#if defined(__GNUC__) || defined(__clang__)
+__attribute__((format(printf, 3, 4)))
+#endif
+static void
+mw__log(mw__logger *lg, int level, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    mw__logv(lg, level, fmt, ap);
+    va_end(ap);
+}
+
+/* ---------------------------------------------------------------------------
    HTTP/1.1 parser: pure (no I/O, no allocation). Fields are slices of the buffer.
    --------------------------------------------------------------------------- */
 typedef struct mw__limits {
@@ -1149,27 +1323,9 @@ typedef struct mw__limits {
 } mw__limits;
 
 static void mw__limits_default(mw__limits *l) {
-    l->v[MW_LIMIT_REQUEST_LINE] = MW_MAX_REQUEST_LINE;
-    l->v[MW_LIMIT_HEADER_BYTES] = MW_MAX_HEADER_BYTES;
-    l->v[MW_LIMIT_HEADER_COUNT] = MW_MAX_HEADERS;
-    l->v[MW_LIMIT_BODY_BYTES] = MW_MAX_BODY_BYTES;
-    l->v[MW_LIMIT_HEAD_TIMEOUT_MS] = MW_HEAD_TIMEOUT_MS;
-    l->v[MW_LIMIT_BODY_TIMEOUT_MS] = MW_BODY_TIMEOUT_MS;
-    l->v[MW_LIMIT_KEEPALIVE_TIMEOUT_MS] = MW_KEEPALIVE_TIMEOUT_MS;
-    l->v[MW_LIMIT_WRITE_TIMEOUT_MS] = MW_WRITE_TIMEOUT_MS;
-    l->v[MW_LIMIT_CONNECTIONS] = MW_MAX_CONNECTIONS;
-    l->v[MW_LIMIT_SHUTDOWN_GRACE_MS] = MW_SHUTDOWN_GRACE_MS;
-    l->v[MW_LIMIT_CHUNK_EXT_BYTES] = MW_MAX_CHUNK_EXT_BYTES;
-    l->v[MW_LIMIT_MULTIPART_PARTS] = MW_MAX_MULTIPART_PARTS;
-    l->v[MW_LIMIT_PG_POOL_SIZE] = MW_PG_POOL_SIZE;
-    l->v[MW_LIMIT_PG_ACQUIRE_TIMEOUT_MS] = MW_PG_ACQUIRE_TIMEOUT_MS;
-    l->v[MW_LIMIT_PG_CONNECT_TIMEOUT_S] = MW_PG_CONNECT_TIMEOUT_S;
-    l->v[MW_LIMIT_PG_STATEMENT_TIMEOUT_MS] = MW_PG_STATEMENT_TIMEOUT_MS;
-    l->v[MW_LIMIT_PG_RETRY_MS] = MW_PG_RETRY_MS;
-    l->v[MW_LIMIT_PG_PREPARE] = MW_PG_PREPARE;
-    l->v[MW_LIMIT_PG_DEBUG] = MW_PG_DEBUG;
-    l->v[MW_LIMIT_THREADS] = MW_THREADS_DEFAULT;
-    l->v[MW_LIMIT_DEFER_ACCEPT_S] = MW_DEFER_ACCEPT_S;
+#define MW__LIMIT_DEFAULT(name, def, unit, min, max, exceeded) l->v[MW_LIMIT_##name] = (def);
+    MW__LIMITS(MW__LIMIT_DEFAULT)
+#undef MW__LIMIT_DEFAULT
 }
 
 typedef struct mw__field {
@@ -1747,6 +1903,16 @@ static int mw__method_slot(const char *m, size_t n) {
     return MW__M_OTHER;
 }
 
+/* A route as registered: the trie points at it, the app's flat list holds them all
+   in registration order (for listings and for naming a route in a log line). */
+typedef struct mw__route {
+    int slot;      /* method slot; MW__M_ANY for "*" */
+    char *pattern; /* as registered */
+    mw_handler handler;
+    void *data;      /* room for route metadata */
+    unsigned warned; /* atomic: handler mistakes already logged, a bit per kind */
+} mw__route;
+
 typedef struct mw__node {
     char *seg; /* static segment text, for static children */
     size_t seg_len;
@@ -1755,11 +1921,11 @@ typedef struct mw__node {
     struct mw__node *int_param, *param, *wild; /* {name:int}, :name / {name}, *name */
     char *int_param_name, *param_name, *wild_name;
     char *pattern; /* the pattern that first ended here, for error messages */
-    mw_handler handlers[MW__M_SLOTS];
+    mw__route *routes[MW__M_SLOTS];
 } mw__node;
 
 typedef struct mw__match {
-    mw_handler handler;
+    const mw__route *route;
     unsigned allow; /* methods routed for this path (bit per slot), for 405 and OPTIONS */
     size_t nparams;
     const char *names[MW_MAX_PARAMS];
@@ -1902,9 +2068,9 @@ static mw__node *mw__node_child(mw__node *n, const mw__segment *sg, const char *
     }
 }
 
-/* Adds a route; returns 0, MW_EINVAL or MW_EEXIST and sets *why. */
-static int mw__router_add(mw__node *root, int slot, const char *pattern, mw_handler h, const char **why) {
-    const char *p = pattern;
+/* Adds a route to the trie; returns 0, MW_EINVAL or MW_EEXIST and sets *why. */
+static int mw__router_add(mw__node *root, mw__route *r, const char **why) {
+    const char *pattern = r->pattern, *p = pattern;
     mw__node *n = root;
     mw__segment names[MW_MAX_PARAMS];
     size_t nparams = 0, k;
@@ -1928,7 +2094,7 @@ static int mw__router_add(mw__node *root, int slot, const char *pattern, mw_hand
         if (!(n = mw__node_child(n, &sg, why))) return MW_EINVAL;
         p = seg + len;
     }
-    if (n->handlers[slot]) {
+    if (n->routes[r->slot]) {
         *why = n->pattern && strcmp(n->pattern, pattern) != 0
                    ? "same route as an earlier pattern with other parameter names"
                    : "duplicate route";
@@ -1938,7 +2104,7 @@ static int mw__router_add(mw__node *root, int slot, const char *pattern, mw_hand
         *why = "out of memory";
         return MW_ENOMEM;
     }
-    n->handlers[slot] = h;
+    n->routes[r->slot] = r;
     return 0;
 }
 
@@ -1946,21 +2112,21 @@ static unsigned mw__node_allow(const mw__node *n) {
     unsigned mask = 0;
     int i;
     for (i = 0; i < MW__M_SLOTS; i++)
-        if (n->handlers[i]) mask |= 1u << i;
+        if (n->routes[i]) mask |= 1u << i;
     return mask;
 }
 
-static mw_handler mw__node_pick(const mw__node *n, int slot) {
-    if (n->handlers[slot]) return n->handlers[slot];
-    if (slot == MW__M_HEAD && n->handlers[MW__M_GET]) return n->handlers[MW__M_GET]; /* RFC 9110 §9.3.2 */
-    return n->handlers[MW__M_ANY];
+static const mw__route *mw__node_pick(const mw__node *n, int slot) {
+    if (n->routes[slot]) return n->routes[slot];
+    if (slot == MW__M_HEAD && n->routes[MW__M_GET]) return n->routes[MW__M_GET]; /* RFC 9110 §9.3.2 */
+    return n->routes[MW__M_ANY];
 }
 
 /* A path that ends at node n: a match if n routes the method; its methods count for Allow. */
 static int mw__match_here(const mw__node *n, int slot, mw__match *m) {
     m->allow |= mw__node_allow(n);
-    m->handler = mw__node_pick(n, slot);
-    return m->handler != NULL;
+    m->route = mw__node_pick(n, slot);
+    return m->route != NULL;
 }
 
 static int mw__match_push(mw__match *m, const char *name, const char *v, size_t len) {
@@ -2004,9 +2170,9 @@ static int mw__match_walk(const mw__node *n, const char *path, size_t len, size_
     return 0;
 }
 
-/* Returns 1 with m->handler set, or 0 with m->allow telling 404 (0) from 405. */
+/* Returns 1 with m->route set, or 0 with m->allow telling 404 (0) from 405. */
 static int mw__router_match(const mw__node *root, int slot, const char *path, size_t len, mw__match *m) {
-    m->handler = NULL;
+    m->route = NULL;
     m->allow = 0;
     m->nparams = 0;
     if (!len || path[0] != '/') return 0;
@@ -2598,13 +2764,19 @@ int mw_json_value(mw_json *j, const mw_jv *v) {
 }
 
 /* ---------------------------------------------------------------------------
-   response: status line, headers, Content-Length framing
+   response: what a handler builds (status, headers, a body in memory or a body
+   source), checked as it is built; then its head: status line, Content-Length or
+   chunked framing. A handler mistake becomes a 500, logged once per route.
    --------------------------------------------------------------------------- */
 typedef struct mw__worker mw__worker;
+typedef struct mw__conn mw__conn;
+
+#define MW__EXT_MAX 4 /* extensions a request keeps state for (PostgreSQL is one) */
 
 struct mw_req {
     mw_app *app;
-    mw__arena *arena; /* freed when the request ends */
+    const mw__route *route; /* the route that matched */
+    mw__arena *arena;       /* freed when the request ends */
     const mw__limits *limits;
     const mw__head *head;
     const char *method, *path, *query;
@@ -2618,24 +2790,55 @@ struct mw_req {
     long long fail_offset; /* byte offset of a JSON error, else -1 */
     int json_parsed;
     const mw_jv *json;
-#ifdef MICROWEB_WITH_PG
-    struct mw__pg_slot *pg_slot; /* the connection this request checked out, if any */
-    struct mw__pg_kept *pg_results;
-    int pg_statements; /* statements run so far: only the first may be retried */
-#endif
+    void *ext[MW__EXT_MAX]; /* each extension's state for this request, NULL until it is used */
+};
+
+/* Where the body comes from once the head is sent. */
+enum { MW__SRC_MEMORY, MW__SRC_FILE, MW__SRC_PULL, MW__SRC_PUSH };
+
+typedef struct mw__source {
+    int kind;
+    int fd;                          /* file: closed when the response ends */
+    unsigned long long offset, left; /* file: the next byte and how many remain */
+    mw_pull_fn pull;                 /* pull: asked for more when the socket can take it */
+    void *arg;
+    void (*release)(void *arg); /* pull: called once when the response ends, however it ends */
+    mw_stream *stream;          /* push */
+} mw__source;
+
+/* Handler mistakes, a bit each: logged once per route and kind, so a hot path cannot
+   flood the log. */
+enum {
+    MW__WARN_STATUS = 1,
+    MW__WARN_JSON = 2,
+    MW__WARN_EMPTY = 4,
+    MW__WARN_TWICE = 8,
+    MW__WARN_HEADER = 16,
+    MW__WARN_COOKIE = 32,
+    MW__WARN_COMMITTED = 64
 };
 
 struct mw_res {
     int status;
-    int is_head;    /* a HEAD request: the body is measured, not sent */
-    int close;      /* the handler asked for Connection: close */
-    int json_begun; /* mw_json_begin was called: the writer must end cleanly */
-    mw__buf *body;  /* these buffers belong to the worker and are reused */
+    int is_head;        /* a HEAD request: the body is measured, not sent */
+    int close;          /* the handler asked for Connection: close */
+    int json_begun;     /* mw_json_begin was called: the writer must end cleanly */
+    int touched;        /* the handler called something on the response */
+    int wholes;         /* whole-response calls (mw_send, mw_text, mw_json_begin, ...) */
+    int committed;      /* mw_flush sent the head: status and headers are fixed */
+    const char *broken; /* the first handler mistake: the answer becomes 500 */
+    mw__buf *body;      /* these buffers belong to the worker and are reused */
     mw__buf *headers;
     mw__buf *ctype;
     mw_json json;
+    mw__source src;
+    mw__logger *log;
+    const mw__route *route; /* NULL for automatic answers */
+    mw__worker *worker;     /* the worker and connection answering, for mw_flush and streams */
+    mw__conn *conn;
 };
 
+#define MW__DATE_LEN 29 /* "Sun, 06 Nov 1994 08:49:37 GMT" */
 #define MW__TEXT_PLAIN "text/plain; charset=utf-8"
 #define MW__APPLICATION_JSON "application/json"
 
@@ -2682,8 +2885,37 @@ static const char *mw__reason(int status) {
     }
 }
 
+/* Logs a handler mistake once per route and kind, naming the route. */
+#if defined(__GNUC__) || defined(__clang__)
+__attribute__((format(printf, 3, 4)))
+#endif
+static void
+mw__res_warn(mw_res *rs, unsigned kind, const char *fmt, ...) {
+    char what[512];
+    va_list ap;
+    mw__route *r = (mw__route *)rs->route;
+    if (!r || !rs->log || (__atomic_fetch_or(&r->warned, kind, __ATOMIC_RELAXED) & kind)) return;
+    va_start(ap, fmt);
+    vsnprintf(what, sizeof what, fmt, ap);
+    va_end(ap);
+    mw__log(rs->log, MW_LOG_ERROR, "route %s %s: %s", r->slot == MW__M_ANY ? "*" : mw__method_names[r->slot],
+            r->pattern, what);
+}
+
+/* A mistake that makes the whole answer a 500 (the first one is kept). */
+static int mw__res_break(mw_res *rs, unsigned kind, const char *why) {
+    if (!rs->broken) rs->broken = why;
+    mw__res_warn(rs, kind, "%s; answered 500", why);
+    return MW_EINVAL;
+}
+
+static int mw__valid_status(int status) { return status >= 200 && status <= 599; } /* 1xx are the server's own */
+
 int mw_status(mw_res *rs, int status) {
-    if (!rs || status < 200 || status > 599) return MW_EINVAL; /* 1xx are the server's own */
+    if (!rs) return MW_EINVAL;
+    rs->touched = 1;
+    if (rs->committed) return mw__res_warn(rs, MW__WARN_COMMITTED, "mw_status after mw_flush: ignored"), MW_ESTATE;
+    if (!mw__valid_status(status)) return mw__res_break(rs, MW__WARN_STATUS, "invalid status code");
     rs->status = status;
     return 0;
 }
@@ -2710,9 +2942,18 @@ static int mw__set_content_type(mw_res *rs, const char *value) {
     return mw__buf_puts(rs->ctype, value);
 }
 
-int mw_set_header(mw_res *rs, const char *name, const char *value) {
+/* Appends "name: value" to the response's header lines (both already checked). */
+static int mw__add_header(mw_res *rs, const char *name, const char *value) {
+    if (mw__buf_reserve(rs->headers, strlen(name) + strlen(value) + 4) != 0) return MW_ENOMEM;
+    mw__buf_puts(rs->headers, name);
+    MW__PUT_LIT(rs->headers, ": ");
+    mw__buf_puts(rs->headers, value);
+    return MW__PUT_LIT(rs->headers, "\r\n");
+}
+
+static int mw__set_header_checked(mw_res *rs, const char *name, const char *value) {
     size_t nlen;
-    if (!rs || !name || !value || !mw__valid_token(name) || !mw__valid_field_value(value)) return MW_EINVAL;
+    if (!name || !value || !mw__valid_token(name) || !mw__valid_field_value(value)) return MW_EINVAL;
     nlen = strlen(name);
     /* framing is microweb's alone: a second Content-Length would be ambiguous */
     if (mw__ieq(name, nlen, "content-length") || mw__ieq(name, nlen, "transfer-encoding") ||
@@ -2724,16 +2965,31 @@ int mw_set_header(mw_res *rs, const char *name, const char *value) {
         return 0;
     }
     if (mw__ieq(name, nlen, "content-type")) return mw__set_content_type(rs, value);
-    if (mw__buf_reserve(rs->headers, nlen + strlen(value) + 4) != 0) return MW_ENOMEM;
-    mw__buf_puts(rs->headers, name);
-    mw__buf_puts(rs->headers, ": ");
-    mw__buf_puts(rs->headers, value);
-    return mw__buf_puts(rs->headers, "\r\n");
+    return mw__add_header(rs, name, value);
 }
+
+int mw_set_header(mw_res *rs, const char *name, const char *value) {
+    int rc;
+    if (!rs) return MW_EINVAL;
+    rs->touched = 1;
+    if (rs->committed) return mw__res_warn(rs, MW__WARN_COMMITTED, "mw_set_header after mw_flush: ignored"), MW_ESTATE;
+    rc = mw__set_header_checked(rs, name, value);
+    if (rc == MW_EINVAL)
+        mw__res_warn(rs, MW__WARN_HEADER,
+                     "mw_set_header refused header \"%.64s\" (invalid name or value, or a header "
+                     "microweb sets itself)",
+                     name ? name : "(null)");
+    return rc;
+}
+
+static int mw__flush_if_full(mw_res *rs);
 
 int mw_write(mw_res *rs, const void *data, size_t len) {
     if (!rs || (!data && len)) return MW_EINVAL;
-    return mw__buf_append(rs->body, data, len);
+    rs->touched = 1;
+    if (rs->json_begun) return mw__res_break(rs, MW__WARN_JSON, "mw_write or mw_printf after mw_json_begin");
+    if (mw__buf_append(rs->body, data, len) != 0) return MW_ENOMEM;
+    return mw__flush_if_full(rs);
 }
 
 int mw_vprintf(mw_res *rs, const char *fmt, va_list ap) {
@@ -2741,6 +2997,8 @@ int mw_vprintf(mw_res *rs, const char *fmt, va_list ap) {
     int n;
     size_t room;
     if (!rs || !fmt) return MW_EINVAL;
+    rs->touched = 1;
+    if (rs->json_begun) return mw__res_break(rs, MW__WARN_JSON, "mw_write or mw_printf after mw_json_begin");
     if (mw__buf_reserve(rs->body, 128) != 0) return MW_ENOMEM;
     room = rs->body->cap - rs->body->len;
     va_copy(ap2, ap);
@@ -2752,7 +3010,7 @@ int mw_vprintf(mw_res *rs, const char *fmt, va_list ap) {
         vsnprintf(rs->body->data + rs->body->len, (size_t)n + 1, fmt, ap);
     }
     rs->body->len += (size_t)n;
-    return n;
+    return mw__flush_if_full(rs) == 0 ? n : MW_EIO;
 }
 
 int mw_printf(mw_res *rs, const char *fmt, ...) {
@@ -2764,17 +3022,33 @@ int mw_printf(mw_res *rs, const char *fmt, ...) {
     return n;
 }
 
-/* Replaces the body; the content type (NULL: keep) is one of microweb's own or checked. */
-static int mw__send_trusted(mw_res *rs, int status, const char *content_type, size_t ctype_len, const void *data,
-                            size_t len) {
-    if (!rs || mw_status(rs, status) != 0) return MW_EINVAL;
+static void mw__source_release(mw__source *src, int completed);
+
+/* Starts a whole response (status, content type, body or source), replacing anything
+   written before: a second one in a handler is logged, the last one is sent. */
+static int mw__res_begin_whole(mw_res *rs, int status, const char *content_type, size_t ctype_len) {
+    if (!rs) return MW_EINVAL;
+    rs->touched = 1;
+    if (rs->committed)
+        return mw__res_warn(rs, MW__WARN_COMMITTED, "a whole response after mw_flush: ignored"), MW_ESTATE;
+    if (!mw__valid_status(status)) return mw__res_break(rs, MW__WARN_STATUS, "invalid status code");
+    if (++rs->wholes == 2) mw__res_warn(rs, MW__WARN_TWICE, "a second response replaced the first (the last is sent)");
+    rs->status = status;
     if (content_type) {
         rs->ctype->len = 0;
         if (mw__buf_append(rs->ctype, content_type, ctype_len) != 0) return MW_ENOMEM;
     }
     rs->body->len = 0;
     rs->json_begun = 0;
-    return mw_write(rs, data, len);
+    if (rs->src.kind != MW__SRC_MEMORY) mw__source_release(&rs->src, 0);
+    return 0;
+}
+
+/* Replaces the body; the content type (NULL: keep) is one of microweb's own or checked. */
+static int mw__send_trusted(mw_res *rs, int status, const char *content_type, size_t ctype_len, const void *data,
+                            size_t len) {
+    int rc = mw__res_begin_whole(rs, status, content_type, ctype_len);
+    return rc ? rc : mw_write(rs, data, len);
 }
 
 int mw_send(mw_res *rs, int status, const char *content_type, const void *data, size_t len) {
@@ -2792,8 +3066,7 @@ int mw_send_json(mw_res *rs, int status, const char *json_text) {
 }
 
 mw_json *mw_json_begin(mw_res *rs, int status) {
-    if (!rs || mw__send_trusted(rs, status, MW__APPLICATION_JSON, sizeof MW__APPLICATION_JSON - 1, NULL, 0) != 0)
-        return NULL;
+    if (mw__res_begin_whole(rs, status, MW__APPLICATION_JSON, sizeof MW__APPLICATION_JSON - 1) != 0) return NULL;
     mw__json_init(&rs->json, rs->body);
     rs->json_begun = 1;
     return &rs->json;
@@ -2809,15 +3082,105 @@ int mw_error(mw_res *rs, int status, const char *detail) {
     return mw_json_end(j);
 }
 
-/* A JSON writer left open or misused must not put broken JSON on the wire. */
-static void mw__res_check_json(mw_res *rs) {
-    const char *why;
-    if (!rs->json_begun) return;
-    why = rs->json.error ? rs->json.error : rs->json.active ? "handler returned before mw_json_end" : NULL;
-    if (!why) return;
+/* microweb's own answer in place of what the handler built (an error, a refusal). */
+static void mw__res_replace(mw_res *rs, int status, const char *detail) {
     rs->headers->len = 0;
-    fprintf(stderr, "microweb: JSON writer misuse: %s\n", why);
-    mw_error(rs, 500, "the response could not be produced");
+    rs->wholes = 0;
+    rs->broken = NULL;
+    mw_error(rs, status, detail);
+}
+
+int mw_send_file(mw_res *rs, int status, const char *content_type, int fd, long long offset, long long length) {
+    int rc;
+    if (content_type && !mw__valid_field_value(content_type)) return MW_EINVAL;
+    if (fd < 0 || offset < 0 || length < 0) return MW_EINVAL;
+    rc = mw__res_begin_whole(rs, status, content_type, content_type ? strlen(content_type) : 0);
+    if (rc) return rc;
+    rs->src.kind = MW__SRC_FILE;
+    rs->src.fd = fd;
+    rs->src.offset = (unsigned long long)offset;
+    rs->src.left = (unsigned long long)length;
+    return 0;
+}
+
+int mw_send_pull(mw_res *rs, int status, const char *content_type, mw_pull_fn fn, void *arg,
+                 void (*release)(void *arg)) {
+    int rc;
+    if (!fn || (content_type && !mw__valid_field_value(content_type))) return MW_EINVAL;
+    rc = mw__res_begin_whole(rs, status, content_type, content_type ? strlen(content_type) : 0);
+    if (rc) return rc;
+    rs->src.kind = MW__SRC_PULL;
+    rs->src.pull = fn;
+    rs->src.arg = arg;
+    rs->src.release = release;
+    return 0;
+}
+
+/* After the handler: a JSON writer left open or misused, an invalid status, or no
+   response at all must not reach the wire as a 200: the answer becomes a 500. */
+static void mw__res_check(mw_res *rs) {
+    if (rs->json_begun && !rs->broken && (rs->json.error || rs->json.active))
+        mw__res_break(rs, MW__WARN_JSON, rs->json.error ? rs->json.error : "handler returned before mw_json_end");
+    if (!rs->touched) mw__res_break(rs, MW__WARN_EMPTY, "handler returned without writing a response");
+    if (rs->broken && !rs->committed) mw__res_replace(rs, 500, "the response could not be produced");
+}
+
+/* How a response's end is marked (RFC 9112 §6.3). */
+enum { MW__FRAME_LENGTH, MW__FRAME_CHUNKED, MW__FRAME_CLOSE, MW__FRAME_NONE };
+
+/* The framing of a response whose length is not known in advance: chunked for
+   HTTP/1.1, the connection's close for HTTP/1.0, none where no body is allowed. */
+static int mw__open_framing(const mw_res *rs, int http10) {
+    if (rs->is_head || rs->status == 204 || rs->status == 304) return MW__FRAME_NONE;
+    return http10 ? MW__FRAME_CLOSE : MW__FRAME_CHUNKED;
+}
+
+/* Appends the status line and header fields to o. */
+static int mw__render_head(mw__buf *o, const mw_res *rs, const char *date, int keep_alive, int http10, int framing,
+                           unsigned long long length) {
+    int bodiless = rs->status == 204 || rs->status == 304; /* RFC 9110 §8.6: no Content-Length there */
+    if (mw__buf_reserve(o, 200 + rs->headers->len + rs->ctype->len) != 0) return MW_ENOMEM;
+    MW__PUT_LIT(o, "HTTP/1.1 ");
+    mw__buf_put_u64(o, (unsigned long long)rs->status);
+    MW__PUT_LIT(o, " ");
+    mw__buf_puts(o, mw__reason(rs->status));
+    MW__PUT_LIT(o, "\r\nDate: ");
+    mw__buf_append(o, date, MW__DATE_LEN);
+    MW__PUT_LIT(o, "\r\n");
+    if (!bodiless) {
+        if (rs->ctype->len || length || framing != MW__FRAME_LENGTH) {
+            MW__PUT_LIT(o, "Content-Type: ");
+            if (rs->ctype->len) mw__buf_append(o, rs->ctype->data, rs->ctype->len);
+            else MW__PUT_LIT(o, MW__TEXT_PLAIN);
+            MW__PUT_LIT(o, "\r\n");
+        }
+        if (framing == MW__FRAME_CHUNKED || (framing == MW__FRAME_NONE && rs->is_head && !http10)) {
+            MW__PUT_LIT(o, "Transfer-Encoding: chunked\r\n");
+        } else if (framing == MW__FRAME_LENGTH) {
+            MW__PUT_LIT(o, "Content-Length: ");
+            mw__buf_put_u64(o, length);
+            MW__PUT_LIT(o, "\r\n");
+        }
+    }
+    if (!keep_alive) MW__PUT_LIT(o, "Connection: close\r\n");
+    else if (http10) MW__PUT_LIT(o, "Connection: keep-alive\r\n");
+    mw__buf_append(o, rs->headers->data, rs->headers->len);
+    return MW__PUT_LIT(o, "\r\n");
+}
+
+/* "1a2b\r\n": a chunk's size line (RFC 9112 §7.1). */
+static size_t mw__chunk_size_line(char *out, size_t n) {
+    static const char hex[] = "0123456789abcdef";
+    char tmp[20];
+    size_t k = sizeof tmp, len;
+    do {
+        tmp[--k] = hex[n & 15];
+        n >>= 4;
+    } while (n);
+    len = sizeof tmp - k;
+    memcpy(out, tmp + k, len);
+    memcpy(out + len, "\r\n", 2);
+    return len + 2;
 }
 
 /* ---------------------------------------------------------------------------
@@ -3157,34 +3520,87 @@ int mw_param_int(const mw_req *rq, const char *name, long long *out) {
 }
 
 /* ---------------------------------------------------------------------------
-   connection: head, body, handle, write, keep-alive
+   connection: one client's bytes in and out. A connection belongs to one worker at
+   a time (see "server: ownership"); its protocol slot says who reads its events:
+   HTTP/1.1 below, another protocol after an upgrade. Its output is a queue of bytes,
+   then the current response's body source.
    --------------------------------------------------------------------------- */
-enum { MW__PH_IDLE, MW__PH_HEAD, MW__PH_BODY, MW__PH_BUSY, MW__PH_WRITE, MW__PH_LINGER };
+enum { MW__PH_IDLE, MW__PH_HEAD, MW__PH_BODY, MW__PH_BUSY, MW__PH_WRITE, MW__PH_STREAM, MW__PH_LINGER };
 enum { MW__KEEP_OPEN, MW__CLOSE, MW__CLOSE_LINGER };
 
 #define MW__LINGER_MS 2000        /* after an error, read and drop what the client still sends */
 #define MW__INLINE_BODY_MAX 16384 /* bodies up to this are copied next to the head; larger ones go by writev */
-#define MW__POOL_MAX 256          /* free buffers / connections a worker keeps */
+#define MW__POOL_MAX 256          /* free read buffers a worker keeps */
 #define MW__BATCH_BYTES 65536     /* pipelined responses are sent once this much is batched */
+#define MW__FLUSH_BYTES 65536     /* after mw_flush, the body is sent on whenever this much is written */
+#define MW__PULL_BYTES 16384      /* what a pull callback is asked for at a time */
 
-typedef struct mw__conn {
+/* An event's cause, for a protocol's event function: the poller's readiness, or a
+   wake-up (another thread queued output, a deadline passed, the server is stopping). */
+#define MW__EV_WAKE 8u
+
+/* How far sending got. */
+enum { MW__OUT_DONE, MW__OUT_BLOCKED, MW__OUT_PARKED, MW__OUT_DEAD };
+
+/* The client's address, kept from accept() (for the access log and per-address limits). */
+typedef struct mw__addr {
+    unsigned char ip[16]; /* IPv4 as ::ffff:a.b.c.d */
+    unsigned short port;
+} mw__addr;
+
+/* How bytes leave a connection: a socket, or the in-process test client's buffer. */
+typedef struct mw__io {
+    /* sends the iovecs; returns the bytes taken, or -1 with errno (EAGAIN: full) */
+    long (*send)(mw__conn *c, const struct iovec *iov, int n, int flags);
+    /* sends up to n bytes of fd from *offset, advancing it; returns as send does, 0 at end of file */
+    long (*send_file)(mw__conn *c, int fd, unsigned long long *offset, size_t n);
+    /* waits until the client can take more; 0 when the time ran out or it is gone */
+    int (*wait_writable)(mw__conn *c, long long timeout_ms);
+} mw__io;
+
+/* What a protocol does with a connection's events. Returns 0 when it closed the
+   connection, 1 when it is armed again. */
+typedef struct mw__protocol {
+    int (*on_event)(mw__worker *w, mw__conn *c, unsigned events);
+} mw__protocol;
+
+struct mw__conn {
     struct mw__conn *prev, *next; /* the app's list of open connections (for the sweeper) */
+    struct mw__conn *next_free;
+    unsigned index;  /* the connection's slot in the app's table */
+    unsigned state;  /* atomic: generation << 2 | MW__RUN_... (see "server: ownership") */
+    int wake_queued; /* atomic: a wake-up for it is in the app's list */
     int fd;
-    int phase;          /* atomic: read by the sweeper */
-    long long deadline; /* atomic: ms on the monotonic clock, 0 = none */
-    char *rbuf;         /* read buffer; requests are parsed in place */
+    int phase;              /* atomic: read by the sweeper */
+    long long deadline;     /* atomic: ms on the monotonic clock, 0 = none */
+    long long heartbeat_at; /* atomic: ms when its event stream may owe a heartbeat, 0 = none */
+    const mw__io *io;
+    void *io_ctx;
+    const mw__protocol *proto;
+    mw__addr peer;
+    char *rbuf; /* read buffer; requests are parsed in place */
     size_t rcap, rlen, rstart;
     mw__head_scan scan; /* offsets below are relative to rstart */
     size_t head_len;    /* 0 until the current request's head is complete */
     long long content_length;
-    int chunked, keep_alive, http10, close_after;
+    int chunked, keep_alive, http10, close_after, saw_stop;
     mw__chunked ch;
     size_t ch_in, ch_out, req_end;
-    char *pending; /* response bytes the socket did not take yet */
-    size_t pending_len, pending_off;
+    long long body_start, body_progress; /* ms: the body's first byte and its latest */
+    long long req_start_us;              /* for the access log's duration */
+    mw__buf outq;                        /* bytes the client has not taken yet */
+    size_t outq_off;
+    mw__source src;  /* the current response's body, after outq */
+    int src_framing; /* MW__FRAME_... of the source's bytes */
+    int src_status;  /* for the access log, when the source ends */
+    unsigned long long src_bytes;
+    char *src_request; /* "METHOD TARGET" of a source response, for the access log */
+    char *pull_buf;    /* a pull source's buffer */
+    int flush_framing; /* mw_flush: how the rest of the body is framed */
+    int flush_failed;  /* mw_flush: the client stopped taking the body */
+    unsigned long long flushed_bytes;
     unsigned armed; /* the events the poller watches for, with a single worker */
-    mw__buf *sink;  /* the in-process test client: output goes here, not to a socket */
-} mw__conn;
+};
 
 typedef struct mw__free_block {
     struct mw__free_block *next;
@@ -3203,35 +3619,69 @@ struct mw__worker {
     mw_res res;
     mw__buf out; /* response bytes batched for one connection, sent with one write */
     mw__buf body, headers, ctype, scratch;
+    mw__buf wakes;   /* connection tags taken from the app's wake-up list */
+    mw__buf reqline; /* the access log's "METHOD TARGET" */
     mw__arena arena;
-    mw__pool bufs, conns;
+    mw__pool bufs;
     int batch; /* events taken per wait, set before the thread starts */
     time_t date_sec;
     char date[80]; /* 29 bytes used; sized for any int the compiler imagines */
+    time_t log_sec;
+    char log_time[32];
 };
+
+/* An extension (PostgreSQL, ...) registers these; core code does not know it by name. */
+typedef struct mw__ext {
+    /* after the handler, for a request that used the extension: give back what it held */
+    void (*request_end)(mw_req *rq, void *app_state, void *request_state);
+    void (*app_free)(void *state);
+} mw__ext;
+
+/* Connections by client address (IPv6: by /64), for MW_LIMIT_CONNECTIONS_PER_IP: open
+   addressing with linear probing, a slot per address in use. */
+typedef struct mw__addr_count {
+    unsigned char key[16];
+    unsigned count; /* 0: the slot is free */
+} mw__addr_count;
+
+typedef struct mw__addr_table {
+    mw__addr_count *slots;
+    size_t cap; /* a power of two, at least twice the connection limit */
+} mw__addr_table;
 
 struct mw_app {
     mw__node root;
+    mw__route **routes; /* every route in registration order */
+    size_t nroutes;
     mw__limits limits;
+    mw__logger log;
     void *userdata;
     int setup_errors;
     int serving;
+    int access_log; /* MW_LIMIT_ACCESS_LOG or the environment's MW_ACCESS_LOG, fixed while serving */
     int listen_fd;
     int ctl_pipe[2];  /* mw_stop -> controller */
-    int wake_pipe[2]; /* controller -> workers, at exit */
+    int exit_pipe[2]; /* controller -> workers, at exit */
+    int wake_pipe[2]; /* anyone -> a worker: connections in wakes need attention */
     int poller_open;
     mw__poller poller;
-    int stopping, exiting, accept_paused, accept_starved; /* atomics */
-    unsigned conn_arming; /* MW__EV_PERSIST with one worker: nobody else can take a connection */
-    pthread_mutex_t conns_lock;
-    mw__conn conns; /* list sentinel */
+    int stopping, exiting, forcing, accept_paused, accept_starved; /* atomics */
+    unsigned conn_arming;       /* MW__EV_PERSIST with one worker: nobody else can take a connection */
+    pthread_mutex_t conns_lock; /* the list, the table, the address counts */
+    mw__conn conns;             /* list sentinel */
     size_t nconns;
+    mw__conn **chunks; /* the connection table: chunks of MW__CONN_CHUNK, never moved while serving */
+    size_t nchunks, max_chunks;
+    mw__conn *free_conns;
+    mw__addr_table addrs;
+    pthread_mutex_t wake_lock;
+    mw__buf wakes; /* tags of connections to wake */
+    int wake_signalled;
     mw__worker *workers;
     int nworkers;
-    char listen_token, wake_token; /* addresses that tag poller events */
-#ifdef MICROWEB_WITH_PG
-    struct mw__pg_pool *pg;
-#endif
+    const mw__ext *exts[MW__EXT_MAX];
+    void *ext_state[MW__EXT_MAX];
+    int nexts;
 };
 
 static void *mw__pool_get(mw__pool *p, size_t size) {
@@ -3261,8 +3711,6 @@ static void mw__pool_drain(mw__pool *p) {
     p->count = 0;
 }
 
-#define MW__DATE_LEN 29 /* "Sun, 06 Nov 1994 08:49:37 GMT" */
-
 /* An HTTP-date (RFC 9110 §5.6.7), formatted at most once a second per worker. */
 static const char *mw__date(mw__worker *w) {
     static const char days[] = "SunMonTueWedThuFriSat", months[] = "JanFebMarAprMayJunJulAugSepOctNovDec";
@@ -3277,150 +3725,348 @@ static const char *mw__date(mw__worker *w) {
     return w->date;
 }
 
-static void mw__res_reset(mw__worker *w) {
+static void mw__set_phase(mw__conn *c, int phase, long long deadline) {
+    MW__STORE(&c->phase, phase);
+    MW__STORE(&c->deadline, deadline);
+}
+
+static void mw__res_reset(mw__worker *w, mw__conn *c) {
     mw_res *rs = &w->res;
     rs->status = 200;
-    rs->is_head = rs->close = rs->json_begun = 0;
+    rs->is_head = rs->close = rs->json_begun = rs->touched = rs->wholes = rs->committed = 0;
+    rs->broken = NULL;
+    rs->route = NULL;
+    rs->src.kind = MW__SRC_MEMORY;
     rs->body = &w->body;
     rs->headers = &w->headers;
     rs->ctype = &w->ctype;
+    rs->log = w->app ? &w->app->log : NULL;
+    rs->worker = w;
+    rs->conn = c;
+    rs->src.fd = -1;
     w->body.len = w->headers.len = w->ctype.len = 0;
 }
 
-/* Appends the response head (and a small body) to w->out. A body too large to copy
-   is returned in *big for the caller to send with writev. */
-static int mw__render_response(mw__worker *w, int keep_alive, int http10, const char **big, size_t *big_len) {
-    mw_res *rs = &w->res;
-    mw__buf *o = &w->out;
-    size_t body_len = rs->body->len;
-    int bodiless = rs->status == 204 || rs->status == 304; /* RFC 9110 §8.6: no Content-Length there */
-    int send_body = !bodiless && !rs->is_head && body_len;
-    *big = NULL;
-    *big_len = 0;
-    if (mw__buf_reserve(o, 200 + rs->headers->len + rs->ctype->len +
-                               (send_body && body_len <= MW__INLINE_BODY_MAX ? body_len : 0)) != 0)
-        return MW_ENOMEM;
-    MW__PUT_LIT(o, "HTTP/1.1 ");
-    mw__buf_put_u64(o, (unsigned long long)rs->status);
-    MW__PUT_LIT(o, " ");
-    mw__buf_puts(o, mw__reason(rs->status));
-    MW__PUT_LIT(o, "\r\nDate: ");
-    mw__buf_append(o, mw__date(w), MW__DATE_LEN);
-    MW__PUT_LIT(o, "\r\n");
-    if (!bodiless) {
-        if (rs->ctype->len || body_len) {
-            MW__PUT_LIT(o, "Content-Type: ");
-            if (rs->ctype->len) mw__buf_append(o, rs->ctype->data, rs->ctype->len);
-            else MW__PUT_LIT(o, MW__TEXT_PLAIN);
-            MW__PUT_LIT(o, "\r\n");
-        }
-        MW__PUT_LIT(o, "Content-Length: ");
-        mw__buf_put_u64(o, body_len);
-        MW__PUT_LIT(o, "\r\n");
+/* ---- the access log: one line per answer, refusals included ---- */
+
+static long long mw__now_us(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+static void mw__format_addr(const mw__addr *a, char *out, size_t size) {
+    static const unsigned char v4_prefix[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+    char ip[INET6_ADDRSTRLEN] = "?";
+    if (memcmp(a->ip, v4_prefix, 12) == 0) {
+        inet_ntop(AF_INET, a->ip + 12, ip, sizeof ip);
+        snprintf(out, size, "%s:%u", ip, a->port);
+    } else {
+        inet_ntop(AF_INET6, a->ip, ip, sizeof ip);
+        snprintf(out, size, "[%s]:%u", ip, a->port);
     }
-    if (!keep_alive) MW__PUT_LIT(o, "Connection: close\r\n");
-    else if (http10) MW__PUT_LIT(o, "Connection: keep-alive\r\n");
-    mw__buf_append(o, rs->headers->data, rs->headers->len);
-    MW__PUT_LIT(o, "\r\n");
-    if (send_body && body_len <= MW__INLINE_BODY_MAX) {
-        mw__buf_append(o, rs->body->data, body_len);
-    } else if (send_body) {
-        *big = rs->body->data;
-        *big_len = body_len;
+}
+
+/* "2026-11-30T14:23:21.123Z": UTC with milliseconds, the seconds part made once a second. */
+static const char *mw__log_time(mw__worker *w, char *out, size_t size) {
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    if (ts.tv_sec != w->log_sec) {
+        struct tm tm;
+        gmtime_r(&ts.tv_sec, &tm);
+        strftime(w->log_time, sizeof w->log_time, "%Y-%m-%dT%H:%M:%S", &tm);
+        w->log_sec = ts.tv_sec;
     }
+    snprintf(out, size, "%.19s.%03dZ", w->log_time, (int)(ts.tv_nsec / 1000000));
+    return out;
+}
+
+/* One access log line: plain ("TIME CLIENT METHOD TARGET STATUS BYTES DURATIONus") or
+   JSON lines. request is "METHOD TARGET" (n bytes), or NULL for a refusal before one. */
+static void mw__access_log(mw__worker *w, const mw__conn *c, const char *request, size_t n, int status,
+                           unsigned long long bytes, long long start_us) {
+    char when[40], client[64];
+    const char *sp = request ? (const char *)memchr(request, ' ', n) : NULL;
+    size_t mlen = sp ? (size_t)(sp - request) : 1, tlen = sp ? n - mlen - 1 : 1;
+    const char *method = sp ? request : "-", *target = sp ? sp + 1 : "-";
+    long long us = start_us ? mw__now_us() - start_us : 0;
+    mw__buf *b = &w->scratch;
+    mw__log_time(w, when, sizeof when);
+    mw__format_addr(&c->peer, client, sizeof client);
+    b->len = 0;
+    if (w->app->access_log == 2) {
+        MW__PUT_LIT(b, "{\"time\":\"");
+        mw__buf_puts(b, when);
+        MW__PUT_LIT(b, "\",\"client\":");
+        mw__json_put_string(b, client, strlen(client));
+        MW__PUT_LIT(b, ",\"method\":");
+        mw__json_put_string(b, method, mlen);
+        MW__PUT_LIT(b, ",\"target\":");
+        mw__json_put_string(b, target, tlen);
+        MW__PUT_LIT(b, ",\"status\":");
+        mw__buf_put_u64(b, (unsigned long long)status);
+        MW__PUT_LIT(b, ",\"bytes\":");
+        mw__buf_put_u64(b, bytes);
+        MW__PUT_LIT(b, ",\"us\":");
+        mw__buf_put_u64(b, (unsigned long long)us);
+        MW__PUT_LIT(b, "}");
+    } else {
+        mw__buf_puts(b, when);
+        MW__PUT_LIT(b, " ");
+        mw__buf_puts(b, client);
+        MW__PUT_LIT(b, " ");
+        mw__buf_append(b, method, mlen);
+        MW__PUT_LIT(b, " ");
+        mw__buf_append(b, target, tlen);
+        MW__PUT_LIT(b, " ");
+        mw__buf_put_u64(b, (unsigned long long)status);
+        MW__PUT_LIT(b, " ");
+        mw__buf_put_u64(b, bytes);
+        MW__PUT_LIT(b, " ");
+        mw__buf_put_u64(b, (unsigned long long)us);
+        MW__PUT_LIT(b, "us");
+    }
+    if (mw__buf_append(b, "", 1) == 0) mw__log_line(&w->app->log, MW_LOG_ACCESS, b->data, b->len - 1);
+}
+
+/* "METHOD PATH?QUERY" of the request in w->head into b (empty before a head is parsed). */
+static void mw__request_line_of(mw__worker *w, const mw__conn *c, mw__buf *b) {
+    const mw__head *h = &w->head;
+    b->len = 0;
+    if (!c->head_len || !h->method || !h->path) return;
+    mw__buf_append(b, h->method, h->method_len);
+    MW__PUT_LIT(b, " ");
+    mw__buf_append(b, h->path, h->path_len);
+    if (h->query_len) {
+        MW__PUT_LIT(b, "?");
+        mw__buf_append(b, h->query, h->query_len);
+    }
+}
+
+/* Logs the answer to the request in w->head (or a refusal before one). */
+static void mw__access_log_answer(mw__worker *w, const mw__conn *c, int status, unsigned long long bytes) {
+    if (!w->app->access_log) return;
+    mw__request_line_of(w, c, &w->reqline);
+    mw__access_log(w, c, w->reqline.len ? w->reqline.data : NULL, w->reqline.len, status, bytes, c->req_start_us);
+}
+
+/* ---- ownership: which worker runs a connection ----
+   Events name a connection by a tag: its slot in the app's table and the slot's
+   generation. A connection is run by one worker at a time: the poller's one-shot
+   arming gives it to one worker, and a wake-up (another thread queued output, a
+   deadline passed, the server is stopping) can arrive at the same moment, so a
+   worker first takes the connection with a compare-and-swap on its state. An event
+   for a busy connection asks its runner to run once more; an event for a closed one
+   (an older generation) is dropped, even if its slot holds a new connection now. */
+#define MW__TAG_LISTEN 1u
+#define MW__TAG_WAKE 2u
+#define MW__TAG_EXIT 3u
+#define MW__TAG_FIRST_CONN 16u
+#define MW__TAG_INDEX_BITS 24
+#define MW__GEN_MASK (sizeof(uintptr_t) >= 8 ? 0x3fffffffu : 0xffu)
+#define MW__CONN_CHUNK 256 /* connections allocated together in the table */
+enum { MW__RUN_IDLE, MW__RUN_BUSY, MW__RUN_AGAIN };
+
+static uintptr_t mw__conn_tag(const mw__conn *c) {
+    unsigned gen = (__atomic_load_n(&c->state, __ATOMIC_RELAXED) >> 2) & MW__GEN_MASK;
+    return ((uintptr_t)gen << MW__TAG_INDEX_BITS) | (c->index + MW__TAG_FIRST_CONN);
+}
+
+static mw__conn *mw__conn_lookup(mw_app *app, uintptr_t tag) {
+    size_t index = (size_t)(tag & ((1u << MW__TAG_INDEX_BITS) - 1)) - MW__TAG_FIRST_CONN;
+    mw__conn *chunk;
+    if (index / MW__CONN_CHUNK >= app->max_chunks) return NULL;
+    chunk = MW__LOAD(&app->chunks[index / MW__CONN_CHUNK]);
+    return chunk ? chunk + index % MW__CONN_CHUNK : NULL;
+}
+
+/* Takes the connection for this worker: 1 when taken; 0 when the tag is stale or
+   another worker runs it (which is then asked to run once more). */
+static int mw__conn_enter(mw__conn *c, uintptr_t tag) {
+    unsigned idle = (unsigned)((tag >> MW__TAG_INDEX_BITS) & MW__GEN_MASK) << 2, cur = idle;
+    for (;;) {
+        if (__atomic_compare_exchange_n(&c->state, &cur, idle | MW__RUN_BUSY, 0, __ATOMIC_ACQUIRE, __ATOMIC_ACQUIRE))
+            return 1;
+        if ((cur & ~3u) != idle || (cur & 3u) == MW__RUN_AGAIN) return 0;
+        if (__atomic_compare_exchange_n(&c->state, &cur, idle | MW__RUN_AGAIN, 0, __ATOMIC_RELEASE, __ATOMIC_ACQUIRE))
+            return 0;
+    }
+}
+
+/* Gives the connection back (it is armed already). 0 when an event came meanwhile:
+   the caller runs it again. */
+static int mw__conn_leave(mw__conn *c) {
+    unsigned busy = (__atomic_load_n(&c->state, __ATOMIC_RELAXED) & ~3u) | MW__RUN_BUSY, cur = busy;
+    if (__atomic_compare_exchange_n(&c->state, &cur, busy & ~3u, 0, __ATOMIC_RELEASE, __ATOMIC_ACQUIRE)) return 1;
+    __atomic_store_n(&c->state, busy, __ATOMIC_RELAXED);
     return 0;
 }
 
-static void mw__log_conn(mw__conn *c, int status, const char *why) {
-    struct sockaddr_storage ss;
-    socklen_t sl = sizeof ss;
-    char host[64] = "test", port[16] = "client";
-    if (!c->sink && getpeername(c->fd, (struct sockaddr *)&ss, &sl) == 0)
-        getnameinfo((struct sockaddr *)&ss, sl, host, sizeof host, port, sizeof port, NI_NUMERICHOST | NI_NUMERICSERV);
-    fprintf(stderr, "microweb: %d to %s:%s, closing: %s\n", status, host, port, why);
+/* Ends the slot's generation: every event still naming this connection is stale. */
+static void mw__conn_retire(mw__conn *c) {
+    unsigned gen = ((__atomic_load_n(&c->state, __ATOMIC_RELAXED) >> 2) + 1) & MW__GEN_MASK;
+    __atomic_store_n(&c->state, gen << 2, __ATOMIC_RELEASE);
 }
 
-/* Sends w->out and then `extra`; what the socket does not take is kept in c->pending.
-   Returns 0, or -1 when the connection is dead. */
-static int mw__conn_send(mw__worker *w, mw__conn *c, const char *extra, size_t extra_len) {
-    size_t total = w->out.len + extra_len, sent = 0;
-    int flags = MW__SEND_FLAGS | (c->close_after != MW__KEEP_OPEN ? MW__SEND_BEFORE_FIN : 0);
-    if (c->sink) {
-        int rc = mw__buf_append(c->sink, w->out.data, w->out.len) | mw__buf_append(c->sink, extra, extra_len);
-        w->out.len = 0;
-        return rc ? -1 : 0;
+/* Queues a connection for a worker's attention; the pipe wakes one. */
+static void mw__wake_tag(mw_app *app, uintptr_t tag) {
+    char b = 1;
+    pthread_mutex_lock(&app->wake_lock);
+    if (mw__buf_append(&app->wakes, &tag, sizeof tag) == 0 && !app->wake_signalled) {
+        app->wake_signalled = 1;
+        if (write(app->wake_pipe[1], &b, 1) < 0) { /* full: a worker wakes anyway */
+        }
     }
-    while (sent < total) {
-        struct iovec iov[2];
-        struct msghdr msg;
-        ssize_t n;
-        int k = 0;
-        if (sent < w->out.len) {
-            iov[k].iov_base = w->out.data + sent;
-            iov[k++].iov_len = w->out.len - sent;
+    pthread_mutex_unlock(&app->wake_lock);
+}
+
+static void mw__wake_conn(mw_app *app, mw__conn *c) {
+    if (!__atomic_exchange_n(&c->wake_queued, 1, __ATOMIC_ACQ_REL)) mw__wake_tag(app, mw__conn_tag(c));
+}
+
+/* ---- the socket's io ---- */
+
+static long mw__socket_send(mw__conn *c, const struct iovec *iov, int n, int flags) {
+    struct msghdr msg;
+    msg.msg_name = NULL;
+    msg.msg_namelen = 0;
+    msg.msg_iov = (struct iovec *)iov;
+    msg.msg_iovlen = (size_t)n;
+    msg.msg_control = NULL;
+    msg.msg_controllen = 0;
+    msg.msg_flags = 0;
+    return (long)sendmsg(c->fd, &msg, MW__SEND_FLAGS | flags);
+}
+
+static long mw__socket_send_file(mw__conn *c, int fd, unsigned long long *offset, size_t n) {
+    return mw__sendfile(c->fd, fd, offset, n);
+}
+
+static int mw__socket_wait_writable(mw__conn *c, long long timeout_ms) {
+    struct pollfd p;
+    long long until = mw__now_ms() + timeout_ms;
+    for (;;) {
+        long long left = until - mw__now_ms();
+        int rc;
+        p.fd = c->fd;
+        p.events = POLLOUT;
+        p.revents = 0;
+        if (left <= 0) return 0;
+        rc = poll(&p, 1, left > INT_MAX ? INT_MAX : (int)left);
+        if (rc > 0) return !(p.revents & (POLLERR | POLLHUP | POLLNVAL)) || (p.revents & POLLOUT);
+        if (rc == 0 || errno != EINTR) return 0;
+    }
+}
+
+static const mw__io mw__socket_io = {mw__socket_send, mw__socket_send_file, mw__socket_wait_writable};
+
+/* ---- output: what the client has not taken waits in c->outq ---- */
+
+/* The client took bytes: a connection waiting on it gets its write timeout afresh
+   (measured from the last progress, so a slow reader is served, a stalled one not). */
+static void mw__conn_progressed(mw__conn *c, const mw__limits *lim) {
+    if (MW__LOAD(&c->phase) == MW__PH_WRITE) MW__STORE(&c->deadline, mw__now_ms() + lim->v[MW_LIMIT_WRITE_TIMEOUT_MS]);
+}
+
+/* Sends the iovecs, after anything already queued; what the client does not take now
+   is queued in c->outq. 0, or -1 when the connection is dead. */
+static int mw__conn_sendv(mw__conn *c, struct iovec *iov, int n) {
+    int flags = c->close_after != MW__KEEP_OPEN ? MW__SEND_BEFORE_FIN : 0, i = 0;
+    if (c->outq.len == c->outq_off) {
+        while (i < n) {
+            long sent = c->io->send(c, iov + i, n - i, flags);
+            if (sent < 0 && errno == EINTR) continue;
+            if ((sent < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) || sent == 0) break;
+            if (sent < 0) return -1;
+            while (i < n && (size_t)sent >= iov[i].iov_len) sent -= (long)iov[i++].iov_len;
+            if (i < n) {
+                iov[i].iov_base = (char *)iov[i].iov_base + sent;
+                iov[i].iov_len -= (size_t)sent;
+            }
         }
-        if (extra_len) {
-            size_t off = sent > w->out.len ? sent - w->out.len : 0;
-            iov[k].iov_base = (void *)(extra + off);
-            iov[k++].iov_len = extra_len - off;
-        }
-        memset(&msg, 0, sizeof msg);
-        msg.msg_iov = iov;
-        msg.msg_iovlen = (size_t)k;
-        n = sendmsg(c->fd, &msg, flags);
+    }
+    for (; i < n; i++) /* the rare slow reader: keep the rest until the socket drains */
+        if (iov[i].iov_len && mw__buf_append(&c->outq, iov[i].iov_base, iov[i].iov_len) != 0) return -1;
+    return 0;
+}
+
+/* Sends w->out and then extra (a body too large to copy). 0, or -1 when dead. */
+static int mw__conn_send(mw__worker *w, mw__conn *c, const char *extra, size_t extra_len) {
+    struct iovec iov[2];
+    int n = 0, rc;
+    if (w->out.len) {
+        iov[n].iov_base = w->out.data;
+        iov[n++].iov_len = w->out.len;
+    }
+    if (extra_len) {
+        iov[n].iov_base = (void *)extra;
+        iov[n++].iov_len = extra_len;
+    }
+    rc = n ? mw__conn_sendv(c, iov, n) : 0;
+    w->out.len = 0;
+    return rc;
+}
+
+/* Sends what waits in c->outq. 1 when all of it is gone, 0 when the socket is full,
+   -1 when the connection is dead. */
+static int mw__conn_send_queued(mw__conn *c, const mw__limits *lim) {
+    int flags = c->close_after != MW__KEEP_OPEN ? MW__SEND_BEFORE_FIN : 0;
+    while (c->outq_off < c->outq.len) {
+        struct iovec iov;
+        long n;
+        iov.iov_base = c->outq.data + c->outq_off;
+        iov.iov_len = c->outq.len - c->outq_off;
+        n = c->io->send(c, &iov, 1, flags);
         if (n > 0) {
-            sent += (size_t)n;
+            c->outq_off += (size_t)n;
+            mw__conn_progressed(c, lim);
         } else if (n < 0 && errno == EINTR) {
             continue;
-        } else if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-            break;
+        } else if (n == 0 || errno == EAGAIN || errno == EWOULDBLOCK) {
+            return 0;
         } else {
-            w->out.len = 0;
             return -1;
         }
     }
-    if (sent < total) { /* the rare slow reader: keep the rest until the socket drains */
-        size_t left = total - sent, from_out = sent < w->out.len ? w->out.len - sent : 0;
-        char *p = (char *)MW_MALLOC(left);
-        if (!p) {
-            w->out.len = 0;
-            return -1;
-        }
-        memcpy(p, w->out.data + sent, from_out);
-        memcpy(p + from_out, extra + (extra_len - (left - from_out)), left - from_out);
-        c->pending = p;
-        c->pending_len = left;
-        c->pending_off = 0;
-    }
-    w->out.len = 0;
-    return 0;
+    mw__buf_free(&c->outq); /* an idle connection holds no buffer */
+    c->outq_off = 0;
+    return 1;
 }
 
-/* Frames the response in w->res onto the connection's output. */
-static void mw__conn_respond(mw__worker *w, mw__conn *c, int keep_alive) {
-    const char *big;
-    size_t big_len;
-    if (!keep_alive && c->close_after == MW__KEEP_OPEN) c->close_after = MW__CLOSE;
-    if (mw__render_response(w, keep_alive, c->http10, &big, &big_len) != 0) {
+static int mw__conn_output_queued(const mw__conn *c) { return c->outq.len > c->outq_off; }
+
+/* Frames the in-memory response in w->res onto the connection's output. */
+static void mw__conn_respond_memory(mw__worker *w, mw__conn *c, int keep_alive) {
+    mw_res *rs = &w->res;
+    size_t body_len = rs->body->len;
+    int send_body = !rs->is_head && body_len && rs->status != 204 && rs->status != 304;
+    if (mw__render_head(&w->out, rs, mw__date(w), keep_alive, c->http10, MW__FRAME_LENGTH, body_len) != 0) {
         c->close_after = MW__CLOSE;
         return;
     }
-    if (big && mw__conn_send(w, c, big, big_len) != 0) c->close_after = MW__CLOSE;
+    mw__access_log_answer(w, c, rs->status, send_body ? body_len : 0);
+    if (send_body && body_len <= MW__INLINE_BODY_MAX) {
+        if (mw__buf_append(&w->out, rs->body->data, body_len) != 0) c->close_after = MW__CLOSE;
+    } else if (send_body && mw__conn_send(w, c, rs->body->data, body_len) != 0) {
+        c->close_after = MW__CLOSE;
+    }
+}
+
+static void mw__log_conn(mw__worker *w, mw__conn *c, int status, const char *why) {
+    char client[64] = "test client";
+    if (c->fd >= 0) mw__format_addr(&c->peer, client, sizeof client);
+    mw__log(&w->app->log, MW_LOG_INFO, "%d to %s, closing: %s", status, client, why);
 }
 
 /* Answers a request we refuse, then closes: after a framing error the rest of the
    stream cannot be trusted (RFC 9112 §6.3, last paragraph). */
 static void mw__conn_fail(mw__worker *w, mw__conn *c, int status, const char *why) {
-    mw__log_conn(c, status, why);
-    mw__res_reset(w);
+    mw__log_conn(w, c, status, why);
+    mw__res_reset(w, c);
+    if (status == 503 || status == 429) mw__add_header(&w->res, "Retry-After", "1");
     mw_error(&w->res, status, why);
     c->close_after = MW__CLOSE_LINGER;
-    mw__conn_respond(w, c, 0);
-}
-
-static void mw__set_phase(mw__conn *c, int phase, long long deadline) {
-    MW__STORE(&c->phase, phase);
-    MW__STORE(&c->deadline, deadline);
+    mw__conn_respond_memory(w, c, 0);
 }
 
 static void mw__conn_release_rbuf(mw__worker *w, mw__conn *c) {
@@ -3428,22 +4074,6 @@ static void mw__conn_release_rbuf(mw__worker *w, mw__conn *c) {
     else MW_FREE(c->rbuf);
     c->rbuf = NULL;
     c->rcap = c->rlen = c->rstart = 0;
-}
-
-static void mw__conn_close(mw__worker *w, mw__conn *c) {
-    mw_app *app = w->app;
-    pthread_mutex_lock(&app->conns_lock);
-    c->prev->next = c->next;
-    c->next->prev = c->prev;
-    app->nconns--;
-    pthread_mutex_unlock(&app->conns_lock);
-    mw__poller_del(&app->poller, c->fd);
-    if (c->close_after != MW__KEEP_OPEN && MW__LOAD(&c->phase) != MW__PH_LINGER)
-        shutdown(c->fd, SHUT_WR); /* the FIN, with what MW__SEND_BEFORE_FIN held back */
-    close(c->fd);
-    mw__conn_release_rbuf(w, c);
-    MW_FREE(c->pending);
-    mw__pool_put(&w->conns, c);
 }
 
 static void mw__conn_reset_request(mw__conn *c) {
@@ -3471,6 +4101,20 @@ static int mw__conn_resize(mw__worker *w, mw__conn *c, size_t cap) {
     return 0;
 }
 
+/* The read buffer's next size while a body arrives: doubling as bytes come, never
+   beyond what the announced length needs, so a client that announces a large body
+   and sends little holds little memory. */
+static size_t mw__body_buffer_size(const mw__conn *c, const mw__limits *lim) {
+    size_t cap = c->rcap * 2;
+    if (c->content_length) {
+        size_t need = c->head_len + (size_t)c->content_length;
+        if (need > c->rcap && cap > need) cap = need;
+    } else if (cap > (size_t)lim->v[MW_LIMIT_BODY_BYTES] * 2 + c->head_len + 4096) {
+        cap = (size_t)lim->v[MW_LIMIT_BODY_BYTES] * 2 + c->head_len + 4096; /* chunk framing included */
+    }
+    return cap;
+}
+
 /* Ensures free space for the next read. */
 static int mw__conn_make_room(mw__worker *w, mw__conn *c) {
     const mw__limits *lim = &w->app->limits;
@@ -3485,16 +4129,29 @@ static int mw__conn_make_room(mw__worker *w, mw__conn *c) {
         return 0;
     }
     if (!c->head_len && c->rcap >= head_max) return MW_EINVAL; /* the scan reports 414/431 first */
-    return mw__conn_resize(w, c, c->rcap * 2);
+    return mw__conn_resize(w, c, c->head_len ? mw__body_buffer_size(c, lim) : c->rcap * 2);
 }
 
-/* After a complete head: settles framing, refuses an oversized body at once, says
-   100 Continue when the client waits for it, and sizes the buffer for the body.
-   Returns 1 when the buffer moved (the parsed head must be read again), 0, or -1. */
+/* When a body must be complete: within MW_BODY_TIMEOUT_MS of its latest byte, and,
+   once MW_BODY_TIMEOUT_MS passed since its first, at MW_BODY_MIN_RATE on average
+   (as Apache's mod_reqtimeout MinRate): a trickle of one byte every few seconds
+   cannot hold a connection for long. */
+static long long mw__body_deadline(const mw__conn *c, const mw__limits *lim) {
+    long long grace = lim->v[MW_LIMIT_BODY_TIMEOUT_MS], rate = lim->v[MW_LIMIT_BODY_MIN_RATE];
+    long long stalled = c->body_progress + grace;
+    if (rate > 0) {
+        long long got = (long long)(c->rlen - c->rstart - c->head_len);
+        long long slow = c->body_start + grace + got * 1000 / rate;
+        if (slow < stalled) return slow;
+    }
+    return stalled;
+}
+
+/* After a complete head: settles framing, refuses an oversized body at once, and says
+   100 Continue when the client waits for it. Returns 0, or -1 after a refusal. */
 static int mw__conn_begin_body(mw__worker *w, mw__conn *c, size_t head_len) {
     const mw__head *h = &w->head;
     const mw__limits *lim = &w->app->limits;
-    char *before = c->rbuf + c->rstart;
     c->head_len = head_len;
     c->keep_alive = h->keep_alive;
     c->http10 = h->minor == 0;
@@ -3506,18 +4163,12 @@ static int mw__conn_begin_body(mw__worker *w, mw__conn *c, size_t head_len) {
     }
     if (!c->chunked && !c->content_length) return 0;
     c->ch_in = c->ch_out = head_len;
-    mw__set_phase(c, MW__PH_BODY, mw__now_ms() + lim->v[MW_LIMIT_BODY_TIMEOUT_MS]);
+    c->body_start = c->body_progress = mw__now_ms();
+    mw__set_phase(c, MW__PH_BODY, mw__body_deadline(c, lim));
     /* RFC 9110 §10.1.1: a client that sent Expect waits for this before the body */
     if (h->expect_continue && !c->http10 && c->rlen - c->rstart == head_len)
         mw__buf_puts(&w->out, "HTTP/1.1 100 Continue\r\n\r\n");
-    if (c->content_length && head_len + (size_t)c->content_length > c->rcap - c->rstart) {
-        size_t need = head_len + (size_t)c->content_length;
-        if (mw__conn_resize(w, c, need > MW_READ_BUFFER_BYTES ? need : MW_READ_BUFFER_BYTES) != 0) {
-            mw__conn_fail(w, c, 503, "out of memory for the request body");
-            return -1;
-        }
-    }
-    return before != c->rbuf + c->rstart;
+    return 0;
 }
 
 /* Returns 1 when the body is complete (c->req_end set), 0 when more is needed, -1 on error. */
@@ -3553,6 +4204,7 @@ static void mw__req_fill(mw__worker *w, mw__conn *c) {
     for (i = 0; i < h->nfields; i++) ((char *)h->fields[i].value)[h->fields[i].value_len] = '\0';
     mw__arena_reset(&w->arena);
     rq->app = w->app;
+    rq->route = NULL;
     rq->arena = &w->arena;
     rq->limits = &w->app->limits;
     rq->head = h;
@@ -3563,16 +4215,439 @@ static void mw__req_fill(mw__worker *w, mw__conn *c) {
     rq->body_len = c->chunked ? c->ch_out - c->head_len : (size_t)c->content_length;
     rq->nparams = 0;
     rq->fail_status = 0;
+    rq->fail_detail = NULL;
     rq->fail_offset = -1;
     rq->json_parsed = 0;
     rq->json = NULL;
-#ifdef MICROWEB_WITH_PG
-    rq->pg_slot = NULL;
-    rq->pg_results = NULL;
-    rq->pg_statements = 0;
-#endif
+    for (i = 0; i < (size_t)w->app->nexts; i++) rq->ext[i] = NULL;
 }
 
+/* ---------------------------------------------------------------------------
+   streams: a response body written after the handler returned, from any thread.
+   Writers frame their bytes and send them straight to the socket when nothing waits
+   before them; what the client does not take waits in the stream's bounded buffer,
+   and a wake-up has the connection's worker send it when the socket drains. The
+   connection's worker is the only one to end the response and close the socket.
+   --------------------------------------------------------------------------- */
+struct mw_stream {
+    pthread_mutex_t lock;
+    pthread_cond_t changed; /* the in-process test client waits on it */
+    mw_app *app;
+    mw__conn *conn; /* while the response lasts */
+    uintptr_t tag;  /* the connection's, for wake-ups; 0 for the test client */
+    mw__buf buf;    /* framed bytes the client has not taken yet, from off */
+    size_t off, cap;
+    int framing; /* MW__FRAME_CHUNKED, _CLOSE, or _NONE (HEAD, 204, 304: no body) */
+    int live;    /* the head is sent: bytes may go straight to the socket */
+    int ending;  /* no more writes: closed by the app, or ended by the server */
+    int gone;    /* the client went away, or the response was cut */
+    int over;    /* the response is over */
+    int woken;   /* a wake-up is queued for the connection */
+    int refs;    /* the app's handle and the connection */
+    int told;    /* on_close was called */
+    void (*on_close)(mw_stream *s, void *arg);
+    void *arg;
+    long long heartbeat_ms, last_write_ms;
+    unsigned long long bytes; /* body bytes written, for the access log */
+};
+
+static void mw__stream_unref(mw_stream *s) {
+    int last;
+    pthread_mutex_lock(&s->lock);
+    last = --s->refs == 0;
+    pthread_mutex_unlock(&s->lock);
+    if (!last) return;
+    mw__buf_free(&s->buf);
+    pthread_mutex_destroy(&s->lock);
+    pthread_cond_destroy(&s->changed);
+    MW_FREE(s);
+}
+
+/* The connection's worker is needed: to send what waits, or to end the response. */
+static void mw__stream_wake(mw_stream *s) {
+    if (s->tag && !s->woken) {
+        s->woken = 1;
+        mw__wake_tag(s->app, s->tag);
+    }
+    pthread_cond_broadcast(&s->changed);
+}
+
+/* Sends framed bytes: to the socket when nothing waits before them, else (and what
+   the socket does not take) into the buffer. Called with the lock held. */
+static int mw__stream_send(mw_stream *s, struct iovec *iov, int n) {
+    int direct = s->live && s->conn && s->off == s->buf.len, i = 0, tried = direct;
+    while (direct && i < n) {
+        long sent = s->conn->io->send(s->conn, iov + i, n - i, 0);
+        if (sent < 0 && errno == EINTR) continue;
+        if ((sent < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) || sent == 0) break;
+        if (sent < 0) {
+            s->gone = 1; /* the worker ends the response and tells the app */
+            mw__stream_wake(s);
+            return MW_ECLOSED;
+        }
+        while (i < n && (size_t)sent >= iov[i].iov_len) sent -= (long)iov[i++].iov_len;
+        if (i < n) {
+            iov[i].iov_base = (char *)iov[i].iov_base + sent;
+            iov[i].iov_len -= (size_t)sent;
+        }
+    }
+    if (i == n) return 0;
+    if (s->off == s->buf.len) s->off = s->buf.len = 0;
+    for (; i < n; i++)
+        if (mw__buf_append(&s->buf, iov[i].iov_base, iov[i].iov_len) != 0) return MW_ENOMEM;
+    if (tried) mw__stream_wake(s); /* the worker waits for the socket to drain */
+    return 0;
+}
+
+/* Frames and sends one write; called with the lock held. */
+static int mw__stream_put(mw_stream *s, const void *data, size_t len) {
+    char size_line[24];
+    struct iovec iov[3];
+    int n = 0, chunked = s->framing == MW__FRAME_CHUNKED;
+    if (s->ending || s->gone || s->over) return MW_ECLOSED;
+    if (!len) return 0;
+    /* the buffer is bounded: a client that reads slower than the app writes is told
+       to the writer, never grown into */
+    if (s->buf.len - s->off + len + (chunked ? 24 : 0) > s->cap) return MW_EAGAIN;
+    if (chunked) {
+        iov[n].iov_base = size_line;
+        iov[n++].iov_len = mw__chunk_size_line(size_line, len);
+    }
+    iov[n].iov_base = (void *)data;
+    iov[n++].iov_len = len;
+    if (chunked) {
+        iov[n].iov_base = (void *)"\r\n";
+        iov[n++].iov_len = 2;
+    }
+    s->bytes += len;
+    s->last_write_ms = mw__now_ms();
+    return mw__stream_send(s, iov, n);
+}
+
+/* No more writes: the last chunk goes out after what waits. Lock held. */
+static void mw__stream_finish(mw_stream *s) {
+    struct iovec last;
+    if (s->ending || s->over) return;
+    s->ending = 1;
+    if (s->framing == MW__FRAME_CHUNKED && !s->gone) {
+        last.iov_base = (void *)"0\r\n\r\n";
+        last.iov_len = 5;
+        mw__stream_send(s, &last, 1);
+    }
+    mw__stream_wake(s);
+}
+
+/* The worker takes the stream into the connection's response. */
+static void mw__stream_attach(mw_stream *s, mw__conn *c) {
+    pthread_mutex_lock(&s->lock);
+    s->conn = c;
+    s->tag = c->fd >= 0 ? mw__conn_tag(c) : 0;
+    pthread_mutex_unlock(&s->lock);
+}
+
+/* The server ends the stream (stopping). */
+static void mw__stream_end(mw_stream *s) {
+    pthread_mutex_lock(&s->lock);
+    mw__stream_finish(s);
+    pthread_mutex_unlock(&s->lock);
+}
+
+/* The response is over, completed or not: the app is told once, the connection lets go. */
+static void mw__stream_detach(mw_stream *s, int completed) {
+    void (*fn)(mw_stream *, void *) = NULL;
+    void *arg = NULL;
+    pthread_mutex_lock(&s->lock);
+    s->over = 1;
+    if (!completed) s->gone = 1;
+    s->conn = NULL;
+    s->tag = 0;
+    s->live = 0;
+    if (!s->told) {
+        s->told = 1;
+        fn = s->on_close;
+        arg = s->arg;
+    }
+    pthread_cond_broadcast(&s->changed);
+    pthread_mutex_unlock(&s->lock);
+    if (fn) fn(s, arg);
+    mw__stream_unref(s);
+}
+
+/* The worker's part: sends what waits once the head is out. */
+static int mw__stream_pump(mw__conn *c) {
+    mw_stream *s = c->src.stream;
+    int out;
+    pthread_mutex_lock(&s->lock);
+    s->live = 1;
+    s->woken = 0;
+    while (s->off < s->buf.len && !s->gone) {
+        struct iovec iov;
+        long n;
+        iov.iov_base = s->buf.data + s->off;
+        iov.iov_len = s->buf.len - s->off;
+        n = c->io->send(c, &iov, 1, 0);
+        if (n > 0) {
+            s->off += (size_t)n;
+            mw__conn_progressed(c, &s->app->limits);
+        } else if (n < 0 && errno == EINTR) {
+            continue;
+        } else if (n == 0 || errno == EAGAIN || errno == EWOULDBLOCK) {
+            break;
+        } else {
+            s->gone = 1;
+        }
+    }
+    if (s->off == s->buf.len) {
+        if (s->buf.cap > 65536) mw__buf_free(&s->buf); /* a burst's buffer is given back */
+        s->off = s->buf.len = 0;
+    }
+    out = s->gone ? MW__OUT_DEAD : s->off < s->buf.len ? MW__OUT_BLOCKED : s->ending ? MW__OUT_DONE : MW__OUT_PARKED;
+    c->src_bytes = s->bytes;
+    if (out == MW__OUT_PARKED && s->heartbeat_ms) MW__STORE(&c->heartbeat_at, s->last_write_ms + s->heartbeat_ms);
+    pthread_mutex_unlock(&s->lock);
+    return out;
+}
+
+/* An event stream silent for MW_SSE_HEARTBEAT_MS gets a comment line, so proxies and
+   the browser keep the connection. */
+static void mw__stream_heartbeat(mw__conn *c) {
+    mw_stream *s = c->src.stream;
+    long long now = mw__now_ms();
+    pthread_mutex_lock(&s->lock);
+    if (s->heartbeat_ms && now - s->last_write_ms >= s->heartbeat_ms) mw__stream_put(s, ": heartbeat\n\n", 13);
+    pthread_mutex_unlock(&s->lock);
+}
+
+/* A source the response no longer needs. */
+static void mw__source_release(mw__source *src, int completed) {
+    if (src->kind == MW__SRC_FILE && src->fd >= 0) close(src->fd);
+    if (src->kind == MW__SRC_PULL && src->release) src->release(src->arg);
+    if (src->kind == MW__SRC_PUSH) mw__stream_detach(src->stream, completed);
+    src->kind = MW__SRC_MEMORY;
+    src->fd = -1;
+}
+
+mw_stream *mw_stream_open(mw_res *rs, int status, const char *content_type) {
+    mw_stream *s;
+    if (!rs || !rs->conn || (content_type && !mw__valid_field_value(content_type))) return NULL;
+    if (mw__res_begin_whole(rs, status, content_type, content_type ? strlen(content_type) : 0) != 0) return NULL;
+    if (!(s = (mw_stream *)MW_MALLOC(sizeof *s))) return NULL;
+    memset(s, 0, sizeof *s);
+    pthread_mutex_init(&s->lock, NULL);
+    pthread_cond_init(&s->changed, NULL);
+    s->app = rs->worker->app;
+    s->refs = 2;
+    s->cap = (size_t)s->app->limits.v[MW_LIMIT_STREAM_BUFFER_BYTES];
+    s->framing = mw__open_framing(rs, rs->conn->http10);
+    s->ending = s->framing == MW__FRAME_NONE; /* HEAD: the head is the whole answer */
+    s->last_write_ms = mw__now_ms();
+    rs->src.kind = MW__SRC_PUSH;
+    rs->src.stream = s;
+    return s;
+}
+
+int mw_stream_write(mw_stream *s, const void *data, size_t len) {
+    int rc;
+    if (!s || (!data && len)) return MW_EINVAL;
+    pthread_mutex_lock(&s->lock);
+    rc = mw__stream_put(s, data, len);
+    pthread_mutex_unlock(&s->lock);
+    return rc;
+}
+
+int mw_stream_vprintf(mw_stream *s, const char *fmt, va_list ap) {
+    char small[512], *text = small;
+    va_list ap2;
+    int n, rc;
+    if (!s || !fmt) return MW_EINVAL;
+    va_copy(ap2, ap);
+    n = vsnprintf(small, sizeof small, fmt, ap2);
+    va_end(ap2);
+    if (n < 0) return MW_EINVAL;
+    if ((size_t)n >= sizeof small) {
+        if (!(text = (char *)MW_MALLOC((size_t)n + 1))) return MW_ENOMEM;
+        vsnprintf(text, (size_t)n + 1, fmt, ap);
+    }
+    rc = mw_stream_write(s, text, (size_t)n);
+    if (text != small) MW_FREE(text);
+    return rc;
+}
+
+int mw_stream_printf(mw_stream *s, const char *fmt, ...) {
+    va_list ap;
+    int rc;
+    va_start(ap, fmt);
+    rc = mw_stream_vprintf(s, fmt, ap);
+    va_end(ap);
+    return rc;
+}
+
+void mw_stream_on_close(mw_stream *s, void (*fn)(mw_stream *s, void *arg), void *arg) {
+    if (!s) return;
+    pthread_mutex_lock(&s->lock);
+    s->on_close = fn;
+    s->arg = arg;
+    pthread_mutex_unlock(&s->lock);
+}
+
+void mw_stream_close(mw_stream *s) {
+    if (!s) return;
+    pthread_mutex_lock(&s->lock);
+    mw__stream_finish(s);
+    pthread_mutex_unlock(&s->lock);
+    mw__stream_unref(s);
+}
+
+/* ---- Server-Sent Events (the WHATWG HTML standard, §9.2) over a push stream ---- */
+
+mw_stream *mw_sse_open(mw_res *rs) {
+    mw_stream *s = mw_stream_open(rs, 200, "text/event-stream");
+    if (!s) return NULL;
+    mw__add_header(rs, "Cache-Control", "no-cache");
+    mw__add_header(rs, "X-Accel-Buffering", "no"); /* nginx passes each event on at once */
+    s->heartbeat_ms = s->app->limits.v[MW_LIMIT_SSE_HEARTBEAT_MS];
+    return s;
+}
+
+/* An event field's value may not hold a line break: it would end the field early and
+   let the rest pose as another field. */
+static int mw__sse_field_ok(const char *v) { return !v || !strpbrk(v, "\r\n"); }
+
+/* "name: value\n" for each line of value (split at CRLF, CR or LF, as the parser
+   splits them), into b. */
+static int mw__sse_lines(mw__buf *b, const char *name, const char *value) {
+    const char *p = value ? value : "";
+    for (;;) {
+        size_t n = strcspn(p, "\r\n");
+        if (mw__buf_puts(b, name) || MW__PUT_LIT(b, ": ") || mw__buf_append(b, p, n) || MW__PUT_LIT(b, "\n"))
+            return MW_ENOMEM;
+        p += n;
+        if (!*p) return 0;
+        p += (p[0] == '\r' && p[1] == '\n') ? 2 : 1;
+    }
+}
+
+int mw_sse_send(mw_stream *s, const char *event, const char *id, const char *data) {
+    mw__buf b;
+    int rc = 0;
+    if (!s || !mw__sse_field_ok(event) || !mw__sse_field_ok(id)) return MW_EINVAL;
+    memset(&b, 0, sizeof b);
+    if (event) rc = mw__sse_lines(&b, "event", event);
+    if (!rc && id) rc = mw__sse_lines(&b, "id", id);
+    if (!rc) rc = mw__sse_lines(&b, "data", data);
+    if (!rc) rc = MW__PUT_LIT(&b, "\n"); /* a blank line dispatches the event */
+    if (!rc) rc = mw_stream_write(s, b.data, b.len);
+    mw__buf_free(&b);
+    return rc;
+}
+
+int mw_sse_retry(mw_stream *s, long ms) {
+    if (ms < 0) return MW_EINVAL;
+    return mw_stream_printf(s, "retry: %ld\n\n", ms);
+}
+
+int mw_sse_comment(mw_stream *s, const char *text) {
+    if (!text || !mw__sse_field_ok(text)) return MW_EINVAL;
+    return mw_stream_printf(s, ": %s\n\n", text);
+}
+
+const char *mw_last_event_id(const mw_req *rq) { return rq ? mw_header(rq, "Last-Event-ID") : NULL; }
+
+/* ---- mw_flush: a handler sends its body as it goes ---- */
+
+/* Sends iov now, waiting for the client up to the write timeout. 0, or -1. */
+static int mw__conn_send_waiting(mw__conn *c, const mw__limits *lim, struct iovec *iov, int n) {
+    int i = 0;
+    while (i < n) {
+        long sent = c->io->send(c, iov + i, n - i, 0);
+        if (sent < 0 && errno == EINTR) continue;
+        if ((sent < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) || sent == 0) {
+            if (!c->io->wait_writable(c, lim->v[MW_LIMIT_WRITE_TIMEOUT_MS])) return -1;
+            continue;
+        }
+        if (sent < 0) return -1;
+        while (i < n && (size_t)sent >= iov[i].iov_len) sent -= (long)iov[i++].iov_len;
+        if (i < n) {
+            iov[i].iov_base = (char *)iov[i].iov_base + sent;
+            iov[i].iov_len -= (size_t)sent;
+        }
+    }
+    return 0;
+}
+
+/* The head of a response whose length is open, once: after it, status and headers
+   are fixed and the body follows chunked (HTTP/1.1) or until the close (HTTP/1.0). */
+static int mw__flush_commit(mw__worker *w, mw__conn *c) {
+    mw_res *rs = &w->res;
+    int keep = c->keep_alive && !rs->close && !MW__LOAD(&w->app->stopping);
+    c->flush_framing = mw__open_framing(rs, c->http10);
+    if (c->flush_framing == MW__FRAME_CLOSE) keep = 0;
+    if (!keep && c->close_after == MW__KEEP_OPEN) c->close_after = MW__CLOSE;
+    rs->committed = 1;
+    c->flushed_bytes = 0;
+    return mw__render_head(&w->out, rs, mw__date(w), keep, c->http10, c->flush_framing, 0);
+}
+
+/* Frames what the handler wrote since the last flush; with wait, sends it (and
+   everything before it) now, else leaves it in w->out for the usual path. */
+static int mw__flush_body(mw__worker *w, mw__conn *c, int wait) {
+    mw__buf *body = w->res.body;
+    char size_line[24];
+    struct iovec iov[4];
+    int n = 0, rc = 0;
+    if (c->flush_framing == MW__FRAME_NONE) body->len = 0; /* HEAD: measured, not sent */
+    if (!wait) {
+        if (body->len && c->flush_framing == MW__FRAME_CHUNKED)
+            rc = mw__buf_append(&w->out, size_line, mw__chunk_size_line(size_line, body->len)) ||
+                 mw__buf_append(&w->out, body->data, body->len) || MW__PUT_LIT(&w->out, "\r\n");
+        else rc = mw__buf_append(&w->out, body->data, body->len);
+        c->flushed_bytes += body->len;
+        body->len = 0;
+        return rc ? -1 : 0;
+    }
+    if (w->out.len) {
+        iov[n].iov_base = w->out.data;
+        iov[n++].iov_len = w->out.len;
+    }
+    if (body->len && c->flush_framing == MW__FRAME_CHUNKED) {
+        iov[n].iov_base = size_line;
+        iov[n++].iov_len = mw__chunk_size_line(size_line, body->len);
+    }
+    if (body->len) {
+        iov[n].iov_base = body->data;
+        iov[n++].iov_len = body->len;
+    }
+    if (body->len && c->flush_framing == MW__FRAME_CHUNKED) {
+        iov[n].iov_base = (void *)"\r\n";
+        iov[n++].iov_len = 2;
+    }
+    if (n && mw__conn_send_waiting(c, &w->app->limits, iov, n) != 0) rc = -1;
+    c->flushed_bytes += body->len;
+    body->len = w->out.len = 0;
+    return rc;
+}
+
+int mw_flush(mw_res *rs) {
+    mw__worker *w;
+    mw__conn *c;
+    if (!rs || !rs->worker || !rs->conn) return MW_EINVAL;
+    w = rs->worker;
+    c = rs->conn;
+    rs->touched = 1;
+    if (rs->src.kind != MW__SRC_MEMORY) return MW_ESTATE;
+    if (rs->broken || c->flush_failed) return MW_EIO;
+    if (rs->json_begun && rs->json.error) return MW_EJSON;
+    if (!rs->committed && mw__flush_commit(w, c) != 0) return MW_ENOMEM;
+    if (mw__flush_body(w, c, 1) == 0) return 0;
+    c->flush_failed = 1; /* the client stopped taking the body */
+    c->close_after = MW__CLOSE;
+    return MW_EIO;
+}
+
+/* After mw_flush, the body goes on in pieces of MW__FLUSH_BYTES as it is written. */
+static int mw__flush_if_full(mw_res *rs) {
+    return rs->committed && rs->body->len >= MW__FLUSH_BYTES ? mw_flush(rs) : 0;
+}
 /* True when s has a "." or ".." segment, with '/' or '\\' as separators: such a value
    could walk out of a directory a handler builds a file path from. */
 static int mw__has_dot_segment(const char *s, size_t n) {
@@ -3611,7 +4686,7 @@ static void mw__respond_unrouted(mw__worker *w, int slot, unsigned allow) {
         b->len = 0;
         mw__format_allow(allow, b);
         mw__buf_append(b, "", 1);
-        mw_set_header(rs, "Allow", b->data);
+        mw__add_header(rs, "Allow", b->data);
         if (slot == MW__M_OPTIONS) mw_send(rs, 200, NULL, NULL, 0);
         else mw_error(rs, 405, "method not allowed for this path");
     } else {
@@ -3619,19 +4694,20 @@ static void mw__respond_unrouted(mw__worker *w, int slot, unsigned allow) {
     }
 }
 
-#ifdef MICROWEB_WITH_PG
-static void mw__pg_end_request(mw_req *rq);
-#else
-#define mw__pg_end_request(rq) ((void)0)
-#endif
-
 /* The handler met a malformed body: the answer says where and what, in JSON. */
 static void mw__respond_request_error(mw__worker *w) {
     mw_req *rq = &w->req;
+    mw_res *rs = &w->res;
     mw_json *j;
-    w->headers.len = 0;
-    if (rq->fail_status == 503) mw_set_header(&w->res, "Retry-After", "1");
-    j = mw_json_begin(&w->res, rq->fail_status);
+    if (rs->committed) { /* the head is gone: the response can only be cut */
+        rs->broken = rq->fail_detail;
+        return;
+    }
+    rs->headers->len = 0;
+    rs->wholes = 0;
+    rs->broken = NULL;
+    if (rq->fail_status == 503) mw__add_header(rs, "Retry-After", "1");
+    j = mw_json_begin(rs, rq->fail_status);
     mw_json_object(j);
     mw_json_key_int(j, "status", rq->fail_status);
     mw_json_key_string(j, "error", mw__reason(rq->fail_status));
@@ -3640,12 +4716,67 @@ static void mw__respond_request_error(mw__worker *w) {
     mw_json_end(j);
 }
 
+/* Each extension gives back what the request held (a database connection, ...). */
+static void mw__exts_request_end(mw_app *app, mw_req *rq) {
+    int i;
+    for (i = 0; i < app->nexts; i++)
+        if (rq->ext[i] && app->exts[i]->request_end) app->exts[i]->request_end(rq, app->ext_state[i], rq->ext[i]);
+}
+
+/* Starts sending a response whose body comes from a source: the head now, the body
+   as the client takes it. */
+static void mw__conn_start_source(mw__worker *w, mw__conn *c, int keep_alive) {
+    mw_res *rs = &w->res;
+    int framing = rs->src.kind == MW__SRC_FILE ? MW__FRAME_LENGTH : mw__open_framing(rs, c->http10);
+    if (framing == MW__FRAME_CLOSE) {
+        keep_alive = 0;
+        c->close_after = MW__CLOSE;
+    }
+    if (mw__render_head(&w->out, rs, mw__date(w), keep_alive, c->http10, framing, rs->src.left) != 0)
+        c->close_after = MW__CLOSE;
+    c->src = rs->src;
+    rs->src.kind = MW__SRC_MEMORY;
+    c->src_framing = rs->is_head || rs->status == 204 || rs->status == 304 ? MW__FRAME_NONE : framing;
+    c->src_status = rs->status;
+    c->src_bytes = 0;
+    if (w->app->access_log) {
+        mw__request_line_of(w, c, &w->reqline);
+        c->src_request = mw__strndup(w->reqline.data ? w->reqline.data : "", w->reqline.len);
+    }
+    if (c->src.kind == MW__SRC_PUSH) mw__stream_attach(c->src.stream, c);
+}
+
+/* The end of a body the handler sent on with mw_flush: the rest, then the last chunk. */
+static void mw__conn_end_flushed(mw__worker *w, mw__conn *c) {
+    mw_res *rs = &w->res;
+    if (rs->broken || c->flush_failed || mw__flush_body(w, c, 0) != 0) {
+        /* the head is gone, so this cannot become a 500: cut the response, so the client
+           sees it incomplete instead of taking it for whole */
+        if (rs->broken) mw__res_warn(rs, MW__WARN_COMMITTED, "%s after mw_flush; response cut", rs->broken);
+        c->close_after = MW__CLOSE;
+        w->out.len = 0;
+    } else if (c->flush_framing == MW__FRAME_CHUNKED) {
+        MW__PUT_LIT(&w->out, "0\r\n\r\n");
+    } else if (c->flush_framing == MW__FRAME_CLOSE) {
+        c->close_after = MW__CLOSE;
+    }
+    mw__access_log_answer(w, c, rs->status, c->flushed_bytes);
+}
+
+static void mw__conn_respond(mw__worker *w, mw__conn *c, int keep_alive) {
+    mw_res *rs = &w->res;
+    if (!keep_alive && c->close_after == MW__KEEP_OPEN) c->close_after = MW__CLOSE;
+    if (rs->committed) mw__conn_end_flushed(w, c);
+    else if (rs->src.kind != MW__SRC_MEMORY) mw__conn_start_source(w, c, keep_alive);
+    else mw__conn_respond_memory(w, c, keep_alive);
+}
+
 static void mw__dispatch(mw__worker *w, mw__conn *c) {
     mw__head *h = &w->head;
     mw__match m;
     int slot = mw__method_slot(h->method, h->method_len), keep;
     mw__req_fill(w, c);
-    mw__res_reset(w);
+    mw__res_reset(w, c);
     w->res.is_head = slot == MW__M_HEAD;
     if (h->path_len == 1 && h->path[0] == '*') {
         mw__respond_unrouted(w, MW__M_OPTIONS, 1u << MW__M_ANY);
@@ -3657,9 +4788,10 @@ static void mw__dispatch(mw__worker *w, mw__conn *c) {
     } else if (mw__req_decode_params(w, &m) != 0) {
         mw_error(&w->res, 400, "malformed percent-encoding or dot-segment in path parameter");
     } else {
-        m.handler(&w->req, &w->res);
-        mw__pg_end_request(&w->req);
-        mw__res_check_json(&w->res);
+        w->req.route = w->res.route = m.route;
+        m.route->handler(&w->req, &w->res);
+        mw__exts_request_end(w->app, &w->req);
+        mw__res_check(&w->res);
         if (w->req.fail_status) mw__respond_request_error(w);
     }
     keep = c->keep_alive && !w->res.close && !MW__LOAD(&w->app->stopping);
@@ -3667,18 +4799,20 @@ static void mw__dispatch(mw__worker *w, mw__conn *c) {
     mw__buf_trim(&w->body, 1u << 20); /* a worker keeps no multi-megabyte body around */
 }
 
-/* Parses and answers every complete request in the buffer, in order. */
-static void mw__conn_process(mw__worker *w, mw__conn *c) {
+/* Parses and answers the complete requests in the buffer, in order, until one's
+   response has to wait for the client. Returns how many it answered. */
+static int mw__conn_process(mw__worker *w, mw__conn *c) {
     const mw__limits *lim = &w->app->limits;
-    int head_parsed = 0;
-    if (!c->rbuf) return; /* nothing received yet */
-    while (c->close_after == MW__KEEP_OPEN && !c->pending) {
+    int head_parsed = 0, answered = 0;
+    if (!c->rbuf) return 0; /* nothing received yet */
+    while (c->close_after == MW__KEEP_OPEN && !mw__conn_output_queued(c) && c->src.kind == MW__SRC_MEMORY) {
         char *base = c->rbuf + c->rstart;
         size_t avail = c->rlen - c->rstart;
         int ready;
         if (!c->head_len) {
             long r;
             if (!avail) break;
+            if (!c->scan.pos && w->app->access_log) c->req_start_us = mw__now_us();
             r = mw__scan_head(&c->scan, base, avail, lim);
             if (r == 0) break;
             if (r < 0) {
@@ -3692,224 +4826,540 @@ static void mw__conn_process(mw__worker *w, mw__conn *c) {
                 mw__conn_fail(w, c, -ready, w->head.error);
                 break;
             }
-            if ((ready = mw__conn_begin_body(w, c, (size_t)r)) < 0) break;
-            head_parsed = ready == 0;
+            if (mw__conn_begin_body(w, c, (size_t)r) < 0) break;
+            head_parsed = 1;
         }
         if ((ready = mw__conn_body_ready(w, c)) <= 0) break;
-        if (!head_parsed) /* the head was parsed before and its buffer reused: read it again */
+        if (!head_parsed) /* the head was parsed on an earlier read and its buffer may have moved */
             mw__parse_head(c->rbuf + c->rstart, c->head_len, lim, &w->head);
         head_parsed = 0;
         mw__set_phase(c, MW__PH_BUSY, 0); /* a handler may take its time: no deadline runs meanwhile */
         mw__dispatch(w, c);
+        answered++;
         if (w->out.len >= MW__BATCH_BYTES && mw__conn_send(w, c, NULL, 0) != 0) c->close_after = MW__CLOSE;
         c->rstart += c->req_end;
         mw__conn_reset_request(c);
         if (c->rstart < c->rlen) mw__set_phase(c, MW__PH_HEAD, mw__now_ms() + lim->v[MW_LIMIT_HEAD_TIMEOUT_MS]);
     }
+    return answered;
 }
 
-/* Re-arms the connection: from here on another worker may own it, so nothing of it is
-   touched after the re-arm except when the re-arm failed (then it is still ours).
-   With a single worker, connections stay armed (level-triggered) and cost no system
-   call unless the direction changes. */
-static void mw__conn_hand_off(mw__worker *w, mw__conn *c, unsigned ev) {
-    int fd = c->fd, rc;
+/* ---- body sources: a file, a pull callback, a push stream ---- */
+
+/* The response whose source ended: logged, its source given back; a source that did
+   not complete leaves a response the client must see as cut, so the connection closes. */
+static void mw__conn_end_source(mw__worker *w, mw__conn *c, int completed) {
+    if (w->app->access_log && c->src_request)
+        mw__access_log(w, c, c->src_request, strlen(c->src_request), c->src_status, c->src_bytes, c->req_start_us);
+    MW_FREE(c->src_request);
+    MW_FREE(c->pull_buf);
+    c->src_request = c->pull_buf = NULL;
+    mw__source_release(&c->src, completed);
+    MW__STORE(&c->heartbeat_at, 0);
+    if (!completed) c->close_after = MW__CLOSE;
+}
+
+static int mw__pump_file(mw__conn *c, const mw__limits *lim) {
+    while (c->src.left) {
+        size_t want = c->src.left > (1u << 20) ? (size_t)1 << 20 : (size_t)c->src.left;
+        long n = c->io->send_file(c, c->src.fd, &c->src.offset, want);
+        if (n > 0) {
+            c->src.left -= (unsigned long long)n;
+            c->src_bytes += (unsigned long long)n;
+            mw__conn_progressed(c, lim);
+        } else if (n < 0 && errno == EINTR) {
+            continue;
+        } else if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            return MW__OUT_BLOCKED;
+        } else {
+            return MW__OUT_DEAD; /* an error, or the file ended early: Content-Length cannot be kept */
+        }
+    }
+    return MW__OUT_DONE;
+}
+
+/* Asks the producer for more while the client keeps up; a round at a time, so one
+   large body does not keep the worker from the others. */
+static int mw__pump_pull(mw__worker *w, mw__conn *c) {
+    int round;
+    for (round = 0; round < 16; round++) {
+        char size_line[24];
+        struct iovec iov[3];
+        int n = 0, chunked = c->src_framing == MW__FRAME_CHUNKED;
+        long got;
+        if (!c->pull_buf && !(c->pull_buf = (char *)MW_MALLOC(MW__PULL_BYTES))) return MW__OUT_DEAD;
+        got = c->src.pull(c->src.arg, c->pull_buf, MW__PULL_BYTES);
+        if (got < 0 || got > MW__PULL_BYTES) {
+            mw__log(&w->app->log, MW_LOG_ERROR, "pull callback failed (%ld); response cut", got);
+            return MW__OUT_DEAD;
+        }
+        if (got == 0) {
+            if (!chunked) return MW__OUT_DONE;
+            iov[0].iov_base = (void *)"0\r\n\r\n";
+            iov[0].iov_len = 5;
+            return mw__conn_sendv(c, iov, 1) == 0 ? MW__OUT_DONE : MW__OUT_DEAD;
+        }
+        if (chunked) {
+            iov[n].iov_base = size_line;
+            iov[n++].iov_len = mw__chunk_size_line(size_line, (size_t)got);
+        }
+        iov[n].iov_base = c->pull_buf;
+        iov[n++].iov_len = (size_t)got;
+        if (chunked) {
+            iov[n].iov_base = (void *)"\r\n";
+            iov[n++].iov_len = 2;
+        }
+        c->src_bytes += (unsigned long long)got;
+        if (mw__conn_sendv(c, iov, n) != 0) return MW__OUT_DEAD;
+        if (mw__conn_output_queued(c)) return MW__OUT_BLOCKED; /* the producer waits for the client */
+    }
+    return MW__OUT_BLOCKED;
+}
+
+/* Sends the current response's body as far as the client takes it. */
+static int mw__conn_pump(mw__worker *w, mw__conn *c) {
+    int rc = mw__conn_send_queued(c, &w->app->limits);
+    if (rc < 0) return MW__OUT_DEAD;
+    if (rc == 0) return MW__OUT_BLOCKED;
+    if (c->src.kind == MW__SRC_MEMORY) return MW__OUT_DONE;
+    if (c->src_framing == MW__FRAME_NONE && c->src.kind != MW__SRC_PUSH) rc = MW__OUT_DONE;
+    else if (c->src.kind == MW__SRC_FILE) rc = mw__pump_file(c, &w->app->limits);
+    else if (c->src.kind == MW__SRC_PULL) rc = mw__pump_pull(w, c);
+    else rc = mw__stream_pump(c);
+    if (rc == MW__OUT_DONE || rc == MW__OUT_DEAD) mw__conn_end_source(w, c, rc == MW__OUT_DONE);
+    return rc;
+}
+
+/* Sends what is queued and, as each response completes, answers the next request
+   waiting in the buffer. */
+static int mw__conn_advance(mw__worker *w, mw__conn *c) {
+    for (;;) {
+        int out;
+        if (w->out.len && mw__conn_send(w, c, NULL, 0) != 0) return MW__OUT_DEAD;
+        out = mw__conn_output_queued(c) || c->src.kind != MW__SRC_MEMORY ? mw__conn_pump(w, c) : MW__OUT_DONE;
+        if (out != MW__OUT_DONE || c->close_after != MW__KEEP_OPEN || c->rstart == c->rlen) return out;
+        if (!mw__conn_process(w, c)) return out;
+    }
+}
+
+/* ---- closing, settling, and the events of an HTTP/1.1 connection ---- */
+
+static void mw__conn_close(mw__worker *w, mw__conn *c);
+
+/* Re-arms the connection for ev. Returns 1, or 0 when that failed and it was closed. */
+static int mw__conn_hand_off(mw__worker *w, mw__conn *c, unsigned ev) {
     if (w->app->conn_arming == MW__EV_PERSIST) {
-        if (c->armed == ev) return;
+        if (c->armed == ev) return 1;
         c->armed = ev;
     }
-    ev |= w->app->conn_arming;
-    MW__HANDOFF_RELEASE(c);
-    MW__TSAN_IGNORE_BEGIN(); /* the fd's next owner may close it; epoll orders that, TSan cannot see it */
-    rc = mw__poller_rearm(&w->app->poller, fd, c, ev);
-    MW__TSAN_IGNORE_END();
-    if (rc != 0) {
-        MW__HANDOFF_ACQUIRE(c);
-        mw__conn_close(w, c);
-    }
+    if (mw__poller_rearm(&w->app->poller, c->fd, mw__conn_tag(c), ev | w->app->conn_arming) == 0) return 1;
+    mw__conn_close(w, c);
+    return 0;
 }
 
 /* Waits for the next thing this connection needs, or closes it. The phase and the
-   deadline are published before re-arming: after that another worker may own it. */
-static void mw__conn_settle(mw__worker *w, mw__conn *c) {
-    mw_app *app = w->app;
-    const mw__limits *lim = &app->limits;
-    unsigned ev = MW__EV_READ;
-    if (w->out.len && mw__conn_send(w, c, NULL, 0) != 0) {
+   deadline are published for the sweeper. Returns 1 when armed, 0 when closed. */
+static int mw__conn_settle(mw__worker *w, mw__conn *c, int out) {
+    const mw__limits *lim = &w->app->limits;
+    int phase = MW__LOAD(&c->phase);
+    long long now = mw__now_ms(), dl;
+    if (w->out.len && mw__conn_send(w, c, NULL, 0) != 0) out = MW__OUT_DEAD;
+    if (out == MW__OUT_DEAD) {
         mw__conn_close(w, c);
-        return;
+        return 0;
     }
     /* Requests pipelined after the last answer go unanswered. Closing now would reset the
        connection and could destroy that answer in the client's buffer: half-close and
        drain instead (RFC 9112 §9.6). */
     if (c->close_after == MW__CLOSE && c->rstart < c->rlen) c->close_after = MW__CLOSE_LINGER;
-    if (c->pending) {
-        mw__set_phase(c, MW__PH_WRITE, mw__now_ms() + lim->v[MW_LIMIT_WRITE_TIMEOUT_MS]);
-        ev = MW__EV_WRITE;
+    if (mw__conn_output_queued(c) || out == MW__OUT_BLOCKED) {
+        if (phase != MW__PH_WRITE) mw__set_phase(c, MW__PH_WRITE, now + lim->v[MW_LIMIT_WRITE_TIMEOUT_MS]);
+        return mw__conn_hand_off(w, c, MW__EV_WRITE);
+    }
+    if (c->src.kind == MW__SRC_PUSH) { /* parked: reading tells when the client goes away */
+        if (phase != MW__PH_STREAM) mw__set_phase(c, MW__PH_STREAM, 0);
     } else if (c->close_after == MW__CLOSE) {
         mw__conn_close(w, c);
-        return;
+        return 0;
     } else if (c->close_after == MW__CLOSE_LINGER) {
-        if (MW__LOAD(&c->phase) != MW__PH_LINGER) {
+        if (phase != MW__PH_LINGER) {
             shutdown(c->fd, SHUT_WR); /* the client sees our answer end, we drain what it still sends */
-            mw__set_phase(c, MW__PH_LINGER, mw__now_ms() + MW__LINGER_MS);
+            mw__set_phase(c, MW__PH_LINGER, now + MW__LINGER_MS);
         }
     } else if (c->rstart == c->rlen && !c->head_len) {
         mw__conn_release_rbuf(w, c); /* an idle connection holds no buffer */
-        mw__set_phase(c, MW__PH_IDLE, mw__now_ms() + lim->v[MW_LIMIT_KEEPALIVE_TIMEOUT_MS]);
-    } else if (MW__LOAD(&c->phase) == MW__PH_WRITE) { /* flushed, with part of a request waiting */
+        /* stopping: idle is over at the next tick, when it closes unless a request came */
+        dl = c->saw_stop ? now : now + lim->v[MW_LIMIT_KEEPALIVE_TIMEOUT_MS];
+        mw__set_phase(c, MW__PH_IDLE, dl);
+    } else if (phase == MW__PH_WRITE || phase == MW__PH_STREAM || phase == MW__PH_IDLE) {
+        /* output flushed (or a new request begun), with part of a request waiting */
         int body = c->head_len != 0;
         mw__set_phase(c, body ? MW__PH_BODY : MW__PH_HEAD,
-                      mw__now_ms() + lim->v[body ? MW_LIMIT_BODY_TIMEOUT_MS : MW_LIMIT_HEAD_TIMEOUT_MS]);
+                      body ? mw__body_deadline(c, lim) : now + lim->v[MW_LIMIT_HEAD_TIMEOUT_MS]);
     }
-    mw__conn_hand_off(w, c, ev);
+    return mw__conn_hand_off(w, c, MW__EV_READ);
 }
 
-/* The client closed its side, or the sweeper shut our read side at a deadline. */
-static void mw__conn_eof(mw__worker *w, mw__conn *c) {
-    int phase = MW__LOAD(&c->phase);
-    long long dl = MW__LOAD(&c->deadline);
-    if ((phase == MW__PH_HEAD || phase == MW__PH_BODY) && dl && mw__now_ms() >= dl) {
-        mw__conn_fail(w, c, 408,
-                      phase == MW__PH_HEAD ? "request head not received in time" : "request body not received in time");
-        if (w->out.len) mw__conn_send(w, c, NULL, 0);
-    }
-    mw__conn_close(w, c);
-}
-
-static void mw__conn_linger(mw__worker *w, mw__conn *c) {
-    char sink[4096];
-    for (;;) {
-        ssize_t n = recv(c->fd, sink, sizeof sink, 0);
-        if (n > 0) continue;
-        if (n < 0 && errno == EINTR) continue;
-        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) && mw__now_ms() < MW__LOAD(&c->deadline)) {
-            mw__conn_settle(w, c);
-            return;
-        }
-        mw__conn_close(w, c);
-        return;
-    }
-}
-
-static void mw__conn_read(mw__worker *w, mw__conn *c) {
+/* Reads what the client sent: requests are parsed and answered. With nothing to read,
+   an idle connection whose time is up closes (a FIN: nothing is left unread). */
+static int mw__conn_read(mw__worker *w, mw__conn *c, int idle_expired) {
     const mw__limits *lim = &w->app->limits;
     for (;;) {
         ssize_t n;
         if (mw__conn_make_room(w, c) != 0) {
             mw__conn_fail(w, c, 503, "out of memory");
-            mw__conn_settle(w, c);
-            return;
+            return mw__conn_settle(w, c, MW__OUT_DONE);
         }
         n = recv(c->fd, c->rbuf + c->rlen, c->rcap - c->rlen, 0);
         if (n > 0) {
             int phase = MW__LOAD(&c->phase);
             c->rlen += (size_t)n;
             if (phase == MW__PH_IDLE) mw__set_phase(c, MW__PH_HEAD, mw__now_ms() + lim->v[MW_LIMIT_HEAD_TIMEOUT_MS]);
-            if (phase == MW__PH_BODY) MW__STORE(&c->deadline, mw__now_ms() + lim->v[MW_LIMIT_BODY_TIMEOUT_MS]);
+            if (phase == MW__PH_BODY) {
+                c->body_progress = mw__now_ms();
+                MW__STORE(&c->deadline, mw__body_deadline(c, lim));
+            }
             mw__conn_process(w, c);
-            mw__conn_settle(w, c);
-            return;
+            return mw__conn_settle(w, c, mw__conn_advance(w, c));
         }
         if (n < 0 && errno == EINTR) continue;
-        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) && !idle_expired) {
             if (c->rlen == c->rstart && !c->head_len) mw__conn_release_rbuf(w, c);
-            mw__conn_settle(w, c);
-            return;
+            return mw__conn_settle(w, c, MW__OUT_DONE);
         }
-        mw__conn_eof(w, c);
-        return;
+        mw__conn_close(w, c); /* the client closed, the connection broke, or its idle time is up */
+        return 0;
     }
 }
 
-/* Sends what a slow reader left pending; returns 1 when all is sent. */
-static int mw__conn_send_pending(mw__worker *w, mw__conn *c) {
-    const mw__limits *lim = &w->app->limits;
-    while (c->pending_off < c->pending_len) {
-        ssize_t n = send(c->fd, c->pending + c->pending_off, c->pending_len - c->pending_off, MW__SEND_FLAGS);
+/* After a refusal, or after the FIN on a closing connection: reads and drops what the
+   client still sends until it closes or the linger time is over. */
+static int mw__conn_linger(mw__worker *w, mw__conn *c) {
+    char sink[4096];
+    for (;;) {
+        ssize_t n = recv(c->fd, sink, sizeof sink, 0);
+        if (n > 0) continue;
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) && mw__now_ms() < MW__LOAD(&c->deadline) &&
+            !MW__LOAD(&w->app->forcing))
+            return mw__conn_hand_off(w, c, MW__EV_READ);
+        mw__conn_close(w, c);
+        return 0;
+    }
+}
+
+/* A parked push stream's connection is readable: the client sent more (kept for
+   later, within the head limits) or went away. */
+static int mw__conn_watch_client(mw__worker *w, mw__conn *c) {
+    for (;;) {
+        ssize_t n;
+        if (mw__conn_make_room(w, c) != 0) break; /* it keeps sending while we stream: give up on it */
+        n = recv(c->fd, c->rbuf + c->rlen, c->rcap - c->rlen, 0);
         if (n > 0) {
-            c->pending_off += (size_t)n;
-            MW__STORE(&c->deadline, mw__now_ms() + lim->v[MW_LIMIT_WRITE_TIMEOUT_MS]);
+            c->rlen += (size_t)n;
         } else if (n < 0 && errno == EINTR) {
             continue;
         } else if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-            mw__conn_settle(w, c);
-            return 0;
+            return mw__conn_settle(w, c, MW__OUT_PARKED);
         } else {
-            mw__conn_close(w, c);
-            return 0;
+            break;
         }
     }
-    MW_FREE(c->pending);
-    c->pending = NULL;
-    c->pending_len = c->pending_off = 0;
+    mw__conn_close(w, c);
+    return 0;
+}
+
+/* The phase's deadline passed (the sweeper woke us). */
+static int mw__conn_expire(mw__worker *w, mw__conn *c, int phase) {
+    if (phase == MW__PH_HEAD || phase == MW__PH_BODY) {
+        int stalled =
+            phase == MW__PH_BODY && mw__now_ms() >= c->body_progress + w->app->limits.v[MW_LIMIT_BODY_TIMEOUT_MS];
+        mw__conn_fail(w, c, 408,
+                      phase == MW__PH_HEAD ? "request head not received in time"
+                      : stalled            ? "request body not received in time"
+                                           : "request body arriving slower than MW_BODY_MIN_RATE");
+        return mw__conn_settle(w, c, MW__OUT_DONE); /* the 408 goes out behind what is queued, then a FIN */
+    } else if (phase == MW__PH_IDLE) {
+        /* idle too long, or the last call on stop: a request that just arrived is
+           still answered; otherwise the connection closes with nothing unread (a FIN) */
+        return mw__conn_read(w, c, 1);
+    }
+    mw__conn_close(w, c); /* a client that stopped reading, or a linger that ran out */
+    return 0;
+}
+
+/* The server is stopping: a push stream ends (its last chunk, then the FIN).
+   Responses in progress finish, and the next one says Connection: close; an idle
+   connection answers what already arrived, or closes. */
+static void mw__conn_see_stop(mw__conn *c) {
+    c->saw_stop = 1;
+    if (c->src.kind == MW__SRC_PUSH) {
+        mw__stream_end(c->src.stream);
+        c->close_after = MW__CLOSE;
+    }
+}
+
+static int mw__http1_on_event(mw__worker *w, mw__conn *c, unsigned events) {
+    int phase = MW__LOAD(&c->phase);
+    long long dl = MW__LOAD(&c->deadline);
+    if (MW__LOAD(&w->app->forcing)) { /* the grace period is over */
+        mw__conn_close(w, c);
+        return 0;
+    }
+    if (phase == MW__PH_LINGER) return mw__conn_linger(w, c);
+    /* deadlines are the sweeper's to notice: it wakes the connection */
+    if ((events & MW__EV_WAKE) && dl && mw__now_ms() >= dl) return mw__conn_expire(w, c, phase);
+    if (MW__LOAD(&w->app->stopping) && !c->saw_stop) {
+        mw__conn_see_stop(c);
+        if (phase == MW__PH_IDLE) return mw__conn_read(w, c, 1);
+    }
+    if (c->src.kind == MW__SRC_PUSH) mw__stream_heartbeat(c);
+    if (mw__conn_output_queued(c) || c->src.kind != MW__SRC_MEMORY) {
+        int out = mw__conn_advance(w, c);
+        if (out == MW__OUT_PARKED && (events & MW__EV_READ)) return mw__conn_watch_client(w, c);
+        return mw__conn_settle(w, c, out);
+    }
+    return mw__conn_read(w, c, 0);
+}
+
+static const mw__protocol mw__http1 = {mw__http1_on_event};
+
+/* ---------------------------------------------------------------------------
+   server: the listener, the connection table, workers, wake-ups, deadlines and the
+   graceful stop
+   --------------------------------------------------------------------------- */
+
+/* ---- connections by client address (MW_LIMIT_CONNECTIONS_PER_IP) ---- */
+
+/* IPv4 by address; IPv6 by its /64, which one subscriber usually holds whole. */
+static void mw__addr_key(const mw__addr *a, unsigned char key[16]) {
+    static const unsigned char v4_prefix[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+    memcpy(key, a->ip, 16);
+    if (memcmp(a->ip, v4_prefix, 12) != 0) memset(key + 8, 0, 8);
+}
+
+static size_t mw__addr_home(const mw__addr_table *t, const unsigned char key[16]) {
+    unsigned long long h = 1469598103934665603ull; /* FNV-1a */
+    int i;
+    for (i = 0; i < 16; i++) h = (h ^ key[i]) * 1099511628211ull;
+    return (size_t)(h ^ (h >> 29)) & (t->cap - 1);
+}
+
+/* Counts one more connection from a; 0 when a already holds `limit`. */
+static int mw__addr_take(mw__addr_table *t, const mw__addr *a, long long limit) {
+    unsigned char key[16];
+    size_t i;
+    if (!t->slots) return 1;
+    mw__addr_key(a, key);
+    for (i = mw__addr_home(t, key); t->slots[i].count; i = (i + 1) & (t->cap - 1))
+        if (memcmp(t->slots[i].key, key, 16) == 0) break;
+    if (t->slots[i].count >= (unsigned long long)limit) return 0;
+    memcpy(t->slots[i].key, key, 16);
+    t->slots[i].count++;
     return 1;
 }
 
-static void mw__conn_on_event(mw__worker *w, mw__conn *c) {
-    MW__HANDOFF_ACQUIRE(c);
-    if (c->pending) {
-        if (!mw__conn_send_pending(w, c)) return;
-        if (c->close_after == MW__KEEP_OPEN) mw__conn_process(w, c); /* pipelined requests waited */
-        mw__conn_settle(w, c);
-        return;
+/* One connection from a less; an address with none leaves the table (linear probing's
+   deletion: later entries of the same run move up, so every one stays findable). */
+static void mw__addr_give(mw__addr_table *t, const mw__addr *a) {
+    unsigned char key[16];
+    size_t i, j, mask = t->cap - 1;
+    if (!t->slots) return;
+    mw__addr_key(a, key);
+    for (i = mw__addr_home(t, key); t->slots[i].count; i = (i + 1) & mask)
+        if (memcmp(t->slots[i].key, key, 16) == 0) break;
+    if (!t->slots[i].count || --t->slots[i].count) return;
+    for (j = (i + 1) & mask; t->slots[j].count; j = (j + 1) & mask) {
+        size_t home = mw__addr_home(t, t->slots[j].key);
+        if (((j - home) & mask) >= ((j - i) & mask)) { /* i lies on j's probe path: j moves there */
+            t->slots[i] = t->slots[j];
+            t->slots[j].count = 0;
+            i = j;
+        }
     }
-    if (MW__LOAD(&c->phase) == MW__PH_LINGER) mw__conn_linger(w, c);
-    else mw__conn_read(w, c);
 }
 
-/* ---------------------------------------------------------------------------
-   server: listener, workers, deadlines, graceful stop
-   --------------------------------------------------------------------------- */
-/* Over the connection limit a client gets a clear 503 instead of a silent queue. */
-static void mw__reject_connection(mw__worker *w, int fd) {
+/* ---- the connection table ---- */
+
+/* A free connection slot (lock held), allocating a chunk of them when none is free. */
+static mw__conn *mw__conn_slot(mw_app *app) {
+    mw__conn *c = app->free_conns, *chunk;
+    size_t i;
+    if (c) {
+        app->free_conns = c->next_free;
+        return c;
+    }
+    if (app->nchunks == app->max_chunks || !(chunk = (mw__conn *)MW_MALLOC(MW__CONN_CHUNK * sizeof *chunk)))
+        return NULL;
+    memset(chunk, 0, MW__CONN_CHUNK * sizeof *chunk);
+    for (i = MW__CONN_CHUNK; i-- > 1;) {
+        chunk[i].index = (unsigned)(app->nchunks * MW__CONN_CHUNK + i);
+        chunk[i].next_free = app->free_conns;
+        app->free_conns = &chunk[i];
+    }
+    chunk[0].index = (unsigned)(app->nchunks * MW__CONN_CHUNK);
+    MW__STORE(&app->chunks[app->nchunks], chunk);
+    app->nchunks++;
+    return chunk;
+}
+
+static void mw__conn_init(mw__conn *c, int fd, const mw__addr *peer, long long head_deadline) {
+    unsigned index = c->index, state = c->state;
+    memset(c, 0, sizeof *c);
+    c->index = index;
+    c->state = state;
+    c->fd = fd;
+    c->peer = *peer;
+    c->phase = MW__PH_IDLE;
+    c->deadline = head_deadline;
+    c->io = &mw__socket_io;
+    c->proto = &mw__http1;
+    c->src.fd = -1;
+    c->armed = MW__EV_READ;
+}
+
+/* Over a limit, a client gets a clear answer instead of a silent queue: 503 when the
+   server is full, 429 when its address holds its share. */
+static void mw__reject_connection(mw__worker *w, int fd, const mw__addr *peer, int status) {
     char sink[4096];
+    mw__conn c;
     int k;
     /* With deferred accept the request is already here: reading it lets close() end with
-       a FIN; unread bytes would make it a reset, which some clients let destroy the 503. */
+       a FIN; unread bytes would make it a reset, which some clients let destroy the answer. */
     for (k = 0; k < 4 && recv(fd, sink, sizeof sink, 0) > 0; k++) {}
-    mw__res_reset(w);
-    mw_set_header(&w->res, "Retry-After", "1");
-    mw_error(&w->res, 503, "too many connections");
-    {
-        const char *big;
-        size_t big_len;
-        if (mw__render_response(w, 0, 0, &big, &big_len) == 0 &&
-            send(fd, w->out.data, w->out.len, MW__SEND_FLAGS) < 0) { /* best effort */
-        }
+    mw__conn_init(&c, fd, peer, 0);
+    mw__res_reset(w, &c);
+    mw__add_header(&w->res, "Retry-After", "1");
+    mw_error(&w->res, status, status == 429 ? "too many connections from this address" : "too many connections");
+    c.close_after = MW__CLOSE;
+    mw__conn_respond_memory(w, &c, 0);
+    if (send(fd, w->out.data, w->out.len, MW__SEND_FLAGS) < 0) { /* best effort */
     }
     w->out.len = 0;
     shutdown(fd, SHUT_WR);
     close(fd);
 }
 
-static void mw__conn_open(mw__worker *w, int fd) {
+static void mw__conn_open(mw__worker *w, int fd, const mw__addr *peer) {
     mw_app *app = w->app;
-    mw__conn *c = (mw__conn *)mw__pool_get(&w->conns, sizeof(mw__conn));
-    if (!c) {
-        close(fd);
-        return;
-    }
-    memset(c, 0, sizeof *c);
-    c->fd = fd;
-    c->phase = MW__PH_IDLE;
-    c->deadline = mw__now_ms() + app->limits.v[MW_LIMIT_HEAD_TIMEOUT_MS];
+    const mw__limits *lim = &app->limits;
+    mw__conn *c = NULL;
+    int refuse = 0;
     pthread_mutex_lock(&app->conns_lock);
-    if (app->nconns >= (size_t)app->limits.v[MW_LIMIT_CONNECTIONS]) {
-        pthread_mutex_unlock(&app->conns_lock);
-        mw__pool_put(&w->conns, c);
-        mw__reject_connection(w, fd);
+    if (app->nconns >= (size_t)lim->v[MW_LIMIT_CONNECTIONS]) {
+        refuse = 503;
+    } else if (lim->v[MW_LIMIT_CONNECTIONS_PER_IP] &&
+               !mw__addr_take(&app->addrs, peer, lim->v[MW_LIMIT_CONNECTIONS_PER_IP])) {
+        refuse = 429;
+    } else if (!(c = mw__conn_slot(app))) {
+        refuse = 503;
+        if (lim->v[MW_LIMIT_CONNECTIONS_PER_IP]) mw__addr_give(&app->addrs, peer);
+    }
+    if (c) {
+        mw__conn_init(c, fd, peer, mw__now_ms() + lim->v[MW_LIMIT_HEAD_TIMEOUT_MS]);
+        c->next = app->conns.next;
+        c->prev = &app->conns;
+        app->conns.next->prev = c;
+        app->conns.next = c;
+        app->nconns++;
+    }
+    pthread_mutex_unlock(&app->conns_lock);
+    if (refuse) {
+        mw__reject_connection(w, fd, peer, refuse);
         return;
     }
-    c->next = app->conns.next;
-    c->prev = &app->conns;
-    app->conns.next->prev = c;
-    app->conns.next = c;
-    app->nconns++;
+    __atomic_store_n(&c->state, c->state, __ATOMIC_RELEASE); /* publishes the fields to the next owner */
+    if (mw__poller_add(&app->poller, fd, mw__conn_tag(c), MW__EV_READ | app->conn_arming) != 0) mw__conn_close(w, c);
+}
+
+static void mw__conn_close(mw__worker *w, mw__conn *c) {
+    mw_app *app = w->app;
+    if (c->src.kind != MW__SRC_MEMORY) mw__conn_end_source(w, c, 0);
+    pthread_mutex_lock(&app->conns_lock); /* off the list first: the sweeper must not touch a closed fd */
+    c->prev->next = c->next;
+    c->next->prev = c->prev;
+    app->nconns--;
+    if (app->limits.v[MW_LIMIT_CONNECTIONS_PER_IP]) mw__addr_give(&app->addrs, &c->peer);
     pthread_mutex_unlock(&app->conns_lock);
-    c->armed = MW__EV_READ;
-    MW__HANDOFF_RELEASE(c);
-    if (mw__poller_add(&app->poller, fd, c, MW__EV_READ | app->conn_arming) != 0) mw__conn_close(w, c);
+    mw__poller_del(&app->poller, c->fd);
+    if (c->close_after != MW__KEEP_OPEN && MW__LOAD(&c->phase) != MW__PH_LINGER)
+        shutdown(c->fd, SHUT_WR); /* the FIN, with what MW__SEND_BEFORE_FIN held back */
+    close(c->fd);
+    mw__conn_release_rbuf(w, c);
+    mw__buf_free(&c->outq);
+    mw__conn_retire(c);
+    pthread_mutex_lock(&app->conns_lock);
+    c->next_free = app->free_conns;
+    app->free_conns = c;
+    pthread_mutex_unlock(&app->conns_lock);
+}
+
+/* Runs a connection for one event, and again while events came meanwhile. */
+static void mw__conn_event(mw__worker *w, uintptr_t tag, unsigned events) {
+    mw__conn *c = mw__conn_lookup(w->app, tag);
+    if (!c) return;
+    if (events & MW__EV_WAKE) MW__STORE(&c->wake_queued, 0);
+    if (!mw__conn_enter(c, tag)) return;
+    while (c->proto->on_event(w, c, events)) {
+        if (mw__conn_leave(c)) return;
+        events = MW__EV_READ | MW__EV_WRITE | MW__EV_WAKE;
+    }
+}
+
+/* Takes the wake-up list and runs each connection in it. */
+static void mw__take_wakes(mw__worker *w) {
+    mw_app *app = w->app;
+    char drain[64];
+    mw__buf taken;
+    size_t i;
+    pthread_mutex_lock(&app->wake_lock);
+    taken = app->wakes;
+    app->wakes = w->wakes;
+    app->wakes.len = 0;
+    app->wake_signalled = 0;
+    while (read(app->wake_pipe[0], drain, sizeof drain) > 0) {}
+    pthread_mutex_unlock(&app->wake_lock);
+    mw__poller_rearm(&app->poller, app->wake_pipe[0], MW__TAG_WAKE, MW__EV_READ);
+    for (i = 0; i + sizeof(uintptr_t) <= taken.len; i += sizeof(uintptr_t)) {
+        uintptr_t tag;
+        memcpy(&tag, taken.data + i, sizeof tag);
+        mw__conn_event(w, tag, MW__EV_WAKE);
+    }
+    taken.len = 0;
+    w->wakes = taken;
+}
+
+/* Accepts one connection as a non-blocking, close-on-exec socket with Nagle off. */
+static int mw__accept(int listen_fd, mw__addr *peer) {
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof ss;
+    int one = 1, fd;
+#if defined(__linux__)
+    fd = accept4(listen_fd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
+#else
+    fd = accept(listen_fd, (struct sockaddr *)&ss, &sl);
+    if (fd >= 0 && mw__set_nonblocking(fd) != 0) {
+        close(fd);
+        return -1;
+    }
+#endif
+    if (fd < 0) return -1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+#ifdef SO_NOSIGPIPE
+    setsockopt(fd, SOL_SOCKET, SO_NOSIGPIPE, &one, sizeof one);
+#endif
+    memset(peer, 0, sizeof *peer);
+    if (ss.ss_family == AF_INET6) {
+        const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)&ss;
+        memcpy(peer->ip, &a->sin6_addr, 16);
+        peer->port = ntohs(a->sin6_port);
+    } else if (ss.ss_family == AF_INET) {
+        const struct sockaddr_in *a = (const struct sockaddr_in *)&ss;
+        peer->ip[10] = peer->ip[11] = 0xff;
+        memcpy(peer->ip + 12, &a->sin_addr, 4);
+        peer->port = ntohs(a->sin_port);
+    }
+    return fd;
 }
 
 /* Accepts what is waiting (a bounded batch, so one worker is not kept at it). Out of
@@ -3920,24 +5370,25 @@ static void mw__accept_batch(mw__worker *w) {
     int k;
     if (MW__LOAD(&app->stopping)) return; /* stopped: leave the listener disarmed */
     for (k = 0; k < 64; k++) {
-        int fd = mw__accept(app->listen_fd);
+        mw__addr peer;
+        int fd = mw__accept(app->listen_fd, &peer);
         if (fd >= 0) {
             if (MW__LOAD(&app->accept_starved) && __atomic_exchange_n(&app->accept_starved, 0, __ATOMIC_ACQ_REL))
-                fprintf(stderr, "microweb: accepting connections again\n");
-            mw__conn_open(w, fd);
+                mw__log(&app->log, MW_LOG_INFO, "accepting connections again");
+            mw__conn_open(w, fd, &peer);
             continue;
         }
         if (errno == EINTR || errno == ECONNABORTED) continue;
         if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
             /* said once per episode, however often the controller's retry fails */
             if (!__atomic_exchange_n(&app->accept_starved, 1, __ATOMIC_ACQ_REL))
-                fprintf(stderr, "microweb: accept: %s; pausing until descriptors free up\n", strerror(errno));
+                mw__log(&app->log, MW_LOG_WARN, "accept: %s; pausing until descriptors free up", strerror(errno));
             MW__STORE(&app->accept_paused, 1);
             return;
         }
         break;
     }
-    if (!MW__LOAD(&app->stopping)) mw__poller_rearm(&app->poller, app->listen_fd, &app->listen_token, MW__EV_READ);
+    if (!MW__LOAD(&app->stopping)) mw__poller_rearm(&app->poller, app->listen_fd, MW__TAG_LISTEN, MW__EV_READ);
 }
 
 static void *mw__worker_main(void *arg) {
@@ -3948,30 +5399,32 @@ static void *mw__worker_main(void *arg) {
     for (;;) {
         int n = mw__poller_wait(&app->poller, ev, w->batch, -1);
         for (i = 0; i < n; i++) {
-            if (ev[i].ptr == &app->wake_token) {
+            if (ev[i].tag == MW__TAG_EXIT) {
                 if (MW__LOAD(&app->exiting)) return NULL;
-            } else if (ev[i].ptr == &app->listen_token) {
+            } else if (ev[i].tag == MW__TAG_LISTEN) {
                 mw__accept_batch(w);
+            } else if (ev[i].tag == MW__TAG_WAKE) {
+                mw__take_wakes(w);
             } else {
-                mw__conn_on_event(w, (mw__conn *)ev[i].ptr);
+                mw__conn_event(w, ev[i].tag, ev[i].events);
             }
         }
     }
 }
 
-/* Wakes connections whose deadline passed (or, when stopping, idle ones) by shutting
-   down their read side: the owning worker then reads EOF and closes, answering 408
-   where a request was half received. Closing the fd here would race the worker.
-   Returns the number of open connections. */
-static size_t mw__sweep(mw_app *app, long long now, int stopping, int force) {
+/* Wakes the connections that need their worker: a deadline passed, an event stream
+   owes a heartbeat, the server began to stop (all, once), or the grace period is over
+   (all, with their sockets shut so a handler stuck on one returns). The workers do the
+   rest, so no thread but a connection's own ever touches it. Returns the number of
+   open connections. */
+static size_t mw__sweep(mw_app *app, long long now, int all, int force) {
     mw__conn *c;
     size_t n;
     pthread_mutex_lock(&app->conns_lock);
     for (c = app->conns.next; c != &app->conns; c = c->next) {
-        int phase = MW__LOAD(&c->phase);
-        long long dl = MW__LOAD(&c->deadline);
-        if (force || (dl && now >= dl && phase == MW__PH_WRITE)) shutdown(c->fd, SHUT_RDWR);
-        else if ((dl && now >= dl) || (stopping && phase == MW__PH_IDLE)) shutdown(c->fd, SHUT_RD);
+        long long dl = MW__LOAD(&c->deadline), hb = MW__LOAD(&c->heartbeat_at);
+        if (force) shutdown(c->fd, SHUT_RDWR);
+        if (all || (dl && now >= dl) || (hb && now >= hb)) mw__wake_conn(app, c);
     }
     n = app->nconns;
     pthread_mutex_unlock(&app->conns_lock);
@@ -3985,23 +5438,27 @@ static void mw__control_loop(mw_app *app) {
     for (;;) {
         struct pollfd p;
         char drain[16];
-        int stopping = MW__LOAD(&app->stopping);
+        int stopping = MW__LOAD(&app->stopping), all = 0, force = 0;
         long long now;
         p.fd = app->ctl_pipe[0];
         p.events = POLLIN;
         p.revents = 0;
-        poll(&p, 1, stopping ? 20 : 250);
+        poll(&p, 1, stopping ? 20 : 100);
         while (read(app->ctl_pipe[0], drain, sizeof drain) > 0) {}
         now = mw__now_ms();
         if (MW__LOAD(&app->stopping) && !grace_end) {
-            stopping = 1;
+            stopping = all = 1;
             grace_end = now + app->limits.v[MW_LIMIT_SHUTDOWN_GRACE_MS];
+        }
+        if (stopping && now >= grace_end && !MW__LOAD(&app->forcing)) {
+            MW__STORE(&app->forcing, 1);
+            force = 1;
         }
         if (!stopping && MW__LOAD(&app->accept_paused)) {
             MW__STORE(&app->accept_paused, 0);
-            mw__poller_rearm(&app->poller, app->listen_fd, &app->listen_token, MW__EV_READ);
+            mw__poller_rearm(&app->poller, app->listen_fd, MW__TAG_LISTEN, MW__EV_READ);
         }
-        if (mw__sweep(app, now, stopping, stopping && now >= grace_end) == 0 && stopping) return;
+        if (mw__sweep(app, now, all, force) == 0 && stopping) return;
     }
 }
 
@@ -4018,15 +5475,51 @@ static int mw__thread_count(const mw_app *app) {
     return n > 1024 ? 1024 : (int)n;
 }
 
+/* MW_ACCESS_LOG in the environment (0, 1 or plain, 2 or json) overrides the limit. */
+static int mw__access_log_setting(const mw_app *app) {
+    const char *env = getenv("MW_ACCESS_LOG");
+    if (!env || !*env) return (int)app->limits.v[MW_LIMIT_ACCESS_LOG];
+    if (strcmp(env, "json") == 0 || strcmp(env, "2") == 0) return 2;
+    return strcmp(env, "0") != 0;
+}
+
 static void mw__worker_free(mw__worker *w) {
     mw__buf_free(&w->out);
     mw__buf_free(&w->body);
     mw__buf_free(&w->headers);
     mw__buf_free(&w->ctype);
     mw__buf_free(&w->scratch);
+    mw__buf_free(&w->wakes);
+    mw__buf_free(&w->reqline);
     mw__arena_free(&w->arena);
     mw__pool_drain(&w->bufs);
-    mw__pool_drain(&w->conns);
+}
+
+/* The connection table and the address counts, sized for the connection limit. */
+static int mw__tables_open(mw_app *app) {
+    size_t conns = (size_t)app->limits.v[MW_LIMIT_CONNECTIONS], cap = 16;
+    app->max_chunks = (conns + MW__CONN_CHUNK - 1) / MW__CONN_CHUNK;
+    app->nchunks = 0;
+    app->free_conns = NULL;
+    if (!(app->chunks = (mw__conn **)MW_MALLOC(app->max_chunks * sizeof *app->chunks))) return MW_ENOMEM;
+    memset(app->chunks, 0, app->max_chunks * sizeof *app->chunks);
+    if (!app->limits.v[MW_LIMIT_CONNECTIONS_PER_IP]) return 0;
+    while (cap < conns * 2) cap *= 2;
+    if (!(app->addrs.slots = (mw__addr_count *)MW_MALLOC(cap * sizeof *app->addrs.slots))) return MW_ENOMEM;
+    memset(app->addrs.slots, 0, cap * sizeof *app->addrs.slots);
+    app->addrs.cap = cap;
+    return 0;
+}
+
+static void mw__tables_close(mw_app *app) {
+    size_t i;
+    for (i = 0; i < app->nchunks; i++) MW_FREE(app->chunks[i]);
+    MW_FREE(app->chunks);
+    MW_FREE(app->addrs.slots);
+    app->chunks = NULL;
+    app->addrs.slots = NULL;
+    app->nchunks = app->max_chunks = 0;
+    app->free_conns = NULL;
 }
 
 /* Starts the workers with SIGINT/SIGTERM blocked, so signals reach the controller. */
@@ -4041,6 +5534,7 @@ static int mw__start_workers(mw_app *app) {
     sigaddset(&block, SIGTERM);
     sigaddset(&block, SIGPIPE);
     pthread_sigmask(SIG_BLOCK, &block, &old);
+    mw__logger_start(&app->log);
     for (i = 0; i < app->nworkers; i++) {
         app->workers[i].app = app;
         /* With one worker, taking many events per wait costs nothing. With several, a
@@ -4060,7 +5554,7 @@ static void mw__stop_workers(mw_app *app) {
     int i;
     char b = 1;
     MW__STORE(&app->exiting, 1);
-    if (write(app->wake_pipe[1], &b, 1) < 0) { /* the pipe is level-triggered: one byte wakes all */
+    if (write(app->exit_pipe[1], &b, 1) < 0) { /* the pipe is level-triggered: one byte wakes all */
     }
     for (i = 0; i < app->nworkers; i++) pthread_join(app->workers[i].thread, NULL);
     while (app->conns.next != &app->conns) mw__conn_close(&app->workers[0], app->conns.next);
@@ -4068,6 +5562,7 @@ static void mw__stop_workers(mw_app *app) {
     MW_FREE(app->workers);
     app->workers = NULL;
     app->nworkers = 0;
+    mw__logger_stop(&app->log);
 }
 
 static void mw__close_fd(int *fd) {
@@ -4076,34 +5571,42 @@ static void mw__close_fd(int *fd) {
 }
 
 static void mw__server_close(mw_app *app) {
+    int i;
     mw__close_fd(&app->listen_fd);
-    mw__close_fd(&app->ctl_pipe[0]);
-    mw__close_fd(&app->ctl_pipe[1]);
-    mw__close_fd(&app->wake_pipe[0]);
-    mw__close_fd(&app->wake_pipe[1]);
+    for (i = 0; i < 2; i++) {
+        mw__close_fd(&app->ctl_pipe[i]);
+        mw__close_fd(&app->exit_pipe[i]);
+        mw__close_fd(&app->wake_pipe[i]);
+    }
     if (app->poller_open) mw__poller_close(&app->poller);
     app->poller_open = 0;
 }
 
-static int mw__bind_listener(const char *host, int port) {
+/* Binds and listens; returns the socket, or -1 with *why saying what went wrong. */
+static int mw__bind_listener(const char *host, int port, char *why, size_t why_size) {
     struct addrinfo hints, *res = NULL, *ai;
     char portstr[16];
-    int fd = -1, one = 1;
+    int fd = -1, one = 1, rc;
     memset(&hints, 0, sizeof hints);
     hints.ai_family = AF_UNSPEC;
     hints.ai_socktype = SOCK_STREAM;
     hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
     snprintf(portstr, sizeof portstr, "%d", port);
-    if (getaddrinfo(host, portstr, &hints, &res) != 0) {
-        errno = EADDRNOTAVAIL;
+    if ((rc = getaddrinfo(host, portstr, &hints, &res)) != 0) {
+        snprintf(why, why_size, "%s", rc == EAI_SYSTEM ? strerror(errno) : gai_strerror(rc));
         return -1;
     }
+    snprintf(why, why_size, "no address to bind");
     for (ai = res; ai; ai = ai->ai_next) {
         fd = socket(ai->ai_family, ai->ai_socktype, ai->ai_protocol);
-        if (fd < 0) continue;
+        if (fd < 0) {
+            snprintf(why, why_size, "%s", strerror(errno));
+            continue;
+        }
         setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
         if (bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 && listen(fd, SOMAXCONN) == 0 && mw__set_nonblocking(fd) == 0)
             break;
+        snprintf(why, why_size, "%s", strerror(errno));
         close(fd);
         fd = -1;
     }
@@ -4130,22 +5633,31 @@ static void mw__defer_accept(int fd, long long seconds) {
 #endif
 }
 
-int mw_listen(mw_app *app, const char *host, int port) {
+static int mw__listen(mw_app *app, const char *host, int port, char *why, size_t why_size) {
     if (!app || port < 0 || port > 65535) return MW_EINVAL;
     if (app->listen_fd >= 0 || app->serving) return MW_ESTATE;
-    if ((app->listen_fd = mw__bind_listener(host ? host : "127.0.0.1", port)) < 0) return MW_EIO;
+    if ((app->listen_fd = mw__bind_listener(host ? host : "127.0.0.1", port, why, why_size)) < 0) return MW_EIO;
     mw__defer_accept(app->listen_fd, app->limits.v[MW_LIMIT_DEFER_ACCEPT_S]);
-    if (mw__make_pipe(app->ctl_pipe) != 0 || mw__make_pipe(app->wake_pipe) != 0 || mw__poller_open(&app->poller) != 0) {
+    if (mw__make_pipe(app->ctl_pipe) != 0 || mw__make_pipe(app->exit_pipe) != 0 || mw__make_pipe(app->wake_pipe) != 0 ||
+        mw__poller_open(&app->poller) != 0) {
+        snprintf(why, why_size, "%s", strerror(errno));
         mw__server_close(app);
         return MW_EIO;
     }
     app->poller_open = 1;
-    if (mw__poller_add(&app->poller, app->wake_pipe[0], &app->wake_token, MW__EV_READ | MW__EV_PERSIST) != 0 ||
-        mw__poller_add(&app->poller, app->listen_fd, &app->listen_token, MW__EV_READ) != 0) {
+    if (mw__poller_add(&app->poller, app->exit_pipe[0], MW__TAG_EXIT, MW__EV_READ | MW__EV_PERSIST) != 0 ||
+        mw__poller_add(&app->poller, app->wake_pipe[0], MW__TAG_WAKE, MW__EV_READ) != 0 ||
+        mw__poller_add(&app->poller, app->listen_fd, MW__TAG_LISTEN, MW__EV_READ) != 0) {
+        snprintf(why, why_size, "%s", strerror(errno));
         mw__server_close(app);
         return MW_EIO;
     }
     return mw__bound_port(app->listen_fd);
+}
+
+int mw_listen(mw_app *app, const char *host, int port) {
+    char why[128];
+    return mw__listen(app, host, port, why, sizeof why);
 }
 
 int mw_serve(mw_app *app) {
@@ -4155,13 +5667,16 @@ int mw_serve(mw_app *app) {
     app->serving = 1;
     app->nworkers = mw__thread_count(app);
     app->conn_arming = app->nworkers == 1 ? MW__EV_PERSIST : 0;
-    if ((rc = mw__start_workers(app)) == 0) {
+    app->access_log = mw__access_log_setting(app);
+    if ((rc = mw__tables_open(app)) == 0 && (rc = mw__start_workers(app)) == 0) {
         mw__control_loop(app);
         mw__stop_workers(app);
     }
+    mw__tables_close(app);
     mw__server_close(app);
     MW__STORE(&app->stopping, 0);
     MW__STORE(&app->exiting, 0);
+    MW__STORE(&app->forcing, 0);
     app->serving = 0;
     return rc;
 }
@@ -4191,26 +5706,31 @@ static int mw__env_port(void) {
     return (*end || errno || v < 0 || v > 65535) ? -1 : (int)v;
 }
 
+/* mw_run's way out before serving: the app is freed, the caller gets 1. */
+static int mw__run_fails(mw_app *app) {
+    mw_app_free(app);
+    return 1;
+}
+
 int mw_run(mw_app *app) {
     struct sigaction sa, old_int, old_term, old_pipe;
     const char *host = getenv("HOST");
+    char why[160];
     int port = mw__env_port(), bound, rc;
     if (!app) return 1;
     if (!host || !*host) host = "127.0.0.1";
     if (app->setup_errors) {
-        fprintf(stderr, "microweb: not starting: %d setup error(s) above\n", app->setup_errors);
-        mw_app_free(app);
-        return 1;
+        mw__log(&app->log, MW_LOG_ERROR, "not starting: %d setup error(s) above", app->setup_errors);
+        return mw__run_fails(app);
     }
     if (port < 0) {
-        fprintf(stderr, "microweb: PORT must be a number from 0 to 65535, not \"%s\"\n", getenv("PORT"));
-        mw_app_free(app);
-        return 1;
+        mw__log(&app->log, MW_LOG_ERROR, "PORT must be a number from 0 to 65535, not \"%s\"", getenv("PORT"));
+        return mw__run_fails(app);
     }
-    if ((bound = mw_listen(app, host, port)) < 0) {
-        fprintf(stderr, "microweb: cannot listen on %s:%d: %s\n", host, port, strerror(errno));
-        mw_app_free(app);
-        return 1;
+    if ((bound = mw__listen(app, host, port, why, sizeof why)) < 0) {
+        mw__log(&app->log, MW_LOG_ERROR, "cannot listen on %s%s%s:%d: %s", strchr(host, ':') ? "[" : "", host,
+                strchr(host, ':') ? "]" : "", port, why);
+        return mw__run_fails(app);
     }
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = mw__on_signal;
@@ -4220,53 +5740,92 @@ int mw_run(mw_app *app) {
     sigaction(SIGTERM, &sa, &old_term);
     sa.sa_handler = SIG_IGN;
     sigaction(SIGPIPE, &sa, &old_pipe);
-    fprintf(stderr, "microweb: listening on http://%s:%d (%d threads)\n", host, bound, mw__thread_count(app));
+    /* an IPv6 literal goes in brackets, so the URL can be pasted (RFC 3986 §3.2.2) */
+    mw__log(&app->log, MW_LOG_INFO, "listening on http://%s%s%s:%d (%d threads)", strchr(host, ':') ? "[" : "", host,
+            strchr(host, ':') ? "]" : "", bound, mw__thread_count(app));
     rc = mw_serve(app);
     sigaction(SIGINT, &old_int, NULL);
     sigaction(SIGTERM, &old_term, NULL);
     sigaction(SIGPIPE, &old_pipe, NULL);
     mw__signal_app = NULL;
+    if (rc == 0) mw__log(&app->log, MW_LOG_INFO, "stopped");
     mw_app_free(app);
-    if (rc == 0) fprintf(stderr, "microweb: stopped\n");
     return rc == 0 ? 0 : 1;
 }
 
-#ifdef MICROWEB_WITH_PG
-static void mw__pg_pool_free(mw_app *app);
-#else
-#define mw__pg_pool_free(app) ((void)0)
-#endif
-
 /* ---------------------------------------------------------------------------
-   app, routes and request accessors
+   app: routes, settings, extensions, logging, and the request accessors
    --------------------------------------------------------------------------- */
 mw_app *mw_app_new(void) {
     mw_app *app = (mw_app *)MW_MALLOC(sizeof *app);
     if (!app) return NULL;
     memset(app, 0, sizeof *app);
     mw__limits_default(&app->limits);
-    app->listen_fd = app->ctl_pipe[0] = app->ctl_pipe[1] = app->wake_pipe[0] = app->wake_pipe[1] = -1;
+    mw__logger_init(&app->log);
+    app->listen_fd = -1;
+    app->ctl_pipe[0] = app->ctl_pipe[1] = app->exit_pipe[0] = app->exit_pipe[1] = -1;
+    app->wake_pipe[0] = app->wake_pipe[1] = -1;
     app->conns.next = app->conns.prev = &app->conns;
     pthread_mutex_init(&app->conns_lock, NULL);
+    pthread_mutex_init(&app->wake_lock, NULL);
     return app;
 }
 
 void mw_app_free(mw_app *app) {
+    size_t i;
+    int e;
     if (!app) return;
     mw__server_close(app);
-    mw__pg_pool_free(app);
+    for (e = 0; e < app->nexts; e++)
+        if (app->exts[e]->app_free) app->exts[e]->app_free(app->ext_state[e]);
     mw__node_clear(&app->root);
+    for (i = 0; i < app->nroutes; i++) {
+        MW_FREE(app->routes[i]->pattern);
+        MW_FREE(app->routes[i]);
+    }
+    MW_FREE(app->routes);
+    mw__buf_free(&app->wakes);
+    mw__logger_free(&app->log);
     pthread_mutex_destroy(&app->conns_lock);
+    pthread_mutex_destroy(&app->wake_lock);
     MW_FREE(app);
 }
 
+/* An extension joins the app before serving; its index is where a request keeps its
+   state (rq->ext[index]). Returns the index, or -1. */
+MW__MAYBE_UNUSED static int mw__app_add_ext(mw_app *app, const mw__ext *ext, void *state) {
+    if (app->nexts == MW__EXT_MAX) return -1;
+    app->exts[app->nexts] = ext;
+    app->ext_state[app->nexts] = state;
+    return app->nexts++;
+}
+
+/* The index of an extension in the app, or -1 when it has not joined. */
+MW__MAYBE_UNUSED static int mw__app_ext_index(const mw_app *app, const mw__ext *ext) {
+    int i;
+    for (i = 0; i < app->nexts; i++)
+        if (app->exts[i] == ext) return i;
+    return -1;
+}
+
+/* The range each limit accepts, from MW__LIMITS. */
+static int mw__limit_in_range(mw_limit which, long long value) {
+    static const long long lo[] = {
+#define MW__LIMIT_MIN(name, def, unit, min, max, exceeded) (min),
+        MW__LIMITS(MW__LIMIT_MIN)
+#undef MW__LIMIT_MIN
+    };
+    static const long long hi[] = {
+#define MW__LIMIT_MAX(name, def, unit, min, max, exceeded) (max),
+        MW__LIMITS(MW__LIMIT_MAX)
+#undef MW__LIMIT_MAX
+    };
+    return value >= lo[which] && value <= hi[which];
+}
+
 int mw_set_limit(mw_app *app, mw_limit which, long long value) {
-    if (!app || (int)which < 0 || which >= MW_LIMIT_COUNT || value < 0) return MW_EINVAL;
+    if (!app || (int)which < 0 || which >= MW_LIMIT_COUNT || !mw__limit_in_range(which, value)) return MW_EINVAL;
     if (app->serving) return MW_ESTATE;
-    if (which == MW_LIMIT_HEADER_COUNT && (value < 1 || value > MW_MAX_HEADERS)) return MW_EINVAL;
-    if ((which == MW_LIMIT_REQUEST_LINE || which == MW_LIMIT_HEADER_BYTES) && (value < 64 || value > (1 << 24)))
-        return MW_EINVAL;
-    if (which == MW_LIMIT_BODY_BYTES && value > ((long long)1 << 40)) return MW_EINVAL;
     app->limits.v[which] = value;
     return 0;
 }
@@ -4278,6 +5837,36 @@ long long mw_get_limit(const mw_app *app, mw_limit which) {
 
 void mw_set_userdata(mw_app *app, void *data) {
     if (app) app->userdata = data;
+}
+
+void mw_set_logger(mw_app *app, mw_log_fn fn, void *arg) {
+    if (!app || app->serving) return;
+    app->log.fn = fn;
+    app->log.arg = arg;
+}
+
+/* Adds a route to the trie and to the app's list. */
+static int mw__app_add_route(mw_app *app, int slot, const char *pattern, mw_handler h, const char **why) {
+    mw__route *r = (mw__route *)MW_MALLOC(sizeof *r), **list;
+    int rc;
+    *why = "out of memory";
+    if (!r) return MW_ENOMEM;
+    memset(r, 0, sizeof *r);
+    r->slot = slot;
+    r->handler = h;
+    list = (mw__route **)MW_REALLOC(app->routes, (app->nroutes + 1) * sizeof *list);
+    if (list) app->routes = list;
+    if (!list || !(r->pattern = mw__strndup(pattern, strlen(pattern)))) {
+        MW_FREE(r);
+        return MW_ENOMEM;
+    }
+    if ((rc = mw__router_add(&app->root, r, why)) != 0) {
+        MW_FREE(r->pattern);
+        MW_FREE(r);
+        return rc;
+    }
+    app->routes[app->nroutes++] = r;
+    return 0;
 }
 
 int mw_route(mw_app *app, const char *method, const char *pattern, mw_handler h) {
@@ -4295,11 +5884,12 @@ int mw_route(mw_app *app, const char *method, const char *pattern, mw_handler h)
             why = "method must be GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS or * (any)";
             rc = MW_EINVAL;
         } else {
-            rc = mw__router_add(&app->root, slot, pattern, h, &why);
+            rc = mw__app_add_route(app, slot, pattern, h, &why);
         }
     }
     if (rc != 0) {
-        fprintf(stderr, "microweb: route %s %s: %s\n", method ? method : "(null)", pattern ? pattern : "(null)", why);
+        mw__log(&app->log, MW_LOG_ERROR, "route %s %s: %s", method ? method : "(null)", pattern ? pattern : "(null)",
+                why);
         app->setup_errors++;
     }
     return rc;
@@ -4372,6 +5962,31 @@ typedef struct mw__pg_kept { /* results a request made, cleared when it ends */
     struct mw__pg_kept *next;
 } mw__pg_kept;
 
+typedef struct mw__pg_request { /* a request's database state, from its first statement */
+    mw__pg_slot *slot;          /* the connection it checked out */
+    mw__pg_kept *results;
+    int statements; /* statements run so far: only the first may be retried */
+} mw__pg_request;
+
+static void mw__pg_end_request(mw_req *rq, void *pool, void *request_state);
+static void mw__pg_pool_free(void *pool);
+static const mw__ext mw__pg_ext = {mw__pg_end_request, mw__pg_pool_free};
+
+static mw__pg_pool *mw__pg_pool_of(const mw_app *app) {
+    int i = mw__app_ext_index(app, &mw__pg_ext);
+    return i < 0 ? NULL : (mw__pg_pool *)app->ext_state[i];
+}
+
+/* The request's database state, made on first use (NULL when PostgreSQL is not
+   configured, or out of memory). */
+static mw__pg_request *mw__pg_request_of(mw_req *rq) {
+    int i = mw__app_ext_index(rq->app, &mw__pg_ext);
+    if (i < 0) return NULL;
+    if (!rq->ext[i] && (rq->ext[i] = mw__arena_alloc(rq->arena, sizeof(mw__pg_request))) != NULL)
+        memset(rq->ext[i], 0, sizeof(mw__pg_request));
+    return (mw__pg_request *)rq->ext[i];
+}
+
 int mw_pg_configure(mw_app *app, const char *conninfo) {
     char *err = NULL;
     PQconninfoOption *opts;
@@ -4379,16 +5994,19 @@ int mw_pg_configure(mw_app *app, const char *conninfo) {
     if (!app) return MW_EINVAL;
     if (!conninfo) conninfo = getenv("DATABASE_URL");
     if (!conninfo || !*conninfo) {
-        fprintf(stderr, "microweb: no database settings: pass a libpq conninfo or set DATABASE_URL\n");
+        mw__log(&app->log, MW_LOG_ERROR, "no database settings: pass a libpq conninfo or set DATABASE_URL");
         return app->setup_errors++, MW_EINVAL;
     }
     if (!(opts = PQconninfoParse(conninfo, &err))) { /* a typo is a startup error, not a runtime surprise */
-        fprintf(stderr, "microweb: database settings: %s", err ? err : "out of memory\n");
+        size_t n = err ? strlen(err) : 0;
+        mw__log(&app->log, MW_LOG_ERROR, "database settings: %.*s", (int)(n && err[n - 1] == '\n' ? n - 1 : n),
+                err ? err : "out of memory");
         PQfreemem(err);
         return app->setup_errors++, MW_EINVAL;
     }
     PQconninfoFree(opts);
-    if (app->pg || !(p = (mw__pg_pool *)MW_MALLOC(sizeof *p))) return app->pg ? MW_ESTATE : MW_ENOMEM;
+    if (mw__pg_pool_of(app)) return MW_ESTATE;
+    if (!(p = (mw__pg_pool *)MW_MALLOC(sizeof *p))) return MW_ENOMEM;
     memset(p, 0, sizeof *p);
     if (!(p->conninfo = mw__strndup(conninfo, strlen(conninfo)))) {
         MW_FREE(p);
@@ -4396,7 +6014,10 @@ int mw_pg_configure(mw_app *app, const char *conninfo) {
     }
     pthread_mutex_init(&p->lock, NULL);
     pthread_cond_init(&p->freed, NULL);
-    app->pg = p;
+    if (mw__app_add_ext(app, &mw__pg_ext, p) < 0) {
+        mw__pg_pool_free(p);
+        return MW_ENOMEM;
+    }
     return 0;
 }
 
@@ -4408,8 +6029,8 @@ static void mw__pg_drop(mw__pg_slot *s) {
     s->nprepared = 0; /* a new connection has no prepared statements */
 }
 
-static void mw__pg_pool_free(mw_app *app) {
-    mw__pg_pool *p = app->pg;
+static void mw__pg_pool_free(void *pool) {
+    mw__pg_pool *p = (mw__pg_pool *)pool;
     int i;
     if (!p) return;
     for (i = 0; i < MW__PG_MAX_POOL; i++) mw__pg_drop(&p->slots[i]);
@@ -4417,14 +6038,13 @@ static void mw__pg_pool_free(mw_app *app) {
     pthread_cond_destroy(&p->freed);
     MW_FREE(p->conninfo);
     MW_FREE(p);
-    app->pg = NULL;
 }
 
 /* Logs the database's words in full; the client sees them only in debug mode. */
 static void mw__pg_fail(mw_req *rq, int status, const char *what, const char *message) {
     size_t n = message ? strlen(message) : 0;
     char *detail;
-    fprintf(stderr, "microweb: %s: %.*s\n", what, (int)(n && message[n - 1] == '\n' ? n - 1 : n),
+    mw__log(&rq->app->log, MW_LOG_ERROR, "%s: %.*s", what, (int)(n && message[n - 1] == '\n' ? n - 1 : n),
             message ? message : "");
     if (rq->limits->v[MW_LIMIT_PG_DEBUG] && message &&
         (detail = (char *)mw__arena_alloc(rq->arena, strlen(what) + n + 3))) {
@@ -4435,7 +6055,7 @@ static void mw__pg_fail(mw_req *rq, int status, const char *what, const char *me
 }
 
 static int mw__pg_connect(mw_req *rq, mw__pg_slot *s) {
-    mw__pg_pool *p = rq->app->pg;
+    mw__pg_pool *p = mw__pg_pool_of(rq->app);
     char timeout[24], sql[64];
     const char *keys[] = {"connect_timeout", "dbname", NULL}, *vals[] = {timeout, p->conninfo, NULL};
     mw__pg_drop(s);
@@ -4466,12 +6086,13 @@ static int mw__pg_pool_size(const mw_app *app) {
 
 /* Waits up to the acquire timeout for a free slot; connects it when needed. */
 static mw__pg_slot *mw__pg_acquire(mw_req *rq) {
-    mw__pg_pool *p = rq->app->pg;
+    mw__pg_pool *p = mw__pg_pool_of(rq->app);
+    mw__pg_request *pr = mw__pg_request_of(rq);
     mw__pg_slot *s = NULL;
     struct timespec until;
     int i, need_connect, backing_off;
-    if (rq->pg_slot) return rq->pg_slot;
-    if (!p) return mw__pg_fail(rq, 500, "database not configured (mw_pg_configure)", NULL), (mw__pg_slot *)NULL;
+    if (!p || !pr) return mw__pg_fail(rq, 500, "database not configured (mw_pg_configure)", NULL), (mw__pg_slot *)NULL;
+    if (pr->slot) return pr->slot;
     clock_gettime(CLOCK_REALTIME, &until);
     until.tv_sec += (time_t)(rq->limits->v[MW_LIMIT_PG_ACQUIRE_TIMEOUT_MS] / 1000);
     until.tv_nsec += (long)(rq->limits->v[MW_LIMIT_PG_ACQUIRE_TIMEOUT_MS] % 1000) * 1000000L;
@@ -4489,7 +6110,7 @@ static mw__pg_slot *mw__pg_acquire(mw_req *rq) {
     backing_off = p->retry_at && mw__now_ms() < p->retry_at;
     pthread_mutex_unlock(&p->lock);
     if (!s) return mw__pg_fail(rq, 503, "no database connection free", NULL), (mw__pg_slot *)NULL;
-    rq->pg_slot = s;
+    pr->slot = s;
     need_connect = !s->conn || PQstatus(s->conn) != CONNECTION_OK;
     if (need_connect && backing_off)
         return mw__pg_fail(rq, 503, "database unavailable (retrying soon)", NULL), (mw__pg_slot *)NULL;
@@ -4539,16 +6160,18 @@ static void mw__pg_keep(mw_req *rq, PGresult *r) {
         return;
     }
     k->res = r;
-    k->next = rq->pg_results;
-    rq->pg_results = k;
+    k->next = mw__pg_request_of(rq)->results;
+    mw__pg_request_of(rq)->results = k;
 }
 
 PGresult *mw_pg_query(mw_req *rq, const char *sql, int nparams, const char *const *params) {
     mw__pg_slot *s;
+    mw__pg_request *pr;
     int retried = 0;
     if (!rq || !sql || rq->fail_status || !(s = mw__pg_acquire(rq))) return NULL;
+    pr = mw__pg_request_of(rq);
     for (;;) {
-        int first = rq->pg_statements++ == 0;
+        int first = pr->statements++ == 0;
         PGTransactionStatusType before = PQtransactionStatus(s->conn);
         PGresult *r = mw__pg_exec(rq, s, sql, nparams, params);
         const char *state;
@@ -4559,10 +6182,10 @@ PGresult *mw_pg_query(mw_req *rq, const char *sql, int nparams, const char *cons
         /* a pooled connection the server dropped while idle (a restart): retry the
            first statement once on a new connection; never inside a transaction */
         if (mw__pg_conn_lost(s->conn, r) && first && !s->fresh && before == PQTRANS_IDLE && !retried) {
-            fprintf(stderr, "microweb: database connection lost while idle; reconnecting\n");
+            mw__log(&rq->app->log, MW_LOG_WARN, "database connection lost while idle; reconnecting");
             PQclear(r);
             retried = 1;
-            rq->pg_statements = 0;
+            pr->statements = 0;
             if (!mw__pg_connect(rq, s)) return NULL;
             continue;
         }
@@ -4583,18 +6206,19 @@ PGresult *mw_pg_query(mw_req *rq, const char *sql, int nparams, const char *cons
 
 PGconn *mw_pg_conn(mw_req *rq) {
     mw__pg_slot *s = rq && !rq->fail_status ? mw__pg_acquire(rq) : NULL;
-    if (s) rq->pg_statements++; /* the caller's statements are its own: none is retried */
+    if (s) mw__pg_request_of(rq)->statements++; /* the caller's statements are its own: none is retried */
     return s ? s->conn : NULL;
 }
 
 /* Gives the connection back clean: an open or failed transaction is rolled back, and
    a connection in any doubtful state is dropped, before another request gets it. */
-static void mw__pg_end_request(mw_req *rq) {
-    mw__pg_pool *p = rq->app->pg;
-    mw__pg_slot *s = rq->pg_slot;
+static void mw__pg_end_request(mw_req *rq, void *pool, void *request_state) {
+    mw__pg_pool *p = (mw__pg_pool *)pool;
+    mw__pg_request *pr = (mw__pg_request *)request_state;
+    mw__pg_slot *s = pr->slot;
     mw__pg_kept *k;
-    for (k = rq->pg_results; k; k = k->next) PQclear(k->res);
-    rq->pg_results = NULL;
+    for (k = pr->results; k; k = k->next) PQclear(k->res);
+    pr->results = NULL;
     if (!s) return;
     if (s->conn) {
         PGTransactionStatusType t = PQtransactionStatus(s->conn);
@@ -4602,13 +6226,13 @@ static void mw__pg_end_request(mw_req *rq) {
             PGresult *r = PQexec(s->conn, "ROLLBACK");
             if (PQresultStatus(r) != PGRES_COMMAND_OK) mw__pg_drop(s);
             PQclear(r);
-            fprintf(stderr, "microweb: a request left a transaction open; rolled back\n");
+            mw__log(&rq->app->log, MW_LOG_WARN, "a request left a transaction open; rolled back");
         } else if (t != PQTRANS_IDLE) {
             mw__pg_drop(s);
         }
     }
     s->fresh = 0;
-    rq->pg_slot = NULL;
+    pr->slot = NULL;
     pthread_mutex_lock(&p->lock);
     s->in_use = 0;
     pthread_cond_signal(&p->freed);
@@ -4690,7 +6314,7 @@ int mw_pg_json_one(mw_req *rq, mw_res *rs, const char *sql, int nparams, const c
 }
 
 void mw_pg_healthz(mw_req *rq, mw_res *rs) {
-    mw__pg_pool *p = rq->app->pg;
+    mw__pg_pool *p = mw__pg_pool_of(rq->app);
     if (p && PQping(p->conninfo) == PQPING_OK) {
         mw_send_json(rs, 200, "{\"status\":\"ok\",\"database\":\"up\"}");
         return;
@@ -4708,10 +6332,81 @@ struct mw_test_res_internal {
     mw_test_res pub;
     char *raw;    /* every byte the server wrote */
     char *fields; /* the head again, each line NUL-terminated, for mw_test_header */
+    char *body;   /* a chunked body, decoded */
 };
 
+/* The test client's io: what the server writes lands in a buffer. */
+static long mw__sink_send(mw__conn *c, const struct iovec *iov, int n, int flags) {
+    mw__buf *sink = (mw__buf *)c->io_ctx;
+    long total = 0;
+    int i;
+    (void)flags;
+    for (i = 0; i < n; i++) {
+        if (mw__buf_append(sink, iov[i].iov_base, iov[i].iov_len) != 0) {
+            errno = ENOMEM;
+            return -1;
+        }
+        total += (long)iov[i].iov_len;
+    }
+    return total;
+}
+
+static long mw__sink_send_file(mw__conn *c, int fd, unsigned long long *offset, size_t n) {
+    char buf[16384];
+    ssize_t got = pread(fd, buf, n < sizeof buf ? n : sizeof buf, (off_t)*offset);
+    if (got <= 0) return (long)got;
+    if (mw__buf_append((mw__buf *)c->io_ctx, buf, (size_t)got) != 0) {
+        errno = ENOMEM;
+        return -1;
+    }
+    *offset += (unsigned long long)got;
+    return (long)got;
+}
+
+static int mw__sink_wait_writable(mw__conn *c, long long timeout_ms) {
+    (void)c;
+    (void)timeout_ms;
+    return 1;
+}
+
+static const mw__io mw__sink_io = {mw__sink_send, mw__sink_send_file, mw__sink_wait_writable};
+
+/* A push stream answers: its writers are other threads. Waits until the app closes
+   it, or for the write timeout, after which it counts as a client that went away. */
+static void mw__test_wait_stream(mw__conn *c, const mw__limits *lim) {
+    mw_stream *s = c->src.stream;
+    struct timespec until;
+    long long ms = lim->v[MW_LIMIT_WRITE_TIMEOUT_MS];
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += (time_t)(ms / 1000);
+    until.tv_nsec += (long)(ms % 1000) * 1000000L;
+    if (until.tv_nsec >= 1000000000L) until.tv_sec++, until.tv_nsec -= 1000000000L;
+    pthread_mutex_lock(&s->lock);
+    while (!s->ending && !s->gone)
+        if (pthread_cond_timedwait(&s->changed, &s->lock, &until) != 0) s->gone = 1;
+    pthread_mutex_unlock(&s->lock);
+}
+
+/* Decodes a chunked body (the server's own, so well formed) into out; its length. */
+static size_t mw__test_dechunk(const char *p, const char *end, char *out) {
+    size_t len = 0;
+    while (p < end) {
+        char *next;
+        unsigned long size = strtoul(p, &next, 16);
+        const char *data = mw__find(next, (size_t)(end - next), "\r\n", 2);
+        if (!data || !size) break;
+        data += 2;
+        if ((size_t)(end - data) < size) size = (unsigned long)(end - data);
+        memcpy(out + len, data, size);
+        len += size;
+        p = data + size + 2;
+    }
+    return len;
+}
+
 /* Splits the first final (non-1xx) response out of the server's output. */
-static void mw__test_parse(mw_test_res *r, const char *raw, size_t n, char *fields) {
+static void mw__test_parse(struct mw_test_res_internal *ri, const char *raw, size_t n) {
+    mw_test_res *r = &ri->pub;
     const char *p = raw, *end = raw + n;
     char *line;
     for (;;) {
@@ -4725,14 +6420,22 @@ static void mw__test_parse(mw_test_res *r, const char *raw, size_t n, char *fiel
         }
         r->head = p;
         r->head_len = (size_t)(head_end + 2 - p);
-        memcpy(fields, p, r->head_len); /* each line ends "\0\n" here: C strings for mw_test_header */
-        fields[r->head_len] = '\0';
-        for (line = fields; (line = strchr(line, '\r')) != NULL;) *line++ = '\0';
-        cl = mw__find(p, r->head_len, "\r\nContent-Length: ", 18);
-        avail = (size_t)(end - head_end - 4);
-        want = cl ? (size_t)strtoul(cl + 18, NULL, 10) : 0;
+        memcpy(ri->fields, p, r->head_len); /* each line ends "\0\n" here: C strings for mw_test_header */
+        ri->fields[r->head_len] = '\0';
+        for (line = ri->fields; (line = strchr(line, '\r')) != NULL;) *line++ = '\0';
         r->body = head_end + 4;
-        r->body_len = want < avail ? want : avail; /* a HEAD answer has the length, not the bytes */
+        avail = (size_t)(end - r->body);
+        if ((cl = mw__find(p, r->head_len, "\r\nContent-Length: ", 18)) != NULL) {
+            want = (size_t)strtoul(cl + 18, NULL, 10);
+            r->body_len = want < avail ? want : avail; /* a HEAD answer has the length, not the bytes */
+        } else if (mw__find(p, r->head_len, "\r\nTransfer-Encoding: chunked", 29) &&
+                   (ri->body = (char *)MW_MALLOC(avail + 1))) {
+            r->body_len = mw__test_dechunk(r->body, end, ri->body);
+            ri->body[r->body_len] = '\0';
+            r->body = ri->body;
+        } else {
+            r->body_len = avail; /* the body runs to the close */
+        }
         return;
     }
 }
@@ -4752,22 +6455,33 @@ mw_test_res *mw_test_raw(mw_app *app, const void *bytes, size_t n) {
     memset(&c, 0, sizeof c);
     memset(&sink, 0, sizeof sink);
     w->app = app;
+    if (!app->serving) app->access_log = mw__access_log_setting(app);
     c.fd = -1;
-    c.sink = &sink;
+    c.io = &mw__sink_io;
+    c.io_ctx = &sink;
+    c.proto = &mw__http1;
+    c.src.fd = -1;
     if (n && (c.rbuf = (char *)MW_MALLOC(n)) != NULL) {
         memcpy(c.rbuf, bytes, n);
         c.rcap = c.rlen = n;
     }
     mw__conn_process(w, &c);
+    for (;;) { /* the same path as a socket's, with a client that takes every byte at once */
+        int out = mw__conn_advance(w, &c);
+        if (out == MW__OUT_PARKED) mw__test_wait_stream(&c, &app->limits);
+        else if (out != MW__OUT_BLOCKED) break;
+    }
     mw__conn_send(w, &c, NULL, 0);
+    if (c.src.kind != MW__SRC_MEMORY) mw__conn_end_source(w, &c, 0);
     if (mw__buf_append(&sink, "", 1) == 0) sink.len--; /* raw is a C string too */
     r->raw = sink.data;
     r->fields = (char *)MW_MALLOC(sink.len + 1);
     r->pub.head = r->pub.body = "";
-    if (r->raw && r->fields) mw__test_parse(&r->pub, r->raw, sink.len, r->fields);
+    if (r->raw && r->fields) mw__test_parse(r, r->raw, sink.len);
     r->pub.raw = r->raw;
     r->pub.raw_len = sink.len;
     mw__conn_release_rbuf(w, &c);
+    mw__buf_free(&c.outq);
     mw__worker_free(w);
     MW_FREE(w);
     return &r->pub;
@@ -4815,6 +6529,7 @@ void mw_test_free(mw_test_res *res) {
     if (!r) return;
     MW_FREE(r->raw);
     MW_FREE(r->fields);
+    MW_FREE(r->body);
     MW_FREE(r);
 }
 

@@ -133,7 +133,8 @@ def test_ten_thousand_idle_connections(binary):
     if raise_fd_limit(n + 200) < n + 100:
         check("ten_thousand_idle_fd_limit", False, "cannot raise RLIMIT_NOFILE to %d" % (n + 200))
         return
-    server = start(binary, {"TESTAPP_MAX_CONNECTIONS": str(n + 50), "TESTAPP_KEEPALIVE_TIMEOUT_MS": "120000"},
+    server = start(binary, {"TESTAPP_MAX_CONNECTIONS": str(n + 50), "TESTAPP_KEEPALIVE_TIMEOUT_MS": "120000",
+                            "TESTAPP_CONNECTIONS_PER_IP": "0"},
                    fd_limit=n + 200)
     if not server:
         return

@@ -191,6 +191,7 @@ static void set_limits_from_env(mw_app *app) {
         const char *env;
         mw_limit limit;
     } knobs[] = {{"TESTAPP_MAX_CONNECTIONS", MW_LIMIT_CONNECTIONS},
+                 {"TESTAPP_CONNECTIONS_PER_IP", MW_LIMIT_CONNECTIONS_PER_IP},
                  {"TESTAPP_KEEPALIVE_TIMEOUT_MS", MW_LIMIT_KEEPALIVE_TIMEOUT_MS},
                  {"TESTAPP_WRITE_TIMEOUT_MS", MW_LIMIT_WRITE_TIMEOUT_MS}};
     size_t i;

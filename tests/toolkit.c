@@ -162,7 +162,7 @@ TEST(cookie_same_site_none_needs_secure) {
     mw__worker w;
     mw_cookie_opts none = {0, 0, 0, 0, "None", NULL, NULL};
     memset(&w, 0, sizeof w);
-    mw__res_reset(&w);
+    mw__res_reset(&w, NULL);
     CHECK_INT(mw_set_cookie(&w.res, "a", "b", &none), MW_EINVAL);
     none.secure = 1;
     CHECK_INT(mw_set_cookie(&w.res, "a", "b", &none), 0);
