@@ -95,6 +95,7 @@ suite restart "$B/restart"
 suite alloc "$B/alloc"
 suite toolkit "$B/toolkit"
 suite json_suite "$B/json_suite"
+suite json_memory "$B/json_memory"
 suite hello_test "$B/hello_test"
 json_check_exit_codes() {
     v=tests/vectors/JSONTestSuite/test_parsing
@@ -129,13 +130,15 @@ check build_asan sh -c "clang $SAN -pthread -I. tests/unit.c -o $B/asan/unit -lm
     clang $SAN -pthread -I. tests/testapp.c -o $B/asan/testapp &&
     clang $SAN -pthread -I. tests/restart.c -o $B/asan/restart &&
     clang $SAN -pthread -I. tests/toolkit.c -o $B/asan/toolkit &&
-    clang $SAN -pthread -I. tests/json_suite.c -o $B/asan/json_suite"
+    clang $SAN -pthread -I. tests/json_suite.c -o $B/asan/json_suite &&
+    clang $SAN -pthread -I. tests/json_memory.c -o $B/asan/json_memory"
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:exitcode=23
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 suite unit_asan "$B/asan/unit"
 suite restart_asan "$B/asan/restart"
 suite toolkit_asan "$B/asan/toolkit"
 suite json_suite_asan "$B/asan/json_suite"
+suite json_memory_asan "$B/asan/json_memory"
 E2E_TIMEOUT_SCALE=3 suite e2e_asan python3 tests/e2e.py "$B/asan/hello" "$B/asan/testapp"
 E2E_TIMEOUT_SCALE=3 suite conformance_asan python3 tests/conformance.py "$B/asan/testapp"
 mkdir -p "$B/kqueue"
