@@ -90,10 +90,15 @@
        mw_jv_get(obj, "key")   mw_jv_at(arr, 2)   mw_jv_path(v, "user.address.city")
        mw_jv_path(v, "items[2].name")             mw_jv_kind(v) -> MW_JV_NULL .. MW_JV_OBJECT
        mw_jv_str(v, "def")  mw_jv_int(v, 0)  mw_jv_num(v, 0.0)  mw_jv_bool(v, 0)  mw_jv_len(v)
+       mw_jv_string(v)      a string's bytes and length (mw_str); {NULL, 0} for another kind
        for (m = mw_jv_first(v); m; m = mw_jv_next(m)) ... mw_jv_key(m) ...
-   With duplicate keys the last one is found. Numbers keep their text: mw_jv_int gives
-   the default for a fraction, an exponent or a value beyond int64; a number beyond a
-   double reads as infinity (and mw_json_value refuses to write it).
+   With duplicate keys the last one is found; keys are compared whole, by length.
+   A string may hold a NUL byte (\u0000), which a C string cannot: mw_jv_str then
+   gives the default, never the bytes before the NUL ("admin\u0000x" does not read as
+   "admin"); mw_jv_string gives all of it. mw_jv_key gives a key up to a NUL in it.
+   Numbers keep their text: mw_jv_int gives the default for a fraction, an exponent
+   or a value beyond int64; a number beyond a double reads as infinity (and
+   mw_json_value refuses to write it).
    Memory: a parsed body is one block, a copy of the body then 20 bytes per value,
    at most 11 bytes per body byte: measured 11.0 for [0,0,0,...] (the worst case),
    2.6 for an array of records (4.0 while parsing: the block grows by doubling). It
@@ -599,6 +604,7 @@ mw_jv_doc *mw_jv_parse(const char *text, size_t len, size_t *err_offset, const c
 void mw_jv_free(mw_jv_doc *doc);
 const mw_jv *mw_jv_root(const mw_jv_doc *doc);
 mw_jv_type mw_jv_kind(const mw_jv *v);
+mw_str mw_jv_string(const mw_jv *v);
 size_t mw_jv_len(const mw_jv *v);
 const mw_jv *mw_jv_get(const mw_jv *obj, const char *key);
 const mw_jv *mw_jv_at(const mw_jv *arr, size_t i);
@@ -2241,6 +2247,7 @@ int mw_json_end(mw_json *j) {
    document needing more than 4 GiB, and a key longer than 64 MiB, are refused. */
 #define MW__JV_TYPE_MASK 0x7u
 #define MW__JV_INTEGRAL 0x8u /* a number without fraction or exponent */
+#define MW__JV_HAS_NUL 0x10u /* a string holding a NUL byte (from \u0000) */
 #define MW__JV_MEMBER 0x20u  /* an object member: it has a key */
 #define MW__JV_KEY_SHIFT 6   /* a member's key length is stored above the flags */
 #define MW__JV_MAX_KEY ((1ul << (32 - MW__JV_KEY_SHIFT)) - 1)
@@ -2383,13 +2390,14 @@ static int mw__jescape_u(mw__jparse *j, const char *at, unsigned long *cp) {
 }
 
 /* A string at j->p (on its opening quote), decoded in place in the copy; returns its
-   block offset, or MW__JNONE. */
-static size_t mw__jstring(mw__jparse *j, size_t *out_len) {
+   block offset, or MW__JNONE. *has_nul tells whether it holds a NUL byte (\u0000). */
+static size_t mw__jstring(mw__jparse *j, size_t *out_len, int *has_nul) {
     const char *start = j->p++, *q;
     char *out = j->block->data + mw__jcopy_offset(j, j->p), *o = out;
     for (q = j->p; q < j->end && *q != '"'; q++) /* the escapes below then stay inside the string */
         if (*q == '\\') q++;
     if (q >= j->end) return mw__jfail(j, start, "unterminated string");
+    *has_nul = 0;
     while (*j->p != '"') {
         unsigned char c = (unsigned char)*j->p;
         if (c < 0x20) return mw__jfail(j, j->p, "control character in string");
@@ -2400,6 +2408,7 @@ static size_t mw__jstring(mw__jparse *j, size_t *out_len) {
             j->p += 2;
             if (at[1] == 'u') {
                 if (!mw__jescape_u(j, at, &cp)) return MW__JNONE;
+                *has_nul |= cp == 0;
                 o += mw__utf8_put(o, cp);
             } else if (at[1] && m) {
                 *o++ = "\"\\/\b\f\n\r\t"[m - "\"\\/bfnrt"];
@@ -2474,10 +2483,11 @@ static size_t mw__jvalue(mw__jparse *j);
 static size_t mw__jkey(mw__jparse *j, size_t *len) {
     const char *at;
     size_t key;
+    int has_nul;
     mw__jws(j);
     at = j->p;
     if (j->p >= j->end || *j->p != '"') return mw__jfail(j, j->p, "object key expected");
-    if ((key = mw__jstring(j, len)) == MW__JNONE) return key;
+    if ((key = mw__jstring(j, len, &has_nul)) == MW__JNONE) return key;
     if (*len > MW__JV_MAX_KEY) return mw__jfail(j, at, "object key longer than 64 MiB");
     mw__jws(j);
     if (j->p >= j->end || *j->p != ':') return mw__jfail(j, j->p, "':' expected");
@@ -2546,8 +2556,9 @@ static size_t mw__jvalue(mw__jparse *j) {
     case 'n': return mw__jliteral(j, "null", MW_JV_NULL);
     case '"': {
         size_t len = 0, s;
-        if ((s = mw__jstring(j, &len)) == MW__JNONE) return s;
-        return mw__jnew(j, MW_JV_STRING, s, len);
+        int has_nul = 0;
+        if ((s = mw__jstring(j, &len, &has_nul)) == MW__JNONE) return s;
+        return mw__jnew(j, MW_JV_STRING | (has_nul ? MW__JV_HAS_NUL : 0u), s, len);
     }
     default: return mw__jnumber(j);
     }
@@ -2681,7 +2692,19 @@ const mw_jv *mw_jv_path(const mw_jv *v, const char *path) {
     return v;
 }
 
-const char *mw_jv_str(const mw_jv *v, const char *def) { return mw__jv_is(v, MW_JV_STRING) ? mw__jv_bytes(v) : def; }
+mw_str mw_jv_string(const mw_jv *v) {
+    mw_str s = {NULL, 0};
+    if (mw__jv_is(v, MW_JV_STRING)) {
+        s.ptr = mw__jv_bytes(v);
+        s.len = v->len;
+    }
+    return s;
+}
+
+/* A string that holds a NUL byte has no C string form: "admin\u0000x" must not read as "admin". */
+const char *mw_jv_str(const mw_jv *v, const char *def) {
+    return mw__jv_is(v, MW_JV_STRING) && !(v->head & MW__JV_HAS_NUL) ? mw__jv_bytes(v) : def;
+}
 
 /* The number as an int64, if it is written as one and in range. */
 static int mw__jv_int64(const mw_jv *v, long long *out) {

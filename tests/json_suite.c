@@ -29,7 +29,7 @@ static int same_value(const mw_jv *a, const mw_jv *b) {
         /* 20e1 and 200 are one value: compare as doubles, and exactly when both are integers */
         return mw_jv_num(a, 0) == mw_jv_num(b, 1) && (!mw__jv_int64(a, &ia) || !mw__jv_int64(b, &ib) || ia == ib);
     case MW_JV_STRING:
-        return mw_jv_len(a) == mw_jv_len(b) && memcmp(mw_jv_str(a, ""), mw_jv_str(b, ""), mw_jv_len(a)) == 0;
+        return mw_jv_len(a) == mw_jv_len(b) && memcmp(mw_jv_string(a).ptr, mw_jv_string(b).ptr, mw_jv_len(a)) == 0;
     case MW_JV_ARRAY:
     case MW_JV_OBJECT:
         if (mw_jv_len(a) != mw_jv_len(b)) return 0;
