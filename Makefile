@@ -8,7 +8,7 @@ B       := build
 
 .PHONY: all run test clean format fuzz bench bench-quick run-pg
 
-all: $(B)/hello $(B)/testapp $(B)/unit $(B)/restart $(B)/alloc $(B)/toolkit $(B)/json_suite $(B)/json_memory \
+all: $(B)/hello $(B)/testapp $(B)/unit $(B)/restart $(B)/alloc $(B)/toolkit $(B)/json_suite $(B)/json_memory $(B)/json_locale \
      $(B)/hello_test tests/json_check
 
 $(B):
@@ -37,6 +37,9 @@ $(B)/json_suite: tests/json_suite.c tests/json_common.h tests/harness.h microweb
 
 $(B)/json_memory: tests/json_memory.c tests/harness.h microweb.h | $(B)
 	$(CC) $(CFLAGS) $(WARN) -pthread -I. tests/json_memory.c -o $@
+
+$(B)/json_locale: tests/json_locale.c tests/harness.h microweb.h | $(B)
+	$(CC) $(CFLAGS) $(WARN) -pthread -I. tests/json_locale.c -o $@
 
 $(B)/hello_test: examples/hello_test.c examples/hello.c microweb.h | $(B)
 	$(CC) $(CFLAGS) $(WARN) -pthread -I. examples/hello_test.c -o $@

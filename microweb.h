@@ -98,7 +98,9 @@
    "admin"); mw_jv_string gives all of it. mw_jv_key gives a key up to a NUL in it.
    Numbers keep their text: mw_jv_int gives the default for a fraction, an exponent
    or a value beyond int64; a number beyond a double reads as infinity (and
-   mw_json_value refuses to write it).
+   mw_json_value refuses to write it). Numbers are read and written with a '.'
+   whatever LC_NUMERIC says (the conversion switches the calling thread to the C
+   locale, then back).
    Memory: a parsed body is one block, a copy of the body then 20 bytes per value,
    at most 11 bytes per body byte: measured 11.0 for [0,0,0,...] (the worst case),
    2.6 for an array of records (4.0 while parsing: the block grows by doubling). It
@@ -649,6 +651,7 @@ void mw_pg_healthz(mw_req *rq, mw_res *rs);
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <locale.h>
 #include <math.h>
 #include <netdb.h>
 #include <poll.h>
@@ -676,6 +679,10 @@ void mw_pg_healthz(mw_req *rq, mw_res *rs);
 #define MW__C_LINKAGE extern "C"
 #else
 #define MW__C_LINKAGE
+#endif
+
+#ifdef __APPLE__
+#include <xlocale.h> /* newlocale and uselocale when _POSIX_C_SOURCE narrows <locale.h> */
 #endif
 
 #if !MW_USE_POLL && defined(__linux__)
@@ -1019,6 +1026,31 @@ static int mw__poller_wait(mw__poller *p, mw__event *out, int max, int timeout_m
     return got;
 }
 #endif
+
+/* JSON writes and reads numbers with a '.', whatever LC_NUMERIC the program chose
+   (under de_DE, printf writes 0.5 as "0,5" and strtod stops at "0.5"'s '.'). The
+   conversions run under the C locale, switched for the calling thread only
+   (uselocale), so the program's locale and other threads are left as they are.
+   glibc answers newlocale(LC_ALL_MASK, "C") with its built-in locale: nothing to free. */
+static pthread_once_t mw__c_locale_once = PTHREAD_ONCE_INIT;
+static locale_t mw__c_locale;
+static void mw__c_locale_make(void) { mw__c_locale = newlocale(LC_ALL_MASK, "C", (locale_t)0); }
+
+/* Switches this thread to the C locale; returns what mw__c_numbers_end restores. */
+static locale_t mw__c_numbers_begin(void) {
+    pthread_once(&mw__c_locale_once, mw__c_locale_make);
+    return mw__c_locale ? uselocale(mw__c_locale) : (locale_t)0;
+}
+static void mw__c_numbers_end(locale_t previous) {
+    if (previous) uselocale(previous);
+}
+
+static double mw__strtod(const char *s) {
+    locale_t previous = mw__c_numbers_begin();
+    double v = strtod(s, NULL);
+    mw__c_numbers_end(previous);
+    return v;
+}
 
 /* ---------------------------------------------------------------------------
    memory: allocation macros, growable buffers
@@ -2135,11 +2167,13 @@ static int mw__json_put_string(mw__buf *b, const char *s, size_t n) {
 
 /* The first of %.15g, %.16g, %.17g that reads back as the same double (17 always does). */
 static int mw__format_double(char *out, size_t size, double v) {
+    locale_t previous = mw__c_numbers_begin();
     int prec;
     for (prec = 15; prec <= 17; prec++) {
         snprintf(out, size, "%.*g", prec, v);
         if (strtod(out, NULL) == v) break;
     }
+    mw__c_numbers_end(previous);
     return (int)strlen(out);
 }
 
@@ -2715,9 +2749,7 @@ long long mw_jv_int(const mw_jv *v, long long def) {
     long long i;
     return mw__jv_int64(v, &i) ? i : def;
 }
-double mw_jv_num(const mw_jv *v, double def) {
-    return mw__jv_is(v, MW_JV_NUMBER) ? strtod(mw__jv_bytes(v), NULL) : def;
-}
+double mw_jv_num(const mw_jv *v, double def) { return mw__jv_is(v, MW_JV_NUMBER) ? mw__strtod(mw__jv_bytes(v)) : def; }
 int mw_jv_bool(const mw_jv *v, int def) { return mw__jv_is(v, MW_JV_TRUE) ? 1 : mw__jv_is(v, MW_JV_FALSE) ? 0 : def; }
 
 int mw_json_value(mw_json *j, const mw_jv *v) {
