@@ -8,7 +8,8 @@ B       := build
 
 .PHONY: all run test clean format fuzz bench bench-quick run-pg
 
-all: $(B)/hello $(B)/testapp $(B)/unit $(B)/restart $(B)/alloc $(B)/toolkit $(B)/json_suite $(B)/hello_test tests/json_check
+all: $(B)/hello $(B)/testapp $(B)/unit $(B)/restart $(B)/alloc $(B)/toolkit $(B)/json_suite $(B)/json_memory $(B)/json_locale \
+     $(B)/hello_test tests/json_check
 
 $(B):
 	mkdir -p $(B)
@@ -33,6 +34,12 @@ $(B)/toolkit: tests/toolkit.c tests/harness.h microweb.h | $(B)
 
 $(B)/json_suite: tests/json_suite.c tests/json_common.h tests/harness.h microweb.h | $(B)
 	$(CC) $(CFLAGS) $(WARN) -pthread -I. tests/json_suite.c -o $@
+
+$(B)/json_memory: tests/json_memory.c tests/harness.h microweb.h | $(B)
+	$(CC) $(CFLAGS) $(WARN) -pthread -I. tests/json_memory.c -o $@
+
+$(B)/json_locale: tests/json_locale.c tests/harness.h microweb.h | $(B)
+	$(CC) $(CFLAGS) $(WARN) -pthread -I. tests/json_locale.c -o $@
 
 $(B)/hello_test: examples/hello_test.c examples/hello.c microweb.h | $(B)
 	$(CC) $(CFLAGS) $(WARN) -pthread -I. examples/hello_test.c -o $@

@@ -90,11 +90,25 @@
        mw_jv_get(obj, "key")   mw_jv_at(arr, 2)   mw_jv_path(v, "user.address.city")
        mw_jv_path(v, "items[2].name")             mw_jv_kind(v) -> MW_JV_NULL .. MW_JV_OBJECT
        mw_jv_str(v, "def")  mw_jv_int(v, 0)  mw_jv_num(v, 0.0)  mw_jv_bool(v, 0)  mw_jv_len(v)
+       mw_jv_string(v)      a string's bytes and length (mw_str); {NULL, 0} for another kind
        for (m = mw_jv_first(v); m; m = mw_jv_next(m)) ... mw_jv_key(m) ...
-   With duplicate keys the last one is found. Numbers keep their text: mw_jv_int gives
-   the default for a fraction, an exponent or a value beyond int64; a number beyond a
-   double reads as infinity (and mw_json_value refuses to write it). Outside a
-   request: mw_jv_parse(text, len, &offset, &problem) / mw_jv_root / mw_jv_free.
+   With duplicate keys the last one is found; keys are compared whole, by length.
+   A string may hold a NUL byte (\u0000), which a C string cannot: mw_jv_str then
+   gives the default, never the bytes before the NUL ("admin\u0000x" does not read as
+   "admin"); mw_jv_string gives all of it. mw_jv_key gives a key up to a NUL in it.
+   Numbers keep their text: mw_jv_int gives the default for a fraction, an exponent
+   or a value beyond int64; a number beyond a double reads as infinity (and
+   mw_json_value refuses to write it). Numbers are read and written with a '.'
+   whatever LC_NUMERIC says (the conversion switches the calling thread to the C
+   locale, then back).
+   Memory: a parsed body is one block, a copy of the body then 20 bytes per value,
+   at most 11 bytes per body byte: measured 11.0 for [0,0,0,...] (the worst case),
+   2.6 for an array of records (4.0 while parsing: the block grows by doubling). It
+   lasts until the request ends; then a worker keeps a block of up to 256 KiB for
+   the next request and frees a larger one. A document needing more than 4 GiB, or a
+   key longer than 64 MiB, is refused (400). Outside a request: mw_jv_parse(text,
+   len, &offset, &problem) / mw_jv_root / mw_jv_free (the document then keeps only
+   the bytes it uses).
    mw_json_value(j, v) writes a parsed value with the JSON writer.
 
    multipart/form-data: mw_part p; memset(&p, 0, sizeof p);
@@ -648,6 +662,7 @@ mw_jv_doc *mw_jv_parse(const char *text, size_t len, size_t *err_offset, const c
 void mw_jv_free(mw_jv_doc *doc);
 const mw_jv *mw_jv_root(const mw_jv_doc *doc);
 mw_jv_type mw_jv_kind(const mw_jv *v);
+mw_str mw_jv_string(const mw_jv *v);
 size_t mw_jv_len(const mw_jv *v);
 const mw_jv *mw_jv_get(const mw_jv *obj, const char *key);
 const mw_jv *mw_jv_at(const mw_jv *arr, size_t i);
@@ -692,6 +707,7 @@ void mw_pg_healthz(mw_req *rq, mw_res *rs);
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <locale.h>
 #include <math.h>
 #include <netdb.h>
 #include <poll.h>
@@ -724,6 +740,10 @@ void mw_pg_healthz(mw_req *rq, mw_res *rs);
 #if defined(__linux__)
 #include <sys/sendfile.h>
 #endif
+#ifdef __APPLE__
+#include <xlocale.h> /* newlocale and uselocale when _POSIX_C_SOURCE narrows <locale.h> */
+#endif
+
 #if !MW_USE_POLL && defined(__linux__)
 #define MW__POLLER_EPOLL 1
 #include <sys/epoll.h>
@@ -1049,6 +1069,31 @@ static int mw__poller_wait(mw__poller *p, mw__event *out, int max, int timeout_m
     return got;
 }
 #endif
+
+/* JSON writes and reads numbers with a '.', whatever LC_NUMERIC the program chose
+   (under de_DE, printf writes 0.5 as "0,5" and strtod stops at "0.5"'s '.'). The
+   conversions run under the C locale, switched for the calling thread only
+   (uselocale), so the program's locale and other threads are left as they are.
+   glibc answers newlocale(LC_ALL_MASK, "C") with its built-in locale: nothing to free. */
+static pthread_once_t mw__c_locale_once = PTHREAD_ONCE_INIT;
+static locale_t mw__c_locale;
+static void mw__c_locale_make(void) { mw__c_locale = newlocale(LC_ALL_MASK, "C", (locale_t)0); }
+
+/* Switches this thread to the C locale; returns what mw__c_numbers_end restores. */
+static locale_t mw__c_numbers_begin(void) {
+    pthread_once(&mw__c_locale_once, mw__c_locale_make);
+    return mw__c_locale ? uselocale(mw__c_locale) : (locale_t)0;
+}
+static void mw__c_numbers_end(locale_t previous) {
+    if (previous) uselocale(previous);
+}
+
+static double mw__strtod(const char *s) {
+    locale_t previous = mw__c_numbers_begin();
+    double v = strtod(s, NULL);
+    mw__c_numbers_end(previous);
+    return v;
+}
 
 /* ---------------------------------------------------------------------------
    memory: allocation macros, growable buffers
@@ -2288,11 +2333,13 @@ static int mw__json_put_string(mw__buf *b, const char *s, size_t n) {
 
 /* The first of %.15g, %.16g, %.17g that reads back as the same double (17 always does). */
 static int mw__format_double(char *out, size_t size, double v) {
+    locale_t previous = mw__c_numbers_begin();
     int prec;
     for (prec = 15; prec <= 17; prec++) {
         snprintf(out, size, "%.*g", prec, v);
         if (strtod(out, NULL) == v) break;
     }
+    mw__c_numbers_end(previous);
     return (int)strlen(out);
 }
 
@@ -2387,55 +2434,93 @@ int mw_json_end(mw_json *j) {
 }
 
 /* ---------------------------------------------------------------------------
-   JSON reader: strict RFC 8259 into an arena (pure)
+   JSON reader: strict RFC 8259 into one block (pure)
    --------------------------------------------------------------------------- */
+/* A parsed document is one block: a copy of the text, where strings are decoded in
+   place (never longer than their text) and NUL-terminated, as are numbers (the byte
+   after a number is a delimiter the copy no longer needs); then one 20-byte node per
+   value, in pre-order: a container's first member is the node right after it, and
+   each node holds the distance, in nodes, to its next sibling. A node finds its bytes
+   by distances back from itself, so the block holds no pointer and may move while it
+   grows: pointers are handed out once the parse is done. Numeric values are not
+   stored; they are read from the text when asked for. Distances are 32-bit: a
+   document needing more than 4 GiB, and a key longer than 64 MiB, are refused. */
+#define MW__JV_TYPE_MASK 0x7u
+#define MW__JV_INTEGRAL 0x8u /* a number without fraction or exponent */
+#define MW__JV_HAS_NUL 0x10u /* a string holding a NUL byte (from \u0000) */
+#define MW__JV_MEMBER 0x20u  /* an object member: it has a key */
+#define MW__JV_KEY_SHIFT 6   /* a member's key length is stored above the flags */
+#define MW__JV_MAX_KEY ((1ul << (32 - MW__JV_KEY_SHIFT)) - 1)
+#define MW__JV_MAX_BLOCK ((size_t)0xffffffffu)
+#define MW__JV_TOO_LARGE "JSON document larger than 4 GiB with its values"
+#define MW__JNONE ((size_t)-1) /* no node or offset: the parse failed */
+
 struct mw_jv {
-    mw_jv_type type;
-    const char *key; /* member key, decoded and NUL-terminated (NULL outside objects) */
-    size_t key_len;
-    const char *str; /* string: decoded, NUL-terminated; number: its text */
-    size_t len;      /* string bytes, or elements / members of a container */
-    double num;
-    long long i;
-    int is_int; /* a number without fraction or exponent that fits in an int64 */
-    struct mw_jv *first, *last, *next;
+    uint32_t head; /* type | flags | key length << MW__JV_KEY_SHIFT */
+    uint32_t next; /* nodes on to the next sibling; 0 for the last */
+    uint32_t text; /* bytes back to the string's bytes or the number's text */
+    uint32_t len;  /* string bytes, number text bytes, or members of a container */
+    uint32_t key;  /* bytes back to the member's key */
 };
 
 struct mw_jv_doc {
-    mw__arena arena;
-    mw_jv *root;
+    mw__buf block;
+    const mw_jv *root;
 };
 
 typedef struct mw__jparse {
-    const char *p, *end;
-    mw__arena *arena;
+    const char *text, *p, *end; /* the caller's text: read, never written */
+    mw__buf *block;
+    size_t nodes; /* offset of the first node in the block */
+    size_t count; /* nodes so far */
+    size_t most;  /* the most bytes the block can need for this text */
     const char *problem;
     int depth;
 } mw__jparse;
 
-static mw_jv *mw__jfail(mw__jparse *j, const char *where, const char *problem) {
+static size_t mw__jfail(mw__jparse *j, const char *where, const char *problem) {
     if (!j->problem) {
         j->problem = problem;
         j->p = where;
     }
-    return NULL;
-}
-
-static const char *mw__jfail_str(mw__jparse *j, const char *where, const char *problem) {
-    mw__jfail(j, where, problem);
-    return NULL;
+    return MW__JNONE;
 }
 
 static void mw__jws(mw__jparse *j) {
     while (j->p < j->end && (*j->p == ' ' || *j->p == '\t' || *j->p == '\n' || *j->p == '\r')) j->p++;
 }
 
-static mw_jv *mw__jnew(mw__jparse *j, mw_jv_type t) {
-    mw_jv *v = (mw_jv *)mw__arena_alloc(j->arena, sizeof *v);
-    if (!v) return mw__jfail(j, j->p, "out of memory");
-    memset(v, 0, sizeof *v);
-    v->type = t;
-    return v;
+/* Where the byte of the text at `at` sits in the copy. */
+static size_t mw__jcopy_offset(const mw__jparse *j, const char *at) { return (size_t)(at - j->text); }
+
+static mw_jv *mw__jnode(const mw__jparse *j, size_t i) { return (mw_jv *)(void *)(j->block->data + j->nodes) + i; }
+
+/* Room for `need` bytes in the block: it doubles, up to the most this text can need. */
+static int mw__jreserve(mw__jparse *j, size_t need) {
+    size_t cap = j->block->cap < j->most / 2 ? j->block->cap * 2 : j->most;
+    char *d;
+    if (need > j->most) return mw__jfail(j, j->p, MW__JV_TOO_LARGE), 0;
+    if (need <= j->block->cap) return 1;
+    if (cap < need) cap = need;
+    if (!(d = (char *)MW_REALLOC(j->block->data, cap))) return mw__jfail(j, j->p, "out of memory"), 0;
+    j->block->data = d;
+    j->block->cap = cap;
+    return 1;
+}
+
+/* Appends a node for a value whose bytes are at block offset `text`; returns its index. */
+static size_t mw__jnew(mw__jparse *j, unsigned head, size_t text, size_t len) {
+    size_t at = j->nodes + j->count * sizeof(mw_jv);
+    mw_jv *v;
+    if (!mw__jreserve(j, at + sizeof *v)) return MW__JNONE;
+    v = mw__jnode(j, j->count);
+    v->head = head;
+    v->next = 0;
+    v->text = (uint32_t)(at - text);
+    v->len = (uint32_t)len;
+    v->key = 0;
+    j->block->len = at + sizeof *v;
+    return j->count++;
 }
 
 /* Four hex digits of a \u escape, or -1. */
@@ -2504,34 +2589,35 @@ static int mw__jescape_u(mw__jparse *j, const char *at, unsigned long *cp) {
     return 1;
 }
 
-/* A string at j->p (on its opening quote), decoded into the arena. */
-static const char *mw__jstring(mw__jparse *j, size_t *out_len) {
+/* A string at j->p (on its opening quote), decoded in place in the copy; returns its
+   block offset, or MW__JNONE. *has_nul tells whether it holds a NUL byte (\u0000). */
+static size_t mw__jstring(mw__jparse *j, size_t *out_len, int *has_nul) {
     const char *start = j->p++, *q;
-    char *out, *o;
-    for (q = j->p; q < j->end && *q != '"'; q++) /* the decoded string is never longer */
+    char *out = j->block->data + mw__jcopy_offset(j, j->p), *o = out;
+    for (q = j->p; q < j->end && *q != '"'; q++) /* the escapes below then stay inside the string */
         if (*q == '\\') q++;
-    if (q >= j->end) return mw__jfail_str(j, start, "unterminated string");
-    if (!(o = out = (char *)mw__arena_alloc(j->arena, (size_t)(q - j->p) + 1)))
-        return mw__jfail_str(j, start, "out of memory");
+    if (q >= j->end) return mw__jfail(j, start, "unterminated string");
+    *has_nul = 0;
     while (*j->p != '"') {
         unsigned char c = (unsigned char)*j->p;
-        if (c < 0x20) return mw__jfail_str(j, j->p, "control character in string");
+        if (c < 0x20) return mw__jfail(j, j->p, "control character in string");
         if (c == '\\') {
             const char *at = j->p;
             unsigned long cp;
             const char *m = strchr("\"\\/bfnrt", j->p[1]);
             j->p += 2;
             if (at[1] == 'u') {
-                if (!mw__jescape_u(j, at, &cp)) return NULL;
+                if (!mw__jescape_u(j, at, &cp)) return MW__JNONE;
+                *has_nul |= cp == 0;
                 o += mw__utf8_put(o, cp);
             } else if (at[1] && m) {
                 *o++ = "\"\\/\b\f\n\r\t"[m - "\"\\/bfnrt"];
             } else {
-                return mw__jfail_str(j, at, "invalid escape in string");
+                return mw__jfail(j, at, "invalid escape in string");
             }
         } else {
             size_t n = mw__utf8_len(j->p, j->end);
-            if (!n) return mw__jfail_str(j, j->p, "invalid UTF-8 in string");
+            if (!n) return mw__jfail(j, j->p, "invalid UTF-8 in string");
             memcpy(o, j->p, n);
             o += n;
             j->p += n;
@@ -2540,7 +2626,7 @@ static const char *mw__jstring(mw__jparse *j, size_t *out_len) {
     j->p++;
     *o = '\0';
     *out_len = (size_t)(o - out);
-    return out;
+    return (size_t)(out - j->block->data);
 }
 
 static const char *mw__jdigits(const char *p, const char *end) {
@@ -2549,45 +2635,79 @@ static const char *mw__jdigits(const char *p, const char *end) {
     return p > s ? p : NULL;
 }
 
-/* number = [ "-" ] int [ frac ] [ exp ]; int = "0" / digit1-9 *DIGIT (RFC 8259 §6) */
-static mw_jv *mw__jnumber(mw__jparse *j) {
-    const char *start = j->p, *p = j->p;
-    mw_jv *v;
-    int integral = 1;
-    if (p < j->end && *p == '-') p++;
-    if (p < j->end && *p == '0') {
+static const char *mw__jnumber_fail(const char **problem, const char *why) {
+    *problem = why;
+    return NULL;
+}
+
+/* The end of the number at p, or NULL with *problem set. *integral: no fraction and
+   no exponent. number = [ "-" ] int [ frac ] [ exp ]; int = "0" / digit1-9 *DIGIT
+   (RFC 8259 §6) */
+static const char *mw__jnumber_end(const char *p, const char *end, int *integral, const char **problem) {
+    *integral = 1;
+    if (p < end && *p == '-') p++;
+    if (p < end && *p == '0') {
         p++;
-        if (p < j->end && *p >= '0' && *p <= '9') return mw__jfail(j, start, "leading zero in number");
-    } else if (!(p = mw__jdigits(p, j->end))) {
-        return mw__jfail(j, start, "unexpected character");
+        if (p < end && *p >= '0' && *p <= '9') return mw__jnumber_fail(problem, "leading zero in number");
+    } else if (!(p = mw__jdigits(p, end))) {
+        return mw__jnumber_fail(problem, "unexpected character");
     }
-    if (p < j->end && *p == '.') {
-        integral = 0;
-        if (!(p = mw__jdigits(p + 1, j->end))) return mw__jfail(j, start, "digits expected after '.'");
+    if (p < end && *p == '.') {
+        *integral = 0;
+        if (!(p = mw__jdigits(p + 1, end))) return mw__jnumber_fail(problem, "digits expected after '.'");
     }
-    if (p < j->end && (*p == 'e' || *p == 'E')) {
-        integral = 0;
+    if (p < end && (*p == 'e' || *p == 'E')) {
+        *integral = 0;
         p++;
-        if (p < j->end && (*p == '+' || *p == '-')) p++;
-        if (!(p = mw__jdigits(p, j->end))) return mw__jfail(j, start, "digits expected in exponent");
+        if (p < end && (*p == '+' || *p == '-')) p++;
+        if (!(p = mw__jdigits(p, end))) return mw__jnumber_fail(problem, "digits expected in exponent");
     }
-    if (!(v = mw__jnew(j, MW_JV_NUMBER)) || !(v->str = mw__arena_strndup(j->arena, start, (size_t)(p - start))))
-        return mw__jfail(j, start, "out of memory");
-    v->len = (size_t)(p - start);
-    v->num = strtod(v->str, NULL);
-    v->is_int = integral && mw__parse_int64(v->str, v->len, &v->i);
-    j->p = p;
+    return p;
+}
+
+static size_t mw__jnumber(mw__jparse *j) {
+    const char *start = j->p, *problem = NULL, *e;
+    int integral;
+    size_t v;
+    if (!(e = mw__jnumber_end(start, j->end, &integral, &problem))) return mw__jfail(j, start, problem);
+    v = mw__jnew(j, MW_JV_NUMBER | (integral ? MW__JV_INTEGRAL : 0u), mw__jcopy_offset(j, start), (size_t)(e - start));
+    if (v == MW__JNONE) return v;
+    j->block->data[mw__jcopy_offset(j, e)] = '\0'; /* the delimiter after it, in the copy only */
+    j->p = e;
     return v;
 }
 
-static mw_jv *mw__jvalue(mw__jparse *j);
+static size_t mw__jvalue(mw__jparse *j);
 
-/* Array or object at j->p; members are chained in order. */
-static mw_jv *mw__jcontainer(mw__jparse *j, int object) {
+/* An object's `"key" :`, decoded in place; returns the key's block offset. */
+static size_t mw__jkey(mw__jparse *j, size_t *len) {
+    const char *at;
+    size_t key;
+    int has_nul;
+    mw__jws(j);
+    at = j->p;
+    if (j->p >= j->end || *j->p != '"') return mw__jfail(j, j->p, "object key expected");
+    if ((key = mw__jstring(j, len, &has_nul)) == MW__JNONE) return key;
+    if (*len > MW__JV_MAX_KEY) return mw__jfail(j, at, "object key longer than 64 MiB");
+    mw__jws(j);
+    if (j->p >= j->end || *j->p != ':') return mw__jfail(j, j->p, "':' expected");
+    j->p++;
+    return key;
+}
+
+static void mw__jset_key(mw__jparse *j, size_t i, size_t key, size_t len) {
+    mw_jv *v = mw__jnode(j, i);
+    v->head |= MW__JV_MEMBER | (uint32_t)len << MW__JV_KEY_SHIFT;
+    v->key = (uint32_t)(j->nodes + i * sizeof *v - key);
+}
+
+/* Array or object at j->p: its members follow its node, each linked to the next. */
+static size_t mw__jcontainer(mw__jparse *j, int object) {
     const char *open = j->p;
     char close = object ? '}' : ']';
-    mw_jv *c = mw__jnew(j, object ? MW_JV_OBJECT : MW_JV_ARRAY);
-    if (!c) return NULL;
+    size_t c = mw__jnew(j, object ? MW_JV_OBJECT : MW_JV_ARRAY, mw__jcopy_offset(j, open), 0), prev = MW__JNONE;
+    size_t members = 0;
+    if (c == MW__JNONE) return c;
     if (++j->depth > MW_JSON_MAX_DEPTH) return mw__jfail(j, open, "nesting deeper than MW_JSON_MAX_DEPTH");
     j->p++;
     mw__jws(j);
@@ -2597,24 +2717,13 @@ static mw_jv *mw__jcontainer(mw__jparse *j, int object) {
         return c;
     }
     for (;;) {
-        const char *key = NULL;
-        size_t key_len = 0;
-        mw_jv *v;
-        if (object) {
-            mw__jws(j);
-            if (j->p >= j->end || *j->p != '"') return mw__jfail(j, j->p, "object key expected");
-            if (!(key = mw__jstring(j, &key_len))) return NULL;
-            mw__jws(j);
-            if (j->p >= j->end || *j->p != ':') return mw__jfail(j, j->p, "':' expected");
-            j->p++;
-        }
-        if (!(v = mw__jvalue(j))) return NULL;
-        v->key = key;
-        v->key_len = key_len;
-        if (c->last) c->last->next = v;
-        else c->first = v;
-        c->last = v;
-        c->len++;
+        size_t key = 0, key_len = 0, v;
+        if (object && (key = mw__jkey(j, &key_len)) == MW__JNONE) return key;
+        if ((v = mw__jvalue(j)) == MW__JNONE) return v;
+        if (object) mw__jset_key(j, v, key, key_len);
+        if (prev != MW__JNONE) mw__jnode(j, prev)->next = (uint32_t)(v - prev);
+        prev = v;
+        members++;
         mw__jws(j);
         if (j->p < j->end && *j->p == ',') {
             j->p++;
@@ -2623,19 +2732,20 @@ static mw_jv *mw__jcontainer(mw__jparse *j, int object) {
         if (j->p < j->end && *j->p == close) break;
         return mw__jfail(j, j->p, object ? "',' or '}' expected" : "',' or ']' expected");
     }
+    mw__jnode(j, c)->len = (uint32_t)members;
     j->p++;
     j->depth--;
     return c;
 }
 
-static mw_jv *mw__jliteral(mw__jparse *j, const char *word, mw_jv_type t) {
-    size_t n = strlen(word);
+static size_t mw__jliteral(mw__jparse *j, const char *word, mw_jv_type t) {
+    size_t n = strlen(word), v;
     if ((size_t)(j->end - j->p) < n || memcmp(j->p, word, n) != 0) return mw__jfail(j, j->p, "unexpected character");
-    j->p += n;
-    return mw__jnew(j, t);
+    if ((v = mw__jnew(j, t, mw__jcopy_offset(j, j->p), 0)) != MW__JNONE) j->p += n;
+    return v;
 }
 
-static mw_jv *mw__jvalue(mw__jparse *j) {
+static size_t mw__jvalue(mw__jparse *j) {
     mw__jws(j);
     if (j->p >= j->end) return mw__jfail(j, j->p, "value expected");
     switch (*j->p) {
@@ -2645,30 +2755,65 @@ static mw_jv *mw__jvalue(mw__jparse *j) {
     case 'f': return mw__jliteral(j, "false", MW_JV_FALSE);
     case 'n': return mw__jliteral(j, "null", MW_JV_NULL);
     case '"': {
-        mw_jv *v = mw__jnew(j, MW_JV_STRING);
-        return v && (v->str = mw__jstring(j, &v->len)) != NULL ? v : NULL;
+        size_t len = 0, s;
+        int has_nul = 0;
+        if ((s = mw__jstring(j, &len, &has_nul)) == MW__JNONE) return s;
+        return mw__jnew(j, MW_JV_STRING | (has_nul ? MW__JV_HAS_NUL : 0u), s, len);
     }
     default: return mw__jnumber(j);
     }
 }
 
-/* Parses one JSON text into the arena; on failure *offset and *problem say why. */
-static mw_jv *mw__json_parse(mw__arena *a, const char *s, size_t n, size_t *offset, const char **problem) {
+/* The most bytes the block can need for a text of n bytes: its copy, then a node
+   per value. Each value but the first takes two bytes of text (its first byte, and a
+   ',', ':' or its container's first byte) and an unclosed container only one: so
+   (n + 1 + open containers) / 2 values at most, and at most MW_JSON_MAX_DEPTH + 1
+   containers are open when a parse fails. "[0,0,0,...]", the worst case, takes 11
+   bytes per byte of text. 0 for a text whose block would pass 32-bit distances. */
+static size_t mw__jmost_bytes(size_t n, size_t *nodes_at) {
+    size_t values = n / 2 + (MW_JSON_MAX_DEPTH + 3) / 2 + 1;
+    if (n > MW__JV_MAX_BLOCK - 2 * sizeof(mw_jv)) return 0;
+    *nodes_at = (n + 1 + 3) & ~(size_t)3; /* the copy and its NUL, then nodes 4-byte aligned */
+    if (values > (MW__JV_MAX_BLOCK - *nodes_at) / sizeof(mw_jv)) return MW__JV_MAX_BLOCK;
+    return *nodes_at + values * sizeof(mw_jv);
+}
+
+/* Parses n bytes of JSON text into block (its previous content is dropped); the root
+   value, or NULL with *offset and *problem saying why. */
+static const mw_jv *mw__json_parse(mw__buf *block, const char *s, size_t n, size_t *offset, const char **problem) {
     mw__jparse j;
-    mw_jv *v;
-    j.p = s;
+    size_t root = MW__JNONE;
+    memset(&j, 0, sizeof j);
+    j.text = j.p = s;
     j.end = s + n;
-    j.arena = a;
-    j.problem = NULL;
-    j.depth = 0;
-    v = mw__jvalue(&j);
-    if (v) {
-        mw__jws(&j);
-        if (j.p != j.end) v = mw__jfail(&j, j.p, "unexpected data after the JSON value");
+    j.block = block;
+    j.most = mw__jmost_bytes(n, &j.nodes);
+    block->len = 0;
+    /* room first for the copy and as many bytes of nodes: about what a text of records needs */
+    if (!j.most) {
+        mw__jfail(&j, s, MW__JV_TOO_LARGE);
+    } else if (mw__jreserve(&j, j.nodes + (n < j.most - j.nodes ? n : j.most - j.nodes))) {
+        memcpy(block->data, s, n);
+        block->data[n] = '\0';
+        block->len = j.nodes;
+        if ((root = mw__jvalue(&j)) != MW__JNONE) {
+            mw__jws(&j);
+            if (j.p != j.end) root = mw__jfail(&j, j.p, "unexpected data after the JSON value");
+        }
     }
     *offset = (size_t)(j.p - s);
     *problem = j.problem;
-    return v;
+    return root == MW__JNONE ? NULL : mw__jnode(&j, root);
+}
+
+/* A document that outlives the call keeps only the bytes it uses. */
+static void mw__jv_doc_fit(mw_jv_doc *d) {
+    size_t root = (size_t)((const char *)d->root - d->block.data);
+    char *p = (char *)MW_REALLOC(d->block.data, d->block.len);
+    if (!p) return;
+    d->block.data = p;
+    d->block.cap = d->block.len;
+    d->root = (const mw_jv *)(void *)(p + root);
 }
 
 mw_jv_doc *mw_jv_parse(const char *text, size_t len, size_t *err_offset, const char **err_problem) {
@@ -2677,7 +2822,10 @@ mw_jv_doc *mw_jv_parse(const char *text, size_t len, size_t *err_offset, const c
     const char *problem = "out of memory";
     if (d) {
         memset(d, 0, sizeof *d);
-        if ((d->root = mw__json_parse(&d->arena, text ? text : "", text ? len : 0, &off, &problem)) != NULL) return d;
+        if ((d->root = mw__json_parse(&d->block, text ? text : "", text ? len : 0, &off, &problem)) != NULL) {
+            mw__jv_doc_fit(d);
+            return d;
+        }
         mw_jv_free(d);
     }
     if (err_offset) *err_offset = off;
@@ -2687,23 +2835,31 @@ mw_jv_doc *mw_jv_parse(const char *text, size_t len, size_t *err_offset, const c
 
 void mw_jv_free(mw_jv_doc *doc) {
     if (!doc) return;
-    mw__arena_free(&doc->arena);
+    mw__buf_free(&doc->block);
     MW_FREE(doc);
 }
 
-const mw_jv *mw_jv_root(const mw_jv_doc *doc) { return doc ? doc->root : NULL; }
-mw_jv_type mw_jv_kind(const mw_jv *v) { return v ? v->type : MW_JV_NULL; }
-size_t mw_jv_len(const mw_jv *v) { return v && v->type != MW_JV_NUMBER ? v->len : 0; }
-const mw_jv *mw_jv_first(const mw_jv *v) { return v ? v->first : NULL; }
-const mw_jv *mw_jv_next(const mw_jv *v) { return v ? v->next : NULL; }
-const char *mw_jv_key(const mw_jv *v) { return v ? v->key : NULL; }
+static unsigned mw__jv_type(const mw_jv *v) { return v->head & MW__JV_TYPE_MASK; }
+static const char *mw__jv_bytes(const mw_jv *v) { return (const char *)v - v->text; }
+static size_t mw__jv_key_len(const mw_jv *v) { return v->head >> MW__JV_KEY_SHIFT; }
+static int mw__jv_is(const mw_jv *v, mw_jv_type t) { return v && mw__jv_type(v) == (unsigned)t; }
 
-/* The member named key; with duplicate keys, the last one (as JavaScript reads it). */
+const mw_jv *mw_jv_root(const mw_jv_doc *doc) { return doc ? doc->root : NULL; }
+mw_jv_type mw_jv_kind(const mw_jv *v) { return v ? (mw_jv_type)mw__jv_type(v) : MW_JV_NULL; }
+size_t mw_jv_len(const mw_jv *v) { return v && !mw__jv_is(v, MW_JV_NUMBER) ? v->len : 0; }
+const mw_jv *mw_jv_first(const mw_jv *v) {
+    return (mw__jv_is(v, MW_JV_ARRAY) || mw__jv_is(v, MW_JV_OBJECT)) && v->len ? v + 1 : NULL;
+}
+const mw_jv *mw_jv_next(const mw_jv *v) { return v && v->next ? v + v->next : NULL; }
+const char *mw_jv_key(const mw_jv *v) { return v && (v->head & MW__JV_MEMBER) ? (const char *)v - v->key : NULL; }
+
+/* The member named key (whole keys, by length); with duplicate keys, the last one
+   (as JavaScript reads it). */
 static const mw_jv *mw__jv_getn(const mw_jv *obj, const char *key, size_t n) {
     const mw_jv *m, *found = NULL;
-    if (!obj || obj->type != MW_JV_OBJECT) return NULL;
-    for (m = obj->first; m; m = m->next)
-        if (m->key_len == n && memcmp(m->key, key, n) == 0) found = m;
+    if (!mw__jv_is(obj, MW_JV_OBJECT)) return NULL;
+    for (m = mw_jv_first(obj); m; m = mw_jv_next(m))
+        if (mw__jv_key_len(m) == n && memcmp(mw_jv_key(m), key, n) == 0) found = m;
     return found;
 }
 
@@ -2711,8 +2867,8 @@ const mw_jv *mw_jv_get(const mw_jv *obj, const char *key) { return key ? mw__jv_
 
 const mw_jv *mw_jv_at(const mw_jv *arr, size_t i) {
     const mw_jv *m;
-    if (!arr || arr->type != MW_JV_ARRAY) return NULL;
-    for (m = arr->first; m && i; m = m->next) i--;
+    if (!mw__jv_is(arr, MW_JV_ARRAY)) return NULL;
+    for (m = mw_jv_first(arr); m && i; m = mw_jv_next(m)) i--;
     return m;
 }
 
@@ -2736,27 +2892,46 @@ const mw_jv *mw_jv_path(const mw_jv *v, const char *path) {
     return v;
 }
 
-const char *mw_jv_str(const mw_jv *v, const char *def) { return v && v->type == MW_JV_STRING ? v->str : def; }
-long long mw_jv_int(const mw_jv *v, long long def) { return v && v->type == MW_JV_NUMBER && v->is_int ? v->i : def; }
-double mw_jv_num(const mw_jv *v, double def) { return v && v->type == MW_JV_NUMBER ? v->num : def; }
-int mw_jv_bool(const mw_jv *v, int def) {
-    return v && v->type == MW_JV_TRUE ? 1 : v && v->type == MW_JV_FALSE ? 0 : def;
+mw_str mw_jv_string(const mw_jv *v) {
+    mw_str s = {NULL, 0};
+    if (mw__jv_is(v, MW_JV_STRING)) {
+        s.ptr = mw__jv_bytes(v);
+        s.len = v->len;
+    }
+    return s;
 }
+
+/* A string that holds a NUL byte has no C string form: "admin\u0000x" must not read as "admin". */
+const char *mw_jv_str(const mw_jv *v, const char *def) {
+    return mw__jv_is(v, MW_JV_STRING) && !(v->head & MW__JV_HAS_NUL) ? mw__jv_bytes(v) : def;
+}
+
+/* The number as an int64, if it is written as one and in range. */
+static int mw__jv_int64(const mw_jv *v, long long *out) {
+    return mw__jv_is(v, MW_JV_NUMBER) && (v->head & MW__JV_INTEGRAL) && mw__parse_int64(mw__jv_bytes(v), v->len, out);
+}
+
+long long mw_jv_int(const mw_jv *v, long long def) {
+    long long i;
+    return mw__jv_int64(v, &i) ? i : def;
+}
+double mw_jv_num(const mw_jv *v, double def) { return mw__jv_is(v, MW_JV_NUMBER) ? mw__strtod(mw__jv_bytes(v)) : def; }
+int mw_jv_bool(const mw_jv *v, int def) { return mw__jv_is(v, MW_JV_TRUE) ? 1 : mw__jv_is(v, MW_JV_FALSE) ? 0 : def; }
 
 int mw_json_value(mw_json *j, const mw_jv *v) {
     const mw_jv *m;
-    int rc = 0;
-    if (!v) return mw_json_null(j);
-    switch (v->type) {
+    long long i;
+    int rc = 0, object = mw__jv_is(v, MW_JV_OBJECT);
+    switch (mw_jv_kind(v)) {
     case MW_JV_NULL: return mw_json_null(j);
     case MW_JV_TRUE: return mw_json_bool(j, 1);
     case MW_JV_FALSE: return mw_json_bool(j, 0);
-    case MW_JV_STRING: return mw_json_stringn(j, v->str, v->len);
-    case MW_JV_NUMBER: return v->is_int ? mw_json_int(j, v->i) : mw_json_double(j, v->num);
+    case MW_JV_STRING: return mw_json_stringn(j, mw__jv_bytes(v), v->len);
+    case MW_JV_NUMBER: return mw__jv_int64(v, &i) ? mw_json_int(j, i) : mw_json_double(j, mw_jv_num(v, 0));
     default:
-        rc = v->type == MW_JV_OBJECT ? mw_json_object(j) : mw_json_array(j);
-        for (m = v->first; m && !rc; m = m->next) {
-            if (v->type == MW_JV_OBJECT) rc = mw__json_key_n(j, m->key, m->key_len);
+        rc = object ? mw_json_object(j) : mw_json_array(j);
+        for (m = mw_jv_first(v); m && !rc; m = mw_jv_next(m)) {
+            if (object) rc = mw__json_key_n(j, mw_jv_key(m), mw__jv_key_len(m));
             if (!rc) rc = mw_json_value(j, m);
         }
         return rc ? rc : mw_json_close(j);
@@ -2790,6 +2965,7 @@ struct mw_req {
     long long fail_offset; /* byte offset of a JSON error, else -1 */
     int json_parsed;
     const mw_jv *json;
+    mw__buf *json_block; /* the worker's: holds the parsed body, reused by the next request */
     void *ext[MW__EXT_MAX]; /* each extension's state for this request, NULL until it is used */
 };
 
@@ -3380,7 +3556,7 @@ const mw_jv *mw_req_json(mw_req *rq) {
     const char *problem;
     if (!rq || rq->json_parsed) return rq ? rq->json : NULL;
     rq->json_parsed = 1;
-    rq->json = mw__json_parse(rq->arena, rq->body, rq->body_len, &off, &problem);
+    rq->json = mw__json_parse(rq->json_block, rq->body, rq->body_len, &off, &problem);
     if (!rq->json) {
         char *detail = (char *)mw__arena_alloc(rq->arena, 96);
         if (detail) snprintf(detail, 96, "invalid JSON at byte %lu: %s", (unsigned long)off, problem);
@@ -3611,6 +3787,8 @@ typedef struct mw__pool {
     size_t count;
 } mw__pool;
 
+#define MW__JSON_KEEP (256u << 10) /* bytes of a parsed JSON body a worker keeps for the next request */
+
 struct mw__worker {
     mw_app *app;
     pthread_t thread;
@@ -3621,6 +3799,7 @@ struct mw__worker {
     mw__buf body, headers, ctype, scratch;
     mw__buf wakes;   /* connection tags taken from the app's wake-up list */
     mw__buf reqline; /* the access log's "METHOD TARGET" */
+    mw__buf json; /* a parsed JSON body (mw_req_json) */
     mw__arena arena;
     mw__pool bufs;
     int batch; /* events taken per wait, set before the thread starts */
@@ -4220,6 +4399,7 @@ static void mw__req_fill(mw__worker *w, mw__conn *c) {
     rq->json_parsed = 0;
     rq->json = NULL;
     for (i = 0; i < (size_t)w->app->nexts; i++) rq->ext[i] = NULL;
+    rq->json_block = &w->json;
 }
 
 /* ---------------------------------------------------------------------------
@@ -4797,6 +4977,7 @@ static void mw__dispatch(mw__worker *w, mw__conn *c) {
     keep = c->keep_alive && !w->res.close && !MW__LOAD(&w->app->stopping);
     mw__conn_respond(w, c, keep);
     mw__buf_trim(&w->body, 1u << 20); /* a worker keeps no multi-megabyte body around */
+    mw__buf_trim(&w->json, MW__JSON_KEEP);
 }
 
 /* Parses and answers the complete requests in the buffer, in order, until one's
@@ -5491,6 +5672,7 @@ static void mw__worker_free(mw__worker *w) {
     mw__buf_free(&w->scratch);
     mw__buf_free(&w->wakes);
     mw__buf_free(&w->reqline);
+    mw__buf_free(&w->json);
     mw__arena_free(&w->arena);
     mw__pool_drain(&w->bufs);
 }
@@ -6241,20 +6423,9 @@ static void mw__pg_end_request(mw_req *rq, void *pool, void *request_state) {
 
 /* A number as PostgreSQL prints it, if JSON can hold it: NaN and infinities cannot. */
 static int mw__is_json_number(const char *v, size_t n) {
-    mw__jparse j;
-    memset(&j, 0, sizeof j);
-    j.p = v;
-    j.end = v + n;
-    if (!n || (v[0] != '-' && (v[0] < '0' || v[0] > '9'))) return 0;
-    if (v[0] == '-') j.p++;
-    if (!(j.p = mw__jdigits(j.p, j.end))) return 0;
-    if (j.p < j.end && *j.p == '.' && !(j.p = mw__jdigits(j.p + 1, j.end))) return 0;
-    if (j.p < j.end && (*j.p == 'e' || *j.p == 'E')) {
-        j.p++;
-        if (j.p < j.end && (*j.p == '+' || *j.p == '-')) j.p++;
-        if (!(j.p = mw__jdigits(j.p, j.end))) return 0;
-    }
-    return j.p == j.end;
+    const char *problem;
+    int integral;
+    return n && mw__jnumber_end(v, v + n, &integral, &problem) == v + n;
 }
 
 /* One field by its column's type OID (pg_type.h): numbers and booleans as JSON

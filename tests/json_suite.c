@@ -22,19 +22,21 @@ static int nresults;
 
 static int same_value(const mw_jv *a, const mw_jv *b) {
     const mw_jv *x, *y;
+    long long ia, ib;
     if (mw_jv_kind(a) != mw_jv_kind(b)) return 0;
     switch (mw_jv_kind(a)) {
     case MW_JV_NUMBER:
         /* 20e1 and 200 are one value: compare as doubles, and exactly when both are integers */
-        return mw_jv_num(a, 0) == mw_jv_num(b, 1) && (!a->is_int || !b->is_int || a->i == b->i);
+        return mw_jv_num(a, 0) == mw_jv_num(b, 1) && (!mw__jv_int64(a, &ia) || !mw__jv_int64(b, &ib) || ia == ib);
     case MW_JV_STRING:
-        return mw_jv_len(a) == mw_jv_len(b) && memcmp(mw_jv_str(a, ""), mw_jv_str(b, ""), mw_jv_len(a)) == 0;
+        return mw_jv_len(a) == mw_jv_len(b) && memcmp(mw_jv_string(a).ptr, mw_jv_string(b).ptr, mw_jv_len(a)) == 0;
     case MW_JV_ARRAY:
     case MW_JV_OBJECT:
         if (mw_jv_len(a) != mw_jv_len(b)) return 0;
         for (x = mw_jv_first(a), y = mw_jv_first(b); x && y; x = mw_jv_next(x), y = mw_jv_next(y)) {
             if ((mw_jv_key(x) == NULL) != (mw_jv_key(y) == NULL)) return 0;
-            if (mw_jv_key(x) && (x->key_len != y->key_len || memcmp(mw_jv_key(x), mw_jv_key(y), x->key_len) != 0))
+            if (mw_jv_key(x) &&
+                (mw__jv_key_len(x) != mw__jv_key_len(y) || memcmp(mw_jv_key(x), mw_jv_key(y), mw__jv_key_len(x)) != 0))
                 return 0;
             if (!same_value(x, y)) return 0;
         }

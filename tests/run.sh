@@ -89,12 +89,22 @@ check examples_warning_free sh -c "gcc -std=c99 $W -pthread -I. examples/hello.c
     clang -std=c11 $W -pthread -I. examples/hello_test.c -o $B/hello_test_strict"
 check exported_symbols_prefixed symbols_are_prefixed
 
+# json_locale runs under de_DE.UTF-8, a locale whose decimal point is a comma, compiled
+# here from the source in Debian's `locales` package (.ci/run installs it).
+compile_comma_locale() {
+    [ -f "$B/locale/de_DE.UTF-8/LC_NUMERIC" ] ||
+        { mkdir -p "$B/locale" && localedef -i de_DE -f UTF-8 "$B/locale/de_DE.UTF-8"; }
+}
+
 echo "== unit and end-to-end suites"
 suite unit "$B/unit"
 suite restart "$B/restart"
 suite alloc "$B/alloc"
 suite toolkit "$B/toolkit"
 suite json_suite "$B/json_suite"
+suite json_memory "$B/json_memory"
+check compile_comma_locale compile_comma_locale
+LOCPATH=$B/locale suite json_locale "$B/json_locale"
 suite hello_test "$B/hello_test"
 json_check_exit_codes() {
     v=tests/vectors/JSONTestSuite/test_parsing
@@ -129,13 +139,17 @@ check build_asan sh -c "clang $SAN -pthread -I. tests/unit.c -o $B/asan/unit -lm
     clang $SAN -pthread -I. tests/testapp.c -o $B/asan/testapp &&
     clang $SAN -pthread -I. tests/restart.c -o $B/asan/restart &&
     clang $SAN -pthread -I. tests/toolkit.c -o $B/asan/toolkit &&
-    clang $SAN -pthread -I. tests/json_suite.c -o $B/asan/json_suite"
+    clang $SAN -pthread -I. tests/json_suite.c -o $B/asan/json_suite &&
+    clang $SAN -pthread -I. tests/json_memory.c -o $B/asan/json_memory &&
+    clang $SAN -pthread -I. tests/json_locale.c -o $B/asan/json_locale"
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:exitcode=23
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 suite unit_asan "$B/asan/unit"
 suite restart_asan "$B/asan/restart"
 suite toolkit_asan "$B/asan/toolkit"
 suite json_suite_asan "$B/asan/json_suite"
+suite json_memory_asan "$B/asan/json_memory"
+LOCPATH=$B/locale suite json_locale_asan "$B/asan/json_locale"
 E2E_TIMEOUT_SCALE=3 suite e2e_asan python3 tests/e2e.py "$B/asan/hello" "$B/asan/testapp"
 E2E_TIMEOUT_SCALE=3 suite conformance_asan python3 tests/conformance.py "$B/asan/testapp"
 mkdir -p "$B/kqueue"

@@ -142,6 +142,19 @@ static void json_body(mw_req *rq, mw_res *rs) {
     mw_json_end(j);
 }
 
+/* POST /json-size: {"kind": <kind of the parsed body>, "len": <its length>}; only the
+   size, so that large bodies can be parsed without sending them back */
+static void json_size(mw_req *rq, mw_res *rs) {
+    const mw_jv *v = mw_req_json(rq);
+    mw_json *j;
+    if (!v) return;
+    j = mw_json_begin(rs, 200);
+    mw_json_object(j);
+    mw_json_key_int(j, "kind", mw_jv_kind(v));
+    mw_json_key_int(j, "len", (int64_t)mw_jv_len(v));
+    mw_json_end(j);
+}
+
 /* 32-bit FNV-1a, so a test can check an uploaded file without sending it back */
 static unsigned long fnv1a(const char *p, size_t n) {
     unsigned long h = 2166136261ul;
@@ -225,6 +238,7 @@ int main(void) {
     mw_get(app, "/cookie", cookie);
     mw_get(app, "/typed/{id:int}", typed);
     mw_post(app, "/json", json_body);
+    mw_post(app, "/json-size", json_size);
     mw_post(app, "/upload", upload);
     return mw_run(app); /* PORT, HOST, MW_THREADS from the environment */
 }

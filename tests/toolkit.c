@@ -270,6 +270,49 @@ TEST(json_reader_standalone_api) {
     mw_jv_free(d);
 }
 
+/* A string with \u0000 in it has no C string form: mw_jv_str gives the default rather
+   than the bytes before the NUL ("admin\u0000x" must never read as "admin"). */
+TEST(json_string_holding_nul_is_read_whole_or_not_at_all) {
+    const char *text = "{\"name\":\"admin\\u0000x\",\"plain\":\"abc\",\"empty\":\"\",\"n\":1}";
+    mw_jv_doc *d = mw_jv_parse(text, strlen(text), NULL, NULL);
+    const mw_jv *root = mw_jv_root(d), *name = mw_jv_get(root, "name");
+    mw_str s = mw_jv_string(name);
+    CHECK_INT(s.len, 7);
+    CHECK(s.ptr && memcmp(s.ptr, "admin\0x", 7) == 0);
+    CHECK_INT(mw_jv_len(name), 7);
+    CHECK_STR(mw_jv_str(name, "def"), "def");
+    CHECK(mw_jv_str(name, NULL) == NULL);
+    s = mw_jv_string(mw_jv_get(root, "plain"));
+    CHECK_MEM(s.ptr, s.len, "abc");
+    CHECK_STR(mw_jv_str(mw_jv_get(root, "plain"), "def"), "abc");
+    s = mw_jv_string(mw_jv_get(root, "empty"));
+    CHECK(s.ptr != NULL && s.len == 0);
+    s = mw_jv_string(mw_jv_get(root, "n")); /* not a string */
+    CHECK(s.ptr == NULL && s.len == 0);
+    s = mw_jv_string(NULL);
+    CHECK(s.ptr == NULL && s.len == 0);
+    mw_jv_free(d);
+}
+
+/* Keys are compared whole, by length: a key with a NUL in it is not its prefix. */
+TEST(json_keys_holding_nul_are_matched_whole) {
+    const char *text = "{\"admin\\u0000x\":1,\"a\\u0000\":2,\"a\":3}";
+    mw_jv_doc *d = mw_jv_parse(text, strlen(text), NULL, NULL);
+    const mw_jv *root = mw_jv_root(d);
+    mw__buf out;
+    mw_json j;
+    CHECK(mw_jv_get(root, "admin") == NULL);
+    CHECK(mw_jv_path(root, "admin") == NULL);
+    CHECK_INT(mw_jv_int(mw_jv_get(root, "a"), 0), 3);
+    memset(&out, 0, sizeof out);
+    mw__json_init(&j, &out);
+    CHECK_INT(mw_json_value(&j, root), 0);
+    CHECK_INT(mw_json_end(&j), 0);
+    CHECK_MEM(out.data, out.len, "{\"admin\\u0000x\":1,\"a\\u0000\":2,\"a\":3}");
+    mw__buf_free(&out);
+    mw_jv_free(d);
+}
+
 TEST(json_reader_strictness) {
     static const char *const bad[] = {
         "[1,]",        "{\"a\":1,}", "[01]",       "[1.]",      "[.5]",  "['a']",          "[\"\\ud800\"]",
@@ -424,6 +467,8 @@ int main(void) {
     RUN(json_body_read_by_path_and_typed_getters);
     RUN(json_body_malformed_is_400_with_offset);
     RUN(json_reader_standalone_api);
+    RUN(json_string_holding_nul_is_read_whole_or_not_at_all);
+    RUN(json_keys_holding_nul_are_matched_whole);
     RUN(json_reader_strictness);
     RUN(json_reader_nesting_limit);
     RUN(multipart_parts_without_copying);

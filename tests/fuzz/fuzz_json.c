@@ -1,7 +1,8 @@
 /* fuzz_json.c - the JSON writer driven by a byte-coded sequence of calls. Whenever
    mw_json_end reports success, the output must be exactly one valid RFC 8259 text
-   in valid UTF-8 (checked by the strict validator below); once any call fails, end
-   must fail too (errors are sticky, so broken JSON is never called finished). */
+   in valid UTF-8 (checked by the strict validator below) that the JSON reader
+   accepts; once any call fails, end must fail too (errors are sticky, so broken JSON
+   is never called finished). */
 #define MICROWEB_IMPLEMENTATION
 #include "../../microweb.h"
 
@@ -118,6 +119,12 @@ static int valid_json(const char *p, size_t n) {
     return end && ws(end, p + n) == p + n;
 }
 
+static int reader_accepts(const char *p, size_t n) {
+    mw_jv_doc *d = mw_jv_parse(p, n, NULL, NULL);
+    mw_jv_free(d);
+    return d != NULL;
+}
+
 /* Takes a length byte and that many bytes (or what is left) as a string argument. */
 static size_t take(const uint8_t *d, size_t size, size_t *i, char *out) {
     size_t n = *i < size ? d[(*i)++] : 0;
@@ -183,8 +190,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         failed |= rc != 0;
     }
     rc = mw_json_end(&j);
-    if (failed && rc == 0) __builtin_trap();                         /* an error was forgotten */
-    if (rc == 0 && !valid_json(out.data, out.len)) __builtin_trap(); /* success means valid JSON */
+    if (failed && rc == 0) __builtin_trap();                             /* an error was forgotten */
+    if (rc == 0 && !valid_json(out.data, out.len)) __builtin_trap();     /* success means valid JSON */
+    if (rc == 0 && !reader_accepts(out.data, out.len)) __builtin_trap(); /* which the reader reads */
     mw__buf_free(&out);
     return 0;
 }
