@@ -48,10 +48,18 @@
        *path             a wildcard, last segment only: the rest of the path, which may
                          be empty or hold more slashes ("/files/" then "*path")
    A request is matched static segment first, then {id:int}, then parameter, then wildcard,
-   whatever the order of registration. Parameters are percent-decoded (a bad
-   %-escape or an encoded NUL gives 400). A path with a "." or ".." segment, or a
-   parameter that decodes to one (%2e%2e, ..%2f), gives 400: a wildcard value is
-   safe to join to a directory name. A malformed or duplicate pattern makes
+   whatever the order of registration. A path with a "." or ".." segment gives 400.
+   Parameter and wildcard values are percent-decoded, and each is then a relative
+   path that stays under a directory it is joined to. After decoding, a value
+       never starts with '/' and has no empty segment ("a//b"); a wildcard value
+           may end in one '/' ("dir/"), and may be "" (which names the directory)
+       has no "." or ".." segment (also none spelled %2e%2e)
+       holds no backslash and no NUL (raw or encoded)
+       holds no '/' that was sent as %2F (so a parameter never holds a '/')
+   A request whose value breaks one of these, or has a bad %-escape, gets 400 with the
+   rule in the detail, and no handler runs. So openat(dirfd, value, ...),
+   open(dir + "/" + value) and realpath() of that join name a file under dir, unless
+   a symbolic link inside dir points elsewhere. A malformed or duplicate pattern makes
    the call return MW_EINVAL / MW_EEXIST, prints one line on stderr, and mw_run
    then refuses to start.
    Automatic answers: 404 for an unknown path; 405 with Allow when the path
@@ -274,7 +282,10 @@
                                                             another method (400); longer
                                                             than MW_MAX_REQUEST_LINE (414)
    path               as sent, not decoded, for routing     a "." or ".." segment, raw or in
-                                                            a decoded parameter (400)
+                                                            a decoded parameter; in a
+                                                            parameter or wildcard value: a
+                                                            leading '/', "//", %2F, a
+                                                            backslash, NUL (400)
    version            HTTP/1.0, HTTP/1.1; a later HTTP/1.x  HTTP/2-9.x (505); other
                       is answered as 1.1 (RFC 9110 §2.5)    spellings (400)
    field name         a token, ':' right after it           space before ':', empty or
@@ -3586,21 +3597,48 @@ static int mw__has_dot_segment(const char *s, size_t n) {
     return 0;
 }
 
-/* Percent-decodes the matched parameters into the request's arena; a value with a
-   dot-segment (also one spelled %2e%2e or ..%2f) is refused. */
-static int mw__req_decode_params(mw__worker *w, const mw__match *m) {
+/* True when a raw (still encoded) value spells '/' as %2F: the router split the path
+   at the slashes the client wrote, and a parameter is one segment of it. */
+static int mw__has_encoded_slash(const char *s, size_t n) {
+    size_t i;
+    for (i = 0; i + 2 < n; i++)
+        if (s[i] == '%' && s[i + 1] == '2' && mw__lower((unsigned char)s[i + 2]) == 'f') return 1;
+    return 0;
+}
+
+/* Why a parameter or wildcard value (raw, and decoded into v) is not a relative path
+   that stays under a directory it is joined to; NULL when it is. A NUL cannot be in v:
+   the target holds none and mw__percent_decode refuses %00. */
+static const char *mw__unsafe_path_value(const char *raw, size_t raw_len, const char *v, size_t n) {
+    if (mw__has_encoded_slash(raw, raw_len)) return "encoded '/' (%2F) in path parameter";
+    /* a separator on Windows and to some libraries, where "..\x" starts with a dot-segment */
+    if (memchr(v, '\\', n)) return "backslash in path parameter";
+    /* openat(dirfd, "/etc/passwd", ...) ignores dirfd, as many path-join helpers drop the
+       directory before an absolute name */
+    if (n && v[0] == '/') return "path parameter starts with '/'";
+    /* "a//b" names a/b to the file system but not to code that compares strings */
+    if (mw__find(v, n, "//", 2)) return "empty segment (//) in path parameter";
+    if (mw__has_dot_segment(v, n)) return "dot-segment in path parameter";
+    return NULL;
+}
+
+/* Percent-decodes the matched parameters into the request's arena. Returns NULL, or
+   why a value is refused (see mw__unsafe_path_value). */
+static const char *mw__req_decode_params(mw__worker *w, const mw__match *m) {
     mw_req *rq = &w->req;
     size_t i;
     for (i = 0; i < m->nparams; i++) {
         char *dst = (char *)mw__arena_alloc(&w->arena, m->lens[i] + 1);
         long n = dst ? mw__percent_decode(m->values[i], m->lens[i], dst, 0) : -1;
-        if (n < 0 || mw__has_dot_segment(dst, (size_t)n)) return MW_EINVAL;
+        const char *why;
+        if (n < 0) return "malformed percent-encoding or NUL in path parameter";
+        if ((why = mw__unsafe_path_value(m->values[i], m->lens[i], dst, (size_t)n)) != NULL) return why;
         dst[n] = '\0';
         rq->param_names[i] = m->names[i];
         rq->param_values[i] = dst;
     }
     rq->nparams = m->nparams;
-    return 0;
+    return NULL;
 }
 
 /* Answers what the router decided when no handler runs: OPTIONS, 405 or 404. */
@@ -3644,6 +3682,7 @@ static void mw__dispatch(mw__worker *w, mw__conn *c) {
     mw__head *h = &w->head;
     mw__match m;
     int slot = mw__method_slot(h->method, h->method_len), keep;
+    const char *why;
     mw__req_fill(w, c);
     mw__res_reset(w);
     w->res.is_head = slot == MW__M_HEAD;
@@ -3654,8 +3693,8 @@ static void mw__dispatch(mw__worker *w, mw__conn *c) {
         mw_error(&w->res, 400, "dot-segment in path");
     } else if (!mw__router_match(&w->app->root, slot, h->path, h->path_len, &m)) {
         mw__respond_unrouted(w, slot, m.allow);
-    } else if (mw__req_decode_params(w, &m) != 0) {
-        mw_error(&w->res, 400, "malformed percent-encoding or dot-segment in path parameter");
+    } else if ((why = mw__req_decode_params(w, &m)) != NULL) {
+        mw_error(&w->res, 400, why);
     } else {
         m.handler(&w->req, &w->res);
         mw__pg_end_request(&w->req);

@@ -37,6 +37,8 @@ static void typed_user(mw_req *rq, mw_res *rs) {
 
 static void named_user(mw_req *rq, mw_res *rs) { mw_text(rs, 200, mw_param(rq, "name")); }
 
+static void file_path(mw_req *rq, mw_res *rs) { mw_text(rs, 200, mw_param(rq, "path")); }
+
 /* GET /n/:v: what mw_param_int makes of an untyped parameter */
 static void param_int_probe(mw_req *rq, mw_res *rs) {
     long long v = 0;
@@ -85,6 +87,7 @@ static mw_app *make_app(void) {
     mw_get(app, "/users/:name", named_user);
     mw_get(app, "/only/{id:int}", typed_user);
     mw_get(app, "/n/:v", param_int_probe);
+    mw_get(app, "/files/*path", file_path);
     mw_post(app, "/json", json_in);
     mw_post(app, "/upload", upload);
     mw_set_limit(app, MW_LIMIT_MULTIPART_PARTS, 3);
@@ -219,6 +222,41 @@ TEST(typed_patterns_validated_at_registration) {
     CHECK_INT(mw_get(a, "/x/{name:str}", named_user), 0);
     CHECK_INT(mw_get(a, "/x/:name", named_user), MW_EEXIST); /* the same route spelled another way */
     mw_app_free(a);
+}
+
+/* A parameter or wildcard value can be joined to a directory: nothing in it leads out
+   of that directory or past a check that compares names. */
+TEST(path_values_are_safe_to_join_to_a_directory) {
+    static const char *const served[][2] = {{"/files/a/b.txt", "a/b.txt"}, {"/files/", ""},
+                                            {"/files/dir/", "dir/"},       {"/files/a%20b/c", "a b/c"},
+                                            {"/files/..a/b..", "..a/b.."}, {"/users/a%2Cb", "a,b"}};
+    static const char *const refused[][2] = {
+        {"/files/%2fetc%2fpasswd", "encoded '/' (%2F) in path parameter"},
+        {"/files//etc/hostname", "path parameter starts with '/'"},
+        {"/files//", "path parameter starts with '/'"},
+        {"/files/a//b", "empty segment (//) in path parameter"},
+        {"/files/a%2fb", "encoded '/' (%2F) in path parameter"},
+        {"/files/a%2Fb", "encoded '/' (%2F) in path parameter"},
+        {"/files/a%5cb", "backslash in path parameter"},
+        {"/files/a\\b", "backslash in path parameter"},
+        {"/files/%2e%2e/x", "dot-segment in path parameter"},
+        {"/files/a%00b", "malformed percent-encoding or NUL in path parameter"},
+        {"/users/%2f", "encoded '/' (%2F) in path parameter"},
+        {"/users/%5c", "backslash in path parameter"},
+    };
+    size_t i;
+    for (i = 0; i < sizeof served / sizeof served[0]; i++) {
+        mw_test_res *r = get(served[i][0]);
+        if (r->status != 200 || r->body_len != strlen(served[i][1]) || memcmp(r->body, served[i][1], r->body_len) != 0)
+            printf("  %s -> %d %.*s\n", served[i][0], r->status, (int)r->body_len, r->body), test_checks_failed++;
+        mw_test_free(r);
+    }
+    for (i = 0; i < sizeof refused / sizeof refused[0]; i++) {
+        mw_test_res *r = get(refused[i][0]);
+        if (r->status != 400 || !strstr(r->body, refused[i][1]))
+            printf("  %s -> %d %.*s\n", refused[i][0], r->status, (int)r->body_len, r->body), test_checks_failed++;
+        mw_test_free(r);
+    }
 }
 
 TEST(json_body_read_by_path_and_typed_getters) {
@@ -421,6 +459,7 @@ int main(void) {
     RUN(typed_int_route_matches_only_int64_values);
     RUN(param_int_reads_and_range_checks);
     RUN(typed_patterns_validated_at_registration);
+    RUN(path_values_are_safe_to_join_to_a_directory);
     RUN(json_body_read_by_path_and_typed_getters);
     RUN(json_body_malformed_is_400_with_offset);
     RUN(json_reader_standalone_api);
