@@ -73,7 +73,9 @@
    const char *mw_method(rq)          "GET", "POST", ...
    const char *mw_path(rq)            "/users/42" (raw, not decoded)
    const char *mw_query(rq)           raw query string without '?', "" when none
-   const char *mw_header(rq, name)    case-insensitive; NULL when absent
+   const char *mw_header(rq, name)    case-insensitive; NULL when absent. With an absolute-
+                                      form target ("GET http://h:8080/p") "Host" gives
+                                      its authority "h:8080", whatever the field said
    const char *mw_param(rq, name)     decoded path parameter; NULL when absent
    mw_str      mw_body(rq)            bytes + length (not NUL-terminated)
    void       *mw_userdata(rq)        what mw_set_userdata(app, p) stored
@@ -277,10 +279,12 @@
    spacing            exactly one SP between the three      two SP, HTAB, leading SP (400)
                       request-line parts
    request target     origin-form "/p?q"; absolute-form     other forms, '#', control or
-                      "http(s)://host/p" (no path: "/");    non-ASCII bytes (400); "*" with
-                      "*" for OPTIONS
-                                                            another method (400); longer
-                                                            than MW_MAX_REQUEST_LINE (414)
+                      "http(s)://host/p" (no path: "/"),    non-ASCII bytes (400); "*" with
+                      whose host[:port] becomes the Host    another method (400); longer
+                      value handlers read (RFC 9112         than MW_MAX_REQUEST_LINE (414);
+                      §3.2.2); "*" for OPTIONS              absolute-form with an empty
+                                                            host, userinfo ("u:p@h"), or
+                                                            bytes Host refuses (400)
    path               as sent, not decoded, for routing     a "." or ".." segment, raw or in
                                                             a decoded parameter; in a
                                                             parameter or wildcard value: a
@@ -295,7 +299,9 @@
    field section      <= MW_MAX_HEADERS fields,             more (431)
                       <= MW_MAX_HEADER_BYTES bytes
    Host               one, in HTTP/1.1 (any in 1.0); host   none in 1.1, two, or a value
-                      and port characters (RFC 3986)        with other bytes (400)
+                      and port characters (RFC 3986);       with other bytes (400)
+                      checked, then replaced by an
+                      absolute-form target's authority
    Content-Length     1*DIGIT; a list or repeated fields    sign, space inside, hex, empty,
                       only when all equal; <= 18 digits     differing values, > 18 digits
                                                             (400); over the body limit (413,
@@ -1191,6 +1197,8 @@ typedef struct mw__field {
 typedef struct mw__head {
     const char *method, *target, *path, *query;
     size_t method_len, target_len, path_len, query_len;
+    const char *authority; /* an absolute-form target's host[:port], else NULL */
+    size_t authority_len;
     int minor;                /* HTTP/1.<minor> */
     long long content_length; /* -1 when absent */
     int chunked, keep_alive, expect_continue;
@@ -1284,10 +1292,39 @@ static int mw__parse_version(const char *p, const char *end, mw__head *h) {
 
 static const char mw__root_path[] = "/";
 
+/* Host = uri-host [ ":" port ] (RFC 9112 §3.2, RFC 3986 §3.2.2): reg-name or IP
+   literal characters only, so "a b", "h/path" or "user@h" are refused with 400. */
+static int mw__valid_host(const char *v, size_t n) {
+    /* ALPHA DIGIT -._~!$&'()*+,;=%:[] as a 128-bit set, like mw__is_tchar */
+    static const uint64_t set[2] = {0x2fff7ff200000000ull, 0x47fffffeaffffffeull};
+    size_t i;
+    for (i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)v[i];
+        if (c >= 128 || !((set[c >> 6] >> (c & 63)) & 1u)) return 0;
+    }
+    return 1;
+}
+
+/* The authority of an absolute-form target, which the server uses instead of Host
+   (RFC 9112 §3.2.2): it must name a host the way a valid Host field would. */
+static int mw__parse_authority(mw__head *h, const char *a, size_t n) {
+    /* RFC 9110 §4.2.4: userinfo is deprecated in http(s) URIs; it serves to disguise the host */
+    if (memchr(a, '@', n)) return MW__FAIL(h, 400, "userinfo in request target");
+    /* RFC 9110 §4.2.1, §4.2.2: an http(s) URI with an empty host is invalid */
+    if (!n || a[0] == ':') return MW__FAIL(h, 400, "request target without a host");
+    if (!mw__valid_host(a, n)) return MW__FAIL(h, 400, "invalid host in request target");
+    h->authority = a;
+    h->authority_len = n;
+    return 0;
+}
+
 /* Splits the target into path and query. Origin-form "/p?q", absolute-form
    "http://host/p?q" (RFC 9112 §3.2.2: the server must accept it), or "*" for OPTIONS. */
 static int mw__parse_target(mw__head *h) {
     const char *t = h->target, *end = t + h->target_len, *p, *q;
+    int rc;
+    h->authority = NULL;
+    h->authority_len = 0;
     if (h->target_len == 1 && t[0] == '*') {
         if (!(h->method_len == 7 && memcmp(h->method, "OPTIONS", 7) == 0))
             return MW__FAIL(h, 400, "asterisk-form target is only for OPTIONS");
@@ -1302,6 +1339,7 @@ static int mw__parse_target(mw__head *h) {
                                                                                      : 0;
         if (!scheme) return MW__FAIL(h, 400, "request target must start with /");
         for (p = t + scheme; p < end && *p != '/' && *p != '?' && *p != '#';) p++; /* past the authority */
+        if ((rc = mw__parse_authority(h, t + scheme, (size_t)(p - t) - scheme)) != 0) return rc;
     }
     for (q = p; q < end; q++) {
         if (*q == '#') return MW__FAIL(h, 400, "fragment in request target");
@@ -1399,19 +1437,6 @@ static void mw__parse_connection(const char *v, size_t n, int *close_opt, int *k
     }
 }
 
-/* Host = uri-host [ ":" port ] (RFC 9112 §3.2, RFC 3986 §3.2.2): reg-name or IP
-   literal characters only, so "a b", "h/path" or "user@h" are refused with 400. */
-static int mw__valid_host(const char *v, size_t n) {
-    /* ALPHA DIGIT -._~!$&'()*+,;=%:[] as a 128-bit set, like mw__is_tchar */
-    static const uint64_t set[2] = {0x2fff7ff200000000ull, 0x47fffffeaffffffeull};
-    size_t i;
-    for (i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)v[i];
-        if (c >= 128 || !((set[c >> 6] >> (c & 63)) & 1u)) return 0;
-    }
-    return 1;
-}
-
 /* Expect is a list (RFC 9110 §10.1.1, §5.6.1): empty elements are allowed; the only
    expectation is 100-continue. */
 static int mw__parse_expect(const char *v, size_t n, mw__head *h) {
@@ -1429,13 +1454,17 @@ typedef struct mw__framing_acc {
     int hosts, te_fields, other_codings, close_opt, keep_opt;
 } mw__framing_acc;
 
-/* Interprets the fields that decide framing and connection handling. */
-static int mw__note_field(mw__head *h, const mw__field *f, mw__framing_acc *a) {
+/* Interprets the fields that decide framing, connection handling and the host. */
+static int mw__note_field(mw__head *h, mw__field *f, mw__framing_acc *a) {
     switch (f->name_len) {
     case 4:
         if (mw__ieq(f->name, 4, "host")) {
             if (!mw__valid_host(f->value, f->value_len)) return MW__FAIL(h, 400, "invalid Host header");
             a->hosts++;
+            if (h->authority) { /* RFC 9112 §3.2.2: Host is ignored for the target's authority */
+                f->value = h->authority;
+                f->value_len = h->authority_len;
+            }
         }
         break;
     case 6:
@@ -3551,6 +3580,20 @@ static int mw__conn_body_ready(mw__worker *w, mw__conn *c) {
     return avail >= c->req_end;
 }
 
+/* An absolute-form target's authority, which the parser made the Host value, is
+   followed by the path in the buffer: no byte is free for a terminator, so the
+   handler gets a copy. */
+static void mw__req_copy_authority(mw__worker *w) {
+    mw__head *h = &w->head;
+    size_t i;
+    for (i = 0; i < h->nfields; i++) {
+        mw__field *f = &h->fields[i];
+        if (f->value != h->authority) continue;
+        f->value = mw__arena_strndup(&w->arena, h->authority, h->authority_len);
+        if (!f->value) f->value = "", f->value_len = 0;
+    }
+}
+
 /* NUL-terminates method, path, query and header values in the read buffer, so a
    handler gets C strings without a copy. Each terminator overwrites a delimiter
    (SP, '?', CR or OWS) that the parser has already read. */
@@ -3561,8 +3604,10 @@ static void mw__req_fill(mw__worker *w, mw__conn *c) {
     ((char *)h->method)[h->method_len] = '\0';
     if (h->query) ((char *)h->query)[h->query_len] = '\0';
     if (h->path != mw__root_path) ((char *)h->path)[h->path_len] = '\0';
-    for (i = 0; i < h->nfields; i++) ((char *)h->fields[i].value)[h->fields[i].value_len] = '\0';
+    for (i = 0; i < h->nfields; i++)
+        if (h->fields[i].value != h->authority) ((char *)h->fields[i].value)[h->fields[i].value_len] = '\0';
     mw__arena_reset(&w->arena);
+    if (h->authority) mw__req_copy_authority(w);
     rq->app = w->app;
     rq->arena = &w->arena;
     rq->limits = &w->app->limits;

@@ -125,6 +125,12 @@ static const parse_case parse_cases[] = {
     {"fragment_in_target", "GET /a#b HTTP/1.1\r\nHost: a\r\n\r\n", -400},
     {"non_ascii_target", "GET /caf\xc3\xa9 HTTP/1.1\r\nHost: a\r\n\r\n", -400},
     {"ftp_absolute_form", "GET ftp://a/b HTTP/1.1\r\nHost: a\r\n\r\n", -400},
+    {"absolute_form_empty_host", "GET http:///x HTTP/1.1\r\nHost: a\r\n\r\n", -400},
+    {"absolute_form_port_without_host", "GET http://:80/x HTTP/1.1\r\nHost: a\r\n\r\n", -400},
+    {"absolute_form_empty_host_and_path", "GET https://?q HTTP/1.1\r\nHost: a\r\n\r\n", -400},
+    {"absolute_form_userinfo", "GET http://user:pw@x/ HTTP/1.1\r\nHost: x\r\n\r\n", -400},
+    {"absolute_form_bad_host_byte", "GET http://a<b/ HTTP/1.1\r\nHost: a\r\n\r\n", -400},
+    {"absolute_form_quote_in_host", "GET http://a\"b/ HTTP/1.1\r\nHost: a\r\n\r\n", -400},
     {"missing_host_11", "GET / HTTP/1.1\r\n\r\n", -400},
     {"duplicate_host", "GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", -400},
     {"space_before_colon", "GET / HTTP/1.1\r\nHost : a\r\n\r\n", -400},
@@ -226,6 +232,21 @@ TEST(parser_absolute_form_gives_path) {
     CHECK(parse_request(raw, strlen(raw), &h) > 0);
     CHECK_MEM(h.path, h.path_len, "/a/b");
     CHECK_MEM(h.query, h.query_len, "c");
+}
+
+/* RFC 9112 §3.2.2: with an absolute-form target the server ignores Host and uses the
+   target's authority; the Host field (still required and checked) reads as that. */
+TEST(parser_absolute_form_authority_is_the_host) {
+    const char *raw = "GET http://good.example:8080/host HTTP/1.1\r\nHost: evil.example\r\nX: 1\r\n\r\n";
+    const char *origin = "GET /host HTTP/1.1\r\nHost: evil.example\r\n\r\n";
+    mw__head h;
+    CHECK(parse_request(raw, strlen(raw), &h) > 0);
+    CHECK_INT(h.nfields, 2);
+    CHECK_MEM(h.fields[0].name, h.fields[0].name_len, "Host");
+    CHECK_MEM(h.fields[0].value, h.fields[0].value_len, "good.example:8080");
+    CHECK_MEM(h.path, h.path_len, "/host");
+    CHECK(parse_request(origin, strlen(origin), &h) > 0);
+    CHECK_MEM(h.fields[0].value, h.fields[0].value_len, "evil.example");
 }
 
 TEST(parser_keep_alive_rules) {
@@ -960,6 +981,7 @@ int main(void) {
     RUN(parser_same_result_in_pieces_and_at_page_end);
     RUN(parser_exposes_request_parts);
     RUN(parser_absolute_form_gives_path);
+    RUN(parser_absolute_form_authority_is_the_host);
     RUN(parser_keep_alive_rules);
     RUN(parser_expect_continue_flag);
     RUN(parser_limits_before_head_completes);
