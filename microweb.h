@@ -47,6 +47,8 @@
                          to the next route in priority order, or to 404
        *path             a wildcard, last segment only: the rest of the path, which may
                          be empty or hold more slashes ("/files/" then "*path")
+   '<' and '>' are refused, so Flask's "<int:id>" is not taken for static text: the
+   error line names microweb's spelling ("... microweb writes {id:int}").
    A request is matched static segment first, then {id:int}, then parameter, then wildcard,
    whatever the order of registration. A path with a "." or ".." segment gives 400.
    Parameter and wildcard values are percent-decoded, and each is then a relative
@@ -1896,9 +1898,34 @@ typedef struct mw__segment {
     size_t len;
 } mw__segment;
 
+/* Why a route was refused: a fixed reason, or one composed in text. */
+typedef struct mw__route_error {
+    const char *why;
+    char text[160];
+} mw__route_error;
+
+/* A segment with '<' or '>': most likely Flask's "<int:id>" or "<name>", so the reason
+   spells the same parameter the microweb way (composed in text). */
+static const char *mw__flask_segment(const char *seg, size_t len, char *text, size_t size) {
+    const char *colon = (const char *)memchr(seg, ':', len), *name = colon ? colon + 1 : seg + 1;
+    const char *open = "{", *close = "}", *alt = "";
+    size_t conv_len = colon ? (size_t)(colon - seg) - 1 : 0;
+    int name_len = (int)(seg + len - 1 - name);
+    if (len < 3 || seg[0] != '<' || seg[len - 1] != '>')
+        return "'<' and '>' are not pattern characters; a parameter is {name} or :name";
+    if (!colon) alt = " or :";
+    else if (mw__ieq(seg + 1, conv_len, "int")) close = ":int}";
+    else if (mw__ieq(seg + 1, conv_len, "path")) open = "*", close = " (a wildcard, the last segment)";
+    else if (!mw__ieq(seg + 1, conv_len, "string")) close = "} (parameter types are int and str)";
+    snprintf(text, size, "'%.*s' is Flask's spelling; microweb writes %s%.*s%s%s%.*s", (int)len, seg, open, name_len,
+             name, close, alt, *alt ? name_len : 0, name);
+    return text;
+}
+
 /* Reads one pattern segment: "text", ":name", "{name}", "{name:int}", "{name:str}" or
-   "*name". Returns NULL when it is well formed, or why not. */
-static const char *mw__parse_segment(const char *seg, size_t len, int last, mw__segment *out) {
+   "*name". Returns NULL when it is well formed, or why not (composed in text when it
+   names the segment). */
+static const char *mw__parse_segment(const char *seg, size_t len, int last, mw__segment *out, char *text, size_t size) {
     size_t i;
     out->kind = MW__SEG_STATIC;
     out->name = seg;
@@ -1920,6 +1947,7 @@ static const char *mw__parse_segment(const char *seg, size_t len, int last, mw__
     } else {
         for (i = 0; i < len; i++) {
             unsigned char c = (unsigned char)seg[i];
+            if (c == '<' || c == '>') return mw__flask_segment(seg, len, text, size);
             if (c <= 0x20 || c >= 0x7f || c == '?' || c == '#' || c == '%' || c == '{' || c == '}')
                 return "invalid character in pattern";
         }
@@ -1942,40 +1970,41 @@ static mw__node *mw__node_child(mw__node *n, const mw__segment *sg, const char *
     }
 }
 
-/* Adds a route; returns 0, MW_EINVAL or MW_EEXIST and sets *why. */
-static int mw__router_add(mw__node *root, int slot, const char *pattern, mw_handler h, const char **why) {
+/* Adds a route; returns 0, MW_EINVAL or MW_EEXIST and says why in *err. */
+static int mw__router_add(mw__node *root, int slot, const char *pattern, mw_handler h, mw__route_error *err) {
     const char *p = pattern;
     mw__node *n = root;
     mw__segment names[MW_MAX_PARAMS];
     size_t nparams = 0, k;
     if (!pattern || pattern[0] != '/') {
-        *why = "pattern must start with /";
+        err->why = "pattern must start with /";
         return MW_EINVAL;
     }
     while (*p == '/') {
         const char *seg = p + 1, *e = strchr(seg, '/');
         size_t len = e ? (size_t)(e - seg) : strlen(seg);
         mw__segment sg;
-        if ((*why = mw__parse_segment(seg, len, e == NULL, &sg)) != NULL) return MW_EINVAL;
+        if ((err->why = mw__parse_segment(seg, len, e == NULL, &sg, err->text, sizeof err->text)) != NULL)
+            return MW_EINVAL;
         if (sg.kind != MW__SEG_STATIC) {
-            if (nparams == MW_MAX_PARAMS) return (*why = "more parameters than MW_MAX_PARAMS"), MW_EINVAL;
+            if (nparams == MW_MAX_PARAMS) return (err->why = "more parameters than MW_MAX_PARAMS"), MW_EINVAL;
             /* the same name twice in one pattern would make one of them unreachable */
             for (k = 0; k < nparams; k++)
                 if (names[k].len == sg.len && memcmp(names[k].name, sg.name, sg.len) == 0)
-                    return (*why = "duplicate parameter name"), MW_EINVAL;
+                    return (err->why = "duplicate parameter name"), MW_EINVAL;
             names[nparams++] = sg;
         }
-        if (!(n = mw__node_child(n, &sg, why))) return MW_EINVAL;
+        if (!(n = mw__node_child(n, &sg, &err->why))) return MW_EINVAL;
         p = seg + len;
     }
     if (n->handlers[slot]) {
-        *why = n->pattern && strcmp(n->pattern, pattern) != 0
-                   ? "same route as an earlier pattern with other parameter names"
-                   : "duplicate route";
+        err->why = n->pattern && strcmp(n->pattern, pattern) != 0
+                       ? "same route as an earlier pattern with other parameter names"
+                       : "duplicate route";
         return MW_EEXIST;
     }
     if (!n->pattern && !(n->pattern = mw__strndup(pattern, strlen(pattern)))) {
-        *why = "out of memory";
+        err->why = "out of memory";
         return MW_ENOMEM;
     }
     n->handlers[slot] = h;
@@ -4365,25 +4394,27 @@ void mw_set_userdata(mw_app *app, void *data) {
 }
 
 int mw_route(mw_app *app, const char *method, const char *pattern, mw_handler h) {
-    const char *why = "invalid argument";
+    mw__route_error err;
     int slot, rc;
     if (!app) return MW_EINVAL;
+    err.why = "invalid argument";
     if (!method || !pattern || !h) {
         rc = MW_EINVAL;
     } else if (app->serving) {
-        why = "routes cannot change while serving";
+        err.why = "routes cannot change while serving";
         rc = MW_ESTATE;
     } else {
         slot = mw__method_slot(method, strlen(method));
         if (strcmp(method, "*") != 0 && slot == MW__M_OTHER) {
-            why = "method must be GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS or * (any)";
+            err.why = "method must be GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS or * (any)";
             rc = MW_EINVAL;
         } else {
-            rc = mw__router_add(&app->root, slot, pattern, h, &why);
+            rc = mw__router_add(&app->root, slot, pattern, h, &err);
         }
     }
     if (rc != 0) {
-        fprintf(stderr, "microweb: route %s %s: %s\n", method ? method : "(null)", pattern ? pattern : "(null)", why);
+        fprintf(stderr, "microweb: route %s %s: %s\n", method ? method : "(null)", pattern ? pattern : "(null)",
+                err.why);
         app->setup_errors++;
     }
     return rc;

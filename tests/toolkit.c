@@ -259,6 +259,52 @@ TEST(path_values_are_safe_to_join_to_a_directory) {
     }
 }
 
+/* Runs fn with stderr going to a temporary file; returns what it printed there. */
+static const char *stderr_of(void (*fn)(void)) {
+    static char out[4096];
+    FILE *tmp = tmpfile();
+    int saved = dup(2);
+    size_t n;
+    fflush(stderr);
+    dup2(fileno(tmp), 2);
+    fn();
+    fflush(stderr);
+    dup2(saved, 2);
+    close(saved);
+    rewind(tmp);
+    n = fread(out, 1, sizeof out - 1, tmp);
+    out[n] = '\0';
+    fclose(tmp);
+    return out;
+}
+
+static int flask_rc[4], flask_setup_errors;
+
+static void register_flask_patterns(void) {
+    mw_app *a = mw_app_new();
+    flask_rc[0] = mw_get(a, "/fl/<int:id>", named_user);
+    flask_rc[1] = mw_get(a, "/fl/<name>/x", named_user);
+    flask_rc[2] = mw_get(a, "/fl/<path:rest>/y", named_user);
+    flask_rc[3] = mw_get(a, "/fl/a<b", named_user);
+    flask_setup_errors = a->setup_errors; /* what makes mw_run and mw_serve refuse to start */
+    mw_app_free(a);
+}
+
+/* Flask's "<int:id>" would otherwise be static text that matches only itself. */
+TEST(router_refuses_flask_spelling_and_names_microweb_spelling) {
+    const char *err = stderr_of(register_flask_patterns);
+    CHECK_INT(flask_rc[0], MW_EINVAL);
+    CHECK_INT(flask_rc[1], MW_EINVAL);
+    CHECK_INT(flask_rc[2], MW_EINVAL);
+    CHECK_INT(flask_rc[3], MW_EINVAL);
+    CHECK_INT(flask_setup_errors, 4);
+    CHECK(strstr(err, "microweb: route GET /fl/<int:id>: '<int:id>' is Flask's spelling; microweb writes {id:int}\n"));
+    CHECK(strstr(err, "microweb: route GET /fl/<name>/x: '<name>' is Flask's spelling; microweb writes {name} or "
+                      ":name\n"));
+    CHECK(strstr(err, "'<path:rest>' is Flask's spelling; microweb writes *rest (a wildcard, the last segment)\n"));
+    CHECK(strstr(err, "microweb: route GET /fl/a<b: '<' and '>' are not pattern characters"));
+}
+
 TEST(json_body_read_by_path_and_typed_getters) {
     mw_test_res *r = post("/json", "Content-Type: application/json\r\n",
                           "{\"user\":{\"address\":{\"city\":\"Z\\u00fcrich\"}},\"items\":[10,20,30],\"admin\":true}");
@@ -460,6 +506,7 @@ int main(void) {
     RUN(param_int_reads_and_range_checks);
     RUN(typed_patterns_validated_at_registration);
     RUN(path_values_are_safe_to_join_to_a_directory);
+    RUN(router_refuses_flask_spelling_and_names_microweb_spelling);
     RUN(json_body_read_by_path_and_typed_getters);
     RUN(json_body_malformed_is_400_with_offset);
     RUN(json_reader_standalone_api);

@@ -479,8 +479,8 @@ static mw_handler match(mw__node *root, int slot, const char *path, mw__match *m
 }
 
 static int add(mw__node *root, int slot, const char *pattern, mw_handler h) {
-    const char *why = NULL;
-    return mw__router_add(root, slot, pattern, h, &why);
+    mw__route_error err;
+    return mw__router_add(root, slot, pattern, h, &err);
 }
 
 static void free_root(mw__node *root) { mw__node_clear(root); }
