@@ -221,8 +221,11 @@
    ============================================================================
    TESTING WITHOUT A SOCKET
    ============================================================================
-   mw_test_res *r = mw_test_request(app, "POST", "/echo", "Content-Type: text/plain\r\n",
+   mw_test_res *r = mw_test_request(app, "POST", "/echo", "Content-Type: text/plain",
                                     "ping", 4);
+   headers (NULL for none) holds header lines separated by CRLF or LF, the last one
+   with or without its line end; "Host: test" is sent unless it has a Host line, and
+   Content-Length is added for a body.
    r->status, r->body / r->body_len, mw_test_header(r, "Content-Type"), r->raw (all bytes)
    mw_test_free(r);
    mw_test_raw(app, bytes, n) feeds raw bytes (several pipelined requests, or garbage).
@@ -4888,6 +4891,24 @@ mw_test_res *mw_test_raw(mw_app *app, const void *bytes, size_t n) {
     return &r->pub;
 }
 
+/* Appends the caller's header lines, each ended by CRLF whether it was written with
+   CRLF, a bare LF or (the last one) nothing; empty lines are skipped, since one would
+   end the head. Returns 1 when one of the lines is a Host field. */
+static int mw__test_put_headers(mw__buf *req, const char *headers) {
+    int has_host = 0;
+    while (headers && *headers) {
+        size_t n = strcspn(headers, "\n"), len = n;
+        if (len && headers[len - 1] == '\r') len--;
+        if (len) {
+            has_host |= len >= 5 && mw__ieq(headers, 5, "host:");
+            mw__buf_append(req, headers, len);
+            MW__PUT_LIT(req, "\r\n");
+        }
+        headers += n + (headers[n] == '\n');
+    }
+    return has_host;
+}
+
 mw_test_res *mw_test_request(mw_app *app, const char *method, const char *target, const char *headers, const void *body,
                              size_t body_len) {
     mw__buf req;
@@ -4898,8 +4919,8 @@ mw_test_res *mw_test_request(mw_app *app, const char *method, const char *target
     mw__buf_puts(&req, method ? method : "GET");
     MW__PUT_LIT(&req, " ");
     mw__buf_puts(&req, target ? target : "/");
-    MW__PUT_LIT(&req, " HTTP/1.1\r\nHost: test\r\n");
-    if (headers) mw__buf_puts(&req, headers);
+    MW__PUT_LIT(&req, " HTTP/1.1\r\n");
+    if (!mw__test_put_headers(&req, headers)) MW__PUT_LIT(&req, "Host: test\r\n");
     if (body_len) {
         MW__PUT_LIT(&req, "Content-Length: ");
         mw__buf_puts(&req, len);

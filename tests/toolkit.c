@@ -39,6 +39,11 @@ static void named_user(mw_req *rq, mw_res *rs) { mw_text(rs, 200, mw_param(rq, "
 
 static void file_path(mw_req *rq, mw_res *rs) { mw_text(rs, 200, mw_param(rq, "path")); }
 
+static void some_headers(mw_req *rq, mw_res *rs) {
+    const char *a = mw_header(rq, "X-A"), *b = mw_header(rq, "X-B"), *host = mw_header(rq, "Host");
+    mw_printf(rs, "a=%s b=%s host=%s", a ? a : "-", b ? b : "-", host ? host : "-");
+}
+
 /* GET /n/:v: what mw_param_int makes of an untyped parameter */
 static void param_int_probe(mw_req *rq, mw_res *rs) {
     long long v = 0;
@@ -88,6 +93,7 @@ static mw_app *make_app(void) {
     mw_get(app, "/only/{id:int}", typed_user);
     mw_get(app, "/n/:v", param_int_probe);
     mw_get(app, "/files/*path", file_path);
+    mw_get(app, "/headers", some_headers);
     mw_post(app, "/json", json_in);
     mw_post(app, "/upload", upload);
     mw_set_limit(app, MW_LIMIT_MULTIPART_PARTS, 3);
@@ -474,6 +480,34 @@ TEST(test_client_reports_status_headers_and_body) {
     mw_test_free(r);
 }
 
+/* The headers string is a convenience: lines end with CRLF, LF, or (the last) nothing. */
+TEST(test_client_header_lines_with_or_without_line_ends) {
+    static const char *const spellings[] = {"X-A: 1\r\nX-B: 2\r\n", "X-A: 1\r\nX-B: 2", "X-A: 1\nX-B: 2\n",
+                                            "X-A: 1\nX-B: 2", "X-A: 1\r\n\r\nX-B: 2"};
+    size_t i;
+    mw_test_res *r;
+    for (i = 0; i < sizeof spellings / sizeof spellings[0]; i++) {
+        r = mw_test_request(app, "GET", "/headers", spellings[i], NULL, 0);
+        CHECK_INT(r->status, 200);
+        CHECK_BODY(r, "a=1 b=2 host=test");
+        mw_test_free(r);
+    }
+    r = post("/json", "Content-Type: application/json", "{\"items\":[1,2]}");
+    CHECK_INT(r->status, 200);
+    CHECK(strstr(r->body, "\"second\":2") != NULL);
+    mw_test_free(r);
+}
+
+TEST(test_client_host_header_replaces_default) {
+    mw_test_res *r = mw_test_request(app, "GET", "/headers", "Host: example.org", NULL, 0);
+    CHECK_INT(r->status, 200);
+    CHECK_BODY(r, "a=- b=- host=example.org");
+    mw_test_free(r);
+    r = mw_test_request(app, "GET", "/headers", "X-A: 1\r\nhost: api.example.org:8443\r\n", NULL, 0);
+    CHECK_BODY(r, "a=1 b=- host=api.example.org:8443");
+    mw_test_free(r);
+}
+
 TEST(test_client_raw_bytes_and_pipelining) {
     static const char raw[] = "GET /users/1 HTTP/1.1\r\nHost: x\r\n\r\nGET /users/2 HTTP/1.1\r\nHost: x\r\n\r\n";
     static const char smuggle[] =
@@ -519,6 +553,8 @@ int main(void) {
     RUN(multipart_part_count_limit_is_413);
     RUN(multipart_wrong_content_type_is_415);
     RUN(test_client_reports_status_headers_and_body);
+    RUN(test_client_header_lines_with_or_without_line_ends);
+    RUN(test_client_host_header_replaces_default);
     RUN(test_client_raw_bytes_and_pipelining);
     mw_app_free(app);
     return test_summary();
