@@ -272,7 +272,10 @@
    ============================================================================
    HTTP RULES  (RFC 9112 / RFC 9110). A doubt about where a message ends is a 400
    and the connection is closed: microweb never guesses. Every refusal below is
-   answered with the status shown, a JSON error body, and Connection: close.
+   answered with the status shown, a JSON error body whose "detail" names the rule
+   (e.g. "chunk extension longer than MW_MAX_CHUNK_EXT_BYTES"), and Connection: close;
+   only a refused path (the "path" row) leaves the connection open, as its message
+   was well framed.
    ============================================================================
    part               accepted                              refused (status)
    ----------------   -----------------------------------   -------------------------------
@@ -1604,13 +1607,15 @@ typedef struct mw__chunked {
     int in_value;            /* in a trailer line: past the ':' */
     unsigned long long size; /* the chunk size being read, then bytes of it still to copy */
     size_t ext_bytes, trailer_bytes;
+    const char *error; /* why the body was refused, for the error body */
 } mw__chunked;
 
 #define MW__CHUNK_MAX_DIGITS 15 /* 15 hex digits < 2^60: the size cannot overflow */
 
 /* Decodes buf[*in..len), writing data at buf[*out..]; *out <= *in always.
    Returns 1 when the message is complete (*in is just past it), 0 when more bytes are
-   needed, or -status (400 malformed, 413 too large, 431 trailers too large). */
+   needed, or -status (400 malformed, 413 too large, 431 trailers too large) with
+   d->error set. */
 static int mw__chunked_decode(mw__chunked *d, char *buf, size_t len, size_t *in, size_t *out, size_t body_start,
                               const mw__limits *lim) {
     size_t i = *in, o = *out;
@@ -1622,39 +1627,43 @@ static int mw__chunked_decode(mw__chunked *d, char *buf, size_t len, size_t *in,
         case MW__CH_SIZE: {
             int hv = mw__hex_value(c);
             if (hv >= 0) {
-                if (++d->digits > MW__CHUNK_MAX_DIGITS) rc = -400;
+                if (++d->digits > MW__CHUNK_MAX_DIGITS) rc = MW__FAIL(d, 400, "chunk size longer than 15 hex digits");
                 d->size = d->size * 16 + (unsigned)hv;
                 i++;
             } else if (!d->digits) {
-                rc = -400;
+                rc = MW__FAIL(d, 400, "chunk size is not a hex number");
             } else if (d->size > body_max - (o - body_start)) {
-                rc = -413; /* refused on the size line, before any of the data is read */
+                /* refused on the size line, before any of the data is read */
+                rc = MW__FAIL(d, 413, "request body larger than the limit");
             } else if (c == '\r') {
                 d->state = MW__CH_SIZE_LF;
                 i++;
             } else if (c == ';' || c == ' ' || c == '\t') {
                 d->state = MW__CH_SIZE_BWS;
             } else {
-                rc = -400;
+                rc = MW__FAIL(d, 400, "invalid byte after the chunk size");
             }
             break;
         }
         case MW__CH_SIZE_BWS: /* RFC 9112 §7.1.1: BWS is allowed only before ";" */
             if (c == ';') d->state = MW__CH_EXT;
-            else if (c != ' ' && c != '\t') rc = -400;
+            else if (c != ' ' && c != '\t')
+                rc = MW__FAIL(d, 400, "whitespace after the chunk size without an extension");
             i++;
             break;
         case MW__CH_EXT: /* chunk-ext: parsed only far enough to skip it, within a cap */
             if (c == '\r') {
                 d->state = MW__CH_SIZE_LF;
-            } else if (mw__is_field_ctl(c) || ++d->ext_bytes > (size_t)lim->v[MW_LIMIT_CHUNK_EXT_BYTES]) {
-                rc = -400;
+            } else if (mw__is_field_ctl(c)) {
+                rc = MW__FAIL(d, 400, "control byte in a chunk extension");
+            } else if (++d->ext_bytes > (size_t)lim->v[MW_LIMIT_CHUNK_EXT_BYTES]) {
+                rc = MW__FAIL(d, 400, "chunk extension longer than MW_MAX_CHUNK_EXT_BYTES");
             }
             i++;
             break;
         case MW__CH_SIZE_LF:
             if (c != '\n') {
-                rc = -400;
+                rc = MW__FAIL(d, 400, "chunk size line not ended by CRLF");
                 break;
             }
             i++;
@@ -1675,7 +1684,8 @@ static int mw__chunked_decode(mw__chunked *d, char *buf, size_t len, size_t *in,
         case MW__CH_DATA_CR:
         case MW__CH_DATA_LF:
             if (c != (d->state == MW__CH_DATA_CR ? '\r' : '\n')) {
-                rc = -400; /* RFC 9112 §7.1: data is followed by CRLF, nothing else */
+                /* RFC 9112 §7.1: data is followed by CRLF, nothing else */
+                rc = MW__FAIL(d, 400, "chunk data not followed by CRLF");
                 break;
             }
             i++;
@@ -1685,7 +1695,8 @@ static int mw__chunked_decode(mw__chunked *d, char *buf, size_t len, size_t *in,
             d->last_lf_ends = c == '\r';
             d->in_value = 0;
             if (c != '\r' && !mw__is_tchar(c)) {
-                rc = -400; /* RFC 9112 §7.1.2: a field line; obs-fold or no name is refused */
+                /* RFC 9112 §7.1.2: a field line; obs-fold or no name is refused */
+                rc = MW__FAIL(d, 400, "malformed trailer field");
                 break;
             }
             d->state = c == '\r' ? MW__CH_TRAILER_LF : MW__CH_TRAILER_LINE;
@@ -1693,20 +1704,20 @@ static int mw__chunked_decode(mw__chunked *d, char *buf, size_t len, size_t *in,
             break;
         case MW__CH_TRAILER_LINE: /* trailer fields are dropped, within the header limit */
             if (++d->trailer_bytes > (size_t)lim->v[MW_LIMIT_HEADER_BYTES]) {
-                rc = -431;
+                rc = MW__FAIL(d, 431, "chunked trailer section too large");
             } else if (!d->in_value) { /* the name, up to ':' */
                 if (c == ':') d->in_value = 1;
-                else if (!mw__is_tchar(c)) rc = -400;
+                else if (!mw__is_tchar(c)) rc = MW__FAIL(d, 400, "malformed trailer field");
             } else if (c == '\r') {
                 d->state = MW__CH_TRAILER_LF;
             } else if (mw__is_field_ctl(c)) {
-                rc = -400;
+                rc = MW__FAIL(d, 400, "control byte in a trailer field");
             }
             i++;
             break;
         case MW__CH_TRAILER_LF:
             if (c != '\n') {
-                rc = -400;
+                rc = MW__FAIL(d, 400, "trailer line not ended by CRLF");
                 break;
             }
             i++;
@@ -3599,10 +3610,7 @@ static int mw__conn_body_ready(mw__worker *w, mw__conn *c) {
         int rc =
             mw__chunked_decode(&c->ch, c->rbuf + c->rstart, avail, &c->ch_in, &c->ch_out, c->head_len, &w->app->limits);
         if (rc < 0) {
-            mw__conn_fail(w, c, -rc,
-                          rc == -413   ? "request body larger than the limit"
-                          : rc == -431 ? "chunked trailer section too large"
-                                       : "malformed chunked encoding");
+            mw__conn_fail(w, c, -rc, c->ch.error);
             return -1;
         }
         c->req_end = c->ch_in;

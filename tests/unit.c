@@ -415,6 +415,43 @@ TEST(chunked_extension_and_trailer_floods_refused) {
     CHECK_INT(decode_chunked(raw, n, 0, out, &out_len, &consumed, &lim), -431);
 }
 
+/* A refusal carries its reason, for the error body the client gets. */
+TEST(chunked_refusals_say_why) {
+    static const char *const cases[][2] = {
+        {"5;a=b\x01\r\n", "control byte in a chunk extension"},
+        {"5g\r\n", "invalid byte after the chunk size"},
+        {"-5\r\n", "chunk size is not a hex number"},
+        {"0000000000000005\r\n", "chunk size longer than 15 hex digits"},
+        {"5 x\r\n", "whitespace after the chunk size without an extension"},
+        {"5\rx", "chunk size line not ended by CRLF"},
+        {"5\r\nhelloX", "chunk data not followed by CRLF"},
+        {"0\r\n X: 1\r\n\r\n", "malformed trailer field"},
+        {"0\r\nX: 1\rx", "trailer line not ended by CRLF"},
+        {"100001\r\n", "request body larger than the limit"},
+    };
+    mw__limits lim = test_limits();
+    static char ext[2048];
+    size_t i;
+    for (i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        mw__chunked d;
+        char buf[64];
+        size_t in = 0, out = 0, n = strlen(cases[i][0]);
+        memset(&d, 0, sizeof d);
+        memcpy(buf, cases[i][0], n);
+        if (mw__chunked_decode(&d, buf, n, &in, &out, 0, &lim) >= 0 || !d.error || strcmp(d.error, cases[i][1]) != 0)
+            printf("  %s: %s\n", cases[i][1], d.error ? d.error : "(none)"), test_checks_failed++;
+    }
+    {
+        mw__chunked d;
+        size_t in = 0, out = 0;
+        memset(&d, 0, sizeof d);
+        memset(ext, 'x', sizeof ext);
+        memcpy(ext, "5;", 2);
+        CHECK_INT(mw__chunked_decode(&d, ext, sizeof ext, &in, &out, 0, &lim), -400);
+        CHECK_STR(d.error, "chunk extension longer than MW_MAX_CHUNK_EXT_BYTES");
+    }
+}
+
 TEST(chunked_decoded_total_over_limit_is_413) {
     mw__limits lim = test_limits();
     char out[64];
@@ -990,6 +1027,7 @@ int main(void) {
     RUN(chunked_table_cases_at_once_and_byte_by_byte);
     RUN(chunked_stops_at_message_end_leaving_pipelined_bytes);
     RUN(chunked_extension_and_trailer_floods_refused);
+    RUN(chunked_refusals_say_why);
     RUN(chunked_decoded_total_over_limit_is_413);
     RUN(percent_decoding);
     RUN(percent_decoding_trailing_escape_at_page_end);
