@@ -124,7 +124,8 @@
    int mw_status(rs, code)                     100-599, default 200 (1xx refused)
    int mw_set_header(rs, name, value)          name must be a token; a CR, LF, NUL or other
                                                control byte in name or value is refused
-                                               (MW_EINVAL) and nothing is sent. Content-Length
+                                               (MW_EINVAL) and nothing is sent; spaces and
+                                               tabs around value are dropped. Content-Length
                                                and Transfer-Encoding are framed by microweb
                                                and refused here; Content-Type replaces the
                                                default text/plain; "Connection: close" closes
@@ -1515,10 +1516,22 @@ static const char *mw__skip_field_value(const char *p, const char *end) {
     return p;
 }
 
+/* s[0..n) without the OWS (SP, HTAB) at either end, which is no part of a field
+   value (RFC 9110 §5.5). */
+static mw_str mw__trim_ows(const char *s, size_t n) {
+    mw_str out;
+    while (n && (*s == ' ' || *s == '\t')) s++, n--;
+    while (n && (s[n - 1] == ' ' || s[n - 1] == '\t')) n--;
+    out.ptr = s;
+    out.len = n;
+    return out;
+}
+
 /* field-line = field-name ":" OWS field-value OWS CRLF (RFC 9112 §5). Returns the
    length of the line or -status. */
 static long mw__parse_field(const char *p, const char *end, mw__field *f, mw__head *h) {
-    const char *s = p, *v, *ve;
+    const char *s = p, *v;
+    mw_str value;
     if (*p == ' ' || *p == '\t') return MW__FAIL(h, 400, "obsolete line folding"); /* RFC 9112 §5.2 */
     while (p < end && mw__is_tchar((unsigned char)*p)) p++;
     /* RFC 9112 §5.1: no whitespace between name and colon, or a proxy could read
@@ -1526,16 +1539,13 @@ static long mw__parse_field(const char *p, const char *end, mw__field *f, mw__he
     if (p == s || p == end || *p != ':') return MW__FAIL(h, 400, "malformed header field name");
     f->name = s;
     f->name_len = (size_t)(p - s);
-    p++;
-    while (p < end && (*p == ' ' || *p == '\t')) p++;
-    v = p;
-    /* field-value: VCHAR, SP, HTAB, obs-text; NUL, CR and other controls refused */
+    v = ++p;
+    /* OWS and field-value: VCHAR, SP, HTAB, obs-text; NUL, CR and other controls refused */
     p = mw__skip_field_value(p, end);
     if (p + 1 >= end || p[0] != '\r' || p[1] != '\n') return MW__FAIL(h, 400, "invalid byte in header field value");
-    ve = p;
-    while (ve > v && (ve[-1] == ' ' || ve[-1] == '\t')) ve--;
-    f->value = v;
-    f->value_len = (size_t)(ve - v);
+    value = mw__trim_ows(v, (size_t)(p - v));
+    f->value = value.ptr;
+    f->value_len = value.len;
     return (long)(p + 2 - s);
 }
 
@@ -2787,30 +2797,31 @@ static int mw__valid_token(const char *s) {
     return 1;
 }
 
-static int mw__set_content_type(mw_res *rs, const char *value) {
-    if (!mw__valid_field_value(value)) return MW_EINVAL;
+static int mw__set_content_type(mw_res *rs, mw_str value) {
     rs->ctype->len = 0;
-    return mw__buf_puts(rs->ctype, value);
+    return mw__buf_append(rs->ctype, value.ptr, value.len);
 }
 
 int mw_set_header(mw_res *rs, const char *name, const char *value) {
     size_t nlen;
+    mw_str v;
     if (!rs || !name || !value || !mw__valid_token(name) || !mw__valid_field_value(value)) return MW_EINVAL;
     nlen = strlen(name);
+    v = mw__trim_ows(value, strlen(value)); /* as the parser reads a request's field values */
     /* framing is microweb's alone: a second Content-Length would be ambiguous */
     if (mw__ieq(name, nlen, "content-length") || mw__ieq(name, nlen, "transfer-encoding") ||
         mw__ieq(name, nlen, "date"))
         return MW_EINVAL;
     if (mw__ieq(name, nlen, "connection")) {
-        if (!mw__ieq(value, strlen(value), "close")) return MW_EINVAL;
+        if (!mw__ieq(v.ptr, v.len, "close")) return MW_EINVAL;
         rs->close = 1;
         return 0;
     }
-    if (mw__ieq(name, nlen, "content-type")) return mw__set_content_type(rs, value);
-    if (mw__buf_reserve(rs->headers, nlen + strlen(value) + 4) != 0) return MW_ENOMEM;
+    if (mw__ieq(name, nlen, "content-type")) return mw__set_content_type(rs, v);
+    if (mw__buf_reserve(rs->headers, nlen + v.len + 4) != 0) return MW_ENOMEM;
     mw__buf_puts(rs->headers, name);
     mw__buf_puts(rs->headers, ": ");
-    mw__buf_puts(rs->headers, value);
+    mw__buf_append(rs->headers, v.ptr, v.len);
     return mw__buf_puts(rs->headers, "\r\n");
 }
 

@@ -883,6 +883,24 @@ TEST(response_header_setter_refuses_injection) {
     res_free(&f);
 }
 
+/* OWS around a value is no part of it (RFC 9110 §5.5), as the parser reads requests. */
+TEST(response_header_value_trimmed_of_ows) {
+    res_fixture f;
+    mw_res *rs = res_start(&f);
+    const char *out;
+    CHECK_INT(mw_set_header(rs, "X-A", "  a b \t"), 0);
+    CHECK_INT(mw_set_header(rs, "X-Blank", " \t "), 0);
+    CHECK_INT(mw_set_header(rs, "Content-Type", "\ttext/html; charset=utf-8 "), 0);
+    CHECK_INT(mw_set_header(rs, "Connection", " close "), 0);
+    CHECK_INT(rs->close, 1);
+    mw_write(rs, "x", 1);
+    out = res_render(&f, 1, 0);
+    CHECK(strstr(out, "\r\nX-A: a b\r\n") != NULL);
+    CHECK(strstr(out, "\r\nX-Blank: \r\n") != NULL);
+    CHECK(strstr(out, "\r\nContent-Type: text/html; charset=utf-8\r\n") != NULL);
+    res_free(&f);
+}
+
 TEST(response_has_date_length_and_type) {
     res_fixture f;
     mw_res *rs = res_start(&f);
@@ -1050,6 +1068,7 @@ int main(void) {
     RUN(json_end_closes_open_containers);
     RUN(json_depth_limit);
     RUN(response_header_setter_refuses_injection);
+    RUN(response_header_value_trimmed_of_ows);
     RUN(response_has_date_length_and_type);
     RUN(response_head_request_keeps_length_drops_body);
     RUN(response_204_has_no_length_or_body);
