@@ -143,8 +143,13 @@
                                                path, domain. Refused with MW_EINVAL: a name that
                                                is not a token; a value with a byte outside
                                                RFC 6265's cookie-octet (controls, space, '"',
-                                               ',', ';', '\\'); a path or domain with a control
-                                               byte or ';'. SameSite=None needs secure.
+                                               ',', ';', '\\'); a path with a control byte or
+                                               ';'; a domain that is not a host name (labels
+                                               of letters, digits and '-' between dots, one
+                                               leading dot allowed); a "__Secure-" name
+                                               without secure; a "__Host-" name unless secure,
+                                               path "/" and no domain (RFC 6265bis §4.1.3,
+                                               any case). SameSite=None needs secure.
    Every response carries Date and Content-Length (except 204 and 304, which have
    no body). Automatic error answers use the mw_error body shape.
 
@@ -3060,6 +3065,35 @@ static int mw__valid_cookie_value(const char *v) {
 /* An attribute value may not end the attribute early (';') or the header (controls). */
 static int mw__valid_cookie_attr(const char *v) { return mw__valid_field_value(v) && !strchr(v, ';'); }
 
+/* Domain= names a host (RFC 6265 §4.1.2.3): labels of letters, digits and '-' between
+   single dots, after one optional leading dot. Anything else (a ',', a space, '=')
+   could read as a second cookie or attribute to whoever parses the header. */
+static int mw__valid_cookie_domain(const char *d) {
+    size_t label = 0;
+    if (*d == '.') d++;
+    for (; *d; d++) {
+        unsigned char c = (unsigned char)*d;
+        if (c == '.' && label) label = 0;
+        else if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-') label++;
+        else return 0;
+    }
+    return label > 0;
+}
+
+static int mw__has_prefix_ci(const char *s, const char *lower) {
+    size_t n = strlen(lower);
+    return strlen(s) >= n && mw__ieq(s, n, lower);
+}
+
+/* Cookie name prefixes (RFC 6265bis §4.1.3; browsers match them in any case): a
+   "__Secure-" cookie must be Secure, and a "__Host-" one also Path=/ without Domain.
+   A browser drops any other such cookie, so it is refused here, where it shows. */
+static int mw__cookie_prefix_kept(const char *name, const mw_cookie_opts *o, const char *path) {
+    if (mw__has_prefix_ci(name, "__secure-")) return o->secure;
+    if (mw__has_prefix_ci(name, "__host-")) return o->secure && strcmp(path, "/") == 0 && !o->domain;
+    return 1;
+}
+
 int mw_set_cookie(mw_res *rs, const char *name, const char *value, const mw_cookie_opts *opts) {
     static const mw_cookie_opts defaults = {0, 0, 0, 0, NULL, NULL, NULL};
     const mw_cookie_opts *o = opts ? opts : &defaults;
@@ -3067,7 +3101,8 @@ int mw_set_cookie(mw_res *rs, const char *name, const char *value, const mw_cook
     char age[24];
     mw__buf *h;
     if (!rs || !name || !value || !mw__valid_token(name) || !mw__valid_cookie_value(value) ||
-        !mw__valid_cookie_attr(path) || (o->domain && !mw__valid_cookie_attr(o->domain)))
+        !mw__valid_cookie_attr(path) || (o->domain && !mw__valid_cookie_domain(o->domain)) ||
+        !mw__cookie_prefix_kept(name, o, path))
         return MW_EINVAL;
     if (strcmp(same_site, "Lax") != 0 && strcmp(same_site, "Strict") != 0 && strcmp(same_site, "None") != 0)
         return MW_EINVAL;

@@ -180,6 +180,54 @@ TEST(cookie_same_site_none_needs_secure) {
     mw__worker_free(&w);
 }
 
+/* Sets cookie `name` with opts on a fresh response; returns mw_set_cookie's result. */
+static int set_cookie(const char *name, const mw_cookie_opts *opts) {
+    mw__worker w;
+    int rc;
+    memset(&w, 0, sizeof w);
+    mw__res_reset(&w);
+    rc = mw_set_cookie(&w.res, name, "v", opts);
+    mw__worker_free(&w);
+    return rc;
+}
+
+/* RFC 6265 §4.1.2.3: Domain is a host name; a ',' would start another cookie to some readers. */
+TEST(cookie_domain_must_be_a_host_name) {
+    static const char *const good[] = {"example.com", ".example.com", "sub-1.Example.com", "localhost", "127.0.0.1"};
+    static const char *const bad[] = {
+        "example.com,evil=1", "example.com, x", "exa mple.com", "ex_ample.com",  "example.com=", "", ".",
+        "..example.com",      "a..b",           "example.com.", "caf\xc3\xa9.fr"};
+    mw_cookie_opts o = {0, 0, 1, 0, NULL, NULL, NULL};
+    size_t i;
+    for (i = 0; i < sizeof good / sizeof good[0]; i++) {
+        o.domain = good[i];
+        if (set_cookie("a", &o) != 0) printf("  refused domain %s\n", good[i]), test_checks_failed++;
+    }
+    for (i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        o.domain = bad[i];
+        if (set_cookie("a", &o) != MW_EINVAL) printf("  accepted domain \"%s\"\n", bad[i]), test_checks_failed++;
+    }
+}
+
+/* RFC 6265bis §4.1.3: browsers drop prefixed cookies without these attributes. */
+TEST(cookie_prefixes_need_their_attributes) {
+    mw_cookie_opts plain = {0, 0, 0, 0, NULL, NULL, NULL}, secure = {0, 0, 1, 0, NULL, NULL, NULL};
+    mw_cookie_opts secure_path = {0, 0, 1, 0, NULL, "/app", NULL}, secure_root = {0, 0, 1, 0, NULL, "/", NULL};
+    mw_cookie_opts secure_domain = {0, 0, 1, 0, NULL, NULL, "example.com"};
+    CHECK_INT(set_cookie("__Secure-id", NULL), MW_EINVAL);
+    CHECK_INT(set_cookie("__Secure-id", &plain), MW_EINVAL);
+    CHECK_INT(set_cookie("__secure-id", &plain), MW_EINVAL); /* browsers match the prefix in any case */
+    CHECK_INT(set_cookie("__Secure-id", &secure), 0);
+    CHECK_INT(set_cookie("__Secure-id", &secure_domain), 0);
+    CHECK_INT(set_cookie("__Host-id", &plain), MW_EINVAL);
+    CHECK_INT(set_cookie("__HOST-id", &plain), MW_EINVAL);
+    CHECK_INT(set_cookie("__Host-id", &secure_path), MW_EINVAL);
+    CHECK_INT(set_cookie("__Host-id", &secure_domain), MW_EINVAL);
+    CHECK_INT(set_cookie("__Host-id", &secure), 0); /* path NULL is "/" */
+    CHECK_INT(set_cookie("__Host-id", &secure_root), 0);
+    CHECK_INT(set_cookie("__Hostess", &plain), 0); /* not the prefix */
+}
+
 TEST(typed_int_route_matches_only_int64_values) {
     mw_test_res *r = get("/users/42");
     CHECK_BODY(r, "{\"id\":42}");
@@ -536,6 +584,8 @@ int main(void) {
     RUN(cookies_read_by_name);
     RUN(cookies_set_with_secure_defaults_and_refused_when_unsafe);
     RUN(cookie_same_site_none_needs_secure);
+    RUN(cookie_domain_must_be_a_host_name);
+    RUN(cookie_prefixes_need_their_attributes);
     RUN(typed_int_route_matches_only_int64_values);
     RUN(param_int_reads_and_range_checks);
     RUN(typed_patterns_validated_at_registration);
