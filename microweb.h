@@ -661,6 +661,16 @@ void mw_pg_healthz(mw_req *rq, mw_res *rs);
 #ifndef MICROWEB_IMPLEMENTATION_ONCE
 #define MICROWEB_IMPLEMENTATION_ONCE
 
+/* Every heap allocation of the implementation, from the poller up, goes through these
+   three (defaults: <stdlib.h>, included below). */
+#if !defined(MW_MALLOC) && !defined(MW_REALLOC) && !defined(MW_FREE)
+#define MW_MALLOC(n) malloc(n)
+#define MW_REALLOC(p, n) realloc((p), (n))
+#define MW_FREE(p) free(p)
+#elif !defined(MW_MALLOC) || !defined(MW_REALLOC) || !defined(MW_FREE)
+#error "microweb: define all of MW_MALLOC, MW_REALLOC and MW_FREE, or none"
+#endif
+
 /* ---------------------------------------------------------------------------
    platform: sockets, poller, threads, clock. The only place with OS #ifdefs.
    --------------------------------------------------------------------------- */
@@ -941,8 +951,8 @@ static void mw__poller_close(mw__poller *p) {
     close(p->interrupt[1]);
     pthread_mutex_destroy(&p->table_lock);
     pthread_mutex_destroy(&p->leader_lock);
-    free(p->slots);
-    free(p->scratch);
+    MW_FREE(p->slots);
+    MW_FREE(p->scratch);
 }
 static int mw__poller_set(mw__poller *p, int fd, void *ptr, unsigned ev) {
     int rc = 0;
@@ -952,7 +962,7 @@ static int mw__poller_set(mw__poller *p, int fd, void *ptr, unsigned ev) {
         size_t n = p->nslots ? p->nslots : 64;
         mw__poll_slot *s;
         while (n <= (size_t)fd) n *= 2;
-        s = (mw__poll_slot *)realloc(p->slots, n * sizeof *s);
+        s = (mw__poll_slot *)MW_REALLOC(p->slots, n * sizeof *s);
         if (!s) {
             rc = MW_ENOMEM;
         } else {
@@ -979,7 +989,7 @@ static int mw__poller_snapshot(mw__poller *p) {
     size_t fd, n = 1;
     pthread_mutex_lock(&p->table_lock);
     if (p->nscratch < p->nslots + 1) {
-        struct pollfd *s = (struct pollfd *)realloc(p->scratch, (p->nslots + 1) * sizeof *s);
+        struct pollfd *s = (struct pollfd *)MW_REALLOC(p->scratch, (p->nslots + 1) * sizeof *s);
         if (!s) {
             pthread_mutex_unlock(&p->table_lock);
             return -1;
@@ -1039,16 +1049,9 @@ static int mw__poller_wait(mw__poller *p, mw__event *out, int max, int timeout_m
 #endif
 
 /* ---------------------------------------------------------------------------
-   memory: allocation macros, growable buffers
+   memory: growable buffers and the per-request arena (the allocation macros open
+   the implementation, so the poller can use them too)
    --------------------------------------------------------------------------- */
-#if !defined(MW_MALLOC) && !defined(MW_REALLOC) && !defined(MW_FREE)
-#define MW_MALLOC(n) malloc(n)
-#define MW_REALLOC(p, n) realloc((p), (n))
-#define MW_FREE(p) free(p)
-#elif !defined(MW_MALLOC) || !defined(MW_REALLOC) || !defined(MW_FREE)
-#error "microweb: define all of MW_MALLOC, MW_REALLOC and MW_FREE, or none"
-#endif
-
 typedef struct mw__buf {
     char *data;
     size_t len, cap;
