@@ -47,11 +47,21 @@
                          to the next route in priority order, or to 404
        *path             a wildcard, last segment only: the rest of the path, which may
                          be empty or hold more slashes ("/files/" then "*path")
+   '<' and '>' are refused, so Flask's "<int:id>" is not taken for static text: the
+   error line names microweb's spelling ("... microweb writes {id:int}").
    A request is matched static segment first, then {id:int}, then parameter, then wildcard,
-   whatever the order of registration. Parameters are percent-decoded (a bad
-   %-escape or an encoded NUL gives 400). A path with a "." or ".." segment, or a
-   parameter that decodes to one (%2e%2e, ..%2f), gives 400: a wildcard value is
-   safe to join to a directory name. A malformed or duplicate pattern makes
+   whatever the order of registration. A path with a "." or ".." segment gives 400.
+   Parameter and wildcard values are percent-decoded, and each is then a relative
+   path that stays under a directory it is joined to. After decoding, a value
+       never starts with '/' and has no empty segment ("a//b"); a wildcard value
+           may end in one '/' ("dir/"), and may be "" (which names the directory)
+       has no "." or ".." segment (also none spelled %2e%2e)
+       holds no backslash and no NUL (raw or encoded)
+       holds no '/' that was sent as %2F (so a parameter never holds a '/')
+   A request whose value breaks one of these, or has a bad %-escape, gets 400 with the
+   rule in the detail, and no handler runs. So openat(dirfd, value, ...),
+   open(dir + "/" + value) and realpath() of that join name a file under dir, unless
+   a symbolic link inside dir points elsewhere. A malformed or duplicate pattern makes
    the call return MW_EINVAL / MW_EEXIST, prints one line on stderr, and mw_run
    then refuses to start.
    Automatic answers: 404 for an unknown path; 405 with Allow when the path
@@ -65,7 +75,9 @@
    const char *mw_method(rq)          "GET", "POST", ...
    const char *mw_path(rq)            "/users/42" (raw, not decoded)
    const char *mw_query(rq)           raw query string without '?', "" when none
-   const char *mw_header(rq, name)    case-insensitive; NULL when absent
+   const char *mw_header(rq, name)    case-insensitive; NULL when absent. With an absolute-
+                                      form target ("GET http://h:8080/p") "Host" gives
+                                      its authority "h:8080", whatever the field said
    const char *mw_param(rq, name)     decoded path parameter; NULL when absent
    mw_str      mw_body(rq)            bytes + length (not NUL-terminated)
    void       *mw_userdata(rq)        what mw_set_userdata(app, p) stored
@@ -126,7 +138,8 @@
    int mw_status(rs, code)                     100-599, default 200 (1xx refused)
    int mw_set_header(rs, name, value)          name must be a token; a CR, LF, NUL or other
                                                control byte in name or value is refused
-                                               (MW_EINVAL) and nothing is sent. Content-Length
+                                               (MW_EINVAL) and nothing is sent; spaces and
+                                               tabs around value are dropped. Content-Length
                                                and Transfer-Encoding are framed by microweb
                                                and refused here; Content-Type replaces the
                                                default text/plain; "Connection: close" closes
@@ -144,8 +157,13 @@
                                                path, domain. Refused with MW_EINVAL: a name that
                                                is not a token; a value with a byte outside
                                                RFC 6265's cookie-octet (controls, space, '"',
-                                               ',', ';', '\\'); a path or domain with a control
-                                               byte or ';'. SameSite=None needs secure.
+                                               ',', ';', '\\'); a path with a control byte or
+                                               ';'; a domain that is not a host name (labels
+                                               of letters, digits and '-' between dots, one
+                                               leading dot allowed); a "__Secure-" name
+                                               without secure; a "__Host-" name unless secure,
+                                               path "/" and no domain (RFC 6265bis §4.1.3,
+                                               any case). SameSite=None needs secure.
    Every response carries Date and Content-Length (except 204 and 304, which have
    no body). Automatic error answers use the mw_error body shape.
 
@@ -223,8 +241,11 @@
    ============================================================================
    TESTING WITHOUT A SOCKET
    ============================================================================
-   mw_test_res *r = mw_test_request(app, "POST", "/echo", "Content-Type: text/plain\r\n",
+   mw_test_res *r = mw_test_request(app, "POST", "/echo", "Content-Type: text/plain",
                                     "ping", 4);
+   headers (NULL for none) holds header lines separated by CRLF or LF, the last one
+   with or without its line end; "Host: test" is sent unless it has a Host line, and
+   Content-Length is added for a body.
    r->status, r->body / r->body_len, mw_test_header(r, "Content-Type"), r->raw (all bytes)
    mw_test_free(r);
    mw_test_raw(app, bytes, n) feeds raw bytes (several pipelined requests, or garbage).
@@ -271,7 +292,10 @@
    ============================================================================
    HTTP RULES  (RFC 9112 / RFC 9110). A doubt about where a message ends is a 400
    and the connection is closed: microweb never guesses. Every refusal below is
-   answered with the status shown, a JSON error body, and Connection: close.
+   answered with the status shown, a JSON error body whose "detail" names the rule
+   (e.g. "chunk extension longer than MW_MAX_CHUNK_EXT_BYTES"), and Connection: close;
+   only a refused path (the "path" row) leaves the connection open, as its message
+   was well framed.
    ============================================================================
    part               accepted                              refused (status)
    ----------------   -----------------------------------   -------------------------------
@@ -283,12 +307,17 @@
    spacing            exactly one SP between the three      two SP, HTAB, leading SP (400)
                       request-line parts
    request target     origin-form "/p?q"; absolute-form     other forms, '#', control or
-                      "http(s)://host/p" (no path: "/");    non-ASCII bytes (400); "*" with
-                      "*" for OPTIONS
-                                                            another method (400); longer
-                                                            than MW_MAX_REQUEST_LINE (414)
+                      "http(s)://host/p" (no path: "/"),    non-ASCII bytes (400); "*" with
+                      whose host[:port] becomes the Host    another method (400); longer
+                      value handlers read (RFC 9112         than MW_MAX_REQUEST_LINE (414);
+                      §3.2.2); "*" for OPTIONS              absolute-form with an empty
+                                                            host, userinfo ("u:p@h"), or
+                                                            bytes Host refuses (400)
    path               as sent, not decoded, for routing     a "." or ".." segment, raw or in
-                                                            a decoded parameter (400)
+                                                            a decoded parameter; in a
+                                                            parameter or wildcard value: a
+                                                            leading '/', "//", %2F, a
+                                                            backslash, NUL (400)
    version            HTTP/1.0, HTTP/1.1; a later HTTP/1.x  HTTP/2-9.x (505); other
                       is answered as 1.1 (RFC 9110 §2.5)    spellings (400)
    field name         a token, ':' right after it           space before ':', empty or
@@ -298,7 +327,9 @@
    field section      <= MW_MAX_HEADERS fields,             more (431)
                       <= MW_MAX_HEADER_BYTES bytes
    Host               one, in HTTP/1.1 (any in 1.0); host   none in 1.1, two, or a value
-                      and port characters (RFC 3986)        with other bytes (400)
+                      and port characters (RFC 3986);       with other bytes (400)
+                      checked, then replaced by an
+                      absolute-form target's authority
    Content-Length     1*DIGIT; a list or repeated fields    sign, space inside, hex, empty,
                       only when all equal; <= 18 digits     differing values, > 18 digits
                                                             (400); over the body limit (413,
@@ -701,6 +732,16 @@ void mw_pg_healthz(mw_req *rq, mw_res *rs);
 #ifndef MICROWEB_IMPLEMENTATION_ONCE
 #define MICROWEB_IMPLEMENTATION_ONCE
 
+/* Every heap allocation of the implementation, from the poller up, goes through these
+   three (defaults: <stdlib.h>, included below). */
+#if !defined(MW_MALLOC) && !defined(MW_REALLOC) && !defined(MW_FREE)
+#define MW_MALLOC(n) malloc(n)
+#define MW_REALLOC(p, n) realloc((p), (n))
+#define MW_FREE(p) free(p)
+#elif !defined(MW_MALLOC) || !defined(MW_REALLOC) || !defined(MW_FREE)
+#error "microweb: define all of MW_MALLOC, MW_REALLOC and MW_FREE, or none"
+#endif
+
 /* ---------------------------------------------------------------------------
    platform: sockets, poller, threads, clock. The only place with OS #ifdefs.
    --------------------------------------------------------------------------- */
@@ -971,8 +1012,8 @@ static void mw__poller_close(mw__poller *p) {
     close(p->interrupt[1]);
     pthread_mutex_destroy(&p->table_lock);
     pthread_mutex_destroy(&p->leader_lock);
-    free(p->slots);
-    free(p->scratch);
+    MW_FREE(p->slots);
+    MW_FREE(p->scratch);
 }
 static int mw__poller_set(mw__poller *p, int fd, uintptr_t tag, unsigned ev) {
     int rc = 0;
@@ -982,7 +1023,7 @@ static int mw__poller_set(mw__poller *p, int fd, uintptr_t tag, unsigned ev) {
         size_t n = p->nslots ? p->nslots : 64;
         mw__poll_slot *s;
         while (n <= (size_t)fd) n *= 2;
-        s = (mw__poll_slot *)realloc(p->slots, n * sizeof *s);
+        s = (mw__poll_slot *)MW_REALLOC(p->slots, n * sizeof *s);
         if (!s) {
             rc = MW_ENOMEM;
         } else {
@@ -1011,7 +1052,7 @@ static int mw__poller_snapshot(mw__poller *p) {
     size_t fd, n = 1;
     pthread_mutex_lock(&p->table_lock);
     if (p->nscratch < p->nslots + 1) {
-        struct pollfd *s = (struct pollfd *)realloc(p->scratch, (p->nslots + 1) * sizeof *s);
+        struct pollfd *s = (struct pollfd *)MW_REALLOC(p->scratch, (p->nslots + 1) * sizeof *s);
         if (!s) {
             pthread_mutex_unlock(&p->table_lock);
             return -1;
@@ -1096,16 +1137,9 @@ static double mw__strtod(const char *s) {
 }
 
 /* ---------------------------------------------------------------------------
-   memory: allocation macros, growable buffers
+   memory: growable buffers and the per-request arena (the allocation macros open
+   the implementation, so the poller can use them too)
    --------------------------------------------------------------------------- */
-#if !defined(MW_MALLOC) && !defined(MW_REALLOC) && !defined(MW_FREE)
-#define MW_MALLOC(n) malloc(n)
-#define MW_REALLOC(p, n) realloc((p), (n))
-#define MW_FREE(p) free(p)
-#elif !defined(MW_MALLOC) || !defined(MW_REALLOC) || !defined(MW_FREE)
-#error "microweb: define all of MW_MALLOC, MW_REALLOC and MW_FREE, or none"
-#endif
-
 typedef struct mw__buf {
     char *data;
     size_t len, cap;
@@ -1381,6 +1415,8 @@ typedef struct mw__field {
 typedef struct mw__head {
     const char *method, *target, *path, *query;
     size_t method_len, target_len, path_len, query_len;
+    const char *authority; /* an absolute-form target's host[:port], else NULL */
+    size_t authority_len;
     int minor;                /* HTTP/1.<minor> */
     long long content_length; /* -1 when absent */
     int chunked, keep_alive, expect_continue;
@@ -1474,10 +1510,39 @@ static int mw__parse_version(const char *p, const char *end, mw__head *h) {
 
 static const char mw__root_path[] = "/";
 
+/* Host = uri-host [ ":" port ] (RFC 9112 §3.2, RFC 3986 §3.2.2): reg-name or IP
+   literal characters only, so "a b", "h/path" or "user@h" are refused with 400. */
+static int mw__valid_host(const char *v, size_t n) {
+    /* ALPHA DIGIT -._~!$&'()*+,;=%:[] as a 128-bit set, like mw__is_tchar */
+    static const uint64_t set[2] = {0x2fff7ff200000000ull, 0x47fffffeaffffffeull};
+    size_t i;
+    for (i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)v[i];
+        if (c >= 128 || !((set[c >> 6] >> (c & 63)) & 1u)) return 0;
+    }
+    return 1;
+}
+
+/* The authority of an absolute-form target, which the server uses instead of Host
+   (RFC 9112 §3.2.2): it must name a host the way a valid Host field would. */
+static int mw__parse_authority(mw__head *h, const char *a, size_t n) {
+    /* RFC 9110 §4.2.4: userinfo is deprecated in http(s) URIs; it serves to disguise the host */
+    if (memchr(a, '@', n)) return MW__FAIL(h, 400, "userinfo in request target");
+    /* RFC 9110 §4.2.1, §4.2.2: an http(s) URI with an empty host is invalid */
+    if (!n || a[0] == ':') return MW__FAIL(h, 400, "request target without a host");
+    if (!mw__valid_host(a, n)) return MW__FAIL(h, 400, "invalid host in request target");
+    h->authority = a;
+    h->authority_len = n;
+    return 0;
+}
+
 /* Splits the target into path and query. Origin-form "/p?q", absolute-form
    "http://host/p?q" (RFC 9112 §3.2.2: the server must accept it), or "*" for OPTIONS. */
 static int mw__parse_target(mw__head *h) {
     const char *t = h->target, *end = t + h->target_len, *p, *q;
+    int rc;
+    h->authority = NULL;
+    h->authority_len = 0;
     if (h->target_len == 1 && t[0] == '*') {
         if (!(h->method_len == 7 && memcmp(h->method, "OPTIONS", 7) == 0))
             return MW__FAIL(h, 400, "asterisk-form target is only for OPTIONS");
@@ -1492,6 +1557,7 @@ static int mw__parse_target(mw__head *h) {
                                                                                      : 0;
         if (!scheme) return MW__FAIL(h, 400, "request target must start with /");
         for (p = t + scheme; p < end && *p != '/' && *p != '?' && *p != '#';) p++; /* past the authority */
+        if ((rc = mw__parse_authority(h, t + scheme, (size_t)(p - t) - scheme)) != 0) return rc;
     }
     for (q = p; q < end; q++) {
         if (*q == '#') return MW__FAIL(h, 400, "fragment in request target");
@@ -1589,19 +1655,6 @@ static void mw__parse_connection(const char *v, size_t n, int *close_opt, int *k
     }
 }
 
-/* Host = uri-host [ ":" port ] (RFC 9112 §3.2, RFC 3986 §3.2.2): reg-name or IP
-   literal characters only, so "a b", "h/path" or "user@h" are refused with 400. */
-static int mw__valid_host(const char *v, size_t n) {
-    /* ALPHA DIGIT -._~!$&'()*+,;=%:[] as a 128-bit set, like mw__is_tchar */
-    static const uint64_t set[2] = {0x2fff7ff200000000ull, 0x47fffffeaffffffeull};
-    size_t i;
-    for (i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)v[i];
-        if (c >= 128 || !((set[c >> 6] >> (c & 63)) & 1u)) return 0;
-    }
-    return 1;
-}
-
 /* Expect is a list (RFC 9110 §10.1.1, §5.6.1): empty elements are allowed; the only
    expectation is 100-continue. */
 static int mw__parse_expect(const char *v, size_t n, mw__head *h) {
@@ -1619,13 +1672,17 @@ typedef struct mw__framing_acc {
     int hosts, te_fields, other_codings, close_opt, keep_opt;
 } mw__framing_acc;
 
-/* Interprets the fields that decide framing and connection handling. */
-static int mw__note_field(mw__head *h, const mw__field *f, mw__framing_acc *a) {
+/* Interprets the fields that decide framing, connection handling and the host. */
+static int mw__note_field(mw__head *h, mw__field *f, mw__framing_acc *a) {
     switch (f->name_len) {
     case 4:
         if (mw__ieq(f->name, 4, "host")) {
             if (!mw__valid_host(f->value, f->value_len)) return MW__FAIL(h, 400, "invalid Host header");
             a->hosts++;
+            if (h->authority) { /* RFC 9112 §3.2.2: Host is ignored for the target's authority */
+                f->value = h->authority;
+                f->value_len = h->authority_len;
+            }
         }
         break;
     case 6:
@@ -1668,10 +1725,22 @@ static const char *mw__skip_field_value(const char *p, const char *end) {
     return p;
 }
 
+/* s[0..n) without the OWS (SP, HTAB) at either end, which is no part of a field
+   value (RFC 9110 §5.5). */
+static mw_str mw__trim_ows(const char *s, size_t n) {
+    mw_str out;
+    while (n && (*s == ' ' || *s == '\t')) s++, n--;
+    while (n && (s[n - 1] == ' ' || s[n - 1] == '\t')) n--;
+    out.ptr = s;
+    out.len = n;
+    return out;
+}
+
 /* field-line = field-name ":" OWS field-value OWS CRLF (RFC 9112 §5). Returns the
    length of the line or -status. */
 static long mw__parse_field(const char *p, const char *end, mw__field *f, mw__head *h) {
-    const char *s = p, *v, *ve;
+    const char *s = p, *v;
+    mw_str value;
     if (*p == ' ' || *p == '\t') return MW__FAIL(h, 400, "obsolete line folding"); /* RFC 9112 §5.2 */
     while (p < end && mw__is_tchar((unsigned char)*p)) p++;
     /* RFC 9112 §5.1: no whitespace between name and colon, or a proxy could read
@@ -1679,16 +1748,13 @@ static long mw__parse_field(const char *p, const char *end, mw__field *f, mw__he
     if (p == s || p == end || *p != ':') return MW__FAIL(h, 400, "malformed header field name");
     f->name = s;
     f->name_len = (size_t)(p - s);
-    p++;
-    while (p < end && (*p == ' ' || *p == '\t')) p++;
-    v = p;
-    /* field-value: VCHAR, SP, HTAB, obs-text; NUL, CR and other controls refused */
+    v = ++p;
+    /* OWS and field-value: VCHAR, SP, HTAB, obs-text; NUL, CR and other controls refused */
     p = mw__skip_field_value(p, end);
     if (p + 1 >= end || p[0] != '\r' || p[1] != '\n') return MW__FAIL(h, 400, "invalid byte in header field value");
-    ve = p;
-    while (ve > v && (ve[-1] == ' ' || ve[-1] == '\t')) ve--;
-    f->value = v;
-    f->value_len = (size_t)(ve - v);
+    value = mw__trim_ows(v, (size_t)(p - v));
+    f->value = value.ptr;
+    f->value_len = value.len;
     return (long)(p + 2 - s);
 }
 
@@ -1760,13 +1826,15 @@ typedef struct mw__chunked {
     int in_value;            /* in a trailer line: past the ':' */
     unsigned long long size; /* the chunk size being read, then bytes of it still to copy */
     size_t ext_bytes, trailer_bytes;
+    const char *error; /* why the body was refused, for the error body */
 } mw__chunked;
 
 #define MW__CHUNK_MAX_DIGITS 15 /* 15 hex digits < 2^60: the size cannot overflow */
 
 /* Decodes buf[*in..len), writing data at buf[*out..]; *out <= *in always.
    Returns 1 when the message is complete (*in is just past it), 0 when more bytes are
-   needed, or -status (400 malformed, 413 too large, 431 trailers too large). */
+   needed, or -status (400 malformed, 413 too large, 431 trailers too large) with
+   d->error set. */
 static int mw__chunked_decode(mw__chunked *d, char *buf, size_t len, size_t *in, size_t *out, size_t body_start,
                               const mw__limits *lim) {
     size_t i = *in, o = *out;
@@ -1778,39 +1846,43 @@ static int mw__chunked_decode(mw__chunked *d, char *buf, size_t len, size_t *in,
         case MW__CH_SIZE: {
             int hv = mw__hex_value(c);
             if (hv >= 0) {
-                if (++d->digits > MW__CHUNK_MAX_DIGITS) rc = -400;
+                if (++d->digits > MW__CHUNK_MAX_DIGITS) rc = MW__FAIL(d, 400, "chunk size longer than 15 hex digits");
                 d->size = d->size * 16 + (unsigned)hv;
                 i++;
             } else if (!d->digits) {
-                rc = -400;
+                rc = MW__FAIL(d, 400, "chunk size is not a hex number");
             } else if (d->size > body_max - (o - body_start)) {
-                rc = -413; /* refused on the size line, before any of the data is read */
+                /* refused on the size line, before any of the data is read */
+                rc = MW__FAIL(d, 413, "request body larger than the limit");
             } else if (c == '\r') {
                 d->state = MW__CH_SIZE_LF;
                 i++;
             } else if (c == ';' || c == ' ' || c == '\t') {
                 d->state = MW__CH_SIZE_BWS;
             } else {
-                rc = -400;
+                rc = MW__FAIL(d, 400, "invalid byte after the chunk size");
             }
             break;
         }
         case MW__CH_SIZE_BWS: /* RFC 9112 §7.1.1: BWS is allowed only before ";" */
             if (c == ';') d->state = MW__CH_EXT;
-            else if (c != ' ' && c != '\t') rc = -400;
+            else if (c != ' ' && c != '\t')
+                rc = MW__FAIL(d, 400, "whitespace after the chunk size without an extension");
             i++;
             break;
         case MW__CH_EXT: /* chunk-ext: parsed only far enough to skip it, within a cap */
             if (c == '\r') {
                 d->state = MW__CH_SIZE_LF;
-            } else if (mw__is_field_ctl(c) || ++d->ext_bytes > (size_t)lim->v[MW_LIMIT_CHUNK_EXT_BYTES]) {
-                rc = -400;
+            } else if (mw__is_field_ctl(c)) {
+                rc = MW__FAIL(d, 400, "control byte in a chunk extension");
+            } else if (++d->ext_bytes > (size_t)lim->v[MW_LIMIT_CHUNK_EXT_BYTES]) {
+                rc = MW__FAIL(d, 400, "chunk extension longer than MW_MAX_CHUNK_EXT_BYTES");
             }
             i++;
             break;
         case MW__CH_SIZE_LF:
             if (c != '\n') {
-                rc = -400;
+                rc = MW__FAIL(d, 400, "chunk size line not ended by CRLF");
                 break;
             }
             i++;
@@ -1831,7 +1903,8 @@ static int mw__chunked_decode(mw__chunked *d, char *buf, size_t len, size_t *in,
         case MW__CH_DATA_CR:
         case MW__CH_DATA_LF:
             if (c != (d->state == MW__CH_DATA_CR ? '\r' : '\n')) {
-                rc = -400; /* RFC 9112 §7.1: data is followed by CRLF, nothing else */
+                /* RFC 9112 §7.1: data is followed by CRLF, nothing else */
+                rc = MW__FAIL(d, 400, "chunk data not followed by CRLF");
                 break;
             }
             i++;
@@ -1841,7 +1914,8 @@ static int mw__chunked_decode(mw__chunked *d, char *buf, size_t len, size_t *in,
             d->last_lf_ends = c == '\r';
             d->in_value = 0;
             if (c != '\r' && !mw__is_tchar(c)) {
-                rc = -400; /* RFC 9112 §7.1.2: a field line; obs-fold or no name is refused */
+                /* RFC 9112 §7.1.2: a field line; obs-fold or no name is refused */
+                rc = MW__FAIL(d, 400, "malformed trailer field");
                 break;
             }
             d->state = c == '\r' ? MW__CH_TRAILER_LF : MW__CH_TRAILER_LINE;
@@ -1849,20 +1923,20 @@ static int mw__chunked_decode(mw__chunked *d, char *buf, size_t len, size_t *in,
             break;
         case MW__CH_TRAILER_LINE: /* trailer fields are dropped, within the header limit */
             if (++d->trailer_bytes > (size_t)lim->v[MW_LIMIT_HEADER_BYTES]) {
-                rc = -431;
+                rc = MW__FAIL(d, 431, "chunked trailer section too large");
             } else if (!d->in_value) { /* the name, up to ':' */
                 if (c == ':') d->in_value = 1;
-                else if (!mw__is_tchar(c)) rc = -400;
+                else if (!mw__is_tchar(c)) rc = MW__FAIL(d, 400, "malformed trailer field");
             } else if (c == '\r') {
                 d->state = MW__CH_TRAILER_LF;
             } else if (mw__is_field_ctl(c)) {
-                rc = -400;
+                rc = MW__FAIL(d, 400, "control byte in a trailer field");
             }
             i++;
             break;
         case MW__CH_TRAILER_LF:
             if (c != '\n') {
-                rc = -400;
+                rc = MW__FAIL(d, 400, "trailer line not ended by CRLF");
                 break;
             }
             i++;
@@ -2067,9 +2141,34 @@ typedef struct mw__segment {
     size_t len;
 } mw__segment;
 
+/* Why a route was refused: a fixed reason, or one composed in text. */
+typedef struct mw__route_error {
+    const char *why;
+    char text[160];
+} mw__route_error;
+
+/* A segment with '<' or '>': most likely Flask's "<int:id>" or "<name>", so the reason
+   spells the same parameter the microweb way (composed in text). */
+static const char *mw__flask_segment(const char *seg, size_t len, char *text, size_t size) {
+    const char *colon = (const char *)memchr(seg, ':', len), *name = colon ? colon + 1 : seg + 1;
+    const char *open = "{", *close = "}", *alt = "";
+    size_t conv_len = colon ? (size_t)(colon - seg) - 1 : 0;
+    int name_len = (int)(seg + len - 1 - name);
+    if (len < 3 || seg[0] != '<' || seg[len - 1] != '>')
+        return "'<' and '>' are not pattern characters; a parameter is {name} or :name";
+    if (!colon) alt = " or :";
+    else if (mw__ieq(seg + 1, conv_len, "int")) close = ":int}";
+    else if (mw__ieq(seg + 1, conv_len, "path")) open = "*", close = " (a wildcard, the last segment)";
+    else if (!mw__ieq(seg + 1, conv_len, "string")) close = "} (parameter types are int and str)";
+    snprintf(text, size, "'%.*s' is Flask's spelling; microweb writes %s%.*s%s%s%.*s", (int)len, seg, open, name_len,
+             name, close, alt, *alt ? name_len : 0, name);
+    return text;
+}
+
 /* Reads one pattern segment: "text", ":name", "{name}", "{name:int}", "{name:str}" or
-   "*name". Returns NULL when it is well formed, or why not. */
-static const char *mw__parse_segment(const char *seg, size_t len, int last, mw__segment *out) {
+   "*name". Returns NULL when it is well formed, or why not (composed in text when it
+   names the segment). */
+static const char *mw__parse_segment(const char *seg, size_t len, int last, mw__segment *out, char *text, size_t size) {
     size_t i;
     out->kind = MW__SEG_STATIC;
     out->name = seg;
@@ -2091,6 +2190,7 @@ static const char *mw__parse_segment(const char *seg, size_t len, int last, mw__
     } else {
         for (i = 0; i < len; i++) {
             unsigned char c = (unsigned char)seg[i];
+            if (c == '<' || c == '>') return mw__flask_segment(seg, len, text, size);
             if (c <= 0x20 || c >= 0x7f || c == '?' || c == '#' || c == '%' || c == '{' || c == '}')
                 return "invalid character in pattern";
         }
@@ -2113,40 +2213,41 @@ static mw__node *mw__node_child(mw__node *n, const mw__segment *sg, const char *
     }
 }
 
-/* Adds a route to the trie; returns 0, MW_EINVAL or MW_EEXIST and sets *why. */
-static int mw__router_add(mw__node *root, mw__route *r, const char **why) {
+/* Adds a route to the trie; returns 0, MW_EINVAL or MW_EEXIST and says why in *err. */
+static int mw__router_add(mw__node *root, mw__route *r, mw__route_error *err) {
     const char *pattern = r->pattern, *p = pattern;
     mw__node *n = root;
     mw__segment names[MW_MAX_PARAMS];
     size_t nparams = 0, k;
     if (!pattern || pattern[0] != '/') {
-        *why = "pattern must start with /";
+        err->why = "pattern must start with /";
         return MW_EINVAL;
     }
     while (*p == '/') {
         const char *seg = p + 1, *e = strchr(seg, '/');
         size_t len = e ? (size_t)(e - seg) : strlen(seg);
         mw__segment sg;
-        if ((*why = mw__parse_segment(seg, len, e == NULL, &sg)) != NULL) return MW_EINVAL;
+        if ((err->why = mw__parse_segment(seg, len, e == NULL, &sg, err->text, sizeof err->text)) != NULL)
+            return MW_EINVAL;
         if (sg.kind != MW__SEG_STATIC) {
-            if (nparams == MW_MAX_PARAMS) return (*why = "more parameters than MW_MAX_PARAMS"), MW_EINVAL;
+            if (nparams == MW_MAX_PARAMS) return (err->why = "more parameters than MW_MAX_PARAMS"), MW_EINVAL;
             /* the same name twice in one pattern would make one of them unreachable */
             for (k = 0; k < nparams; k++)
                 if (names[k].len == sg.len && memcmp(names[k].name, sg.name, sg.len) == 0)
-                    return (*why = "duplicate parameter name"), MW_EINVAL;
+                    return (err->why = "duplicate parameter name"), MW_EINVAL;
             names[nparams++] = sg;
         }
-        if (!(n = mw__node_child(n, &sg, why))) return MW_EINVAL;
+        if (!(n = mw__node_child(n, &sg, &err->why))) return MW_EINVAL;
         p = seg + len;
     }
     if (n->routes[r->slot]) {
-        *why = n->pattern && strcmp(n->pattern, pattern) != 0
-                   ? "same route as an earlier pattern with other parameter names"
-                   : "duplicate route";
+        err->why = n->pattern && strcmp(n->pattern, pattern) != 0
+                       ? "same route as an earlier pattern with other parameter names"
+                       : "duplicate route";
         return MW_EEXIST;
     }
     if (!n->pattern && !(n->pattern = mw__strndup(pattern, strlen(pattern)))) {
-        *why = "out of memory";
+        err->why = "out of memory";
         return MW_ENOMEM;
     }
     n->routes[r->slot] = r;
@@ -2965,7 +3066,7 @@ struct mw_req {
     long long fail_offset; /* byte offset of a JSON error, else -1 */
     int json_parsed;
     const mw_jv *json;
-    mw__buf *json_block; /* the worker's: holds the parsed body, reused by the next request */
+    mw__buf *json_block;    /* the worker's: holds the parsed body, reused by the next request */
     void *ext[MW__EXT_MAX]; /* each extension's state for this request, NULL until it is used */
 };
 
@@ -3112,10 +3213,9 @@ static int mw__valid_token(const char *s) {
     return 1;
 }
 
-static int mw__set_content_type(mw_res *rs, const char *value) {
-    if (!mw__valid_field_value(value)) return MW_EINVAL;
+static int mw__set_content_type(mw_res *rs, mw_str value) {
     rs->ctype->len = 0;
-    return mw__buf_puts(rs->ctype, value);
+    return mw__buf_append(rs->ctype, value.ptr, value.len);
 }
 
 /* Appends "name: value" to the response's header lines (both already checked). */
@@ -3129,19 +3229,25 @@ static int mw__add_header(mw_res *rs, const char *name, const char *value) {
 
 static int mw__set_header_checked(mw_res *rs, const char *name, const char *value) {
     size_t nlen;
+    mw_str v;
     if (!name || !value || !mw__valid_token(name) || !mw__valid_field_value(value)) return MW_EINVAL;
     nlen = strlen(name);
+    v = mw__trim_ows(value, strlen(value)); /* as the parser reads a request's field values */
     /* framing is microweb's alone: a second Content-Length would be ambiguous */
     if (mw__ieq(name, nlen, "content-length") || mw__ieq(name, nlen, "transfer-encoding") ||
         mw__ieq(name, nlen, "date"))
         return MW_EINVAL;
     if (mw__ieq(name, nlen, "connection")) {
-        if (!mw__ieq(value, strlen(value), "close")) return MW_EINVAL;
+        if (!mw__ieq(v.ptr, v.len, "close")) return MW_EINVAL;
         rs->close = 1;
         return 0;
     }
-    if (mw__ieq(name, nlen, "content-type")) return mw__set_content_type(rs, value);
-    return mw__add_header(rs, name, value);
+    if (mw__ieq(name, nlen, "content-type")) return mw__set_content_type(rs, v);
+    if (mw__buf_reserve(rs->headers, nlen + v.len + 4) != 0) return MW_ENOMEM;
+    mw__buf_puts(rs->headers, name);
+    MW__PUT_LIT(rs->headers, ": ");
+    mw__buf_append(rs->headers, v.ptr, v.len);
+    return MW__PUT_LIT(rs->headers, "\r\n");
 }
 
 int mw_set_header(mw_res *rs, const char *name, const char *value) {
@@ -3505,6 +3611,35 @@ static int mw__valid_cookie_value(const char *v) {
 /* An attribute value may not end the attribute early (';') or the header (controls). */
 static int mw__valid_cookie_attr(const char *v) { return mw__valid_field_value(v) && !strchr(v, ';'); }
 
+/* Domain= names a host (RFC 6265 §4.1.2.3): labels of letters, digits and '-' between
+   single dots, after one optional leading dot. Anything else (a ',', a space, '=')
+   could read as a second cookie or attribute to whoever parses the header. */
+static int mw__valid_cookie_domain(const char *d) {
+    size_t label = 0;
+    if (*d == '.') d++;
+    for (; *d; d++) {
+        unsigned char c = (unsigned char)*d;
+        if (c == '.' && label) label = 0;
+        else if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-') label++;
+        else return 0;
+    }
+    return label > 0;
+}
+
+static int mw__has_prefix_ci(const char *s, const char *lower) {
+    size_t n = strlen(lower);
+    return strlen(s) >= n && mw__ieq(s, n, lower);
+}
+
+/* Cookie name prefixes (RFC 6265bis §4.1.3; browsers match them in any case): a
+   "__Secure-" cookie must be Secure, and a "__Host-" one also Path=/ without Domain.
+   A browser drops any other such cookie, so it is refused here, where it shows. */
+static int mw__cookie_prefix_kept(const char *name, const mw_cookie_opts *o, const char *path) {
+    if (mw__has_prefix_ci(name, "__secure-")) return o->secure;
+    if (mw__has_prefix_ci(name, "__host-")) return o->secure && strcmp(path, "/") == 0 && !o->domain;
+    return 1;
+}
+
 int mw_set_cookie(mw_res *rs, const char *name, const char *value, const mw_cookie_opts *opts) {
     static const mw_cookie_opts defaults = {0, 0, 0, 0, NULL, NULL, NULL};
     const mw_cookie_opts *o = opts ? opts : &defaults;
@@ -3512,7 +3647,8 @@ int mw_set_cookie(mw_res *rs, const char *name, const char *value, const mw_cook
     char age[24];
     mw__buf *h;
     if (!rs || !name || !value || !mw__valid_token(name) || !mw__valid_cookie_value(value) ||
-        !mw__valid_cookie_attr(path) || (o->domain && !mw__valid_cookie_attr(o->domain)))
+        !mw__valid_cookie_attr(path) || (o->domain && !mw__valid_cookie_domain(o->domain)) ||
+        !mw__cookie_prefix_kept(name, o, path))
         return MW_EINVAL;
     if (strcmp(same_site, "Lax") != 0 && strcmp(same_site, "Strict") != 0 && strcmp(same_site, "None") != 0)
         return MW_EINVAL;
@@ -3799,7 +3935,7 @@ struct mw__worker {
     mw__buf body, headers, ctype, scratch;
     mw__buf wakes;   /* connection tags taken from the app's wake-up list */
     mw__buf reqline; /* the access log's "METHOD TARGET" */
-    mw__buf json; /* a parsed JSON body (mw_req_json) */
+    mw__buf json;    /* a parsed JSON body (mw_req_json) */
     mw__arena arena;
     mw__pool bufs;
     int batch; /* events taken per wait, set before the thread starts */
@@ -4357,10 +4493,7 @@ static int mw__conn_body_ready(mw__worker *w, mw__conn *c) {
         int rc =
             mw__chunked_decode(&c->ch, c->rbuf + c->rstart, avail, &c->ch_in, &c->ch_out, c->head_len, &w->app->limits);
         if (rc < 0) {
-            mw__conn_fail(w, c, -rc,
-                          rc == -413   ? "request body larger than the limit"
-                          : rc == -431 ? "chunked trailer section too large"
-                                       : "malformed chunked encoding");
+            mw__conn_fail(w, c, -rc, c->ch.error);
             return -1;
         }
         c->req_end = c->ch_in;
@@ -4368,6 +4501,20 @@ static int mw__conn_body_ready(mw__worker *w, mw__conn *c) {
     }
     c->req_end = c->head_len + (size_t)c->content_length;
     return avail >= c->req_end;
+}
+
+/* An absolute-form target's authority, which the parser made the Host value, is
+   followed by the path in the buffer: no byte is free for a terminator, so the
+   handler gets a copy. */
+static void mw__req_copy_authority(mw__worker *w) {
+    mw__head *h = &w->head;
+    size_t i;
+    for (i = 0; i < h->nfields; i++) {
+        mw__field *f = &h->fields[i];
+        if (f->value != h->authority) continue;
+        f->value = mw__arena_strndup(&w->arena, h->authority, h->authority_len);
+        if (!f->value) f->value = "", f->value_len = 0;
+    }
 }
 
 /* NUL-terminates method, path, query and header values in the read buffer, so a
@@ -4380,8 +4527,10 @@ static void mw__req_fill(mw__worker *w, mw__conn *c) {
     ((char *)h->method)[h->method_len] = '\0';
     if (h->query) ((char *)h->query)[h->query_len] = '\0';
     if (h->path != mw__root_path) ((char *)h->path)[h->path_len] = '\0';
-    for (i = 0; i < h->nfields; i++) ((char *)h->fields[i].value)[h->fields[i].value_len] = '\0';
+    for (i = 0; i < h->nfields; i++)
+        if (h->fields[i].value != h->authority) ((char *)h->fields[i].value)[h->fields[i].value_len] = '\0';
     mw__arena_reset(&w->arena);
+    if (h->authority) mw__req_copy_authority(w);
     rq->app = w->app;
     rq->route = NULL;
     rq->arena = &w->arena;
@@ -4841,21 +4990,48 @@ static int mw__has_dot_segment(const char *s, size_t n) {
     return 0;
 }
 
-/* Percent-decodes the matched parameters into the request's arena; a value with a
-   dot-segment (also one spelled %2e%2e or ..%2f) is refused. */
-static int mw__req_decode_params(mw__worker *w, const mw__match *m) {
+/* True when a raw (still encoded) value spells '/' as %2F: the router split the path
+   at the slashes the client wrote, and a parameter is one segment of it. */
+static int mw__has_encoded_slash(const char *s, size_t n) {
+    size_t i;
+    for (i = 0; i + 2 < n; i++)
+        if (s[i] == '%' && s[i + 1] == '2' && mw__lower((unsigned char)s[i + 2]) == 'f') return 1;
+    return 0;
+}
+
+/* Why a parameter or wildcard value (raw, and decoded into v) is not a relative path
+   that stays under a directory it is joined to; NULL when it is. A NUL cannot be in v:
+   the target holds none and mw__percent_decode refuses %00. */
+static const char *mw__unsafe_path_value(const char *raw, size_t raw_len, const char *v, size_t n) {
+    if (mw__has_encoded_slash(raw, raw_len)) return "encoded '/' (%2F) in path parameter";
+    /* a separator on Windows and to some libraries, where "..\x" starts with a dot-segment */
+    if (memchr(v, '\\', n)) return "backslash in path parameter";
+    /* openat(dirfd, "/etc/passwd", ...) ignores dirfd, as many path-join helpers drop the
+       directory before an absolute name */
+    if (n && v[0] == '/') return "path parameter starts with '/'";
+    /* "a//b" names a/b to the file system but not to code that compares strings */
+    if (mw__find(v, n, "//", 2)) return "empty segment (//) in path parameter";
+    if (mw__has_dot_segment(v, n)) return "dot-segment in path parameter";
+    return NULL;
+}
+
+/* Percent-decodes the matched parameters into the request's arena. Returns NULL, or
+   why a value is refused (see mw__unsafe_path_value). */
+static const char *mw__req_decode_params(mw__worker *w, const mw__match *m) {
     mw_req *rq = &w->req;
     size_t i;
     for (i = 0; i < m->nparams; i++) {
         char *dst = (char *)mw__arena_alloc(&w->arena, m->lens[i] + 1);
         long n = dst ? mw__percent_decode(m->values[i], m->lens[i], dst, 0) : -1;
-        if (n < 0 || mw__has_dot_segment(dst, (size_t)n)) return MW_EINVAL;
+        const char *why;
+        if (n < 0) return "malformed percent-encoding or NUL in path parameter";
+        if ((why = mw__unsafe_path_value(m->values[i], m->lens[i], dst, (size_t)n)) != NULL) return why;
         dst[n] = '\0';
         rq->param_names[i] = m->names[i];
         rq->param_values[i] = dst;
     }
     rq->nparams = m->nparams;
-    return 0;
+    return NULL;
 }
 
 /* Answers what the router decided when no handler runs: OPTIONS, 405 or 404. */
@@ -4955,6 +5131,7 @@ static void mw__dispatch(mw__worker *w, mw__conn *c) {
     mw__head *h = &w->head;
     mw__match m;
     int slot = mw__method_slot(h->method, h->method_len), keep;
+    const char *why;
     mw__req_fill(w, c);
     mw__res_reset(w, c);
     w->res.is_head = slot == MW__M_HEAD;
@@ -4965,8 +5142,8 @@ static void mw__dispatch(mw__worker *w, mw__conn *c) {
         mw_error(&w->res, 400, "dot-segment in path");
     } else if (!mw__router_match(&w->app->root, slot, h->path, h->path_len, &m)) {
         mw__respond_unrouted(w, slot, m.allow);
-    } else if (mw__req_decode_params(w, &m) != 0) {
-        mw_error(&w->res, 400, "malformed percent-encoding or dot-segment in path parameter");
+    } else if ((why = mw__req_decode_params(w, &m)) != NULL) {
+        mw_error(&w->res, 400, why);
     } else {
         w->req.route = w->res.route = m.route;
         m.route->handler(&w->req, &w->res);
@@ -6028,10 +6205,10 @@ void mw_set_logger(mw_app *app, mw_log_fn fn, void *arg) {
 }
 
 /* Adds a route to the trie and to the app's list. */
-static int mw__app_add_route(mw_app *app, int slot, const char *pattern, mw_handler h, const char **why) {
+static int mw__app_add_route(mw_app *app, int slot, const char *pattern, mw_handler h, mw__route_error *err) {
     mw__route *r = (mw__route *)MW_MALLOC(sizeof *r), **list;
     int rc;
-    *why = "out of memory";
+    err->why = "out of memory";
     if (!r) return MW_ENOMEM;
     memset(r, 0, sizeof *r);
     r->slot = slot;
@@ -6042,7 +6219,7 @@ static int mw__app_add_route(mw_app *app, int slot, const char *pattern, mw_hand
         MW_FREE(r);
         return MW_ENOMEM;
     }
-    if ((rc = mw__router_add(&app->root, r, why)) != 0) {
+    if ((rc = mw__router_add(&app->root, r, err)) != 0) {
         MW_FREE(r->pattern);
         MW_FREE(r);
         return rc;
@@ -6052,26 +6229,27 @@ static int mw__app_add_route(mw_app *app, int slot, const char *pattern, mw_hand
 }
 
 int mw_route(mw_app *app, const char *method, const char *pattern, mw_handler h) {
-    const char *why = "invalid argument";
+    mw__route_error err;
     int slot, rc;
     if (!app) return MW_EINVAL;
+    err.why = "invalid argument";
     if (!method || !pattern || !h) {
         rc = MW_EINVAL;
     } else if (app->serving) {
-        why = "routes cannot change while serving";
+        err.why = "routes cannot change while serving";
         rc = MW_ESTATE;
     } else {
         slot = mw__method_slot(method, strlen(method));
         if (strcmp(method, "*") != 0 && slot == MW__M_OTHER) {
-            why = "method must be GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS or * (any)";
+            err.why = "method must be GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS or * (any)";
             rc = MW_EINVAL;
         } else {
-            rc = mw__app_add_route(app, slot, pattern, h, &why);
+            rc = mw__app_add_route(app, slot, pattern, h, &err);
         }
     }
     if (rc != 0) {
         mw__log(&app->log, MW_LOG_ERROR, "route %s %s: %s", method ? method : "(null)", pattern ? pattern : "(null)",
-                why);
+                err.why);
         app->setup_errors++;
     }
     return rc;
@@ -6658,6 +6836,24 @@ mw_test_res *mw_test_raw(mw_app *app, const void *bytes, size_t n) {
     return &r->pub;
 }
 
+/* Appends the caller's header lines, each ended by CRLF whether it was written with
+   CRLF, a bare LF or (the last one) nothing; empty lines are skipped, since one would
+   end the head. Returns 1 when one of the lines is a Host field. */
+static int mw__test_put_headers(mw__buf *req, const char *headers) {
+    int has_host = 0;
+    while (headers && *headers) {
+        size_t n = strcspn(headers, "\n"), len = n;
+        if (len && headers[len - 1] == '\r') len--;
+        if (len) {
+            has_host |= len >= 5 && mw__ieq(headers, 5, "host:");
+            mw__buf_append(req, headers, len);
+            MW__PUT_LIT(req, "\r\n");
+        }
+        headers += n + (headers[n] == '\n');
+    }
+    return has_host;
+}
+
 mw_test_res *mw_test_request(mw_app *app, const char *method, const char *target, const char *headers, const void *body,
                              size_t body_len) {
     mw__buf req;
@@ -6668,8 +6864,8 @@ mw_test_res *mw_test_request(mw_app *app, const char *method, const char *target
     mw__buf_puts(&req, method ? method : "GET");
     MW__PUT_LIT(&req, " ");
     mw__buf_puts(&req, target ? target : "/");
-    MW__PUT_LIT(&req, " HTTP/1.1\r\nHost: test\r\n");
-    if (headers) mw__buf_puts(&req, headers);
+    MW__PUT_LIT(&req, " HTTP/1.1\r\n");
+    if (!mw__test_put_headers(&req, headers)) MW__PUT_LIT(&req, "Host: test\r\n");
     if (body_len) {
         MW__PUT_LIT(&req, "Content-Length: ");
         mw__buf_puts(&req, len);

@@ -1,23 +1,35 @@
 /* alloc.c - no heap allocation per request in the steady state: every allocation of
    the server goes through MW_MALLOC/MW_REALLOC, which count here. After a warm-up,
    10,000 keep-alive requests (text, JSON with a path parameter, a POST with a body,
-   a 404, a JSON body read with mw_req_json) must not allocate at all. */
+   a 404, a JSON body read with mw_req_json) must not allocate at all. Built with
+   -DMW_USE_POLL=1 (tests/run.sh does), it also checks that the poll() backend
+   allocates and frees through the macros. */
 #include <stdlib.h>
 
-static long alloc_calls; /* updated atomically: the server's worker allocates, the test reads */
+/* updated atomically: the server's workers allocate, the test reads */
+static long alloc_calls; /* MW_MALLOC and MW_REALLOC calls */
+static long live_blocks; /* blocks allocated through the macros and not yet given to MW_FREE */
 
 static void *counting_malloc(size_t n) {
+    void *p = malloc(n);
     __atomic_add_fetch(&alloc_calls, 1, __ATOMIC_RELAXED);
-    return malloc(n);
+    if (p) __atomic_add_fetch(&live_blocks, 1, __ATOMIC_RELAXED);
+    return p;
 }
 static void *counting_realloc(void *p, size_t n) {
+    void *q = realloc(p, n);
     __atomic_add_fetch(&alloc_calls, 1, __ATOMIC_RELAXED);
-    return realloc(p, n);
+    if (!p && q) __atomic_add_fetch(&live_blocks, 1, __ATOMIC_RELAXED);
+    return q;
+}
+static void counting_free(void *p) {
+    if (p) __atomic_sub_fetch(&live_blocks, 1, __ATOMIC_RELAXED);
+    free(p);
 }
 
 #define MW_MALLOC(n) counting_malloc(n)
 #define MW_REALLOC(p, n) counting_realloc((p), (n))
-#define MW_FREE(p) free(p)
+#define MW_FREE(p) counting_free(p)
 #define HELLO_NO_MAIN /* the example app itself, with every allocation counted */
 #include "../examples/hello.c"
 
@@ -97,7 +109,33 @@ TEST(steady_state_requests_do_not_allocate) {
     mw_app_free(app);
 }
 
+#if MW__POLLER_POLL
+/* The poll() backend's table of armed descriptors is an allocation like any other: it
+   must come from MW_REALLOC and go back through MW_FREE, or a user's allocator would
+   miss it (or be handed memory it never gave out). */
+TEST(poll_backend_allocates_through_the_macros) {
+    mw_app *app = hello_app();
+    pthread_t t;
+    long before = __atomic_load_n(&alloc_calls, __ATOMIC_RELAXED);
+    int port, fd;
+    mw_set_limit(app, MW_LIMIT_THREADS, 2);
+    port = mw_listen(app, "127.0.0.1", 0); /* arms the listener and the wake-up pipe */
+    CHECK(__atomic_load_n(&alloc_calls, __ATOMIC_RELAXED) > before);
+    pthread_create(&t, NULL, serve, app);
+    fd = connect_to(port);
+    CHECK_INT(round_trip(fd, requests[1]), 200);
+    close(fd);
+    mw_stop(app);
+    pthread_join(t, NULL);
+    mw_app_free(app);
+    CHECK_INT(__atomic_load_n(&live_blocks, __ATOMIC_RELAXED), 0);
+}
+#endif
+
 int main(void) {
     RUN(steady_state_requests_do_not_allocate);
+#if MW__POLLER_POLL
+    RUN(poll_backend_allocates_through_the_macros);
+#endif
     return test_summary();
 }

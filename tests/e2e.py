@@ -317,6 +317,11 @@ def error_json(status):
     return dict(status=status, json_body=lambda d: d.get("status") == status and "error" in d)
 
 
+def refused(status, detail_part):
+    """An error answer whose detail names the reason."""
+    return dict(status=status, json_body=lambda d: d.get("status") == status and detail_part in d.get("detail", ""))
+
+
 IMF_DATE_RE = re.compile(r"(Mon|Tue|Wed|Thu|Fri|Sat|Sun), \d\d (Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) "
                          r"\d{4} \d\d:\d\d:\d\d GMT")
 
@@ -726,6 +731,17 @@ SIMPLE_CASES = [
         ("encoded_slash", "/files/..%2fetc%2fpasswd"), ("backslash", "/files/..%5cwin.ini"),
         ("dot_segment", "/files/./x"))],
     ("dotted_names_are_not_dot_segments", "GET", "/files/..a/.b/c..", None, dict(status=200, body=b"..a/.b/c..")),
+    # a value must be a relative path that stays under the directory it is joined to
+    *[("path_value_refused_" + name, "GET", target, None, refused(400, why)) for name, target, why in (
+        ("encoded_absolute_path", "/files/%2fetc%2fpasswd", "encoded '/'"),
+        ("absolute_path_after_empty_segment", "/files//etc/hostname", "starts with '/'"),
+        ("empty_segment", "/files/a//b", "empty segment"),
+        ("encoded_slash", "/files/a%2fb", "encoded '/'"),
+        ("encoded_backslash", "/files/a%5cb", "backslash"),
+        ("raw_backslash", "/files/a\\b", "backslash"),
+        ("encoded_slash_in_parameter", "/users/%2f", "encoded '/'"))],
+    ("path_value_with_subdirectory_served", "GET", "/files/a/b.txt", None, dict(status=200, body=b"a/b.txt")),
+    ("path_value_with_trailing_slash_served", "GET", "/files/dir/", None, dict(status=200, body=b"dir/")),
     ("bad_percent_escape_is_400", "GET", "/users/%zz", None, error_json(400)),
     ("encoded_nul_in_param_is_400", "GET", "/users/%00", None, error_json(400)),
     ("json_writer_left_open_gives_500", "GET", "/json-open", None, error_json(500)),

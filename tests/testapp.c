@@ -88,6 +88,12 @@ static void header(mw_req *rq, mw_res *rs) {
     mw_text(rs, 200, v ? v : "none");
 }
 
+/* GET /host: the host the request names (mw_header's "Host") */
+static void host(mw_req *rq, mw_res *rs) {
+    const char *v = mw_header(rq, "Host");
+    mw_text(rs, 200, v ? v : "none");
+}
+
 /* GET /nocontent: 204 without a body */
 static void nocontent(mw_req *rq, mw_res *rs) {
     (void)rq;
@@ -231,6 +237,7 @@ int main(void) {
     mw_get(app, "/close", close_route);
     mw_get(app, "/query", query);
     mw_get(app, "/header", header);
+    mw_get(app, "/host", host);
     mw_get(app, "/nocontent", nocontent);
     mw_get(app, "/big", big);
     mw_get(app, "/q", query_pairs);

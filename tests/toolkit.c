@@ -37,6 +37,13 @@ static void typed_user(mw_req *rq, mw_res *rs) {
 
 static void named_user(mw_req *rq, mw_res *rs) { mw_text(rs, 200, mw_param(rq, "name")); }
 
+static void file_path(mw_req *rq, mw_res *rs) { mw_text(rs, 200, mw_param(rq, "path")); }
+
+static void some_headers(mw_req *rq, mw_res *rs) {
+    const char *a = mw_header(rq, "X-A"), *b = mw_header(rq, "X-B"), *host = mw_header(rq, "Host");
+    mw_printf(rs, "a=%s b=%s host=%s", a ? a : "-", b ? b : "-", host ? host : "-");
+}
+
 /* GET /n/:v: what mw_param_int makes of an untyped parameter */
 static void param_int_probe(mw_req *rq, mw_res *rs) {
     long long v = 0;
@@ -85,6 +92,8 @@ static mw_app *make_app(void) {
     mw_get(app, "/users/:name", named_user);
     mw_get(app, "/only/{id:int}", typed_user);
     mw_get(app, "/n/:v", param_int_probe);
+    mw_get(app, "/files/*path", file_path);
+    mw_get(app, "/headers", some_headers);
     mw_post(app, "/json", json_in);
     mw_post(app, "/upload", upload);
     mw_set_limit(app, MW_LIMIT_MULTIPART_PARTS, 3);
@@ -171,6 +180,54 @@ TEST(cookie_same_site_none_needs_secure) {
     mw__worker_free(&w);
 }
 
+/* Sets cookie `name` with opts on a fresh response; returns mw_set_cookie's result. */
+static int set_cookie(const char *name, const mw_cookie_opts *opts) {
+    mw__worker w;
+    int rc;
+    memset(&w, 0, sizeof w);
+    mw__res_reset(&w, NULL);
+    rc = mw_set_cookie(&w.res, name, "v", opts);
+    mw__worker_free(&w);
+    return rc;
+}
+
+/* RFC 6265 §4.1.2.3: Domain is a host name; a ',' would start another cookie to some readers. */
+TEST(cookie_domain_must_be_a_host_name) {
+    static const char *const good[] = {"example.com", ".example.com", "sub-1.Example.com", "localhost", "127.0.0.1"};
+    static const char *const bad[] = {
+        "example.com,evil=1", "example.com, x", "exa mple.com", "ex_ample.com",  "example.com=", "", ".",
+        "..example.com",      "a..b",           "example.com.", "caf\xc3\xa9.fr"};
+    mw_cookie_opts o = {0, 0, 1, 0, NULL, NULL, NULL};
+    size_t i;
+    for (i = 0; i < sizeof good / sizeof good[0]; i++) {
+        o.domain = good[i];
+        if (set_cookie("a", &o) != 0) printf("  refused domain %s\n", good[i]), test_checks_failed++;
+    }
+    for (i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        o.domain = bad[i];
+        if (set_cookie("a", &o) != MW_EINVAL) printf("  accepted domain \"%s\"\n", bad[i]), test_checks_failed++;
+    }
+}
+
+/* RFC 6265bis §4.1.3: browsers drop prefixed cookies without these attributes. */
+TEST(cookie_prefixes_need_their_attributes) {
+    mw_cookie_opts plain = {0, 0, 0, 0, NULL, NULL, NULL}, secure = {0, 0, 1, 0, NULL, NULL, NULL};
+    mw_cookie_opts secure_path = {0, 0, 1, 0, NULL, "/app", NULL}, secure_root = {0, 0, 1, 0, NULL, "/", NULL};
+    mw_cookie_opts secure_domain = {0, 0, 1, 0, NULL, NULL, "example.com"};
+    CHECK_INT(set_cookie("__Secure-id", NULL), MW_EINVAL);
+    CHECK_INT(set_cookie("__Secure-id", &plain), MW_EINVAL);
+    CHECK_INT(set_cookie("__secure-id", &plain), MW_EINVAL); /* browsers match the prefix in any case */
+    CHECK_INT(set_cookie("__Secure-id", &secure), 0);
+    CHECK_INT(set_cookie("__Secure-id", &secure_domain), 0);
+    CHECK_INT(set_cookie("__Host-id", &plain), MW_EINVAL);
+    CHECK_INT(set_cookie("__HOST-id", &plain), MW_EINVAL);
+    CHECK_INT(set_cookie("__Host-id", &secure_path), MW_EINVAL);
+    CHECK_INT(set_cookie("__Host-id", &secure_domain), MW_EINVAL);
+    CHECK_INT(set_cookie("__Host-id", &secure), 0); /* path NULL is "/" */
+    CHECK_INT(set_cookie("__Host-id", &secure_root), 0);
+    CHECK_INT(set_cookie("__Hostess", &plain), 0); /* not the prefix */
+}
+
 TEST(typed_int_route_matches_only_int64_values) {
     mw_test_res *r = get("/users/42");
     CHECK_BODY(r, "{\"id\":42}");
@@ -219,6 +276,87 @@ TEST(typed_patterns_validated_at_registration) {
     CHECK_INT(mw_get(a, "/x/{name:str}", named_user), 0);
     CHECK_INT(mw_get(a, "/x/:name", named_user), MW_EEXIST); /* the same route spelled another way */
     mw_app_free(a);
+}
+
+/* A parameter or wildcard value can be joined to a directory: nothing in it leads out
+   of that directory or past a check that compares names. */
+TEST(path_values_are_safe_to_join_to_a_directory) {
+    static const char *const served[][2] = {{"/files/a/b.txt", "a/b.txt"}, {"/files/", ""},
+                                            {"/files/dir/", "dir/"},       {"/files/a%20b/c", "a b/c"},
+                                            {"/files/..a/b..", "..a/b.."}, {"/users/a%2Cb", "a,b"}};
+    static const char *const refused[][2] = {
+        {"/files/%2fetc%2fpasswd", "encoded '/' (%2F) in path parameter"},
+        {"/files//etc/hostname", "path parameter starts with '/'"},
+        {"/files//", "path parameter starts with '/'"},
+        {"/files/a//b", "empty segment (//) in path parameter"},
+        {"/files/a%2fb", "encoded '/' (%2F) in path parameter"},
+        {"/files/a%2Fb", "encoded '/' (%2F) in path parameter"},
+        {"/files/a%5cb", "backslash in path parameter"},
+        {"/files/a\\b", "backslash in path parameter"},
+        {"/files/%2e%2e/x", "dot-segment in path parameter"},
+        {"/files/a%00b", "malformed percent-encoding or NUL in path parameter"},
+        {"/users/%2f", "encoded '/' (%2F) in path parameter"},
+        {"/users/%5c", "backslash in path parameter"},
+    };
+    size_t i;
+    for (i = 0; i < sizeof served / sizeof served[0]; i++) {
+        mw_test_res *r = get(served[i][0]);
+        if (r->status != 200 || r->body_len != strlen(served[i][1]) || memcmp(r->body, served[i][1], r->body_len) != 0)
+            printf("  %s -> %d %.*s\n", served[i][0], r->status, (int)r->body_len, r->body), test_checks_failed++;
+        mw_test_free(r);
+    }
+    for (i = 0; i < sizeof refused / sizeof refused[0]; i++) {
+        mw_test_res *r = get(refused[i][0]);
+        if (r->status != 400 || !strstr(r->body, refused[i][1]))
+            printf("  %s -> %d %.*s\n", refused[i][0], r->status, (int)r->body_len, r->body), test_checks_failed++;
+        mw_test_free(r);
+    }
+}
+
+/* Runs fn with stderr going to a temporary file; returns what it printed there. */
+static const char *stderr_of(void (*fn)(void)) {
+    static char out[4096];
+    FILE *tmp = tmpfile();
+    int saved = dup(2);
+    size_t n;
+    fflush(stderr);
+    dup2(fileno(tmp), 2);
+    fn();
+    fflush(stderr);
+    dup2(saved, 2);
+    close(saved);
+    rewind(tmp);
+    n = fread(out, 1, sizeof out - 1, tmp);
+    out[n] = '\0';
+    fclose(tmp);
+    return out;
+}
+
+static int flask_rc[4], flask_setup_errors;
+
+static void register_flask_patterns(void) {
+    mw_app *a = mw_app_new();
+    flask_rc[0] = mw_get(a, "/fl/<int:id>", named_user);
+    flask_rc[1] = mw_get(a, "/fl/<name>/x", named_user);
+    flask_rc[2] = mw_get(a, "/fl/<path:rest>/y", named_user);
+    flask_rc[3] = mw_get(a, "/fl/a<b", named_user);
+    flask_setup_errors = a->setup_errors; /* what makes mw_run and mw_serve refuse to start */
+    mw_app_free(a);
+}
+
+/* Flask's "<int:id>" would otherwise be static text that matches only itself. */
+TEST(router_refuses_flask_spelling_and_names_microweb_spelling) {
+    const char *err = stderr_of(register_flask_patterns);
+    CHECK_INT(flask_rc[0], MW_EINVAL);
+    CHECK_INT(flask_rc[1], MW_EINVAL);
+    CHECK_INT(flask_rc[2], MW_EINVAL);
+    CHECK_INT(flask_rc[3], MW_EINVAL);
+    CHECK_INT(flask_setup_errors, 4);
+    CHECK(strstr(err, "microweb: route GET /fl/<int:id>: '<int:id>' is Flask's spelling; microweb writes {id:int}\n"));
+    CHECK(strstr(err, "microweb: route GET /fl/<name>/x: '<name>' is Flask's spelling; microweb writes {name} or "
+                      ":name\n"));
+    CHECK(strstr(err, "'<path:rest>' is Flask's spelling; microweb writes *rest (a wildcard, the last segment)\n"));
+    CHECK(strstr(err, "microweb: route GET /fl/a<b: '<' and '>' are not pattern characters"));
 }
 
 TEST(json_body_read_by_path_and_typed_getters) {
@@ -433,6 +571,34 @@ TEST(test_client_reports_status_headers_and_body) {
     mw_test_free(r);
 }
 
+/* The headers string is a convenience: lines end with CRLF, LF, or (the last) nothing. */
+TEST(test_client_header_lines_with_or_without_line_ends) {
+    static const char *const spellings[] = {"X-A: 1\r\nX-B: 2\r\n", "X-A: 1\r\nX-B: 2", "X-A: 1\nX-B: 2\n",
+                                            "X-A: 1\nX-B: 2", "X-A: 1\r\n\r\nX-B: 2"};
+    size_t i;
+    mw_test_res *r;
+    for (i = 0; i < sizeof spellings / sizeof spellings[0]; i++) {
+        r = mw_test_request(app, "GET", "/headers", spellings[i], NULL, 0);
+        CHECK_INT(r->status, 200);
+        CHECK_BODY(r, "a=1 b=2 host=test");
+        mw_test_free(r);
+    }
+    r = post("/json", "Content-Type: application/json", "{\"items\":[1,2]}");
+    CHECK_INT(r->status, 200);
+    CHECK(strstr(r->body, "\"second\":2") != NULL);
+    mw_test_free(r);
+}
+
+TEST(test_client_host_header_replaces_default) {
+    mw_test_res *r = mw_test_request(app, "GET", "/headers", "Host: example.org", NULL, 0);
+    CHECK_INT(r->status, 200);
+    CHECK_BODY(r, "a=- b=- host=example.org");
+    mw_test_free(r);
+    r = mw_test_request(app, "GET", "/headers", "X-A: 1\r\nhost: api.example.org:8443\r\n", NULL, 0);
+    CHECK_BODY(r, "a=1 b=- host=api.example.org:8443");
+    mw_test_free(r);
+}
+
 TEST(test_client_raw_bytes_and_pipelining) {
     static const char raw[] = "GET /users/1 HTTP/1.1\r\nHost: x\r\n\r\nGET /users/2 HTTP/1.1\r\nHost: x\r\n\r\n";
     static const char smuggle[] =
@@ -461,9 +627,13 @@ int main(void) {
     RUN(cookies_read_by_name);
     RUN(cookies_set_with_secure_defaults_and_refused_when_unsafe);
     RUN(cookie_same_site_none_needs_secure);
+    RUN(cookie_domain_must_be_a_host_name);
+    RUN(cookie_prefixes_need_their_attributes);
     RUN(typed_int_route_matches_only_int64_values);
     RUN(param_int_reads_and_range_checks);
     RUN(typed_patterns_validated_at_registration);
+    RUN(path_values_are_safe_to_join_to_a_directory);
+    RUN(router_refuses_flask_spelling_and_names_microweb_spelling);
     RUN(json_body_read_by_path_and_typed_getters);
     RUN(json_body_malformed_is_400_with_offset);
     RUN(json_reader_standalone_api);
@@ -478,6 +648,8 @@ int main(void) {
     RUN(multipart_part_count_limit_is_413);
     RUN(multipart_wrong_content_type_is_415);
     RUN(test_client_reports_status_headers_and_body);
+    RUN(test_client_header_lines_with_or_without_line_ends);
+    RUN(test_client_host_header_replaces_default);
     RUN(test_client_raw_bytes_and_pipelining);
     mw_app_free(app);
     return test_summary();

@@ -125,6 +125,12 @@ static const parse_case parse_cases[] = {
     {"fragment_in_target", "GET /a#b HTTP/1.1\r\nHost: a\r\n\r\n", -400},
     {"non_ascii_target", "GET /caf\xc3\xa9 HTTP/1.1\r\nHost: a\r\n\r\n", -400},
     {"ftp_absolute_form", "GET ftp://a/b HTTP/1.1\r\nHost: a\r\n\r\n", -400},
+    {"absolute_form_empty_host", "GET http:///x HTTP/1.1\r\nHost: a\r\n\r\n", -400},
+    {"absolute_form_port_without_host", "GET http://:80/x HTTP/1.1\r\nHost: a\r\n\r\n", -400},
+    {"absolute_form_empty_host_and_path", "GET https://?q HTTP/1.1\r\nHost: a\r\n\r\n", -400},
+    {"absolute_form_userinfo", "GET http://user:pw@x/ HTTP/1.1\r\nHost: x\r\n\r\n", -400},
+    {"absolute_form_bad_host_byte", "GET http://a<b/ HTTP/1.1\r\nHost: a\r\n\r\n", -400},
+    {"absolute_form_quote_in_host", "GET http://a\"b/ HTTP/1.1\r\nHost: a\r\n\r\n", -400},
     {"missing_host_11", "GET / HTTP/1.1\r\n\r\n", -400},
     {"duplicate_host", "GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", -400},
     {"space_before_colon", "GET / HTTP/1.1\r\nHost : a\r\n\r\n", -400},
@@ -226,6 +232,21 @@ TEST(parser_absolute_form_gives_path) {
     CHECK(parse_request(raw, strlen(raw), &h) > 0);
     CHECK_MEM(h.path, h.path_len, "/a/b");
     CHECK_MEM(h.query, h.query_len, "c");
+}
+
+/* RFC 9112 §3.2.2: with an absolute-form target the server ignores Host and uses the
+   target's authority; the Host field (still required and checked) reads as that. */
+TEST(parser_absolute_form_authority_is_the_host) {
+    const char *raw = "GET http://good.example:8080/host HTTP/1.1\r\nHost: evil.example\r\nX: 1\r\n\r\n";
+    const char *origin = "GET /host HTTP/1.1\r\nHost: evil.example\r\n\r\n";
+    mw__head h;
+    CHECK(parse_request(raw, strlen(raw), &h) > 0);
+    CHECK_INT(h.nfields, 2);
+    CHECK_MEM(h.fields[0].name, h.fields[0].name_len, "Host");
+    CHECK_MEM(h.fields[0].value, h.fields[0].value_len, "good.example:8080");
+    CHECK_MEM(h.path, h.path_len, "/host");
+    CHECK(parse_request(origin, strlen(origin), &h) > 0);
+    CHECK_MEM(h.fields[0].value, h.fields[0].value_len, "evil.example");
 }
 
 TEST(parser_keep_alive_rules) {
@@ -394,6 +415,43 @@ TEST(chunked_extension_and_trailer_floods_refused) {
     CHECK_INT(decode_chunked(raw, n, 0, out, &out_len, &consumed, &lim), -431);
 }
 
+/* A refusal carries its reason, for the error body the client gets. */
+TEST(chunked_refusals_say_why) {
+    static const char *const cases[][2] = {
+        {"5;a=b\x01\r\n", "control byte in a chunk extension"},
+        {"5g\r\n", "invalid byte after the chunk size"},
+        {"-5\r\n", "chunk size is not a hex number"},
+        {"0000000000000005\r\n", "chunk size longer than 15 hex digits"},
+        {"5 x\r\n", "whitespace after the chunk size without an extension"},
+        {"5\rx", "chunk size line not ended by CRLF"},
+        {"5\r\nhelloX", "chunk data not followed by CRLF"},
+        {"0\r\n X: 1\r\n\r\n", "malformed trailer field"},
+        {"0\r\nX: 1\rx", "trailer line not ended by CRLF"},
+        {"100001\r\n", "request body larger than the limit"},
+    };
+    mw__limits lim = test_limits();
+    static char ext[2048];
+    size_t i;
+    for (i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        mw__chunked d;
+        char buf[64];
+        size_t in = 0, out = 0, n = strlen(cases[i][0]);
+        memset(&d, 0, sizeof d);
+        memcpy(buf, cases[i][0], n);
+        if (mw__chunked_decode(&d, buf, n, &in, &out, 0, &lim) >= 0 || !d.error || strcmp(d.error, cases[i][1]) != 0)
+            printf("  %s: %s\n", cases[i][1], d.error ? d.error : "(none)"), test_checks_failed++;
+    }
+    {
+        mw__chunked d;
+        size_t in = 0, out = 0;
+        memset(&d, 0, sizeof d);
+        memset(ext, 'x', sizeof ext);
+        memcpy(ext, "5;", 2);
+        CHECK_INT(mw__chunked_decode(&d, ext, sizeof ext, &in, &out, 0, &lim), -400);
+        CHECK_STR(d.error, "chunk extension longer than MW_MAX_CHUNK_EXT_BYTES");
+    }
+}
+
 TEST(chunked_decoded_total_over_limit_is_413) {
     mw__limits lim = test_limits();
     char out[64];
@@ -462,13 +520,13 @@ static mw__route test_routes[256];
 static size_t test_nroutes;
 
 static int add(mw__node *root, int slot, const char *pattern, mw_handler h) {
-    const char *why = NULL;
+    mw__route_error err;
     mw__route *r = &test_routes[test_nroutes++ % 256];
     memset(r, 0, sizeof *r);
     r->slot = slot;
     r->pattern = (char *)(uintptr_t)pattern;
     r->handler = h;
-    return mw__router_add(root, r, &why);
+    return mw__router_add(root, r, &err);
 }
 
 static void free_root(mw__node *root) { mw__node_clear(root); }
@@ -835,6 +893,24 @@ TEST(response_header_setter_refuses_injection) {
     res_free(&f);
 }
 
+/* OWS around a value is no part of it (RFC 9110 §5.5), as the parser reads requests. */
+TEST(response_header_value_trimmed_of_ows) {
+    res_fixture f;
+    mw_res *rs = res_start(&f);
+    const char *out;
+    CHECK_INT(mw_set_header(rs, "X-A", "  a b \t"), 0);
+    CHECK_INT(mw_set_header(rs, "X-Blank", " \t "), 0);
+    CHECK_INT(mw_set_header(rs, "Content-Type", "\ttext/html; charset=utf-8 "), 0);
+    CHECK_INT(mw_set_header(rs, "Connection", " close "), 0);
+    CHECK_INT(rs->close, 1);
+    mw_write(rs, "x", 1);
+    out = res_render(&f, 1, 0);
+    CHECK(strstr(out, "\r\nX-A: a b\r\n") != NULL);
+    CHECK(strstr(out, "\r\nX-Blank: \r\n") != NULL);
+    CHECK(strstr(out, "\r\nContent-Type: text/html; charset=utf-8\r\n") != NULL);
+    res_free(&f);
+}
+
 TEST(response_has_date_length_and_type) {
     res_fixture f;
     mw_res *rs = res_start(&f);
@@ -970,6 +1046,7 @@ int main(void) {
     RUN(parser_same_result_in_pieces_and_at_page_end);
     RUN(parser_exposes_request_parts);
     RUN(parser_absolute_form_gives_path);
+    RUN(parser_absolute_form_authority_is_the_host);
     RUN(parser_keep_alive_rules);
     RUN(parser_expect_continue_flag);
     RUN(parser_limits_before_head_completes);
@@ -978,6 +1055,7 @@ int main(void) {
     RUN(chunked_table_cases_at_once_and_byte_by_byte);
     RUN(chunked_stops_at_message_end_leaving_pipelined_bytes);
     RUN(chunked_extension_and_trailer_floods_refused);
+    RUN(chunked_refusals_say_why);
     RUN(chunked_decoded_total_over_limit_is_413);
     RUN(percent_decoding);
     RUN(percent_decoding_trailing_escape_at_page_end);
@@ -1000,6 +1078,7 @@ int main(void) {
     RUN(json_end_closes_open_containers);
     RUN(json_depth_limit);
     RUN(response_header_setter_refuses_injection);
+    RUN(response_header_value_trimmed_of_ows);
     RUN(response_has_date_length_and_type);
     RUN(response_head_request_keeps_length_drops_body);
     RUN(response_204_has_no_length_or_body);

@@ -26,7 +26,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     mw__node root;
     mw__match m;
     char pattern[256], scratch[4096];
-    const char *why;
+    mw__route_error why;
     size_t i, plen;
     memset(&root, 0, sizeof root);
     for (i = 0; i < sizeof fixed / sizeof fixed[0]; i++)
