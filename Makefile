@@ -6,16 +6,19 @@ WARN    := -Wall -Wextra -Wpedantic -Wshadow -Wstrict-prototypes -Wmissing-proto
 PORT    ?= 8080
 B       := build
 
-.PHONY: all run test clean format fuzz bench bench-quick run-pg
+.PHONY: all run run-stream test clean format fuzz bench bench-quick run-pg
 
-all: $(B)/hello $(B)/testapp $(B)/unit $(B)/restart $(B)/alloc $(B)/toolkit $(B)/json_suite $(B)/json_memory $(B)/json_locale \
-     $(B)/hello_test tests/json_check
+all: $(B)/hello $(B)/stream $(B)/testapp $(B)/unit $(B)/restart $(B)/alloc $(B)/toolkit $(B)/json_suite $(B)/json_memory \
+     $(B)/json_locale $(B)/limits_table $(B)/hello_test tests/json_check
 
 $(B):
 	mkdir -p $(B)
 
 $(B)/hello: examples/hello.c microweb.h | $(B)
 	$(CC) $(CFLAGS) $(WARN) -pthread -I. examples/hello.c -o $@
+
+$(B)/stream: examples/stream.c microweb.h | $(B)
+	$(CC) $(CFLAGS) $(WARN) -pthread -I. examples/stream.c -o $@
 
 $(B)/testapp: tests/testapp.c microweb.h | $(B)
 	$(CC) $(CFLAGS) $(WARN) -pthread -I. tests/testapp.c -o $@
@@ -41,6 +44,9 @@ $(B)/json_memory: tests/json_memory.c tests/harness.h microweb.h | $(B)
 $(B)/json_locale: tests/json_locale.c tests/harness.h microweb.h | $(B)
 	$(CC) $(CFLAGS) $(WARN) -pthread -I. tests/json_locale.c -o $@
 
+$(B)/limits_table: tests/limits_table.c tests/harness.h microweb.h | $(B)
+	$(CC) $(CFLAGS) $(WARN) -pthread -I. tests/limits_table.c -o $@
+
 $(B)/hello_test: examples/hello_test.c examples/hello.c microweb.h | $(B)
 	$(CC) $(CFLAGS) $(WARN) -pthread -I. examples/hello_test.c -o $@
 
@@ -48,8 +54,13 @@ $(B)/hello_test: examples/hello_test.c examples/hello.c microweb.h | $(B)
 tests/json_check: tests/json_check.c tests/json_common.h microweb.h
 	$(CC) $(CFLAGS) $(WARN) -pthread -I. tests/json_check.c -o $@
 
+# the first example, with one access log line per request (MW_ACCESS_LOG=0 turns it off)
 run: $(B)/hello
-	PORT=$(PORT) ./$(B)/hello
+	PORT=$(PORT) MW_ACCESS_LOG=$${MW_ACCESS_LOG:-1} ./$(B)/hello
+
+# the streaming example: Server-Sent Events at /, /events and /export
+run-stream: $(B)/stream
+	PORT=$(PORT) ./$(B)/stream
 
 test: all
 	bash tests/run.sh

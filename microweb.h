@@ -1,7 +1,16 @@
 /* microweb.h - a single-file HTTP/1.1 web framework for C.   MIT licence (see LICENSE).
 
-   A threaded HTTP/1.1 server, a router and a streaming JSON writer in one header,
-   built on libc and pthreads only.
+   A threaded HTTP/1.1 server, a router, a JSON writer and reader, streams and
+   Server-Sent Events, an in-process test client and optional PostgreSQL hooks, in one
+   header built on libc and pthreads only.
+
+   CONTENTS
+       QUICK START                   ROUTES                    REQUEST
+       RESPONSE                      BODIES BEYOND A BUFFER    LOGGING AND THE ACCESS LOG
+       SERVING                       POSTGRESQL                TESTING WITHOUT A SOCKET
+       LIMITS                        HTTP RULES                ERRORS
+       INSIDE THE HEADER (a map of the implementation, for readers and contributors)
+       VERSIONS
 
    ============================================================================
    QUICK START
@@ -135,7 +144,8 @@
    ============================================================================
    RESPONSE
    ============================================================================
-   int mw_status(rs, code)                     100-599, default 200 (1xx refused)
+   int mw_status(rs, code)                     200-599, default 200 (another code: the
+                                               answer is 500, see "handler mistakes")
    int mw_set_header(rs, name, value)          name must be a token; a CR, LF, NUL or other
                                                control byte in name or value is refused
                                                (MW_EINVAL) and nothing is sent; spaces and
@@ -165,7 +175,8 @@
                                                path "/" and no domain (RFC 6265bis §4.1.3,
                                                any case). SameSite=None needs secure.
    Every response carries Date and Content-Length (except 204 and 304, which have
-   no body). Automatic error answers use the mw_error body shape.
+   no body, and a body sent as it goes: see BODIES BEYOND A BUFFER). Automatic error
+   answers use the mw_error body shape.
 
    JSON writer (streams into the response body, application/json):
        mw_json *j = mw_json_begin(rs, status);
@@ -183,6 +194,114 @@
    the call return MW_EJSON and the response becomes a 500 error: invalid JSON
    never reaches the wire. A handler that returns without mw_json_end also gets 500.
 
+   Handler mistakes never reach the wire as a 200: an invalid status (mw_status,
+   mw_text, mw_error, mw_json_begin ... with a code outside 200-599), JSON writer
+   misuse, mw_write or mw_printf after mw_json_begin, and a handler that returns
+   without calling anything on the response answer 500 ("the response could not be
+   produced"). These, a second whole response in one handler (mw_send, mw_text,
+   mw_send_json, mw_error, mw_json_begin after another: the last one is sent), and a
+   refused mw_set_header or mw_set_cookie are logged, one line naming the route,
+   once per route and kind of mistake (a hot path cannot flood the log):
+       microweb: route GET /users/:id: invalid status code; answered 500
+
+
+   ============================================================================
+   BODIES BEYOND A BUFFER: sending as you go, files, pull and push streams, SSE
+   ============================================================================
+   A response is normally built whole and framed with Content-Length. Four other
+   ways send a body whose size is large or not known yet; a body of unknown length
+   is sent chunked to HTTP/1.1 clients, until the close to HTTP/1.0 clients
+   (Connection: close), and not at all for HEAD (the head is the same as for GET).
+
+   int mw_flush(rs)       in a handler: sends the head and what mw_write/mw_printf
+                          wrote so far, now (waiting for the client up to
+                          MW_WRITE_TIMEOUT_MS); the body goes on chunked, sent on
+                          every 64 KiB written, and ends when the handler returns.
+                          Status and headers are fixed by the first flush. It holds
+                          the worker while the client is slow: for long or large
+                          bodies use a pull or push stream. MW_EIO: the client is gone.
+   int mw_send_file(rs, status, content_type, fd, offset, length)
+                          length bytes of the open file fd from offset, sent by the
+                          kernel (sendfile) as the client takes them; microweb closes
+                          fd when the response ends. Content-Length is length.
+   int mw_send_pull(rs, status, content_type, fn, arg, release)
+                          a body made on demand: long fn(arg, buf, cap) is called,
+                          on a worker, whenever the socket can take more; it writes up
+                          to cap bytes into buf and returns how many, 0 at the end, or
+                          a negative value to cut the response (the client sees it
+                          incomplete). release(arg) (may be NULL) is called once when
+                          the response ends, however it ends. Memory stays at one
+                          buffer (16 KiB) whatever the size, and a slow client slows
+                          the producer: examples/stream.c exports a CSV this way.
+   mw_stream *mw_stream_open(rs, status, content_type)
+                          a push stream: the handler returns at once and the body is
+                          written later, from any thread, through the handle:
+       int mw_stream_write(s, data, len)          never waits. 0 when sent or queued;
+                                                  MW_EAGAIN when the stream's buffer
+                                                  (MW_STREAM_BUFFER_BYTES) cannot take
+                                                  it (nothing of it is queued: the
+                                                  client reads slower than you write;
+                                                  drop it, or wait and retry);
+                                                  MW_ECLOSED when the stream is over
+       int mw_stream_printf(s, fmt, ...)
+       void mw_stream_on_close(s, fn, arg)        fn(s, arg) is called exactly once,
+                                                  on a worker, when the stream is over:
+                                                  the end was sent, the client went
+                                                  away, or the server is stopping. Set
+                                                  it in the handler. arg must live until
+                                                  then; this is the place to forget s
+       void mw_stream_end(s)                      no more writes: the body ends after
+                                                  what was written (the last chunk)
+       void mw_stream_close(s)                    ends the body (if mw_stream_end was
+                                                  not called) and gives the handle back:
+                                                  call it exactly once for each stream,
+                                                  typically in on_close; s is not to be
+                                                  used after it
+   A writer sends straight to the socket when nothing waits before it, so a thread
+   pushing to many streams costs a send each and no thread switch. What the socket
+   does not take waits in the stream's buffer and goes out when the client reads. A
+   stream holds no worker while it waits, only its connection and a small record.
+   A client that reads nothing for MW_WRITE_TIMEOUT_MS is cut (on_close tells you). On
+   stop (SIGTERM), every stream ends cleanly (its last chunk, then the FIN) before the
+   grace period is out.
+
+   Server-Sent Events (the HTML standard's text/event-stream) over a push stream:
+   mw_stream *mw_sse_open(rs)        200, Content-Type text/event-stream, Cache-Control:
+                                     no-cache; a comment line is sent after
+                                     MW_SSE_HEARTBEAT_MS of silence so proxies keep the
+                                     connection
+   int mw_sse_send(s, event, id, data)    one event; event and id may be NULL; data is
+                                     split into one "data:" line per line (CRLF, CR or LF
+                                     break it, as the browser reads it); a CR or LF in
+                                     event or id is refused (MW_EINVAL)
+   int mw_sse_retry(s, ms)           tells the browser how long to wait before it reconnects
+   int mw_sse_comment(s, text)       a comment line (no CR or LF in text)
+   const char *mw_last_event_id(rq)  the Last-Event-ID a reconnecting browser sends, or NULL
+   examples/stream.c is a whole app: GET /events?every_ms=N&count=K, GET /export?rows=N.
+
+   ============================================================================
+   LOGGING AND THE ACCESS LOG
+   ============================================================================
+   Every line microweb writes goes through one function: by default one write() to
+   stderr per line ("microweb: ..." for its own lines), so lines never interleave.
+   void mw_set_logger(app, fn, arg)   before serving: fn(arg, level, line) gets each
+                                      line instead (MW_LOG_ERROR, MW_LOG_WARN, MW_LOG_INFO,
+                                      MW_LOG_ACCESS), without the "microweb: " prefix
+                                      and the newline
+   While serving, lines wait in memory (up to 1 MiB) and a thread of their own writes
+   them: a slow or stuck stderr never holds a worker. If they pile up past that, lines
+   are dropped and a later line says how many.
+   The access log, one line per answer (automatic 404/405 and refusals included), is
+   off unless MW_LIMIT_ACCESS_LOG is 1 (plain) or 2 (JSON lines), or the environment's
+   MW_ACCESS_LOG is 1/plain or 2/json (which wins over the limit; 0 turns it off):
+       2026-11-30T14:23:21.123Z 127.0.0.1:51234 GET /users/42 200 13 57us
+       {"time":"2026-11-30T14:23:21.123Z","client":"127.0.0.1:51234","method":"GET",
+        "target":"/users/42","status":200,"bytes":13,"us":57}
+   time (UTC), client address:port, method, target (path and query), status, body bytes
+   sent, microseconds from the request's first byte to its answer being handed to the
+   socket (a stream: to its end). A refusal before a request line is "- -".
+   The examples turn it on; make run shows each request as it arrives.
+
    ============================================================================
    SERVING
    ============================================================================
@@ -199,7 +318,26 @@
    mw_set_limit(app, MW_LIMIT_THREADS, n). Sockets are non-blocking on epoll (Linux),
    kqueue (macOS/BSD) or poll() (elsewhere, or anywhere with -DMW_USE_POLL=1). An idle
    connection holds no thread; a handler that blocks delays only its own request while
-   another worker is free.
+   another worker is free. HOST may be an IPv6 address (HOST=::1); the listening line
+   then brackets it (http://[::1]:8080). A HOST that does not resolve stops mw_run with
+   the resolver's words ("Name or service not known").
+   Defences a server on the open internet needs, on by default:
+   - a request body must keep coming (a gap of at most MW_BODY_TIMEOUT_MS) and, once
+     MW_BODY_TIMEOUT_MS has passed since its first byte, average MW_BODY_MIN_RATE
+     (500 bytes/s): a trickle of a byte every few seconds gets 408 and is closed,
+     a real slow uplink (1 KB/s and up) is served (as Apache's mod_reqtimeout MinRate);
+   - one client address holds at most MW_MAX_CONNECTIONS_PER_IP connections (1000;
+     IPv6 counts by /64); its next ones are answered 429 with Retry-After and closed
+     at once, and everybody else still gets in. Behind a proxy every client has the
+     proxy's address: raise it there, or set 0 to switch it off.
+   Stopping (SIGINT/SIGTERM, mw_stop): the listener closes; every response in progress
+   is finished and the next one a connection answers says Connection: close; a
+   connection with nothing in flight answers what already arrived, or closes; push
+   streams end (last chunk, then FIN). A connection always ends after a complete
+   response, with a FIN, and what it still sends is read and dropped first, so a
+   close can never reset a response away. What is still open after
+   MW_SHUTDOWN_GRACE_MS is cut.
+
 
    ============================================================================
    POSTGRESQL  (only with -DMICROWEB_WITH_PG; link with -lpq:
@@ -251,37 +389,47 @@
    mw_test_raw(app, bytes, n) feeds raw bytes (several pipelined requests, or garbage).
    Requests go through the same parser, router, handlers and response framing as on a
    socket, in the calling thread; examples/hello_test.c shows a whole test file.
+   Every kind of body works here too: a pull body is read to its end, a push stream
+   until the app ends it (or for MW_WRITE_TIMEOUT_MS, after which it counts as a client
+   that went away); a chunked body is decoded into r->body.
+
 
    ============================================================================
    LIMITS  (compile-time defaults; each also settable with mw_set_limit)
    ============================================================================
-   macro                       default   unit    mw_limit                       when exceeded
-   MW_MAX_REQUEST_LINE         8192      bytes   MW_LIMIT_REQUEST_LINE          414, close
-   MW_MAX_HEADER_BYTES         16384     bytes   MW_LIMIT_HEADER_BYTES          431, close
-   MW_MAX_HEADERS              100       fields  MW_LIMIT_HEADER_COUNT          431, close
-   MW_MAX_BODY_BYTES           1048576   bytes   MW_LIMIT_BODY_BYTES            413, close
-   MW_HEAD_TIMEOUT_MS          10000     ms      MW_LIMIT_HEAD_TIMEOUT_MS       408, close
-   MW_BODY_TIMEOUT_MS          10000     ms      MW_LIMIT_BODY_TIMEOUT_MS       408, close (no progress)
-   MW_KEEPALIVE_TIMEOUT_MS     5000      ms      MW_LIMIT_KEEPALIVE_TIMEOUT_MS  close
-   MW_WRITE_TIMEOUT_MS         10000     ms      MW_LIMIT_WRITE_TIMEOUT_MS      close (no progress)
-   MW_MAX_CONNECTIONS          10000     conns   MW_LIMIT_CONNECTIONS           503, close
-   MW_SHUTDOWN_GRACE_MS        5000      ms      MW_LIMIT_SHUTDOWN_GRACE_MS     connections closed
-   MW_MAX_CHUNK_EXT_BYTES      1024      bytes   MW_LIMIT_CHUNK_EXT_BYTES       400, close
-   MW_MAX_MULTIPART_PARTS      128       parts   MW_LIMIT_MULTIPART_PARTS       413
-   MW_PG_POOL_SIZE             0 (auto)  conns   MW_LIMIT_PG_POOL_SIZE
-   MW_PG_ACQUIRE_TIMEOUT_MS    1000      ms      MW_LIMIT_PG_ACQUIRE_TIMEOUT_MS 503
-   MW_PG_CONNECT_TIMEOUT_S     2         s       MW_LIMIT_PG_CONNECT_TIMEOUT_S  503
-   MW_PG_STATEMENT_TIMEOUT_MS  5000      ms      MW_LIMIT_PG_STATEMENT_TIMEOUT_MS 504
-   MW_PG_RETRY_MS              500       ms      MW_LIMIT_PG_RETRY_MS           503 meanwhile
-   MW_PG_PREPARE               1         0/1     MW_LIMIT_PG_PREPARE
-   MW_PG_DEBUG                 0         0/1     MW_LIMIT_PG_DEBUG
-   MW_THREADS_DEFAULT          0 (=CPUs) threads MW_LIMIT_THREADS
-   MW_DEFER_ACCEPT_S           1         s       MW_LIMIT_DEFER_ACCEPT_S        (Linux; 0: off) see below
+   macro                       default     unit     mw_limit                          when exceeded
+   MW_MAX_REQUEST_LINE         8192        bytes    MW_LIMIT_REQUEST_LINE             414, close
+   MW_MAX_HEADER_BYTES         16384       bytes    MW_LIMIT_HEADER_BYTES             431, close
+   MW_MAX_HEADERS              100         fields   MW_LIMIT_HEADER_COUNT             431, close
+   MW_MAX_BODY_BYTES           1048576     bytes    MW_LIMIT_BODY_BYTES               413, close
+   MW_HEAD_TIMEOUT_MS          10000       ms       MW_LIMIT_HEAD_TIMEOUT_MS          408, close
+   MW_BODY_TIMEOUT_MS          10000       ms       MW_LIMIT_BODY_TIMEOUT_MS          408, close (no progress)
+   MW_BODY_MIN_RATE            500         bytes/s  MW_LIMIT_BODY_MIN_RATE            408, close (0: off) see SERVING
+   MW_KEEPALIVE_TIMEOUT_MS     5000        ms       MW_LIMIT_KEEPALIVE_TIMEOUT_MS     close
+   MW_WRITE_TIMEOUT_MS         10000       ms       MW_LIMIT_WRITE_TIMEOUT_MS         close (no progress)
+   MW_MAX_CONNECTIONS          10000       conns    MW_LIMIT_CONNECTIONS              503, close
+   MW_MAX_CONNECTIONS_PER_IP   1000        conns    MW_LIMIT_CONNECTIONS_PER_IP       429, close (0: off)
+   MW_SHUTDOWN_GRACE_MS        5000        ms       MW_LIMIT_SHUTDOWN_GRACE_MS        connections closed
+   MW_MAX_CHUNK_EXT_BYTES      1024        bytes    MW_LIMIT_CHUNK_EXT_BYTES          400, close
+   MW_MAX_MULTIPART_PARTS      128         parts    MW_LIMIT_MULTIPART_PARTS          413
+   MW_STREAM_BUFFER_BYTES      262144      bytes    MW_LIMIT_STREAM_BUFFER_BYTES      write refused (MW_EAGAIN)
+   MW_SSE_HEARTBEAT_MS         15000       ms       MW_LIMIT_SSE_HEARTBEAT_MS         (0: none)
+   MW_ACCESS_LOG               0           0/1/2    MW_LIMIT_ACCESS_LOG               (1: plain, 2: JSON lines)
+   MW_PG_POOL_SIZE             0 (auto)    conns    MW_LIMIT_PG_POOL_SIZE
+   MW_PG_ACQUIRE_TIMEOUT_MS    1000        ms       MW_LIMIT_PG_ACQUIRE_TIMEOUT_MS    503
+   MW_PG_CONNECT_TIMEOUT_S     2           s        MW_LIMIT_PG_CONNECT_TIMEOUT_S     503
+   MW_PG_STATEMENT_TIMEOUT_MS  5000        ms       MW_LIMIT_PG_STATEMENT_TIMEOUT_MS  504
+   MW_PG_RETRY_MS              500         ms       MW_LIMIT_PG_RETRY_MS              503 meanwhile
+   MW_PG_PREPARE               1           0/1      MW_LIMIT_PG_PREPARE
+   MW_PG_DEBUG                 0           0/1      MW_LIMIT_PG_DEBUG
+   MW_THREADS_DEFAULT          0 (=CPUs)   threads  MW_LIMIT_THREADS
+   MW_DEFER_ACCEPT_S           1           s        MW_LIMIT_DEFER_ACCEPT_S           (Linux; 0: off) see below
    Compile-time only:  MW_MAX_PARAMS 16 (path parameters per route),
    MW_JSON_MAX_DEPTH 64 (writer and reader), MW_READ_BUFFER_BYTES 4096 (first read buffer of a connection),
    MW_USE_POLL 0 (1 selects the poll() backend), MW_MALLOC/MW_REALLOC/MW_FREE (define all
    three to use your allocator).
-   A run-time MW_LIMIT_HEADER_COUNT may only lower MW_MAX_HEADERS.
+   A run-time MW_LIMIT_HEADER_COUNT may only lower MW_MAX_HEADERS; mw_set_limit refuses
+   (MW_EINVAL) a value outside a limit's range (negative, or a size that cannot work).
    MW_LIMIT_DEFER_ACCEPT_S is read by mw_listen (TCP_DEFER_ACCEPT, as nginx's `deferred`):
    the kernel completes the handshake but hands a new connection over when its first
    bytes arrive, so the server is woken once, with the request already there. A client
@@ -351,11 +499,14 @@
    Connection         1.1 keeps alive unless "close"; 1.0
                       closes unless "keep-alive";
                       pipelined requests answered in order
-   timeouts           head within MW_HEAD_TIMEOUT_MS of     late head or stalled body (408);
-                      its first byte (the whole head, not   idle keep-alive or stalled
-                      each read); body progress within      response: closed silently
-                      MW_BODY_TIMEOUT_MS
-   connections        up to MW_MAX_CONNECTIONS              more: 503 + Retry-After, closed
+   timeouts           head within MW_HEAD_TIMEOUT_MS of     late head, stalled or too slow
+                      its first byte (the whole head, not   body (408); idle keep-alive or
+                      each read); body progress within      stalled response: closed
+                      MW_BODY_TIMEOUT_MS, and on average    silently
+                      MW_BODY_MIN_RATE after that long
+   connections        up to MW_MAX_CONNECTIONS, and         more: 503 + Retry-After, closed;
+                      MW_MAX_CONNECTIONS_PER_IP from one    more from one address: 429 +
+                      address                               Retry-After, closed
    After a refusal microweb sends its answer, stops reading requests, drains what the
    client still sends for up to 2 s (so the answer is not lost to a TCP reset), and
    closes; other connections are not affected.
@@ -365,12 +516,43 @@
    ============================================================================
    Functions return 0 (or a count) on success, or a negative code:
    MW_EINVAL (bad argument), MW_ENOMEM, MW_EEXIST (duplicate route), MW_ESTATE (call not
-   allowed now, e.g. a route added while serving), MW_EJSON (JSON writer misuse),
-   MW_EIO (a system call failed; see errno).
+   allowed now, e.g. a route added while serving, a header after mw_flush), MW_EJSON
+   (JSON writer misuse), MW_EIO (a system call failed, or the client is gone; see errno),
+   MW_EAGAIN (a stream's buffer is full), MW_ECLOSED (the stream is over).
+
+   ============================================================================
+   INSIDE THE HEADER
+   ============================================================================
+   The implementation follows this manual and the declarations, in sections that each
+   use only those above them (search for the name after "----" to jump to one):
+   platform        sockets, the poller (epoll, kqueue, poll()), sendfile, clock; the only
+                   place with OS #ifdefs
+   memory          growable buffers, the per-request arena, MW_MALLOC and friends
+   log             the one path every line takes, and the thread that writes them
+   HTTP/1.1 parser request head and chunked bodies: pure (no I/O, no allocation)
+   router          the route trie and its match; the app's flat list of routes
+   JSON writer     and JSON reader (the reader: one block per document)
+   response        what a handler builds, the checks on it, status line and framing
+   request toolkit query and form values, cookies, typed parameters, multipart
+   connection      the connection, worker and app structures; ownership (a connection
+                   is run by one worker at a time, events name it by slot and
+                   generation); wake-ups; the io (socket, test client); output queue
+   streams         push streams, Server-Sent Events, mw_flush
+   HTTP/1.1        dispatch, body sources, the protocol's event function
+   server          listener, connection table, workers, sweeper (deadlines), stop
+   app             routes, settings, extensions (hooks PostgreSQL registers with)
+   extras          PostgreSQL (only with MICROWEB_WITH_PG); the in-process test client
 
    ============================================================================
    VERSIONS
    ============================================================================
+   0.2.0  bodies beyond a buffer (mw_flush, files, pull and push streams, Server-Sent
+          Events); one logger (mw_set_logger) and an access log; a body's minimum
+          rate and a per-address connection limit; a graceful stop that never cuts a
+          response; handler mistakes answer 500 and are logged once per route; JSON
+          documents in one block (at most 11 bytes per body byte), mw_jv_string,
+          numbers independent of LC_NUMERIC; safe path values; absolute-form targets
+          give their authority as Host.
    0.1.0  first release: server, router, JSON writer; request toolkit (query and form
           values, cookies, typed parameters, JSON reader, multipart); in-process test
           client; PostgreSQL pool and JSON rows.
@@ -390,7 +572,7 @@
 extern "C" {
 #endif
 
-#define MW_VERSION "0.1.0"
+#define MW_VERSION "0.2.0"
 
 /* ---- limits: one block each, unit in the comment ---- */
 #ifndef MW_MAX_REQUEST_LINE
@@ -499,33 +681,33 @@ extern "C" {
    tests/limits_table.c holds the manual's LIMITS table against it. A new limit is a
    default block above, a row here and a row in the manual and README. */
 #define MW__NO_MAX 0x7fffffffffffffffLL
-#define MW__LIMITS(X)                                                                         \
-    X(REQUEST_LINE, MW_MAX_REQUEST_LINE, "bytes", 64, 1 << 24, "414, close")                  \
-    X(HEADER_BYTES, MW_MAX_HEADER_BYTES, "bytes", 64, 1 << 24, "431, close")                  \
-    X(HEADER_COUNT, MW_MAX_HEADERS, "fields", 1, MW_MAX_HEADERS, "431, close")                \
-    X(BODY_BYTES, MW_MAX_BODY_BYTES, "bytes", 0, 1LL << 40, "413, close")                     \
-    X(HEAD_TIMEOUT_MS, MW_HEAD_TIMEOUT_MS, "ms", 0, MW__NO_MAX, "408, close")                 \
-    X(BODY_TIMEOUT_MS, MW_BODY_TIMEOUT_MS, "ms", 0, MW__NO_MAX, "408, close")                 \
-    X(BODY_MIN_RATE, MW_BODY_MIN_RATE, "bytes/s", 0, MW__NO_MAX, "408, close")                \
-    X(KEEPALIVE_TIMEOUT_MS, MW_KEEPALIVE_TIMEOUT_MS, "ms", 0, MW__NO_MAX, "close")            \
-    X(WRITE_TIMEOUT_MS, MW_WRITE_TIMEOUT_MS, "ms", 0, MW__NO_MAX, "close")                    \
-    X(CONNECTIONS, MW_MAX_CONNECTIONS, "conns", 1, 1 << 23, "503, close")                     \
-    X(CONNECTIONS_PER_IP, MW_MAX_CONNECTIONS_PER_IP, "conns", 0, MW__NO_MAX, "429, close")    \
-    X(SHUTDOWN_GRACE_MS, MW_SHUTDOWN_GRACE_MS, "ms", 0, MW__NO_MAX, "connections closed")     \
-    X(CHUNK_EXT_BYTES, MW_MAX_CHUNK_EXT_BYTES, "bytes", 0, MW__NO_MAX, "400, close")          \
-    X(MULTIPART_PARTS, MW_MAX_MULTIPART_PARTS, "parts", 0, MW__NO_MAX, "413")                 \
-    X(STREAM_BUFFER_BYTES, MW_STREAM_BUFFER_BYTES, "bytes", 1024, 1LL << 32, "write refused") \
-    X(SSE_HEARTBEAT_MS, MW_SSE_HEARTBEAT_MS, "ms", 0, MW__NO_MAX, "")                         \
-    X(ACCESS_LOG, MW_ACCESS_LOG, "0/1/2", 0, 2, "")                                           \
-    X(PG_POOL_SIZE, MW_PG_POOL_SIZE, "conns", 0, MW__NO_MAX, "")                              \
-    X(PG_ACQUIRE_TIMEOUT_MS, MW_PG_ACQUIRE_TIMEOUT_MS, "ms", 0, MW__NO_MAX, "503")            \
-    X(PG_CONNECT_TIMEOUT_S, MW_PG_CONNECT_TIMEOUT_S, "s", 0, MW__NO_MAX, "503")               \
-    X(PG_STATEMENT_TIMEOUT_MS, MW_PG_STATEMENT_TIMEOUT_MS, "ms", 0, MW__NO_MAX, "504")        \
-    X(PG_RETRY_MS, MW_PG_RETRY_MS, "ms", 0, MW__NO_MAX, "503 meanwhile")                      \
-    X(PG_PREPARE, MW_PG_PREPARE, "0/1", 0, MW__NO_MAX, "")                                    \
-    X(PG_DEBUG, MW_PG_DEBUG, "0/1", 0, MW__NO_MAX, "")                                        \
-    X(THREADS, MW_THREADS_DEFAULT, "threads", 0, MW__NO_MAX, "")                              \
-    X(DEFER_ACCEPT_S, MW_DEFER_ACCEPT_S, "s", 0, MW__NO_MAX, "")
+#define MW__LIMITS(X)                                                                                     \
+    X(REQUEST_LINE, MW_MAX_REQUEST_LINE, "bytes", 64, 1 << 24, "414, close")                              \
+    X(HEADER_BYTES, MW_MAX_HEADER_BYTES, "bytes", 64, 1 << 24, "431, close")                              \
+    X(HEADER_COUNT, MW_MAX_HEADERS, "fields", 1, MW_MAX_HEADERS, "431, close")                            \
+    X(BODY_BYTES, MW_MAX_BODY_BYTES, "bytes", 0, 1LL << 40, "413, close")                                 \
+    X(HEAD_TIMEOUT_MS, MW_HEAD_TIMEOUT_MS, "ms", 0, MW__NO_MAX, "408, close")                             \
+    X(BODY_TIMEOUT_MS, MW_BODY_TIMEOUT_MS, "ms", 0, MW__NO_MAX, "408, close (no progress)")               \
+    X(BODY_MIN_RATE, MW_BODY_MIN_RATE, "bytes/s", 0, MW__NO_MAX, "408, close (0: off) see SERVING")       \
+    X(KEEPALIVE_TIMEOUT_MS, MW_KEEPALIVE_TIMEOUT_MS, "ms", 0, MW__NO_MAX, "close")                        \
+    X(WRITE_TIMEOUT_MS, MW_WRITE_TIMEOUT_MS, "ms", 0, MW__NO_MAX, "close (no progress)")                  \
+    X(CONNECTIONS, MW_MAX_CONNECTIONS, "conns", 1, 1 << 23, "503, close")                                 \
+    X(CONNECTIONS_PER_IP, MW_MAX_CONNECTIONS_PER_IP, "conns", 0, MW__NO_MAX, "429, close (0: off)")       \
+    X(SHUTDOWN_GRACE_MS, MW_SHUTDOWN_GRACE_MS, "ms", 0, MW__NO_MAX, "connections closed")                 \
+    X(CHUNK_EXT_BYTES, MW_MAX_CHUNK_EXT_BYTES, "bytes", 0, MW__NO_MAX, "400, close")                      \
+    X(MULTIPART_PARTS, MW_MAX_MULTIPART_PARTS, "parts", 0, MW__NO_MAX, "413")                             \
+    X(STREAM_BUFFER_BYTES, MW_STREAM_BUFFER_BYTES, "bytes", 1024, 1LL << 32, "write refused (MW_EAGAIN)") \
+    X(SSE_HEARTBEAT_MS, MW_SSE_HEARTBEAT_MS, "ms", 0, MW__NO_MAX, "(0: none)")                            \
+    X(ACCESS_LOG, MW_ACCESS_LOG, "0/1/2", 0, 2, "(1: plain, 2: JSON lines)")                              \
+    X(PG_POOL_SIZE, MW_PG_POOL_SIZE, "conns", 0, MW__NO_MAX, "")                                          \
+    X(PG_ACQUIRE_TIMEOUT_MS, MW_PG_ACQUIRE_TIMEOUT_MS, "ms", 0, MW__NO_MAX, "503")                        \
+    X(PG_CONNECT_TIMEOUT_S, MW_PG_CONNECT_TIMEOUT_S, "s", 0, MW__NO_MAX, "503")                           \
+    X(PG_STATEMENT_TIMEOUT_MS, MW_PG_STATEMENT_TIMEOUT_MS, "ms", 0, MW__NO_MAX, "504")                    \
+    X(PG_RETRY_MS, MW_PG_RETRY_MS, "ms", 0, MW__NO_MAX, "503 meanwhile")                                  \
+    X(PG_PREPARE, MW_PG_PREPARE, "0/1", 0, MW__NO_MAX, "")                                                \
+    X(PG_DEBUG, MW_PG_DEBUG, "0/1", 0, MW__NO_MAX, "")                                                    \
+    X(THREADS, MW_THREADS_DEFAULT, "threads", 0, MW__NO_MAX, "")                                          \
+    X(DEFER_ACCEPT_S, MW_DEFER_ACCEPT_S, "s", 0, MW__NO_MAX, "(Linux; 0: off) see below")
 
 #define MW__LIMIT_ENUM(name, def, unit, min, max, exceeded) MW_LIMIT_##name,
 typedef enum mw_limit { MW__LIMITS(MW__LIMIT_ENUM) MW_LIMIT_COUNT } mw_limit;
@@ -635,6 +817,7 @@ int mw_stream_printf(mw_stream *s, const char *fmt, ...)
     ;
 int mw_stream_vprintf(mw_stream *s, const char *fmt, va_list ap);
 void mw_stream_on_close(mw_stream *s, void (*fn)(mw_stream *s, void *arg), void *arg);
+void mw_stream_end(mw_stream *s);
 void mw_stream_close(mw_stream *s);
 mw_stream *mw_sse_open(mw_res *rs);
 int mw_sse_send(mw_stream *s, const char *event, const char *id, const char *data);
@@ -3832,10 +4015,12 @@ int mw_param_int(const mw_req *rq, const char *name, long long *out) {
 }
 
 /* ---------------------------------------------------------------------------
-   connection: one client's bytes in and out. A connection belongs to one worker at
-   a time (see "server: ownership"); its protocol slot says who reads its events:
-   HTTP/1.1 below, another protocol after an upgrade. Its output is a queue of bytes,
-   then the current response's body source.
+   connection: one client's bytes in and out, and who may touch it. A connection
+   belongs to one worker at a time (ownership below); its protocol slot says who reads
+   its events (HTTP/1.1, or another protocol after an upgrade); its io says where its
+   bytes go (the socket, or the test client's buffer). Its output is a queue of
+   bytes, then the current response's body source. Also here: the structures of the
+   worker and the app, and the access log.
    --------------------------------------------------------------------------- */
 enum { MW__PH_IDLE, MW__PH_HEAD, MW__PH_BODY, MW__PH_BUSY, MW__PH_WRITE, MW__PH_STREAM, MW__PH_LINGER };
 enum { MW__KEEP_OPEN, MW__CLOSE, MW__CLOSE_LINGER };
@@ -4447,110 +4632,6 @@ static int mw__conn_make_room(mw__worker *w, mw__conn *c) {
     return mw__conn_resize(w, c, c->head_len ? mw__body_buffer_size(c, lim) : c->rcap * 2);
 }
 
-/* When a body must be complete: within MW_BODY_TIMEOUT_MS of its latest byte, and,
-   once MW_BODY_TIMEOUT_MS passed since its first, at MW_BODY_MIN_RATE on average
-   (as Apache's mod_reqtimeout MinRate): a trickle of one byte every few seconds
-   cannot hold a connection for long. */
-static long long mw__body_deadline(const mw__conn *c, const mw__limits *lim) {
-    long long grace = lim->v[MW_LIMIT_BODY_TIMEOUT_MS], rate = lim->v[MW_LIMIT_BODY_MIN_RATE];
-    long long stalled = c->body_progress + grace;
-    if (rate > 0) {
-        long long got = (long long)(c->rlen - c->rstart - c->head_len);
-        long long slow = c->body_start + grace + got * 1000 / rate;
-        if (slow < stalled) return slow;
-    }
-    return stalled;
-}
-
-/* After a complete head: settles framing, refuses an oversized body at once, and says
-   100 Continue when the client waits for it. Returns 0, or -1 after a refusal. */
-static int mw__conn_begin_body(mw__worker *w, mw__conn *c, size_t head_len) {
-    const mw__head *h = &w->head;
-    const mw__limits *lim = &w->app->limits;
-    c->head_len = head_len;
-    c->keep_alive = h->keep_alive;
-    c->http10 = h->minor == 0;
-    c->chunked = h->chunked;
-    c->content_length = h->content_length > 0 ? h->content_length : 0;
-    if (c->content_length > lim->v[MW_LIMIT_BODY_BYTES]) {
-        mw__conn_fail(w, c, 413, "request body larger than the limit");
-        return -1;
-    }
-    if (!c->chunked && !c->content_length) return 0;
-    c->ch_in = c->ch_out = head_len;
-    c->body_start = c->body_progress = mw__now_ms();
-    mw__set_phase(c, MW__PH_BODY, mw__body_deadline(c, lim));
-    /* RFC 9110 §10.1.1: a client that sent Expect waits for this before the body */
-    if (h->expect_continue && !c->http10 && c->rlen - c->rstart == head_len)
-        mw__buf_puts(&w->out, "HTTP/1.1 100 Continue\r\n\r\n");
-    return 0;
-}
-
-/* Returns 1 when the body is complete (c->req_end set), 0 when more is needed, -1 on error. */
-static int mw__conn_body_ready(mw__worker *w, mw__conn *c) {
-    size_t avail = c->rlen - c->rstart;
-    if (c->chunked) {
-        int rc =
-            mw__chunked_decode(&c->ch, c->rbuf + c->rstart, avail, &c->ch_in, &c->ch_out, c->head_len, &w->app->limits);
-        if (rc < 0) {
-            mw__conn_fail(w, c, -rc, c->ch.error);
-            return -1;
-        }
-        c->req_end = c->ch_in;
-        return rc;
-    }
-    c->req_end = c->head_len + (size_t)c->content_length;
-    return avail >= c->req_end;
-}
-
-/* An absolute-form target's authority, which the parser made the Host value, is
-   followed by the path in the buffer: no byte is free for a terminator, so the
-   handler gets a copy. */
-static void mw__req_copy_authority(mw__worker *w) {
-    mw__head *h = &w->head;
-    size_t i;
-    for (i = 0; i < h->nfields; i++) {
-        mw__field *f = &h->fields[i];
-        if (f->value != h->authority) continue;
-        f->value = mw__arena_strndup(&w->arena, h->authority, h->authority_len);
-        if (!f->value) f->value = "", f->value_len = 0;
-    }
-}
-
-/* NUL-terminates method, path, query and header values in the read buffer, so a
-   handler gets C strings without a copy. Each terminator overwrites a delimiter
-   (SP, '?', CR or OWS) that the parser has already read. */
-static void mw__req_fill(mw__worker *w, mw__conn *c) {
-    mw__head *h = &w->head;
-    mw_req *rq = &w->req;
-    size_t i;
-    ((char *)h->method)[h->method_len] = '\0';
-    if (h->query) ((char *)h->query)[h->query_len] = '\0';
-    if (h->path != mw__root_path) ((char *)h->path)[h->path_len] = '\0';
-    for (i = 0; i < h->nfields; i++)
-        if (h->fields[i].value != h->authority) ((char *)h->fields[i].value)[h->fields[i].value_len] = '\0';
-    mw__arena_reset(&w->arena);
-    if (h->authority) mw__req_copy_authority(w);
-    rq->app = w->app;
-    rq->route = NULL;
-    rq->arena = &w->arena;
-    rq->limits = &w->app->limits;
-    rq->head = h;
-    rq->method = h->method;
-    rq->path = h->path;
-    rq->query = h->query ? h->query : "";
-    rq->body = c->rbuf + c->rstart + c->head_len;
-    rq->body_len = c->chunked ? c->ch_out - c->head_len : (size_t)c->content_length;
-    rq->nparams = 0;
-    rq->fail_status = 0;
-    rq->fail_detail = NULL;
-    rq->fail_offset = -1;
-    rq->json_parsed = 0;
-    rq->json = NULL;
-    for (i = 0; i < (size_t)w->app->nexts; i++) rq->ext[i] = NULL;
-    rq->json_block = &w->json;
-}
-
 /* ---------------------------------------------------------------------------
    streams: a response body written after the handler returned, from any thread.
    Writers frame their bytes and send them straight to the socket when nothing waits
@@ -4819,12 +4900,16 @@ void mw_stream_on_close(mw_stream *s, void (*fn)(mw_stream *s, void *arg), void 
     pthread_mutex_unlock(&s->lock);
 }
 
-void mw_stream_close(mw_stream *s) {
+void mw_stream_end(mw_stream *s) {
     if (!s) return;
     pthread_mutex_lock(&s->lock);
     mw__stream_finish(s);
     pthread_mutex_unlock(&s->lock);
-    mw__stream_unref(s);
+}
+
+void mw_stream_close(mw_stream *s) {
+    mw_stream_end(s);
+    if (s) mw__stream_unref(s);
 }
 
 /* ---- Server-Sent Events (the WHATWG HTML standard, §9.2) over a push stream ---- */
@@ -4977,6 +5062,115 @@ int mw_flush(mw_res *rs) {
 static int mw__flush_if_full(mw_res *rs) {
     return rs->committed && rs->body->len >= MW__FLUSH_BYTES ? mw_flush(rs) : 0;
 }
+/* ---------------------------------------------------------------------------
+   HTTP/1.1: requests in, answers out. Parse, dispatch to the handler, frame the
+   answer; send bodies from their sources; settle what the connection waits for; the
+   protocol's event function.
+   --------------------------------------------------------------------------- */
+/* When a body must be complete: within MW_BODY_TIMEOUT_MS of its latest byte, and,
+   once MW_BODY_TIMEOUT_MS passed since its first, at MW_BODY_MIN_RATE on average
+   (as Apache's mod_reqtimeout MinRate): a trickle of one byte every few seconds
+   cannot hold a connection for long. */
+static long long mw__body_deadline(const mw__conn *c, const mw__limits *lim) {
+    long long grace = lim->v[MW_LIMIT_BODY_TIMEOUT_MS], rate = lim->v[MW_LIMIT_BODY_MIN_RATE];
+    long long stalled = c->body_progress + grace;
+    if (rate > 0) {
+        long long got = (long long)(c->rlen - c->rstart - c->head_len);
+        long long slow = c->body_start + grace + got * 1000 / rate;
+        if (slow < stalled) return slow;
+    }
+    return stalled;
+}
+
+/* After a complete head: settles framing, refuses an oversized body at once, and says
+   100 Continue when the client waits for it. Returns 0, or -1 after a refusal. */
+static int mw__conn_begin_body(mw__worker *w, mw__conn *c, size_t head_len) {
+    const mw__head *h = &w->head;
+    const mw__limits *lim = &w->app->limits;
+    c->head_len = head_len;
+    c->keep_alive = h->keep_alive;
+    c->http10 = h->minor == 0;
+    c->chunked = h->chunked;
+    c->content_length = h->content_length > 0 ? h->content_length : 0;
+    if (c->content_length > lim->v[MW_LIMIT_BODY_BYTES]) {
+        mw__conn_fail(w, c, 413, "request body larger than the limit");
+        return -1;
+    }
+    if (!c->chunked && !c->content_length) return 0;
+    c->ch_in = c->ch_out = head_len;
+    c->body_start = c->body_progress = mw__now_ms();
+    mw__set_phase(c, MW__PH_BODY, mw__body_deadline(c, lim));
+    /* RFC 9110 §10.1.1: a client that sent Expect waits for this before the body */
+    if (h->expect_continue && !c->http10 && c->rlen - c->rstart == head_len)
+        mw__buf_puts(&w->out, "HTTP/1.1 100 Continue\r\n\r\n");
+    return 0;
+}
+
+/* Returns 1 when the body is complete (c->req_end set), 0 when more is needed, -1 on error. */
+static int mw__conn_body_ready(mw__worker *w, mw__conn *c) {
+    size_t avail = c->rlen - c->rstart;
+    if (c->chunked) {
+        int rc =
+            mw__chunked_decode(&c->ch, c->rbuf + c->rstart, avail, &c->ch_in, &c->ch_out, c->head_len, &w->app->limits);
+        if (rc < 0) {
+            mw__conn_fail(w, c, -rc, c->ch.error);
+            return -1;
+        }
+        c->req_end = c->ch_in;
+        return rc;
+    }
+    c->req_end = c->head_len + (size_t)c->content_length;
+    return avail >= c->req_end;
+}
+
+/* An absolute-form target's authority, which the parser made the Host value, is
+   followed by the path in the buffer: no byte is free for a terminator, so the
+   handler gets a copy. */
+static void mw__req_copy_authority(mw__worker *w) {
+    mw__head *h = &w->head;
+    size_t i;
+    for (i = 0; i < h->nfields; i++) {
+        mw__field *f = &h->fields[i];
+        if (f->value != h->authority) continue;
+        f->value = mw__arena_strndup(&w->arena, h->authority, h->authority_len);
+        if (!f->value) f->value = "", f->value_len = 0;
+    }
+}
+
+/* NUL-terminates method, path, query and header values in the read buffer, so a
+   handler gets C strings without a copy. Each terminator overwrites a delimiter
+   (SP, '?', CR or OWS) that the parser has already read. */
+static void mw__req_fill(mw__worker *w, mw__conn *c) {
+    mw__head *h = &w->head;
+    mw_req *rq = &w->req;
+    size_t i;
+    ((char *)h->method)[h->method_len] = '\0';
+    if (h->query) ((char *)h->query)[h->query_len] = '\0';
+    if (h->path != mw__root_path) ((char *)h->path)[h->path_len] = '\0';
+    for (i = 0; i < h->nfields; i++)
+        if (h->fields[i].value != h->authority) ((char *)h->fields[i].value)[h->fields[i].value_len] = '\0';
+    mw__arena_reset(&w->arena);
+    if (h->authority) mw__req_copy_authority(w);
+    rq->app = w->app;
+    rq->route = NULL;
+    rq->arena = &w->arena;
+    rq->limits = &w->app->limits;
+    rq->head = h;
+    rq->method = h->method;
+    rq->path = h->path;
+    rq->query = h->query ? h->query : "";
+    rq->body = c->rbuf + c->rstart + c->head_len;
+    rq->body_len = c->chunked ? c->ch_out - c->head_len : (size_t)c->content_length;
+    rq->nparams = 0;
+    rq->fail_status = 0;
+    rq->fail_detail = NULL;
+    rq->fail_offset = -1;
+    rq->json_parsed = 0;
+    rq->json = NULL;
+    for (i = 0; i < (size_t)w->app->nexts; i++) rq->ext[i] = NULL;
+    rq->json_block = &w->json;
+}
+
 /* True when s has a "." or ".." segment, with '/' or '\\' as separators: such a value
    could walk out of a directory a handler builds a file path from. */
 static int mw__has_dot_segment(const char *s, size_t n) {

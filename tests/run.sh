@@ -106,6 +106,7 @@ suite json_memory "$B/json_memory"
 check compile_comma_locale compile_comma_locale
 LOCPATH=$B/locale suite json_locale "$B/json_locale"
 suite hello_test "$B/hello_test"
+suite limits_table "$B/limits_table" microweb.h README.md
 json_check_exit_codes() {
     v=tests/vectors/JSONTestSuite/test_parsing
     tests/json_check $v/y_object.json && { tests/json_check $v/n_array_extra_comma.json; [ $? -eq 1 ]; } &&
