@@ -943,6 +943,7 @@ void mw_pg_healthz(mw_req *rq, mw_res *rs);
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/types.h>
 #include <sys/uio.h>
@@ -1043,6 +1044,22 @@ static int mw__make_pipe(int fds[2]) {
     mw__set_nonblocking(fds[0]);
     mw__set_nonblocking(fds[1]);
     return 0;
+}
+
+/* Bytes sent on the socket that the client has not acknowledged yet: while some
+   remain, the client is still reading (and may still be sending). 0 where unknown. */
+static long mw__unacked_bytes(int fd) {
+#if defined(__linux__) && defined(TIOCOUTQ)
+    int n = 0;
+    return ioctl(fd, TIOCOUTQ, &n) == 0 ? n : 0;
+#elif defined(SO_NWRITE)
+    int n = 0;
+    socklen_t len = sizeof n;
+    return getsockopt(fd, SOL_SOCKET, SO_NWRITE, &n, &len) == 0 ? n : 0;
+#else
+    (void)fd;
+    return 0;
+#endif
 }
 
 /* Sends up to n bytes of the file `in` from *offset to the socket `out`, advancing
@@ -4281,6 +4298,49 @@ static const char *mw__log_time(mw__worker *w, char *out, size_t size) {
     return out;
 }
 
+/* A field of an access log line: text, or a number (with a unit in the plain format). */
+typedef struct mw__access_field {
+    const char *name, *text, *unit; /* text NULL: a number */
+    size_t len;
+    unsigned long long number;
+} mw__access_field;
+
+static mw__access_field mw__text_field(const char *name, const char *text, size_t len) {
+    mw__access_field f;
+    f.name = name;
+    f.text = text;
+    f.len = len;
+    f.unit = "";
+    f.number = 0;
+    return f;
+}
+
+static mw__access_field mw__number_field(const char *name, unsigned long long number, const char *unit) {
+    mw__access_field f = mw__text_field(name, NULL, 0);
+    f.number = number;
+    f.unit = unit;
+    return f;
+}
+
+/* The fields separated by spaces, or as one JSON object. */
+static void mw__format_access_line(mw__buf *b, const mw__access_field *f, size_t n, int json) {
+    size_t i;
+    b->len = 0;
+    if (json) MW__PUT_LIT(b, "{");
+    for (i = 0; i < n; i++) {
+        if (i) mw__buf_puts(b, json ? "," : " ");
+        if (json) {
+            mw__json_put_string(b, f[i].name, strlen(f[i].name));
+            MW__PUT_LIT(b, ":");
+        }
+        if (f[i].text && json) mw__json_put_string(b, f[i].text, f[i].len);
+        else if (f[i].text) mw__buf_append(b, f[i].text, f[i].len);
+        else mw__buf_put_u64(b, f[i].number);
+        if (!f[i].text && !json) mw__buf_puts(b, f[i].unit);
+    }
+    if (json) MW__PUT_LIT(b, "}");
+}
+
 /* One access log line: plain ("TIME CLIENT METHOD TARGET STATUS BYTES DURATIONus") or
    JSON lines. request is "METHOD TARGET" (n bytes), or NULL for a refusal before one. */
 static void mw__access_log(mw__worker *w, const mw__conn *c, const char *request, size_t n, int status,
@@ -4291,41 +4351,17 @@ static void mw__access_log(mw__worker *w, const mw__conn *c, const char *request
     const char *method = sp ? request : "-", *target = sp ? sp + 1 : "-";
     long long us = start_us ? mw__now_us() - start_us : 0;
     mw__buf *b = &w->scratch;
+    mw__access_field fields[7];
     mw__log_time(w, when, sizeof when);
     mw__format_addr(&c->peer, client, sizeof client);
-    b->len = 0;
-    if (w->app->access_log == 2) {
-        MW__PUT_LIT(b, "{\"time\":\"");
-        mw__buf_puts(b, when);
-        MW__PUT_LIT(b, "\",\"client\":");
-        mw__json_put_string(b, client, strlen(client));
-        MW__PUT_LIT(b, ",\"method\":");
-        mw__json_put_string(b, method, mlen);
-        MW__PUT_LIT(b, ",\"target\":");
-        mw__json_put_string(b, target, tlen);
-        MW__PUT_LIT(b, ",\"status\":");
-        mw__buf_put_u64(b, (unsigned long long)status);
-        MW__PUT_LIT(b, ",\"bytes\":");
-        mw__buf_put_u64(b, bytes);
-        MW__PUT_LIT(b, ",\"us\":");
-        mw__buf_put_u64(b, (unsigned long long)us);
-        MW__PUT_LIT(b, "}");
-    } else {
-        mw__buf_puts(b, when);
-        MW__PUT_LIT(b, " ");
-        mw__buf_puts(b, client);
-        MW__PUT_LIT(b, " ");
-        mw__buf_append(b, method, mlen);
-        MW__PUT_LIT(b, " ");
-        mw__buf_append(b, target, tlen);
-        MW__PUT_LIT(b, " ");
-        mw__buf_put_u64(b, (unsigned long long)status);
-        MW__PUT_LIT(b, " ");
-        mw__buf_put_u64(b, bytes);
-        MW__PUT_LIT(b, " ");
-        mw__buf_put_u64(b, (unsigned long long)us);
-        MW__PUT_LIT(b, "us");
-    }
+    fields[0] = mw__text_field("time", when, strlen(when));
+    fields[1] = mw__text_field("client", client, strlen(client));
+    fields[2] = mw__text_field("method", method, mlen);
+    fields[3] = mw__text_field("target", target, tlen);
+    fields[4] = mw__number_field("status", (unsigned long long)status, "");
+    fields[5] = mw__number_field("bytes", bytes, "");
+    fields[6] = mw__number_field("us", (unsigned long long)us, "us");
+    mw__format_access_line(b, fields, 7, w->app->access_log == 2);
     if (mw__buf_append(b, "", 1) == 0) mw__log_line(&w->app->log, MW_LOG_ACCESS, b->data, b->len - 1);
 }
 
@@ -4462,6 +4498,17 @@ static const mw__io mw__socket_io = {mw__socket_send, mw__socket_send_file, mw__
 
 /* ---- output: what the client has not taken waits in c->outq ---- */
 
+/* Drops the first `sent` bytes of iov[i..n) after a partial send; returns the index
+   of the first iovec with bytes left (n when none). */
+static int mw__iov_consume(struct iovec *iov, int n, int i, size_t sent) {
+    while (i < n && sent >= iov[i].iov_len) sent -= iov[i++].iov_len;
+    if (i < n) {
+        iov[i].iov_base = (char *)iov[i].iov_base + sent;
+        iov[i].iov_len -= sent;
+    }
+    return i;
+}
+
 /* The client took bytes: a connection waiting on it gets its write timeout afresh
    (measured from the last progress, so a slow reader is served, a stalled one not). */
 static void mw__conn_progressed(mw__conn *c, const mw__limits *lim) {
@@ -4478,17 +4525,20 @@ static int mw__conn_sendv(mw__conn *c, struct iovec *iov, int n) {
             if (sent < 0 && errno == EINTR) continue;
             if ((sent < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) || sent == 0) break;
             if (sent < 0) return -1;
-            while (i < n && (size_t)sent >= iov[i].iov_len) sent -= (long)iov[i++].iov_len;
-            if (i < n) {
-                iov[i].iov_base = (char *)iov[i].iov_base + sent;
-                iov[i].iov_len -= (size_t)sent;
-            }
+            i = mw__iov_consume(iov, n, i, (size_t)sent);
         }
     }
     for (; i < n; i++) /* the rare slow reader: keep the rest until the socket drains */
         if (iov[i].iov_len && mw__buf_append(&c->outq, iov[i].iov_base, iov[i].iov_len) != 0) return -1;
     return 0;
 }
+
+/* How a connection closes after its answer. A client that asked for the close sends
+   nothing more (RFC 9112 §9.6): the FIN, then close(). When the server decides (it is
+   stopping, or a handler said Connection: close), a keep-alive client may have
+   requests on the way: close() under them would reset the connection and destroy
+   answers the client has not read yet, so it half-closes and drains first. */
+static int mw__close_mode(const mw__conn *c) { return c->keep_alive ? MW__CLOSE_LINGER : MW__CLOSE; }
 
 /* Sends w->out and then extra (a body too large to copy). 0, or -1 when dead. */
 static int mw__conn_send(mw__worker *w, mw__conn *c, const char *extra, size_t extra_len) {
@@ -4695,11 +4745,7 @@ static int mw__stream_send(mw_stream *s, struct iovec *iov, int n) {
             mw__stream_wake(s);
             return MW_ECLOSED;
         }
-        while (i < n && (size_t)sent >= iov[i].iov_len) sent -= (long)iov[i++].iov_len;
-        if (i < n) {
-            iov[i].iov_base = (char *)iov[i].iov_base + sent;
-            iov[i].iov_len -= (size_t)sent;
-        }
+        i = mw__iov_consume(iov, n, i, (size_t)sent);
     }
     if (i == n) return 0;
     if (s->off == s->buf.len) s->off = s->buf.len = 0;
@@ -4980,11 +5026,7 @@ static int mw__conn_send_waiting(mw__conn *c, const mw__limits *lim, struct iove
             continue;
         }
         if (sent < 0) return -1;
-        while (i < n && (size_t)sent >= iov[i].iov_len) sent -= (long)iov[i++].iov_len;
-        if (i < n) {
-            iov[i].iov_base = (char *)iov[i].iov_base + sent;
-            iov[i].iov_len -= (size_t)sent;
-        }
+        i = mw__iov_consume(iov, n, i, (size_t)sent);
     }
     return 0;
 }
@@ -4996,7 +5038,7 @@ static int mw__flush_commit(mw__worker *w, mw__conn *c) {
     int keep = c->keep_alive && !rs->close && !MW__LOAD(&w->app->stopping);
     c->flush_framing = mw__open_framing(rs, c->http10);
     if (c->flush_framing == MW__FRAME_CLOSE) keep = 0;
-    if (!keep && c->close_after == MW__KEEP_OPEN) c->close_after = MW__CLOSE;
+    if (!keep && c->close_after == MW__KEEP_OPEN) c->close_after = mw__close_mode(c);
     rs->committed = 1;
     c->flushed_bytes = 0;
     return mw__render_head(&w->out, rs, mw__date(w), keep, c->http10, c->flush_framing, 0);
@@ -5315,7 +5357,7 @@ static void mw__conn_end_flushed(mw__worker *w, mw__conn *c) {
 
 static void mw__conn_respond(mw__worker *w, mw__conn *c, int keep_alive) {
     mw_res *rs = &w->res;
-    if (!keep_alive && c->close_after == MW__KEEP_OPEN) c->close_after = MW__CLOSE;
+    if (!keep_alive && c->close_after == MW__KEEP_OPEN) c->close_after = mw__close_mode(c);
     if (rs->committed) mw__conn_end_flushed(w, c);
     else if (rs->src.kind != MW__SRC_MEMORY) mw__conn_start_source(w, c, keep_alive);
     else mw__conn_respond_memory(w, c, keep_alive);
@@ -5621,6 +5663,17 @@ static int mw__conn_watch_client(mw__worker *w, mw__conn *c) {
     return 0;
 }
 
+/* An idle connection's time is up (its keep-alive, or the server stops). A request
+   that just arrived is still answered; otherwise it closes, with nothing unread, so
+   with a FIN. On stop, a client still reading earlier answers (bytes in flight) may
+   be a pipelining one whose next request is on its way: that one is waited for, up
+   to the grace period, and answered with Connection: close; closing under it would
+   make its next request reset the connection and cut the answers in flight. */
+static int mw__conn_idle_over(mw__worker *w, mw__conn *c) {
+    /* still idle after the read, it is looked at again on the sweeper's next tick */
+    return mw__conn_read(w, c, !(c->saw_stop && mw__unacked_bytes(c->fd) > 0));
+}
+
 /* The phase's deadline passed (the sweeper woke us). */
 static int mw__conn_expire(mw__worker *w, mw__conn *c, int phase) {
     if (phase == MW__PH_HEAD || phase == MW__PH_BODY) {
@@ -5632,9 +5685,7 @@ static int mw__conn_expire(mw__worker *w, mw__conn *c, int phase) {
                                            : "request body arriving slower than MW_BODY_MIN_RATE");
         return mw__conn_settle(w, c, MW__OUT_DONE); /* the 408 goes out behind what is queued, then a FIN */
     } else if (phase == MW__PH_IDLE) {
-        /* idle too long, or the last call on stop: a request that just arrived is
-           still answered; otherwise the connection closes with nothing unread (a FIN) */
-        return mw__conn_read(w, c, 1);
+        return mw__conn_idle_over(w, c);
     }
     mw__conn_close(w, c); /* a client that stopped reading, or a linger that ran out */
     return 0;
@@ -5663,7 +5714,7 @@ static int mw__http1_on_event(mw__worker *w, mw__conn *c, unsigned events) {
     if ((events & MW__EV_WAKE) && dl && mw__now_ms() >= dl) return mw__conn_expire(w, c, phase);
     if (MW__LOAD(&w->app->stopping) && !c->saw_stop) {
         mw__conn_see_stop(c);
-        if (phase == MW__PH_IDLE) return mw__conn_read(w, c, 1);
+        if (phase == MW__PH_IDLE) return mw__conn_idle_over(w, c);
     }
     if (c->src.kind == MW__SRC_PUSH) mw__stream_heartbeat(c);
     if (mw__conn_output_queued(c) || c->src.kind != MW__SRC_MEMORY) {
@@ -5976,7 +6027,7 @@ static size_t mw__sweep(mw_app *app, long long now, int all, int force) {
     for (c = app->conns.next; c != &app->conns; c = c->next) {
         long long dl = MW__LOAD(&c->deadline), hb = MW__LOAD(&c->heartbeat_at);
         if (force) shutdown(c->fd, SHUT_RDWR);
-        if (all || (dl && now >= dl) || (hb && now >= hb)) mw__wake_conn(app, c);
+        if (all || force || (dl && now >= dl) || (hb && now >= hb)) mw__wake_conn(app, c);
     }
     n = app->nconns;
     pthread_mutex_unlock(&app->conns_lock);
