@@ -4498,6 +4498,21 @@ static const mw__io mw__socket_io = {mw__socket_send, mw__socket_send_file, mw__
 
 /* ---- output: what the client has not taken waits in c->outq ---- */
 
+/* Appends the iovecs to a queue whose bytes before *off are sent; the sent part is
+   dropped first once it is half the queue, so a queue that drains as it fills stays
+   as small as what it holds. 0, or MW_ENOMEM. */
+static int mw__queue_iov(mw__buf *q, size_t *off, const struct iovec *iov, int n) {
+    int i;
+    if (*off && *off >= q->len / 2) {
+        memmove(q->data, q->data + *off, q->len - *off);
+        q->len -= *off;
+        *off = 0;
+    }
+    for (i = 0; i < n; i++)
+        if (iov[i].iov_len && mw__buf_append(q, iov[i].iov_base, iov[i].iov_len) != 0) return MW_ENOMEM;
+    return 0;
+}
+
 /* Drops the first `sent` bytes of iov[i..n) after a partial send; returns the index
    of the first iovec with bytes left (n when none). */
 static int mw__iov_consume(struct iovec *iov, int n, int i, size_t sent) {
@@ -4528,9 +4543,7 @@ static int mw__conn_sendv(mw__conn *c, struct iovec *iov, int n) {
             i = mw__iov_consume(iov, n, i, (size_t)sent);
         }
     }
-    for (; i < n; i++) /* the rare slow reader: keep the rest until the socket drains */
-        if (iov[i].iov_len && mw__buf_append(&c->outq, iov[i].iov_base, iov[i].iov_len) != 0) return -1;
-    return 0;
+    return mw__queue_iov(&c->outq, &c->outq_off, iov + i, n - i); /* the rare slow reader */
 }
 
 /* How a connection closes after its answer. A client that asked for the close sends
@@ -4748,9 +4761,7 @@ static int mw__stream_send(mw_stream *s, struct iovec *iov, int n) {
         i = mw__iov_consume(iov, n, i, (size_t)sent);
     }
     if (i == n) return 0;
-    if (s->off == s->buf.len) s->off = s->buf.len = 0;
-    for (; i < n; i++)
-        if (mw__buf_append(&s->buf, iov[i].iov_base, iov[i].iov_len) != 0) return MW_ENOMEM;
+    if (mw__queue_iov(&s->buf, &s->off, iov + i, n - i) != 0) return MW_ENOMEM;
     if (tried) mw__stream_wake(s); /* the worker waits for the socket to drain */
     return 0;
 }
