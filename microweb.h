@@ -5395,8 +5395,8 @@ static void mw__dispatch(mw__worker *w, mw__conn *c) {
         w->req.route = w->res.route = m.route;
         m.route->handler(&w->req, &w->res);
         mw__exts_request_end(w->app, &w->req);
-        mw__res_check(&w->res);
-        if (w->req.fail_status) mw__respond_request_error(w);
+        if (w->req.fail_status) mw__respond_request_error(w); /* what the handler wrote no longer counts */
+        else mw__res_check(&w->res);
     }
     keep = c->keep_alive && !w->res.close && !MW__LOAD(&w->app->stopping);
     mw__conn_respond(w, c, keep);
