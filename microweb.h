@@ -4047,7 +4047,8 @@ enum { MW__KEEP_OPEN, MW__CLOSE, MW__CLOSE_LINGER };
 #define MW__POOL_MAX 256          /* free read buffers a worker keeps */
 #define MW__BATCH_BYTES 65536     /* pipelined responses are sent once this much is batched */
 #define MW__FLUSH_BYTES 65536     /* after mw_flush, the body is sent on whenever this much is written */
-#define MW__PULL_BYTES 16384      /* what a pull callback is asked for at a time */
+#define MW__PULL_BYTES 16384      /* what a pull callback is asked for at first */
+#define MW__PULL_MAX 262144       /* ... and at most, once the client has shown it keeps up */
 
 /* An event's cause, for a protocol's event function: the poller's readiness, or a
    wake-up (another thread queued output, a deadline passed, the server is stopping). */
@@ -4110,6 +4111,7 @@ struct mw__conn {
     unsigned long long src_bytes;
     char *src_request; /* "METHOD TARGET" of a source response, for the access log */
     char *pull_buf;    /* a pull source's buffer */
+    size_t pull_cap;
     int flush_framing; /* mw_flush: how the rest of the body is framed */
     int flush_failed;  /* mw_flush: the client stopped taking the body */
     unsigned long long flushed_bytes;
@@ -5459,6 +5461,7 @@ static void mw__conn_end_source(mw__worker *w, mw__conn *c, int completed) {
     MW_FREE(c->src_request);
     MW_FREE(c->pull_buf);
     c->src_request = c->pull_buf = NULL;
+    c->pull_cap = 0;
     mw__source_release(&c->src, completed);
     MW__STORE(&c->heartbeat_at, 0);
     if (!completed) c->close_after = MW__CLOSE;
@@ -5483,18 +5486,32 @@ static int mw__pump_file(mw__conn *c, const mw__limits *lim) {
     return MW__OUT_DONE;
 }
 
-/* Asks the producer for more while the client keeps up; a round at a time, so one
+/* The pull buffer for the next round: it starts small and doubles while the producer
+   fills it and the client takes all of it, so a fast download costs fewer system
+   calls and a slow one keeps a small buffer. */
+static char *mw__pull_buffer(mw__conn *c, int grow) {
+    char *b;
+    if (c->pull_buf && !(grow && c->pull_cap < MW__PULL_MAX)) return c->pull_buf;
+    b = (char *)MW_REALLOC(c->pull_buf, c->pull_buf ? c->pull_cap * 2 : MW__PULL_BYTES);
+    if (b) {
+        c->pull_cap = c->pull_buf ? c->pull_cap * 2 : MW__PULL_BYTES;
+        c->pull_buf = b;
+    }
+    return c->pull_buf;
+}
+
+/* Asks the producer for more while the client keeps up; a few rounds at a time, so one
    large body does not keep the worker from the others. */
 static int mw__pump_pull(mw__worker *w, mw__conn *c) {
-    int round;
+    int round, grow = 0;
     for (round = 0; round < 16; round++) {
         char size_line[24];
         struct iovec iov[3];
         int n = 0, chunked = c->src_framing == MW__FRAME_CHUNKED;
         long got;
-        if (!c->pull_buf && !(c->pull_buf = (char *)MW_MALLOC(MW__PULL_BYTES))) return MW__OUT_DEAD;
-        got = c->src.pull(c->src.arg, c->pull_buf, MW__PULL_BYTES);
-        if (got < 0 || got > MW__PULL_BYTES) {
+        if (!mw__pull_buffer(c, grow)) return MW__OUT_DEAD;
+        got = c->src.pull(c->src.arg, c->pull_buf, c->pull_cap);
+        if (got < 0 || (size_t)got > c->pull_cap) {
             mw__log(&w->app->log, MW_LOG_ERROR, "pull callback failed (%ld); response cut", got);
             return MW__OUT_DEAD;
         }
@@ -5517,6 +5534,7 @@ static int mw__pump_pull(mw__worker *w, mw__conn *c) {
         c->src_bytes += (unsigned long long)got;
         if (mw__conn_sendv(c, iov, n) != 0) return MW__OUT_DEAD;
         if (mw__conn_output_queued(c)) return MW__OUT_BLOCKED; /* the producer waits for the client */
+        grow = (size_t)got == c->pull_cap;
     }
     return MW__OUT_BLOCKED;
 }
@@ -5581,7 +5599,8 @@ static int mw__conn_settle(mw__worker *w, mw__conn *c, int out) {
         if (phase != MW__PH_WRITE) mw__set_phase(c, MW__PH_WRITE, now + lim->v[MW_LIMIT_WRITE_TIMEOUT_MS]);
         return mw__conn_hand_off(w, c, MW__EV_WRITE);
     }
-    if (c->src.kind == MW__SRC_PUSH) { /* parked: reading tells when the client goes away */
+    if (c->src.kind == MW__SRC_PUSH) {                         /* parked: reading tells when the client goes away */
+        if (c->rstart == c->rlen) mw__conn_release_rbuf(w, c); /* a waiting stream holds no read buffer */
         if (phase != MW__PH_STREAM) mw__set_phase(c, MW__PH_STREAM, 0);
     } else if (c->close_after == MW__CLOSE) {
         mw__conn_close(w, c);
