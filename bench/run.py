@@ -417,15 +417,16 @@ http {{
             default_type application/json;
             return 200 '{{"id":"42"}}';
         }}
-    }}
+{locations}    }}
 }}
 """
 
 
-def nginx_command(port, workdir):
+def nginx_command(port, workdir, locations=""):
+    """locations: more location blocks for the server (bench/streams.py adds a file)."""
     conf_dir = Path(tempfile.mkdtemp(prefix="nginx-", dir=workdir))
     conf = conf_dir / "nginx.conf"
-    conf.write_text(NGINX_CONF.format(nofile=NOFILE, dir=conf_dir, port=port, backlog=BACKLOG))
+    conf.write_text(NGINX_CONF.format(nofile=NOFILE, dir=conf_dir, port=port, backlog=BACKLOG, locations=locations))
     return pinned(nginx_binary(), "-p", conf_dir, "-c", conf, "-e", conf_dir / "error.log"), peer_env()
 
 
