@@ -291,13 +291,14 @@ def curl_get(url):
 def transfers(servers, plan, workdir):
     """Row 3: the same body from microweb's pull and file sources and from nginx's file,
     one transfer each untimed, then plan.transfers timed rounds, the servers back to back
-    within a round. Returns {case: row}."""
+    within a round and a different one first in each. Returns {case: row}."""
     size = plan.transfer_mib << 20
     path = Path(workdir) / "body.bin"
     with open(path, "wb") as f:
         block = b"x" * (1 << 20)
         for _ in range(plan.transfer_mib):
             f.write(block)
+        os.fsync(f.fileno())  # written back now, not by the kernel during the timed transfers
     # nginx's worker runs as nobody when started by root: it must reach the file
     os.chmod(workdir, 0o711)
     path.chmod(0o644)
@@ -310,8 +311,11 @@ def transfers(servers, plan, workdir):
             port = free_port()
             argv, env = servers[key].command(port, workdir, {"BENCH_EVERY_MS": "0", "BENCH_FILE": str(path)})
             live[key] = (stack.enter_context(running(argv, env, port, Path(workdir) / f"{key}-transfer.log")), port)
+        order = list(cases)
         for round_no in range(plan.transfers + 1):
-            for case, (key, target) in cases.items():
+            first = round_no % len(order)
+            for case in order[first:] + order[:first]:  # each goes first in turn
+                key, target = cases[case]
                 proc, port = live[key]
                 (status, got, seconds), cpu = cpu_window(proc, lambda: curl_get(f"http://127.0.0.1:{port}{target}"))
                 if status != 200 or got != size:
@@ -391,6 +395,11 @@ def run(plan):
 
 
 # ---------------------------------------------------------------- the report
+
+def fmt_x(x):
+    """A ratio as bench/run.py writes it, with two significant digits below 0.1."""
+    return f"{x:.2g}x" if x is not None and x < 0.1 else fmt_ratio(x)
+
 
 def ok(rows, key):
     row = rows.get(key) if isinstance(rows, dict) else None
@@ -473,7 +482,7 @@ def transfer_section(results, plan):
         rows = [[results["transfer"]["reason"], "", "", ""]]
     return (f"{plan.transfer_mib:,} MiB by `curl -s -o /dev/null` (one connection), one untimed transfer "
             f"per server first, then {plan.transfers} timed round{'s' if plan.transfers > 1 else ''} with the "
-            "servers back to back. MB/s = "
+            "servers back to back (a different one first in each round). MB/s = "
             "body bytes / curl's time_total (10^6 bytes); the table gives the median and every round. "
             "Server CPU per GiB: utime+stime of the server over the transfer.\n\n"
             + table(["source", "MB/s (median)", "each round", "server CPU per GiB"], rows) + "\n")
@@ -503,29 +512,29 @@ def ratio_section(results):
         peer = ok(results["fanout"], key)
         if peer:
             rows.append([f"SSE fan-out vs {label(results, key)}"] +
-                        [fmt_ratio(ratio_of(mw_fan, peer, m)) for m in
+                        [fmt_x(ratio_of(mw_fan, peer, m)) for m in
                          ("cpu_us_per_event", "user_us_per_event", "system_us_per_event", "p50_us", "p99_us")])
     fan = (table(["row", "CPU/event", "user CPU/event", "kernel CPU/event", "latency p50", "latency p99"], rows)
            if rows else "No fan-out figures.")
     rows = []
     if mw_probe:
         rows.append(["microweb with the streams / microweb without",
-                     fmt_ratio(ratio_of(mw_probe["with"], mw_probe["without"], "p50_us")),
-                     fmt_ratio(ratio_of(mw_probe["with"], mw_probe["without"], "p99_us"))])
+                     fmt_x(ratio_of(mw_probe["with"], mw_probe["without"], "p50_us")),
+                     fmt_x(ratio_of(mw_probe["with"], mw_probe["without"], "p99_us"))])
         for key in ("node", "fastapi"):
             if key in results["probe"]:
                 theirs = results["probe"][key]["with"]
                 rows.append([f"microweb / {label(results, key)}, both with the streams",
-                             fmt_ratio(ratio_of(mw_probe["with"], theirs, "p50_us")),
-                             fmt_ratio(ratio_of(mw_probe["with"], theirs, "p99_us"))])
+                             fmt_x(ratio_of(mw_probe["with"], theirs, "p50_us")),
+                             fmt_x(ratio_of(mw_probe["with"], theirs, "p99_us"))])
     probe = table(["GET / latency", "p50", "p99"], rows) if rows else "No probe figures."
     t = results["transfer"]
-    rows = [[f"microweb {name} / nginx sendfile", fmt_ratio(ratio_of(ok(t, case), ok(t, "nginx"), "mb_s")),
-             fmt_ratio(ratio_of(ok(t, case), ok(t, "nginx"), "cpu_s_per_gib"))]
+    rows = [[f"microweb {name} / nginx sendfile", fmt_x(ratio_of(ok(t, case), ok(t, "nginx"), "mb_s")),
+             fmt_x(ratio_of(ok(t, case), ok(t, "nginx"), "cpu_s_per_gib"))]
             for case, name in (("pull", "mw_send_pull"), ("file", "mw_send_file"))]
     transfer = table(["transfer", "MB/s", "server CPU per GiB"], rows)
     rows = [[f"microweb / {label(results, key)}",
-             fmt_ratio(ratio_of(ok(results["idle"], "microweb"), ok(results["idle"], key), "bytes_per_stream"))]
+             fmt_x(ratio_of(ok(results["idle"], "microweb"), ok(results["idle"], key), "bytes_per_stream"))]
             for key in ("node", "fastapi") if key in results["idle"]]
     idle = table(["memory per idle stream", "ratio"], rows) if rows else "No memory figures."
     return ("microweb's figure divided by the peer's, from this run: lower is better for CPU, "
