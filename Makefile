@@ -6,7 +6,7 @@ WARN    := -Wall -Wextra -Wpedantic -Wshadow -Wstrict-prototypes -Wmissing-proto
 PORT    ?= 8080
 B       := build
 
-.PHONY: all run run-stream test clean format fuzz bench bench-quick run-pg
+.PHONY: all run run-stream test clean format fuzz bench bench-quick bench-streams run-pg
 
 all: $(B)/hello $(B)/stream $(B)/testapp $(B)/unit $(B)/restart $(B)/alloc $(B)/toolkit $(B)/json_suite $(B)/json_memory \
      $(B)/json_locale $(B)/limits_table $(B)/hello_test tests/json_check
@@ -77,15 +77,21 @@ fuzz:
 	bash tests/fuzz/run.sh
 
 # Benchmarks (bench/run.py): hello vs nginx, Flask and FastAPI with wrk, servers on core 1;
-# report in bench/results/latest.md + sweep.svg (quick: quick.md, under a minute)
+# report in bench/results/latest.md + sweep.svg (quick: quick.md, under a minute).
+# bench/streams.py: SSE fan-out vs Node.js and FastAPI, large bodies vs nginx, memory per
+# stream; report in bench/results/streams.md (bench-streams: that part alone, 5 s windows)
 BENCH_SECONDS ?= 8
 
 bench:
 	python3 bench/run.py --duration $(BENCH_SECONDS)
 	python3 bench/db.py --duration $(BENCH_SECONDS)
+	python3 bench/streams.py --duration $(BENCH_SECONDS)
 
 bench-quick:
 	python3 bench/run.py --quick
+
+bench-streams:
+	python3 bench/streams.py
 
 # The PostgreSQL example (needs libpq: apt-get install libpq-dev; not part of `all`)
 $(B)/todo_pg: examples/todo_pg.c microweb.h | $(B)

@@ -41,6 +41,9 @@ BACKLOG = 4096                   # listen backlog given to every peer (microweb 
 WRK_TIMEOUT = "10s"              # wrk's per-request timeout, the same for every server
 ECHO_BYTES = 4096
 IDLE_CONNECTIONS = 10_000
+# every load comes from 127.0.0.1: microweb's cap of 1,000 connections per client address
+# would answer 429 from the 1,001st connection on (the 4096 row, the idle row)
+PER_ADDRESS_CAP_OFF = "-DMW_MAX_CONNECTIONS_PER_IP=0"
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 
@@ -369,11 +372,11 @@ def pinned(*argv):
     return ["taskset", "-c", str(SERVER_CORE), *map(str, argv)]
 
 
-def build(source, name):
-    """cc -O2 -pthread -I. SOURCE -o build/bench/NAME (CC from the environment, cc by default)."""
+def build(source, name, *flags):
+    """cc -O2 -pthread -I. FLAGS SOURCE -o build/bench/NAME (CC from the environment, cc by default)."""
     BUILD_DIR.mkdir(parents=True, exist_ok=True)
     out = BUILD_DIR / name
-    argv = [os.environ.get("CC", "cc"), "-O2", "-pthread", "-I.", source, "-o", str(out.relative_to(ROOT))]
+    argv = [os.environ.get("CC", "cc"), "-O2", "-pthread", "-I.", *flags, source, "-o", str(out.relative_to(ROOT))]
     print("bench: " + " ".join(argv), file=sys.stderr)
     done = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True)
     if done.returncode != 0:
@@ -417,15 +420,16 @@ http {{
             default_type application/json;
             return 200 '{{"id":"42"}}';
         }}
-    }}
+{locations}    }}
 }}
 """
 
 
-def nginx_command(port, workdir):
+def nginx_command(port, workdir, locations=""):
+    """locations: more location blocks for the server (bench/streams.py adds a file)."""
     conf_dir = Path(tempfile.mkdtemp(prefix="nginx-", dir=workdir))
     conf = conf_dir / "nginx.conf"
-    conf.write_text(NGINX_CONF.format(nofile=NOFILE, dir=conf_dir, port=port, backlog=BACKLOG))
+    conf.write_text(NGINX_CONF.format(nofile=NOFILE, dir=conf_dir, port=port, backlog=BACKLOG, locations=locations))
     return pinned(nginx_binary(), "-p", conf_dir, "-c", conf, "-e", conf_dir / "error.log"), peer_env()
 
 
@@ -476,7 +480,9 @@ def make_peers(hello, idle_app):
     return {p.key: p for p in (
         Peer("microweb", "microweb", lambda: None if hello else "not built", (),
              microweb_command(hello), microweb_version,
-             "examples/hello.c, `MW_THREADS=1` (one worker thread, plus the idle control thread)"),
+             "examples/hello.c, `MW_THREADS=1` (one worker thread, plus the idle control thread), built "
+             f"with `{PER_ADDRESS_CAP_OFF}` (every wrk connection comes from 127.0.0.1, and the cap of "
+             "1,000 connections per client address would refuse the rows with more)"),
         Peer("nginx", "nginx", which_probe("nginx", "/usr/sbin", "/sbin"), ("nginx-light",),
              nginx_command, lambda: command_output([nginx_binary(), "-v"]).replace("nginx version: ", ""),
              "one worker (`worker_processes 1`), `return 200` locations, access_log off, "
@@ -712,8 +718,8 @@ def prepare(plan):
     cc = os.environ.get("CC", "cc")
     if ensure(which_probe(cc), ("gcc",)):
         raise BenchError(f"{cc} is needed to build examples/hello.c")
-    hello = build("examples/hello.c", "hello")
-    idle_app = build("bench/idle_app.c", "idle_app") if plan.memory else None
+    hello = build("examples/hello.c", "hello", PER_ADDRESS_CAP_OFF)
+    idle_app = build("bench/idle_app.c", "idle_app", PER_ADDRESS_CAP_OFF) if plan.memory else None
     peers = make_peers(hello, idle_app)
     skipped = {}
     for key in plan.servers:
