@@ -4080,11 +4080,13 @@ typedef struct mw__protocol {
 } mw__protocol;
 
 struct mw__conn {
-    struct mw__conn *prev, *next; /* the app's list of open connections (for the sweeper) */
-    struct mw__conn *next_free;
+    /* the slot's, kept from one connection to the next: a stale event may read these */
     unsigned index;  /* the connection's slot in the app's table */
     unsigned state;  /* atomic: generation << 2 | MW__RUN_... (see "server: ownership") */
     int wake_queued; /* atomic: a wake-up for it is in the app's list */
+    /* the connection's, from here to the end: reset for each new one */
+    struct mw__conn *prev, *next; /* the app's list of open connections (for the sweeper) */
+    struct mw__conn *next_free;
     int fd;
     int phase;              /* atomic: read by the sweeper */
     long long deadline;     /* atomic: ms on the monotonic clock, 0 = none */
@@ -5837,10 +5839,8 @@ static mw__conn *mw__conn_slot(mw_app *app) {
 }
 
 static void mw__conn_init(mw__conn *c, int fd, const mw__addr *peer, long long head_deadline) {
-    unsigned index = c->index, state = c->state;
-    memset(c, 0, sizeof *c);
-    c->index = index;
-    c->state = state;
+    memset(&c->prev, 0, sizeof *c - offsetof(mw__conn, prev));
+    __atomic_store_n(&c->wake_queued, 0, __ATOMIC_RELAXED);
     c->fd = fd;
     c->peer = *peer;
     c->phase = MW__PH_IDLE;
@@ -5860,6 +5860,7 @@ static void mw__reject_connection(mw__worker *w, int fd, const mw__addr *peer, i
     /* With deferred accept the request is already here: reading it lets close() end with
        a FIN; unread bytes would make it a reset, which some clients let destroy the answer. */
     for (k = 0; k < 4 && recv(fd, sink, sizeof sink, 0) > 0; k++) {}
+    memset(&c, 0, sizeof c);
     mw__conn_init(&c, fd, peer, 0);
     mw__res_reset(w, &c);
     mw__add_header(&w->res, "Retry-After", "1");
@@ -5901,7 +5902,8 @@ static void mw__conn_open(mw__worker *w, int fd, const mw__addr *peer) {
         mw__reject_connection(w, fd, peer, refuse);
         return;
     }
-    __atomic_store_n(&c->state, c->state, __ATOMIC_RELEASE); /* publishes the fields to the next owner */
+    __atomic_store_n(&c->state, __atomic_load_n(&c->state, __ATOMIC_RELAXED),
+                     __ATOMIC_RELEASE); /* publishes the fields */
     if (mw__poller_add(&app->poller, fd, mw__conn_tag(c), MW__EV_READ | app->conn_arming) != 0) mw__conn_close(w, c);
 }
 
