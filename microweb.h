@@ -4042,7 +4042,8 @@ int mw_param_int(const mw_req *rq, const char *name, long long *out) {
 enum { MW__PH_IDLE, MW__PH_HEAD, MW__PH_BODY, MW__PH_BUSY, MW__PH_WRITE, MW__PH_STREAM, MW__PH_LINGER };
 enum { MW__KEEP_OPEN, MW__CLOSE, MW__CLOSE_LINGER };
 
-#define MW__LINGER_MS 2000        /* after an error, read and drop what the client still sends */
+#define MW__LINGER_MS 2000        /* after our FIN, read and drop what the client still sends, at most */
+#define MW__LINGER_QUIET_MS 10    /* ... and less once it has sent nothing this long and has all we sent */
 #define MW__INLINE_BODY_MAX 16384 /* bodies up to this are copied next to the head; larger ones go by writev */
 #define MW__POOL_MAX 256          /* free read buffers a worker keeps */
 #define MW__BATCH_BYTES 65536     /* pipelined responses are sent once this much is batched */
@@ -4101,6 +4102,7 @@ struct mw__conn {
     size_t head_len;    /* 0 until the current request's head is complete */
     long long content_length;
     int chunked, keep_alive, http10, close_after, saw_stop;
+    long long linger_end; /* ms: the latest a lingering close ends */
     mw__chunked ch;
     size_t ch_in, ch_out, req_end;
     long long body_start, body_progress; /* ms: the body's first byte and its latest */
@@ -5610,7 +5612,8 @@ static int mw__conn_settle(mw__worker *w, mw__conn *c, int out) {
     } else if (c->close_after == MW__CLOSE_LINGER) {
         if (phase != MW__PH_LINGER) {
             shutdown(c->fd, SHUT_WR); /* the client sees our answer end, we drain what it still sends */
-            mw__set_phase(c, MW__PH_LINGER, now + MW__LINGER_MS);
+            c->linger_end = now + MW__LINGER_MS;
+            mw__set_phase(c, MW__PH_LINGER, now + MW__LINGER_QUIET_MS);
         }
     } else if (c->rstart == c->rlen && !c->head_len) {
         mw__conn_release_rbuf(w, c); /* an idle connection holds no buffer */
@@ -5649,8 +5652,9 @@ static int mw__conn_read(mw__worker *w, mw__conn *c, int idle_expired) {
             return mw__conn_settle(w, c, mw__conn_advance(w, c));
         }
         if (n < 0 && errno == EINTR) continue;
-        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) && !idle_expired) {
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) && (!idle_expired || c->saw_stop)) {
             if (c->rlen == c->rstart && !c->head_len) mw__conn_release_rbuf(w, c);
+            if (idle_expired) c->close_after = MW__CLOSE_LINGER; /* stopping: a FIN, then drain */
             return mw__conn_settle(w, c, MW__OUT_DONE);
         }
         mw__conn_close(w, c); /* the client closed, the connection broke, or its idle time is up */
@@ -5660,18 +5664,34 @@ static int mw__conn_read(mw__worker *w, mw__conn *c, int idle_expired) {
 
 /* After a refusal, or after the FIN on a closing connection: reads and drops what the
    client still sends until it closes or the linger time is over. */
+/* After our FIN: reads and drops what the client still sends, and closes when it
+   closes, or once it has been quiet for MW__LINGER_QUIET_MS with everything we sent
+   acknowledged, or after MW__LINGER_MS. Closing while the client still sends would
+   make its kernel reset the connection, which some clients let destroy the answers
+   they have not read yet. */
 static int mw__conn_linger(mw__worker *w, mw__conn *c) {
     char sink[4096];
+    int heard = 0;
     for (;;) {
         ssize_t n = recv(c->fd, sink, sizeof sink, 0);
-        if (n > 0) continue;
+        long long now = mw__now_ms();
+        if (n > 0) {
+            heard = 1;
+            continue;
+        }
         if (n < 0 && errno == EINTR) continue;
-        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) && mw__now_ms() < MW__LOAD(&c->deadline) &&
-            !MW__LOAD(&w->app->forcing))
-            return mw__conn_hand_off(w, c, MW__EV_READ);
-        mw__conn_close(w, c);
-        return 0;
+        if (n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK) || now >= c->linger_end || MW__LOAD(&w->app->forcing))
+            break;
+        /* the FIN counts as one byte until acknowledged: it need not be, only the data */
+        if (!heard && now >= MW__LOAD(&c->deadline) && mw__unacked_bytes(c->fd) <= 1) break;
+        if (heard || now >= MW__LOAD(&c->deadline)) {
+            long long quiet = now + MW__LINGER_QUIET_MS;
+            MW__STORE(&c->deadline, quiet < c->linger_end ? quiet : c->linger_end);
+        }
+        return mw__conn_hand_off(w, c, MW__EV_READ);
     }
+    mw__conn_close(w, c);
+    return 0;
 }
 
 /* A parked push stream's connection is readable: the client sent more (kept for
@@ -6078,7 +6098,7 @@ static void mw__control_loop(mw_app *app) {
         p.fd = app->ctl_pipe[0];
         p.events = POLLIN;
         p.revents = 0;
-        poll(&p, 1, stopping ? 20 : 100);
+        poll(&p, 1, stopping ? 5 : 100); /* while stopping, closes are due every few ms */
         while (read(app->ctl_pipe[0], drain, sizeof drain) > 0) {}
         now = mw__now_ms();
         if (MW__LOAD(&app->stopping) && !grace_end) {
