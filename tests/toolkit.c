@@ -82,6 +82,103 @@ static void upload(mw_req *rq, mw_res *rs) {
     mw_printf(rs, "rc=%d", rc);
 }
 
+/* ------------------------------------------------------- handler mistakes */
+
+/* What the app logged since the last reset: each line, newline-terminated. */
+static struct {
+    char text[8192];
+    size_t len;
+    int count;
+} logged;
+
+static void capture_log(void *arg, mw_log_level level, const char *line) {
+    int n = snprintf(logged.text + logged.len, sizeof logged.text - logged.len, "%s\n", line);
+    (void)arg;
+    (void)level;
+    if (n > 0 && (size_t)n < sizeof logged.text - logged.len) logged.len += (size_t)n;
+    logged.count++;
+}
+
+/* The status code is the last path segment: GET /status/-1 calls mw_status(rs, -1). */
+static int code_from_path(const mw_req *rq) { return atoi(strrchr(mw_path(rq), '/') + 1); }
+
+static void status_from_path(mw_req *rq, mw_res *rs) {
+    mw_status(rs, code_from_path(rq));
+    mw_printf(rs, "written after an invalid status");
+}
+
+static void text_from_path(mw_req *rq, mw_res *rs) { mw_text(rs, code_from_path(rq), "text"); }
+
+static void error_from_path(mw_req *rq, mw_res *rs) { mw_error(rs, code_from_path(rq), "detail"); }
+
+static void json_from_path(mw_req *rq, mw_res *rs) {
+    mw_json *j = mw_json_begin(rs, code_from_path(rq));
+    mw_json_object(j);
+    mw_json_key_string(j, "k", "v");
+    mw_json_end(j);
+}
+
+/* Each way to give a status, with codes outside 200-599 (1xx are the server's own). */
+static const struct {
+    const char *target;
+    mw_handler handler;
+} invalid_status_routes[] = {
+    {"/status/0", status_from_path},   {"/status/-1", status_from_path},  {"/status/99", status_from_path},
+    {"/status/100", status_from_path}, {"/status/101", status_from_path}, {"/status/199", status_from_path},
+    {"/status/600", status_from_path}, {"/status/999", status_from_path}, {"/text/42", text_from_path},
+    {"/text/600", text_from_path},     {"/error/600", error_from_path},   {"/json/600", json_from_path}};
+
+#define INVALID_STATUS_ROUTES (sizeof invalid_status_routes / sizeof invalid_status_routes[0])
+
+static mw_app *mistakes_app(void) {
+    mw_app *a = mw_app_new();
+    size_t i;
+    for (i = 0; i < INVALID_STATUS_ROUTES; i++)
+        mw_get(a, invalid_status_routes[i].target, invalid_status_routes[i].handler);
+    mw_set_logger(a, capture_log, NULL);
+    return a;
+}
+
+/* GET target on a fresh log: the answer; logged.count tells how many lines it logged. */
+static mw_test_res *get_logged(mw_app *a, const char *target) {
+    memset(&logged, 0, sizeof logged);
+    return mw_test_request(a, "GET", target, NULL, NULL, 0);
+}
+
+/* Whether the line logged names the route "GET target" (each route here is static). */
+static int log_names_route(const char *target) {
+    char want[128];
+    snprintf(want, sizeof want, "route GET %s:", target);
+    return strncmp(logged.text, want, strlen(want)) == 0;
+}
+
+/* Exactly one line logged, naming the route "GET target". */
+#define CHECK_LOGGED_ONCE_NAMING(target)                                                               \
+    do {                                                                                               \
+        CHECK_INT(logged.count, 1);                                                                    \
+        CHECK(log_names_route(target));                                                                \
+        if (!log_names_route(target))                                                                  \
+            printf("  GET %s logged: %.*s\n", (target), (int)strcspn(logged.text, "\n"), logged.text); \
+    } while (0)
+
+/* A handler mistake is a 500 (never the 200 a status the handler could not set leaves),
+   logged on the first request to a route (a line that says what, and "answered 500"),
+   silent on the next. */
+static void check_mistake_is_500_logged_once(mw_app *a, const char *target, const char *says) {
+    mw_test_res *r = get_logged(a, target);
+    if (r->status != 500) printf("  %s answered %d\n", target, r->status);
+    CHECK_INT(r->status, 500);
+    CHECK(strstr(r->body, "the response could not be produced") != NULL);
+    CHECK_LOGGED_ONCE_NAMING(target);
+    CHECK(strstr(logged.text, says) != NULL);
+    CHECK(strstr(logged.text, "answered 500\n") != NULL);
+    mw_test_free(r);
+    r = get_logged(a, target);
+    CHECK_INT(r->status, 500);
+    CHECK_INT(logged.count, 0);
+    mw_test_free(r);
+}
+
 static mw_app *make_app(void) {
     mw_app *app = mw_app_new();
     mw_get(app, "/pairs", query_pairs);
@@ -618,6 +715,14 @@ TEST(test_client_raw_bytes_and_pipelining) {
     mw_test_free(r);
 }
 
+TEST(invalid_status_codes_answer_500_and_log_the_route_once) {
+    mw_app *a = mistakes_app();
+    size_t i;
+    for (i = 0; i < INVALID_STATUS_ROUTES; i++)
+        check_mistake_is_500_logged_once(a, invalid_status_routes[i].target, "status");
+    mw_app_free(a);
+}
+
 int main(void) {
     app = make_app();
     RUN(query_values_decoded_and_iterated);
@@ -651,6 +756,7 @@ int main(void) {
     RUN(test_client_header_lines_with_or_without_line_ends);
     RUN(test_client_host_header_replaces_default);
     RUN(test_client_raw_bytes_and_pipelining);
+    RUN(invalid_status_codes_answer_500_and_log_the_route_once);
     mw_app_free(app);
     return test_summary();
 }
