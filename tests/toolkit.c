@@ -118,6 +118,14 @@ static void json_from_path(mw_req *rq, mw_res *rs) {
     mw_json_end(j);
 }
 
+static void text_after_json(mw_req *rq, mw_res *rs) {
+    mw_json *j = mw_json_begin(rs, 200);
+    (void)rq;
+    mw_json_object(j);
+    mw_json_end(j);
+    mw_printf(rs, "garbage");
+}
+
 /* Each way to give a status, with codes outside 200-599 (1xx are the server's own). */
 static const struct {
     const char *target;
@@ -135,6 +143,7 @@ static mw_app *mistakes_app(void) {
     size_t i;
     for (i = 0; i < INVALID_STATUS_ROUTES; i++)
         mw_get(a, invalid_status_routes[i].target, invalid_status_routes[i].handler);
+    mw_get(a, "/text-after-json", text_after_json);
     mw_set_logger(a, capture_log, NULL);
     return a;
 }
@@ -723,6 +732,17 @@ TEST(invalid_status_codes_answer_500_and_log_the_route_once) {
     mw_app_free(a);
 }
 
+/* mw_printf after a finished JSON document would send "{}garbage" as application/json. */
+TEST(body_text_after_json_end_answers_500_and_logs_once) {
+    mw_app *a = mistakes_app();
+    mw_test_res *r;
+    check_mistake_is_500_logged_once(a, "/text-after-json", "mw_printf");
+    r = get_logged(a, "/text-after-json");
+    CHECK(strstr(r->raw, "garbage") == NULL);
+    mw_test_free(r);
+    mw_app_free(a);
+}
+
 int main(void) {
     app = make_app();
     RUN(query_values_decoded_and_iterated);
@@ -757,6 +777,7 @@ int main(void) {
     RUN(test_client_host_header_replaces_default);
     RUN(test_client_raw_bytes_and_pipelining);
     RUN(invalid_status_codes_answer_500_and_log_the_route_once);
+    RUN(body_text_after_json_end_answers_500_and_logs_once);
     mw_app_free(app);
     return test_summary();
 }
