@@ -126,6 +126,38 @@ static void text_after_json(mw_req *rq, mw_res *rs) {
     mw_printf(rs, "garbage");
 }
 
+static void writes_nothing(mw_req *rq, mw_res *rs) {
+    (void)rq;
+    (void)rs;
+}
+
+static void answers_twice(mw_req *rq, mw_res *rs) {
+    (void)rq;
+    mw_text(rs, 200, "first");
+    mw_send_json(rs, 201, "{\"second\":true}");
+}
+
+static void refused_cookie(mw_req *rq, mw_res *rs) {
+    (void)rq;
+    mw_set_cookie(rs, "session", "a b", NULL);
+    mw_text(rs, 200, "ok");
+}
+
+static void refused_header(mw_req *rq, mw_res *rs) {
+    (void)rq;
+    mw_set_header(rs, "X Bad", "v");
+    mw_text(rs, 200, "ok");
+}
+
+static void refused_header_and_cookie(mw_req *rq, mw_res *rs) {
+    (void)rq;
+    mw_set_header(rs, "X Bad", "v");
+    mw_set_header(rs, "Y(bad)", "v");
+    mw_set_cookie(rs, "session", "a b", NULL);
+    mw_set_cookie(rs, "session", "a;b", NULL);
+    mw_text(rs, 200, "ok");
+}
+
 /* Each way to give a status, with codes outside 200-599 (1xx are the server's own). */
 static const struct {
     const char *target;
@@ -144,6 +176,11 @@ static mw_app *mistakes_app(void) {
     for (i = 0; i < INVALID_STATUS_ROUTES; i++)
         mw_get(a, invalid_status_routes[i].target, invalid_status_routes[i].handler);
     mw_get(a, "/text-after-json", text_after_json);
+    mw_get(a, "/silent", writes_nothing);
+    mw_get(a, "/twice", answers_twice);
+    mw_get(a, "/bad-cookie", refused_cookie);
+    mw_get(a, "/bad-header", refused_header);
+    mw_get(a, "/bad-both", refused_header_and_cookie);
     mw_set_logger(a, capture_log, NULL);
     return a;
 }
@@ -743,6 +780,70 @@ TEST(body_text_after_json_end_answers_500_and_logs_once) {
     mw_app_free(a);
 }
 
+TEST(handler_writing_nothing_answers_500_and_logs_once) {
+    mw_app *a = mistakes_app();
+    check_mistake_is_500_logged_once(a, "/silent", "without");
+    mw_app_free(a);
+}
+
+TEST(second_whole_response_is_sent_and_logged_once) {
+    mw_app *a = mistakes_app();
+    int round;
+    for (round = 0; round < 2; round++) {
+        mw_test_res *r = get_logged(a, "/twice");
+        CHECK_INT(r->status, 201);
+        CHECK_BODY(r, "{\"second\":true}");
+        CHECK_STR(mw_test_header(r, "Content-Type"), "application/json");
+        if (round == 0) CHECK_LOGGED_ONCE_NAMING("/twice");
+        else CHECK_INT(logged.count, 0);
+        mw_test_free(r);
+    }
+    mw_app_free(a);
+}
+
+/* A refused call leaves the rest of the response as it was (200 "ok", no Set-Cookie),
+   and says so in the log: one line on the first request to the route, none after. */
+static void check_refusal_logged_once(mw_app *a, const char *target) {
+    int round;
+    for (round = 0; round < 2; round++) {
+        mw_test_res *r = get_logged(a, target);
+        CHECK_INT(r->status, 200);
+        CHECK_BODY(r, "ok");
+        CHECK(mw_test_header(r, "Set-Cookie") == NULL);
+        if (round == 0) CHECK_LOGGED_ONCE_NAMING(target);
+        else CHECK_INT(logged.count, 0);
+        mw_test_free(r);
+    }
+}
+
+TEST(refused_header_logged_once_per_route) {
+    mw_app *a = mistakes_app();
+    check_refusal_logged_once(a, "/bad-header");
+    mw_app_free(a);
+}
+
+TEST(refused_cookie_logged_once_per_route) {
+    mw_app *a = mistakes_app();
+    check_refusal_logged_once(a, "/bad-cookie");
+    mw_app_free(a);
+}
+
+/* Once per route and kind: two refused headers and two refused cookies in one handler
+   are two lines (a header one, a cookie one), then none. */
+TEST(refusals_logged_once_per_route_and_kind) {
+    mw_app *a = mistakes_app();
+    mw_test_res *r = get_logged(a, "/bad-both");
+    CHECK_INT(r->status, 200);
+    CHECK_INT(logged.count, 2);
+    CHECK(strstr(logged.text, "mw_set_header") != NULL);
+    CHECK(strstr(logged.text, "mw_set_cookie") != NULL);
+    mw_test_free(r);
+    r = get_logged(a, "/bad-both");
+    CHECK_INT(logged.count, 0);
+    mw_test_free(r);
+    mw_app_free(a);
+}
+
 int main(void) {
     app = make_app();
     RUN(query_values_decoded_and_iterated);
@@ -778,6 +879,11 @@ int main(void) {
     RUN(test_client_raw_bytes_and_pipelining);
     RUN(invalid_status_codes_answer_500_and_log_the_route_once);
     RUN(body_text_after_json_end_answers_500_and_logs_once);
+    RUN(handler_writing_nothing_answers_500_and_logs_once);
+    RUN(second_whole_response_is_sent_and_logged_once);
+    RUN(refused_header_logged_once_per_route);
+    RUN(refused_cookie_logged_once_per_route);
+    RUN(refusals_logged_once_per_route_and_kind);
     mw_app_free(app);
     return test_summary();
 }
