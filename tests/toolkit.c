@@ -149,6 +149,13 @@ static void refused_header(mw_req *rq, mw_res *rs) {
     mw_text(rs, 200, "ok");
 }
 
+/* Deleting a cookie is a whole answer: 200 with an empty body. */
+static void deletes_cookie(mw_req *rq, mw_res *rs) {
+    mw_cookie_opts expire = {0, 1, 0, 0, NULL, NULL, NULL};
+    (void)rq;
+    mw_set_cookie(rs, "session", "", &expire);
+}
+
 static void refused_header_and_cookie(mw_req *rq, mw_res *rs) {
     (void)rq;
     mw_set_header(rs, "X Bad", "v");
@@ -181,6 +188,7 @@ static mw_app *mistakes_app(void) {
     mw_get(a, "/bad-cookie", refused_cookie);
     mw_get(a, "/bad-header", refused_header);
     mw_get(a, "/bad-both", refused_header_and_cookie);
+    mw_get(a, "/logout", deletes_cookie);
     mw_set_logger(a, capture_log, NULL);
     return a;
 }
@@ -828,6 +836,18 @@ TEST(refused_cookie_logged_once_per_route) {
     mw_app_free(a);
 }
 
+/* Setting a cookie is calling something on the response: not a handler that wrote nothing. */
+TEST(handler_only_deleting_a_cookie_answers_200) {
+    mw_app *a = mistakes_app();
+    mw_test_res *r = get_logged(a, "/logout");
+    CHECK_INT(r->status, 200);
+    CHECK_INT(r->body_len, 0);
+    CHECK_STR(mw_test_header(r, "Set-Cookie"), "session=; Path=/; Max-Age=0; HttpOnly; SameSite=Lax");
+    CHECK_INT(logged.count, 0);
+    mw_test_free(r);
+    mw_app_free(a);
+}
+
 /* Once per route and kind: two refused headers and two refused cookies in one handler
    are two lines (a header one, a cookie one), then none. */
 TEST(refusals_logged_once_per_route_and_kind) {
@@ -884,6 +904,7 @@ int main(void) {
     RUN(refused_header_logged_once_per_route);
     RUN(refused_cookie_logged_once_per_route);
     RUN(refusals_logged_once_per_route_and_kind);
+    RUN(handler_only_deleting_a_cookie_answers_200);
     mw_app_free(app);
     return test_summary();
 }
