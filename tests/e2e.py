@@ -384,6 +384,11 @@ class Server:
                     return None
                 self.cond.wait(remaining)
 
+    def wait_stderr_closed(self, timeout):
+        """Waits (up to timeout) until stderr is read to its end."""
+        with self.cond:
+            self.cond.wait_for(lambda: self.eof, timeout)
+
     def wait_ready(self):
         m = self.wait_for_line(LISTEN_RE, T(10))
         if m:
@@ -1123,6 +1128,68 @@ LIMIT_TESTS = [
 
 
 # ---------------------------------------------------------------------------
+# the listening address (HOST)
+# ---------------------------------------------------------------------------
+IPV6_LISTEN_RE = re.compile(r"microweb: listening on http://\[::1\]:(\d+) \((\d+) threads\)")
+
+
+def resolver_message(host):
+    """What this machine's resolver says about host (gai_strerror's words), or None."""
+    try:
+        socket.getaddrinfo(host, 0, type=socket.SOCK_STREAM)
+    except socket.gaierror as e:
+        return e.strerror
+    return None
+
+
+def test_unresolvable_host_reports_the_lookup_failure(command):
+    """HOST that does not resolve: mw_run stops at once with the resolver's words, not
+    with an error from a bind that was never possible."""
+    why = resolver_message("bogus.invalid")
+    server = Server(command, {"HOST": "bogus.invalid"})
+    try:
+        status = server.wait_exit(T(10))
+        server.wait_stderr_closed(T(2))
+        said = server.stderr_text()
+    finally:
+        server.kill()
+    check("unresolvable_host_exits_with_status_1", status == 1, "exit status %s; stderr: %s" % (status, said))
+    check("unresolvable_host_names_the_lookup_failure",
+          why is not None and "bogus.invalid" in said and why in said and "Cannot assign" not in said,
+          "stderr %s, resolver says %s" % (short(said), short(why)))
+
+
+def ipv6_loopback_available():
+    try:
+        with socket.socket(socket.AF_INET6) as s:
+            s.bind(("::1", 0))
+        return True
+    except OSError:
+        return False
+
+
+def test_ipv6_host_bracketed_and_served(command):
+    """HOST=::1: the listening line brackets the address (a URL needs them, RFC 3986
+    §3.2.2) and the server answers on ::1."""
+    if not ipv6_loopback_available():
+        print("SKIP ipv6_host: no IPv6 on the loopback interface", flush=True)
+        return
+    server = Server(command, {"HOST": "::1"})
+    try:
+        m = server.wait_for_line(IPV6_LISTEN_RE, T(10))
+        if not check("ipv6_host_listening_line_brackets_the_address", m, "stderr: %s" % server.stderr_text()):
+            return
+        with socket.create_connection(("::1", int(m.group(1))), timeout=T(5)) as sock:
+            sock.sendall(build_request("GET", "/"))
+            resp = capture(Reader(sock.recv).read_response)
+        check_response("ipv6_host_serves_on_ipv6_loopback", resp, **HELLO)
+        server.terminate()
+        check_clean_exit("ipv6_host", server)
+    finally:
+        server.kill()
+
+
+# ---------------------------------------------------------------------------
 # main
 # ---------------------------------------------------------------------------
 def run_tests(prefix, tests, ctx):
@@ -1167,6 +1234,11 @@ def main(argv):
     run_server_suite("hello", command_for(args[0]), {}, HELLO_TESTS, quick)
     run_server_suite("testapp", command_for(args[1]), {"MW_THREADS": "4"}, TESTAPP_TESTS, quick, stops_itself=True)
     run_server_suite("limits", command_for(args[1]), {"TESTAPP_TIGHT_LIMITS": "1"}, LIMIT_TESTS, quick)
+    for test in (test_unresolvable_host_reports_the_lookup_failure, test_ipv6_host_bracketed_and_served):
+        try:
+            test(command_for(args[0]))
+        except Exception as e:
+            check(test.__name__.removeprefix("test_"), False, "%s: %s" % (type(e).__name__, e))
     print("%d passed, %d failed" % (Tally.passed, Tally.failed), flush=True)
     return 0 if Tally.failed == 0 else 1
 
