@@ -25,6 +25,7 @@ import json
 import os
 import random
 import re
+import select
 import shlex
 import signal
 import socket
@@ -584,6 +585,44 @@ def test_pipelined_requests(ctx):
     check("pipelined_requests_answered_in_order", not bad, bad[:3])
 
 
+def flood_until_the_server_stops_reading(sock, batch):
+    """Sends batch after batch on a non-blocking socket, waiting up to 10 ms whenever it
+    is full, until nothing more goes out for a while; returns the bytes sent (the last
+    request may be cut short: the server has stopped reading before it)."""
+    sent, pending = 0, b""
+    start = progress = time.monotonic()
+    while time.monotonic() - progress < T(0.5) and time.monotonic() - start < T(10):
+        pending = pending or batch
+        try:
+            n = sock.send(pending)
+        except BlockingIOError:
+            select.select([], [sock], [], 0.01)
+            continue
+        pending, sent, progress = pending[n:], sent + n, time.monotonic()
+    return sent
+
+
+def test_pipelining_client_that_never_reads(ctx):
+    """A client pipelining 100 requests at a time that never reads: its answers back up
+    (a small receive window) and the server stops reading it, stays alive, and serves
+    another client; the answers queued for it are intact. Under ASan+UBSan a server once
+    died here (a zero offset applied to a null pointer while queueing an answer)."""
+    with Client(ctx.port, rcvbuf=4096) as flood:
+        flood.sock.setblocking(False)
+        sent = capture(flood_until_the_server_stops_reading, flood.sock, build_request("GET", "/") * 100)
+        alive = ctx.server.proc.poll() is None
+        other = capture(exchange, ctx.port, "GET", "/")
+        flood.sock.settimeout(T(5))
+        first = [capture(flood.read_response) for _ in range(100)]
+    check("never_reading_pipeliner_fills_its_window", isinstance(sent, int) and sent > 100000,
+          "sent %s" % short(sent))
+    check("server_alive_after_pipeliner_that_never_reads", alive, "stderr: %s" % ctx.server.stderr_text())
+    check_response("other_client_served_while_pipeliner_never_reads", other, **HELLO)
+    bad = [short(r) if isinstance(r, Exception) else "; ".join(found)
+           for r in first if isinstance(r, Exception) or (found := problems(r, **HELLO))]
+    check("answers_queued_for_the_pipeliner_intact", not bad, "%d of 100 wrong, first: %s" % (len(bad), bad[:1]))
+
+
 def test_dribbled_request(ctx):
     request = build_request("POST", "/echo", body=b"dribbled body")
     with Client(ctx.port) as c:
@@ -707,7 +746,8 @@ HELLO_TESTS = [
     test_curl_get_root, test_curl_user_json, test_curl_user_percent_decoded, test_curl_post_echo,
     test_curl_chunked_upload, test_curl_head, test_curl_not_found, test_curl_method_not_allowed,
     test_head_sends_no_body, test_large_body_echo, test_oversized_body_rejected, test_expect_100_continue,
-    test_keepalive_http_client, test_pipelined_requests, test_dribbled_request, test_http10_closes_by_default,
+    test_keepalive_http_client, test_pipelined_requests, test_pipelining_client_that_never_reads,
+    test_dribbled_request, test_http10_closes_by_default,
     test_http10_keepalive, test_http11_connection_close,
     test_requests_pipelined_after_close_unanswered_cleanly, test_date_and_content_length, test_concurrent_clients,
     test_malformed_request,
