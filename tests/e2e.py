@@ -1168,6 +1168,139 @@ LIMIT_TESTS = [
 
 
 # ---------------------------------------------------------------------------
+# stopping under load (hello)
+# ---------------------------------------------------------------------------
+SHUTDOWN_GRACE = 5.0  # MW_SHUTDOWN_GRACE_MS, hello's default
+ECHO_BYTES = 64 << 10
+
+
+def pipelined_request(i):
+    """Request i of a stopping test's connection, and the body its answer must have:
+    every tenth a 64 KiB POST /echo, the others GET /users/i (each answer names its
+    request, so an answer lost or out of order shows)."""
+    if i % 10 == 9:
+        body = (b"%08d" % i) * (ECHO_BYTES // 8)
+        return build_request("POST", "/echo", body=body), body
+    return build_request("GET", "/users/%d" % i), b'{"id":"%d"}' % i
+
+
+class PipeliningConnection:
+    """One connection that pipelines `count` requests from one thread, one send each as
+    a client makes them (no Nagle delay: each goes out at once), and reads the answers
+    slowly from another, checking each, until the server ends the connection.
+
+    The sending thread tells a reset from a FIN: after a reset its next send fails (and
+    takes the socket's error, so the reading thread sees only an end of file). A server
+    that ends a connection well half-closes and reads and drops what the client still
+    sends, so the sender sees no error before the reader has seen the FIN."""
+
+    def __init__(self, port, count):
+        self.client = Client(port, timeout=20)
+        self.client.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.count, self.answers, self.wrong = count, 0, []
+        self.last_says_close = False
+        self.unparsed = None  # bytes of an answer cut short by the end (-1: a reset), once ended
+        self.send_error = None
+        self.ended_at = None
+        self.done = threading.Event()
+        self.threads = [threading.Thread(target=self._send, daemon=True),
+                        threading.Thread(target=self._read, daemon=True)]
+
+    def start(self):
+        for t in self.threads:
+            t.start()
+
+    def join(self, timeout):
+        for t in self.threads:
+            t.join(timeout)
+
+    def _send(self):
+        try:
+            for i in range(self.count):
+                if self.done.is_set():
+                    return
+                self.client.send(pipelined_request(i)[0])
+                time.sleep(0.001)  # a request a millisecond: the server keeps up and waits for the next
+        except OSError as e:
+            self.send_error = e
+
+    def _slow_recv(self, n):
+        data = self.client.sock.recv(min(n, 16384))
+        time.sleep(0.005)  # 3 MB/s at most: the answers back up in the socket buffers
+        return data
+
+    def _read(self):
+        reader = Reader(self._slow_recv)
+        try:
+            while True:
+                resp = reader.read_response()
+                _, body = pipelined_request(self.answers)
+                if resp.status != 200 or resp.body != body:
+                    self.wrong.append("answer %d: %s" % (self.answers, resp.summary()))
+                if self.last_says_close:
+                    self.wrong.append("answer %d came after one that said Connection: close" % self.answers)
+                self.answers += 1
+                self.last_says_close = (resp.header("Connection") or "").lower() == "close"
+        except ConnectionResetError:
+            self.unparsed = -1
+        except ConnectionError:  # the end of the stream
+            self.unparsed = len(reader.buf)
+        except OSError:
+            self.unparsed = -1
+        self.ended_at = time.monotonic()
+        self.done.set()
+
+    def ending(self):
+        """How the connection ended, in words."""
+        if self.ended_at is None:
+            return "still open"
+        if self.send_error is not None or self.unparsed == -1:
+            return "reset after %d answers (%s)" % (self.answers, self.send_error or "on a read")
+        if self.unparsed:
+            return "FIN inside answer %d, %d bytes of it received" % (self.answers, self.unparsed)
+        marked = ", which said Connection: close" if self.last_says_close else ""
+        return "FIN after answer %d%s" % (self.answers, marked)
+
+
+def test_sigterm_under_pipelined_load_ends_every_connection_cleanly(ctx):
+    """SIGTERM while ten connections pipeline requests (every tenth with a 64 KiB body)
+    and read slowly: within the grace period every connection ends after a complete
+    answer with a FIN, never a reset (the server reads and drops what the client still
+    sends); answers come in order, none lost, and one that says Connection: close is the
+    last; the server exits 0. A connection that had nothing in flight at the stop may
+    end without that header (SERVING in the manual). Runs last: it stops the server."""
+    nconn, count = (4, 20000) if ctx.quick else (10, 20000)
+    conns = [PipeliningConnection(ctx.port, count) for _ in range(nconn)]
+    try:
+        for c in conns:
+            c.start()
+        time.sleep(0.5)  # the scenario: the stop comes while answers are backed up
+        stopped_at = time.monotonic()
+        ctx.server.terminate()
+        for c in conns:
+            c.join(max(0.0, stopped_at + T(SHUTDOWN_GRACE + 5) - time.monotonic()))
+    finally:
+        for c in conns:
+            c.done.set()
+            c.client.close()
+    endings = [c.ending() for c in conns]
+    print("info: %d connections ended: %s" % (nconn, "; ".join(endings)), flush=True)
+    cut = ["#%d %s" % (i, e) for i, e in enumerate(endings) if not e.startswith("FIN after")]
+    check("sigterm_under_load_connections_end_after_a_whole_answer_with_fin_not_reset", not cut,
+          "%d of %d did not: %s" % (len(cut), nconn, cut[:4]))
+    late = ["%.2f" % (c.ended_at - stopped_at) for c in conns
+            if c.ended_at and c.ended_at - stopped_at > SHUTDOWN_GRACE]
+    check("sigterm_under_load_connections_end_within_grace", not late, "ended %s s after SIGTERM" % late)
+    wrong = [w for c in conns for w in c.wrong]
+    check("sigterm_under_load_answers_in_order_and_connection_close_last", not wrong and all(c.answers for c in conns),
+          "answers %s; wrong: %s" % ([c.answers for c in conns], wrong[:2]))
+    check_clean_exit("sigterm_under_load", ctx.server)
+
+
+STOPPING_TESTS = [test_sigterm_under_pipelined_load_ends_every_connection_cleanly]
+
+
+# ---------------------------------------------------------------------------
 # the listening address (HOST)
 # ---------------------------------------------------------------------------
 IPV6_LISTEN_RE = re.compile(r"microweb: listening on http://\[::1\]:(\d+) \((\d+) threads\)")
@@ -1274,6 +1407,7 @@ def main(argv):
     run_server_suite("hello", command_for(args[0]), {}, HELLO_TESTS, quick)
     run_server_suite("testapp", command_for(args[1]), {"MW_THREADS": "4"}, TESTAPP_TESTS, quick, stops_itself=True)
     run_server_suite("limits", command_for(args[1]), {"TESTAPP_TIGHT_LIMITS": "1"}, LIMIT_TESTS, quick)
+    run_server_suite("stopping", command_for(args[0]), {}, STOPPING_TESTS, quick, stops_itself=True)
     for test in (test_unresolvable_host_reports_the_lookup_failure, test_ipv6_host_bracketed_and_served):
         try:
             test(command_for(args[0]))
