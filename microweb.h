@@ -5352,8 +5352,10 @@ static void mw__dispatch(mw__worker *w, mw__conn *c) {
         w->req.route = w->res.route = m.route;
         m.route->handler(&w->req, &w->res);
         mw__exts_request_end(w->app, &w->req);
-        mw__res_check(&w->res);
+        /* a malformed body or a failed extension answers for the handler, which may
+           simply have returned: that is no mistake of its own */
         if (w->req.fail_status) mw__respond_request_error(w);
+        else mw__res_check(&w->res);
     }
     keep = c->keep_alive && !w->res.close && !MW__LOAD(&w->app->stopping);
     mw__conn_respond(w, c, keep);

@@ -156,6 +156,12 @@ static void deletes_cookie(mw_req *rq, mw_res *rs) {
     mw_set_cookie(rs, "session", "", &expire);
 }
 
+/* The manual's pattern: on a malformed body microweb answers 400, the handler returns. */
+static void json_or_nothing(mw_req *rq, mw_res *rs) {
+    if (!mw_req_json(rq)) return;
+    mw_text(rs, 200, "parsed");
+}
+
 static void refused_header_and_cookie(mw_req *rq, mw_res *rs) {
     (void)rq;
     mw_set_header(rs, "X Bad", "v");
@@ -189,6 +195,7 @@ static mw_app *mistakes_app(void) {
     mw_get(a, "/bad-header", refused_header);
     mw_get(a, "/bad-both", refused_header_and_cookie);
     mw_get(a, "/logout", deletes_cookie);
+    mw_post(a, "/json", json_or_nothing);
     mw_set_logger(a, capture_log, NULL);
     return a;
 }
@@ -848,6 +855,21 @@ TEST(handler_only_deleting_a_cookie_answers_200) {
     mw_app_free(a);
 }
 
+/* A handler that returns at once when mw_req_json finds the body malformed made no
+   mistake: the answer is the 400, and nothing is logged (a line would also spend the
+   route's one "returned without writing" line on a false alarm). */
+TEST(handler_returning_on_malformed_json_is_no_mistake) {
+    mw_app *a = mistakes_app();
+    mw_test_res *r;
+    memset(&logged, 0, sizeof logged);
+    r = mw_test_request(a, "POST", "/json", "Content-Type: application/json", "{\"a\":", 5);
+    CHECK_INT(r->status, 400);
+    CHECK_INT(logged.count, 0);
+    if (logged.count) printf("  logged: %s", logged.text);
+    mw_test_free(r);
+    mw_app_free(a);
+}
+
 /* Once per route and kind: two refused headers and two refused cookies in one handler
    are two lines (a header one, a cookie one), then none. */
 TEST(refusals_logged_once_per_route_and_kind) {
@@ -905,6 +927,7 @@ int main(void) {
     RUN(refused_cookie_logged_once_per_route);
     RUN(refusals_logged_once_per_route_and_kind);
     RUN(handler_only_deleting_a_cookie_answers_200);
+    RUN(handler_returning_on_malformed_json_is_no_mistake);
     mw_app_free(app);
     return test_summary();
 }
