@@ -3840,15 +3840,14 @@ static int mw__cookie_prefix_kept(const char *name, const mw_cookie_opts *o, con
     return 1;
 }
 
-int mw_set_cookie(mw_res *rs, const char *name, const char *value, const mw_cookie_opts *opts) {
+static int mw__set_cookie_checked(mw_res *rs, const char *name, const char *value, const mw_cookie_opts *opts) {
     static const mw_cookie_opts defaults = {0, 0, 0, 0, NULL, NULL, NULL};
     const mw_cookie_opts *o = opts ? opts : &defaults;
     const char *same_site = o->same_site ? o->same_site : "Lax", *path = o->path ? o->path : "/";
     char age[24];
     mw__buf *h;
-    if (!rs || !name || !value || !mw__valid_token(name) || !mw__valid_cookie_value(value) ||
-        !mw__valid_cookie_attr(path) || (o->domain && !mw__valid_cookie_domain(o->domain)) ||
-        !mw__cookie_prefix_kept(name, o, path))
+    if (!name || !value || !mw__valid_token(name) || !mw__valid_cookie_value(value) || !mw__valid_cookie_attr(path) ||
+        (o->domain && !mw__valid_cookie_domain(o->domain)) || !mw__cookie_prefix_kept(name, o, path))
         return MW_EINVAL;
     if (strcmp(same_site, "Lax") != 0 && strcmp(same_site, "Strict") != 0 && strcmp(same_site, "None") != 0)
         return MW_EINVAL;
@@ -3876,6 +3875,17 @@ int mw_set_cookie(mw_res *rs, const char *name, const char *value, const mw_cook
     MW__PUT_LIT(h, "; SameSite=");
     mw__buf_puts(h, same_site);
     return MW__PUT_LIT(h, "\r\n");
+}
+
+int mw_set_cookie(mw_res *rs, const char *name, const char *value, const mw_cookie_opts *opts) {
+    int rc;
+    if (!rs) return MW_EINVAL;
+    rs->touched = 1; /* a handler that only sets (or deletes) a cookie has answered */
+    rc = mw__set_cookie_checked(rs, name, value, opts);
+    if (rc == MW_EINVAL)
+        mw__res_warn(rs, MW__WARN_COOKIE, "mw_set_cookie refused cookie \"%.64s\" (invalid name, value or attributes)",
+                     name ? name : "(null)");
+    return rc;
 }
 
 /* Records that the request body is malformed; once the handler returns, the answer
@@ -5401,7 +5411,9 @@ static void mw__dispatch(mw__worker *w, mw__conn *c) {
         w->req.route = w->res.route = m.route;
         m.route->handler(&w->req, &w->res);
         mw__exts_request_end(w->app, &w->req);
-        if (w->req.fail_status) mw__respond_request_error(w); /* what the handler wrote no longer counts */
+        /* a malformed body or a failed extension answers for the handler, which may
+           simply have returned: that is no mistake of its own */
+        if (w->req.fail_status) mw__respond_request_error(w);
         else mw__res_check(&w->res);
     }
     keep = c->keep_alive && !w->res.close && !MW__LOAD(&w->app->stopping);

@@ -1,7 +1,8 @@
 /* alloc.c - no heap allocation per request in the steady state: every allocation of
    the server goes through MW_MALLOC/MW_REALLOC, which count here. After a warm-up,
    10,000 keep-alive requests (text, JSON with a path parameter, a POST with a body,
-   a 404, a JSON body read with mw_req_json) must not allocate at all. Built with
+   a 404, a JSON body read with mw_req_json) must not allocate at all. And a body's
+   announced length is not reserved before its bytes arrive. Built with
    -DMW_USE_POLL=1 (tests/run.sh does), it also checks that the poll() backend
    allocates and frees through the macros. */
 #include <stdlib.h>
@@ -9,22 +10,44 @@
 /* updated atomically: the server's workers allocate, the test reads */
 static long alloc_calls; /* MW_MALLOC and MW_REALLOC calls */
 static long live_blocks; /* blocks allocated through the macros and not yet given to MW_FREE */
+static long live_bytes;  /* the bytes those blocks were asked for */
+
+/* Each block carries the size it was asked for in front of it, so the bytes live can
+   be counted; the union keeps what follows aligned for any type. */
+typedef union block_head {
+    size_t size;
+    long double ld;
+    long long ll;
+    void *p;
+} block_head;
+
+static void count_block(long blocks, long bytes) {
+    __atomic_add_fetch(&live_blocks, blocks, __ATOMIC_RELAXED);
+    __atomic_add_fetch(&live_bytes, bytes, __ATOMIC_RELAXED);
+}
 
 static void *counting_malloc(size_t n) {
-    void *p = malloc(n);
+    block_head *h = (block_head *)malloc(sizeof *h + n);
     __atomic_add_fetch(&alloc_calls, 1, __ATOMIC_RELAXED);
-    if (p) __atomic_add_fetch(&live_blocks, 1, __ATOMIC_RELAXED);
-    return p;
+    if (!h) return NULL;
+    h->size = n;
+    count_block(1, (long)n);
+    return h + 1;
 }
 static void *counting_realloc(void *p, size_t n) {
-    void *q = realloc(p, n);
+    block_head *old = p ? (block_head *)p - 1 : NULL, *h;
+    size_t old_size = old ? old->size : 0;
     __atomic_add_fetch(&alloc_calls, 1, __ATOMIC_RELAXED);
-    if (!p && q) __atomic_add_fetch(&live_blocks, 1, __ATOMIC_RELAXED);
-    return q;
+    h = (block_head *)realloc(old, sizeof *h + n);
+    if (!h) return NULL;
+    h->size = n;
+    count_block(old ? 0 : 1, (long)n - (long)old_size);
+    return h + 1;
 }
 static void counting_free(void *p) {
-    if (p) __atomic_sub_fetch(&live_blocks, 1, __ATOMIC_RELAXED);
-    free(p);
+    block_head *h = p ? (block_head *)p - 1 : NULL;
+    if (h) count_block(-1, -(long)h->size);
+    free(h);
 }
 
 #define MW_MALLOC(n) counting_malloc(n)
@@ -109,6 +132,54 @@ TEST(steady_state_requests_do_not_allocate) {
     mw_app_free(app);
 }
 
+/* Sends a head announcing a body of `length` bytes and waiting for 100 Continue (as
+   curl does for a large body); 1 when the interim answer came, then sends `first`. */
+static int announce_body(int fd, long length, const char *first) {
+    static const char interim[] = "HTTP/1.1 100 Continue\r\n\r\n";
+    char head[160], buf[sizeof interim];
+    size_t got = 0;
+    snprintf(head, sizeof head, "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: %ld\r\nExpect: 100-continue\r\n\r\n",
+             length);
+    if (send(fd, head, strlen(head), 0) < 0) return 0;
+    while (got < sizeof interim - 1) { /* sent once the head is read and the body begun */
+        ssize_t n = recv(fd, buf + got, sizeof interim - 1 - got, 0);
+        if (n <= 0) return 0;
+        got += (size_t)n;
+    }
+    return memcmp(buf, interim, sizeof interim - 1) == 0 && send(fd, first, strlen(first), 0) > 0;
+}
+
+/* A body's buffer grows as its bytes arrive: a connection that announces 8 MiB and
+   sends three bytes holds a few KiB, not 8 MiB (2,000 of them once reserved 16 GB of
+   address space). */
+TEST(announced_body_length_is_not_reserved_up_front) {
+    enum { CONNS = 50 };
+    mw_app *app = hello_app();
+    pthread_t t;
+    int port, fds[CONNS], i, begun = 0;
+    long before, held;
+    mw_set_limit(app, MW_LIMIT_THREADS, 1);
+    mw_set_limit(app, MW_LIMIT_BODY_BYTES, 16 << 20);
+    port = mw_listen(app, "127.0.0.1", 0);
+    pthread_create(&t, NULL, serve, app);
+    fds[0] = connect_to(port);
+    CHECK_INT(round_trip(fds[0], requests[2]), 200); /* warm-up: the worker's buffers */
+    close(fds[0]);
+    before = __atomic_load_n(&live_bytes, __ATOMIC_RELAXED);
+    for (i = 0; i < CONNS; i++) {
+        fds[i] = connect_to(port);
+        begun += announce_body(fds[i], 8L << 20, "abc");
+    }
+    held = __atomic_load_n(&live_bytes, __ATOMIC_RELAXED) - before;
+    printf("  info: %d connections announcing 8 MiB hold %ld bytes (%ld each)\n", CONNS, held, held / CONNS);
+    CHECK_INT(begun, CONNS);
+    CHECK(held < CONNS * 65536L);
+    for (i = 0; i < CONNS; i++) close(fds[i]);
+    mw_stop(app);
+    pthread_join(t, NULL);
+    mw_app_free(app);
+}
+
 #if MW__POLLER_POLL
 /* The poll() backend's table of armed descriptors is an allocation like any other: it
    must come from MW_REALLOC and go back through MW_FREE, or a user's allocator would
@@ -134,6 +205,7 @@ TEST(poll_backend_allocates_through_the_macros) {
 
 int main(void) {
     RUN(steady_state_requests_do_not_allocate);
+    RUN(announced_body_length_is_not_reserved_up_front);
 #if MW__POLLER_POLL
     RUN(poll_backend_allocates_through_the_macros);
 #endif

@@ -25,6 +25,7 @@ import json
 import os
 import random
 import re
+import select
 import shlex
 import signal
 import socket
@@ -384,6 +385,11 @@ class Server:
                     return None
                 self.cond.wait(remaining)
 
+    def wait_stderr_closed(self, timeout):
+        """Waits (up to timeout) until stderr is read to its end."""
+        with self.cond:
+            self.cond.wait_for(lambda: self.eof, timeout)
+
     def wait_ready(self):
         m = self.wait_for_line(LISTEN_RE, T(10))
         if m:
@@ -579,6 +585,44 @@ def test_pipelined_requests(ctx):
     check("pipelined_requests_answered_in_order", not bad, bad[:3])
 
 
+def flood_until_the_server_stops_reading(sock, batch):
+    """Sends batch after batch on a non-blocking socket, waiting up to 10 ms whenever it
+    is full, until nothing more goes out for a while; returns the bytes sent (the last
+    request may be cut short: the server has stopped reading before it)."""
+    sent, pending = 0, b""
+    start = progress = time.monotonic()
+    while time.monotonic() - progress < T(0.5) and time.monotonic() - start < T(10):
+        pending = pending or batch
+        try:
+            n = sock.send(pending)
+        except BlockingIOError:
+            select.select([], [sock], [], 0.01)
+            continue
+        pending, sent, progress = pending[n:], sent + n, time.monotonic()
+    return sent
+
+
+def test_pipelining_client_that_never_reads(ctx):
+    """A client pipelining 100 requests at a time that never reads: its answers back up
+    (a small receive window) and the server stops reading it, stays alive, and serves
+    another client; the answers queued for it are intact. Under ASan+UBSan a server once
+    died here (a zero offset applied to a null pointer while queueing an answer)."""
+    with Client(ctx.port, rcvbuf=4096) as flood:
+        flood.sock.setblocking(False)
+        sent = capture(flood_until_the_server_stops_reading, flood.sock, build_request("GET", "/") * 100)
+        alive = ctx.server.proc.poll() is None
+        other = capture(exchange, ctx.port, "GET", "/")
+        flood.sock.settimeout(T(5))
+        first = [capture(flood.read_response) for _ in range(100)]
+    check("never_reading_pipeliner_fills_its_window", isinstance(sent, int) and sent > 100000,
+          "sent %s" % short(sent))
+    check("server_alive_after_pipeliner_that_never_reads", alive, "stderr: %s" % ctx.server.stderr_text())
+    check_response("other_client_served_while_pipeliner_never_reads", other, **HELLO)
+    bad = [short(r) if isinstance(r, Exception) else "; ".join(found)
+           for r in first if isinstance(r, Exception) or (found := problems(r, **HELLO))]
+    check("answers_queued_for_the_pipeliner_intact", not bad, "%d of 100 wrong, first: %s" % (len(bad), bad[:1]))
+
+
 def test_dribbled_request(ctx):
     request = build_request("POST", "/echo", body=b"dribbled body")
     with Client(ctx.port) as c:
@@ -702,7 +746,8 @@ HELLO_TESTS = [
     test_curl_get_root, test_curl_user_json, test_curl_user_percent_decoded, test_curl_post_echo,
     test_curl_chunked_upload, test_curl_head, test_curl_not_found, test_curl_method_not_allowed,
     test_head_sends_no_body, test_large_body_echo, test_oversized_body_rejected, test_expect_100_continue,
-    test_keepalive_http_client, test_pipelined_requests, test_dribbled_request, test_http10_closes_by_default,
+    test_keepalive_http_client, test_pipelined_requests, test_pipelining_client_that_never_reads,
+    test_dribbled_request, test_http10_closes_by_default,
     test_http10_keepalive, test_http11_connection_close,
     test_requests_pipelined_after_close_unanswered_cleanly, test_date_and_content_length, test_concurrent_clients,
     test_malformed_request,
@@ -1123,6 +1168,201 @@ LIMIT_TESTS = [
 
 
 # ---------------------------------------------------------------------------
+# stopping under load (hello)
+# ---------------------------------------------------------------------------
+SHUTDOWN_GRACE = 5.0  # MW_SHUTDOWN_GRACE_MS, hello's default
+ECHO_BYTES = 64 << 10
+
+
+def pipelined_request(i):
+    """Request i of a stopping test's connection, and the body its answer must have:
+    every tenth a 64 KiB POST /echo, the others GET /users/i (each answer names its
+    request, so an answer lost or out of order shows)."""
+    if i % 10 == 9:
+        body = (b"%08d" % i) * (ECHO_BYTES // 8)
+        return build_request("POST", "/echo", body=body), body
+    return build_request("GET", "/users/%d" % i), b'{"id":"%d"}' % i
+
+
+class PipeliningConnection:
+    """One connection that pipelines `count` requests from one thread, one send each as
+    a client makes them (no Nagle delay: each goes out at once), and reads the answers
+    slowly from another, checking each, until the server ends the connection.
+
+    The sending thread tells a reset from a FIN: after a reset its next send fails (and
+    takes the socket's error, so the reading thread sees only an end of file). A server
+    that ends a connection well half-closes and reads and drops what the client still
+    sends, so the sender sees no error before the reader has seen the FIN."""
+
+    def __init__(self, port, count):
+        self.client = Client(port, timeout=20)
+        self.client.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.count, self.answers, self.wrong = count, 0, []
+        self.last_says_close = False
+        self.unparsed = None  # bytes of an answer cut short by the end (-1: a reset), once ended
+        self.send_error = None
+        self.ended_at = None
+        self.done = threading.Event()
+        self.threads = [threading.Thread(target=self._send, daemon=True),
+                        threading.Thread(target=self._read, daemon=True)]
+
+    def start(self):
+        for t in self.threads:
+            t.start()
+
+    def join(self, timeout):
+        for t in self.threads:
+            t.join(timeout)
+
+    def _send(self):
+        try:
+            for i in range(self.count):
+                if self.done.is_set():
+                    return
+                self.client.send(pipelined_request(i)[0])
+                time.sleep(0.001)  # a request a millisecond: the server keeps up and waits for the next
+        except OSError as e:
+            self.send_error = e
+
+    def _slow_recv(self, n):
+        data = self.client.sock.recv(min(n, 16384))
+        time.sleep(0.005)  # 3 MB/s at most: the answers back up in the socket buffers
+        return data
+
+    def _read(self):
+        reader = Reader(self._slow_recv)
+        try:
+            while True:
+                resp = reader.read_response()
+                _, body = pipelined_request(self.answers)
+                if resp.status != 200 or resp.body != body:
+                    self.wrong.append("answer %d: %s" % (self.answers, resp.summary()))
+                if self.last_says_close:
+                    self.wrong.append("answer %d came after one that said Connection: close" % self.answers)
+                self.answers += 1
+                self.last_says_close = (resp.header("Connection") or "").lower() == "close"
+        except ConnectionResetError:
+            self.unparsed = -1
+        except ConnectionError:  # the end of the stream
+            self.unparsed = len(reader.buf)
+        except OSError:
+            self.unparsed = -1
+        self.ended_at = time.monotonic()
+        self.done.set()
+
+    def ending(self):
+        """How the connection ended, in words."""
+        if self.ended_at is None:
+            return "still open"
+        if self.send_error is not None or self.unparsed == -1:
+            return "reset after %d answers (%s)" % (self.answers, self.send_error or "on a read")
+        if self.unparsed:
+            return "FIN inside answer %d, %d bytes of it received" % (self.answers, self.unparsed)
+        marked = ", which said Connection: close" if self.last_says_close else ""
+        return "FIN after answer %d%s" % (self.answers, marked)
+
+
+def test_sigterm_under_pipelined_load_ends_every_connection_cleanly(ctx):
+    """SIGTERM while ten connections pipeline requests (every tenth with a 64 KiB body)
+    and read slowly: within the grace period every connection ends after a complete
+    answer with a FIN, never a reset (the server reads and drops what the client still
+    sends); answers come in order, none lost, and one that says Connection: close is the
+    last; the server exits 0. A connection that had nothing in flight at the stop may
+    end without that header (SERVING in the manual). Runs last: it stops the server."""
+    nconn, count = (4, 20000) if ctx.quick else (10, 20000)
+    conns = [PipeliningConnection(ctx.port, count) for _ in range(nconn)]
+    try:
+        for c in conns:
+            c.start()
+        time.sleep(0.5)  # the scenario: the stop comes while answers are backed up
+        stopped_at = time.monotonic()
+        ctx.server.terminate()
+        for c in conns:
+            c.join(max(0.0, stopped_at + T(SHUTDOWN_GRACE + 5) - time.monotonic()))
+    finally:
+        for c in conns:
+            c.done.set()
+            c.client.close()
+    endings = [c.ending() for c in conns]
+    print("info: %d connections ended: %s" % (nconn, "; ".join(endings)), flush=True)
+    cut = ["#%d %s" % (i, e) for i, e in enumerate(endings) if not e.startswith("FIN after")]
+    check("sigterm_under_load_connections_end_after_a_whole_answer_with_fin_not_reset", not cut,
+          "%d of %d did not: %s" % (len(cut), nconn, cut[:4]))
+    late = ["%.2f" % (c.ended_at - stopped_at) for c in conns
+            if c.ended_at and c.ended_at - stopped_at > SHUTDOWN_GRACE]
+    check("sigterm_under_load_connections_end_within_grace", not late, "ended %s s after SIGTERM" % late)
+    wrong = [w for c in conns for w in c.wrong]
+    check("sigterm_under_load_answers_in_order_and_connection_close_last", not wrong and all(c.answers for c in conns),
+          "answers %s; wrong: %s" % ([c.answers for c in conns], wrong[:2]))
+    check_clean_exit("sigterm_under_load", ctx.server)
+
+
+STOPPING_TESTS = [test_sigterm_under_pipelined_load_ends_every_connection_cleanly]
+
+
+# ---------------------------------------------------------------------------
+# the listening address (HOST)
+# ---------------------------------------------------------------------------
+IPV6_LISTEN_RE = re.compile(r"microweb: listening on http://\[::1\]:(\d+) \((\d+) threads\)")
+
+
+def resolver_message(host):
+    """What this machine's resolver says about host (gai_strerror's words), or None."""
+    try:
+        socket.getaddrinfo(host, 0, type=socket.SOCK_STREAM)
+    except socket.gaierror as e:
+        return e.strerror
+    return None
+
+
+def test_unresolvable_host_reports_the_lookup_failure(command):
+    """HOST that does not resolve: mw_run stops at once with the resolver's words, not
+    with an error from a bind that was never possible."""
+    why = resolver_message("bogus.invalid")
+    server = Server(command, {"HOST": "bogus.invalid"})
+    try:
+        status = server.wait_exit(T(10))
+        server.wait_stderr_closed(T(2))
+        said = server.stderr_text()
+    finally:
+        server.kill()
+    check("unresolvable_host_exits_with_status_1", status == 1, "exit status %s; stderr: %s" % (status, said))
+    check("unresolvable_host_names_the_lookup_failure",
+          why is not None and "bogus.invalid" in said and why in said and "Cannot assign" not in said,
+          "stderr %s, resolver says %s" % (short(said), short(why)))
+
+
+def ipv6_loopback_available():
+    try:
+        with socket.socket(socket.AF_INET6) as s:
+            s.bind(("::1", 0))
+        return True
+    except OSError:
+        return False
+
+
+def test_ipv6_host_bracketed_and_served(command):
+    """HOST=::1: the listening line brackets the address (a URL needs them, RFC 3986
+    §3.2.2) and the server answers on ::1."""
+    if not ipv6_loopback_available():
+        print("SKIP ipv6_host: no IPv6 on the loopback interface", flush=True)
+        return
+    server = Server(command, {"HOST": "::1"})
+    try:
+        m = server.wait_for_line(IPV6_LISTEN_RE, T(10))
+        if not check("ipv6_host_listening_line_brackets_the_address", m, "stderr: %s" % server.stderr_text()):
+            return
+        with socket.create_connection(("::1", int(m.group(1))), timeout=T(5)) as sock:
+            sock.sendall(build_request("GET", "/"))
+            resp = capture(Reader(sock.recv).read_response)
+        check_response("ipv6_host_serves_on_ipv6_loopback", resp, **HELLO)
+        server.terminate()
+        check_clean_exit("ipv6_host", server)
+    finally:
+        server.kill()
+
+
+# ---------------------------------------------------------------------------
 # main
 # ---------------------------------------------------------------------------
 def run_tests(prefix, tests, ctx):
@@ -1167,6 +1407,12 @@ def main(argv):
     run_server_suite("hello", command_for(args[0]), {}, HELLO_TESTS, quick)
     run_server_suite("testapp", command_for(args[1]), {"MW_THREADS": "4"}, TESTAPP_TESTS, quick, stops_itself=True)
     run_server_suite("limits", command_for(args[1]), {"TESTAPP_TIGHT_LIMITS": "1"}, LIMIT_TESTS, quick)
+    run_server_suite("stopping", command_for(args[0]), {}, STOPPING_TESTS, quick, stops_itself=True)
+    for test in (test_unresolvable_host_reports_the_lookup_failure, test_ipv6_host_bracketed_and_served):
+        try:
+            test(command_for(args[0]))
+        except Exception as e:
+            check(test.__name__.removeprefix("test_"), False, "%s: %s" % (type(e).__name__, e))
     print("%d passed, %d failed" % (Tally.passed, Tally.failed), flush=True)
     return 0 if Tally.failed == 0 else 1
 

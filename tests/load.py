@@ -7,16 +7,18 @@ usage: python3 tests/load.py TESTAPP_BINARY
 Prints "PASS name" / "FAIL name: detail" per check and "N passed, N failed" last.
 """
 import os
+import random
 import re
 import resource
+import select
 import socket
 import sys
 import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from e2e import (HELLO, HOST, Client, Server, T, Tally, build_request, capture, check,  # noqa: E402
-                 check_clean_exit, check_response, command_for, exchange, problems)
+from e2e import (HELLO, HOST, Client, Reader, Server, T, Tally, build_request, capture, check,  # noqa: E402
+                 check_clean_exit, check_response, command_for, exchange, problems, short)
 
 GET_ROOT = build_request("GET", "/")
 
@@ -276,12 +278,152 @@ def test_json_bodies_give_memory_back(binary):
         stop(server, "json_memory")
 
 
+# Slow bodies (testapp with small limits): a body must average MW_LIMIT_BODY_MIN_RATE
+# once MW_LIMIT_BODY_TIMEOUT_MS has passed, and one address holds at most
+# MW_LIMIT_CONNECTIONS_PER_IP connections.
+SLOW_BODY_GRACE, SLOW_BODY_RATE, PER_IP, MAX_CONNECTIONS = 1.0, 500, 10, 40
+ATTACKER = "127.0.0.2"  # still loopback; the server and the legitimate client use 127.0.0.1
+SWEEP_SLACK = 0.5  # the server checks deadlines four times a second
+
+
+def address_usable(address):
+    try:
+        with socket.socket() as s:
+            s.bind((address, 0))
+        return True
+    except OSError:
+        return False
+
+
+def attack_connection(port):
+    """A connection from ATTACKER announcing a 1,000,000-byte body and sending its first
+    byte; returns (socket, when that byte went)."""
+    s = socket.socket()
+    try:
+        s.bind((ATTACKER, 0))
+        s.settimeout(T(5))
+        s.connect((HOST, port))
+        s.sendall(b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 1000000\r\n\r\nx")
+    except BaseException:
+        s.close()
+        raise
+    return s, time.monotonic()
+
+
+def answers_within(socks, want, timeout):
+    """Waits until `want` of the sockets have something to read, or timeout; returns
+    {socket: (response or error, seconds after it became readable was seen, closed cleanly)}."""
+    answered, deadline = {}, time.monotonic() + timeout
+    while len(answered) < want and time.monotonic() < deadline:
+        ready, _, _ = select.select([s for s in socks if s not in answered], [], [], deadline - time.monotonic())
+        for s in ready:
+            at = time.monotonic()
+            reader = Reader(s.recv)
+            resp = capture(reader.read_response)
+            try:
+                closed = not isinstance(resp, Exception) and not reader.buf and s.recv(1) == b""
+            except OSError:
+                closed = False
+            answered[s] = (resp, at, closed)
+    return answered
+
+
+def trickle(socks, lock, stop_flag):
+    """One body byte on each connection still in `socks` every 0.3 s: progress well
+    within the body timeout, at a few bytes a second."""
+    while not stop_flag.wait(0.3):
+        with lock:
+            for s in socks:
+                try:
+                    s.send(b"x")
+                except OSError:
+                    pass
+
+
+def upload_at_1kb_per_second(port, size, result):
+    """POST /echo of `size` bytes sent 100 bytes every 0.1 s; the answer goes in result."""
+    body = bytes(random.Random(3).randrange(32, 127) for _ in range(size))
+    try:
+        with Client(port, timeout=10) as c:
+            c.send(build_request("POST", "/echo", {"Content-Length": str(size)}))
+            for i in range(0, size, 100):
+                time.sleep(0.1)  # a slow uplink, the behaviour under test
+                c.send(body[i:i + 100])
+            result["resp"] = c.read_response()
+    except OSError as e:
+        result["resp"] = e
+    result["body"] = body
+
+
+def test_slow_bodies_cannot_lock_everyone_out(binary):
+    """50 connections from one address announce a large body and trickle it a byte at
+    a time: beyond MW_LIMIT_CONNECTIONS_PER_IP they are refused at once (429), the ones
+    held get 408 once the body falls below MW_LIMIT_BODY_MIN_RATE after the grace
+    period, and meanwhile a client from another address is served, and a body sent at
+    1 KB/s (a slow uplink) completes."""
+    if not address_usable(ATTACKER):
+        print("SKIP slow_bodies: cannot bind %s" % ATTACKER, flush=True)
+        return
+    server = start(binary, {"MW_THREADS": "2", "TESTAPP_BODY_TIMEOUT_MS": str(int(SLOW_BODY_GRACE * 1000)),
+                            "TESTAPP_BODY_MIN_RATE": str(SLOW_BODY_RATE), "TESTAPP_CONNECTIONS_PER_IP": str(PER_IP),
+                            "TESTAPP_MAX_CONNECTIONS": str(MAX_CONNECTIONS)})
+    if not server:
+        return
+    attack, lock, stop_flag, upload = [], threading.Lock(), threading.Event(), {}
+    try:
+        for _ in range(50):
+            attack.append(attack_connection(server.port))
+        socks = [s for s, _ in attack]
+        refused = answers_within(socks, len(socks) - PER_IP, T(0.5))
+        held = [s for s in socks if s not in refused]
+        not_429 = [short(r) if isinstance(r, Exception) else r.summary()
+                   for r, _, _ in refused.values() if isinstance(r, Exception) or r.status != 429]
+        check("connections_beyond_per_ip_limit_refused_at_once_with_429",
+              len(refused) == len(socks) - PER_IP and not not_429,
+              "%d of %d answered at once; not 429: %s" % (len(refused), len(socks), not_429[:2]))
+        check("refused_connections_closed_cleanly", all(closed for _, _, closed in refused.values()),
+              "%d of %d not closed cleanly" % (sum(not c for _, _, c in refused.values()), len(refused)))
+        with lock:
+            trickling = list(held)
+        threading.Thread(target=trickle, args=(trickling, lock, stop_flag), daemon=True).start()
+        uploader = threading.Thread(target=upload_at_1kb_per_second, args=(server.port, 3000, upload), daemon=True)
+        uploader.start()
+        t0 = time.monotonic()
+        other = capture(exchange, server.port, "GET", "/")
+        elapsed = time.monotonic() - t0
+        wrong = [short(other)] if isinstance(other, Exception) else problems(other, **HELLO)
+        check("other_address_served_within_2s_during_slow_body_attack", not wrong and elapsed < 2,
+              "after %.2fs: %s" % (elapsed, "; ".join(wrong) or "served"))
+        timed_out = answers_within(held, len(held), SLOW_BODY_GRACE + T(SWEEP_SLACK) + T(2))
+        with lock:
+            trickling.clear()
+        first_byte = dict(attack)
+        late = ["%s after %.2fs" % (short(r) if isinstance(r, Exception) else r.status, at - first_byte[s])
+                for s, (r, at, _) in timed_out.items()
+                if isinstance(r, Exception) or r.status != 408
+                or not SLOW_BODY_GRACE * 0.9 <= at - first_byte[s] < SLOW_BODY_GRACE + T(SWEEP_SLACK) + T(1)]
+        check("trickled_bodies_get_408_after_the_grace_period",
+              len(held) == PER_IP and len(timed_out) == len(held) and not late,
+              "%d held (limit %d), %d answered; wrong or off time: %s" % (len(held), PER_IP, len(timed_out), late[:3]))
+        check("trickled_bodies_closed_after_408", timed_out and all(closed for _, _, closed in timed_out.values()),
+              "%d answered, %d of them not closed cleanly"
+              % (len(timed_out), sum(not c for _, _, c in timed_out.values())))
+        uploader.join(T(10))
+        check_response("body_at_1kb_per_second_completes", upload.get("resp", TimeoutError("no answer")), status=200,
+                       body=upload.get("body"))
+    finally:
+        stop_flag.set()
+        for s, _ in attack:
+            s.close()
+        stop(server, "slow_bodies")
+
+
 def main(argv):
     if len(argv) != 1:
         print(__doc__.strip().splitlines()[-3], file=sys.stderr)
         return 2
     for test in (test_slowloris, test_ten_thousand_idle_connections, test_out_of_descriptors, test_slow_reader,
-                 test_json_bodies_give_memory_back):
+                 test_json_bodies_give_memory_back, test_slow_bodies_cannot_lock_everyone_out):
         try:
             test(argv[0])
         except Exception as e:

@@ -211,6 +211,8 @@ static void set_limits_from_env(mw_app *app) {
         mw_limit limit;
     } knobs[] = {{"TESTAPP_MAX_CONNECTIONS", MW_LIMIT_CONNECTIONS},
                  {"TESTAPP_CONNECTIONS_PER_IP", MW_LIMIT_CONNECTIONS_PER_IP},
+                 {"TESTAPP_BODY_TIMEOUT_MS", MW_LIMIT_BODY_TIMEOUT_MS},
+                 {"TESTAPP_BODY_MIN_RATE", MW_LIMIT_BODY_MIN_RATE},
                  {"TESTAPP_KEEPALIVE_TIMEOUT_MS", MW_LIMIT_KEEPALIVE_TIMEOUT_MS},
                  {"TESTAPP_WRITE_TIMEOUT_MS", MW_LIMIT_WRITE_TIMEOUT_MS}};
     size_t i;

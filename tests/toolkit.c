@@ -82,6 +82,164 @@ static void upload(mw_req *rq, mw_res *rs) {
     mw_printf(rs, "rc=%d", rc);
 }
 
+/* ------------------------------------------------------- handler mistakes */
+
+/* What the app logged since the last reset: each line, newline-terminated. */
+static struct {
+    char text[8192];
+    size_t len;
+    int count;
+} logged;
+
+static void capture_log(void *arg, mw_log_level level, const char *line) {
+    int n = snprintf(logged.text + logged.len, sizeof logged.text - logged.len, "%s\n", line);
+    (void)arg;
+    (void)level;
+    if (n > 0 && (size_t)n < sizeof logged.text - logged.len) logged.len += (size_t)n;
+    logged.count++;
+}
+
+/* The status code is the last path segment: GET /status/-1 calls mw_status(rs, -1). */
+static int code_from_path(const mw_req *rq) { return atoi(strrchr(mw_path(rq), '/') + 1); }
+
+static void status_from_path(mw_req *rq, mw_res *rs) {
+    mw_status(rs, code_from_path(rq));
+    mw_printf(rs, "written after an invalid status");
+}
+
+static void text_from_path(mw_req *rq, mw_res *rs) { mw_text(rs, code_from_path(rq), "text"); }
+
+static void error_from_path(mw_req *rq, mw_res *rs) { mw_error(rs, code_from_path(rq), "detail"); }
+
+static void json_from_path(mw_req *rq, mw_res *rs) {
+    mw_json *j = mw_json_begin(rs, code_from_path(rq));
+    mw_json_object(j);
+    mw_json_key_string(j, "k", "v");
+    mw_json_end(j);
+}
+
+static void text_after_json(mw_req *rq, mw_res *rs) {
+    mw_json *j = mw_json_begin(rs, 200);
+    (void)rq;
+    mw_json_object(j);
+    mw_json_end(j);
+    mw_printf(rs, "garbage");
+}
+
+static void writes_nothing(mw_req *rq, mw_res *rs) {
+    (void)rq;
+    (void)rs;
+}
+
+static void answers_twice(mw_req *rq, mw_res *rs) {
+    (void)rq;
+    mw_text(rs, 200, "first");
+    mw_send_json(rs, 201, "{\"second\":true}");
+}
+
+static void refused_cookie(mw_req *rq, mw_res *rs) {
+    (void)rq;
+    mw_set_cookie(rs, "session", "a b", NULL);
+    mw_text(rs, 200, "ok");
+}
+
+static void refused_header(mw_req *rq, mw_res *rs) {
+    (void)rq;
+    mw_set_header(rs, "X Bad", "v");
+    mw_text(rs, 200, "ok");
+}
+
+/* Deleting a cookie is a whole answer: 200 with an empty body. */
+static void deletes_cookie(mw_req *rq, mw_res *rs) {
+    mw_cookie_opts expire = {0, 1, 0, 0, NULL, NULL, NULL};
+    (void)rq;
+    mw_set_cookie(rs, "session", "", &expire);
+}
+
+/* The manual's pattern: on a malformed body microweb answers 400, the handler returns. */
+static void json_or_nothing(mw_req *rq, mw_res *rs) {
+    if (!mw_req_json(rq)) return;
+    mw_text(rs, 200, "parsed");
+}
+
+static void refused_header_and_cookie(mw_req *rq, mw_res *rs) {
+    (void)rq;
+    mw_set_header(rs, "X Bad", "v");
+    mw_set_header(rs, "Y(bad)", "v");
+    mw_set_cookie(rs, "session", "a b", NULL);
+    mw_set_cookie(rs, "session", "a;b", NULL);
+    mw_text(rs, 200, "ok");
+}
+
+/* Each way to give a status, with codes outside 200-599 (1xx are the server's own). */
+static const struct {
+    const char *target;
+    mw_handler handler;
+} invalid_status_routes[] = {
+    {"/status/0", status_from_path},   {"/status/-1", status_from_path},  {"/status/99", status_from_path},
+    {"/status/100", status_from_path}, {"/status/101", status_from_path}, {"/status/199", status_from_path},
+    {"/status/600", status_from_path}, {"/status/999", status_from_path}, {"/text/42", text_from_path},
+    {"/text/600", text_from_path},     {"/error/600", error_from_path},   {"/json/600", json_from_path}};
+
+#define INVALID_STATUS_ROUTES (sizeof invalid_status_routes / sizeof invalid_status_routes[0])
+
+static mw_app *mistakes_app(void) {
+    mw_app *a = mw_app_new();
+    size_t i;
+    for (i = 0; i < INVALID_STATUS_ROUTES; i++)
+        mw_get(a, invalid_status_routes[i].target, invalid_status_routes[i].handler);
+    mw_get(a, "/text-after-json", text_after_json);
+    mw_get(a, "/silent", writes_nothing);
+    mw_get(a, "/twice", answers_twice);
+    mw_get(a, "/bad-cookie", refused_cookie);
+    mw_get(a, "/bad-header", refused_header);
+    mw_get(a, "/bad-both", refused_header_and_cookie);
+    mw_get(a, "/logout", deletes_cookie);
+    mw_post(a, "/json", json_or_nothing);
+    mw_set_logger(a, capture_log, NULL);
+    return a;
+}
+
+/* GET target on a fresh log: the answer; logged.count tells how many lines it logged. */
+static mw_test_res *get_logged(mw_app *a, const char *target) {
+    memset(&logged, 0, sizeof logged);
+    return mw_test_request(a, "GET", target, NULL, NULL, 0);
+}
+
+/* Whether the line logged names the route "GET target" (each route here is static). */
+static int log_names_route(const char *target) {
+    char want[128];
+    snprintf(want, sizeof want, "route GET %s:", target);
+    return strncmp(logged.text, want, strlen(want)) == 0;
+}
+
+/* Exactly one line logged, naming the route "GET target". */
+#define CHECK_LOGGED_ONCE_NAMING(target)                                                               \
+    do {                                                                                               \
+        CHECK_INT(logged.count, 1);                                                                    \
+        CHECK(log_names_route(target));                                                                \
+        if (!log_names_route(target))                                                                  \
+            printf("  GET %s logged: %.*s\n", (target), (int)strcspn(logged.text, "\n"), logged.text); \
+    } while (0)
+
+/* A handler mistake is a 500 (never the 200 a status the handler could not set leaves),
+   logged on the first request to a route (a line that says what, and "answered 500"),
+   silent on the next. */
+static void check_mistake_is_500_logged_once(mw_app *a, const char *target, const char *says) {
+    mw_test_res *r = get_logged(a, target);
+    if (r->status != 500) printf("  %s answered %d\n", target, r->status);
+    CHECK_INT(r->status, 500);
+    CHECK(strstr(r->body, "the response could not be produced") != NULL);
+    CHECK_LOGGED_ONCE_NAMING(target);
+    CHECK(strstr(logged.text, says) != NULL);
+    CHECK(strstr(logged.text, "answered 500\n") != NULL);
+    mw_test_free(r);
+    r = get_logged(a, target);
+    CHECK_INT(r->status, 500);
+    CHECK_INT(logged.count, 0);
+    mw_test_free(r);
+}
+
 static mw_app *make_app(void) {
     mw_app *app = mw_app_new();
     mw_get(app, "/pairs", query_pairs);
@@ -618,6 +776,116 @@ TEST(test_client_raw_bytes_and_pipelining) {
     mw_test_free(r);
 }
 
+TEST(invalid_status_codes_answer_500_and_log_the_route_once) {
+    mw_app *a = mistakes_app();
+    size_t i;
+    for (i = 0; i < INVALID_STATUS_ROUTES; i++)
+        check_mistake_is_500_logged_once(a, invalid_status_routes[i].target, "status");
+    mw_app_free(a);
+}
+
+/* mw_printf after a finished JSON document would send "{}garbage" as application/json. */
+TEST(body_text_after_json_end_answers_500_and_logs_once) {
+    mw_app *a = mistakes_app();
+    mw_test_res *r;
+    check_mistake_is_500_logged_once(a, "/text-after-json", "mw_printf");
+    r = get_logged(a, "/text-after-json");
+    CHECK(strstr(r->raw, "garbage") == NULL);
+    mw_test_free(r);
+    mw_app_free(a);
+}
+
+TEST(handler_writing_nothing_answers_500_and_logs_once) {
+    mw_app *a = mistakes_app();
+    check_mistake_is_500_logged_once(a, "/silent", "without");
+    mw_app_free(a);
+}
+
+TEST(second_whole_response_is_sent_and_logged_once) {
+    mw_app *a = mistakes_app();
+    int round;
+    for (round = 0; round < 2; round++) {
+        mw_test_res *r = get_logged(a, "/twice");
+        CHECK_INT(r->status, 201);
+        CHECK_BODY(r, "{\"second\":true}");
+        CHECK_STR(mw_test_header(r, "Content-Type"), "application/json");
+        if (round == 0) CHECK_LOGGED_ONCE_NAMING("/twice");
+        else CHECK_INT(logged.count, 0);
+        mw_test_free(r);
+    }
+    mw_app_free(a);
+}
+
+/* A refused call leaves the rest of the response as it was (200 "ok", no Set-Cookie),
+   and says so in the log: one line on the first request to the route, none after. */
+static void check_refusal_logged_once(mw_app *a, const char *target) {
+    int round;
+    for (round = 0; round < 2; round++) {
+        mw_test_res *r = get_logged(a, target);
+        CHECK_INT(r->status, 200);
+        CHECK_BODY(r, "ok");
+        CHECK(mw_test_header(r, "Set-Cookie") == NULL);
+        if (round == 0) CHECK_LOGGED_ONCE_NAMING(target);
+        else CHECK_INT(logged.count, 0);
+        mw_test_free(r);
+    }
+}
+
+TEST(refused_header_logged_once_per_route) {
+    mw_app *a = mistakes_app();
+    check_refusal_logged_once(a, "/bad-header");
+    mw_app_free(a);
+}
+
+TEST(refused_cookie_logged_once_per_route) {
+    mw_app *a = mistakes_app();
+    check_refusal_logged_once(a, "/bad-cookie");
+    mw_app_free(a);
+}
+
+/* Setting a cookie is calling something on the response: not a handler that wrote nothing. */
+TEST(handler_only_deleting_a_cookie_answers_200) {
+    mw_app *a = mistakes_app();
+    mw_test_res *r = get_logged(a, "/logout");
+    CHECK_INT(r->status, 200);
+    CHECK_INT(r->body_len, 0);
+    CHECK_STR(mw_test_header(r, "Set-Cookie"), "session=; Path=/; Max-Age=0; HttpOnly; SameSite=Lax");
+    CHECK_INT(logged.count, 0);
+    mw_test_free(r);
+    mw_app_free(a);
+}
+
+/* A handler that returns at once when mw_req_json finds the body malformed made no
+   mistake: the answer is the 400, and nothing is logged (a line would also spend the
+   route's one "returned without writing" line on a false alarm). */
+TEST(handler_returning_on_malformed_json_is_no_mistake) {
+    mw_app *a = mistakes_app();
+    mw_test_res *r;
+    memset(&logged, 0, sizeof logged);
+    r = mw_test_request(a, "POST", "/json", "Content-Type: application/json", "{\"a\":", 5);
+    CHECK_INT(r->status, 400);
+    CHECK_INT(logged.count, 0);
+    if (logged.count) printf("  logged: %s", logged.text);
+    mw_test_free(r);
+    mw_app_free(a);
+}
+
+/* Once per route and kind: two refused headers and two refused cookies in one handler
+   are two lines (a header one, a cookie one), then none. */
+TEST(refusals_logged_once_per_route_and_kind) {
+    mw_app *a = mistakes_app();
+    mw_test_res *r = get_logged(a, "/bad-both");
+    CHECK_INT(r->status, 200);
+    CHECK_INT(logged.count, 2);
+    CHECK(strstr(logged.text, "mw_set_header") != NULL);
+    CHECK(strstr(logged.text, "mw_set_cookie") != NULL);
+    mw_test_free(r);
+    r = get_logged(a, "/bad-both");
+    CHECK_INT(logged.count, 0);
+    mw_test_free(r);
+    mw_app_free(a);
+}
+
 int main(void) {
     app = make_app();
     RUN(query_values_decoded_and_iterated);
@@ -651,6 +919,15 @@ int main(void) {
     RUN(test_client_header_lines_with_or_without_line_ends);
     RUN(test_client_host_header_replaces_default);
     RUN(test_client_raw_bytes_and_pipelining);
+    RUN(invalid_status_codes_answer_500_and_log_the_route_once);
+    RUN(body_text_after_json_end_answers_500_and_logs_once);
+    RUN(handler_writing_nothing_answers_500_and_logs_once);
+    RUN(second_whole_response_is_sent_and_logged_once);
+    RUN(refused_header_logged_once_per_route);
+    RUN(refused_cookie_logged_once_per_route);
+    RUN(refusals_logged_once_per_route_and_kind);
+    RUN(handler_only_deleting_a_cookie_answers_200);
+    RUN(handler_returning_on_malformed_json_is_no_mistake);
     mw_app_free(app);
     return test_summary();
 }
