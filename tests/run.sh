@@ -106,6 +106,7 @@ suite json_memory "$B/json_memory"
 check compile_comma_locale compile_comma_locale
 LOCPATH=$B/locale suite json_locale "$B/json_locale"
 suite hello_test "$B/hello_test"
+suite streams "$B/streams"
 suite limits_table "$B/limits_table" microweb.h README.md
 json_check_exit_codes() {
     v=tests/vectors/JSONTestSuite/test_parsing
@@ -144,7 +145,8 @@ check build_asan sh -c "clang $SAN -pthread -I. tests/unit.c -o $B/asan/unit -lm
     clang $SAN -pthread -I. tests/toolkit.c -o $B/asan/toolkit &&
     clang $SAN -pthread -I. tests/json_suite.c -o $B/asan/json_suite &&
     clang $SAN -pthread -I. tests/json_memory.c -o $B/asan/json_memory &&
-    clang $SAN -pthread -I. tests/json_locale.c -o $B/asan/json_locale"
+    clang $SAN -pthread -I. tests/json_locale.c -o $B/asan/json_locale &&
+    clang $SAN -pthread -I. tests/streams.c -o $B/asan/streams"
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:exitcode=23
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 suite unit_asan "$B/asan/unit"
@@ -153,6 +155,7 @@ suite toolkit_asan "$B/asan/toolkit"
 suite json_suite_asan "$B/asan/json_suite"
 suite json_memory_asan "$B/asan/json_memory"
 LOCPATH=$B/locale suite json_locale_asan "$B/asan/json_locale"
+E2E_TIMEOUT_SCALE=3 suite streams_asan "$B/asan/streams"
 E2E_TIMEOUT_SCALE=3 suite e2e_asan python3 tests/e2e.py "$B/asan/hello" "$B/asan/testapp"
 E2E_TIMEOUT_SCALE=3 suite conformance_asan python3 tests/conformance.py "$B/asan/testapp"
 mkdir -p "$B/kqueue"
@@ -191,7 +194,9 @@ fi
 echo "== ThreadSanitizer (concurrency)"
 mkdir -p "$B/tsan"
 check build_tsan sh -c "clang -O1 -g -fsanitize=thread -pthread -I. examples/hello.c -o $B/tsan/hello &&
-    clang -O1 -g -fsanitize=thread -pthread -I. tests/testapp.c -o $B/tsan/testapp"
+    clang -O1 -g -fsanitize=thread -pthread -I. tests/testapp.c -o $B/tsan/testapp &&
+    clang -O1 -g -fsanitize=thread -pthread -I. tests/streams.c -o $B/tsan/streams"
+TSAN_OPTIONS="halt_on_error=1 exitcode=66" E2E_TIMEOUT_SCALE=5 suite streams_tsan "$B/tsan/streams"
 TSAN_OPTIONS="halt_on_error=1 exitcode=66" E2E_TIMEOUT_SCALE=5 \
     suite e2e_tsan python3 tests/e2e.py "$B/tsan/hello" "$B/tsan/testapp" --quick
 check build_kqueue_tsan sh -c "clang -O1 -g -fsanitize=thread $KQ -pthread -I. examples/hello.c -o $B/tsan/kqueue_hello &&
@@ -202,6 +207,8 @@ MW_THREADS=4 TSAN_OPTIONS="halt_on_error=1 exitcode=66" E2E_TIMEOUT_SCALE=5 \
 echo "== valgrind (memory errors and leaks, whole end-to-end suite)"
 E2E_WRAPPER="valgrind -q --leak-check=full --show-leak-kinds=all --errors-for-leak-kinds=all --error-exitcode=99" \
     E2E_TIMEOUT_SCALE=10 suite e2e_valgrind python3 tests/e2e.py "$B/hello" "$B/testapp" --quick
+E2E_TIMEOUT_SCALE=10 suite streams_valgrind valgrind -q --leak-check=full --show-leak-kinds=all \
+    --errors-for-leak-kinds=all --error-exitcode=99 "$B/streams"
 
 echo "$total_pass passed, $total_fail failed"
 [ "$total_fail" -eq 0 ]
