@@ -212,6 +212,13 @@ check build_kqueue_tsan sh -c "clang -O1 -g -fsanitize=thread $KQ -pthread -I. e
 MW_THREADS=4 TSAN_OPTIONS="halt_on_error=1 exitcode=66" E2E_TIMEOUT_SCALE=5 \
     suite e2e_kqueue_tsan python3 tests/e2e.py "$B/tsan/kqueue_hello" "$B/tsan/kqueue_testapp" --quick
 
+echo "== a real browser: examples/stream.c's page in Debian's chromium, driven by playwright-core"
+if [ -x /usr/bin/chromium ] && [ -d tests/browser/node_modules/playwright-core ]; then
+    suite browser_events node tests/browser/events.mjs "$B/stream" "$B/browser-events.png"
+else
+    echo "SKIP browser: needs /usr/bin/chromium (apt-get install chromium) and tests/browser/node_modules (npm ci there)"
+fi
+
 echo "== valgrind (memory errors and leaks, whole end-to-end suite)"
 E2E_WRAPPER="valgrind -q --leak-check=full --show-leak-kinds=all --errors-for-leak-kinds=all --error-exitcode=99" \
     E2E_TIMEOUT_SCALE=10 suite e2e_valgrind python3 tests/e2e.py "$B/hello" "$B/testapp" --quick
