@@ -14,6 +14,7 @@ memory is not measured (a sanitizer's own bookkeeping would be measured instead)
 E2E_TIMEOUT_SCALE stretches the time limits, as for tests/e2e.py.
 Prints "PASS name" / "FAIL name: detail" per check and "N passed, N failed" last.
 """
+import datetime
 import http.client
 import json
 import os
@@ -376,8 +377,10 @@ def check_plain_line(name, server, port, method, target, resp, min_us=0):
         return check(name, False, "no well-formed line for port %d %s %s: %s" % (port, method, target, short(m)))
     fields = (m.group(3), m.group(4), int(m.group(5)), int(m.group(6)))
     want = (method, target, resp.status, len(resp.body))
-    return check(name, fields == want and int(m.group(7)) >= min_us,
-                 "line %s, want method/target/status/bytes %s, us >= %d" % (short(m.group(0)), want, min_us))
+    when = datetime.datetime.strptime(m.group(1), "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=datetime.timezone.utc)
+    return check(name, fields == want and int(m.group(7)) >= min_us and abs(when.timestamp() - time.time()) < 60,
+                 "line %s, want method/target/status/bytes %s, us >= %d, the time now in UTC"
+                 % (short(m.group(0)), want, min_us))
 
 
 def test_access_log_plain(ctx):
