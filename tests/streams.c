@@ -750,8 +750,8 @@ TEST(test_push_buffer_is_bounded_for_a_client_that_does_not_read) {
            written, rss_before, rss_full, rss_after);
     CHECK_INT(refusals, 2000);
     CHECK(written >= 65536 - 8192 && written < (16LL << 20)); /* the buffer, plus what the kernel holds */
-    CHECK(rss_after - rss_full < 256);                        /* refused writes cost nothing */
-    CHECK(rss_after - rss_before < 4096);                     /* the 64 KiB buffer (and a sanitizer's shadow of it) */
+    CHECK(rss_after - rss_full < 1024);   /* none of the 16 MB refused is kept (TSan's own books grow a little) */
+    CHECK(rss_after - rss_before < 4096); /* the 64 KiB buffer (and a sanitizer's shadow of it) */
     /* the client reads it all: every accepted byte exactly once, nothing of a refused write */
     for (got = 0; got < written;) {
         long n = read_chunk(&c, chunk, sizeof chunk);
