@@ -9,7 +9,7 @@ B       := build
 .PHONY: all run run-stream test clean format fuzz bench bench-quick bench-streams run-pg
 
 all: $(B)/hello $(B)/stream $(B)/testapp $(B)/unit $(B)/restart $(B)/alloc $(B)/toolkit $(B)/json_suite $(B)/json_memory \
-     $(B)/json_locale $(B)/limits_table $(B)/hello_test tests/json_check
+     $(B)/json_locale $(B)/limits_table $(B)/hello_test $(B)/streams tests/json_check
 
 $(B):
 	mkdir -p $(B)
@@ -46,6 +46,9 @@ $(B)/json_locale: tests/json_locale.c tests/harness.h microweb.h | $(B)
 
 $(B)/limits_table: tests/limits_table.c tests/harness.h microweb.h | $(B)
 	$(CC) $(CFLAGS) $(WARN) -pthread -I. tests/limits_table.c -o $@
+
+$(B)/streams: tests/streams.c tests/harness.h microweb.h | $(B)
+	$(CC) $(CFLAGS) $(WARN) -pthread -I. tests/streams.c -o $@
 
 $(B)/hello_test: examples/hello_test.c examples/hello.c microweb.h | $(B)
 	$(CC) $(CFLAGS) $(WARN) -pthread -I. examples/hello_test.c -o $@

@@ -7086,7 +7086,7 @@ static void mw__test_parse(struct mw_test_res_internal *ri, const char *raw, siz
         if ((cl = mw__find(p, r->head_len, "\r\nContent-Length: ", 18)) != NULL) {
             want = (size_t)strtoul(cl + 18, NULL, 10);
             r->body_len = want < avail ? want : avail; /* a HEAD answer has the length, not the bytes */
-        } else if (mw__find(p, r->head_len, "\r\nTransfer-Encoding: chunked", 29) &&
+        } else if (mw__find(p, r->head_len, "\r\nTransfer-Encoding: chunked", 28) &&
                    (ri->body = (char *)MW_MALLOC(avail + 1))) {
             r->body_len = mw__test_dechunk(r->body, end, ri->body);
             ri->body[r->body_len] = '\0';

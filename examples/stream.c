@@ -129,12 +129,16 @@ static void events(mw_req *rq, mw_res *rs) {
 
 typedef struct export_state {
     long next, rows;
+    int header_sent;
 } export_state;
 
 static long next_rows(void *arg, char *buf, size_t cap) {
     export_state *e = (export_state *)arg;
     size_t used = 0;
-    if (e->next == 0) used += (size_t)snprintf(buf, cap, "id,name\n");
+    if (!e->header_sent) {
+        used += (size_t)snprintf(buf, cap, "id,name\n");
+        e->header_sent = 1;
+    }
     while (e->next < e->rows && cap - used > 64) {
         e->next++;
         used += (size_t)snprintf(buf + used, cap - used, "%ld,name %ld\n", e->next, e->next);

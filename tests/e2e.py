@@ -992,8 +992,8 @@ def timed_answer(port, data, dribble=None):
             c.sock.settimeout(0.1)
             while True:
                 try:
-                    if c.sock.recv(1, socket.MSG_PEEK):
-                        break
+                    c.sock.recv(1, socket.MSG_PEEK)  # an answer's first byte, or the close
+                    break
                 except socket.timeout:
                     c.send(dribble)
             c.sock.settimeout(T(10))

@@ -86,7 +86,9 @@ strict_build_says_why() { # a strict -std=c99 after a system header: the first e
 check header_after_system_header_strict_says_why strict_build_says_why
 check hello_plain_cc_build cc -pthread -I. examples/hello.c -o "$B/hello_plain"
 check examples_warning_free sh -c "gcc -std=c99 $W -pthread -I. examples/hello.c -o $B/hello_strict &&
-    clang -std=c11 $W -pthread -I. examples/hello_test.c -o $B/hello_test_strict"
+    clang -std=c11 $W -pthread -I. examples/hello_test.c -o $B/hello_test_strict &&
+    gcc -std=c99 $W -pthread -I. examples/stream.c -o $B/stream_strict &&
+    clang -std=c11 $W -pthread -I. tests/streams.c -o $B/streams_strict"
 check exported_symbols_prefixed symbols_are_prefixed
 
 # json_locale runs under de_DE.UTF-8, a locale whose decimal point is a comma, compiled
@@ -106,6 +108,7 @@ suite json_memory "$B/json_memory"
 check compile_comma_locale compile_comma_locale
 LOCPATH=$B/locale suite json_locale "$B/json_locale"
 suite hello_test "$B/hello_test"
+suite streams "$B/streams"
 suite limits_table "$B/limits_table" microweb.h README.md
 json_check_exit_codes() {
     v=tests/vectors/JSONTestSuite/test_parsing
@@ -114,6 +117,7 @@ json_check_exit_codes() {
 }
 check json_check_exit_codes json_check_exit_codes
 suite e2e python3 tests/e2e.py "$B/hello" "$B/testapp"
+suite stream_example python3 tests/streams.py "$B/stream"
 
 suite conformance python3 tests/conformance.py "$B/testapp"
 MW_THREADS=1 suite e2e_one_worker python3 tests/e2e.py "$B/hello" "$B/testapp"
@@ -144,7 +148,9 @@ check build_asan sh -c "clang $SAN -pthread -I. tests/unit.c -o $B/asan/unit -lm
     clang $SAN -pthread -I. tests/toolkit.c -o $B/asan/toolkit &&
     clang $SAN -pthread -I. tests/json_suite.c -o $B/asan/json_suite &&
     clang $SAN -pthread -I. tests/json_memory.c -o $B/asan/json_memory &&
-    clang $SAN -pthread -I. tests/json_locale.c -o $B/asan/json_locale"
+    clang $SAN -pthread -I. tests/json_locale.c -o $B/asan/json_locale &&
+    clang $SAN -pthread -I. tests/streams.c -o $B/asan/streams &&
+    clang $SAN -pthread -I. examples/stream.c -o $B/asan/stream"
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:exitcode=23
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 suite unit_asan "$B/asan/unit"
@@ -153,6 +159,8 @@ suite toolkit_asan "$B/asan/toolkit"
 suite json_suite_asan "$B/asan/json_suite"
 suite json_memory_asan "$B/asan/json_memory"
 LOCPATH=$B/locale suite json_locale_asan "$B/asan/json_locale"
+E2E_TIMEOUT_SCALE=3 suite streams_asan "$B/asan/streams"
+E2E_TIMEOUT_SCALE=3 suite stream_example_asan python3 tests/streams.py "$B/asan/stream" --quick
 E2E_TIMEOUT_SCALE=3 suite e2e_asan python3 tests/e2e.py "$B/asan/hello" "$B/asan/testapp"
 E2E_TIMEOUT_SCALE=3 suite conformance_asan python3 tests/conformance.py "$B/asan/testapp"
 mkdir -p "$B/kqueue"
@@ -191,7 +199,12 @@ fi
 echo "== ThreadSanitizer (concurrency)"
 mkdir -p "$B/tsan"
 check build_tsan sh -c "clang -O1 -g -fsanitize=thread -pthread -I. examples/hello.c -o $B/tsan/hello &&
-    clang -O1 -g -fsanitize=thread -pthread -I. tests/testapp.c -o $B/tsan/testapp"
+    clang -O1 -g -fsanitize=thread -pthread -I. tests/testapp.c -o $B/tsan/testapp &&
+    clang -O1 -g -fsanitize=thread -pthread -I. tests/streams.c -o $B/tsan/streams &&
+    clang -O1 -g -fsanitize=thread -pthread -I. examples/stream.c -o $B/tsan/stream"
+TSAN_OPTIONS="halt_on_error=1 exitcode=66" E2E_TIMEOUT_SCALE=5 suite streams_tsan "$B/tsan/streams"
+TSAN_OPTIONS="halt_on_error=1 exitcode=66" E2E_TIMEOUT_SCALE=5 \
+    suite stream_example_tsan python3 tests/streams.py "$B/tsan/stream" --quick
 TSAN_OPTIONS="halt_on_error=1 exitcode=66" E2E_TIMEOUT_SCALE=5 \
     suite e2e_tsan python3 tests/e2e.py "$B/tsan/hello" "$B/tsan/testapp" --quick
 check build_kqueue_tsan sh -c "clang -O1 -g -fsanitize=thread $KQ -pthread -I. examples/hello.c -o $B/tsan/kqueue_hello &&
@@ -199,9 +212,20 @@ check build_kqueue_tsan sh -c "clang -O1 -g -fsanitize=thread $KQ -pthread -I. e
 MW_THREADS=4 TSAN_OPTIONS="halt_on_error=1 exitcode=66" E2E_TIMEOUT_SCALE=5 \
     suite e2e_kqueue_tsan python3 tests/e2e.py "$B/tsan/kqueue_hello" "$B/tsan/kqueue_testapp" --quick
 
+echo "== a real browser: examples/stream.c's page in Debian's chromium, driven by playwright-core"
+if [ -x /usr/bin/chromium ] && [ -d tests/browser/node_modules/playwright-core ]; then
+    suite browser_events node tests/browser/events.mjs "$B/stream" "$B/browser-events.png"
+else
+    echo "SKIP browser: needs /usr/bin/chromium (apt-get install chromium) and tests/browser/node_modules (npm ci there)"
+fi
+
 echo "== valgrind (memory errors and leaks, whole end-to-end suite)"
 E2E_WRAPPER="valgrind -q --leak-check=full --show-leak-kinds=all --errors-for-leak-kinds=all --error-exitcode=99" \
     E2E_TIMEOUT_SCALE=10 suite e2e_valgrind python3 tests/e2e.py "$B/hello" "$B/testapp" --quick
+E2E_WRAPPER="valgrind -q --leak-check=full --show-leak-kinds=all --errors-for-leak-kinds=all --error-exitcode=99" \
+    E2E_TIMEOUT_SCALE=10 suite stream_example_valgrind python3 tests/streams.py "$B/stream" --quick
+E2E_TIMEOUT_SCALE=10 suite streams_valgrind valgrind -q --leak-check=full --show-leak-kinds=all \
+    --errors-for-leak-kinds=all --error-exitcode=99 "$B/streams"
 
 echo "$total_pass passed, $total_fail failed"
 [ "$total_fail" -eq 0 ]

@@ -11,8 +11,11 @@
 
    An fd with a filter armed is registered in epoll one-shot, so one waiting thread
    takes its readiness; the waiter hands out the filters that fired and re-registers what
-   stays armed. After a close, epoll forgets the fd by itself; the shim learns it when
-   EPOLL_CTL_MOD of a reused number fails with ENOENT, and then forgets the old filters. */
+   stays armed. close() is the shim's own (a macro below): it forgets the fd's filters
+   and closes it under the lock the waiters hold, so no waiter touches a descriptor
+   while another thread closes it, as with kqueue, where the close drops the filters in
+   the kernel. An fd closed some other way is found out when EPOLL_CTL_MOD of a reused
+   number fails with ENOENT, and its old filters are forgotten then. */
 #ifndef MW_KQUEUE_SHIM_H
 #define MW_KQUEUE_SHIM_H
 
@@ -22,6 +25,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <time.h>
+#include <unistd.h>
 
 #define EVFILT_READ (-1)
 #define EVFILT_WRITE (-2)
@@ -164,5 +168,16 @@ static int kevent(int kq, const struct kevent *changes, int nchanges, struct kev
     pthread_mutex_unlock(&kq_shim_lock);
     return got;
 }
+
+/* close(2) with kqueue's effect on filters: see the top of this file. */
+static int kq_shim_close(int fd) {
+    int rc;
+    pthread_mutex_lock(&kq_shim_lock);
+    if (fd >= 0 && fd < KQ_SHIM_MAX_FD) memset(&kq_shim_fds[fd], 0, sizeof kq_shim_fds[fd]);
+    rc = close(fd);
+    pthread_mutex_unlock(&kq_shim_lock);
+    return rc;
+}
+#define close(fd) kq_shim_close(fd)
 
 #endif
