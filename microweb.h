@@ -4056,6 +4056,7 @@ enum { MW__KEEP_OPEN, MW__CLOSE, MW__CLOSE_LINGER };
 #define MW__LINGER_QUIET_MS 10    /* ... and less once it has sent nothing this long and has all we sent */
 #define MW__INLINE_BODY_MAX 16384 /* bodies up to this are copied next to the head; larger ones go by writev */
 #define MW__POOL_MAX 256          /* free read buffers a worker keeps */
+#define MW__WORKER_SLOTS 64       /* free connection slots a worker keeps for itself */
 #define MW__BATCH_BYTES 65536     /* pipelined responses are sent once this much is batched */
 #define MW__FLUSH_BYTES 65536     /* after mw_flush, the body is sent on whenever this much is written */
 #define MW__PULL_BYTES 16384      /* what a pull callback is asked for at first */
@@ -4151,7 +4152,9 @@ struct mw__worker {
     mw_res res;
     mw__buf out; /* response bytes batched for one connection, sent with one write */
     mw__buf body, headers, ctype, scratch;
-    mw__buf wakes;   /* connection tags taken from the app's wake-up list */
+    mw__buf wakes;        /* connection tags taken from the app's wake-up list */
+    mw__conn *free_conns; /* slots this worker closed, for its next connections (no lock) */
+    int nfree;
     mw__buf reqline; /* the access log's "METHOD TARGET" */
     mw__buf json;    /* a parsed JSON body (mw_req_json) */
     mw__arena arena;
@@ -4173,8 +4176,8 @@ typedef struct mw__ext {
 /* Connections by client address (IPv6: by /64), for MW_LIMIT_CONNECTIONS_PER_IP: open
    addressing with linear probing, a slot per address in use. */
 typedef struct mw__addr_count {
-    unsigned char key[16];
-    unsigned count; /* 0: the slot is free */
+    uint64_t key[2]; /* the address (mw__addr_key) as two words */
+    unsigned count;  /* 0: the slot is free */
 } mw__addr_count;
 
 typedef struct mw__addr_table {
@@ -4559,7 +4562,7 @@ static int mw__conn_sendv(mw__conn *c, struct iovec *iov, int n) {
             i = mw__iov_consume(iov, n, i, (size_t)sent);
         }
     }
-    return mw__queue_iov(&c->outq, &c->outq_off, iov + i, n - i); /* the rare slow reader */
+    return i < n ? mw__queue_iov(&c->outq, &c->outq_off, iov + i, n - i) : 0; /* the rare slow reader */
 }
 
 /* How a connection closes after its answer. A client that asked for the close sends
@@ -5799,29 +5802,35 @@ static const mw__protocol mw__http1 = {mw__http1_on_event};
 /* ---- connections by client address (MW_LIMIT_CONNECTIONS_PER_IP) ---- */
 
 /* IPv4 by address; IPv6 by its /64, which one subscriber usually holds whole. */
-static void mw__addr_key(const mw__addr *a, unsigned char key[16]) {
+static void mw__addr_key(const mw__addr *a, uint64_t key[2]) {
     static const unsigned char v4_prefix[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
     memcpy(key, a->ip, 16);
-    if (memcmp(a->ip, v4_prefix, 12) != 0) memset(key + 8, 0, 8);
+    if (memcmp(a->ip, v4_prefix, 12) != 0) key[1] = 0;
 }
 
-static size_t mw__addr_home(const mw__addr_table *t, const unsigned char key[16]) {
-    unsigned long long h = 1469598103934665603ull; /* FNV-1a */
-    int i;
-    for (i = 0; i < 16; i++) h = (h ^ key[i]) * 1099511628211ull;
-    return (size_t)(h ^ (h >> 29)) & (t->cap - 1);
+static size_t mw__addr_home(const mw__addr_table *t, const uint64_t key[2]) {
+    uint64_t h = key[0] * 0x9e3779b97f4a7c15ull ^ key[1] * 0xc2b2ae3d27d4eb4full; /* two multiplicative hashes */
+    return (size_t)(h ^ (h >> 32)) & (t->cap - 1);
+}
+
+/* The slot holding key, or the free slot where it would go. */
+static size_t mw__addr_find(const mw__addr_table *t, const uint64_t key[2]) {
+    size_t i;
+    for (i = mw__addr_home(t, key); t->slots[i].count; i = (i + 1) & (t->cap - 1))
+        if (t->slots[i].key[0] == key[0] && t->slots[i].key[1] == key[1]) break;
+    return i;
 }
 
 /* Counts one more connection from a; 0 when a already holds `limit`. */
 static int mw__addr_take(mw__addr_table *t, const mw__addr *a, long long limit) {
-    unsigned char key[16];
+    uint64_t key[2];
     size_t i;
     if (!t->slots) return 1;
     mw__addr_key(a, key);
-    for (i = mw__addr_home(t, key); t->slots[i].count; i = (i + 1) & (t->cap - 1))
-        if (memcmp(t->slots[i].key, key, 16) == 0) break;
+    i = mw__addr_find(t, key);
     if (t->slots[i].count >= (unsigned long long)limit) return 0;
-    memcpy(t->slots[i].key, key, 16);
+    t->slots[i].key[0] = key[0];
+    t->slots[i].key[1] = key[1];
     t->slots[i].count++;
     return 1;
 }
@@ -5829,12 +5838,11 @@ static int mw__addr_take(mw__addr_table *t, const mw__addr *a, long long limit) 
 /* One connection from a less; an address with none leaves the table (linear probing's
    deletion: later entries of the same run move up, so every one stays findable). */
 static void mw__addr_give(mw__addr_table *t, const mw__addr *a) {
-    unsigned char key[16];
+    uint64_t key[2];
     size_t i, j, mask = t->cap - 1;
     if (!t->slots) return;
     mw__addr_key(a, key);
-    for (i = mw__addr_home(t, key); t->slots[i].count; i = (i + 1) & mask)
-        if (memcmp(t->slots[i].key, key, 16) == 0) break;
+    i = mw__addr_find(t, key);
     if (!t->slots[i].count || --t->slots[i].count) return;
     for (j = (i + 1) & mask; t->slots[j].count; j = (j + 1) & mask) {
         size_t home = mw__addr_home(t, t->slots[j].key);
@@ -5848,10 +5856,16 @@ static void mw__addr_give(mw__addr_table *t, const mw__addr *a) {
 
 /* ---- the connection table ---- */
 
-/* A free connection slot (lock held), allocating a chunk of them when none is free. */
-static mw__conn *mw__conn_slot(mw_app *app) {
-    mw__conn *c = app->free_conns, *chunk;
+/* A free connection slot (the app's lock held): one this worker closed, or one from
+   the app, allocating a chunk of them when none is free. */
+static mw__conn *mw__conn_slot(mw_app *app, mw__worker *w) {
+    mw__conn *c = w->free_conns ? w->free_conns : app->free_conns, *chunk;
     size_t i;
+    if (c == w->free_conns && c) {
+        w->free_conns = c->next_free;
+        w->nfree--;
+        return c;
+    }
     if (c) {
         app->free_conns = c->next_free;
         return c;
@@ -5917,7 +5931,7 @@ static void mw__conn_open(mw__worker *w, int fd, const mw__addr *peer) {
     } else if (lim->v[MW_LIMIT_CONNECTIONS_PER_IP] &&
                !mw__addr_take(&app->addrs, peer, lim->v[MW_LIMIT_CONNECTIONS_PER_IP])) {
         refuse = 429;
-    } else if (!(c = mw__conn_slot(app))) {
+    } else if (!(c = mw__conn_slot(app, w))) {
         refuse = 503;
         if (lim->v[MW_LIMIT_CONNECTIONS_PER_IP]) mw__addr_give(&app->addrs, peer);
     }
@@ -5955,6 +5969,12 @@ static void mw__conn_close(mw__worker *w, mw__conn *c) {
     mw__conn_release_rbuf(w, c);
     mw__buf_free(&c->outq);
     mw__conn_retire(c);
+    if (w->nfree < MW__WORKER_SLOTS) { /* this worker's next connection takes it, without a lock */
+        c->next_free = w->free_conns;
+        w->free_conns = c;
+        w->nfree++;
+        return;
+    }
     pthread_mutex_lock(&app->conns_lock);
     c->next_free = app->free_conns;
     app->free_conns = c;
@@ -6166,7 +6186,8 @@ static void mw__worker_free(mw__worker *w) {
 /* The connection table and the address counts, sized for the connection limit. */
 static int mw__tables_open(mw_app *app) {
     size_t conns = (size_t)app->limits.v[MW_LIMIT_CONNECTIONS], cap = 16;
-    app->max_chunks = (conns + MW__CONN_CHUNK - 1) / MW__CONN_CHUNK;
+    /* room for every open connection and the free slots the workers keep */
+    app->max_chunks = (conns + (size_t)app->nworkers * MW__WORKER_SLOTS + MW__CONN_CHUNK - 1) / MW__CONN_CHUNK;
     app->nchunks = 0;
     app->free_conns = NULL;
     if (!(app->chunks = (mw__conn **)MW_MALLOC(app->max_chunks * sizeof *app->chunks))) return MW_ENOMEM;
