@@ -50,6 +50,9 @@ $(B)/limits_table: tests/limits_table.c tests/harness.h microweb.h | $(B)
 $(B)/streams: tests/streams.c tests/harness.h microweb.h | $(B)
 	$(CC) $(CFLAGS) $(WARN) -pthread -I. tests/streams.c -o $@
 
+$(B)/ownership: tests/ownership.c tests/harness.h microweb.h | $(B)
+	$(CC) $(CFLAGS) $(WARN) -pthread -I. tests/ownership.c -o $@
+
 $(B)/hello_test: examples/hello_test.c examples/hello.c microweb.h | $(B)
 	$(CC) $(CFLAGS) $(WARN) -pthread -I. examples/hello_test.c -o $@
 

@@ -4438,13 +4438,19 @@ static mw__conn *mw__conn_lookup(mw_app *app, uintptr_t tag) {
 /* Takes the connection for this worker: 1 when taken; 0 when the tag is stale or
    another worker runs it (which is then asked to run once more). */
 static int mw__conn_enter(mw__conn *c, uintptr_t tag) {
-    unsigned idle = (unsigned)((tag >> MW__TAG_INDEX_BITS) & MW__GEN_MASK) << 2, cur = idle;
+    unsigned idle = (unsigned)((tag >> MW__TAG_INDEX_BITS) & MW__GEN_MASK) << 2;
     for (;;) {
-        if (__atomic_compare_exchange_n(&c->state, &cur, idle | MW__RUN_BUSY, 0, __ATOMIC_ACQUIRE, __ATOMIC_ACQUIRE))
-            return 1;
-        if ((cur & ~3u) != idle || (cur & 3u) == MW__RUN_AGAIN) return 0;
-        if (__atomic_compare_exchange_n(&c->state, &cur, idle | MW__RUN_AGAIN, 0, __ATOMIC_RELEASE, __ATOMIC_ACQUIRE))
-            return 0;
+        unsigned cur = __atomic_load_n(&c->state, __ATOMIC_ACQUIRE);
+        if ((cur & ~3u) != idle || (cur & 3u) == MW__RUN_AGAIN) return 0; /* stale, or already asked */
+        if ((cur & 3u) == MW__RUN_IDLE) {
+            if (__atomic_compare_exchange_n(&c->state, &cur, idle | MW__RUN_BUSY, 0, __ATOMIC_ACQUIRE,
+                                            __ATOMIC_RELAXED))
+                return 1;
+        } else if (__atomic_compare_exchange_n(&c->state, &cur, idle | MW__RUN_AGAIN, 0, __ATOMIC_RELEASE,
+                                               __ATOMIC_RELAXED)) {
+            return 0; /* busy: its runner runs it once more */
+        }
+        /* the state changed under us: look again */
     }
 }
 

@@ -110,6 +110,7 @@ LOCPATH=$B/locale suite json_locale "$B/json_locale"
 suite hello_test "$B/hello_test"
 suite streams "$B/streams"
 suite limits_table "$B/limits_table" microweb.h README.md
+suite ownership "$B/ownership"
 json_check_exit_codes() {
     v=tests/vectors/JSONTestSuite/test_parsing
     tests/json_check $v/y_object.json && { tests/json_check $v/n_array_extra_comma.json; [ $? -eq 1 ]; } &&
@@ -201,7 +202,9 @@ mkdir -p "$B/tsan"
 check build_tsan sh -c "clang -O1 -g -fsanitize=thread -pthread -I. examples/hello.c -o $B/tsan/hello &&
     clang -O1 -g -fsanitize=thread -pthread -I. tests/testapp.c -o $B/tsan/testapp &&
     clang -O1 -g -fsanitize=thread -pthread -I. tests/streams.c -o $B/tsan/streams &&
-    clang -O1 -g -fsanitize=thread -pthread -I. examples/stream.c -o $B/tsan/stream"
+    clang -O1 -g -fsanitize=thread -pthread -I. examples/stream.c -o $B/tsan/stream &&
+    clang -O1 -g -fsanitize=thread -pthread -I. tests/ownership.c -o $B/tsan/ownership"
+TSAN_OPTIONS="halt_on_error=1 exitcode=66" suite ownership_tsan "$B/tsan/ownership"
 TSAN_OPTIONS="halt_on_error=1 exitcode=66" E2E_TIMEOUT_SCALE=5 suite streams_tsan "$B/tsan/streams"
 TSAN_OPTIONS="halt_on_error=1 exitcode=66" E2E_TIMEOUT_SCALE=5 \
     suite stream_example_tsan python3 tests/streams.py "$B/tsan/stream" --quick
