@@ -223,7 +223,8 @@
    int mw_send_file(rs, status, content_type, fd, offset, length)
                           length bytes of the open file fd from offset, sent by the
                           kernel (sendfile) as the client takes them; microweb closes
-                          fd when the response ends. Content-Length is length.
+                          fd when the response ends (if the call fails, fd is still
+                          yours). Content-Length is length.
    int mw_send_pull(rs, status, content_type, fn, arg, release)
                           a body made on demand: long fn(arg, buf, cap) is called,
                           on a worker, whenever the socket can take more; it writes up
@@ -231,23 +232,31 @@
                           a negative value to cut the response (the client sees it
                           incomplete). release(arg) (may be NULL) is called once when
                           the response ends, however it ends. Memory stays at one
-                          buffer (16 KiB) whatever the size, and a slow client slows
-                          the producer: examples/stream.c exports a CSV this way.
+                          buffer (16 KiB, doubling up to 256 KiB while the client
+                          keeps up) whatever the size, and a slow client slows the
+                          producer: examples/stream.c exports a CSV this way.
    mw_stream *mw_stream_open(rs, status, content_type)
                           a push stream: the handler returns at once and the body is
                           written later, from any thread, through the handle:
        int mw_stream_write(s, data, len)          never waits. 0 when sent or queued;
-                                                  MW_EAGAIN when the stream's buffer
-                                                  (MW_STREAM_BUFFER_BYTES) cannot take
-                                                  it (nothing of it is queued: the
-                                                  client reads slower than you write;
-                                                  drop it, or wait and retry);
+                                                  MW_EAGAIN when earlier bytes still wait
+                                                  and this one would take the stream's
+                                                  buffer past MW_STREAM_BUFFER_BYTES
+                                                  (nothing of it is queued: the client
+                                                  reads slower than you write; drop it,
+                                                  or wait and retry; a write into an
+                                                  empty buffer is always taken);
                                                   MW_ECLOSED when the stream is over
        int mw_stream_printf(s, fmt, ...)
-       void mw_stream_on_close(s, fn, arg)        fn(s, arg) is called exactly once,
-                                                  on a worker, when the stream is over:
-                                                  the end was sent, the client went
-                                                  away, or the server is stopping. Set
+       void mw_stream_on_close(s, fn, arg)        fn(s, arg) is called exactly once
+                                                  when the stream is over: the end was
+                                                  sent, the client went away, or the
+                                                  server is stopping. It runs on a
+                                                  worker (or in the handler, if another
+                                                  whole response replaces the stream;
+                                                  or in the thread of mw_test_request),
+                                                  never inside an mw_stream_ call and
+                                                  with no lock of microweb's held. Set
                                                   it in the handler. arg must live until
                                                   then; this is the place to forget s
        void mw_stream_end(s)                      no more writes: the body ends after
@@ -261,9 +270,12 @@
    pushing to many streams costs a send each and no thread switch. What the socket
    does not take waits in the stream's buffer and goes out when the client reads. A
    stream holds no worker while it waits, only its connection and a small record.
-   A client that reads nothing for MW_WRITE_TIMEOUT_MS is cut (on_close tells you). On
-   stop (SIGTERM), every stream ends cleanly (its last chunk, then the FIN) before the
-   grace period is out.
+   Once its buffers are full (the kernel's, then the stream's), a client that takes
+   nothing for MW_WRITE_TIMEOUT_MS is cut (on_close tells you); a client gone without
+   a word is found by the next write (for an event stream, the heartbeat). On stop
+   (SIGTERM), every stream ends cleanly (its last chunk, then the FIN); one whose
+   client reads nothing is cut when the grace period is out. mw_status after
+   mw_stream_open (or any body source) is refused: the body is framed for its status.
 
    Server-Sent Events (the HTML standard's text/event-stream) over a push stream:
    mw_stream *mw_sse_open(rs)        200, Content-Type text/event-stream, Cache-Control:
@@ -298,8 +310,9 @@
        {"time":"2026-11-30T14:23:21.123Z","client":"127.0.0.1:51234","method":"GET",
         "target":"/users/42","status":200,"bytes":13,"us":57}
    time (UTC), client address:port, method, target (path and query), status, body bytes
-   sent, microseconds from the request's first byte to its answer being handed to the
-   socket (a stream: to its end). A refusal before a request line is "- -".
+   (of a stream: those the app wrote), microseconds from when the server began reading
+   the request to its answer being handed to the socket (a stream: to its end). A
+   refusal before a request line is "- -".
    The examples turn it on; make run shows each request as it arrives.
 
    ============================================================================
@@ -330,7 +343,8 @@
      IPv6 counts by /64); its next ones are answered 429 with Retry-After and closed
      at once, and everybody else still gets in. Behind a proxy every client has the
      proxy's address: raise it there, or set 0 to switch it off.
-   Stopping (SIGINT/SIGTERM, mw_stop): the listener closes; every response in progress
+   Stopping (SIGINT/SIGTERM, mw_stop): new connections are refused (on Linux at once;
+   elsewhere they wait unanswered until serving ends); every response in progress
    is finished and the next one a connection answers says Connection: close; a
    connection with nothing in flight answers what already arrived, or closes; push
    streams end (last chunk, then FIN). A connection always ends after a complete
@@ -681,33 +695,34 @@ extern "C" {
    tests/limits_table.c holds the manual's LIMITS table against it. A new limit is a
    default block above, a row here and a row in the manual and README. */
 #define MW__NO_MAX 0x7fffffffffffffffLL
+#define MW__MAX_TIME (1LL << 40) /* ms (35 years) or s: deadlines computed from it cannot overflow */
 #define MW__LIMITS(X)                                                                                     \
     X(REQUEST_LINE, MW_MAX_REQUEST_LINE, "bytes", 64, 1 << 24, "414, close")                              \
     X(HEADER_BYTES, MW_MAX_HEADER_BYTES, "bytes", 64, 1 << 24, "431, close")                              \
     X(HEADER_COUNT, MW_MAX_HEADERS, "fields", 1, MW_MAX_HEADERS, "431, close")                            \
     X(BODY_BYTES, MW_MAX_BODY_BYTES, "bytes", 0, 1LL << 40, "413, close")                                 \
-    X(HEAD_TIMEOUT_MS, MW_HEAD_TIMEOUT_MS, "ms", 0, MW__NO_MAX, "408, close")                             \
-    X(BODY_TIMEOUT_MS, MW_BODY_TIMEOUT_MS, "ms", 0, MW__NO_MAX, "408, close (no progress)")               \
+    X(HEAD_TIMEOUT_MS, MW_HEAD_TIMEOUT_MS, "ms", 0, MW__MAX_TIME, "408, close")                           \
+    X(BODY_TIMEOUT_MS, MW_BODY_TIMEOUT_MS, "ms", 0, MW__MAX_TIME, "408, close (no progress)")             \
     X(BODY_MIN_RATE, MW_BODY_MIN_RATE, "bytes/s", 0, MW__NO_MAX, "408, close (0: off) see SERVING")       \
-    X(KEEPALIVE_TIMEOUT_MS, MW_KEEPALIVE_TIMEOUT_MS, "ms", 0, MW__NO_MAX, "close")                        \
-    X(WRITE_TIMEOUT_MS, MW_WRITE_TIMEOUT_MS, "ms", 0, MW__NO_MAX, "close (no progress)")                  \
+    X(KEEPALIVE_TIMEOUT_MS, MW_KEEPALIVE_TIMEOUT_MS, "ms", 0, MW__MAX_TIME, "close")                      \
+    X(WRITE_TIMEOUT_MS, MW_WRITE_TIMEOUT_MS, "ms", 0, MW__MAX_TIME, "close (no progress)")                \
     X(CONNECTIONS, MW_MAX_CONNECTIONS, "conns", 1, 1 << 23, "503, close")                                 \
     X(CONNECTIONS_PER_IP, MW_MAX_CONNECTIONS_PER_IP, "conns", 0, MW__NO_MAX, "429, close (0: off)")       \
-    X(SHUTDOWN_GRACE_MS, MW_SHUTDOWN_GRACE_MS, "ms", 0, MW__NO_MAX, "connections closed")                 \
+    X(SHUTDOWN_GRACE_MS, MW_SHUTDOWN_GRACE_MS, "ms", 0, MW__MAX_TIME, "connections closed")               \
     X(CHUNK_EXT_BYTES, MW_MAX_CHUNK_EXT_BYTES, "bytes", 0, MW__NO_MAX, "400, close")                      \
     X(MULTIPART_PARTS, MW_MAX_MULTIPART_PARTS, "parts", 0, MW__NO_MAX, "413")                             \
     X(STREAM_BUFFER_BYTES, MW_STREAM_BUFFER_BYTES, "bytes", 1024, 1LL << 32, "write refused (MW_EAGAIN)") \
-    X(SSE_HEARTBEAT_MS, MW_SSE_HEARTBEAT_MS, "ms", 0, MW__NO_MAX, "(0: none)")                            \
+    X(SSE_HEARTBEAT_MS, MW_SSE_HEARTBEAT_MS, "ms", 0, MW__MAX_TIME, "(0: none)")                          \
     X(ACCESS_LOG, MW_ACCESS_LOG, "0/1/2", 0, 2, "(1: plain, 2: JSON lines)")                              \
     X(PG_POOL_SIZE, MW_PG_POOL_SIZE, "conns", 0, MW__NO_MAX, "")                                          \
-    X(PG_ACQUIRE_TIMEOUT_MS, MW_PG_ACQUIRE_TIMEOUT_MS, "ms", 0, MW__NO_MAX, "503")                        \
-    X(PG_CONNECT_TIMEOUT_S, MW_PG_CONNECT_TIMEOUT_S, "s", 0, MW__NO_MAX, "503")                           \
-    X(PG_STATEMENT_TIMEOUT_MS, MW_PG_STATEMENT_TIMEOUT_MS, "ms", 0, MW__NO_MAX, "504")                    \
-    X(PG_RETRY_MS, MW_PG_RETRY_MS, "ms", 0, MW__NO_MAX, "503 meanwhile")                                  \
+    X(PG_ACQUIRE_TIMEOUT_MS, MW_PG_ACQUIRE_TIMEOUT_MS, "ms", 0, MW__MAX_TIME, "503")                      \
+    X(PG_CONNECT_TIMEOUT_S, MW_PG_CONNECT_TIMEOUT_S, "s", 0, MW__MAX_TIME, "503")                         \
+    X(PG_STATEMENT_TIMEOUT_MS, MW_PG_STATEMENT_TIMEOUT_MS, "ms", 0, MW__MAX_TIME, "504")                  \
+    X(PG_RETRY_MS, MW_PG_RETRY_MS, "ms", 0, MW__MAX_TIME, "503 meanwhile")                                \
     X(PG_PREPARE, MW_PG_PREPARE, "0/1", 0, MW__NO_MAX, "")                                                \
     X(PG_DEBUG, MW_PG_DEBUG, "0/1", 0, MW__NO_MAX, "")                                                    \
     X(THREADS, MW_THREADS_DEFAULT, "threads", 0, MW__NO_MAX, "")                                          \
-    X(DEFER_ACCEPT_S, MW_DEFER_ACCEPT_S, "s", 0, MW__NO_MAX, "(Linux; 0: off) see below")
+    X(DEFER_ACCEPT_S, MW_DEFER_ACCEPT_S, "s", 0, MW__MAX_TIME, "(Linux; 0: off) see below")
 
 #define MW__LIMIT_ENUM(name, def, unit, min, max, exceeded) MW_LIMIT_##name,
 typedef enum mw_limit { MW__LIMITS(MW__LIMIT_ENUM) MW_LIMIT_COUNT } mw_limit;
@@ -1044,6 +1059,18 @@ static int mw__make_pipe(int fds[2]) {
     mw__set_nonblocking(fds[0]);
     mw__set_nonblocking(fds[1]);
     return 0;
+}
+
+/* A stopping server refuses new connections at once (and resets those waiting in the
+   backlog, which no answer was owed yet) rather than letting them queue until the end:
+   Linux does this for shutdown() of a listening socket. Elsewhere the listener just
+   stops being armed, and is closed when serving ends. */
+static void mw__listener_refuse(int fd) {
+#if defined(__linux__)
+    shutdown(fd, SHUT_RD);
+#else
+    (void)fd;
+#endif
 }
 
 /* Bytes sent on the socket that the client has not acknowledged yet: while some
@@ -1557,6 +1584,8 @@ static void mw__logger_free(mw__logger *lg) {
 }
 
 static void mw__log_line(mw__logger *lg, int level, const char *line, size_t n) {
+    const char *nul = (const char *)memchr(line, 0, n);
+    if (nul) n = (size_t)(nul - line); /* records are NUL-terminated in the queue */
     if (!lg->running) {
         mw__log_emit(lg, level, line);
         return;
@@ -3391,7 +3420,9 @@ static int mw__valid_status(int status) { return status >= 200 && status <= 599;
 int mw_status(mw_res *rs, int status) {
     if (!rs) return MW_EINVAL;
     rs->touched = 1;
-    if (rs->committed) return mw__res_warn(rs, MW__WARN_COMMITTED, "mw_status after mw_flush: ignored"), MW_ESTATE;
+    /* after mw_flush the head is gone; a stream or pull body is framed for its status */
+    if (rs->committed || rs->src.kind != MW__SRC_MEMORY)
+        return mw__res_warn(rs, MW__WARN_COMMITTED, "mw_status after the body began: ignored"), MW_ESTATE;
     if (!mw__valid_status(status)) return mw__res_break(rs, MW__WARN_STATUS, "invalid status code");
     rs->status = status;
     return 0;
@@ -4469,20 +4500,25 @@ static void mw__conn_retire(mw__conn *c) {
     __atomic_store_n(&c->state, gen << 2, __ATOMIC_RELEASE);
 }
 
-/* Queues a connection for a worker's attention; the pipe wakes one. */
-static void mw__wake_tag(mw_app *app, uintptr_t tag) {
+/* Queues a connection for a worker's attention; the pipe wakes one. 0, or MW_ENOMEM
+   (the caller's "queued" flag must then be cleared, or it would never be woken). */
+static int mw__wake_tag(mw_app *app, uintptr_t tag) {
     char b = 1;
+    int rc;
     pthread_mutex_lock(&app->wake_lock);
-    if (mw__buf_append(&app->wakes, &tag, sizeof tag) == 0 && !app->wake_signalled) {
+    rc = mw__buf_append(&app->wakes, &tag, sizeof tag);
+    if (rc == 0 && !app->wake_signalled) {
         app->wake_signalled = 1;
         if (write(app->wake_pipe[1], &b, 1) < 0) { /* full: a worker wakes anyway */
         }
     }
     pthread_mutex_unlock(&app->wake_lock);
+    return rc;
 }
 
 static void mw__wake_conn(mw_app *app, mw__conn *c) {
-    if (!__atomic_exchange_n(&c->wake_queued, 1, __ATOMIC_ACQ_REL)) mw__wake_tag(app, mw__conn_tag(c));
+    if (!__atomic_exchange_n(&c->wake_queued, 1, __ATOMIC_ACQ_REL) && mw__wake_tag(app, mw__conn_tag(c)) != 0)
+        MW__STORE(&c->wake_queued, 0); /* the sweeper tries again on its next tick */
 }
 
 /* ---- the socket's io ---- */
@@ -4555,10 +4591,16 @@ static void mw__conn_progressed(mw__conn *c, const mw__limits *lim) {
     if (MW__LOAD(&c->phase) == MW__PH_WRITE) MW__STORE(&c->deadline, mw__now_ms() + lim->v[MW_LIMIT_WRITE_TIMEOUT_MS]);
 }
 
+/* The last answer before the FIN is complete in memory: the kernel may hold its tail
+   for the FIN. Not while a body is still to come from a source (it would wait 200 ms). */
+static int mw__send_flags(const mw__conn *c) {
+    return c->close_after != MW__KEEP_OPEN && c->src.kind == MW__SRC_MEMORY ? MW__SEND_BEFORE_FIN : 0;
+}
+
 /* Sends the iovecs, after anything already queued; what the client does not take now
    is queued in c->outq. 0, or -1 when the connection is dead. */
 static int mw__conn_sendv(mw__conn *c, struct iovec *iov, int n) {
-    int flags = c->close_after != MW__KEEP_OPEN ? MW__SEND_BEFORE_FIN : 0, i = 0;
+    int flags = mw__send_flags(c), i = 0;
     if (c->outq.len == c->outq_off) {
         while (i < n) {
             long sent = c->io->send(c, iov + i, n - i, flags);
@@ -4598,7 +4640,7 @@ static int mw__conn_send(mw__worker *w, mw__conn *c, const char *extra, size_t e
 /* Sends what waits in c->outq. 1 when all of it is gone, 0 when the socket is full,
    -1 when the connection is dead. */
 static int mw__conn_send_queued(mw__conn *c, const mw__limits *lim) {
-    int flags = c->close_after != MW__KEEP_OPEN ? MW__SEND_BEFORE_FIN : 0;
+    int flags = mw__send_flags(c);
     while (c->outq_off < c->outq.len) {
         struct iovec iov;
         long n;
@@ -4649,6 +4691,9 @@ static void mw__log_conn(mw__worker *w, mw__conn *c, int status, const char *why
 /* Answers a request we refuse, then closes: after a framing error the rest of the
    stream cannot be trusted (RFC 9112 §6.3, last paragraph). */
 static void mw__conn_fail(mw__worker *w, mw__conn *c, int status, const char *why) {
+    /* The worker's parsed head may be another connection's by now (or this one's before
+       its buffer moved): the access log reads this request's own head again. */
+    if (c->head_len && w->app->access_log) mw__parse_head(c->rbuf + c->rstart, c->head_len, &w->app->limits, &w->head);
     mw__log_conn(w, c, status, why);
     mw__res_reset(w, c);
     if (status == 503 || status == 429) mw__add_header(&w->res, "Retry-After", "1");
@@ -4763,10 +4808,7 @@ static void mw__stream_unref(mw_stream *s) {
 
 /* The connection's worker is needed: to send what waits, or to end the response. */
 static void mw__stream_wake(mw_stream *s) {
-    if (s->tag && !s->woken) {
-        s->woken = 1;
-        mw__wake_tag(s->app, s->tag);
-    }
+    if (s->tag && !s->woken) s->woken = mw__wake_tag(s->app, s->tag) == 0;
     pthread_cond_broadcast(&s->changed);
 }
 
@@ -4799,8 +4841,9 @@ static int mw__stream_put(mw_stream *s, const void *data, size_t len) {
     if (s->ending || s->gone || s->over) return MW_ECLOSED;
     if (!len) return 0;
     /* the buffer is bounded: a client that reads slower than the app writes is told
-       to the writer, never grown into */
-    if (s->buf.len - s->off + len + (chunked ? 24 : 0) > s->cap) return MW_EAGAIN;
+       to the writer, never grown into. A write is refused only while bytes wait, so a
+       single write larger than the buffer still goes out. */
+    if (s->off < s->buf.len && s->buf.len - s->off + len + (chunked ? 24 : 0) > s->cap) return MW_EAGAIN;
     if (chunked) {
         iov[n].iov_base = size_line;
         iov[n++].iov_len = mw__chunk_size_line(size_line, len);
@@ -4834,13 +4877,6 @@ static void mw__stream_attach(mw_stream *s, mw__conn *c) {
     pthread_mutex_lock(&s->lock);
     s->conn = c;
     s->tag = c->fd >= 0 ? mw__conn_tag(c) : 0;
-    pthread_mutex_unlock(&s->lock);
-}
-
-/* The server ends the stream (stopping). */
-static void mw__stream_end(mw_stream *s) {
-    pthread_mutex_lock(&s->lock);
-    mw__stream_finish(s);
     pthread_mutex_unlock(&s->lock);
 }
 
@@ -4895,7 +4931,8 @@ static int mw__stream_pump(mw__conn *c) {
     }
     out = s->gone ? MW__OUT_DEAD : s->off < s->buf.len ? MW__OUT_BLOCKED : s->ending ? MW__OUT_DONE : MW__OUT_PARKED;
     c->src_bytes = s->bytes;
-    if (out == MW__OUT_PARKED && s->heartbeat_ms) MW__STORE(&c->heartbeat_at, s->last_write_ms + s->heartbeat_ms);
+    /* parked, it owes a heartbeat after a silence; blocked, the sweeper need not wake it */
+    MW__STORE(&c->heartbeat_at, out == MW__OUT_PARKED && s->heartbeat_ms ? s->last_write_ms + s->heartbeat_ms : 0);
     pthread_mutex_unlock(&s->lock);
     return out;
 }
@@ -5371,7 +5408,10 @@ static void mw__conn_start_source(mw__worker *w, mw__conn *c, int keep_alive) {
         mw__request_line_of(w, c, &w->reqline);
         c->src_request = mw__strndup(w->reqline.data ? w->reqline.data : "", w->reqline.len);
     }
-    if (c->src.kind == MW__SRC_PUSH) mw__stream_attach(c->src.stream, c);
+    if (c->src.kind == MW__SRC_PUSH) {
+        mw__stream_attach(c->src.stream, c);
+        if (c->saw_stop) mw_stream_end(c->src.stream); /* opened while stopping: it ends at once */
+    }
 }
 
 /* The end of a body the handler sent on with mw_flush: the rest, then the last chunk. */
@@ -5683,8 +5723,6 @@ static int mw__conn_read(mw__worker *w, mw__conn *c, int idle_expired) {
     }
 }
 
-/* After a refusal, or after the FIN on a closing connection: reads and drops what the
-   client still sends until it closes or the linger time is over. */
 /* After our FIN: reads and drops what the client still sends, and closes when it
    closes, or once it has been quiet for MW__LINGER_QUIET_MS with everything we sent
    acknowledged, or after MW__LINGER_MS. Closing while the client still sends would
@@ -5770,7 +5808,7 @@ static int mw__conn_expire(mw__worker *w, mw__conn *c, int phase) {
 static void mw__conn_see_stop(mw__conn *c) {
     c->saw_stop = 1;
     if (c->src.kind == MW__SRC_PUSH) {
-        mw__stream_end(c->src.stream);
+        mw_stream_end(c->src.stream);
         c->close_after = MW__CLOSE;
     }
 }
@@ -5926,6 +5964,22 @@ static void mw__reject_connection(mw__worker *w, int fd, const mw__addr *peer, i
     close(fd);
 }
 
+/* Runs a connection this worker has taken, again while events came meanwhile, and
+   gives it back. */
+static void mw__conn_run(mw__worker *w, mw__conn *c, unsigned events) {
+    while (c->proto->on_event(w, c, events)) {
+        if (mw__conn_leave(c)) return;
+        events = MW__EV_READ | MW__EV_WRITE | MW__EV_WAKE;
+    }
+}
+
+static void mw__conn_event(mw__worker *w, uintptr_t tag, unsigned events) {
+    mw__conn *c = mw__conn_lookup(w->app, tag);
+    if (!c) return;
+    if (events & MW__EV_WAKE) MW__STORE(&c->wake_queued, 0);
+    if (mw__conn_enter(c, tag)) mw__conn_run(w, c, events);
+}
+
 static void mw__conn_open(mw__worker *w, int fd, const mw__addr *peer) {
     mw_app *app = w->app;
     const mw__limits *lim = &app->limits;
@@ -5943,6 +5997,8 @@ static void mw__conn_open(mw__worker *w, int fd, const mw__addr *peer) {
     }
     if (c) {
         mw__conn_init(c, fd, peer, mw__now_ms() + lim->v[MW_LIMIT_HEAD_TIMEOUT_MS]);
+        /* this worker's until armed: once on the list, the sweeper may wake it */
+        __atomic_store_n(&c->state, __atomic_load_n(&c->state, __ATOMIC_RELAXED) | MW__RUN_BUSY, __ATOMIC_RELEASE);
         c->next = app->conns.next;
         c->prev = &app->conns;
         app->conns.next->prev = c;
@@ -5954,9 +6010,8 @@ static void mw__conn_open(mw__worker *w, int fd, const mw__addr *peer) {
         mw__reject_connection(w, fd, peer, refuse);
         return;
     }
-    __atomic_store_n(&c->state, __atomic_load_n(&c->state, __ATOMIC_RELAXED),
-                     __ATOMIC_RELEASE); /* publishes the fields */
     if (mw__poller_add(&app->poller, fd, mw__conn_tag(c), MW__EV_READ | app->conn_arming) != 0) mw__conn_close(w, c);
+    else if (!mw__conn_leave(c)) mw__conn_run(w, c, MW__EV_READ | MW__EV_WAKE); /* woken meanwhile */
 }
 
 static void mw__conn_close(mw__worker *w, mw__conn *c) {
@@ -5985,18 +6040,6 @@ static void mw__conn_close(mw__worker *w, mw__conn *c) {
     c->next_free = app->free_conns;
     app->free_conns = c;
     pthread_mutex_unlock(&app->conns_lock);
-}
-
-/* Runs a connection for one event, and again while events came meanwhile. */
-static void mw__conn_event(mw__worker *w, uintptr_t tag, unsigned events) {
-    mw__conn *c = mw__conn_lookup(w->app, tag);
-    if (!c) return;
-    if (events & MW__EV_WAKE) MW__STORE(&c->wake_queued, 0);
-    if (!mw__conn_enter(c, tag)) return;
-    while (c->proto->on_event(w, c, events)) {
-        if (mw__conn_leave(c)) return;
-        events = MW__EV_READ | MW__EV_WRITE | MW__EV_WAKE;
-    }
 }
 
 /* Takes the wake-up list and runs each connection in it. */
@@ -6142,6 +6185,7 @@ static void mw__control_loop(mw_app *app) {
         if (MW__LOAD(&app->stopping) && !grace_end) {
             stopping = all = 1;
             grace_end = now + app->limits.v[MW_LIMIT_SHUTDOWN_GRACE_MS];
+            mw__listener_refuse(app->listen_fd);
         }
         if (stopping && now >= grace_end && !MW__LOAD(&app->forcing)) {
             MW__STORE(&app->forcing, 1);
@@ -6363,6 +6407,8 @@ int mw_serve(mw_app *app) {
     app->nworkers = mw__thread_count(app);
     app->conn_arming = app->nworkers == 1 ? MW__EV_PERSIST : 0;
     app->access_log = mw__access_log_setting(app);
+    app->wakes.len = 0;
+    app->wake_signalled = 0;
     if ((rc = mw__tables_open(app)) == 0 && (rc = mw__start_workers(app)) == 0) {
         mw__control_loop(app);
         mw__stop_workers(app);

@@ -1398,6 +1398,27 @@ def run_server_suite(prefix, command, extra_env, tests, quick, stops_itself=Fals
         server.kill()
 
 
+# ---------------------------------------------------------------------------
+# the access log (testapp, one worker, tight limits, MW_ACCESS_LOG=1)
+# ---------------------------------------------------------------------------
+def test_refusal_after_head_logs_its_own_request(ctx):
+    """A 408 for a body that stopped coming is logged with its own request line, though
+    the worker has parsed another connection's head since (the log read that one)."""
+    with Client(ctx.port) as a:
+        a.send(b"POST /echo?conn=a HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\nabc")
+        other = capture(exchange, ctx.port, "GET", "/query?this-is-connection-b")
+        refused = capture(a.read_response)
+    line = ctx.server.wait_for_line(re.compile(r" 408 \d+ \d+us$"), T(5))
+    check_response("other_connection_served_meanwhile", other, status=200)
+    check_response("stalled_body_answered_408", refused, status=408)
+    check("refusal_logged_with_its_own_request",
+          line is not None and " POST /echo?conn=a 408 " in line.string and "connection-b" not in line.string,
+          "log line %s" % short(line.string if line else None))
+
+
+ACCESS_LOG_TESTS = [test_refusal_after_head_logs_its_own_request]
+
+
 def main(argv):
     args = [a for a in argv if a != "--quick"]
     if len(args) != 2:
@@ -1408,6 +1429,8 @@ def main(argv):
     run_server_suite("testapp", command_for(args[1]), {"MW_THREADS": "4"}, TESTAPP_TESTS, quick, stops_itself=True)
     run_server_suite("limits", command_for(args[1]), {"TESTAPP_TIGHT_LIMITS": "1"}, LIMIT_TESTS, quick)
     run_server_suite("stopping", command_for(args[0]), {}, STOPPING_TESTS, quick, stops_itself=True)
+    run_server_suite("access_log", command_for(args[1]),
+                     {"TESTAPP_TIGHT_LIMITS": "1", "MW_THREADS": "1", "MW_ACCESS_LOG": "1"}, ACCESS_LOG_TESTS, quick)
     for test in (test_unresolvable_host_reports_the_lookup_failure, test_ipv6_host_bracketed_and_served):
         try:
             test(command_for(args[0]))

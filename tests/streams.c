@@ -329,6 +329,43 @@ TEST(test_flush_sends_the_head_and_first_bytes_before_the_handler_returns) {
     server_stop(&srv);
 }
 
+/* A new connection is refused (not left in the backlog) within ms. */
+static int refused_within(int port, long long ms) {
+    long long until = clock_ms() + ms;
+    client late;
+    while (clock_ms() < until) {
+        int accepted = client_connect(&late, port, 0);
+        client_close(&late);
+        if (!accepted) return 1;
+        pause_ms(5);
+    }
+    return 0;
+}
+
+TEST(test_stopping_refuses_new_connections_while_requests_finish) {
+    test_server srv;
+    client c;
+    char head[2048], chunk[256];
+    flush_reset();
+    if (!server_start(&srv, flush_app())) {
+        CHECK(0);
+        return;
+    }
+    CHECK(client_connect(&c, srv.port, 0));
+    CHECK(client_send(&c, "GET /flush HTTP/1.1\r\nHost: t\r\n\r\n"));
+    CHECK_INT(read_head(&c, head, sizeof head), 200); /* the handler waits on the gate: in flight */
+    mw_stop(srv.app);
+    CHECK(refused_within(srv.port, scaled_ms(1000))); /* before: accepted, left unanswered till the end */
+    count_add(&flush_gate);
+    CHECK_INT(read_chunk(&c, chunk, sizeof chunk), 11);
+    CHECK_INT(read_chunk(&c, chunk, sizeof chunk), 11);
+    CHECK_STR(chunk, "second part"); /* the request in flight finished */
+    CHECK_INT(read_chunk(&c, chunk, sizeof chunk), 0);
+    client_close(&c);
+    pthread_join(srv.thread, NULL);
+    mw_app_free(srv.app);
+}
+
 TEST(test_flush_fixes_status_and_headers) {
     test_server srv;
     client c;
@@ -659,6 +696,109 @@ TEST(test_push_to_head_ends_at_once) {
     client_close(&c);
     server_stop(&srv);
     CHECK_INT(count_get(&push_closed), 1);
+}
+
+TEST(test_push_write_larger_than_the_buffer_is_taken_when_nothing_waits) {
+    test_server srv;
+    client c;
+    static char big[300000], got[300001];
+    size_t have = 0;
+    long n;
+    push_reset();
+    memset(big, 'b', sizeof big);
+    if (!server_start(&srv, push_app(4096, 0))) {
+        CHECK(0);
+        return;
+    }
+    CHECK(open_push(&c, srv.port, 0));
+    CHECK_INT(mw_stream_write(pushed, big, sizeof big), 0); /* the buffer holds 4096, but is empty */
+    mw_stream_end(pushed);
+    while ((n = read_chunk(&c, got + have, sizeof got - have)) > 0) have += (size_t)n;
+    CHECK_INT(n, 0);
+    CHECK_INT(have, sizeof big);
+    CHECK(memcmp(got, big, sizeof big) == 0);
+    CHECK(count_wait(&push_closed, 1, 5000));
+    mw_stream_close(pushed);
+    client_close(&c);
+    server_stop(&srv);
+}
+
+TEST(test_push_head_to_http10_is_not_held_back) {
+    test_server srv;
+    client c;
+    char head[2048];
+    long long asked;
+    push_reset();
+    if (!server_start(&srv, push_app(0, 0))) {
+        CHECK(0);
+        return;
+    }
+    CHECK(client_connect(&c, srv.port, 0));
+    asked = clock_ms();
+    CHECK(client_send(&c, "GET /push HTTP/1.0\r\n\r\n"));
+    CHECK(read_head(&c, head, sizeof head) == 200);
+    /* the kernel held a head sent with MSG_MORE for 200 ms, waiting for the body */
+    CHECK(clock_ms() - asked < scaled_ms(100));
+    CHECK(strstr(head, "\r\nConnection: close\r\n") != NULL);
+    mw_stream_close(pushed);
+    client_close(&c);
+    server_stop(&srv);
+}
+
+/* GET /push-then-status: a handler that changes the status after opening a stream */
+static int status_after_open_rc;
+static void push_then_status(mw_req *rq, mw_res *rs) {
+    mw_stream *s = mw_stream_open(rs, 200, "text/plain");
+    (void)rq;
+    status_after_open_rc = mw_status(rs, 304);
+    mw_stream_write(s, "x", 1);
+    mw_stream_close(s);
+}
+
+TEST(test_push_status_after_open_is_refused) {
+    mw_app *app = mw_app_new();
+    mw_test_res *r;
+    mw_get(app, "/push-then-status", push_then_status);
+    r = mw_test_request(app, "GET", "/push-then-status", NULL, NULL, 0);
+    CHECK_INT(status_after_open_rc, MW_ESTATE);
+    CHECK_INT(r->status, 200); /* framed chunked for 200: a 304 head before a body would desync */
+    CHECK_MEM(r->body, r->body_len, "x");
+    mw_test_free(r);
+    mw_app_free(app);
+}
+
+/* A connection that is receiving a request when the stop comes, and opens a stream
+   with it: the stream ends at once (its last chunk), not at the end of the grace. */
+TEST(test_push_opened_while_stopping_ends_at_once) {
+    test_server srv;
+    client c;
+    char head[2048], chunk[64];
+    long long asked;
+    mw_app *app = push_app(0, 0);
+    push_reset();
+    mw_set_limit(app, MW_LIMIT_SHUTDOWN_GRACE_MS, scaled_ms(4000));
+    if (!server_start(&srv, app)) {
+        CHECK(0);
+        return;
+    }
+    CHECK(client_connect(&c, srv.port, 0));
+    CHECK(connection_reusable(&c));                              /* accepted and served: the stop cannot refuse it */
+    CHECK(client_send(&c, "GET /push HTTP/1.1\r\nHost: t\r\n")); /* half a head */
+    mw_stop(srv.app);
+    /* the stop has reached the connections once new ones are refused (Linux) */
+    CHECK(refused_within(srv.port, scaled_ms(1000)));
+    pause_ms(50);
+    asked = clock_ms();
+    CHECK(client_send(&c, "\r\n"));
+    CHECK_INT(read_head(&c, head, sizeof head), 200);
+    CHECK(strstr(head, "\r\nConnection: close\r\n") != NULL);
+    CHECK_INT(read_chunk(&c, chunk, sizeof chunk), 0);
+    CHECK(client_sees_fin(&c));
+    CHECK(clock_ms() - asked < scaled_ms(1000));
+    if (pushed) mw_stream_close(pushed);
+    client_close(&c);
+    pthread_join(srv.thread, NULL);
+    mw_app_free(srv.app);
 }
 
 /* The writer: numbered lines from its own thread while the client reads, retrying
@@ -1053,6 +1193,7 @@ int main(void) {
     count_init(&quiet_closed);
     RUN(test_flush_sends_the_head_and_first_bytes_before_the_handler_returns);
     RUN(test_flush_fixes_status_and_headers);
+    RUN(test_stopping_refuses_new_connections_while_requests_finish);
     RUN(test_flush_to_http10_is_close_delimited);
     RUN(test_flush_to_head_sends_the_head_only);
     RUN(test_send_file_sends_exact_bytes_with_content_length);
@@ -1061,6 +1202,10 @@ int main(void) {
     RUN(test_push_on_close_once_when_the_client_goes_away);
     RUN(test_push_on_close_once_when_the_app_ends_the_stream);
     RUN(test_push_to_head_ends_at_once);
+    RUN(test_push_write_larger_than_the_buffer_is_taken_when_nothing_waits);
+    RUN(test_push_head_to_http10_is_not_held_back);
+    RUN(test_push_status_after_open_is_refused);
+    RUN(test_push_opened_while_stopping_ends_at_once);
     RUN(test_push_from_a_writer_thread_arrives_whole_and_in_order);
     RUN(test_push_buffer_is_bounded_for_a_client_that_does_not_read);
     RUN(test_push_write_timeout_cuts_a_client_that_stopped_reading);

@@ -1017,6 +1017,10 @@ TEST(limits_settable_and_checked) {
     CHECK_INT(mw_set_limit(app, MW_LIMIT_HEADER_COUNT, MW_MAX_HEADERS + 1), MW_EINVAL);
     CHECK_INT(mw_set_limit(app, MW_LIMIT_BODY_BYTES, -1), MW_EINVAL);
     CHECK_INT(mw_set_limit(app, MW_LIMIT_COUNT, 1), MW_EINVAL);
+    /* a time so large that now + it overflows would make a deadline fire at once */
+    CHECK_INT(mw_set_limit(app, MW_LIMIT_KEEPALIVE_TIMEOUT_MS, LLONG_MAX), MW_EINVAL);
+    CHECK_INT(mw_set_limit(app, MW_LIMIT_WRITE_TIMEOUT_MS, (long long)1 << 41), MW_EINVAL);
+    CHECK_INT(mw_set_limit(app, MW_LIMIT_KEEPALIVE_TIMEOUT_MS, (long long)1 << 40), 0);
     mw_app_free(app);
 }
 
