@@ -3450,12 +3450,16 @@ static int mw__set_content_type(mw_res *rs, mw_str value) {
 }
 
 /* Appends "name: value" to the response's header lines (both already checked). */
-static int mw__add_header(mw_res *rs, const char *name, const char *value) {
-    if (mw__buf_reserve(rs->headers, strlen(name) + strlen(value) + 4) != 0) return MW_ENOMEM;
+static int mw__add_header_n(mw_res *rs, const char *name, const char *value, size_t len) {
+    if (mw__buf_reserve(rs->headers, strlen(name) + len + 4) != 0) return MW_ENOMEM;
     mw__buf_puts(rs->headers, name);
     MW__PUT_LIT(rs->headers, ": ");
-    mw__buf_puts(rs->headers, value);
+    mw__buf_append(rs->headers, value, len);
     return MW__PUT_LIT(rs->headers, "\r\n");
+}
+
+static int mw__add_header(mw_res *rs, const char *name, const char *value) {
+    return mw__add_header_n(rs, name, value, strlen(value));
 }
 
 static int mw__set_header_checked(mw_res *rs, const char *name, const char *value) {
@@ -3474,11 +3478,7 @@ static int mw__set_header_checked(mw_res *rs, const char *name, const char *valu
         return 0;
     }
     if (mw__ieq(name, nlen, "content-type")) return mw__set_content_type(rs, v);
-    if (mw__buf_reserve(rs->headers, nlen + v.len + 4) != 0) return MW_ENOMEM;
-    mw__buf_puts(rs->headers, name);
-    MW__PUT_LIT(rs->headers, ": ");
-    mw__buf_append(rs->headers, v.ptr, v.len);
-    return MW__PUT_LIT(rs->headers, "\r\n");
+    return mw__add_header_n(rs, name, v.ptr, v.len);
 }
 
 int mw_set_header(mw_res *rs, const char *name, const char *value) {
@@ -3694,6 +3694,25 @@ static size_t mw__chunk_size_line(char *out, size_t n) {
     memcpy(out, tmp + k, len);
     memcpy(out + len, "\r\n", 2);
     return len + 2;
+}
+
+#define MW__LAST_CHUNK "0\r\n\r\n" /* a zero-size chunk and an empty trailer end a chunked body */
+
+/* data as the body frames it, into iov (room for 3): a chunk (its size line, the data,
+   CRLF) or the bare bytes. size_line needs 24 bytes. Returns the iovecs used. */
+static int mw__frame_iov(struct iovec *iov, char *size_line, const void *data, size_t len, int chunked) {
+    int n = 0;
+    if (chunked) {
+        iov[n].iov_base = size_line;
+        iov[n++].iov_len = mw__chunk_size_line(size_line, len);
+    }
+    iov[n].iov_base = (void *)data;
+    iov[n++].iov_len = len;
+    if (chunked) {
+        iov[n].iov_base = (void *)"\r\n";
+        iov[n++].iov_len = 2;
+    }
+    return n;
 }
 
 /* ---------------------------------------------------------------------------
@@ -4106,6 +4125,8 @@ typedef struct mw__addr {
     unsigned short port;
 } mw__addr;
 
+static const unsigned char mw__v4_prefix[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff}; /* ::ffff:0:0/96 */
+
 /* How bytes leave a connection: a socket, or the in-process test client's buffer. */
 typedef struct mw__io {
     /* sends the iovecs; returns the bytes taken, or -1 with errno (EAGAIN: full) */
@@ -4323,9 +4344,8 @@ static long long mw__now_us(void) {
 }
 
 static void mw__format_addr(const mw__addr *a, char *out, size_t size) {
-    static const unsigned char v4_prefix[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
     char ip[INET6_ADDRSTRLEN] = "?";
-    if (memcmp(a->ip, v4_prefix, 12) == 0) {
+    if (memcmp(a->ip, mw__v4_prefix, 12) == 0) {
         inet_ntop(AF_INET, a->ip + 12, ip, sizeof ip);
         snprintf(out, size, "%s:%u", ip, a->port);
     } else {
@@ -4574,6 +4594,12 @@ static int mw__queue_iov(mw__buf *q, size_t *off, const struct iovec *iov, int n
     return 0;
 }
 
+/* The client took bytes: a connection waiting on it gets its write timeout afresh
+   (measured from the last progress, so a slow reader is served, a stalled one not). */
+static void mw__conn_progressed(mw__conn *c, const mw__limits *lim) {
+    if (MW__LOAD(&c->phase) == MW__PH_WRITE) MW__STORE(&c->deadline, mw__now_ms() + lim->v[MW_LIMIT_WRITE_TIMEOUT_MS]);
+}
+
 /* Drops the first `sent` bytes of iov[i..n) after a partial send; returns the index
    of the first iovec with bytes left (n when none). */
 static int mw__iov_consume(struct iovec *iov, int n, int i, size_t sent) {
@@ -4585,10 +4611,32 @@ static int mw__iov_consume(struct iovec *iov, int n, int i, size_t sent) {
     return i;
 }
 
-/* The client took bytes: a connection waiting on it gets its write timeout afresh
-   (measured from the last progress, so a slow reader is served, a stalled one not). */
-static void mw__conn_progressed(mw__conn *c, const mw__limits *lim) {
-    if (MW__LOAD(&c->phase) == MW__PH_WRITE) MW__STORE(&c->deadline, mw__now_ms() + lim->v[MW_LIMIT_WRITE_TIMEOUT_MS]);
+/* Sends iov[*i..n) until all of it is taken or the client's buffer is full; *i and
+   the iovecs move past what went. 1: all sent; 0: the rest must wait for the client;
+   -1: the connection is dead (errno says why). */
+static int mw__send_iov(mw__conn *c, struct iovec *iov, int n, int *i, int flags) {
+    while (*i < n) {
+        long sent = c->io->send(c, iov + *i, n - *i, flags);
+        if (sent > 0) *i = mw__iov_consume(iov, n, *i, (size_t)sent);
+        else if (sent < 0 && errno == EINTR) continue;
+        else if (sent == 0 || errno == EAGAIN || errno == EWOULDBLOCK) return 0;
+        else return -1;
+    }
+    return 1;
+}
+
+/* Sends the queue q from *off as far as the client takes it (progress renews the
+   connection's write timeout). 1: emptied; 0: the rest waits; -1: dead. */
+static int mw__send_queue(mw__conn *c, mw__buf *q, size_t *off, const mw__limits *lim, int flags) {
+    struct iovec iov;
+    int i = 0, rc;
+    if (*off == q->len) return 1;
+    iov.iov_base = q->data + *off;
+    iov.iov_len = q->len - *off;
+    rc = mw__send_iov(c, &iov, 1, &i, flags);
+    if ((char *)iov.iov_base != q->data + *off || i) mw__conn_progressed(c, lim);
+    *off = i ? q->len : (size_t)((char *)iov.iov_base - q->data);
+    return rc;
 }
 
 /* The last answer before the FIN is complete in memory: the kernel may hold its tail
@@ -4600,16 +4648,8 @@ static int mw__send_flags(const mw__conn *c) {
 /* Sends the iovecs, after anything already queued; what the client does not take now
    is queued in c->outq. 0, or -1 when the connection is dead. */
 static int mw__conn_sendv(mw__conn *c, struct iovec *iov, int n) {
-    int flags = mw__send_flags(c), i = 0;
-    if (c->outq.len == c->outq_off) {
-        while (i < n) {
-            long sent = c->io->send(c, iov + i, n - i, flags);
-            if (sent < 0 && errno == EINTR) continue;
-            if ((sent < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) || sent == 0) break;
-            if (sent < 0) return -1;
-            i = mw__iov_consume(iov, n, i, (size_t)sent);
-        }
-    }
+    int i = 0;
+    if (c->outq.len == c->outq_off && mw__send_iov(c, iov, n, &i, mw__send_flags(c)) < 0) return -1;
     return i < n ? mw__queue_iov(&c->outq, &c->outq_off, iov + i, n - i) : 0; /* the rare slow reader */
 }
 
@@ -4640,27 +4680,12 @@ static int mw__conn_send(mw__worker *w, mw__conn *c, const char *extra, size_t e
 /* Sends what waits in c->outq. 1 when all of it is gone, 0 when the socket is full,
    -1 when the connection is dead. */
 static int mw__conn_send_queued(mw__conn *c, const mw__limits *lim) {
-    int flags = mw__send_flags(c);
-    while (c->outq_off < c->outq.len) {
-        struct iovec iov;
-        long n;
-        iov.iov_base = c->outq.data + c->outq_off;
-        iov.iov_len = c->outq.len - c->outq_off;
-        n = c->io->send(c, &iov, 1, flags);
-        if (n > 0) {
-            c->outq_off += (size_t)n;
-            mw__conn_progressed(c, lim);
-        } else if (n < 0 && errno == EINTR) {
-            continue;
-        } else if (n == 0 || errno == EAGAIN || errno == EWOULDBLOCK) {
-            return 0;
-        } else {
-            return -1;
-        }
+    int rc = mw__send_queue(c, &c->outq, &c->outq_off, lim, mw__send_flags(c));
+    if (rc == 1) {
+        mw__buf_free(&c->outq); /* an idle connection holds no buffer */
+        c->outq_off = 0;
     }
-    mw__buf_free(&c->outq); /* an idle connection holds no buffer */
-    c->outq_off = 0;
-    return 1;
+    return rc;
 }
 
 static int mw__conn_output_queued(const mw__conn *c) { return c->outq.len > c->outq_off; }
@@ -4815,21 +4840,15 @@ static void mw__stream_wake(mw_stream *s) {
 /* Sends framed bytes: to the socket when nothing waits before them, else (and what
    the socket does not take) into the buffer. Called with the lock held. */
 static int mw__stream_send(mw_stream *s, struct iovec *iov, int n) {
-    int direct = s->live && s->conn && s->off == s->buf.len, i = 0, tried = direct;
-    while (direct && i < n) {
-        long sent = s->conn->io->send(s->conn, iov + i, n - i, 0);
-        if (sent < 0 && errno == EINTR) continue;
-        if ((sent < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) || sent == 0) break;
-        if (sent < 0) {
-            s->gone = 1; /* the worker ends the response and tells the app */
-            mw__stream_wake(s);
-            return MW_ECLOSED;
-        }
-        i = mw__iov_consume(iov, n, i, (size_t)sent);
+    int direct = s->live && s->conn && s->off == s->buf.len, i = 0;
+    if (direct && mw__send_iov(s->conn, iov, n, &i, 0) < 0) {
+        s->gone = 1; /* the worker ends the response and tells the app */
+        mw__stream_wake(s);
+        return MW_ECLOSED;
     }
     if (i == n) return 0;
     if (mw__queue_iov(&s->buf, &s->off, iov + i, n - i) != 0) return MW_ENOMEM;
-    if (tried) mw__stream_wake(s); /* the worker waits for the socket to drain */
+    if (direct) mw__stream_wake(s); /* the worker waits for the socket to drain */
     return 0;
 }
 
@@ -4837,26 +4856,16 @@ static int mw__stream_send(mw_stream *s, struct iovec *iov, int n) {
 static int mw__stream_put(mw_stream *s, const void *data, size_t len) {
     char size_line[24];
     struct iovec iov[3];
-    int n = 0, chunked = s->framing == MW__FRAME_CHUNKED;
+    int chunked = s->framing == MW__FRAME_CHUNKED;
     if (s->ending || s->gone || s->over) return MW_ECLOSED;
     if (!len) return 0;
     /* the buffer is bounded: a client that reads slower than the app writes is told
        to the writer, never grown into. A write is refused only while bytes wait, so a
        single write larger than the buffer still goes out. */
     if (s->off < s->buf.len && s->buf.len - s->off + len + (chunked ? 24 : 0) > s->cap) return MW_EAGAIN;
-    if (chunked) {
-        iov[n].iov_base = size_line;
-        iov[n++].iov_len = mw__chunk_size_line(size_line, len);
-    }
-    iov[n].iov_base = (void *)data;
-    iov[n++].iov_len = len;
-    if (chunked) {
-        iov[n].iov_base = (void *)"\r\n";
-        iov[n++].iov_len = 2;
-    }
     s->bytes += len;
     s->last_write_ms = mw__now_ms();
-    return mw__stream_send(s, iov, n);
+    return mw__stream_send(s, iov, mw__frame_iov(iov, size_line, data, len, chunked));
 }
 
 /* No more writes: the last chunk goes out after what waits. Lock held. */
@@ -4865,8 +4874,8 @@ static void mw__stream_finish(mw_stream *s) {
     if (s->ending || s->over) return;
     s->ending = 1;
     if (s->framing == MW__FRAME_CHUNKED && !s->gone) {
-        last.iov_base = (void *)"0\r\n\r\n";
-        last.iov_len = 5;
+        last.iov_base = (void *)MW__LAST_CHUNK;
+        last.iov_len = sizeof MW__LAST_CHUNK - 1;
         mw__stream_send(s, &last, 1);
     }
     mw__stream_wake(s);
@@ -4908,23 +4917,7 @@ static int mw__stream_pump(mw__conn *c) {
     pthread_mutex_lock(&s->lock);
     s->live = 1;
     s->woken = 0;
-    while (s->off < s->buf.len && !s->gone) {
-        struct iovec iov;
-        long n;
-        iov.iov_base = s->buf.data + s->off;
-        iov.iov_len = s->buf.len - s->off;
-        n = c->io->send(c, &iov, 1, 0);
-        if (n > 0) {
-            s->off += (size_t)n;
-            mw__conn_progressed(c, &s->app->limits);
-        } else if (n < 0 && errno == EINTR) {
-            continue;
-        } else if (n == 0 || errno == EAGAIN || errno == EWOULDBLOCK) {
-            break;
-        } else {
-            s->gone = 1;
-        }
-    }
+    if (!s->gone && mw__send_queue(c, &s->buf, &s->off, &s->app->limits, 0) < 0) s->gone = 1;
     if (s->off == s->buf.len) {
         if (s->buf.cap > 65536) mw__buf_free(&s->buf); /* a burst's buffer is given back */
         s->off = s->buf.len = 0;
@@ -5090,18 +5083,10 @@ const char *mw_last_event_id(const mw_req *rq) { return rq ? mw_header(rq, "Last
 
 /* Sends iov now, waiting for the client up to the write timeout. 0, or -1. */
 static int mw__conn_send_waiting(mw__conn *c, const mw__limits *lim, struct iovec *iov, int n) {
-    int i = 0;
-    while (i < n) {
-        long sent = c->io->send(c, iov + i, n - i, 0);
-        if (sent < 0 && errno == EINTR) continue;
-        if ((sent < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) || sent == 0) {
-            if (!c->io->wait_writable(c, lim->v[MW_LIMIT_WRITE_TIMEOUT_MS])) return -1;
-            continue;
-        }
-        if (sent < 0) return -1;
-        i = mw__iov_consume(iov, n, i, (size_t)sent);
-    }
-    return 0;
+    int i = 0, rc;
+    while ((rc = mw__send_iov(c, iov, n, &i, 0)) == 0)
+        if (!c->io->wait_writable(c, lim->v[MW_LIMIT_WRITE_TIMEOUT_MS])) return -1;
+    return rc > 0 ? 0 : -1;
 }
 
 /* The head of a response whose length is open, once: after it, status and headers
@@ -5123,37 +5108,20 @@ static int mw__flush_body(mw__worker *w, mw__conn *c, int wait) {
     mw__buf *body = w->res.body;
     char size_line[24];
     struct iovec iov[4];
-    int n = 0, rc = 0;
+    int n = 0, k, rc = 0;
     if (c->flush_framing == MW__FRAME_NONE) body->len = 0; /* HEAD: measured, not sent */
-    if (!wait) {
-        if (body->len && c->flush_framing == MW__FRAME_CHUNKED)
-            rc = mw__buf_append(&w->out, size_line, mw__chunk_size_line(size_line, body->len)) ||
-                 mw__buf_append(&w->out, body->data, body->len) || MW__PUT_LIT(&w->out, "\r\n");
-        else rc = mw__buf_append(&w->out, body->data, body->len);
-        c->flushed_bytes += body->len;
-        body->len = 0;
-        return rc ? -1 : 0;
-    }
-    if (w->out.len) {
+    if (wait && w->out.len) {
         iov[n].iov_base = w->out.data;
         iov[n++].iov_len = w->out.len;
     }
-    if (body->len && c->flush_framing == MW__FRAME_CHUNKED) {
-        iov[n].iov_base = size_line;
-        iov[n++].iov_len = mw__chunk_size_line(size_line, body->len);
-    }
-    if (body->len) {
-        iov[n].iov_base = body->data;
-        iov[n++].iov_len = body->len;
-    }
-    if (body->len && c->flush_framing == MW__FRAME_CHUNKED) {
-        iov[n].iov_base = (void *)"\r\n";
-        iov[n++].iov_len = 2;
-    }
-    if (n && mw__conn_send_waiting(c, &w->app->limits, iov, n) != 0) rc = -1;
+    if (body->len) n += mw__frame_iov(iov + n, size_line, body->data, body->len, c->flush_framing == MW__FRAME_CHUNKED);
+    if (wait) rc = n ? mw__conn_send_waiting(c, &w->app->limits, iov, n) : 0;
+    else
+        for (k = 0; k < n && !rc; k++) rc = mw__buf_append(&w->out, iov[k].iov_base, iov[k].iov_len);
     c->flushed_bytes += body->len;
-    body->len = w->out.len = 0;
-    return rc;
+    body->len = 0;
+    if (wait) w->out.len = 0;
+    return rc ? -1 : 0;
 }
 
 int mw_flush(mw_res *rs) {
@@ -5424,7 +5392,7 @@ static void mw__conn_end_flushed(mw__worker *w, mw__conn *c) {
         c->close_after = MW__CLOSE;
         w->out.len = 0;
     } else if (c->flush_framing == MW__FRAME_CHUNKED) {
-        MW__PUT_LIT(&w->out, "0\r\n\r\n");
+        MW__PUT_LIT(&w->out, MW__LAST_CHUNK);
     } else if (c->flush_framing == MW__FRAME_CLOSE) {
         c->close_after = MW__CLOSE;
     }
@@ -5572,7 +5540,7 @@ static int mw__pump_pull(mw__worker *w, mw__conn *c) {
     for (round = 0; round < 16; round++) {
         char size_line[24];
         struct iovec iov[3];
-        int n = 0, chunked = c->src_framing == MW__FRAME_CHUNKED;
+        int chunked = c->src_framing == MW__FRAME_CHUNKED;
         long got;
         if (!mw__pull_buffer(c, grow)) return MW__OUT_DEAD;
         got = c->src.pull(c->src.arg, c->pull_buf, c->pull_cap);
@@ -5582,22 +5550,13 @@ static int mw__pump_pull(mw__worker *w, mw__conn *c) {
         }
         if (got == 0) {
             if (!chunked) return MW__OUT_DONE;
-            iov[0].iov_base = (void *)"0\r\n\r\n";
-            iov[0].iov_len = 5;
+            iov[0].iov_base = (void *)MW__LAST_CHUNK;
+            iov[0].iov_len = sizeof MW__LAST_CHUNK - 1;
             return mw__conn_sendv(c, iov, 1) == 0 ? MW__OUT_DONE : MW__OUT_DEAD;
         }
-        if (chunked) {
-            iov[n].iov_base = size_line;
-            iov[n++].iov_len = mw__chunk_size_line(size_line, (size_t)got);
-        }
-        iov[n].iov_base = c->pull_buf;
-        iov[n++].iov_len = (size_t)got;
-        if (chunked) {
-            iov[n].iov_base = (void *)"\r\n";
-            iov[n++].iov_len = 2;
-        }
         c->src_bytes += (unsigned long long)got;
-        if (mw__conn_sendv(c, iov, n) != 0) return MW__OUT_DEAD;
+        if (mw__conn_sendv(c, iov, mw__frame_iov(iov, size_line, c->pull_buf, (size_t)got, chunked)) != 0)
+            return MW__OUT_DEAD;
         if (mw__conn_output_queued(c)) return MW__OUT_BLOCKED; /* the producer waits for the client */
         grow = (size_t)got == c->pull_cap;
     }
@@ -5847,9 +5806,8 @@ static const mw__protocol mw__http1 = {mw__http1_on_event};
 
 /* IPv4 by address; IPv6 by its /64, which one subscriber usually holds whole. */
 static void mw__addr_key(const mw__addr *a, uint64_t key[2]) {
-    static const unsigned char v4_prefix[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
     memcpy(key, a->ip, 16);
-    if (memcmp(a->ip, v4_prefix, 12) != 0) key[1] = 0;
+    if (memcmp(a->ip, mw__v4_prefix, 12) != 0) key[1] = 0;
 }
 
 static size_t mw__addr_home(const mw__addr_table *t, const uint64_t key[2]) {
@@ -6010,8 +5968,13 @@ static void mw__conn_open(mw__worker *w, int fd, const mw__addr *peer) {
         mw__reject_connection(w, fd, peer, refuse);
         return;
     }
-    if (mw__poller_add(&app->poller, fd, mw__conn_tag(c), MW__EV_READ | app->conn_arming) != 0) mw__conn_close(w, c);
-    else if (!mw__conn_leave(c)) mw__conn_run(w, c, MW__EV_READ | MW__EV_WAKE); /* woken meanwhile */
+    if (mw__poller_add(&app->poller, fd, mw__conn_tag(c), MW__EV_READ | app->conn_arming) != 0) {
+        mw__conn_close(w, c);
+    } else if (!mw__conn_leave(c)) {
+        /* an event came while it was being armed: a worker runs it, not this accepting one */
+        __atomic_store_n(&c->state, __atomic_load_n(&c->state, __ATOMIC_RELAXED) & ~3u, __ATOMIC_RELEASE);
+        mw__wake_conn(app, c);
+    }
 }
 
 static void mw__conn_close(mw__worker *w, mw__conn *c) {
