@@ -8,12 +8,14 @@ L=$B/logs
 mkdir -p "$L"
 total_pass=0
 total_fail=0
+failed_steps=()
 W="-Wall -Wextra -Wpedantic -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wundef -Wconversion -Wsign-conversion -Werror"
 
 tally() { # name passed failed
     total_pass=$((total_pass + $2))
     total_fail=$((total_fail + $3))
     printf '%-28s %s passed, %s failed\n' "$1:" "$2" "$3"
+    [ "$3" -eq 0 ] || failed_steps+=("$1")
 }
 
 # A single check: passes when the command exits 0.
@@ -230,5 +232,10 @@ E2E_WRAPPER="valgrind -q --leak-check=full --show-leak-kinds=all --errors-for-le
 E2E_TIMEOUT_SCALE=10 suite streams_valgrind valgrind -q --leak-check=full --show-leak-kinds=all \
     --errors-for-leak-kinds=all --error-exitcode=99 "$B/streams"
 
+# a CI log is often read from its tail: name what failed just above the total
+for step in "${failed_steps[@]+"${failed_steps[@]}"}"; do
+    echo "FAILED $step (build/logs/$step.log):"
+    { grep -E '^FAIL|check failed|case ' "$L/$step.log" || tail -5 "$L/$step.log"; } | head -8 | sed 's/^/    /'
+done
 echo "$total_pass passed, $total_fail failed"
 [ "$total_fail" -eq 0 ]
