@@ -6,9 +6,9 @@ WARN    := -Wall -Wextra -Wpedantic -Wshadow -Wstrict-prototypes -Wmissing-proto
 PORT    ?= 8080
 B       := build
 
-.PHONY: all run run-stream test clean format fuzz bench bench-quick bench-streams run-pg
+.PHONY: all run run-stream run-site test clean format fuzz bench bench-quick bench-streams run-pg
 
-all: $(B)/hello $(B)/stream $(B)/testapp $(B)/unit $(B)/restart $(B)/alloc $(B)/toolkit $(B)/json_suite $(B)/json_memory \
+all: $(B)/hello $(B)/stream $(B)/site $(B)/middleware $(B)/crypto $(B)/ownership $(B)/testapp $(B)/unit $(B)/restart $(B)/alloc $(B)/toolkit $(B)/json_suite $(B)/json_memory \
      $(B)/json_locale $(B)/limits_table $(B)/hello_test $(B)/streams tests/json_check
 
 $(B):
@@ -19,6 +19,15 @@ $(B)/hello: examples/hello.c microweb.h | $(B)
 
 $(B)/stream: examples/stream.c microweb.h | $(B)
 	$(CC) $(CFLAGS) $(WARN) -pthread -I. examples/stream.c -o $@
+
+$(B)/site: examples/site.c microweb.h | $(B)
+	$(CC) $(CFLAGS) $(WARN) -pthread -I. examples/site.c -o $@
+
+$(B)/crypto: tests/crypto.c tests/harness.h microweb.h | $(B)
+	$(CC) $(CFLAGS) $(WARN) -pthread -I. tests/crypto.c -o $@
+
+$(B)/middleware: tests/middleware.c tests/harness.h microweb.h | $(B)
+	$(CC) $(CFLAGS) $(WARN) -pthread -I. tests/middleware.c -o $@
 
 $(B)/testapp: tests/testapp.c microweb.h | $(B)
 	$(CC) $(CFLAGS) $(WARN) -pthread -I. tests/testapp.c -o $@
@@ -68,6 +77,10 @@ run: $(B)/hello
 run-stream: $(B)/stream
 	PORT=$(PORT) ./$(B)/stream
 
+# the site example: login form, session, CSRF, CORS (a key made for this run only)
+run-site: $(B)/site
+	PORT=$(PORT) MW_SECRET_KEY=$${MW_SECRET_KEY:-$$(head -c 32 /dev/urandom | base64)} ./$(B)/site
+
 test: all
 	bash tests/run.sh
 
@@ -86,12 +99,14 @@ fuzz:
 # report in bench/results/latest.md + sweep.svg (quick: quick.md, under a minute).
 # bench/streams.py: SSE fan-out vs Node.js and FastAPI, large bodies vs nginx, memory per
 # stream; report in bench/results/streams.md (bench-streams: that part alone, 5 s windows)
+# bench/middleware.py: the hello row with hooks and with a session, as ratios to hello alone
 BENCH_SECONDS ?= 8
 
 bench:
 	python3 bench/run.py --duration $(BENCH_SECONDS)
 	python3 bench/db.py --duration $(BENCH_SECONDS)
 	python3 bench/streams.py --duration $(BENCH_SECONDS)
+	python3 bench/middleware.py
 
 bench-quick:
 	python3 bench/run.py --quick

@@ -6,7 +6,8 @@
 
    CONTENTS
        QUICK START                   ROUTES                    REQUEST
-       RESPONSE                      BODIES BEYOND A BUFFER    LOGGING AND THE ACCESS LOG
+       RESPONSE                      HOOKS, CORS, SESSIONS AND CSRF
+       BODIES BEYOND A BUFFER        LOGGING AND THE ACCESS LOG
        SERVING                       POSTGRESQL                TESTING WITHOUT A SOCKET
        LIMITS                        HTTP RULES                ERRORS
        INSIDE THE HEADER (a map of the implementation, for readers and contributors)
@@ -204,6 +205,99 @@
    once per route and kind of mistake (a hot path cannot flood the log):
        microweb: route GET /users/:id: invalid status code; answered 500
 
+
+   ============================================================================
+   HOOKS, CORS, SESSIONS AND CSRF
+   ============================================================================
+   Hooks run around handlers, for every path or the paths under a prefix ("/api"
+   covers "/api" and "/api/...", never "/apiary"), in the order they were registered:
+       int mw_before(app, prefix, fn, arg)   fn(rq, rs, arg) returns MW_NEXT, or MW_DONE
+                                             after answering: the handler is skipped
+       int mw_after(app, prefix, fn, arg)    fn(rq, rs, arg) may add headers and cookies;
+                                             mw_res_status(rs) tells the status
+   Per-route data: mw_route_with(app, "GET", "/admin", handler, &role); then
+   mw_route_data(rq) in the handler and the hooks (NULL for other routes), and
+   mw_route_pattern(rq) the pattern that matched.
+   What runs, in order:
+       1. a request the parser refuses (400, 408, 413, 431, ...): its answer, then step 6
+       2. routing; a CORS preflight (see below) is answered here, then step 6
+       3. no route: 404, 405 (with Allow) or OPTIONS (200 with Allow), then step 6
+       4. before hooks (the CSRF check is one), in order; one that answers ends this step
+       5. the handler; a malformed body it read, or a mistake, replaces its answer (400, 500)
+       6. after hooks, on every answer (errors and refusals included), just before its
+          head is sent; with mw_flush or a stream, when the head is sent
+   A connection refused before any request was read (503 at MW_MAX_CONNECTIONS, 429 at
+   MW_MAX_CONNECTIONS_PER_IP) gets no hooks. In an after hook the status and body are
+   fixed (mw_status, mw_write, mw_send, ... return MW_ESTATE); for a refusal whose head
+   was not read, mw_path is "" and there are no headers.
+
+   CORS, for a frontend served from another origin:
+       mw_cors_opts c = {0};
+       c.origins = "http://localhost:5173";   // a list ("a, b"), or "*" without credentials
+       c.credentials = 1;                     // cookies go with the page's fetch()
+       c.headers = "Content-Type, X-Token";   // beyond the safelisted ones; "*": any
+       c.expose = "X-Total-Count";            // what the page may read
+       mw_cors(app, "/api", &c);              // NULL prefix: every path
+   An allowed origin gets Access-Control-Allow-Origin (and -Credentials, -Expose-Headers)
+   on every answer, errors included, so the page can read a 404's or a 400's JSON; a
+   list adds Vary: Origin. A preflight (OPTIONS with Origin and Access-Control-Request-
+   Method) for a path that exists is answered 204 before any hook (it carries no
+   credentials), with the path's routed methods (or c.methods), the headers and
+   Access-Control-Max-Age (c.max_age; 0: 600 s); from an origin not listed it gets 403.
+   An origin is written as browsers send it: scheme://host[:port], lowercase, no '/'.
+
+   Security headers on every answer: mw_security_headers(app, NULL) adds
+   X-Content-Type-Options: nosniff, Referrer-Policy: strict-origin-when-cross-origin,
+   X-Frame-Options: DENY and Content-Security-Policy: frame-ancestors 'none'; the
+   mw_security_opts fields change each (a whole csp replaces the frame-ancestors one)
+   and hsts_max_age adds Strict-Transport-Security (send it only on an HTTPS site).
+
+   Sessions live in a signed cookie (as Flask's): names and values, the time they were
+   written, and an HMAC-SHA256 over both, base64url. Nothing is stored on the server,
+   so every instance of an app with the same key reads them.
+       mw_sessions(app, NULL);                      // after the key is known (below)
+       mw_session_get(rq, "user")                   // NULL when absent
+       mw_session_set(rq, "user", "ada")            // NULL value removes the name
+       mw_session_clear(rq)                         // logout: the cookie is deleted
+   The key comes from MW_SECRET_KEY in the environment or mw_secret_key(app, key), at
+   least 16 bytes (head -c 32 /dev/urandom | base64 makes one). Without one, mw_sessions
+   prints one line and mw_run refuses to start: a random key would log everybody out at
+   each restart. To rotate, sign with a new key and keep the old one verifying:
+   mw_secret_key_fallback(app, old), or MW_SECRET_KEY_FALLBACKS (comma-separated). A
+   cookie that was changed, signed with an unknown key, or is older than max_age
+   (mw_session_opts; 14 days since it was last written) is an empty session, never an
+   error. The cookie is HttpOnly, SameSite=Lax, Path=/ (secure = 1 adds Secure) and is
+   written with the answer of a request that changed the session (set it before
+   mw_flush or a stream). mw_session_set returns MW_ETOOBIG, and logs why, when the
+   cookie would pass MW_MAX_SESSION_BYTES; MW_ESTATE without mw_sessions.
+
+   CSRF: once sessions are on (or after mw_csrf_protect(app, 1)), a request with an
+   unsafe method (POST, PUT, PATCH, DELETE, ...) sent by a browser from another origin
+   gets 403 before any other before hook, as Go's http.CrossOriginProtection decides:
+       Sec-Fetch-Site  same-origin or none: passes; anything else: refused
+       no Sec-Fetch-Site: Origin absent passes (curl, scripts), Origin equal to
+                       scheme://Host passes, any other Origin is refused
+   A refused request still passes when its Origin is trusted (mw_csrf_trust(app,
+   "https://admin.example.com"), or listed by the path's mw_cors origins) or its path
+   is exempt (mw_csrf_exempt(app, "/webhooks")). mw_csrf_protect(app, 0) turns it off.
+   For HTML forms, a token as well: mw_csrf_token(rq) gives a new masked token for a
+   hidden field named csrf_token (or an X-CSRF-Token header) on each call;
+   mw_csrf_token_ok(rq) checks one against the session; registering
+   mw_before(app, "/account", mw_csrf_require_token, NULL) refuses (403) unsafe
+   requests under /account without a valid one.
+
+   Helpers a site needs:
+   int mw_redirect(rs, status, location)   301/302/303/307/308 with Location; the location
+                                           is a path ("/me"; not "//host"), a relative
+                                           reference or an http(s) URL, with no control
+                                           characters, spaces or '\'; else 500, logged
+   int mw_html_escape(rs, text)            writes text with & < > " ' as entities
+   int mw_html_printf(rs, fmt, ...)        mw_printf whose %s and %c arguments are escaped
+                                           (%n is refused)
+   int mw_basic_auth(rq, &user, &password) 1 with the Authorization: Basic credentials
+   const char *mw_bearer_token(rq)         the Authorization: Bearer token, or NULL
+   int mw_secret_equal(given, secret)      1 when equal; the time taken depends on the
+                                           secret's length only
 
    ============================================================================
    BODIES BEYOND A BUFFER: sending as you go, files, pull and push streams, SSE
@@ -428,6 +522,7 @@
    MW_MAX_MULTIPART_PARTS      128         parts    MW_LIMIT_MULTIPART_PARTS          413
    MW_STREAM_BUFFER_BYTES      262144      bytes    MW_LIMIT_STREAM_BUFFER_BYTES      write refused (MW_EAGAIN)
    MW_SSE_HEARTBEAT_MS         15000       ms       MW_LIMIT_SSE_HEARTBEAT_MS         (0: none)
+   MW_MAX_SESSION_BYTES        4000        bytes    MW_LIMIT_SESSION_BYTES            mw_session_set refused (MW_ETOOBIG)
    MW_ACCESS_LOG               0           0/1/2    MW_LIMIT_ACCESS_LOG               (1: plain, 2: JSON lines)
    MW_PG_POOL_SIZE             0 (auto)    conns    MW_LIMIT_PG_POOL_SIZE
    MW_PG_ACQUIRE_TIMEOUT_MS    1000        ms       MW_LIMIT_PG_ACQUIRE_TIMEOUT_MS    503
@@ -548,9 +643,13 @@
    JSON writer     and JSON reader (the reader: one block per document)
    response        what a handler builds, the checks on it, status line and framing
    request toolkit query and form values, cookies, typed parameters, multipart
+   crypto          SHA-256 (with x86-64's SHA extensions when the CPU has them), HMAC,
+                   base64 and base64url: pure
    connection      the connection, worker and app structures; ownership (a connection
                    is run by one worker at a time, events name it by slot and
                    generation); wake-ups; the io (socket, test client); output queue
+   middleware      before and after hooks, CORS, security headers, signed-cookie
+                   sessions, CSRF, redirects, HTML escaping, credentials
    streams         push streams, Server-Sent Events, mw_flush
    HTTP/1.1        dispatch, body sources, the protocol's event function
    server          listener, connection table, workers, sweeper (deadlines), stop
@@ -560,6 +659,11 @@
    ============================================================================
    VERSIONS
    ============================================================================
+   0.3.0  hooks before and after handlers (and on every automatic answer), per-route
+          data; CORS with automatic preflights; security headers; sessions in an
+          HMAC-SHA256-signed cookie with key rotation; CSRF protection (cross-origin
+          check, masked form tokens); mw_redirect, HTML escaping, Basic and Bearer
+          credentials, constant-time comparison.
    0.2.0  bodies beyond a buffer (mw_flush, files, pull and push streams, Server-Sent
           Events); one logger (mw_set_logger) and an access log; a body's minimum
           rate and a per-address connection limit; a graceful stop that never cuts a
@@ -586,7 +690,7 @@
 extern "C" {
 #endif
 
-#define MW_VERSION "0.2.0"
+#define MW_VERSION "0.3.0"
 
 /* ---- limits: one block each, unit in the comment ---- */
 #ifndef MW_MAX_REQUEST_LINE
@@ -630,6 +734,9 @@ extern "C" {
 #endif
 #ifndef MW_MAX_MULTIPART_PARTS
 #define MW_MAX_MULTIPART_PARTS 128 /* parts in one multipart/form-data body; more -> 413 */
+#endif
+#ifndef MW_MAX_SESSION_BYTES
+#define MW_MAX_SESSION_BYTES 4000 /* a session cookie's value; browsers keep at most 4096 bytes per cookie */
 #endif
 #ifndef MW_STREAM_BUFFER_BYTES
 #define MW_STREAM_BUFFER_BYTES 262144 /* bytes a push stream holds for a slow client; a write past it is refused */
@@ -689,6 +796,7 @@ extern "C" {
 #define MW_EIO (-6)
 #define MW_EAGAIN (-7)  /* a stream's buffer is full: the client reads slower than it is written to */
 #define MW_ECLOSED (-8) /* the stream is over: the client went away, or the stream was closed */
+#define MW_ETOOBIG (-9) /* the value would not fit where it goes (a session in its cookie, ...) */
 
 /* Every limit and run-time setting, once: X(name, default, unit, min, max, when exceeded).
    It makes enum mw_limit (MW_LIMIT_<name>), the defaults and mw_set_limit's range checks;
@@ -713,6 +821,7 @@ extern "C" {
     X(MULTIPART_PARTS, MW_MAX_MULTIPART_PARTS, "parts", 0, MW__NO_MAX, "413")                             \
     X(STREAM_BUFFER_BYTES, MW_STREAM_BUFFER_BYTES, "bytes", 1024, 1LL << 32, "write refused (MW_EAGAIN)") \
     X(SSE_HEARTBEAT_MS, MW_SSE_HEARTBEAT_MS, "ms", 0, MW__MAX_TIME, "(0: none)")                          \
+    X(SESSION_BYTES, MW_MAX_SESSION_BYTES, "bytes", 256, 4096, "mw_session_set refused (MW_ETOOBIG)")     \
     X(ACCESS_LOG, MW_ACCESS_LOG, "0/1/2", 0, 2, "(1: plain, 2: JSON lines)")                              \
     X(PG_POOL_SIZE, MW_PG_POOL_SIZE, "conns", 0, MW__NO_MAX, "")                                          \
     X(PG_ACQUIRE_TIMEOUT_MS, MW_PG_ACQUIRE_TIMEOUT_MS, "ms", 0, MW__MAX_TIME, "503")                      \
@@ -815,6 +924,69 @@ int mw_text(mw_res *rs, int status, const char *text);
 int mw_send_json(mw_res *rs, int status, const char *json_text);
 int mw_error(mw_res *rs, int status, const char *detail);
 int mw_set_cookie(mw_res *rs, const char *name, const char *value, const mw_cookie_opts *opts);
+int mw_res_status(const mw_res *rs);
+int mw_redirect(mw_res *rs, int status, const char *location);
+int mw_html_escape(mw_res *rs, const char *text);
+int mw_html_printf(mw_res *rs, const char *fmt, ...)
+#if defined(__GNUC__) || defined(__clang__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
+
+/* hooks around handlers, and per-route data */
+#define MW_NEXT 0 /* a before hook lets the request go on */
+#define MW_DONE 1 /* a before hook answered: the handler is skipped */
+typedef int (*mw_before_fn)(mw_req *rq, mw_res *rs, void *arg);
+typedef void (*mw_after_fn)(mw_req *rq, mw_res *rs, void *arg);
+int mw_before(mw_app *app, const char *prefix, mw_before_fn fn, void *arg);
+int mw_after(mw_app *app, const char *prefix, mw_after_fn fn, void *arg);
+int mw_route_with(mw_app *app, const char *method, const char *pattern, mw_handler h, void *data);
+void *mw_route_data(const mw_req *rq);
+const char *mw_route_pattern(const mw_req *rq);
+
+/* CORS, security headers */
+typedef struct mw_cors_opts {
+    const char *origins; /* "https://a.example, http://localhost:5173", or "*" (credentials off) */
+    const char *methods; /* NULL: the methods routed for each path */
+    const char *headers; /* request headers a page may send beyond the safelisted ones, or "*" */
+    const char *expose;  /* response headers a page may read beyond the safelisted ones */
+    int credentials;     /* 1: cookies and Authorization go with cross-origin requests */
+    long max_age;        /* seconds a browser keeps a preflight's answer; 0: 600, -1: not sent */
+} mw_cors_opts;
+int mw_cors(mw_app *app, const char *prefix, const mw_cors_opts *opts);
+typedef struct mw_security_opts {
+    const char *referrer_policy; /* NULL: "strict-origin-when-cross-origin"; "": not sent */
+    const char *frame_options;   /* NULL: "DENY" (and CSP frame-ancestors 'none'); "SAMEORIGIN"; "": not sent */
+    const char *csp;             /* a whole Content-Security-Policy, replacing frame-ancestors alone */
+    long long hsts_max_age;      /* seconds; 0: no Strict-Transport-Security (send it only over HTTPS) */
+    int hsts_subdomains;         /* 1: includeSubDomains */
+} mw_security_opts;
+int mw_security_headers(mw_app *app, const mw_security_opts *opts);
+
+/* sessions in a signed cookie, CSRF */
+typedef struct mw_session_opts {
+    const char *cookie;    /* NULL: "session" */
+    long long max_age;     /* seconds a session lives after its last change; 0: 14 days */
+    int secure;            /* 1: the cookie goes over HTTPS only */
+    const char *same_site; /* NULL: "Lax" */
+} mw_session_opts;
+int mw_secret_key(mw_app *app, const char *key);
+int mw_secret_key_fallback(mw_app *app, const char *old_key);
+int mw_sessions(mw_app *app, const mw_session_opts *opts);
+const char *mw_session_get(mw_req *rq, const char *key);
+int mw_session_set(mw_req *rq, const char *key, const char *value);
+void mw_session_clear(mw_req *rq);
+int mw_csrf_protect(mw_app *app, int on);
+int mw_csrf_trust(mw_app *app, const char *origin);
+int mw_csrf_exempt(mw_app *app, const char *prefix);
+const char *mw_csrf_token(mw_req *rq);
+int mw_csrf_token_ok(mw_req *rq);
+int mw_csrf_require_token(mw_req *rq, mw_res *rs, void *arg);
+
+/* credentials */
+int mw_basic_auth(mw_req *rq, const char **user, const char **password);
+const char *mw_bearer_token(const mw_req *rq);
+int mw_secret_equal(const char *a, const char *b);
 
 /* bodies beyond a buffer */
 int mw_flush(mw_res *rs);
@@ -1087,6 +1259,23 @@ static long mw__unacked_bytes(int fd) {
     (void)fd;
     return 0;
 #endif
+}
+
+/* n bytes from the kernel's random source, for secrets and CSRF masks. The device is
+   POSIX-portable and its reads never block once the system has booted. */
+static int mw__random_bytes(void *buf, size_t n) {
+    unsigned char *p = (unsigned char *)buf;
+    int fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return MW_EIO;
+    while (n) {
+        ssize_t got = read(fd, p, n);
+        if (got < 0 && errno == EINTR) continue;
+        if (got <= 0) break;
+        p += got;
+        n -= (size_t)got;
+    }
+    close(fd);
+    return n ? MW_EIO : 0;
 }
 
 /* Sends up to n bytes of the file `in` from *offset to the socket `out`, advancing
@@ -1404,14 +1593,19 @@ static void mw__buf_trim(mw__buf *b, size_t keep) {
     b->len = 0;
     if (b->cap > keep) mw__buf_free(b);
 }
+/* v in decimal at out (20 bytes at most, no NUL); returns the length. */
+static size_t mw__format_u64(char *out, unsigned long long v) {
+    size_t n = 1, i;
+    unsigned long long rest = v;
+    while (rest >= 10) rest /= 10, n++;
+    for (i = n; i--; v /= 10) out[i] = (char)('0' + v % 10);
+    return n;
+}
+
 static int mw__buf_put_u64(mw__buf *b, unsigned long long v) {
-    char tmp[24];
-    size_t i = sizeof tmp;
-    do {
-        tmp[--i] = (char)('0' + v % 10);
-        v /= 10;
-    } while (v);
-    return mw__buf_append(b, tmp + i, sizeof tmp - i);
+    if (mw__buf_reserve(b, 20) != 0) return MW_ENOMEM;
+    b->len += mw__format_u64(b->data + b->len, v);
+    return 0;
 }
 
 /* A per-request arena: blocks are kept from one request to the next, so once warm it
@@ -1663,10 +1857,15 @@ typedef struct mw__head_scan {
 } mw__head_scan;
 
 /* tchar per RFC 9110 §5.6.2 (ALPHA, DIGIT and !#$%&'*+-.^_`|~): the characters of
-   methods and header names, as a 128-bit set so the test is one shift and mask. */
+   methods and header names, as a table so the test is one load. */
 static int mw__is_tchar(unsigned char c) {
-    static const uint64_t set[2] = {0x03ff6cfa00000000ull, 0x57ffffffc7fffffeull};
-    return c < 128 && (int)((set[c >> 6] >> (c & 63)) & 1u);
+    static const unsigned char tchar[256] = {
+        /* bytes from 128 on are none */
+        0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+        0, 1, 0, 1, 1, 1, 1, 1, 0, 0, 1, 1, 0, 1, 1, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0,
+        0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 1, 1,
+        1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 1, 0, 1, 0};
+    return tchar[c];
 }
 
 static int mw__lower(int c) { return (c >= 'A' && c <= 'Z') ? c + 32 : c; }
@@ -2257,7 +2456,7 @@ typedef struct mw__route {
     int slot;      /* method slot; MW__M_ANY for "*" */
     char *pattern; /* as registered */
     mw_handler handler;
-    void *data;      /* room for route metadata */
+    void *data;      /* mw_route_with's, for the handler and the hooks (mw_route_data) */
     unsigned warned; /* atomic: handler mistakes already logged, a bit per kind */
 } mw__route;
 
@@ -3340,6 +3539,8 @@ struct mw_res {
     mw__source src;
     mw__logger *log;
     const mw__route *route; /* NULL for automatic answers */
+    int after_due;          /* the after hooks have yet to run on this answer */
+    int in_after;           /* they are running: status and body are fixed */
     mw__worker *worker;     /* the worker and connection answering, for mw_flush and streams */
     mw__conn *conn;
 };
@@ -3421,7 +3622,7 @@ int mw_status(mw_res *rs, int status) {
     if (!rs) return MW_EINVAL;
     rs->touched = 1;
     /* after mw_flush the head is gone; a stream or pull body is framed for its status */
-    if (rs->committed || rs->src.kind != MW__SRC_MEMORY)
+    if (rs->committed || rs->src.kind != MW__SRC_MEMORY || rs->in_after)
         return mw__res_warn(rs, MW__WARN_COMMITTED, "mw_status after the body began: ignored"), MW_ESTATE;
     if (!mw__valid_status(status)) return mw__res_break(rs, MW__WARN_STATUS, "invalid status code");
     rs->status = status;
@@ -3437,12 +3638,14 @@ static int mw__valid_field_value(const char *v) {
     return 1;
 }
 
-static int mw__valid_token(const char *s) {
-    if (!*s) return 0;
-    for (; *s; s++)
-        if (!mw__is_tchar((unsigned char)*s)) return 0;
-    return 1;
+/* The length of s when it is a token (RFC 9110 §5.6.2), else 0. */
+static size_t mw__token_len(const char *s) {
+    size_t n = 0;
+    while (mw__is_tchar((unsigned char)s[n])) n++; /* NUL is no tchar */
+    return s[n] ? 0 : n;
 }
+
+static int mw__valid_token(const char *s) { return mw__token_len(s) > 0; }
 
 static int mw__set_content_type(mw_res *rs, mw_str value) {
     rs->ctype->len = 0;
@@ -3450,35 +3653,51 @@ static int mw__set_content_type(mw_res *rs, mw_str value) {
 }
 
 /* Appends "name: value" to the response's header lines (both already checked). */
-static int mw__add_header_n(mw_res *rs, const char *name, const char *value, size_t len) {
-    if (mw__buf_reserve(rs->headers, strlen(name) + len + 4) != 0) return MW_ENOMEM;
-    mw__buf_puts(rs->headers, name);
-    MW__PUT_LIT(rs->headers, ": ");
-    mw__buf_append(rs->headers, value, len);
-    return MW__PUT_LIT(rs->headers, "\r\n");
+static int mw__add_header_n(mw_res *rs, const char *name, size_t name_len, const char *value, size_t len) {
+    mw__buf *h = rs->headers;
+    char *o;
+    if (mw__buf_reserve(h, name_len + len + 4) != 0) return MW_ENOMEM;
+    o = h->data + h->len;
+    memcpy(o, name, name_len);
+    o += name_len;
+    *o++ = ':';
+    *o++ = ' ';
+    memcpy(o, value, len);
+    o += len;
+    *o++ = '\r';
+    *o++ = '\n';
+    h->len = (size_t)(o - h->data);
+    return 0;
 }
 
 static int mw__add_header(mw_res *rs, const char *name, const char *value) {
-    return mw__add_header_n(rs, name, value, strlen(value));
+    return mw__add_header_n(rs, name, strlen(name), value, strlen(value));
 }
 
 static int mw__set_header_checked(mw_res *rs, const char *name, const char *value) {
-    size_t nlen;
+    size_t nlen = name ? mw__token_len(name) : 0;
     mw_str v;
-    if (!name || !value || !mw__valid_token(name) || !mw__valid_field_value(value)) return MW_EINVAL;
-    nlen = strlen(name);
+    if (!nlen || !value || !mw__valid_field_value(value)) return MW_EINVAL;
     v = mw__trim_ows(value, strlen(value)); /* as the parser reads a request's field values */
-    /* framing is microweb's alone: a second Content-Length would be ambiguous */
-    if (mw__ieq(name, nlen, "content-length") || mw__ieq(name, nlen, "transfer-encoding") ||
-        mw__ieq(name, nlen, "date"))
-        return MW_EINVAL;
-    if (mw__ieq(name, nlen, "connection")) {
+    switch (nlen) {                         /* the names microweb treats itself have lengths of their own */
+    case 4:                                 /* Date */
+    case 14: /* Content-Length: framing is microweb's alone, a second one would be ambiguous */
+    case 17: /* Transfer-Encoding */
+        if (mw__ieq(name, nlen, "date") || mw__ieq(name, nlen, "content-length") ||
+            mw__ieq(name, nlen, "transfer-encoding"))
+            return MW_EINVAL;
+        break;
+    case 10:
+        if (!mw__ieq(name, nlen, "connection")) break;
         if (!mw__ieq(v.ptr, v.len, "close")) return MW_EINVAL;
         rs->close = 1;
         return 0;
+    case 12:
+        if (mw__ieq(name, nlen, "content-type")) return mw__set_content_type(rs, v);
+        break;
+    default: break;
     }
-    if (mw__ieq(name, nlen, "content-type")) return mw__set_content_type(rs, v);
-    return mw__add_header_n(rs, name, v.ptr, v.len);
+    return mw__add_header_n(rs, name, nlen, v.ptr, v.len);
 }
 
 int mw_set_header(mw_res *rs, const char *name, const char *value) {
@@ -3497,10 +3716,17 @@ int mw_set_header(mw_res *rs, const char *name, const char *value) {
 
 static int mw__flush_if_full(mw_res *rs);
 
+/* A write where the body cannot take one: after mw_json_begin (the writer owns the
+   body), or in an after hook (the head, with the body's length, is being rendered). */
+static int mw__res_body_closed(mw_res *rs) {
+    if (rs->in_after) return mw__res_warn(rs, MW__WARN_COMMITTED, "a body write in an after hook: ignored"), MW_ESTATE;
+    return mw__res_break(rs, MW__WARN_JSON, "mw_write or mw_printf after mw_json_begin");
+}
+
 int mw_write(mw_res *rs, const void *data, size_t len) {
     if (!rs || (!data && len)) return MW_EINVAL;
     rs->touched = 1;
-    if (rs->json_begun) return mw__res_break(rs, MW__WARN_JSON, "mw_write or mw_printf after mw_json_begin");
+    if (rs->json_begun || rs->in_after) return mw__res_body_closed(rs);
     if (mw__buf_append(rs->body, data, len) != 0) return MW_ENOMEM;
     return mw__flush_if_full(rs);
 }
@@ -3511,7 +3737,7 @@ int mw_vprintf(mw_res *rs, const char *fmt, va_list ap) {
     size_t room;
     if (!rs || !fmt) return MW_EINVAL;
     rs->touched = 1;
-    if (rs->json_begun) return mw__res_break(rs, MW__WARN_JSON, "mw_write or mw_printf after mw_json_begin");
+    if (rs->json_begun || rs->in_after) return mw__res_body_closed(rs);
     if (mw__buf_reserve(rs->body, 128) != 0) return MW_ENOMEM;
     room = rs->body->cap - rs->body->len;
     va_copy(ap2, ap);
@@ -3542,8 +3768,9 @@ static void mw__source_release(mw__source *src, int completed);
 static int mw__res_begin_whole(mw_res *rs, int status, const char *content_type, size_t ctype_len) {
     if (!rs) return MW_EINVAL;
     rs->touched = 1;
-    if (rs->committed)
-        return mw__res_warn(rs, MW__WARN_COMMITTED, "a whole response after mw_flush: ignored"), MW_ESTATE;
+    if (rs->committed || rs->in_after)
+        return mw__res_warn(rs, MW__WARN_COMMITTED, "a whole response after mw_flush or in an after hook: ignored"),
+               MW_ESTATE;
     if (!mw__valid_status(status)) return mw__res_break(rs, MW__WARN_STATUS, "invalid status code");
     if (++rs->wholes == 2) mw__res_warn(rs, MW__WARN_TWICE, "a second response replaced the first (the last is sent)");
     rs->status = status;
@@ -3890,20 +4117,10 @@ static int mw__cookie_prefix_kept(const char *name, const mw_cookie_opts *o, con
     return 1;
 }
 
-static int mw__set_cookie_checked(mw_res *rs, const char *name, const char *value, const mw_cookie_opts *opts) {
-    static const mw_cookie_opts defaults = {0, 0, 0, 0, NULL, NULL, NULL};
-    const mw_cookie_opts *o = opts ? opts : &defaults;
+/* The Set-Cookie line for a cookie whose name, value and attributes are valid. */
+static int mw__put_cookie(mw_res *rs, const char *name, const char *value, const mw_cookie_opts *o) {
     const char *same_site = o->same_site ? o->same_site : "Lax", *path = o->path ? o->path : "/";
-    char age[24];
-    mw__buf *h;
-    if (!name || !value || !mw__valid_token(name) || !mw__valid_cookie_value(value) || !mw__valid_cookie_attr(path) ||
-        (o->domain && !mw__valid_cookie_domain(o->domain)) || !mw__cookie_prefix_kept(name, o, path))
-        return MW_EINVAL;
-    if (strcmp(same_site, "Lax") != 0 && strcmp(same_site, "Strict") != 0 && strcmp(same_site, "None") != 0)
-        return MW_EINVAL;
-    if (strcmp(same_site, "None") == 0 && !o->secure) return MW_EINVAL; /* browsers drop such cookies */
-    h = rs->headers;
-    snprintf(age, sizeof age, "%lld", o->max_age);
+    mw__buf *h = rs->headers;
     if (mw__buf_reserve(h, strlen(name) + strlen(value) + strlen(path) + (o->domain ? strlen(o->domain) : 0) + 120))
         return MW_ENOMEM;
     MW__PUT_LIT(h, "Set-Cookie: ");
@@ -3918,13 +4135,31 @@ static int mw__set_cookie_checked(mw_res *rs, const char *name, const char *valu
     }
     if (o->has_max_age) {
         MW__PUT_LIT(h, "; Max-Age=");
-        mw__buf_puts(h, age);
+        if (o->max_age < 0) MW__PUT_LIT(h, "-");
+        mw__buf_put_u64(h, o->max_age < 0 ? 0 - (unsigned long long)o->max_age : (unsigned long long)o->max_age);
     }
     if (o->secure) MW__PUT_LIT(h, "; Secure");
     if (!o->allow_js) MW__PUT_LIT(h, "; HttpOnly");
     MW__PUT_LIT(h, "; SameSite=");
     mw__buf_puts(h, same_site);
     return MW__PUT_LIT(h, "\r\n");
+}
+
+/* A cookie name and attributes a browser keeps. */
+static int mw__cookie_settings_ok(const char *name, const mw_cookie_opts *o) {
+    const char *same_site = o->same_site ? o->same_site : "Lax", *path = o->path ? o->path : "/";
+    if (!name || !mw__valid_token(name) || !mw__valid_cookie_attr(path) ||
+        (o->domain && !mw__valid_cookie_domain(o->domain)) || !mw__cookie_prefix_kept(name, o, path))
+        return 0;
+    if (strcmp(same_site, "Lax") != 0 && strcmp(same_site, "Strict") != 0 && strcmp(same_site, "None") != 0) return 0;
+    return strcmp(same_site, "None") != 0 || o->secure; /* browsers drop SameSite=None without Secure */
+}
+
+static int mw__set_cookie_checked(mw_res *rs, const char *name, const char *value, const mw_cookie_opts *opts) {
+    static const mw_cookie_opts defaults = {0, 0, 0, 0, NULL, NULL, NULL};
+    const mw_cookie_opts *o = opts ? opts : &defaults;
+    if (!value || !mw__valid_cookie_value(value) || !mw__cookie_settings_ok(name, o)) return MW_EINVAL;
+    return mw__put_cookie(rs, name, value, o);
 }
 
 int mw_set_cookie(mw_res *rs, const char *name, const char *value, const mw_cookie_opts *opts) {
@@ -4092,6 +4327,354 @@ int mw_param_int(const mw_req *rq, const char *name, long long *out) {
 }
 
 /* ---------------------------------------------------------------------------
+   crypto: SHA-256 (FIPS 180-4), HMAC-SHA256 (RFC 2104), base64 and base64url
+   (RFC 4648), for signed cookies and tokens
+   --------------------------------------------------------------------------- */
+
+/* Writes the low `n` bytes of v most significant first: SHA-256 words and its length
+   field (FIPS 180-4 §3.1) and base64's groups (RFC 4648 §4) are all big-endian. */
+static size_t mw__put_be(unsigned char *dst, uint64_t v, size_t n) {
+    size_t i;
+    for (i = 0; i < n; i++) dst[i] = (unsigned char)(v >> (8 * (n - 1 - i)));
+    return n;
+}
+
+typedef struct mw__sha256 {
+    uint32_t h[8];
+    uint64_t len;            /* bytes hashed so far; the padding ends with it, in bits */
+    unsigned char block[64]; /* input that does not yet fill a block */
+    size_t used;             /* bytes of block in use */
+} mw__sha256;
+
+/* FIPS 180-4 §4.2.2: the first 32 bits of the fractional parts of the cube roots of the first 64 primes. */
+static const uint32_t mw__sha256_k[64] = {
+    0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4, 0xab1c5ed5,
+    0xd807aa98, 0x12835b01, 0x243185be, 0x550c7dc3, 0x72be5d74, 0x80deb1fe, 0x9bdc06a7, 0xc19bf174,
+    0xe49b69c1, 0xefbe4786, 0x0fc19dc6, 0x240ca1cc, 0x2de92c6f, 0x4a7484aa, 0x5cb0a9dc, 0x76f988da,
+    0x983e5152, 0xa831c66d, 0xb00327c8, 0xbf597fc7, 0xc6e00bf3, 0xd5a79147, 0x06ca6351, 0x14292967,
+    0x27b70a85, 0x2e1b2138, 0x4d2c6dfc, 0x53380d13, 0x650a7354, 0x766a0abb, 0x81c2c92e, 0x92722c85,
+    0xa2bfe8a1, 0xa81a664b, 0xc24b8b70, 0xc76c51a3, 0xd192e819, 0xd6990624, 0xf40e3585, 0x106aa070,
+    0x19a4c116, 0x1e376c08, 0x2748774c, 0x34b0bcb5, 0x391c0cb3, 0x4ed8aa4a, 0x5b9cca4f, 0x682e6ff3,
+    0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208, 0x90befffa, 0xa4506ceb, 0xbef9a3f7, 0xc67178f2};
+
+static uint32_t mw__ror32(uint32_t x, unsigned n) { return x >> n | x << (32 - n); }
+
+/* FIPS 180-4 §4.1.2: the four functions of a round and the two of the message
+   schedule. Ch and Maj are written with one operation fewer than the standard's
+   spelling (same truth tables). */
+#define MW__SHA_CH(x, y, z) ((z) ^ ((x) & ((y) ^ (z))))
+#define MW__SHA_MAJ(x, y, z) (((x) & (y)) | ((z) & ((x) | (y))))
+#define MW__SHA_S0(x) (mw__ror32(x, 2) ^ mw__ror32(x, 13) ^ mw__ror32(x, 22))
+#define MW__SHA_S1(x) (mw__ror32(x, 6) ^ mw__ror32(x, 11) ^ mw__ror32(x, 25))
+#define MW__SHA_s0(x) (mw__ror32(x, 7) ^ mw__ror32(x, 18) ^ ((x) >> 3))
+#define MW__SHA_s1(x) (mw__ror32(x, 17) ^ mw__ror32(x, 19) ^ ((x) >> 10))
+
+/* One round (FIPS 180-4 §6.2.2 step 3) with the variables renamed instead of moved:
+   eight calls with the names rotated are eight rounds. Round i >= 16 first extends the
+   message schedule in w[16], a window over its last 16 words (step 1). */
+#define MW__SHA_ROUND(a, b, c, d, e, f, g, h, i)                                                                  \
+    do {                                                                                                          \
+        uint32_t t1_;                                                                                             \
+        if ((i) >= 16) w[(i)&15] += MW__SHA_s1(w[((i)-2) & 15]) + w[((i)-7) & 15] + MW__SHA_s0(w[((i)-15) & 15]); \
+        t1_ = h + MW__SHA_S1(e) + MW__SHA_CH(e, f, g) + mw__sha256_k[i] + w[(i)&15];                              \
+        d += t1_;                                                                                                 \
+        h = t1_ + MW__SHA_S0(a) + MW__SHA_MAJ(a, b, c);                                                           \
+    } while (0)
+
+/* FIPS 180-4 §6.2.2: the 64 rounds over one block, added into the hash value. */
+static void mw__sha256_block_c(uint32_t state[8], const unsigned char *p) {
+    uint32_t w[16];
+    uint32_t a = state[0], b = state[1], c = state[2], d = state[3];
+    uint32_t e = state[4], f = state[5], g = state[6], h = state[7];
+    unsigned i;
+    for (i = 0; i < 16; i++, p += 4) w[i] = (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+    for (i = 0; i < 64; i += 8) {
+        MW__SHA_ROUND(a, b, c, d, e, f, g, h, i);
+        MW__SHA_ROUND(h, a, b, c, d, e, f, g, i + 1);
+        MW__SHA_ROUND(g, h, a, b, c, d, e, f, i + 2);
+        MW__SHA_ROUND(f, g, h, a, b, c, d, e, i + 3);
+        MW__SHA_ROUND(e, f, g, h, a, b, c, d, i + 4);
+        MW__SHA_ROUND(d, e, f, g, h, a, b, c, i + 5);
+        MW__SHA_ROUND(c, d, e, f, g, h, a, b, i + 6);
+        MW__SHA_ROUND(b, c, d, e, f, g, h, a, i + 7);
+    }
+    state[0] += a, state[1] += b, state[2] += c, state[3] += d;
+    state[4] += e, state[5] += f, state[6] += g, state[7] += h;
+}
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__)) && !defined(MW_NO_SHA_NI)
+/* x86-64's SHA extensions (on most CPUs since 2017) do a block in a tenth of the
+   time, which is what makes a signed session cheap next to the request it rides on.
+   The compiler's own headers; chosen at run time, so the binary runs anywhere. */
+#include <cpuid.h>
+#include <immintrin.h>
+
+/* Rounds 4g..4g+3 from the schedule words in w0; then, while words are still due, the
+   schedule moves on: w1 gets the words of group g+1 (from w0 and w3), w3 starts those
+   of group g+3. The conditions are constants, so each expansion keeps what it needs. */
+#define MW__SHA_NI_GROUP(g, w0, w1, w2, w3)                                                                       \
+    do {                                                                                                          \
+        __m128i m_ = _mm_add_epi32(w0, _mm_loadu_si128((const __m128i *)(const void *)(mw__sha256_k + 4 * (g)))); \
+        s1 = _mm_sha256rnds2_epu32(s1, s0, m_);                                                                   \
+        s0 = _mm_sha256rnds2_epu32(s0, s1, _mm_shuffle_epi32(m_, 0x0E));                                          \
+        if ((g) >= 3 && (g) <= 14) w1 = _mm_sha256msg2_epu32(_mm_add_epi32(w1, _mm_alignr_epi8(w0, w3, 4)), w0);  \
+        if ((g) >= 1 && (g) <= 12) w3 = _mm_sha256msg1_epu32(w3, w0);                                             \
+        (void)w2;                                                                                                 \
+    } while (0)
+
+/* The block as Intel's SHA extensions reference describes it: the state as ABEF and
+   CDGH, the schedule in four registers of four words each. */
+__attribute__((target("sha,sse4.1"))) static void mw__sha256_block_ni(uint32_t state[8], const unsigned char *p) {
+    const __m128i swap = _mm_set_epi64x(0x0c0d0e0f08090a0bLL, 0x0405060700010203LL);
+    __m128i m0, m1, m2, m3, s0, s1, abef, cdgh, t;
+    t = _mm_shuffle_epi32(_mm_loadu_si128((const __m128i *)(const void *)state), 0xB1);
+    s1 = _mm_shuffle_epi32(_mm_loadu_si128((const __m128i *)(const void *)(state + 4)), 0x1B);
+    s0 = _mm_alignr_epi8(t, s1, 8);
+    s1 = _mm_blend_epi16(s1, t, 0xF0);
+    abef = s0;
+    cdgh = s1;
+    m0 = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(const void *)p), swap);
+    m1 = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(const void *)(p + 16)), swap);
+    m2 = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(const void *)(p + 32)), swap);
+    m3 = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(const void *)(p + 48)), swap);
+    MW__SHA_NI_GROUP(0, m0, m1, m2, m3);
+    MW__SHA_NI_GROUP(1, m1, m2, m3, m0);
+    MW__SHA_NI_GROUP(2, m2, m3, m0, m1);
+    MW__SHA_NI_GROUP(3, m3, m0, m1, m2);
+    MW__SHA_NI_GROUP(4, m0, m1, m2, m3);
+    MW__SHA_NI_GROUP(5, m1, m2, m3, m0);
+    MW__SHA_NI_GROUP(6, m2, m3, m0, m1);
+    MW__SHA_NI_GROUP(7, m3, m0, m1, m2);
+    MW__SHA_NI_GROUP(8, m0, m1, m2, m3);
+    MW__SHA_NI_GROUP(9, m1, m2, m3, m0);
+    MW__SHA_NI_GROUP(10, m2, m3, m0, m1);
+    MW__SHA_NI_GROUP(11, m3, m0, m1, m2);
+    MW__SHA_NI_GROUP(12, m0, m1, m2, m3);
+    MW__SHA_NI_GROUP(13, m1, m2, m3, m0);
+    MW__SHA_NI_GROUP(14, m2, m3, m0, m1);
+    MW__SHA_NI_GROUP(15, m3, m0, m1, m2);
+    s0 = _mm_add_epi32(s0, abef);
+    s1 = _mm_add_epi32(s1, cdgh);
+    t = _mm_shuffle_epi32(s0, 0x1B);
+    s1 = _mm_shuffle_epi32(s1, 0xB1);
+    _mm_storeu_si128((__m128i *)(void *)state, _mm_blend_epi16(t, s1, 0xF0));
+    _mm_storeu_si128((__m128i *)(void *)(state + 4), _mm_alignr_epi8(s1, t, 8));
+}
+
+/* CPUID: leaf 7's SHA bit, and SSSE3 and SSE4.1 from leaf 1. Asked once. */
+static int mw__have_sha_ni(void) {
+    static int known; /* 0: not asked yet, 1: yes, 2: no */
+    unsigned a, b, c, d;
+    int v = __atomic_load_n(&known, __ATOMIC_RELAXED);
+    if (!v) {
+        int yes = __get_cpuid(1, &a, &b, &c, &d) && (c & (1u << 9)) && (c & (1u << 19)) &&
+                  __get_cpuid_count(7, 0, &a, &b, &c, &d) && (b & (1u << 29));
+        v = yes ? 1 : 2;
+        __atomic_store_n(&known, v, __ATOMIC_RELAXED);
+    }
+    return v == 1;
+}
+
+static void mw__sha256_block(uint32_t state[8], const unsigned char *p) {
+    if (mw__have_sha_ni()) mw__sha256_block_ni(state, p);
+    else mw__sha256_block_c(state, p);
+}
+#else
+static void mw__sha256_block(uint32_t state[8], const unsigned char *p) { mw__sha256_block_c(state, p); }
+#endif
+
+/* FIPS 180-4 §5.3.3: the initial hash value. */
+static void mw__sha256_init(mw__sha256 *s) {
+    static const uint32_t h0[8] = {0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a,
+                                   0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19};
+    memcpy(s->h, h0, sizeof h0);
+    s->len = 0;
+    s->used = 0;
+}
+
+static void mw__sha256_update(mw__sha256 *s, const void *data, size_t n) {
+    const unsigned char *p = (const unsigned char *)data;
+    size_t take;
+    if (n == 0) return; /* data may then be NULL, where even p + 0 and memcpy of 0 bytes are undefined */
+    s->len += n;
+    if (s->used) {
+        take = n < 64 - s->used ? n : 64 - s->used;
+        memcpy(s->block + s->used, p, take);
+        s->used += take;
+        p += take;
+        n -= take;
+        if (s->used < 64) return;
+        mw__sha256_block(s->h, s->block);
+    }
+    for (; n >= 64; p += 64, n -= 64) mw__sha256_block(s->h, p);
+    memcpy(s->block, p, n);
+    s->used = n;
+}
+
+/* FIPS 180-4 §5.1.1: a 1 bit, zeros up to 56 bytes into a block, then the length in bits. */
+static void mw__sha256_final(mw__sha256 *s, unsigned char out[32]) {
+    static const unsigned char pad[64] = {0x80};
+    unsigned char bits[8];
+    size_t i;
+    mw__put_be(bits, s->len * 8, sizeof bits);
+    mw__sha256_update(s, pad, 1 + (119 - s->used) % 64);
+    mw__sha256_update(s, bits, sizeof bits);
+    for (i = 0; i < 8; i++) mw__put_be(out + 4 * i, s->h[i], 4);
+}
+
+/* The inner and outer hashes, each past its key block (RFC 2104 §2: K XOR ipad, K XOR opad):
+   a key set up once is copied for each message, which saves two compressions. */
+typedef struct mw__hmac {
+    mw__sha256 inner, outer;
+} mw__hmac;
+
+/* RFC 2104 §2: H(K XOR pad, ...) starts with the key, zero-filled to a block, XORed with pad. */
+static void mw__sha256_start_keyed(mw__sha256 *s, const unsigned char key[64], unsigned char pad) {
+    unsigned char block[64];
+    size_t i;
+    for (i = 0; i < sizeof block; i++) block[i] = (unsigned char)(key[i] ^ pad);
+    mw__sha256_init(s);
+    mw__sha256_update(s, block, sizeof block);
+}
+
+static void mw__hmac_init(mw__hmac *h, const void *key, size_t key_len) {
+    unsigned char k[64] = {0};
+    if (key_len > sizeof k) { /* RFC 2104 §2: a key longer than a block is hashed first */
+        mw__sha256 s;
+        mw__sha256_init(&s);
+        mw__sha256_update(&s, key, key_len);
+        mw__sha256_final(&s, k);
+    } else if (key_len) {
+        memcpy(k, key, key_len);
+    }
+    mw__sha256_start_keyed(&h->inner, k, 0x36);
+    mw__sha256_start_keyed(&h->outer, k, 0x5c);
+}
+
+static void mw__hmac_update(mw__hmac *h, const void *data, size_t n) { mw__sha256_update(&h->inner, data, n); }
+
+static void mw__hmac_final(mw__hmac *h, unsigned char out[32]) {
+    unsigned char inner[32];
+    mw__sha256_final(&h->inner, inner);
+    mw__sha256_update(&h->outer, inner, sizeof inner);
+    mw__sha256_final(&h->outer, out);
+}
+
+static void mw__hmac_sha256(const void *key, size_t key_len, const void *msg, size_t msg_len, unsigned char out[32]) {
+    mw__hmac h;
+    mw__hmac_init(&h, key, key_len);
+    mw__hmac_update(&h, msg, msg_len);
+    mw__hmac_final(&h, out);
+}
+
+/* RFC 4648 §4 (url = 0) and §5 (url = 1): the two alphabets differ only in 62 and 63. */
+static const char *mw__base64_alphabet(int url) {
+    return url ? "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+               : "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+}
+
+/* base64url goes without padding (RFC 4648 §3.2 allows it where the length is known, as
+   in a cookie or a JWT); the standard alphabet pads every group to 4 characters. */
+static size_t mw__base64_encoded_len(size_t n, int url) {
+    return url ? n / 3 * 4 + (n % 3 ? n % 3 + 1 : 0) : (n / 3 + (n % 3 != 0)) * 4;
+}
+
+/* Each group of up to 3 bytes becomes one symbol per 6 bits it holds, rounded up. */
+static size_t mw__base64_encode(char *dst, const void *src, size_t n, int url) {
+    const unsigned char *p = (const unsigned char *)src;
+    const char *alphabet = mw__base64_alphabet(url);
+    size_t i = 0, j, o = 0, take;
+    uint32_t group;
+    for (; i + 3 <= n; i += 3, o += 4) {
+        group = (uint32_t)p[i] << 16 | (uint32_t)p[i + 1] << 8 | p[i + 2];
+        dst[o] = alphabet[group >> 18];
+        dst[o + 1] = alphabet[group >> 12 & 63];
+        dst[o + 2] = alphabet[group >> 6 & 63];
+        dst[o + 3] = alphabet[group & 63];
+    }
+    if (i == n) return o;
+    take = n - i;
+    group = (uint32_t)p[i] << 16 | (take == 2 ? (uint32_t)p[i + 1] << 8 : 0u);
+    for (j = 0; j <= take; j++) dst[o++] = alphabet[group >> (18 - 6 * j) & 63];
+    for (; !url && j < 4; j++) dst[o++] = '=';
+    return o;
+}
+
+/* The symbol's 6 bits, or -1 for a character outside the alphabet ('=' included). The
+   table holds both alphabets: 64 marks '+' and '/' (standard only), 128 '-' and '_'
+   (url only), 255 anything else. */
+static int mw__base64_value(char c, int url) {
+    static const unsigned char value[128] = {
+        255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255,
+        255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 126,
+        255, 190, 255, 127, 52,  53,  54,  55,  56,  57,  58,  59,  60,  61,  255, 255, 255, 255, 255, 255, 255, 0,
+        1,   2,   3,   4,   5,   6,   7,   8,   9,   10,  11,  12,  13,  14,  15,  16,  17,  18,  19,  20,  21,  22,
+        23,  24,  25,  255, 255, 255, 255, 191, 255, 26,  27,  28,  29,  30,  31,  32,  33,  34,  35,  36,  37,  38,
+        39,  40,  41,  42,  43,  44,  45,  46,  47,  48,  49,  50,  51,  255, 255, 255, 255, 255};
+    unsigned v = (unsigned char)c < 128 ? value[(unsigned char)c] : 255u;
+    if (v == 255 || (v & (url ? 64u : 128u))) return -1;
+    return (int)(v & 63);
+}
+
+/* Decodes one group of 2 to 4 symbols into dst; -1 when a symbol is outside the alphabet
+   or, in a short last group, the bits beyond the last whole byte are not zero: RFC 4648
+   §3.5 lets a decoder refuse them, and refusing gives a signed value exactly one spelling. */
+static long mw__base64_decode_group(unsigned char *dst, const char *src, size_t n, int url) {
+    unsigned spare = (unsigned)(n * 6 % 8);
+    uint32_t group = 0;
+    size_t i;
+    for (i = 0; i < n; i++) {
+        int v = mw__base64_value(src[i], url);
+        if (v < 0) return -1;
+        group = group << 6 | (uint32_t)v;
+    }
+    if (group & ((1u << spare) - 1)) return -1;
+    return (long)mw__put_be(dst, group >> spare, n * 6 / 8);
+}
+
+/* The standard alphabet's input is whole groups of 4 with at most two '=' at the end
+   (RFC 4648 §4); without padding a length of 4k+1 cannot come from any input, as one
+   symbol holds less than a byte. Returns the bytes written to dst (n * 3 / 4 + 3 bytes
+   are enough), or -1. */
+static long mw__base64_decode(unsigned char *dst, const char *src, size_t n, int url) {
+    size_t i;
+    long o = 0, got;
+    if (!url) {
+        if (n % 4) return -1;
+        if (n && src[n - 1] == '=') n--;
+        if (n && src[n - 1] == '=') n--;
+    }
+    if (n % 4 == 1) return -1;
+    for (i = 0; i + 4 <= n; i += 4, o += 3) { /* whole groups: 4 symbols, 3 bytes */
+        int a = mw__base64_value(src[i], url), b = mw__base64_value(src[i + 1], url);
+        int c = mw__base64_value(src[i + 2], url), d = mw__base64_value(src[i + 3], url);
+        uint32_t group;
+        if ((a | b | c | d) < 0) return -1;
+        group = (uint32_t)a << 18 | (uint32_t)b << 12 | (uint32_t)c << 6 | (uint32_t)d;
+        dst[o] = (unsigned char)(group >> 16);
+        dst[o + 1] = (unsigned char)(group >> 8);
+        dst[o + 2] = (unsigned char)group;
+    }
+    if (i == n) return o;
+    if ((got = mw__base64_decode_group(dst + o, src + i, n - i, url)) < 0) return -1;
+    return o + got;
+}
+
+/* Looks at every byte whatever it holds, so the time taken does not tell an attacker how
+   many leading bytes of a forged MAC were right; volatile keeps the compiler from adding
+   an early exit. */
+static int mw__equal_ct(const void *a, const void *b, size_t n) {
+    const volatile unsigned char *x = (const volatile unsigned char *)a, *y = (const volatile unsigned char *)b;
+    unsigned diff = 0;
+    size_t i;
+    for (i = 0; i < n; i++) diff |= (unsigned)(x[i] ^ y[i]);
+    return diff == 0;
+}
+
+#define MW__MAX_OLD_KEYS 3                    /* fallback keys that still verify a session */
+#define MW__SESSION_AGE (14LL * 24 * 60 * 60) /* seconds, as Django's SESSION_COOKIE_AGE */
+
+/* ---------------------------------------------------------------------------
    connection: one client's bytes in and out, and who may touch it. A connection
    belongs to one worker at a time (ownership below); its protocol slot says who reads
    its events (HTTP/1.1, or another protocol after an upgrade); its io says where its
@@ -4225,6 +4808,23 @@ typedef struct mw__ext {
     void (*app_free)(void *state);
 } mw__ext;
 
+/* A before or after hook, for the paths under its prefix. */
+typedef struct mw__hook {
+    char *prefix; /* without a trailing '/'; "" for every path */
+    size_t prefix_len;
+    mw_before_fn before; /* one of the two */
+    mw_after_fn after;
+    void *arg;
+} mw__hook;
+
+typedef struct mw__strlist {
+    char **items;
+    size_t n;
+} mw__strlist;
+
+struct mw__cors;
+struct mw__sessions;
+
 /* Connections by client address (IPv6: by /64), for MW_LIMIT_CONNECTIONS_PER_IP: open
    addressing with linear probing, a slot per address in use. */
 typedef struct mw__addr_count {
@@ -4270,6 +4870,17 @@ struct mw_app {
     const mw__ext *exts[MW__EXT_MAX];
     void *ext_state[MW__EXT_MAX];
     int nexts;
+    mw__hook *hooks; /* before and after hooks, in registration order */
+    size_t nhooks;
+    int has_before, has_after;
+    struct mw__cors *cors;
+    mw__buf security_headers; /* the header lines mw_security_headers adds to every answer */
+    int security_hooked;
+    struct mw__sessions *sessions;
+    mw__hmac keys[1 + MW__MAX_OLD_KEYS]; /* the signing key, then the fallbacks that still verify */
+    int nkeys, nold_keys;
+    int csrf_on; /* -1 until set: then on once sessions are */
+    mw__strlist csrf_trusted, csrf_exempt;
 };
 
 static void *mw__pool_get(mw__pool *p, size_t size) {
@@ -4324,6 +4935,7 @@ static void mw__res_reset(mw__worker *w, mw__conn *c) {
     rs->is_head = rs->close = rs->json_begun = rs->touched = rs->wholes = rs->committed = 0;
     rs->broken = NULL;
     rs->route = NULL;
+    rs->after_due = rs->in_after = 0;
     rs->src.kind = MW__SRC_MEMORY;
     rs->body = &w->body;
     rs->headers = &w->headers;
@@ -4690,15 +5302,26 @@ static int mw__conn_send_queued(mw__conn *c, const mw__limits *lim) {
 
 static int mw__conn_output_queued(const mw__conn *c) { return c->outq.len > c->outq_off; }
 
+static void mw__run_after_hooks(mw__worker *w);
+static void mw__req_fill_refused(mw__worker *w, mw__conn *c);
+
+/* An answer's head into w->out, once the after hooks have added their headers. */
+static int mw__answer_head(mw__worker *w, mw__conn *c, int keep_alive, int framing, unsigned long long length) {
+    if (w->res.after_due) mw__run_after_hooks(w);
+    return mw__render_head(&w->out, &w->res, mw__date(w), keep_alive, c->http10, framing, length);
+}
+
 /* Frames the in-memory response in w->res onto the connection's output. */
 static void mw__conn_respond_memory(mw__worker *w, mw__conn *c, int keep_alive) {
     mw_res *rs = &w->res;
-    size_t body_len = rs->body->len;
-    int send_body = !rs->is_head && body_len && rs->status != 204 && rs->status != 304;
-    if (mw__render_head(&w->out, rs, mw__date(w), keep_alive, c->http10, MW__FRAME_LENGTH, body_len) != 0) {
+    size_t body_len;
+    int send_body;
+    if (mw__answer_head(w, c, keep_alive, MW__FRAME_LENGTH, rs->body->len) != 0) {
         c->close_after = MW__CLOSE;
         return;
     }
+    body_len = rs->body->len;
+    send_body = !rs->is_head && body_len && rs->status != 204 && rs->status != 304;
     mw__access_log_answer(w, c, rs->status, send_body ? body_len : 0);
     if (send_body && body_len <= MW__INLINE_BODY_MAX) {
         if (mw__buf_append(&w->out, rs->body->data, body_len) != 0) c->close_after = MW__CLOSE;
@@ -4716,11 +5339,16 @@ static void mw__log_conn(mw__worker *w, mw__conn *c, int status, const char *why
 /* Answers a request we refuse, then closes: after a framing error the rest of the
    stream cannot be trusted (RFC 9112 §6.3, last paragraph). */
 static void mw__conn_fail(mw__worker *w, mw__conn *c, int status, const char *why) {
+    int hooks = w->app->has_after;
     /* The worker's parsed head may be another connection's by now (or this one's before
-       its buffer moved): the access log reads this request's own head again. */
-    if (c->head_len && w->app->access_log) mw__parse_head(c->rbuf + c->rstart, c->head_len, &w->app->limits, &w->head);
+       its buffer moved): the access log and the after hooks read this request's own
+       head again. */
+    if (c->head_len && (w->app->access_log || hooks))
+        mw__parse_head(c->rbuf + c->rstart, c->head_len, &w->app->limits, &w->head);
     mw__log_conn(w, c, status, why);
+    if (hooks) mw__req_fill_refused(w, c);
     mw__res_reset(w, c);
+    w->res.after_due = hooks;
     if (status == 503 || status == 429) mw__add_header(&w->res, "Retry-After", "1");
     mw_error(&w->res, status, why);
     c->close_after = MW__CLOSE_LINGER;
@@ -4788,6 +5416,1061 @@ static int mw__conn_make_room(mw__worker *w, mw__conn *c) {
     }
     if (!c->head_len && c->rcap >= head_max) return MW_EINVAL; /* the scan reports 414/431 first */
     return mw__conn_resize(w, c, c->head_len ? mw__body_buffer_size(c, lim) : c->rcap * 2);
+}
+
+/* ---------------------------------------------------------------------------
+   middleware: before and after hooks, CORS, security headers, sessions in a signed
+   cookie, CSRF; and the helpers a site needs (redirects, HTML escaping, credentials).
+   Each feature is a hook or two that registers like an app's own, so core code does
+   not know their names and an app that uses none of them pays one test per request.
+   --------------------------------------------------------------------------- */
+
+/* A prefix is kept without its trailing '/', so "/api/" and "/api" both cover "/api"
+   and "/api/users", never "/apiary"; "" and "/" cover every path. */
+static char *mw__prefix_copy(const char *prefix, size_t *len) {
+    size_t n = prefix ? strlen(prefix) : 0;
+    while (n && prefix[n - 1] == '/') n--;
+    *len = n;
+    return mw__strndup(prefix ? prefix : "", n);
+}
+
+static int mw__path_under(const char *path, size_t len, const char *prefix, size_t plen) {
+    return plen == 0 || (len >= plen && memcmp(path, prefix, plen) == 0 && (len == plen || path[plen] == '/'));
+}
+
+static int mw__hook_add(mw_app *app, const char *prefix, mw_before_fn before, mw_after_fn after, void *arg) {
+    mw__hook *list, *k;
+    if (!app || (!before && !after) || (prefix && prefix[0] && prefix[0] != '/')) {
+        if (app) mw__log(&app->log, MW_LOG_ERROR, "hook: a prefix starts with '/' (\"%s\")", prefix ? prefix : "");
+        return app ? (app->setup_errors++, MW_EINVAL) : MW_EINVAL;
+    }
+    if (app->serving) return MW_ESTATE;
+    list = (mw__hook *)MW_REALLOC(app->hooks, (app->nhooks + 1) * sizeof *list);
+    if (!list) return MW_ENOMEM;
+    app->hooks = list;
+    k = &list[app->nhooks];
+    if (!(k->prefix = mw__prefix_copy(prefix, &k->prefix_len))) return MW_ENOMEM;
+    k->before = before;
+    k->after = after;
+    k->arg = arg;
+    app->nhooks++;
+    if (before) app->has_before = 1;
+    if (after) app->has_after = 1;
+    return 0;
+}
+
+int mw_before(mw_app *app, const char *prefix, mw_before_fn fn, void *arg) {
+    return mw__hook_add(app, prefix, fn, NULL, arg);
+}
+int mw_after(mw_app *app, const char *prefix, mw_after_fn fn, void *arg) {
+    return mw__hook_add(app, prefix, NULL, fn, arg);
+}
+
+void *mw_route_data(const mw_req *rq) { return rq && rq->route ? rq->route->data : NULL; }
+const char *mw_route_pattern(const mw_req *rq) { return rq && rq->route ? rq->route->pattern : NULL; }
+int mw_res_status(const mw_res *rs) { return rs ? rs->status : 0; }
+
+/* ---- CORS (the Fetch standard's CORS protocol) ---- */
+
+struct mw__cors {
+    struct mw__cors *next;
+    char *prefix;
+    size_t prefix_len;
+    char *origins; /* "a, b" as given; NULL: any origin */
+    char *methods, *headers, *expose;
+    int any_headers, credentials;
+    long max_age;
+};
+
+/* The next element of a comma-separated list, trimmed; 0 at the end. */
+static int mw__list_next(const char *list, size_t *pos, mw_str *item) {
+    size_t n = strlen(list);
+    while (*pos < n) {
+        const char *start = list + *pos, *comma = strchr(start, ',');
+        size_t len = comma ? (size_t)(comma - start) : n - *pos;
+        *pos += len + (comma ? 1 : 0);
+        *item = mw__trim_ows(start, len);
+        if (item->len) return 1;
+    }
+    return 0;
+}
+
+/* An origin is "scheme://host[:port]" with nothing after: a browser never sends a path
+   or a trailing '/', so an origin written with one would silently never match. */
+static int mw__valid_origin(mw_str o) {
+    const char *sep = mw__find(o.ptr, o.len, "://", 3), *host;
+    size_t i;
+    if (!sep || sep == o.ptr) return 0;
+    for (host = sep + 3, i = 0; host + i < o.ptr + o.len; i++)
+        if (host[i] == '/' || host[i] == ' ' || host[i] == '*' || host[i] == '?' || host[i] == '#') return 0;
+    return i > 0;
+}
+
+static int mw__cors_allows(const struct mw__cors *c, const char *origin) {
+    size_t pos = 0, n = strlen(origin);
+    mw_str o;
+    if (!c->origins) return 1;
+    while (mw__list_next(c->origins, &pos, &o))
+        if (o.len == n && memcmp(o.ptr, origin, n) == 0) return 1;
+    return 0;
+}
+
+static int mw__add_header_if(mw_res *rs, const char *name, const char *value) {
+    return value ? mw__add_header(rs, name, value) : 0;
+}
+
+/* Every answer under the prefix, errors included: the page can read it when its
+   origin is allowed, and a cache keeps answers for different origins apart. */
+static void mw__cors_after(mw_req *rq, mw_res *rs, void *arg) {
+    const struct mw__cors *c = (const struct mw__cors *)arg;
+    const char *origin = mw_header(rq, "Origin");
+    int wildcard = !c->origins && !c->credentials;
+    if (!wildcard) mw__add_header(rs, "Vary", "Origin");
+    if (!origin || !mw__cors_allows(c, origin)) return;
+    mw__add_header(rs, "Access-Control-Allow-Origin", wildcard ? "*" : origin);
+    if (c->credentials) mw__add_header(rs, "Access-Control-Allow-Credentials", "true");
+    mw__add_header_if(rs, "Access-Control-Expose-Headers", c->expose);
+}
+
+static const struct mw__cors *mw__cors_for(const mw_app *app, const char *path, size_t len) {
+    const struct mw__cors *c;
+    for (c = app->cors; c; c = c->next)
+        if (mw__path_under(path, len, c->prefix, c->prefix_len)) return c;
+    return NULL;
+}
+
+/* A preflight (OPTIONS with Access-Control-Request-Method) for a path that exists,
+   answered before any hook: it carries no credentials, so an auth hook must not see
+   it. The after hook adds the origin's headers, as to every answer. Returns 0 when
+   this is no preflight. */
+static int mw__cors_preflight(mw__worker *w, unsigned allow) {
+    mw_req *rq = &w->req;
+    mw_res *rs = &w->res;
+    const struct mw__cors *c = mw__cors_for(w->app, w->head.path, w->head.path_len);
+    const char *origin = mw_header(rq, "Origin"), *asked = mw_header(rq, "Access-Control-Request-Headers");
+    char age[24];
+    if (!c || !origin || !allow || !mw_header(rq, "Access-Control-Request-Method")) return 0;
+    if (!mw__cors_allows(c, origin)) return mw_error(rs, 403, "origin not allowed by this server's CORS settings"), 1;
+    mw_send(rs, 204, NULL, NULL, 0);
+    if (c->methods) {
+        mw__add_header(rs, "Access-Control-Allow-Methods", c->methods);
+    } else {
+        mw__buf *b = &w->scratch;
+        b->len = 0;
+        mw__format_allow(allow, b);
+        mw__buf_append(b, "", 1);
+        mw__add_header(rs, "Access-Control-Allow-Methods", b->data);
+    }
+    if (c->any_headers && asked && mw__valid_field_value(asked))
+        mw__add_header(rs, "Access-Control-Allow-Headers", asked);
+    else mw__add_header_if(rs, "Access-Control-Allow-Headers", c->headers);
+    if (c->max_age >= 0) {
+        snprintf(age, sizeof age, "%ld", c->max_age ? c->max_age : 600L);
+        mw__add_header(rs, "Access-Control-Max-Age", age);
+    }
+    return 1;
+}
+
+static char *mw__strdup_or_null(const char *s) { return s ? mw__strndup(s, strlen(s)) : NULL; }
+
+static void mw__cors_free(struct mw__cors *c) {
+    while (c) {
+        struct mw__cors *next = c->next;
+        MW_FREE(c->prefix);
+        MW_FREE(c->origins);
+        MW_FREE(c->methods);
+        MW_FREE(c->headers);
+        MW_FREE(c->expose);
+        MW_FREE(c);
+        c = next;
+    }
+}
+
+/* Why these settings cannot work, or NULL. */
+static const char *mw__cors_settings_error(const mw_cors_opts *o) {
+    size_t pos = 0;
+    mw_str item;
+    int any = o->origins && strcmp(o->origins, "*") == 0;
+    if (!o->origins || !o->origins[0]) return "origins is required (a list, or \"*\")";
+    if (any && o->credentials)
+        return "\"*\" with credentials is refused by browsers: list the origins that may send credentials";
+    if (!any)
+        while (mw__list_next(o->origins, &pos, &item))
+            if (!mw__valid_origin(item)) return "an origin is scheme://host[:port], with no path or trailing '/'";
+    if ((o->methods && !mw__valid_field_value(o->methods)) || (o->headers && !mw__valid_field_value(o->headers)) ||
+        (o->expose && !mw__valid_field_value(o->expose)))
+        return "methods, headers and expose are header values (no control characters)";
+    return NULL;
+}
+
+int mw_cors(mw_app *app, const char *prefix, const mw_cors_opts *opts) {
+    struct mw__cors *c, **tail;
+    const char *why;
+    int rc;
+    if (!app) return MW_EINVAL;
+    if (app->serving) return MW_ESTATE;
+    if (!opts || (why = mw__cors_settings_error(opts)) != NULL) {
+        mw__log(&app->log, MW_LOG_ERROR, "mw_cors: %s", opts ? why : "no settings");
+        return app->setup_errors++, MW_EINVAL;
+    }
+    c = (struct mw__cors *)MW_MALLOC(sizeof *c);
+    if (!c) return MW_ENOMEM;
+    memset(c, 0, sizeof *c);
+    c->prefix = mw__prefix_copy(prefix, &c->prefix_len);
+    c->origins = strcmp(opts->origins, "*") == 0 ? NULL : mw__strdup_or_null(opts->origins);
+    c->any_headers = opts->headers && strcmp(opts->headers, "*") == 0 && opts->credentials;
+    c->methods = mw__strdup_or_null(opts->methods);
+    c->headers = mw__strdup_or_null(opts->headers);
+    c->expose = mw__strdup_or_null(opts->expose);
+    c->credentials = opts->credentials;
+    c->max_age = opts->max_age;
+    for (tail = &app->cors; *tail;) tail = &(*tail)->next;
+    *tail = c; /* owned by the app from here, hook or not */
+    if (!c->prefix || (opts->origins[0] != '*' && !c->origins)) return MW_ENOMEM;
+    rc = mw_after(app, c->prefix, mw__cors_after, c);
+    return rc;
+}
+
+/* ---- security headers ---- */
+
+static int mw__security_line(mw__buf *b, const char *name, const char *value, const char *fallback) {
+    const char *v = value ? value : fallback;
+    if (!v[0]) return 0;
+    if (!mw__valid_field_value(v)) return MW_EINVAL;
+    mw__buf_puts(b, name);
+    MW__PUT_LIT(b, ": ");
+    mw__buf_puts(b, v);
+    return MW__PUT_LIT(b, "\r\n");
+}
+
+static void mw__security_after(mw_req *rq, mw_res *rs, void *arg) {
+    const mw__buf *block = (const mw__buf *)arg;
+    (void)rq;
+    mw__buf_append(rs->headers, block->data, block->len);
+}
+
+int mw_security_headers(mw_app *app, const mw_security_opts *opts) {
+    static const mw_security_opts defaults = {NULL, NULL, NULL, 0, 0};
+    const mw_security_opts *o = opts ? opts : &defaults;
+    const char *frame = o->frame_options ? o->frame_options : "DENY";
+    mw__buf *b;
+    int rc = 0, first;
+    char hsts[80];
+    if (!app) return MW_EINVAL;
+    if (app->serving) return MW_ESTATE;
+    if (strcmp(frame, "DENY") != 0 && strcmp(frame, "SAMEORIGIN") != 0 && frame[0]) {
+        mw__log(&app->log, MW_LOG_ERROR, "mw_security_headers: frame_options is \"DENY\", \"SAMEORIGIN\" or \"\"");
+        return app->setup_errors++, MW_EINVAL;
+    }
+    b = &app->security_headers;
+    first = !app->security_hooked;
+    app->security_hooked = 1;
+    b->len = 0; /* a second call replaces the first */
+    snprintf(hsts, sizeof hsts, "max-age=%lld%s", o->hsts_max_age, o->hsts_subdomains ? "; includeSubDomains" : "");
+    rc |= mw__security_line(b, "X-Content-Type-Options", "nosniff", "");
+    rc |= mw__security_line(b, "Referrer-Policy", o->referrer_policy, "strict-origin-when-cross-origin");
+    rc |= mw__security_line(b, "X-Frame-Options", frame, "");
+    rc |= mw__security_line(b, "Content-Security-Policy", o->csp,
+                            strcmp(frame, "DENY") == 0         ? "frame-ancestors 'none'"
+                            : strcmp(frame, "SAMEORIGIN") == 0 ? "frame-ancestors 'self'"
+                                                               : "");
+    if (o->hsts_max_age > 0) rc |= mw__security_line(b, "Strict-Transport-Security", hsts, "");
+    if (rc) {
+        b->len = 0;
+        mw__log(&app->log, MW_LOG_ERROR, "mw_security_headers: a value holds a control character");
+        return app->setup_errors++, MW_EINVAL;
+    }
+    return first ? mw_after(app, NULL, mw__security_after, b) : 0;
+}
+
+/* ---- sessions: a small set of names and values in a cookie the client cannot forge ----
+   The cookie is payload.time.signature: the payload is the pairs form-encoded, then
+   base64url; time is when it was written (seconds since 1970); the signature is
+   HMAC-SHA256 over "payload.time", base64url, with a key derived from the app's secret
+   (so the secret itself signs nothing another feature could be tricked into). Any
+   instance of the app with the same secret reads it; nothing is kept on the server. */
+
+static int mw__app_add_ext(mw_app *app, const mw__ext *ext, void *state);
+static void mw__session_after(mw_req *rq, mw_res *rs, void *arg);
+
+struct mw__sessions {
+    char *cookie, *same_site;
+    long long max_age;
+    int secure;
+    int ext; /* where a request keeps its session (rq->ext[ext]) */
+};
+
+typedef struct mw__session {
+    const char **names, **values; /* in the request's arena */
+    size_t n, cap;
+    int dirty;
+} mw__session;
+
+static void mw__sessions_free(void *state) {
+    struct mw__sessions *cfg = (struct mw__sessions *)state;
+    if (!cfg) return;
+    MW_FREE(cfg->cookie);
+    MW_FREE(cfg->same_site);
+    MW_FREE(cfg);
+}
+
+static const mw__ext mw__sessions_ext = {NULL, mw__sessions_free};
+
+/* The session cookie's attributes; a deleted one expires at once. */
+static const mw_cookie_opts *mw__session_cookie(const struct mw__sessions *cfg, int deleted, mw_cookie_opts *o) {
+    memset(o, 0, sizeof *o);
+    o->has_max_age = 1;
+    o->max_age = deleted ? 0 : cfg->max_age;
+    o->secure = cfg->secure;
+    o->same_site = cfg->same_site;
+    return o;
+}
+
+/* Keys are derived, so the same secret can serve other purposes without a signature
+   for one being valid for another. */
+static int mw__key_from_secret(mw_app *app, const char *secret, mw__hmac *out) {
+    static const char purpose[] = "microweb session v1";
+    unsigned char derived[32];
+    if (!secret || strlen(secret) < 16) {
+        mw__log(&app->log, MW_LOG_ERROR,
+                "secret key: at least 16 bytes, and random (head -c 32 /dev/urandom | base64 makes one)");
+        return app->setup_errors++, MW_EINVAL;
+    }
+    mw__hmac_sha256(secret, strlen(secret), purpose, sizeof purpose - 1, derived);
+    mw__hmac_init(out, derived, sizeof derived);
+    return 0;
+}
+
+int mw_secret_key(mw_app *app, const char *key) {
+    if (!app) return MW_EINVAL;
+    if (app->serving) return MW_ESTATE;
+    if (mw__key_from_secret(app, key, &app->keys[0]) != 0) return MW_EINVAL;
+    if (!app->nkeys) app->nkeys = 1;
+    return 0;
+}
+
+/* An older key still verifies cookies it signed (newest first), so a key can rotate
+   without logging everybody out; only mw_secret_key's key signs. */
+int mw_secret_key_fallback(mw_app *app, const char *old_key) {
+    if (!app) return MW_EINVAL;
+    if (app->serving) return MW_ESTATE;
+    if (app->nold_keys == MW__MAX_OLD_KEYS) {
+        mw__log(&app->log, MW_LOG_ERROR, "secret key: at most %d fallback keys", MW__MAX_OLD_KEYS);
+        return app->setup_errors++, MW_EINVAL;
+    }
+    if (mw__key_from_secret(app, old_key, &app->keys[1 + app->nold_keys]) != 0) return MW_EINVAL;
+    app->nold_keys++;
+    return 0;
+}
+
+/* MW_SECRET_KEY, and MW_SECRET_KEY_FALLBACKS (comma-separated, newest first), when no
+   call set a key. */
+static int mw__secret_key_from_env(mw_app *app) {
+    const char *key = getenv("MW_SECRET_KEY"), *old = getenv("MW_SECRET_KEY_FALLBACKS");
+    size_t pos = 0;
+    mw_str item;
+    if (app->nkeys || !key || !key[0]) return 0;
+    if (mw_secret_key(app, key) != 0) return MW_EINVAL;
+    while (old && mw__list_next(old, &pos, &item)) {
+        char *one = mw__strndup(item.ptr, item.len);
+        int rc = one ? mw_secret_key_fallback(app, one) : MW_ENOMEM;
+        MW_FREE(one);
+        if (rc) return rc;
+    }
+    return 0;
+}
+
+int mw_sessions(mw_app *app, const mw_session_opts *opts) {
+    static const mw_session_opts defaults = {NULL, 0, 0, NULL};
+    const mw_session_opts *o = opts ? opts : &defaults;
+    struct mw__sessions *cfg;
+    mw_cookie_opts c;
+    if (!app) return MW_EINVAL;
+    if (app->sessions || app->serving) return MW_ESTATE;
+    if (mw__secret_key_from_env(app) != 0) return MW_EINVAL;
+    if (!app->nkeys) {
+        mw__log(&app->log, MW_LOG_ERROR,
+                "sessions need a secret key: set MW_SECRET_KEY (head -c 32 /dev/urandom | base64 makes one) or "
+                "call mw_secret_key before mw_sessions");
+        return app->setup_errors++, MW_EINVAL;
+    }
+    if (!(cfg = (struct mw__sessions *)MW_MALLOC(sizeof *cfg))) return MW_ENOMEM;
+    memset(cfg, 0, sizeof *cfg);
+    cfg->cookie = mw__strdup_or_null(o->cookie ? o->cookie : "session");
+    cfg->same_site = mw__strdup_or_null(o->same_site ? o->same_site : "Lax");
+    cfg->max_age = o->max_age ? o->max_age : MW__SESSION_AGE;
+    cfg->secure = o->secure;
+    if (cfg->cookie && cfg->same_site &&
+        (o->max_age < 0 || !mw__cookie_settings_ok(cfg->cookie, mw__session_cookie(cfg, 0, &c)))) {
+        mw__log(&app->log, MW_LOG_ERROR,
+                "mw_sessions: invalid cookie name, max_age or same_site (None, and a __Host- or __Secure- name, "
+                "need secure)");
+        mw__sessions_free(cfg);
+        return app->setup_errors++, MW_EINVAL;
+    }
+    if ((cfg->ext = mw__app_add_ext(app, &mw__sessions_ext, cfg)) < 0 || !cfg->cookie || !cfg->same_site) {
+        if (cfg->ext < 0) mw__sessions_free(cfg);
+        return MW_ENOMEM;
+    }
+    app->sessions = cfg;
+    if (app->csrf_on < 0) mw_csrf_protect(app, 1); /* on by default once sessions are in use */
+    return mw_after(app, NULL, mw__session_after, cfg);
+}
+
+/* HMAC-SHA256 under a key set up once. A message that fits the inner hash's last block
+   (at most 55 bytes, as most sessions) is padded in place: one compression for each of
+   the two hashes, the least HMAC takes, and none of the general path's buffering. */
+static void mw__mac(const mw__hmac *key, const char *msg, size_t n, unsigned char out[32]) {
+    unsigned char block[64];
+    uint32_t h[8];
+    size_t i;
+    if (n > 55) {
+        mw__hmac copy = *key;
+        mw__hmac_update(&copy, msg, n);
+        mw__hmac_final(&copy, out);
+        return;
+    }
+    memcpy(block, msg, n);
+    block[n] = 0x80;
+    memset(block + n + 1, 0, 55 - n);
+    mw__put_be(block + 56, (uint64_t)(64 + n) * 8, 8); /* the key block came first */
+    memcpy(h, key->inner.h, sizeof h);
+    mw__sha256_block(h, block);
+    for (i = 0; i < 8; i++) mw__put_be(block + 4 * i, h[i], 4);
+    block[32] = 0x80;
+    memset(block + 33, 0, 23);
+    mw__put_be(block + 56, (64 + 32) * 8, 8);
+    memcpy(h, key->outer.h, sizeof h);
+    mw__sha256_block(h, block);
+    for (i = 0; i < 8; i++) mw__put_be(out + 4 * i, h[i], 4);
+}
+
+/* 1 when sig (base64url) is the MAC of msg under the signing key or a fallback. */
+static int mw__signed_by_app(const mw_app *app, const char *msg, size_t n, const char *sig, size_t sig_len) {
+    unsigned char want[40], got[32];
+    int i, ok = 0;
+    if (sig_len != 43 || mw__base64_decode(want, sig, sig_len, 1) != 32) return 0;
+    for (i = 0; i < app->nkeys + app->nold_keys; i++) {
+        mw__mac(&app->keys[i], msg, n, got);
+        ok |= mw__equal_ct(got, want, 32);
+    }
+    return ok;
+}
+
+/* Digits only, and a time neither older than max_age nor ahead of the clock. */
+static int mw__session_fresh(const char *t, size_t n, long long max_age) {
+    long long v = 0, now = (long long)time(NULL);
+    size_t i;
+    if (n == 0 || n > 12) return 0;
+    for (i = 0; i < n; i++) {
+        if (t[i] < '0' || t[i] > '9') return 0;
+        v = v * 10 + (t[i] - '0');
+    }
+    return v <= now + 60 && now - v <= max_age;
+}
+
+static int mw__session_put(mw_req *rq, mw__session *s, const char *name, const char *value) {
+    if (s->n == s->cap) {
+        size_t cap = s->cap ? s->cap * 2 : 8;
+        const char **names = (const char **)mw__arena_alloc(rq->arena, cap * sizeof *names);
+        const char **values = (const char **)mw__arena_alloc(rq->arena, cap * sizeof *values);
+        if (!names || !values) return MW_ENOMEM;
+        if (s->n) {
+            memcpy(names, s->names, s->n * sizeof *names);
+            memcpy(values, s->values, s->n * sizeof *values);
+        }
+        s->names = names;
+        s->values = values;
+        s->cap = cap;
+    }
+    s->names[s->n] = name;
+    s->values[s->n++] = value;
+    return 0;
+}
+
+/* The pairs of a cookie that is whole, signed by this app and fresh; anything else
+   (absent, tampered, signed with an unknown key, expired) is an empty session. */
+static void mw__session_load(mw_req *rq, const struct mw__sessions *cfg, mw__session *s) {
+    const char *v = mw_cookie(rq, cfg->cookie), *sig, *t;
+    unsigned char *form;
+    size_t vlen, pos = 0;
+    long flen;
+    mw_str all, n, val;
+    if (!v || !(sig = strrchr(v, '.')) || sig == v) return;
+    vlen = strlen(v);
+    for (t = sig - 1; t > v && *t != '.';) t--;
+    if (t == v || !mw__session_fresh(t + 1, (size_t)(sig - t - 1), cfg->max_age) ||
+        !mw__signed_by_app(rq->app, v, (size_t)(sig - v), sig + 1, vlen - (size_t)(sig - v) - 1))
+        return;
+    form = (unsigned char *)mw__arena_alloc(rq->arena, (size_t)(t - v) * 3 / 4 + 3);
+    if (!form || (flen = mw__base64_decode(form, v, (size_t)(t - v), 1)) < 0) return;
+    all.ptr = (const char *)form;
+    all.len = (size_t)flen;
+    while (mw__next_pair(all, &pos, &n, &val)) {
+        const char *name = mw__form_decode(rq->arena, n), *value = mw__form_decode(rq->arena, val);
+        if (!name || !value || mw__session_put(rq, s, name, value) != 0) return;
+    }
+}
+
+static mw__session *mw__session_of(mw_req *rq) {
+    const struct mw__sessions *cfg = rq ? rq->app->sessions : NULL;
+    mw__session *s;
+    if (!cfg) return NULL;
+    if ((s = (mw__session *)rq->ext[cfg->ext]) != NULL) return s;
+    if (!(s = (mw__session *)mw__arena_alloc(rq->arena, sizeof *s))) return NULL;
+    memset(s, 0, sizeof *s);
+    rq->ext[cfg->ext] = s;
+    mw__session_load(rq, cfg, s);
+    return s;
+}
+
+const char *mw_session_get(mw_req *rq, const char *name) {
+    mw__session *s = mw__session_of(rq);
+    size_t i;
+    for (i = 0; s && name && i < s->n; i++)
+        if (strcmp(s->names[i], name) == 0) return s->values[i];
+    return NULL;
+}
+
+static int mw__is_unreserved(unsigned char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' || c == '.' ||
+           c == '_' || c == '~';
+}
+
+static size_t mw__form_encoded_len(const char *s) {
+    size_t n = 0;
+    for (; *s; s++) n += mw__is_unreserved((unsigned char)*s) ? 1u : 3u;
+    return n;
+}
+
+static char *mw__form_encode(char *o, const char *s) {
+    static const char hex[] = "0123456789ABCDEF";
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (mw__is_unreserved(c)) {
+            *o++ = (char)c;
+        } else {
+            *o++ = '%';
+            *o++ = hex[c >> 4];
+            *o++ = hex[c & 15];
+        }
+    }
+    return o;
+}
+
+static size_t mw__session_form_len(const mw__session *s) {
+    size_t i, n = 0;
+    for (i = 0; i < s->n; i++) n += mw__form_encoded_len(s->names[i]) + mw__form_encoded_len(s->values[i]) + 2;
+    return n;
+}
+
+#define MW__SESSION_OVERHEAD (1 + 12 + 1 + 43) /* ".time.signature" */
+
+/* "payload.time.signature" in the arena, or NULL. */
+static char *mw__session_encode(mw_req *rq, const mw__session *s) {
+    size_t flen = mw__session_form_len(s), i, n;
+    char *form = (char *)mw__arena_alloc(rq->arena, flen + 1), *out, *o = form;
+    unsigned char mac[32];
+    if (!form ||
+        !(out = (char *)mw__arena_alloc(rq->arena, mw__base64_encoded_len(flen, 1) + MW__SESSION_OVERHEAD + 1)))
+        return NULL;
+    for (i = 0; i < s->n; i++) {
+        if (i) *o++ = '&';
+        o = mw__form_encode(o, s->names[i]);
+        *o++ = '=';
+        o = mw__form_encode(o, s->values[i]);
+    }
+    n = mw__base64_encode(out, form, (size_t)(o - form), 1);
+    out[n++] = '.';
+    n += mw__format_u64(out + n, (unsigned long long)time(NULL));
+    mw__mac(&rq->app->keys[0], out, n, mac);
+    out[n++] = '.';
+    n += mw__base64_encode(out + n, mac, sizeof mac, 1);
+    out[n] = '\0';
+    return out;
+}
+
+/* Writes the cookie when the handler changed the session: a new signature and time
+   (so an active session stays alive), or the cookie's deletion once it is empty. */
+static void mw__session_after(mw_req *rq, mw_res *rs, void *arg) {
+    const struct mw__sessions *cfg = (const struct mw__sessions *)arg;
+    mw__session *s = (mw__session *)rq->ext[cfg->ext];
+    mw_cookie_opts o;
+    const char *value;
+    if (!s || !s->dirty) return;
+    value = s->n ? mw__session_encode(rq, s) : "";
+    /* base64url, digits and dots, under a name and attributes mw_sessions checked */
+    if (value) mw__put_cookie(rs, cfg->cookie, value, mw__session_cookie(cfg, s->n == 0, &o));
+}
+
+static int mw__session_fits(mw_req *rq, const mw__session *s) {
+    size_t len = mw__base64_encoded_len(mw__session_form_len(s), 1) + MW__SESSION_OVERHEAD;
+    long long max = rq->limits->v[MW_LIMIT_SESSION_BYTES];
+    if ((long long)len <= max) return 1;
+    mw__log(&rq->app->log, MW_LOG_WARN,
+            "session not changed: its cookie would be %lu bytes, over MW_MAX_SESSION_BYTES (%lld)", (unsigned long)len,
+            max);
+    return 0;
+}
+
+/* Sets (value NULL: removes) a name; the cookie is written with the response. */
+int mw_session_set(mw_req *rq, const char *name, const char *value) {
+    mw__session *s = mw__session_of(rq);
+    const char *copy = NULL, *old = NULL, *name_copy;
+    size_t i;
+    if (!rq || !name || !name[0]) return MW_EINVAL;
+    if (!s) return rq->app->sessions ? MW_ENOMEM : MW_ESTATE;
+    if (value && !(copy = mw__arena_strndup(rq->arena, value, strlen(value)))) return MW_ENOMEM;
+    for (i = 0; i < s->n && strcmp(s->names[i], name) != 0;) i++;
+    if (i < s->n && !value) { /* removed: the last pair takes its place */
+        s->names[i] = s->names[s->n - 1];
+        s->values[i] = s->values[--s->n];
+    } else if (i < s->n) {
+        old = s->values[i];
+        s->values[i] = copy;
+    } else if (!value) {
+        return 0;
+    } else if (!(name_copy = mw__arena_strndup(rq->arena, name, strlen(name))) ||
+               mw__session_put(rq, s, name_copy, copy) != 0) {
+        return MW_ENOMEM;
+    }
+    if (value && !mw__session_fits(rq, s)) {
+        if (old) s->values[i] = old;
+        else s->n--;
+        return MW_ETOOBIG;
+    }
+    s->dirty = 1;
+    return 0;
+}
+
+void mw_session_clear(mw_req *rq) {
+    mw__session *s = mw__session_of(rq);
+    if (!s) return;
+    s->n = 0;
+    s->dirty = 1;
+}
+
+/* ---- CSRF: unsafe requests from other sites are refused ----
+   The check is Go's http.CrossOriginProtection: browsers say where a request comes
+   from (Sec-Fetch-Site, else Origin), and a request from another origin that may
+   change something is refused, unless its origin is trusted or its path exempt.
+   Requests without either header (curl, scripts) are not a browser's and pass. */
+
+static int mw__method_is_safe(const char *m) {
+    return strcmp(m, "GET") == 0 || strcmp(m, "HEAD") == 0 || strcmp(m, "OPTIONS") == 0;
+}
+
+/* "scheme://" + host exactly as the Host header gives it (ports included). */
+static int mw__origin_is_host(const char *origin, const char *host) {
+    const char *h = strstr(origin, "://");
+    size_t n = strlen(host), i;
+    if (!h || strlen(h + 3) != n) return 0;
+    for (i = 0; i < n && mw__lower((unsigned char)h[3 + i]) == mw__lower((unsigned char)host[i]);) i++;
+    return i == n;
+}
+
+/* Why a request with an unsafe method is refused, or NULL. Empty headers count as absent. */
+static const char *mw__cross_origin_refusal(const char *fetch_site, const char *origin, const char *host) {
+    if (fetch_site && fetch_site[0]) {
+        if (strcmp(fetch_site, "same-origin") == 0 || strcmp(fetch_site, "none") == 0) return NULL;
+        return "cross-origin request refused: Sec-Fetch-Site is not same-origin";
+    }
+    if (!origin || !origin[0] || (host && mw__origin_is_host(origin, host))) return NULL;
+    return "cross-origin request refused: Origin does not match Host";
+}
+
+static int mw__strlist_add(mw__strlist *l, const char *s, size_t n) {
+    char **items = (char **)MW_REALLOC(l->items, (l->n + 1) * sizeof *items);
+    if (!items) return MW_ENOMEM;
+    l->items = items;
+    if (!(items[l->n] = mw__strndup(s, n))) return MW_ENOMEM;
+    l->n++;
+    return 0;
+}
+
+static void mw__strlist_free(mw__strlist *l) {
+    size_t i;
+    for (i = 0; i < l->n; i++) MW_FREE(l->items[i]);
+    MW_FREE(l->items);
+    l->items = NULL;
+    l->n = 0;
+}
+
+/* A trusted origin, an exempt path, or an origin the path's CORS settings list. */
+static int mw__csrf_excused(const mw_req *rq, const char *origin) {
+    const mw_app *app = rq->app;
+    const struct mw__cors *c = mw__cors_for(app, rq->head->path, rq->head->path_len);
+    size_t i;
+    for (i = 0; i < app->csrf_exempt.n; i++)
+        if (mw__path_under(rq->head->path, rq->head->path_len, app->csrf_exempt.items[i],
+                           strlen(app->csrf_exempt.items[i])))
+            return 1;
+    if (!origin) return 0;
+    for (i = 0; i < app->csrf_trusted.n; i++)
+        if (strcmp(origin, app->csrf_trusted.items[i]) == 0) return 1;
+    return c && c->origins && mw__cors_allows(c, origin);
+}
+
+static int mw__csrf_check(mw_req *rq, mw_res *rs) {
+    const char *origin = mw_header(rq, "Origin"), *why;
+    if (mw__method_is_safe(rq->method)) return MW_NEXT;
+    why = mw__cross_origin_refusal(mw_header(rq, "Sec-Fetch-Site"), origin, mw_header(rq, "Host"));
+    if (!why || mw__csrf_excused(rq, origin)) return MW_NEXT;
+    mw_error(rs, 403, why);
+    return MW_DONE;
+}
+
+int mw_csrf_protect(mw_app *app, int on) {
+    if (!app) return MW_EINVAL;
+    if (app->serving) return MW_ESTATE;
+    app->csrf_on = on ? 1 : 0;
+    if (on) app->has_before = 1;
+    return 0;
+}
+
+int mw_csrf_trust(mw_app *app, const char *origin) {
+    mw_str o;
+    if (!app) return MW_EINVAL;
+    if (app->serving) return MW_ESTATE;
+    if (!origin || !mw__valid_origin(o = mw__trim_ows(origin, strlen(origin)))) {
+        mw__log(&app->log, MW_LOG_ERROR, "mw_csrf_trust: an origin is scheme://host[:port], with no path (\"%s\")",
+                origin ? origin : "");
+        return app->setup_errors++, MW_EINVAL;
+    }
+    return mw__strlist_add(&app->csrf_trusted, o.ptr, o.len);
+}
+
+int mw_csrf_exempt(mw_app *app, const char *prefix) {
+    size_t n;
+    char *p;
+    int rc;
+    if (!app || !prefix || prefix[0] != '/') {
+        if (app) mw__log(&app->log, MW_LOG_ERROR, "mw_csrf_exempt: a prefix starts with '/'");
+        return app ? (app->setup_errors++, MW_EINVAL) : MW_EINVAL;
+    }
+    if (app->serving) return MW_ESTATE;
+    if (!(p = mw__prefix_copy(prefix, &n))) return MW_ENOMEM;
+    rc = mw__strlist_add(&app->csrf_exempt, p, n);
+    MW_FREE(p);
+    return rc;
+}
+
+/* The session's CSRF secret (32 random bytes, kept base64url in the session as
+   "_csrf"), made on first use when create is set. */
+static int mw__csrf_secret(mw_req *rq, unsigned char secret[32], int create) {
+    const char *v = mw_session_get(rq, "_csrf");
+    unsigned char buf[40];
+    char text[48];
+    if (v && strlen(v) == 43 && mw__base64_decode(buf, v, 43, 1) == 32) return memcpy(secret, buf, 32), 0;
+    if (!create || mw__random_bytes(secret, 32) != 0) return MW_EINVAL;
+    text[mw__base64_encode(text, secret, 32, 1)] = '\0';
+    return mw_session_set(rq, "_csrf", text);
+}
+
+/* A new mask each time, so the token in a page changes on every response even though
+   the secret does not (a compressed page cannot leak it byte by byte, as in BREACH). */
+const char *mw_csrf_token(mw_req *rq) {
+    unsigned char secret[32], token[64];
+    char *out;
+    int i;
+    if (!rq || mw__csrf_secret(rq, secret, 1) != 0 || mw__random_bytes(token, 32) != 0) return NULL;
+    for (i = 0; i < 32; i++) token[32 + i] = (unsigned char)(secret[i] ^ token[i]);
+    if (!(out = (char *)mw__arena_alloc(rq->arena, 90))) return NULL;
+    out[mw__base64_encode(out, token, sizeof token, 1)] = '\0';
+    return out;
+}
+
+/* The token from the X-CSRF-Token header or the form field csrf_token, checked
+   against the session's secret. */
+int mw_csrf_token_ok(mw_req *rq) {
+    const char *t = rq ? mw_header(rq, "X-CSRF-Token") : NULL;
+    unsigned char secret[32], token[72];
+    int i;
+    if (rq && !t) t = mw_value(rq, MW_FORM, "csrf_token");
+    if (!t || strlen(t) != 86 || mw__base64_decode(token, t, 86, 1) != 64 || mw__csrf_secret(rq, secret, 0) != 0)
+        return 0;
+    for (i = 0; i < 32; i++) token[32 + i] = (unsigned char)(token[32 + i] ^ token[i]);
+    return mw__equal_ct(token + 32, secret, 32);
+}
+
+int mw_csrf_require_token(mw_req *rq, mw_res *rs, void *arg) {
+    (void)arg;
+    if (mw__method_is_safe(rq->method) || mw_csrf_token_ok(rq)) return MW_NEXT;
+    mw_error(rs, 403, "CSRF token missing or incorrect");
+    return MW_DONE;
+}
+
+/* ---- helpers a site needs ---- */
+
+/* A Location a browser follows to where the app meant: a path ("/me", not "//host",
+   which is another host), a relative reference without a scheme, or an http(s) URL;
+   no control characters, spaces or backslashes (browsers read '\' as '/'). */
+static int mw__valid_location(const char *l) {
+    const char *p;
+    if (!l[0]) return 0;
+    for (p = l; *p; p++)
+        if ((unsigned char)*p <= 0x20 || *p == 0x7f || *p == '\\') return 0;
+    if (l[0] == '/') return l[1] != '/';
+    if (mw__has_prefix_ci(l, "http://") || mw__has_prefix_ci(l, "https://")) return l[l[4] == ':' ? 7 : 8] != '\0';
+    p = l + strcspn(l, ":/?#");
+    return *p != ':'; /* "javascript:..." and other schemes */
+}
+
+int mw_redirect(mw_res *rs, int status, const char *location) {
+    int rc;
+    if (!rs) return MW_EINVAL;
+    if ((status != 301 && status != 302 && status != 303 && status != 307 && status != 308) || !location ||
+        !mw__valid_location(location))
+        return mw__res_break(rs, MW__WARN_STATUS, "mw_redirect: status 301/302/303/307/308 and a safe location");
+    if ((rc = mw_send(rs, status, NULL, NULL, 0)) != 0) return rc;
+    return mw__add_header(rs, "Location", location);
+}
+
+/* The entity for each character HTML gives a meaning to, in text and in attribute
+   values quoted either way (the OWASP rule). */
+static const char *mw__html_entity(unsigned char c) {
+    switch (c) {
+    case '&': return "&amp;";
+    case '<': return "&lt;";
+    case '>': return "&gt;";
+    case '"': return "&quot;";
+    case '\'': return "&#39;";
+    default: return NULL;
+    }
+}
+
+static int mw__html_escape_n(mw_res *rs, const char *s, size_t n) {
+    size_t i, start = 0;
+    int rc = 0;
+    for (i = 0; i < n && !rc; i++) {
+        const char *e = mw__html_entity((unsigned char)s[i]);
+        if (!e) continue;
+        rc = mw_write(rs, s + start, i - start);
+        if (!rc) rc = mw_write(rs, e, strlen(e));
+        start = i + 1;
+    }
+    return rc ? rc : mw_write(rs, s + start, n - start);
+}
+
+int mw_html_escape(mw_res *rs, const char *text) { return text ? mw__html_escape_n(rs, text, strlen(text)) : 0; }
+
+/* A conversion's length modifier, as the type va_arg must take. */
+enum { MW__LEN_INT, MW__LEN_LONG, MW__LEN_LLONG, MW__LEN_SIZE, MW__LEN_MAX, MW__LEN_PTRDIFF, MW__LEN_LDOUBLE };
+
+typedef struct mw__conv {
+    char flags[8];
+    int width, precision; /* -1: none */
+    int length;
+    char type;
+} mw__conv;
+
+/* Reads one conversion after its '%' ("-08.3lld"), taking '*' widths from ap.
+   Returns the characters read, or 0 for one microweb does not format (%n, unknown). */
+static size_t mw__conv_parse(const char *f, mw__conv *c, va_list *ap) {
+    const char *p = f;
+    size_t nf = 0;
+    memset(c, 0, sizeof *c);
+    c->width = c->precision = -1;
+    while (*p && strchr("-+ #0", *p) && nf + 1 < sizeof c->flags) c->flags[nf++] = *p++;
+    if (*p == '*') c->width = va_arg(*ap, int), p++;
+    else if (*p >= '0' && *p <= '9') c->width = (int)strtol(p, (char **)&p, 10);
+    if (*p == '.') {
+        p++;
+        if (*p == '*') c->precision = va_arg(*ap, int), p++;
+        else c->precision = (int)strtol(p, (char **)&p, 10);
+    }
+    if (p[0] == 'h') p += p[1] == 'h' ? 2 : 1;
+    else if (p[0] == 'l' && p[1] == 'l') c->length = MW__LEN_LLONG, p += 2;
+    else if (p[0] == 'l') c->length = MW__LEN_LONG, p++;
+    else if (p[0] == 'z') c->length = MW__LEN_SIZE, p++;
+    else if (p[0] == 'j') c->length = MW__LEN_MAX, p++;
+    else if (p[0] == 't') c->length = MW__LEN_PTRDIFF, p++;
+    else if (p[0] == 'L') c->length = MW__LEN_LDOUBLE, p++;
+    c->type = *p;
+    if (!*p || !strchr("diouxXfFeEgGaAcsp%", *p)) return 0;
+    if ((*p == 's' || *p == 'c') && c->length != MW__LEN_INT) return 0; /* wide characters */
+    return (size_t)(p - f) + 1;
+}
+
+static long long mw__conv_signed(const mw__conv *c, va_list *ap) {
+    switch (c->length) {
+    case MW__LEN_LONG: return va_arg(*ap, long);
+    case MW__LEN_LLONG: return va_arg(*ap, long long);
+    case MW__LEN_SIZE: return (long long)va_arg(*ap, size_t);
+    case MW__LEN_MAX: return (long long)va_arg(*ap, intmax_t);
+    case MW__LEN_PTRDIFF: return (long long)va_arg(*ap, ptrdiff_t);
+    default: return va_arg(*ap, int);
+    }
+}
+
+static unsigned long long mw__conv_unsigned(const mw__conv *c, va_list *ap) {
+    switch (c->length) {
+    case MW__LEN_LONG: return va_arg(*ap, unsigned long);
+    case MW__LEN_LLONG: return va_arg(*ap, unsigned long long);
+    case MW__LEN_SIZE: return va_arg(*ap, size_t);
+    case MW__LEN_MAX: return (unsigned long long)va_arg(*ap, uintmax_t);
+    case MW__LEN_PTRDIFF: return (unsigned long long)va_arg(*ap, ptrdiff_t);
+    default: return va_arg(*ap, unsigned);
+    }
+}
+
+/* Writes one conversion. Strings and characters are escaped; numbers and pointers
+   hold no character HTML gives a meaning to, so snprintf writes them as they are. */
+static int mw__html_conversion(mw_res *rs, const mw__conv *c, va_list *ap) {
+    char fmt[48], out[400];
+    int n;
+    if (c->type == '%') return mw_write(rs, "%", 1);
+    if (c->type == 's') {
+        const char *s = va_arg(*ap, const char *);
+        size_t len;
+        if (!s) s = "(null)";
+        len = strlen(s);
+        if (c->precision >= 0 && (size_t)c->precision < len) len = (size_t)c->precision;
+        return mw__html_escape_n(rs, s, len);
+    }
+    if (c->type == 'c') {
+        char ch = (char)va_arg(*ap, int);
+        return mw__html_escape_n(rs, &ch, 1);
+    }
+    /* the same conversion with the width and precision spelled out and one length */
+    n = snprintf(fmt, sizeof fmt, "%%%s", c->flags);
+    if (c->width >= 0) n += snprintf(fmt + n, sizeof fmt - (size_t)n, "%d", c->width > 300 ? 300 : c->width);
+    if (c->precision >= 0)
+        n += snprintf(fmt + n, sizeof fmt - (size_t)n, ".%d", c->precision > 300 ? 300 : c->precision);
+    if (strchr("di", c->type)) {
+        snprintf(fmt + n, sizeof fmt - (size_t)n, "ll%c", c->type);
+        n = snprintf(out, sizeof out, fmt, mw__conv_signed(c, ap));
+    } else if (strchr("ouxX", c->type)) {
+        snprintf(fmt + n, sizeof fmt - (size_t)n, "ll%c", c->type);
+        n = snprintf(out, sizeof out, fmt, mw__conv_unsigned(c, ap));
+    } else if (c->type == 'p') {
+        snprintf(fmt + n, sizeof fmt - (size_t)n, "p");
+        n = snprintf(out, sizeof out, fmt, va_arg(*ap, void *));
+    } else if (c->length == MW__LEN_LDOUBLE) {
+        snprintf(fmt + n, sizeof fmt - (size_t)n, "L%c", c->type);
+        n = snprintf(out, sizeof out, fmt, va_arg(*ap, long double));
+    } else {
+        snprintf(fmt + n, sizeof fmt - (size_t)n, "%c", c->type);
+        n = snprintf(out, sizeof out, fmt, va_arg(*ap, double));
+    }
+    if (n < 0) return MW_EINVAL;
+    return mw_write(rs, out, (size_t)n < sizeof out ? (size_t)n : sizeof out - 1);
+}
+
+/* mw_printf for HTML: every %s and %c argument is escaped as mw_html_escape does. */
+int mw_html_printf(mw_res *rs, const char *fmt, ...) {
+    va_list ap;
+    const char *p = fmt;
+    int rc = 0;
+    if (!rs || !fmt) return MW_EINVAL;
+    va_start(ap, fmt);
+    while (*p && !rc) {
+        const char *pct = strchr(p, '%');
+        mw__conv c;
+        size_t used;
+        if (!pct) pct = p + strlen(p);
+        rc = mw_write(rs, p, (size_t)(pct - p));
+        if (rc || !*pct) break;
+        if (!(used = mw__conv_parse(pct + 1, &c, &ap))) {
+            rc = mw__res_break(rs, MW__WARN_STATUS, "mw_html_printf: a conversion it does not take (%n?)");
+            break;
+        }
+        rc = mw__html_conversion(rs, &c, &ap);
+        p = pct + 1 + used;
+    }
+    va_end(ap);
+    return rc;
+}
+
+/* ---- credentials ---- */
+
+/* The credentials of "Authorization: Basic base64(user:password)" (RFC 7617), decoded
+   into the request's arena; 0 when absent or malformed. */
+int mw_basic_auth(mw_req *rq, const char **user, const char **password) {
+    const char *v = rq ? mw_header(rq, "Authorization") : NULL, *colon;
+    char *plain;
+    long n;
+    size_t len;
+    if (!v || !mw__has_prefix_ci(v, "basic ")) return 0;
+    for (v += 6; *v == ' ';) v++;
+    len = strlen(v);
+    if (!(plain = (char *)mw__arena_alloc(rq->arena, len * 3 / 4 + 4))) return 0;
+    if ((n = mw__base64_decode((unsigned char *)plain, v, len, 0)) < 0 || memchr(plain, '\0', (size_t)n) ||
+        !(colon = (const char *)memchr(plain, ':', (size_t)n)))
+        return 0;
+    plain[n] = '\0';
+    plain[colon - plain] = '\0';
+    if (user) *user = plain;
+    if (password) *password = colon + 1;
+    return 1;
+}
+
+/* The token of "Authorization: Bearer <token68>" (RFC 6750 §2.1), or NULL. */
+const char *mw_bearer_token(const mw_req *rq) {
+    const char *v = rq ? mw_header(rq, "Authorization") : NULL, *t;
+    size_t n, i;
+    if (!v || !mw__has_prefix_ci(v, "bearer ")) return NULL;
+    for (t = v + 7; *t == ' ';) t++;
+    n = strlen(t);
+    for (i = 0; i < n && (mw__is_unreserved((unsigned char)t[i]) || t[i] == '+' || t[i] == '/');) i++;
+    if (i == 0) return NULL;
+    while (i < n && t[i] == '=') i++;
+    return i == n ? t : NULL;
+}
+
+/* Equality whose time depends on the length of b (the secret) only, not on where a
+   guess first differs. */
+int mw_secret_equal(const char *a, const char *b) {
+    size_t la, lb, i;
+    unsigned diff;
+    if (!a || !b) return 0;
+    la = strlen(a);
+    lb = strlen(b);
+    diff = la != lb;
+    for (i = 0; i < lb; i++) diff |= (unsigned)((unsigned char)(i < la ? a[i] : 0) ^ (unsigned char)b[i]);
+    return diff == 0;
+}
+
+/* The CSRF check, then the before hooks in registration order; the first that
+   answers ends the run. */
+static int mw__run_before_hooks(mw__worker *w) {
+    const mw_app *app = w->app;
+    size_t i;
+    if (app->csrf_on > 0 && mw__csrf_check(&w->req, &w->res) == MW_DONE) return MW_DONE;
+    for (i = 0; i < app->nhooks; i++) {
+        const mw__hook *k = &app->hooks[i];
+        if (k->before && mw__path_under(w->head.path, w->head.path_len, k->prefix, k->prefix_len) &&
+            k->before(&w->req, &w->res, k->arg) != MW_NEXT)
+            return MW_DONE;
+    }
+    return MW_NEXT;
+}
+
+/* After hooks, once per answer that came from a request (never for a connection
+   refused before one was read), just before its head is rendered: status and body
+   are fixed by then, headers and cookies may still be added. */
+static void mw__run_after_hooks(mw__worker *w) {
+    const mw_app *app = w->app;
+    mw_res *rs = &w->res;
+    size_t i;
+    rs->after_due = 0;
+    rs->in_after = 1;
+    for (i = 0; i < app->nhooks; i++) {
+        const mw__hook *k = &app->hooks[i];
+        if (k->after && mw__path_under(w->head.path, w->head.path_len, k->prefix, k->prefix_len))
+            k->after(&w->req, rs, k->arg);
+    }
+    rs->in_after = 0;
+}
+
+static void mw__middleware_free(mw_app *app) {
+    size_t i;
+    for (i = 0; i < app->nhooks; i++) MW_FREE(app->hooks[i].prefix);
+    MW_FREE(app->hooks);
+    mw__cors_free(app->cors);
+    mw__buf_free(&app->security_headers);
+    mw__strlist_free(&app->csrf_trusted);
+    mw__strlist_free(&app->csrf_exempt);
 }
 
 /* ---------------------------------------------------------------------------
@@ -5093,13 +6776,14 @@ static int mw__conn_send_waiting(mw__conn *c, const mw__limits *lim, struct iove
    are fixed and the body follows chunked (HTTP/1.1) or until the close (HTTP/1.0). */
 static int mw__flush_commit(mw__worker *w, mw__conn *c) {
     mw_res *rs = &w->res;
-    int keep = c->keep_alive && !rs->close && !MW__LOAD(&w->app->stopping);
+    int rc, keep = c->keep_alive && !rs->close && !MW__LOAD(&w->app->stopping);
     c->flush_framing = mw__open_framing(rs, c->http10);
     if (c->flush_framing == MW__FRAME_CLOSE) keep = 0;
     if (!keep && c->close_after == MW__KEEP_OPEN) c->close_after = mw__close_mode(c);
-    rs->committed = 1;
     c->flushed_bytes = 0;
-    return mw__render_head(&w->out, rs, mw__date(w), keep, c->http10, c->flush_framing, 0);
+    rc = mw__answer_head(w, c, keep, c->flush_framing, 0);
+    rs->committed = 1;
+    return rc;
 }
 
 /* Frames what the handler wrote since the last flush; with wait, sends it (and
@@ -5254,6 +6938,32 @@ static void mw__req_fill(mw__worker *w, mw__conn *c) {
     rq->json_block = &w->json;
 }
 
+/* The request a refusal answers, for the after hooks: its head when it was read
+   whole (no body: that is what was refused), else an empty request. */
+static void mw__req_fill_refused(mw__worker *w, mw__conn *c) {
+    static const char empty[] = "";
+    mw__head *h = &w->head;
+    if (c->head_len) {
+        mw__req_fill(w, c);
+        w->req.body_len = 0;
+        return;
+    }
+    h->method = h->path = empty;
+    h->method_len = h->path_len = h->query_len = 0;
+    h->query = NULL;
+    h->authority = NULL;
+    h->nfields = 0;
+    mw__arena_reset(&w->arena);
+    memset(&w->req, 0, sizeof w->req);
+    w->req.app = w->app;
+    w->req.arena = &w->arena;
+    w->req.limits = &w->app->limits;
+    w->req.head = h;
+    w->req.method = w->req.path = w->req.query = w->req.body = empty;
+    w->req.fail_offset = -1;
+    w->req.json_block = &w->json;
+}
+
 /* True when s has a "." or ".." segment, with '/' or '\\' as separators: such a value
    could walk out of a directory a handler builds a file path from. */
 static int mw__has_dot_segment(const char *s, size_t n) {
@@ -5365,8 +7075,7 @@ static void mw__conn_start_source(mw__worker *w, mw__conn *c, int keep_alive) {
         keep_alive = 0;
         c->close_after = MW__CLOSE;
     }
-    if (mw__render_head(&w->out, rs, mw__date(w), keep_alive, c->http10, framing, rs->src.left) != 0)
-        c->close_after = MW__CLOSE;
+    if (mw__answer_head(w, c, keep_alive, framing, rs->src.left) != 0) c->close_after = MW__CLOSE;
     c->src = rs->src;
     rs->src.kind = MW__SRC_MEMORY;
     c->src_framing = rs->is_head || rs->status == 204 || rs->status == 304 ? MW__FRAME_NONE : framing;
@@ -5407,31 +7116,43 @@ static void mw__conn_respond(mw__worker *w, mw__conn *c, int keep_alive) {
     else mw__conn_respond_memory(w, c, keep_alive);
 }
 
-static void mw__dispatch(mw__worker *w, mw__conn *c) {
+/* Answers a request for a path: a CORS preflight, the router's automatic answers,
+   or the route's before hooks and then (unless one answered) its handler. */
+static void mw__answer_path(mw__worker *w, int slot) {
     mw__head *h = &w->head;
     mw__match m;
-    int slot = mw__method_slot(h->method, h->method_len), keep;
     const char *why;
-    mw__req_fill(w, c);
-    mw__res_reset(w, c);
-    w->res.is_head = slot == MW__M_HEAD;
-    if (h->path_len == 1 && h->path[0] == '*') {
-        mw__respond_unrouted(w, MW__M_OPTIONS, 1u << MW__M_ANY);
-    } else if (mw__has_dot_segment(h->path, h->path_len)) {
-        /* clients remove dot-segments before sending (RFC 3986 §5.2.4); one left is an attack */
-        mw_error(&w->res, 400, "dot-segment in path");
-    } else if (!mw__router_match(&w->app->root, slot, h->path, h->path_len, &m)) {
+    int routed = mw__router_match(&w->app->root, slot, h->path, h->path_len, &m);
+    if (w->app->cors && slot == MW__M_OPTIONS && mw__cors_preflight(w, m.allow)) return;
+    if (!routed) {
         mw__respond_unrouted(w, slot, m.allow);
     } else if ((why = mw__req_decode_params(w, &m)) != NULL) {
         mw_error(&w->res, 400, why);
     } else {
         w->req.route = w->res.route = m.route;
-        m.route->handler(&w->req, &w->res);
+        if (!w->app->has_before || mw__run_before_hooks(w) == MW_NEXT) m.route->handler(&w->req, &w->res);
         mw__exts_request_end(w->app, &w->req);
         /* a malformed body or a failed extension answers for the handler, which may
            simply have returned: that is no mistake of its own */
         if (w->req.fail_status) mw__respond_request_error(w);
         else mw__res_check(&w->res);
+    }
+}
+
+static void mw__dispatch(mw__worker *w, mw__conn *c) {
+    mw__head *h = &w->head;
+    int slot = mw__method_slot(h->method, h->method_len), keep;
+    mw__req_fill(w, c);
+    mw__res_reset(w, c);
+    w->res.is_head = slot == MW__M_HEAD;
+    w->res.after_due = w->app->has_after;
+    if (h->path_len == 1 && h->path[0] == '*') {
+        mw__respond_unrouted(w, MW__M_OPTIONS, 1u << MW__M_ANY);
+    } else if (mw__has_dot_segment(h->path, h->path_len)) {
+        /* clients remove dot-segments before sending (RFC 3986 §5.2.4); one left is an attack */
+        mw_error(&w->res, 400, "dot-segment in path");
+    } else {
+        mw__answer_path(w, slot);
     }
     keep = c->keep_alive && !w->res.close && !MW__LOAD(&w->app->stopping);
     mw__conn_respond(w, c, keep);
@@ -6469,6 +8190,7 @@ mw_app *mw_app_new(void) {
     app->listen_fd = -1;
     app->ctl_pipe[0] = app->ctl_pipe[1] = app->exit_pipe[0] = app->exit_pipe[1] = -1;
     app->wake_pipe[0] = app->wake_pipe[1] = -1;
+    app->csrf_on = -1;
     app->conns.next = app->conns.prev = &app->conns;
     pthread_mutex_init(&app->conns_lock, NULL);
     pthread_mutex_init(&app->wake_lock, NULL);
@@ -6488,6 +8210,7 @@ void mw_app_free(mw_app *app) {
         MW_FREE(app->routes[i]);
     }
     MW_FREE(app->routes);
+    mw__middleware_free(app);
     mw__buf_free(&app->wakes);
     mw__logger_free(&app->log);
     pthread_mutex_destroy(&app->conns_lock);
@@ -6550,7 +8273,8 @@ void mw_set_logger(mw_app *app, mw_log_fn fn, void *arg) {
 }
 
 /* Adds a route to the trie and to the app's list. */
-static int mw__app_add_route(mw_app *app, int slot, const char *pattern, mw_handler h, mw__route_error *err) {
+static int mw__app_add_route(mw_app *app, int slot, const char *pattern, mw_handler h, void *data,
+                             mw__route_error *err) {
     mw__route *r = (mw__route *)MW_MALLOC(sizeof *r), **list;
     int rc;
     err->why = "out of memory";
@@ -6558,6 +8282,7 @@ static int mw__app_add_route(mw_app *app, int slot, const char *pattern, mw_hand
     memset(r, 0, sizeof *r);
     r->slot = slot;
     r->handler = h;
+    r->data = data;
     list = (mw__route **)MW_REALLOC(app->routes, (app->nroutes + 1) * sizeof *list);
     if (list) app->routes = list;
     if (!list || !(r->pattern = mw__strndup(pattern, strlen(pattern)))) {
@@ -6574,6 +8299,10 @@ static int mw__app_add_route(mw_app *app, int slot, const char *pattern, mw_hand
 }
 
 int mw_route(mw_app *app, const char *method, const char *pattern, mw_handler h) {
+    return mw_route_with(app, method, pattern, h, NULL);
+}
+
+int mw_route_with(mw_app *app, const char *method, const char *pattern, mw_handler h, void *data) {
     mw__route_error err;
     int slot, rc;
     if (!app) return MW_EINVAL;
@@ -6589,7 +8318,7 @@ int mw_route(mw_app *app, const char *method, const char *pattern, mw_handler h)
             err.why = "method must be GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS or * (any)";
             rc = MW_EINVAL;
         } else {
-            rc = mw__app_add_route(app, slot, pattern, h, &err);
+            rc = mw__app_add_route(app, slot, pattern, h, data, &err);
         }
     }
     if (rc != 0) {

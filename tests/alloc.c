@@ -132,6 +132,77 @@ TEST(steady_state_requests_do_not_allocate) {
     mw_app_free(app);
 }
 
+/* GET /count: a counter in the session, read and written back */
+static void session_count(mw_req *rq, mw_res *rs) {
+    const char *n = mw_session_get(rq, "n");
+    char next[24];
+    snprintf(next, sizeof next, "%ld", n ? strtol(n, NULL, 10) + 1 : 1);
+    mw_session_set(rq, "n", next);
+    mw_text(rs, 200, next);
+}
+
+static int pass_hook(mw_req *rq, mw_res *rs, void *arg) {
+    (void)rs;
+    (void)arg;
+    return mw_route_data(rq) ? MW_DONE : MW_NEXT;
+}
+
+static void header_hook(mw_req *rq, mw_res *rs, void *arg) {
+    (void)rq;
+    (void)arg;
+    mw_set_header(rs, "X-Hook", "1");
+}
+
+/* A first GET /count; its session cookie goes into the request every later one sends. */
+static int first_session_cookie(int fd, char *line, size_t cap) {
+    char buf[4096];
+    ssize_t n;
+    const char *c, *semi;
+    static const char get[] = "GET /count HTTP/1.1\r\nHost: x\r\n\r\n";
+    if (send(fd, get, sizeof get - 1, 0) != (ssize_t)(sizeof get - 1)) return 0;
+    if ((n = recv(fd, buf, sizeof buf - 1, 0)) <= 0) return 0;
+    buf[n] = '\0';
+    if (!(c = strstr(buf, "Set-Cookie: ")) || !(semi = strchr(c, ';'))) return 0;
+    snprintf(line, cap, "GET /count HTTP/1.1\r\nHost: x\r\nOrigin: http://a.test\r\nCookie: %.*s\r\n\r\n",
+             (int)(semi - c - 12), c + 12);
+    return 1;
+}
+
+/* Hooks, CORS, security headers and a session read and written on every request take
+   what they need from the request's arena: nothing from the heap once warm. */
+TEST(middleware_requests_do_not_allocate) {
+    mw_app *app = hello_app();
+    mw_cors_opts cors;
+    pthread_t t;
+    char request[1024];
+    int port, fd, i, ok = 0;
+    long before;
+    memset(&cors, 0, sizeof cors);
+    cors.origins = "http://a.test";
+    cors.credentials = 1;
+    mw_set_limit(app, MW_LIMIT_THREADS, 1);
+    mw_before(app, NULL, pass_hook, NULL);
+    mw_after(app, NULL, header_hook, NULL);
+    mw_cors(app, NULL, &cors);
+    mw_security_headers(app, NULL);
+    mw_secret_key(app, "alloc-test-key-0123456789abcdef");
+    mw_sessions(app, NULL);
+    mw_get(app, "/count", session_count);
+    port = mw_listen(app, "127.0.0.1", 0);
+    pthread_create(&t, NULL, serve, app);
+    fd = connect_to(port);
+    CHECK(first_session_cookie(fd, request, sizeof request));
+    for (i = 0; i < 100; i++) round_trip(fd, request); /* warm-up */
+    before = __atomic_load_n(&alloc_calls, __ATOMIC_RELAXED);
+    for (i = 0; i < 10000; i++) ok += round_trip(fd, request) == 200;
+    CHECK_INT(ok, 10000);
+    CHECK_INT(__atomic_load_n(&alloc_calls, __ATOMIC_RELAXED) - before, 0);
+    close(fd);
+    mw_stop(app);
+    pthread_join(t, NULL);
+    mw_app_free(app);
+}
+
 /* Sends a head announcing a body of `length` bytes and waiting for 100 Continue (as
    curl does for a large body); 1 when the interim answer came, then sends `first`. */
 static int announce_body(int fd, long length, const char *first) {
@@ -205,6 +276,7 @@ TEST(poll_backend_allocates_through_the_macros) {
 
 int main(void) {
     RUN(steady_state_requests_do_not_allocate);
+    RUN(middleware_requests_do_not_allocate);
     RUN(announced_body_length_is_not_reserved_up_front);
 #if MW__POLLER_POLL
     RUN(poll_backend_allocates_through_the_macros);

@@ -111,6 +111,8 @@ check compile_comma_locale compile_comma_locale
 LOCPATH=$B/locale suite json_locale "$B/json_locale"
 suite hello_test "$B/hello_test"
 suite streams "$B/streams"
+suite middleware "$B/middleware"
+suite crypto "$B/crypto"
 suite limits_table "$B/limits_table" microweb.h README.md
 suite ownership "$B/ownership"
 json_check_exit_codes() {
@@ -121,6 +123,7 @@ json_check_exit_codes() {
 check json_check_exit_codes json_check_exit_codes
 suite e2e python3 tests/e2e.py "$B/hello" "$B/testapp"
 suite stream_example python3 tests/streams.py "$B/stream"
+suite site python3 tests/site.py "$B/site"
 
 suite conformance python3 tests/conformance.py "$B/testapp"
 MW_THREADS=1 suite e2e_one_worker python3 tests/e2e.py "$B/hello" "$B/testapp"
@@ -153,6 +156,9 @@ check build_asan sh -c "clang $SAN -pthread -I. tests/unit.c -o $B/asan/unit -lm
     clang $SAN -pthread -I. tests/json_memory.c -o $B/asan/json_memory &&
     clang $SAN -pthread -I. tests/json_locale.c -o $B/asan/json_locale &&
     clang $SAN -pthread -I. tests/streams.c -o $B/asan/streams &&
+    clang $SAN -pthread -I. tests/middleware.c -o $B/asan/middleware &&
+    clang $SAN -pthread -I. tests/crypto.c -o $B/asan/crypto &&
+    clang $SAN -pthread -I. examples/site.c -o $B/asan/site &&
     clang $SAN -pthread -I. examples/stream.c -o $B/asan/stream"
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:exitcode=23
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
@@ -163,6 +169,9 @@ suite json_suite_asan "$B/asan/json_suite"
 suite json_memory_asan "$B/asan/json_memory"
 LOCPATH=$B/locale suite json_locale_asan "$B/asan/json_locale"
 E2E_TIMEOUT_SCALE=3 suite streams_asan "$B/asan/streams"
+suite middleware_asan "$B/asan/middleware"
+suite crypto_asan "$B/asan/crypto"
+E2E_TIMEOUT_SCALE=3 suite site_asan python3 tests/site.py "$B/asan/site"
 E2E_TIMEOUT_SCALE=3 suite stream_example_asan python3 tests/streams.py "$B/asan/stream" --quick
 E2E_TIMEOUT_SCALE=3 suite e2e_asan python3 tests/e2e.py "$B/asan/hello" "$B/asan/testapp"
 E2E_TIMEOUT_SCALE=3 suite conformance_asan python3 tests/conformance.py "$B/asan/testapp"
@@ -205,21 +214,24 @@ check build_tsan sh -c "clang -O1 -g -fsanitize=thread -pthread -I. examples/hel
     clang -O1 -g -fsanitize=thread -pthread -I. tests/testapp.c -o $B/tsan/testapp &&
     clang -O1 -g -fsanitize=thread -pthread -I. tests/streams.c -o $B/tsan/streams &&
     clang -O1 -g -fsanitize=thread -pthread -I. examples/stream.c -o $B/tsan/stream &&
-    clang -O1 -g -fsanitize=thread -pthread -I. tests/ownership.c -o $B/tsan/ownership"
+    clang -O1 -g -fsanitize=thread -pthread -I. tests/ownership.c -o $B/tsan/ownership &&
+    clang -O1 -g -fsanitize=thread -pthread -I. examples/site.c -o $B/tsan/site"
 TSAN_OPTIONS="halt_on_error=1 exitcode=66" suite ownership_tsan "$B/tsan/ownership"
 TSAN_OPTIONS="halt_on_error=1 exitcode=66" E2E_TIMEOUT_SCALE=5 suite streams_tsan "$B/tsan/streams"
 TSAN_OPTIONS="halt_on_error=1 exitcode=66" E2E_TIMEOUT_SCALE=5 \
     suite stream_example_tsan python3 tests/streams.py "$B/tsan/stream" --quick
 TSAN_OPTIONS="halt_on_error=1 exitcode=66" E2E_TIMEOUT_SCALE=5 \
     suite e2e_tsan python3 tests/e2e.py "$B/tsan/hello" "$B/tsan/testapp" --quick
+TSAN_OPTIONS="halt_on_error=1 exitcode=66" E2E_TIMEOUT_SCALE=5 suite site_tsan python3 tests/site.py "$B/tsan/site"
 check build_kqueue_tsan sh -c "clang -O1 -g -fsanitize=thread $KQ -pthread -I. examples/hello.c -o $B/tsan/kqueue_hello &&
     clang -O1 -g -fsanitize=thread $KQ -pthread -I. tests/testapp.c -o $B/tsan/kqueue_testapp"
 MW_THREADS=4 TSAN_OPTIONS="halt_on_error=1 exitcode=66" E2E_TIMEOUT_SCALE=5 \
     suite e2e_kqueue_tsan python3 tests/e2e.py "$B/tsan/kqueue_hello" "$B/tsan/kqueue_testapp" --quick
 
-echo "== a real browser: examples/stream.c's page in Debian's chromium, driven by playwright-core"
+echo "== a real browser: the stream and site examples in Debian's chromium, driven by playwright-core"
 if [ -x /usr/bin/chromium ] && [ -d tests/browser/node_modules/playwright-core ]; then
     suite browser_events node tests/browser/events.mjs "$B/stream" "$B/browser-events.png"
+    suite browser_site node tests/browser/site.mjs "$B/site" "$B"
 else
     echo "SKIP browser: needs /usr/bin/chromium (apt-get install chromium) and tests/browser/node_modules (npm ci there)"
 fi
@@ -229,6 +241,10 @@ E2E_WRAPPER="valgrind -q --leak-check=full --show-leak-kinds=all --errors-for-le
     E2E_TIMEOUT_SCALE=10 suite e2e_valgrind python3 tests/e2e.py "$B/hello" "$B/testapp" --quick
 E2E_WRAPPER="valgrind -q --leak-check=full --show-leak-kinds=all --errors-for-leak-kinds=all --error-exitcode=99" \
     E2E_TIMEOUT_SCALE=10 suite stream_example_valgrind python3 tests/streams.py "$B/stream" --quick
+E2E_WRAPPER="valgrind -q --leak-check=full --show-leak-kinds=all --errors-for-leak-kinds=all --error-exitcode=99" \
+    E2E_TIMEOUT_SCALE=10 suite site_valgrind python3 tests/site.py "$B/site"
+suite middleware_valgrind valgrind -q --leak-check=full --show-leak-kinds=all --errors-for-leak-kinds=all \
+    --error-exitcode=99 "$B/middleware"
 E2E_TIMEOUT_SCALE=10 suite streams_valgrind valgrind -q --leak-check=full --show-leak-kinds=all \
     --errors-for-leak-kinds=all --error-exitcode=99 "$B/streams"
 

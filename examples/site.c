@@ -1,0 +1,141 @@
+/* site.c - a small site: a login form, a session, CSRF protection, security headers
+   and an API another origin may call.
+
+   Build and run (the session key comes from the environment):
+       make build/site
+       MW_SECRET_KEY=$(head -c 32 /dev/urandom | base64) CORS_ORIGIN=http://localhost:5173 build/site
+   Then open http://127.0.0.1:8080/ and log in as demo / demo.
+
+   GET  /          an HTML page: the login form, or who you are and a logout button
+   POST /login     form user=demo&password=demo: sets the session, 303 to /me
+   GET  /me        {"user":"demo"}, or 401 without a session
+   POST /logout    ends the session, 303 to /
+   GET  /api/time  the server's time and the session's user, readable by pages from
+                   CORS_ORIGIN (comma-separated origins), with credentials */
+#define MICROWEB_IMPLEMENTATION
+#include "microweb.h"
+
+#include <stdlib.h>
+#include <time.h>
+
+static const char page_top[] =
+    "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>microweb site</title>\n"
+    "<style>body{font:16px system-ui,sans-serif;max-width:28em;margin:3em auto;padding:0 1em;color:#222}"
+    "form{display:grid;gap:.6em;margin:1.5em 0}input,button{font:inherit;padding:.4em .6em}"
+    "button{cursor:pointer}.note{color:#555;font-size:.9em}.error{color:#b00020}</style></head>\n<body>\n"
+    "<h1>microweb site</h1>\n";
+
+/* A browser that loaded a form of ours holds a session with a CSRF secret, and must send
+   the form's token back. A client without one (curl, a script) has no session a forged
+   request could ride on, and a browser's cross-site request is already refused by the
+   Origin check that sessions turn on. */
+static int form_token_ok(mw_req *rq) { return !mw_session_get(rq, "_csrf") || mw_csrf_token_ok(rq); }
+
+static void login_form(mw_req *rq, mw_res *rs, const char *error) {
+    mw_html_printf(rs,
+                   "<form method=\"post\" action=\"/login\">\n"
+                   "<input type=\"hidden\" name=\"csrf_token\" value=\"%s\">\n"
+                   "<label>User <input name=\"user\" autocomplete=\"username\" required></label>\n"
+                   "<label>Password <input name=\"password\" type=\"password\" autocomplete=\"current-password\" "
+                   "required></label>\n"
+                   "<button>Log in</button>\n</form>\n",
+                   mw_csrf_token(rq));
+    if (error) mw_html_printf(rs, "<p class=\"error\">%s</p>\n", error);
+    mw_html_printf(rs, "<p class=\"note\">Try demo / demo.</p>\n");
+}
+
+static void home(mw_req *rq, mw_res *rs) {
+    const char *user = mw_session_get(rq, "user");
+    mw_send(rs, 200, "text/html; charset=utf-8", page_top, sizeof page_top - 1);
+    if (user) {
+        /* %s arguments are escaped: a user name cannot become markup */
+        mw_html_printf(rs,
+                       "<p>Logged in as <strong>%s</strong>. <a href=\"/me\">/me</a></p>\n"
+                       "<form method=\"post\" action=\"/logout\">\n"
+                       "<input type=\"hidden\" name=\"csrf_token\" value=\"%s\">\n"
+                       "<button>Log out</button>\n</form>\n",
+                       user, mw_csrf_token(rq));
+    } else {
+        login_form(rq, rs, NULL);
+    }
+    mw_html_printf(rs, "</body></html>\n");
+}
+
+static void login(mw_req *rq, mw_res *rs) {
+    const char *user = mw_value(rq, MW_FORM, "user"), *password = mw_value(rq, MW_FORM, "password");
+    if (!form_token_ok(rq)) {
+        mw_error(rs, 403, "CSRF token missing or incorrect: reload the page and try again");
+        return;
+    }
+    if (!user || !password || strcmp(user, "demo") != 0 || !mw_secret_equal(password, "demo")) {
+        mw_send(rs, 401, "text/html; charset=utf-8", page_top, sizeof page_top - 1);
+        login_form(rq, rs, "Wrong user or password.");
+        mw_html_printf(rs, "</body></html>\n");
+        return;
+    }
+    mw_session_clear(rq); /* a new session at login: nothing from before it carries over */
+    mw_session_set(rq, "user", user);
+    mw_redirect(rs, 303, "/me");
+}
+
+static void me(mw_req *rq, mw_res *rs) {
+    const char *user = mw_session_get(rq, "user");
+    mw_json *j;
+    if (!user) {
+        mw_error(rs, 401, "not logged in");
+        return;
+    }
+    j = mw_json_begin(rs, 200);
+    mw_json_object(j);
+    mw_json_key_string(j, "user", user);
+    mw_json_end(j);
+}
+
+static void logout(mw_req *rq, mw_res *rs) {
+    if (!form_token_ok(rq)) {
+        mw_error(rs, 403, "CSRF token missing or incorrect: reload the page and try again");
+        return;
+    }
+    mw_session_clear(rq);
+    mw_redirect(rs, 303, "/");
+}
+
+/* The time, and who asks: a page on another origin that fetches with credentials
+   sends the session cookie along (CORS with credentials). */
+static void api_time(mw_req *rq, mw_res *rs) {
+    time_t now = time(NULL);
+    struct tm tm;
+    char iso[32];
+    const char *user = mw_session_get(rq, "user");
+    mw_json *j = mw_json_begin(rs, 200);
+    gmtime_r(&now, &tm);
+    strftime(iso, sizeof iso, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    mw_json_object(j);
+    mw_json_key_int(j, "unix", (int64_t)now);
+    mw_json_key_string(j, "utc", iso);
+    mw_json_key(j, "user");
+    if (user) mw_json_string(j, user);
+    else mw_json_null(j);
+    mw_json_end(j);
+}
+
+int main(void) {
+    mw_app *app = mw_app_new();
+    const char *origin = getenv("CORS_ORIGIN");
+    mw_security_headers(app, NULL);
+    mw_sessions(app, NULL); /* the key from MW_SECRET_KEY; CSRF's Origin check comes with it */
+    if (origin && origin[0]) {
+        mw_cors_opts cors;
+        memset(&cors, 0, sizeof cors);
+        cors.origins = origin;
+        cors.credentials = 1;
+        cors.headers = "Content-Type, X-Requested-With";
+        mw_cors(app, "/api", &cors);
+    }
+    mw_get(app, "/", home);
+    mw_post(app, "/login", login);
+    mw_get(app, "/me", me);
+    mw_post(app, "/logout", logout);
+    mw_get(app, "/api/time", api_time);
+    return mw_run(app);
+}

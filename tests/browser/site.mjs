@@ -1,0 +1,291 @@
+// site.mjs - examples/site.c in a real browser: Debian's chromium, driven by
+// playwright-core (which never downloads a browser of its own).
+//
+// usage: node tests/browser/site.mjs SITE_BINARY [SCREENSHOT_DIR]
+//
+// A page server of this script's own (127.0.0.1, a free port) serves cors.html and
+// evil.html; the site runs with CORS_ORIGIN set to that page server's origin
+// http://127.0.0.1:PAGEPORT, which is another origin than the site's but the same site
+// (a site ignores ports), so the site's SameSite=Lax cookie goes with a fetch that
+// includes credentials. The same page server reached as http://localhost:PAGEPORT is
+// another origin, not allowed, and another site.
+//
+// CORS: the page's fetch() reads /api/time without and with the session cookie, with
+// an allowed custom header (a preflight) and not with one the site does not allow, and
+// reads a 404's JSON; from the refused origin the fetch fails. CSRF: a form on the other
+// site that posts the login is refused (403), the site's own form logs in.
+// Screenshots: site-home.png, site-logged-in.png and site-cors.png in SCREENSHOT_DIR
+// (build by default).
+// Prints "PASS name" / "FAIL name: detail" per check and "N passed, N failed" last.
+import { spawn } from "node:child_process";
+import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { createServer } from "node:http";
+import { tmpdir } from "node:os";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { chromium } from "playwright-core";
+
+const HOST = "127.0.0.1";
+const SCALE = Number(process.env.E2E_TIMEOUT_SCALE) || 1;
+const SECRET_KEY = "site-browser-key-0123456789abcde"; // 32 bytes
+const LAUNCH_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                     "--disable-background-networking", "--disable-component-update", "--disable-sync"];
+
+let passed = 0, failed = 0;
+function check(name, ok, detail = "") {
+  if (ok) {
+    passed++;
+    console.log(`PASS ${name}`);
+  } else {
+    failed++;
+    console.log(`FAIL ${name}: ${detail || "condition false"}`);
+  }
+  return ok;
+}
+
+/* The site on a free port; resolves once it says where it listens. */
+function startServer(binary, env) {
+  const proc = spawn(binary, [], {
+    env: { ...process.env, ...env, HOST, PORT: "0", MW_ACCESS_LOG: "1" },
+    stdio: ["ignore", "ignore", "pipe"],
+  });
+  const server = { proc, lines: [], exited: null };
+  let partial = "";
+  proc.stderr.on("data", (data) => {
+    const text = partial + data.toString();
+    const lines = text.split("\n");
+    partial = lines.pop();
+    server.lines.push(...lines);
+  });
+  server.exit = new Promise((res) => proc.on("exit", (code, sig) => res((server.exited = code ?? sig))));
+  server.ready = waitFor(() => {
+    for (const line of server.lines) {
+      const m = /microweb: listening on http:\/\/127\.0\.0\.1:(\d+)/.exec(line);
+      if (m) return Number(m[1]);
+    }
+    if (server.exited !== null) throw new Error(`exited ${server.exited}: ${server.lines.join(" | ")}`);
+    return null;
+  }, 10000);
+  return server;
+}
+
+/* Polls fn until it returns something other than null (or throws), for up to ms. */
+async function waitFor(fn, ms) {
+  const until = Date.now() + ms * SCALE;
+  for (;;) {
+    const v = await fn();
+    if (v !== null && v !== undefined && v !== false) return v;
+    if (Date.now() > until) return null;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/* cors.html: probe(name, path, init) fetches path on the site, keeps the outcome in
+   window.results and shows it as a line of the list. */
+function corsPage(siteOrigin) {
+  return `<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>CORS probes</title>
+<style>body{font:15px system-ui,sans-serif;margin:2em}li{margin:.3em 0;font-family:monospace}
+.ok{color:#070}.failed{color:#b00020}</style></head>
+<body>
+<h1>CORS probes against ${siteOrigin}</h1>
+<p>This page: <span id="origin"></span></p>
+<ul id="results"></ul>
+<script>
+const SITE = ${JSON.stringify(siteOrigin)};
+document.getElementById("origin").textContent = location.origin;
+window.results = {};
+window.probe = async (name, path, init) => {
+  let result;
+  try {
+    const r = await fetch(SITE + path, init || {});
+    const text = await r.text();
+    let json = null;
+    try { json = JSON.parse(text); } catch { /* not JSON: text tells */ }
+    result = { ok: r.ok, status: r.status, json, text };
+  } catch (e) {
+    result = { error: e.name, message: e.message };
+  }
+  window.results[name] = result;
+  const li = document.createElement("li");
+  li.className = result.error ? "failed" : "ok";
+  li.textContent = name + ": " + (result.error ? result.error + ": " + result.message
+                                              : "HTTP " + result.status + " " + result.text.trim());
+  document.getElementById("results").appendChild(li);
+  return result;
+};
+</script>
+</body></html>
+`;
+}
+
+/* evil.html: a form on another site that posts the login to the site. */
+function evilPage(siteOrigin) {
+  return `<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>another site</title></head>
+<body>
+<h1>Win a prize</h1>
+<form method="post" action="${siteOrigin}/login">
+<input type="hidden" name="user" value="demo">
+<input type="hidden" name="password" value="demo">
+<button id="claim">Claim</button>
+</form>
+</body></html>
+`;
+}
+
+/* The test pages' server on 127.0.0.1, a free port; pages() gives {path: html}. */
+async function startPageServer(pages) {
+  const server = createServer((req, res) => {
+    const html = pages()[new URL(req.url, "http://x").pathname];
+    res.writeHead(html ? 200 : 404, { "Content-Type": "text/html; charset=utf-8", "Cache-Control": "no-store" });
+    res.end(html || "not found\n");
+  });
+  await new Promise((res, rej) => server.once("error", rej).listen(0, HOST, res));
+  return server;
+}
+
+/* Loads evil.html from pageOrigin in tab and clicks its button: the answer to the login post. */
+async function postEvilForm(tab, pageOrigin, siteOrigin) {
+  await tab.goto(`${pageOrigin}/evil.html`);
+  const [resp] = await Promise.all([
+    tab.waitForResponse((rsp) => rsp.url() === `${siteOrigin}/login`),
+    tab.click("#claim"),
+  ]);
+  await tab.waitForURL(`${siteOrigin}/login`);
+  return { status: resp.status(), body: (await tab.locator("body").textContent()) || "",
+           setCookie: await resp.headerValue("set-cookie") };
+}
+
+const probe = (page, name, path, init) => page.evaluate(([n, p, i]) => window.probe(n, p, i), [name, path, init]);
+const show = (r) => JSON.stringify(r);
+
+async function main() {
+  const binary = resolve(process.argv[2] || "");
+  const here = dirname(fileURLToPath(import.meta.url));
+  const shots = resolve(process.argv[3] || join(here, "..", "..", "build"));
+  mkdirSync(shots, { recursive: true });
+  const profile = mkdtempSync(join(tmpdir(), "mw-chromium-"));
+  let pageServer, site, context;
+  try {
+    let siteOrigin = "";
+    const pages = () => ({ "/cors.html": corsPage(siteOrigin), "/evil.html": evilPage(siteOrigin) });
+    pageServer = await startPageServer(pages);
+    const pagePort = pageServer.address().port;
+    const pageOrigin = `http://${HOST}:${pagePort}`;
+    const otherOrigin = `http://localhost:${pagePort}`;
+    site = startServer(binary, { MW_SECRET_KEY: SECRET_KEY, CORS_ORIGIN: pageOrigin });
+    const sitePort = await site.ready;
+    if (!check("site_starts", sitePort, site.lines.join(" | "))) return;
+    siteOrigin = `http://${HOST}:${sitePort}`;
+
+    context = await chromium.launchPersistentContext(profile, {
+      executablePath: "/usr/bin/chromium",
+      headless: true,
+      args: LAUNCH_ARGS,
+      viewport: { width: 900, height: 600 },
+    });
+    context.setDefaultTimeout(10000 * SCALE);
+    const corsTab = context.pages()[0] || (await context.newPage());
+    await corsTab.goto(`${pageOrigin}/cors.html`);
+
+    // 2a: a simple GET, no credentials
+    let r = await probe(corsTab, "simple GET /api/time", "/api/time");
+    check("cors_simple_get_is_readable_without_a_user",
+          r.ok && r.status === 200 && r.json && Number.isInteger(r.json.unix) && r.json.user === null, show(r));
+
+    // 3b and the screenshots: the site's own form, in another tab of the same browser
+    const siteTab = await context.newPage();
+    await siteTab.goto(`${siteOrigin}/`);
+    const form = siteTab.locator('form[action="/login"]');
+    check("home_shows_the_login_form", (await form.count()) === 1 &&
+          (await form.locator('input[name="csrf_token"]').getAttribute("value") || "").length > 0,
+          await siteTab.content());
+    await siteTab.screenshot({ path: join(shots, "site-home.png") });
+    await siteTab.fill('input[name="user"]', "demo");
+    await siteTab.fill('input[name="password"]', "demo");
+    const [landed] = await Promise.all([
+      siteTab.waitForResponse((resp) => resp.url() === `${siteOrigin}/me`),
+      siteTab.click("button"),
+    ]);
+    await siteTab.waitForURL(`${siteOrigin}/me`);
+    const meText = await siteTab.locator("body").textContent();
+    let me = null;
+    try {
+      me = JSON.parse(meText);
+    } catch { /* me stays null: the check below says what was shown */ }
+    check("same_origin_login_form_lands_on_me_as_demo", landed.status() === 200 && me && me.user === "demo",
+          `${landed.status()} ${meText}`);
+    const cookie = (await context.cookies(siteOrigin)).find((c) => c.name === "session");
+    check("session_cookie_is_httponly_and_lax", cookie && cookie.httpOnly && cookie.sameSite === "Lax", show(cookie));
+    await siteTab.goto(`${siteOrigin}/`);
+    const loggedIn = (await siteTab.locator("p", { hasText: "Logged in as" }).textContent()) || "";
+    check("home_says_logged_in_as_demo", loggedIn.startsWith("Logged in as demo") &&
+          (await siteTab.locator("strong").textContent()) === "demo" &&
+          (await siteTab.locator('form[action="/logout"]').count()) === 1, loggedIn);
+    await siteTab.screenshot({ path: join(shots, "site-logged-in.png") });
+
+    // 2b: the session cookie goes along with credentials: 'include' only
+    r = await probe(corsTab, "GET /api/time, credentials include", "/api/time", { credentials: "include" });
+    check("cors_with_credentials_sees_the_user", r.ok && r.json && r.json.user === "demo", show(r));
+    r = await probe(corsTab, "GET /api/time, credentials omit", "/api/time", { credentials: "omit" });
+    check("cors_without_credentials_sees_no_user", r.ok && r.json && r.json.user === null, show(r));
+
+    // 2c: a header beyond the safelisted ones needs the preflight's approval
+    const preflights = () => site.lines.filter((l) => / OPTIONS \/api\/time 204 /.test(l)).length;
+    const before = preflights();
+    r = await probe(corsTab, "GET /api/time, X-Requested-With", "/api/time",
+                    { credentials: "include", headers: { "X-Requested-With": "fetch" } });
+    check("cors_allowed_header_passes_the_preflight", r.ok && r.json && r.json.user === "demo", show(r));
+    check("allowed_header_was_preflighted", await waitFor(() => preflights() > before, 5000),
+          `access log: ${site.lines.slice(-4).join(" | ")}`);
+    const gets = () => site.lines.filter((l) => / GET \/api\/time /.test(l)).length;
+    const [getsBefore, preflightsBefore] = [gets(), preflights()];
+    r = await probe(corsTab, "GET /api/time, X-Other", "/api/time", { headers: { "X-Other": "1" } });
+    check("cors_header_not_allowed_fails_in_the_page", r.error === "TypeError", show(r));
+    const refusedPreflight = await waitFor(() => preflights() > preflightsBefore, 5000);
+    check("header_not_allowed_is_preflighted_and_never_sent", refusedPreflight && gets() === getsBefore,
+          `access log: ${site.lines.slice(-4).join(" | ")}`);
+
+    // 2d: an error answer is readable too
+    r = await probe(corsTab, "GET /api/nowhere", "/api/nowhere");
+    check("cors_404_is_readable_with_its_json", r.status === 404 && r.json && r.json.status === 404, show(r));
+    await corsTab.screenshot({ path: join(shots, "site-cors.png"), fullPage: true });
+
+    // 2e: the same page from an origin the site does not list
+    const otherTab = await context.newPage();
+    await otherTab.goto(`${otherOrigin}/cors.html`);
+    r = await probe(otherTab, "GET /api/time from a refused origin", "/api/time");
+    check("cors_refused_origin_fails_in_the_page", r.error === "TypeError", show(r));
+
+    // 3a: another site's form posts the login: refused, and no session is set
+    let refused = await postEvilForm(otherTab, otherOrigin, siteOrigin);
+    check("cross_site_form_post_is_403", refused.status === 403, show(refused));
+    check("cross_site_form_post_shows_the_refusal", refused.body.includes("cross-origin request refused"),
+          refused.body);
+    check("cross_site_form_post_sets_no_cookie", refused.setCookie === null, show(refused));
+    // the CORS origin is the same site but another origin, and CORS covers /api only
+    refused = await postEvilForm(otherTab, pageOrigin, siteOrigin);
+    check("same_site_cross_origin_form_post_is_403", refused.status === 403 &&
+          refused.body.includes("cross-origin request refused") && refused.setCookie === null, show(refused));
+  } catch (e) {
+    check("browser_test_runs", false, e.stack || String(e));
+  } finally {
+    if (context) await context.close();
+    if (site) {
+      if (site.exited === null) site.proc.kill("SIGTERM");
+      const status = await site.exit;
+      check("site_exits_0", status === 0, `exit ${status}`);
+    }
+    if (pageServer) {
+      pageServer.closeAllConnections();
+      await new Promise((res) => pageServer.close(res));
+    }
+    rmSync(profile, { recursive: true, force: true });
+    console.log(`  screenshots: ${shots}/site-{home,logged-in,cors}.png`);
+    console.log(`${passed} passed, ${failed} failed`);
+    process.exitCode = failed ? 1 : 0;
+  }
+}
+
+main();
