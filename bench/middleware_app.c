@@ -7,7 +7,6 @@
 #define MICROWEB_IMPLEMENTATION
 #include "../microweb.h"
 
-#include <stdlib.h>
 #include <string.h>
 
 static int before(mw_req *rq, mw_res *rs, void *arg) {
@@ -27,12 +26,11 @@ static void hello(mw_req *rq, mw_res *rs) {
     mw_text(rs, 200, "Hello, World!");
 }
 
-/* Reads a counter from the session and writes it back one higher. */
+/* Reads a value from the session and writes another back (the value flips, so the
+   session changes on every request and its cookie is signed again). */
 static void hello_session(mw_req *rq, mw_res *rs) {
     const char *n = mw_session_get(rq, "n");
-    char next[24];
-    snprintf(next, sizeof next, "%ld", n ? strtol(n, NULL, 10) + 1 : 1);
-    mw_session_set(rq, "n", next);
+    mw_session_set(rq, "n", n && n[0] == '1' ? "2" : "1");
     mw_text(rs, 200, "Hello, World!");
 }
 
