@@ -210,7 +210,10 @@
    HOOKS, CORS, SESSIONS AND CSRF
    ============================================================================
    Hooks run around handlers, for every path or the paths under a prefix ("/api"
-   covers "/api" and "/api/...", never "/apiary"), in the order they were registered:
+   covers "/api" and "/api/...", never "/apiary"), in the order they were registered.
+   Prefixes (of hooks, CORS and CSRF exemptions) are matched against the percent-
+   decoded path, as handlers see their parameters: "/users/%61dmin" is under
+   "/users/admin".
        int mw_before(app, prefix, fn, arg)   fn(rq, rs, arg) returns MW_NEXT, or MW_DONE
                                              after answering: the handler is skipped
        int mw_after(app, prefix, fn, arg)    fn(rq, rs, arg) may add headers and cookies;
@@ -227,9 +230,10 @@
        6. after hooks, on every answer (errors and refusals included), just before its
           head is sent; with mw_flush or a stream, when the head is sent
    A connection refused before any request was read (503 at MW_MAX_CONNECTIONS, 429 at
-   MW_MAX_CONNECTIONS_PER_IP) gets no hooks. In an after hook the status and body are
-   fixed (mw_status, mw_write, mw_send, ... return MW_ESTATE); for a refusal whose head
-   was not read, mw_path is "" and there are no headers.
+   MW_MAX_CONNECTIONS_PER_IP) gets no hooks. In an after hook the status, the body and
+   the connection's fate are fixed (mw_status, mw_write, mw_send, mw_flush, ... return
+   MW_ESTATE, Connection: close is refused, a mistake is logged and changes nothing);
+   for a refusal whose head was not read, mw_path is "" and there are no headers.
 
    CORS, for a frontend served from another origin:
        mw_cors_opts c = {0};
@@ -237,14 +241,16 @@
        c.credentials = 1;                     // cookies go with the page's fetch()
        c.headers = "Content-Type, X-Token";   // beyond the safelisted ones; "*": any
        c.expose = "X-Total-Count";            // what the page may read
-       mw_cors(app, "/api", &c);              // NULL prefix: every path
+       mw_cors(app, "/api", &c);              // NULL prefix: every path; under several
+                                              // prefixes, the longest one's settings
    An allowed origin gets Access-Control-Allow-Origin (and -Credentials, -Expose-Headers)
    on every answer, errors included, so the page can read a 404's or a 400's JSON; a
    list adds Vary: Origin. A preflight (OPTIONS with Origin and Access-Control-Request-
    Method) for a path that exists is answered 204 before any hook (it carries no
    credentials), with the path's routed methods (or c.methods), the headers and
    Access-Control-Max-Age (c.max_age; 0: 600 s); from an origin not listed it gets 403.
-   An origin is written as browsers send it: scheme://host[:port], lowercase, no '/'.
+   An origin is written as browsers send it, scheme://host[:port] with no '/'; origins
+   compare without regard to case.
 
    Security headers on every answer: mw_security_headers(app, NULL) adds
    X-Content-Type-Options: nosniff, Referrer-Policy: strict-origin-when-cross-origin,
@@ -267,9 +273,10 @@
    cookie that was changed, signed with an unknown key, or is older than max_age
    (mw_session_opts; 14 days since it was last written) is an empty session, never an
    error. The cookie is HttpOnly, SameSite=Lax, Path=/ (secure = 1 adds Secure) and is
-   written with the answer of a request that changed the session (set it before
-   mw_flush or a stream). mw_session_set returns MW_ETOOBIG, and logs why, when the
-   cookie would pass MW_MAX_SESSION_BYTES; MW_ESTATE without mw_sessions.
+   written with the answer of a request that changed the session, when its head is
+   sent: set it in a before hook or the handler, before mw_flush or a stream (later,
+   mw_session_set returns MW_ESTATE). It returns MW_ETOOBIG, and logs why once, when
+   the cookie would pass MW_MAX_SESSION_BYTES; MW_ESTATE without mw_sessions.
 
    CSRF: once sessions are on (or after mw_csrf_protect(app, 1)), a request with an
    unsafe method (POST, PUT, PATCH, DELETE, ...) sent by a browser from another origin
@@ -281,7 +288,8 @@
    "https://admin.example.com"), or listed by the path's mw_cors origins) or its path
    is exempt (mw_csrf_exempt(app, "/webhooks")). mw_csrf_protect(app, 0) turns it off.
    For HTML forms, a token as well: mw_csrf_token(rq) gives a new masked token for a
-   hidden field named csrf_token (or an X-CSRF-Token header) on each call;
+   hidden field named csrf_token (urlencoded or multipart forms), or an X-CSRF-Token
+   header, on each call;
    mw_csrf_token_ok(rq) checks one against the session; registering
    mw_before(app, "/account", mw_csrf_require_token, NULL) refuses (403) unsafe
    requests under /account without a valid one.
@@ -293,7 +301,8 @@
                                            characters, spaces or '\'; else 500, logged
    int mw_html_escape(rs, text)            writes text with & < > " ' as entities
    int mw_html_printf(rs, fmt, ...)        mw_printf whose %s and %c arguments are escaped
-                                           (%n is refused)
+                                           (widths count the characters before escaping;
+                                           %n and wide strings are refused)
    int mw_basic_auth(rq, &user, &password) 1 with the Authorization: Basic credentials
    const char *mw_bearer_token(rq)         the Authorization: Bearer token, or NULL
    int mw_secret_equal(given, secret)      1 when equal; the time taken depends on the
@@ -821,7 +830,7 @@ extern "C" {
     X(MULTIPART_PARTS, MW_MAX_MULTIPART_PARTS, "parts", 0, MW__NO_MAX, "413")                             \
     X(STREAM_BUFFER_BYTES, MW_STREAM_BUFFER_BYTES, "bytes", 1024, 1LL << 32, "write refused (MW_EAGAIN)") \
     X(SSE_HEARTBEAT_MS, MW_SSE_HEARTBEAT_MS, "ms", 0, MW__MAX_TIME, "(0: none)")                          \
-    X(SESSION_BYTES, MW_MAX_SESSION_BYTES, "bytes", 256, 4096, "mw_session_set refused (MW_ETOOBIG)")     \
+    X(SESSION_BYTES, MW_MAX_SESSION_BYTES, "bytes", 256, 4000, "mw_session_set refused (MW_ETOOBIG)")     \
     X(ACCESS_LOG, MW_ACCESS_LOG, "0/1/2", 0, 2, "(1: plain, 2: JSON lines)")                              \
     X(PG_POOL_SIZE, MW_PG_POOL_SIZE, "conns", 0, MW__NO_MAX, "")                                          \
     X(PG_ACQUIRE_TIMEOUT_MS, MW_PG_ACQUIRE_TIMEOUT_MS, "ms", 0, MW__MAX_TIME, "503")                      \
@@ -3496,6 +3505,7 @@ struct mw_req {
     const mw_jv *json;
     mw__buf *json_block;    /* the worker's: holds the parsed body, reused by the next request */
     void *ext[MW__EXT_MAX]; /* each extension's state for this request, NULL until it is used */
+    mw_str prefix_path;     /* the path hook, CORS and CSRF prefixes are matched against (mw__prefix_path) */
 };
 
 /* Where the body comes from once the head is sent. */
@@ -3611,6 +3621,7 @@ mw__res_warn(mw_res *rs, unsigned kind, const char *fmt, ...) {
 
 /* A mistake that makes the whole answer a 500 (the first one is kept). */
 static int mw__res_break(mw_res *rs, unsigned kind, const char *why) {
+    if (rs->in_after) return mw__res_warn(rs, kind, "%s in an after hook: ignored", why), MW_ESTATE;
     if (!rs->broken) rs->broken = why;
     mw__res_warn(rs, kind, "%s; answered 500", why);
     return MW_EINVAL;
@@ -3689,7 +3700,7 @@ static int mw__set_header_checked(mw_res *rs, const char *name, const char *valu
         break;
     case 10:
         if (!mw__ieq(name, nlen, "connection")) break;
-        if (!mw__ieq(v.ptr, v.len, "close")) return MW_EINVAL;
+        if (!mw__ieq(v.ptr, v.len, "close") || rs->in_after) return MW_EINVAL; /* after hooks: decided */
         rs->close = 1;
         return 0;
     case 12:
@@ -5445,6 +5456,37 @@ static int mw__path_under(const char *path, size_t len, const char *prefix, size
     return plen == 0 || (len >= plen && memcmp(path, prefix, plen) == 0 && (len == plen || path[plen] == '/'));
 }
 
+/* The path prefixes are compared with: percent-decoded, as the handler sees its
+   parameters, so "/users/%61dmin" is under "/users/admin" and a hook on that prefix
+   cannot be stepped around by spelling the path another way. An escape that is not
+   one is kept as written (the router refuses such a parameter). Made on first use. */
+static mw_str mw__prefix_path(mw_req *rq) {
+    const char *p = rq->path;
+    size_t n = rq->head->path_len, i, o = 0;
+    char *d;
+    if (rq->prefix_path.ptr) return rq->prefix_path;
+    rq->prefix_path.ptr = p;
+    rq->prefix_path.len = n;
+    if (!memchr(p, '%', n) || !(d = (char *)mw__arena_alloc(rq->arena, n + 1))) return rq->prefix_path;
+    for (i = 0; i < n; i++) {
+        int hi = i + 2 < n && p[i] == '%' ? mw__hex_value((unsigned char)p[i + 1]) : -1;
+        int lo = hi >= 0 ? mw__hex_value((unsigned char)p[i + 2]) : -1;
+        if (lo >= 0) d[o++] = (char)(hi * 16 + lo), i += 2;
+        else d[o++] = p[i];
+    }
+    rq->prefix_path.ptr = d;
+    rq->prefix_path.len = o;
+    return rq->prefix_path;
+}
+
+/* Whether the request's path is under a prefix ("" is every path). */
+static int mw__req_under(mw_req *rq, const char *prefix, size_t plen) {
+    mw_str path;
+    if (!plen) return 1;
+    path = mw__prefix_path(rq);
+    return mw__path_under(path.ptr, path.len, prefix, plen);
+}
+
 static int mw__hook_add(mw_app *app, const char *prefix, mw_before_fn before, mw_after_fn after, void *arg) {
     mw__hook *list, *k;
     if (!app || (!before && !after) || (prefix && prefix[0] && prefix[0] != '/')) {
@@ -5513,12 +5555,20 @@ static int mw__valid_origin(mw_str o) {
     return i > 0;
 }
 
+/* Origins compare whole and without regard to case (schemes and hosts have none). */
+static int mw__same_origin_text(const char *a, size_t n, const char *b) {
+    size_t i;
+    if (strlen(b) != n) return 0;
+    for (i = 0; i < n && mw__lower((unsigned char)a[i]) == mw__lower((unsigned char)b[i]);) i++;
+    return i == n;
+}
+
 static int mw__cors_allows(const struct mw__cors *c, const char *origin) {
-    size_t pos = 0, n = strlen(origin);
+    size_t pos = 0;
     mw_str o;
     if (!c->origins) return 1;
     while (mw__list_next(c->origins, &pos, &o))
-        if (o.len == n && memcmp(o.ptr, origin, n) == 0) return 1;
+        if (mw__same_origin_text(o.ptr, o.len, origin)) return 1;
     return 0;
 }
 
@@ -5526,24 +5576,28 @@ static int mw__add_header_if(mw_res *rs, const char *name, const char *value) {
     return value ? mw__add_header(rs, name, value) : 0;
 }
 
-/* Every answer under the prefix, errors included: the page can read it when its
+/* The settings of the longest prefix the request's path is under, or NULL. */
+static const struct mw__cors *mw__cors_for(mw_req *rq) {
+    const struct mw__cors *c, *best = NULL;
+    for (c = rq->app->cors; c; c = c->next)
+        if ((!best || c->prefix_len > best->prefix_len) && mw__req_under(rq, c->prefix, c->prefix_len)) best = c;
+    return best;
+}
+
+/* Every answer under a prefix with CORS settings, errors included: the page can read it when its
    origin is allowed, and a cache keeps answers for different origins apart. */
 static void mw__cors_after(mw_req *rq, mw_res *rs, void *arg) {
-    const struct mw__cors *c = (const struct mw__cors *)arg;
+    const struct mw__cors *c = mw__cors_for(rq);
     const char *origin = mw_header(rq, "Origin");
-    int wildcard = !c->origins && !c->credentials;
+    int wildcard;
+    (void)arg;
+    if (!c) return;
+    wildcard = !c->origins && !c->credentials;
     if (!wildcard) mw__add_header(rs, "Vary", "Origin");
     if (!origin || !mw__cors_allows(c, origin)) return;
     mw__add_header(rs, "Access-Control-Allow-Origin", wildcard ? "*" : origin);
     if (c->credentials) mw__add_header(rs, "Access-Control-Allow-Credentials", "true");
     mw__add_header_if(rs, "Access-Control-Expose-Headers", c->expose);
-}
-
-static const struct mw__cors *mw__cors_for(const mw_app *app, const char *path, size_t len) {
-    const struct mw__cors *c;
-    for (c = app->cors; c; c = c->next)
-        if (mw__path_under(path, len, c->prefix, c->prefix_len)) return c;
-    return NULL;
 }
 
 /* A preflight (OPTIONS with Access-Control-Request-Method) for a path that exists,
@@ -5553,7 +5607,7 @@ static const struct mw__cors *mw__cors_for(const mw_app *app, const char *path, 
 static int mw__cors_preflight(mw__worker *w, unsigned allow) {
     mw_req *rq = &w->req;
     mw_res *rs = &w->res;
-    const struct mw__cors *c = mw__cors_for(w->app, w->head.path, w->head.path_len);
+    const struct mw__cors *c = mw__cors_for(rq);
     const char *origin = mw_header(rq, "Origin"), *asked = mw_header(rq, "Access-Control-Request-Headers");
     char age[24];
     if (!c || !origin || !allow || !mw_header(rq, "Access-Control-Request-Method")) return 0;
@@ -5613,7 +5667,7 @@ static const char *mw__cors_settings_error(const mw_cors_opts *o) {
 int mw_cors(mw_app *app, const char *prefix, const mw_cors_opts *opts) {
     struct mw__cors *c, **tail;
     const char *why;
-    int rc;
+    int first;
     if (!app) return MW_EINVAL;
     if (app->serving) return MW_ESTATE;
     if (!opts || (why = mw__cors_settings_error(opts)) != NULL) {
@@ -5631,11 +5685,12 @@ int mw_cors(mw_app *app, const char *prefix, const mw_cors_opts *opts) {
     c->expose = mw__strdup_or_null(opts->expose);
     c->credentials = opts->credentials;
     c->max_age = opts->max_age;
+    first = app->cors == NULL;
     for (tail = &app->cors; *tail;) tail = &(*tail)->next;
-    *tail = c; /* owned by the app from here, hook or not */
-    if (!c->prefix || (opts->origins[0] != '*' && !c->origins)) return MW_ENOMEM;
-    rc = mw_after(app, c->prefix, mw__cors_after, c);
-    return rc;
+    *tail = c; /* owned by the app from here */
+    if (!c->prefix || (strcmp(opts->origins, "*") != 0 && !c->origins)) return MW_ENOMEM;
+    /* one hook for all settings: a path under several prefixes takes the longest one's */
+    return first ? mw_after(app, NULL, mw__cors_after, NULL) : 0;
 }
 
 /* ---- security headers ---- */
@@ -5704,14 +5759,19 @@ struct mw__sessions {
     char *cookie, *same_site;
     long long max_age;
     int secure;
-    int ext; /* where a request keeps its session (rq->ext[ext]) */
+    int warned; /* atomic: a session too big for its cookie was logged */
+    int ext;    /* where a request keeps its session (rq->ext[ext]) */
 };
 
 typedef struct mw__session {
     const char **names, **values; /* in the request's arena */
     size_t n, cap;
     int dirty;
+    int sealed; /* the cookie went out with the head: a change now would be lost */
 } mw__session;
+
+/* In rq->ext, for a request that had no session when its head was rendered. */
+static char mw__session_sealed_mark;
 
 static void mw__sessions_free(void *state) {
     struct mw__sessions *cfg = (struct mw__sessions *)state;
@@ -5926,10 +5986,13 @@ static void mw__session_load(mw_req *rq, const struct mw__sessions *cfg, mw__ses
 static mw__session *mw__session_of(mw_req *rq) {
     const struct mw__sessions *cfg = rq ? rq->app->sessions : NULL;
     mw__session *s;
+    void *held;
     if (!cfg) return NULL;
-    if ((s = (mw__session *)rq->ext[cfg->ext]) != NULL) return s;
+    held = rq->ext[cfg->ext];
+    if (held && held != &mw__session_sealed_mark) return (mw__session *)held;
     if (!(s = (mw__session *)mw__arena_alloc(rq->arena, sizeof *s))) return NULL;
     memset(s, 0, sizeof *s);
+    s->sealed = held != NULL;
     rq->ext[cfg->ext] = s;
     mw__session_load(rq, cfg, s);
     return s;
@@ -6008,7 +6071,12 @@ static void mw__session_after(mw_req *rq, mw_res *rs, void *arg) {
     mw__session *s = (mw__session *)rq->ext[cfg->ext];
     mw_cookie_opts o;
     const char *value;
-    if (!s || !s->dirty) return;
+    if (!s) {
+        rq->ext[cfg->ext] = &mw__session_sealed_mark;
+        return;
+    }
+    s->sealed = 1;
+    if (!s->dirty) return;
     value = s->n ? mw__session_encode(rq, s) : "";
     /* base64url, digits and dots, under a name and attributes mw_sessions checked */
     if (value) mw__put_cookie(rs, cfg->cookie, value, mw__session_cookie(cfg, s->n == 0, &o));
@@ -6018,9 +6086,10 @@ static int mw__session_fits(mw_req *rq, const mw__session *s) {
     size_t len = mw__base64_encoded_len(mw__session_form_len(s), 1) + MW__SESSION_OVERHEAD;
     long long max = rq->limits->v[MW_LIMIT_SESSION_BYTES];
     if ((long long)len <= max) return 1;
-    mw__log(&rq->app->log, MW_LOG_WARN,
-            "session not changed: its cookie would be %lu bytes, over MW_MAX_SESSION_BYTES (%lld)", (unsigned long)len,
-            max);
+    if (!__atomic_exchange_n(&rq->app->sessions->warned, 1, __ATOMIC_RELAXED)) /* once: clients choose the sizes */
+        mw__log(&rq->app->log, MW_LOG_WARN,
+                "session not changed: its cookie would be %lu bytes, over MW_MAX_SESSION_BYTES (%lld)",
+                (unsigned long)len, max);
     return 0;
 }
 
@@ -6031,6 +6100,7 @@ int mw_session_set(mw_req *rq, const char *name, const char *value) {
     size_t i;
     if (!rq || !name || !name[0]) return MW_EINVAL;
     if (!s) return rq->app->sessions ? MW_ENOMEM : MW_ESTATE;
+    if (s->sealed) return MW_ESTATE; /* the cookie went out already */
     if (value && !(copy = mw__arena_strndup(rq->arena, value, strlen(value)))) return MW_ENOMEM;
     for (i = 0; i < s->n && strcmp(s->names[i], name) != 0;) i++;
     if (i < s->n && !value) { /* removed: the last pair takes its place */
@@ -6056,7 +6126,7 @@ int mw_session_set(mw_req *rq, const char *name, const char *value) {
 
 void mw_session_clear(mw_req *rq) {
     mw__session *s = mw__session_of(rq);
-    if (!s) return;
+    if (!s || s->sealed) return;
     s->n = 0;
     s->dirty = 1;
 }
@@ -6108,17 +6178,15 @@ static void mw__strlist_free(mw__strlist *l) {
 }
 
 /* A trusted origin, an exempt path, or an origin the path's CORS settings list. */
-static int mw__csrf_excused(const mw_req *rq, const char *origin) {
+static int mw__csrf_excused(mw_req *rq, const char *origin) {
     const mw_app *app = rq->app;
-    const struct mw__cors *c = mw__cors_for(app, rq->head->path, rq->head->path_len);
+    const struct mw__cors *c = mw__cors_for(rq);
     size_t i;
     for (i = 0; i < app->csrf_exempt.n; i++)
-        if (mw__path_under(rq->head->path, rq->head->path_len, app->csrf_exempt.items[i],
-                           strlen(app->csrf_exempt.items[i])))
-            return 1;
+        if (mw__req_under(rq, app->csrf_exempt.items[i], strlen(app->csrf_exempt.items[i]))) return 1;
     if (!origin) return 0;
     for (i = 0; i < app->csrf_trusted.n; i++)
-        if (strcmp(origin, app->csrf_trusted.items[i]) == 0) return 1;
+        if (mw__same_origin_text(origin, strlen(origin), app->csrf_trusted.items[i])) return 1;
     return c && c->origins && mw__cors_allows(c, origin);
 }
 
@@ -6191,13 +6259,25 @@ const char *mw_csrf_token(mw_req *rq) {
     return out;
 }
 
+/* The csrf_token field of a form, urlencoded or multipart (a file upload's form). */
+static const char *mw__csrf_form_token(mw_req *rq) {
+    const char *t = mw_value(rq, MW_FORM, "csrf_token");
+    mw_part part;
+    if (t || !mw__content_type_is(rq, "multipart/form-data")) return t;
+    memset(&part, 0, sizeof part);
+    while (mw_multipart_next(rq, &part) > 0)
+        if (part.name && strcmp(part.name, "csrf_token") == 0 && !part.filename)
+            return mw__arena_strndup(rq->arena, part.data, part.len);
+    return NULL;
+}
+
 /* The token from the X-CSRF-Token header or the form field csrf_token, checked
    against the session's secret. */
 int mw_csrf_token_ok(mw_req *rq) {
     const char *t = rq ? mw_header(rq, "X-CSRF-Token") : NULL;
     unsigned char secret[32], token[72];
     int i;
-    if (rq && !t) t = mw_value(rq, MW_FORM, "csrf_token");
+    if (rq && !t) t = mw__csrf_form_token(rq);
     if (!t || strlen(t) != 86 || mw__base64_decode(token, t, 86, 1) != 64 || mw__csrf_secret(rq, secret, 0) != 0)
         return 0;
     for (i = 0; i < 32; i++) token[32 + i] = (unsigned char)(token[32 + i] ^ token[i]);
@@ -6266,7 +6346,17 @@ static int mw__html_escape_n(mw_res *rs, const char *s, size_t n) {
 int mw_html_escape(mw_res *rs, const char *text) { return text ? mw__html_escape_n(rs, text, strlen(text)) : 0; }
 
 /* A conversion's length modifier, as the type va_arg must take. */
-enum { MW__LEN_INT, MW__LEN_LONG, MW__LEN_LLONG, MW__LEN_SIZE, MW__LEN_MAX, MW__LEN_PTRDIFF, MW__LEN_LDOUBLE };
+enum {
+    MW__LEN_INT,
+    MW__LEN_CHAR,
+    MW__LEN_SHORT,
+    MW__LEN_LONG,
+    MW__LEN_LLONG,
+    MW__LEN_SIZE,
+    MW__LEN_MAX,
+    MW__LEN_PTRDIFF,
+    MW__LEN_LDOUBLE
+};
 
 typedef struct mw__conv {
     char flags[8];
@@ -6282,15 +6372,21 @@ static size_t mw__conv_parse(const char *f, mw__conv *c, va_list *ap) {
     size_t nf = 0;
     memset(c, 0, sizeof *c);
     c->width = c->precision = -1;
-    while (*p && strchr("-+ #0", *p) && nf + 1 < sizeof c->flags) c->flags[nf++] = *p++;
+    while (*p && strchr("-+ #0", *p) && nf + 2 < sizeof c->flags) c->flags[nf++] = *p++;
     if (*p == '*') c->width = va_arg(*ap, int), p++;
     else if (*p >= '0' && *p <= '9') c->width = (int)strtol(p, (char **)&p, 10);
+    if (c->width < -1) { /* a negative '*' width is the '-' flag and its magnitude (C11 7.21.6.1) */
+        c->flags[nf++] = '-';
+        c->width = c->width == INT_MIN ? INT_MAX : -c->width;
+    }
     if (*p == '.') {
         p++;
         if (*p == '*') c->precision = va_arg(*ap, int), p++;
         else c->precision = (int)strtol(p, (char **)&p, 10);
+        if (c->precision < 0) c->precision = -1; /* a negative one is none */
     }
-    if (p[0] == 'h') p += p[1] == 'h' ? 2 : 1;
+    if (p[0] == 'h' && p[1] == 'h') c->length = MW__LEN_CHAR, p += 2;
+    else if (p[0] == 'h') c->length = MW__LEN_SHORT, p++;
     else if (p[0] == 'l' && p[1] == 'l') c->length = MW__LEN_LLONG, p += 2;
     else if (p[0] == 'l') c->length = MW__LEN_LONG, p++;
     else if (p[0] == 'z') c->length = MW__LEN_SIZE, p++;
@@ -6310,6 +6406,8 @@ static long long mw__conv_signed(const mw__conv *c, va_list *ap) {
     case MW__LEN_SIZE: return (long long)va_arg(*ap, size_t);
     case MW__LEN_MAX: return (long long)va_arg(*ap, intmax_t);
     case MW__LEN_PTRDIFF: return (long long)va_arg(*ap, ptrdiff_t);
+    case MW__LEN_CHAR: return (signed char)va_arg(*ap, int);
+    case MW__LEN_SHORT: return (short)va_arg(*ap, int);
     default: return va_arg(*ap, int);
     }
 }
@@ -6321,51 +6419,62 @@ static unsigned long long mw__conv_unsigned(const mw__conv *c, va_list *ap) {
     case MW__LEN_SIZE: return va_arg(*ap, size_t);
     case MW__LEN_MAX: return (unsigned long long)va_arg(*ap, uintmax_t);
     case MW__LEN_PTRDIFF: return (unsigned long long)va_arg(*ap, ptrdiff_t);
+    case MW__LEN_CHAR: return (unsigned char)va_arg(*ap, unsigned);
+    case MW__LEN_SHORT: return (unsigned short)va_arg(*ap, unsigned);
     default: return va_arg(*ap, unsigned);
     }
 }
 
+/* Text escaped and padded to the conversion's width with spaces (the width counts the
+   characters before escaping, as they show in the page). */
+static int mw__html_padded(mw_res *rs, const mw__conv *c, const char *text, size_t len) {
+    int left = strchr(c->flags, '-') != NULL, rc = 0;
+    size_t pad = c->width > 0 && (size_t)c->width > len ? (size_t)c->width - len : 0;
+    for (; pad && !left && !rc; pad--) rc = mw_write(rs, " ", 1);
+    if (!rc) rc = mw__html_escape_n(rs, text, len);
+    for (; pad && !rc; pad--) rc = mw_write(rs, " ", 1);
+    return rc;
+}
+
 /* Writes one conversion. Strings and characters are escaped; numbers and pointers
-   hold no character HTML gives a meaning to, so snprintf writes them as they are. */
+   hold no character HTML gives a meaning to, so mw_printf writes them as they are. */
 static int mw__html_conversion(mw_res *rs, const mw__conv *c, va_list *ap) {
-    char fmt[48], out[400];
+    char fmt[64];
     int n;
     if (c->type == '%') return mw_write(rs, "%", 1);
     if (c->type == 's') {
-        const char *s = va_arg(*ap, const char *);
+        const char *text = va_arg(*ap, const char *);
         size_t len;
-        if (!s) s = "(null)";
-        len = strlen(s);
+        if (!text) text = "(null)";
+        len = strlen(text);
         if (c->precision >= 0 && (size_t)c->precision < len) len = (size_t)c->precision;
-        return mw__html_escape_n(rs, s, len);
+        return mw__html_padded(rs, c, text, len);
     }
     if (c->type == 'c') {
         char ch = (char)va_arg(*ap, int);
-        return mw__html_escape_n(rs, &ch, 1);
+        return mw__html_padded(rs, c, &ch, 1);
     }
     /* the same conversion with the width and precision spelled out and one length */
     n = snprintf(fmt, sizeof fmt, "%%%s", c->flags);
-    if (c->width >= 0) n += snprintf(fmt + n, sizeof fmt - (size_t)n, "%d", c->width > 300 ? 300 : c->width);
-    if (c->precision >= 0)
-        n += snprintf(fmt + n, sizeof fmt - (size_t)n, ".%d", c->precision > 300 ? 300 : c->precision);
+    if (c->width >= 0) n += snprintf(fmt + n, sizeof fmt - (size_t)n, "%d", c->width);
+    if (c->precision >= 0) n += snprintf(fmt + n, sizeof fmt - (size_t)n, ".%d", c->precision);
     if (strchr("di", c->type)) {
         snprintf(fmt + n, sizeof fmt - (size_t)n, "ll%c", c->type);
-        n = snprintf(out, sizeof out, fmt, mw__conv_signed(c, ap));
+        n = mw_printf(rs, fmt, mw__conv_signed(c, ap));
     } else if (strchr("ouxX", c->type)) {
         snprintf(fmt + n, sizeof fmt - (size_t)n, "ll%c", c->type);
-        n = snprintf(out, sizeof out, fmt, mw__conv_unsigned(c, ap));
+        n = mw_printf(rs, fmt, mw__conv_unsigned(c, ap));
     } else if (c->type == 'p') {
         snprintf(fmt + n, sizeof fmt - (size_t)n, "p");
-        n = snprintf(out, sizeof out, fmt, va_arg(*ap, void *));
+        n = mw_printf(rs, fmt, va_arg(*ap, void *));
     } else if (c->length == MW__LEN_LDOUBLE) {
         snprintf(fmt + n, sizeof fmt - (size_t)n, "L%c", c->type);
-        n = snprintf(out, sizeof out, fmt, va_arg(*ap, long double));
+        n = mw_printf(rs, fmt, va_arg(*ap, long double));
     } else {
         snprintf(fmt + n, sizeof fmt - (size_t)n, "%c", c->type);
-        n = snprintf(out, sizeof out, fmt, va_arg(*ap, double));
+        n = mw_printf(rs, fmt, va_arg(*ap, double));
     }
-    if (n < 0) return MW_EINVAL;
-    return mw_write(rs, out, (size_t)n < sizeof out ? (size_t)n : sizeof out - 1);
+    return n < 0 ? n : 0;
 }
 
 /* mw_printf for HTML: every %s and %c argument is escaped as mw_html_escape does. */
@@ -6450,7 +6559,7 @@ static int mw__run_before_hooks(mw__worker *w) {
     if (app->csrf_on > 0 && mw__csrf_check(&w->req, &w->res) == MW_DONE) return MW_DONE;
     for (i = 0; i < app->nhooks; i++) {
         const mw__hook *k = &app->hooks[i];
-        if (k->before && mw__path_under(w->head.path, w->head.path_len, k->prefix, k->prefix_len) &&
+        if (k->before && mw__req_under(&w->req, k->prefix, k->prefix_len) &&
             k->before(&w->req, &w->res, k->arg) != MW_NEXT)
             return MW_DONE;
     }
@@ -6468,8 +6577,7 @@ static void mw__run_after_hooks(mw__worker *w) {
     rs->in_after = 1;
     for (i = 0; i < app->nhooks; i++) {
         const mw__hook *k = &app->hooks[i];
-        if (k->after && mw__path_under(w->head.path, w->head.path_len, k->prefix, k->prefix_len))
-            k->after(&w->req, rs, k->arg);
+        if (k->after && mw__req_under(&w->req, k->prefix, k->prefix_len)) k->after(&w->req, rs, k->arg);
     }
     rs->in_after = 0;
 }
@@ -6826,7 +6934,7 @@ int mw_flush(mw_res *rs) {
     w = rs->worker;
     c = rs->conn;
     rs->touched = 1;
-    if (rs->src.kind != MW__SRC_MEMORY) return MW_ESTATE;
+    if (rs->src.kind != MW__SRC_MEMORY || rs->in_after) return MW_ESTATE;
     if (rs->broken || c->flush_failed) return MW_EIO;
     if (rs->json_begun && rs->json.error) return MW_EJSON;
     if (!rs->committed && mw__flush_commit(w, c) != 0) return MW_ENOMEM;
@@ -6945,6 +7053,7 @@ static void mw__req_fill(mw__worker *w, mw__conn *c) {
     rq->fail_offset = -1;
     rq->json_parsed = 0;
     rq->json = NULL;
+    rq->prefix_path.ptr = NULL;
     for (i = 0; i < (size_t)w->app->nexts; i++) rq->ext[i] = NULL;
     rq->json_block = &w->json;
 }

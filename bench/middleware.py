@@ -4,6 +4,7 @@
     none      GET / answered by the handler alone
     hooks     one before hook and one after hook that adds a header    target: <= 1.03x none
     session   hooks, and the handler reads the session and writes it   target: <= 1.10x none
+              (a value flips on every request, so the cookie is signed again)
 
 Two measures, both per request and as ratios to `none` measured in the same run:
   - server CPU under wrk -t1 -c64 (the server pinned to one core, MW_THREADS=1), the
@@ -168,7 +169,7 @@ def report(rows, instr, plan):
     lines += [
         "",
         "`hooks`: one before hook (reads the route's data) and one after hook (adds `X-Frame-Options`). `session`: "
-        "the hooks, plus the handler reading a counter from the signed session cookie and writing it back "
+        "the hooks, plus the handler reading a value from the signed session cookie and writing another back "
         "(HMAC-SHA256 to verify, HMAC-SHA256 to sign, the Set-Cookie line); the CSRF check that sessions turn on "
         "runs too (GET passes it at once). The targets are on server CPU. The instruction counts are "
         f"(run of {CALLGRIND_COUNTS[1]} requests - run of {CALLGRIND_COUNTS[0]}) / {CALLGRIND_COUNTS[1] - CALLGRIND_COUNTS[0]}, "

@@ -870,6 +870,13 @@ static void html_page(mw_req *rq, mw_res *rs) {
                    3.14159, 255u, 1234567890123LL, (size_t)7, "a", 12, 4, 5);
 }
 
+/* Conversions without text to escape come out exactly as printf writes them. */
+static void html_like_printf(mw_req *rq, mw_res *rs) {
+    (void)rq;
+    mw_html_printf(rs, "%10s|%-4c|%hhd|%hu|%*d|%-*d|%.*f|%.300f|%0*d|%+.3e|%#x|%lu", "ab", 'q', 300, 70000u, -6, 42, 5,
+                   7, -1, 2.5, 1e300, 400, 9, -12345.678, 255u, 123456789UL);
+}
+
 static void html_bad(mw_req *rq, mw_res *rs) {
     int n = 0;
     (void)rq;
@@ -881,9 +888,20 @@ TEST(html_escaping_as_a_call_and_as_printf) {
     mw_test_res *r;
     mw_get(app, "/", html_page);
     mw_get(app, "/bad", html_bad);
+    mw_get(app, "/printf", html_like_printf);
+    r = get_with(app, "/printf", NULL);
+    {
+        static char want[2048];
+        int n = snprintf(want, sizeof want, "%10s|%-4c|%hhd|%hu|%*d|%-*d|%.*f|%.300f|%0*d|%+.3e|%#x|%lu", "ab", 'q',
+                         (signed char)300, (unsigned short)70000u, -6, 42, 5, 7, -1, 2.5, 1e300, 400, 9, -12345.678,
+                         255u, 123456789UL);
+        CHECK(n > 0 && r->body_len == (size_t)n && memcmp(r->body, want, (size_t)n) == 0);
+    }
+    mw_test_free(r);
     r = get_with(app, "/", NULL);
-    CHECK(body_is(r, "&lt;a href=&quot;x&quot;&gt;Tom &amp; Jerry&#39;s&lt;/a&gt;|"
-                     "<b>&lt;i&gt;&amp;amp;</b>|&lt;&lt;&lt;&lt;|&quot;|-42|003.1|ff|1234567890123|7|a|%|   12|   5"));
+    CHECK(body_is(r,
+                  "&lt;a href=&quot;x&quot;&gt;Tom &amp; Jerry&#39;s&lt;/a&gt;|"
+                  "<b>&lt;i&gt;&amp;amp;</b>|&lt;&lt;&lt;&lt;|&quot;|-42|003.1|ff|1234567890123|7|a  |%|   12|   5"));
     mw_test_free(r);
     r = get_with(app, "/bad", NULL);
     CHECK_INT(r->status, 500);
@@ -934,6 +952,133 @@ TEST(secret_comparison) {
     CHECK(!mw_secret_equal(NULL, "x"));
 }
 
+/* ---- found in review: each of these failed before its fix ---- */
+
+static int deny_hook(mw_req *rq, mw_res *rs, void *arg) {
+    (void)rq;
+    (void)arg;
+    mw_error(rs, 403, "denied");
+    return MW_DONE;
+}
+
+static void param_echo(mw_req *rq, mw_res *rs) {
+    const char *v = mw_param(rq, "name");
+    mw_text(rs, 200, v ? v : mw_param(rq, "rest"));
+}
+
+TEST(a_percent_encoded_path_cannot_step_around_a_prefix_hook) {
+    mw_app *app = mw_app_new();
+    static const char *const targets[] = {"/users/admin", "/users/%61dmin", "/users/adm%69n", "/files/private/k.txt",
+                                          "/files/%70rivate/k.txt"};
+    size_t i;
+    mw_before(app, "/users/admin", deny_hook, NULL);
+    mw_before(app, "/files/private", deny_hook, NULL);
+    mw_get(app, "/users/:name", param_echo);
+    mw_get(app, "/files/*rest", param_echo);
+    for (i = 0; i < sizeof targets / sizeof targets[0]; i++) {
+        mw_test_res *r = get_with(app, targets[i], NULL);
+        if (r->status != 403) printf("  %s: %d\n", targets[i], r->status);
+        CHECK_INT(r->status, 403);
+        mw_test_free(r);
+    }
+    {
+        mw_test_res *r = get_with(app, "/users/ada", NULL);
+        CHECK(body_is(r, "ada"));
+        mw_test_free(r);
+    }
+    mw_app_free(app);
+}
+
+TEST(cors_overlapping_prefixes_take_the_longest_once) {
+    mw_app *app = mw_app_new();
+    mw_cors_opts c;
+    mw_test_res *r;
+    memset(&c, 0, sizeof c);
+    c.origins = "http://a.test";
+    mw_cors(app, NULL, &c);
+    c.origins = "http://a.test, http://b.test";
+    mw_cors(app, "/api", &c);
+    mw_get(app, "/api/x", ok_handler);
+    mw_get(app, "/x", ok_handler);
+    r = get_with(app, "/api/x", "Origin: http://a.test");
+    CHECK_INT(header_count(r, "Access-Control-Allow-Origin"), 1);
+    CHECK_INT(header_count(r, "Vary"), 1);
+    mw_test_free(r);
+    r = mw_test_request(app, "OPTIONS", "/api/x", "Origin: http://b.test\r\nAccess-Control-Request-Method: GET", NULL,
+                        0);
+    CHECK_INT(r->status, 204);
+    CHECK_STR(mw_test_header(r, "Access-Control-Allow-Origin"), "http://b.test");
+    mw_test_free(r);
+    r = get_with(app, "/x", "Origin: http://b.test");
+    CHECK(mw_test_header(r, "Access-Control-Allow-Origin") == NULL);
+    mw_test_free(r);
+    r = get_with(app, "/x", "Origin: HTTP://A.TEST"); /* origins compare without case */
+    CHECK_STR(mw_test_header(r, "Access-Control-Allow-Origin"), "HTTP://A.TEST");
+    mw_test_free(r);
+    mw_app_free(app);
+}
+
+static int misuse_results[4];
+
+static void after_misuse(mw_req *rq, mw_res *rs, void *arg) {
+    (void)rq;
+    (void)arg;
+    misuse_results[0] = mw_flush(rs);
+    misuse_results[1] = mw_set_header(rs, "Connection", "close");
+    misuse_results[2] = mw_redirect(rs, 302, "//evil.test");
+    misuse_results[3] = mw_session_set(rq, "late", "1");
+}
+
+TEST(an_after_hook_cannot_flush_close_break_or_change_the_session) {
+    mw_app *app = session_app(KEY);
+    mw_test_res *r;
+    mw_after(app, "/set", after_misuse, NULL); /* after mw_sessions: its cookie is written by then */
+    r = mw_test_raw(app, "GET /set?k=a&v=1 HTTP/1.1\r\nHost: x\r\n\r\nGET /get?k=a HTTP/1.1\r\nHost: x\r\n\r\n", 72);
+    CHECK_INT(r->status, 200);
+    CHECK(body_is(r, "0"));
+    CHECK(mw__find(r->raw, r->raw_len, "HTTP/1.1", 8) == r->raw);
+    CHECK(mw__find(r->head, r->head_len, "Transfer-Encoding", 17) == NULL);
+    CHECK(mw__find(r->raw, r->raw_len, "(none)", 6) != NULL); /* the second request was served */
+    mw_test_free(r);
+    CHECK_INT(misuse_results[0], MW_ESTATE);
+    CHECK_INT(misuse_results[1], MW_EINVAL);
+    CHECK_INT(misuse_results[2], MW_ESTATE);
+    CHECK_INT(misuse_results[3], MW_ESTATE);
+    mw_app_free(app);
+}
+
+TEST(csrf_token_in_a_multipart_form) {
+    mw_app *app = session_app(KEY);
+    char cookie[4200], token[100], headers[4400], body[600];
+    mw_test_res *r;
+    mw_get(app, "/token", token_page);
+    mw_before(app, "/upload", mw_csrf_require_token, NULL);
+    mw_post(app, "/upload", token_check);
+    r = get_with(app, "/token", NULL);
+    CHECK(session_cookie(r, cookie, sizeof cookie));
+    CHECK_INT(sscanf(r->body, "%99s", token), 1);
+    mw_test_free(r);
+    snprintf(headers, sizeof headers, "Cookie: session=%s\r\nContent-Type: multipart/form-data; boundary=XyZ", cookie);
+    snprintf(body, sizeof body,
+             "--XyZ\r\nContent-Disposition: form-data; name=\"csrf_token\"\r\n\r\n%s\r\n"
+             "--XyZ\r\nContent-Disposition: form-data; name=\"f\"; filename=\"a.txt\"\r\n\r\nhello\r\n--XyZ--\r\n",
+             token);
+    r = mw_test_request(app, "POST", "/upload", headers, body, strlen(body));
+    CHECK_INT(r->status, 200);
+    mw_test_free(r);
+    mw_app_free(app);
+}
+
+TEST(csrf_trusted_origins_compare_without_case) {
+    mw_app *app = csrf_app();
+    mw_test_res *r;
+    mw_csrf_trust(app, "https://Trusted.test");
+    r = mw_test_request(app, "POST", "/form", "Sec-Fetch-Site: cross-site\r\nOrigin: https://trusted.test", NULL, 0);
+    CHECK_INT(r->status, 200);
+    mw_test_free(r);
+    mw_app_free(app);
+}
+
 int main(void) {
     unsetenv("MW_SECRET_KEY");
     RUN(before_hooks_run_in_order_then_the_handler_with_route_data);
@@ -966,5 +1111,10 @@ int main(void) {
     RUN(html_escaping_as_a_call_and_as_printf);
     RUN(credentials_basic_and_bearer);
     RUN(secret_comparison);
+    RUN(a_percent_encoded_path_cannot_step_around_a_prefix_hook);
+    RUN(cors_overlapping_prefixes_take_the_longest_once);
+    RUN(an_after_hook_cannot_flush_close_break_or_change_the_session);
+    RUN(csrf_token_in_a_multipart_form);
+    RUN(csrf_trusted_origins_compare_without_case);
     return test_summary();
 }
