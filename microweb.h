@@ -4399,13 +4399,13 @@ static uint32_t mw__ror32(uint32_t x, unsigned n) { return x >> n | x << (32 - n
         h = t1_ + MW__SHA_S0(a) + MW__SHA_MAJ(a, b, c);                                                           \
     } while (0)
 
-/* FIPS 180-4 §6.2.2: the 64 rounds over one block, added into the hash value. */
-static void mw__sha256_block_c(uint32_t state[8], const unsigned char *p) {
+/* FIPS 180-4 §6.2.2: the 64 rounds over one block of 16 words, added into the hash value. */
+static void mw__sha256_words_c(uint32_t state[8], const uint32_t in[16]) {
     uint32_t w[16];
     uint32_t a = state[0], b = state[1], c = state[2], d = state[3];
     uint32_t e = state[4], f = state[5], g = state[6], h = state[7];
     unsigned i;
-    for (i = 0; i < 16; i++, p += 4) w[i] = (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+    memcpy(w, in, sizeof w);
     for (i = 0; i < 64; i += 8) {
         MW__SHA_ROUND(a, b, c, d, e, f, g, h, i);
         MW__SHA_ROUND(h, a, b, c, d, e, f, g, i + 1);
@@ -4418,6 +4418,14 @@ static void mw__sha256_block_c(uint32_t state[8], const unsigned char *p) {
     }
     state[0] += a, state[1] += b, state[2] += c, state[3] += d;
     state[4] += e, state[5] += f, state[6] += g, state[7] += h;
+}
+
+/* A block of bytes is 16 big-endian words. */
+static void mw__sha256_block_c(uint32_t state[8], const unsigned char *p) {
+    uint32_t w[16];
+    unsigned i;
+    for (i = 0; i < 16; i++, p += 4) w[i] = (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+    mw__sha256_words_c(state, w);
 }
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__)) && !defined(MW_NO_SHA_NI)
@@ -4442,8 +4450,10 @@ static void mw__sha256_block_c(uint32_t state[8], const unsigned char *p) {
 
 /* The block as Intel's SHA extensions reference describes it: the state as ABEF and
    CDGH, the schedule in four registers of four words each. */
-__attribute__((target("sha,sse4.1"))) static void mw__sha256_block_ni(uint32_t state[8], const unsigned char *p) {
-    const __m128i swap = _mm_set_epi64x(0x0c0d0e0f08090a0bLL, 0x0405060700010203LL);
+__attribute__((target("sha,sse4.1"))) static void mw__sha256_ni(uint32_t state[8], const void *p, int words) {
+    /* bytes are big-endian words; words are in the machine's order already */
+    const __m128i swap = words ? _mm_set_epi64x(0x0f0e0d0c0b0a0908LL, 0x0706050403020100LL)
+                               : _mm_set_epi64x(0x0c0d0e0f08090a0bLL, 0x0405060700010203LL);
     __m128i m0, m1, m2, m3, s0, s1, abef, cdgh, t;
     t = _mm_shuffle_epi32(_mm_loadu_si128((const __m128i *)(const void *)state), 0xB1);
     s1 = _mm_shuffle_epi32(_mm_loadu_si128((const __m128i *)(const void *)(state + 4)), 0x1B);
@@ -4451,10 +4461,10 @@ __attribute__((target("sha,sse4.1"))) static void mw__sha256_block_ni(uint32_t s
     s1 = _mm_blend_epi16(s1, t, 0xF0);
     abef = s0;
     cdgh = s1;
-    m0 = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(const void *)p), swap);
-    m1 = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(const void *)(p + 16)), swap);
-    m2 = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(const void *)(p + 32)), swap);
-    m3 = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(const void *)(p + 48)), swap);
+    m0 = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)p), swap);
+    m1 = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)p + 1), swap);
+    m2 = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)p + 2), swap);
+    m3 = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)p + 3), swap);
     MW__SHA_NI_GROUP(0, m0, m1, m2, m3);
     MW__SHA_NI_GROUP(1, m1, m2, m3, m0);
     MW__SHA_NI_GROUP(2, m2, m3, m0, m1);
@@ -4494,11 +4504,17 @@ static int mw__have_sha_ni(void) {
 }
 
 static void mw__sha256_block(uint32_t state[8], const unsigned char *p) {
-    if (mw__have_sha_ni()) mw__sha256_block_ni(state, p);
+    if (mw__have_sha_ni()) mw__sha256_ni(state, p, 0);
     else mw__sha256_block_c(state, p);
+}
+
+static void mw__sha256_words(uint32_t state[8], const uint32_t w[16]) {
+    if (mw__have_sha_ni()) mw__sha256_ni(state, w, 1);
+    else mw__sha256_words_c(state, w);
 }
 #else
 static void mw__sha256_block(uint32_t state[8], const unsigned char *p) { mw__sha256_block_c(state, p); }
+static void mw__sha256_words(uint32_t state[8], const uint32_t w[16]) { mw__sha256_words_c(state, w); }
 #endif
 
 /* FIPS 180-4 §5.3.3: the initial hash value. */
@@ -5889,7 +5905,7 @@ int mw_sessions(mw_app *app, const mw_session_opts *opts) {
    the two hashes, the least HMAC takes, and none of the general path's buffering. */
 static void mw__mac(const mw__hmac *key, const char *msg, size_t n, unsigned char out[32]) {
     unsigned char block[64];
-    uint32_t h[8];
+    uint32_t h[8], outer[16];
     size_t i;
     if (n > 55) {
         mw__hmac copy = *key;
@@ -5903,12 +5919,13 @@ static void mw__mac(const mw__hmac *key, const char *msg, size_t n, unsigned cha
     mw__put_be(block + 56, (uint64_t)(64 + n) * 8, 8); /* the key block came first */
     memcpy(h, key->inner.h, sizeof h);
     mw__sha256_block(h, block);
-    for (i = 0; i < 8; i++) mw__put_be32(block + 4 * i, h[i]);
-    block[32] = 0x80;
-    memset(block + 33, 0, 23);
-    mw__put_be(block + 56, (64 + 32) * 8, 8);
+    /* the outer block is the inner digest, padded: built as words, no byte round trip */
+    memcpy(outer, h, sizeof h);
+    outer[8] = 0x80000000u;
+    memset(outer + 9, 0, 6 * sizeof outer[0]);
+    outer[15] = (64 + 32) * 8;
     memcpy(h, key->outer.h, sizeof h);
-    mw__sha256_block(h, block);
+    mw__sha256_words(h, outer);
     for (i = 0; i < 8; i++) mw__put_be32(out + 4 * i, h[i]);
 }
 
