@@ -225,7 +225,8 @@
        1. a request the parser refuses (400, 408, 413, 431, ...): its answer, then step 6
        2. routing; a CORS preflight (see below) is answered here, then step 6
        3. no route: 404, 405 (with Allow) or OPTIONS (200 with Allow), then step 6
-       4. before hooks (the CSRF check is one), in order; one that answers ends this step
+       4. the CSRF check (once sessions are on), then the before hooks in order; the
+          first that answers ends this step
        5. the handler; a malformed body it read, or a mistake, replaces its answer (400, 500)
        6. after hooks, on every answer (errors and refusals included), just before its
           head is sent; with mw_flush or a stream, when the head is sent
