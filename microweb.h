@@ -1605,11 +1605,14 @@ static void mw__buf_trim(mw__buf *b, size_t keep) {
 }
 /* v in decimal at out (20 bytes at most, no NUL); returns the length. */
 static size_t mw__format_u64(char *out, unsigned long long v) {
-    size_t n = 1, i;
-    unsigned long long rest = v;
-    while (rest >= 10) rest /= 10, n++;
-    for (i = n; i--; v /= 10) out[i] = (char)('0' + v % 10);
-    return n;
+    char tmp[20];
+    size_t i = sizeof tmp;
+    do {
+        tmp[--i] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    memcpy(out, tmp + i, sizeof tmp - i);
+    return sizeof tmp - i;
 }
 
 static int mw__buf_put_u64(mw__buf *b, unsigned long long v) {
@@ -4439,14 +4442,13 @@ static void mw__sha256_block_c(uint32_t state[8], const unsigned char *p) {
 /* Rounds 4g..4g+3 from the schedule words in w0; then, while words are still due, the
    schedule moves on: w1 gets the words of group g+1 (from w0 and w3), w3 starts those
    of group g+3. The conditions are constants, so each expansion keeps what it needs. */
-#define MW__SHA_NI_GROUP(g, w0, w1, w2, w3)                                                                       \
+#define MW__SHA_NI_GROUP(g, w0, w1, w3)                                                                           \
     do {                                                                                                          \
         __m128i m_ = _mm_add_epi32(w0, _mm_loadu_si128((const __m128i *)(const void *)(mw__sha256_k + 4 * (g)))); \
         s1 = _mm_sha256rnds2_epu32(s1, s0, m_);                                                                   \
         s0 = _mm_sha256rnds2_epu32(s0, s1, _mm_shuffle_epi32(m_, 0x0E));                                          \
         if ((g) >= 3 && (g) <= 14) w1 = _mm_sha256msg2_epu32(_mm_add_epi32(w1, _mm_alignr_epi8(w0, w3, 4)), w0);  \
         if ((g) >= 1 && (g) <= 12) w3 = _mm_sha256msg1_epu32(w3, w0);                                             \
-        (void)w2;                                                                                                 \
     } while (0)
 
 /* The block as Intel's SHA extensions reference describes it: the state as ABEF and
@@ -4466,22 +4468,22 @@ __attribute__((target("sha,sse4.1"))) static void mw__sha256_ni(uint32_t state[8
     m1 = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)p + 1), swap);
     m2 = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)p + 2), swap);
     m3 = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)p + 3), swap);
-    MW__SHA_NI_GROUP(0, m0, m1, m2, m3);
-    MW__SHA_NI_GROUP(1, m1, m2, m3, m0);
-    MW__SHA_NI_GROUP(2, m2, m3, m0, m1);
-    MW__SHA_NI_GROUP(3, m3, m0, m1, m2);
-    MW__SHA_NI_GROUP(4, m0, m1, m2, m3);
-    MW__SHA_NI_GROUP(5, m1, m2, m3, m0);
-    MW__SHA_NI_GROUP(6, m2, m3, m0, m1);
-    MW__SHA_NI_GROUP(7, m3, m0, m1, m2);
-    MW__SHA_NI_GROUP(8, m0, m1, m2, m3);
-    MW__SHA_NI_GROUP(9, m1, m2, m3, m0);
-    MW__SHA_NI_GROUP(10, m2, m3, m0, m1);
-    MW__SHA_NI_GROUP(11, m3, m0, m1, m2);
-    MW__SHA_NI_GROUP(12, m0, m1, m2, m3);
-    MW__SHA_NI_GROUP(13, m1, m2, m3, m0);
-    MW__SHA_NI_GROUP(14, m2, m3, m0, m1);
-    MW__SHA_NI_GROUP(15, m3, m0, m1, m2);
+    MW__SHA_NI_GROUP(0, m0, m1, m3);
+    MW__SHA_NI_GROUP(1, m1, m2, m0);
+    MW__SHA_NI_GROUP(2, m2, m3, m1);
+    MW__SHA_NI_GROUP(3, m3, m0, m2);
+    MW__SHA_NI_GROUP(4, m0, m1, m3);
+    MW__SHA_NI_GROUP(5, m1, m2, m0);
+    MW__SHA_NI_GROUP(6, m2, m3, m1);
+    MW__SHA_NI_GROUP(7, m3, m0, m2);
+    MW__SHA_NI_GROUP(8, m0, m1, m3);
+    MW__SHA_NI_GROUP(9, m1, m2, m0);
+    MW__SHA_NI_GROUP(10, m2, m3, m1);
+    MW__SHA_NI_GROUP(11, m3, m0, m2);
+    MW__SHA_NI_GROUP(12, m0, m1, m3);
+    MW__SHA_NI_GROUP(13, m1, m2, m0);
+    MW__SHA_NI_GROUP(14, m2, m3, m1);
+    MW__SHA_NI_GROUP(15, m3, m0, m2);
     s0 = _mm_add_epi32(s0, abef);
     s1 = _mm_add_epi32(s1, cdgh);
     t = _mm_shuffle_epi32(s0, 0x1B);
@@ -5548,19 +5550,6 @@ struct mw__cors {
     long max_age;
 };
 
-/* The next element of a comma-separated list, trimmed; 0 at the end. */
-static int mw__list_next(const char *list, size_t *pos, mw_str *item) {
-    size_t n = strlen(list);
-    while (*pos < n) {
-        const char *start = list + *pos, *comma = strchr(start, ',');
-        size_t len = comma ? (size_t)(comma - start) : n - *pos;
-        *pos += len + (comma ? 1 : 0);
-        *item = mw__trim_ows(start, len);
-        if (item->len) return 1;
-    }
-    return 0;
-}
-
 /* An origin is "scheme://host[:port]" with nothing after: a browser never sends a path
    or a trailing '/', so an origin written with one would silently never match. */
 static int mw__valid_origin(mw_str o) {
@@ -5584,9 +5573,18 @@ static int mw__cors_allows(const struct mw__cors *c, const char *origin) {
     size_t pos = 0;
     mw_str o;
     if (!c->origins) return 1;
-    while (mw__list_next(c->origins, &pos, &o))
+    while (mw__next_list_element(c->origins, strlen(c->origins), &pos, &o))
         if (mw__same_origin_text(o.ptr, o.len, origin)) return 1;
     return 0;
+}
+
+/* A header listing the methods in allow ("GET, HEAD, POST, OPTIONS"): Allow, or a
+   preflight's Access-Control-Allow-Methods. */
+static void mw__add_methods_header(mw__worker *w, const char *name, unsigned allow) {
+    mw__buf *b = &w->scratch;
+    b->len = 0;
+    mw__format_allow(allow, b);
+    if (mw__buf_append(b, "", 1) == 0) mw__add_header(&w->res, name, b->data);
 }
 
 static int mw__add_header_if(mw_res *rs, const char *name, const char *value) {
@@ -5630,15 +5628,8 @@ static int mw__cors_preflight(mw__worker *w, unsigned allow) {
     if (!c || !origin || !allow || !mw_header(rq, "Access-Control-Request-Method")) return 0;
     if (!mw__cors_allows(c, origin)) return mw_error(rs, 403, "origin not allowed by this server's CORS settings"), 1;
     mw_send(rs, 204, NULL, NULL, 0);
-    if (c->methods) {
-        mw__add_header(rs, "Access-Control-Allow-Methods", c->methods);
-    } else {
-        mw__buf *b = &w->scratch;
-        b->len = 0;
-        mw__format_allow(allow, b);
-        mw__buf_append(b, "", 1);
-        mw__add_header(rs, "Access-Control-Allow-Methods", b->data);
-    }
+    if (c->methods) mw__add_header(rs, "Access-Control-Allow-Methods", c->methods);
+    else mw__add_methods_header(w, "Access-Control-Allow-Methods", allow);
     if (c->any_headers && asked && mw__valid_field_value(asked))
         mw__add_header(rs, "Access-Control-Allow-Headers", asked);
     else mw__add_header_if(rs, "Access-Control-Allow-Headers", c->headers);
@@ -5673,7 +5664,7 @@ static const char *mw__cors_settings_error(const mw_cors_opts *o) {
     if (any && o->credentials)
         return "\"*\" with credentials is refused by browsers: list the origins that may send credentials";
     if (!any)
-        while (mw__list_next(o->origins, &pos, &item))
+        while (mw__next_list_element(o->origins, strlen(o->origins), &pos, &item))
             if (!mw__valid_origin(item)) return "an origin is scheme://host[:port], with no path or trailing '/'";
     if ((o->methods && !mw__valid_field_value(o->methods)) || (o->headers && !mw__valid_field_value(o->headers)) ||
         (o->expose && !mw__valid_field_value(o->expose)))
@@ -5855,7 +5846,7 @@ static int mw__secret_key_from_env(mw_app *app) {
     mw_str item;
     if (app->nkeys || !key || !key[0]) return 0;
     if (mw_secret_key(app, key) != 0) return MW_EINVAL;
-    while (old && mw__list_next(old, &pos, &item)) {
+    while (old && mw__next_list_element(old, strlen(old), &pos, &item)) {
         char *one = mw__strndup(item.ptr, item.len);
         int rc = one ? mw_secret_key_fallback(app, one) : MW_ENOMEM;
         MW_FREE(one);
@@ -7044,15 +7035,20 @@ static void mw__req_copy_authority(mw__worker *w) {
 /* NUL-terminates method, path, query and header values in the read buffer, so a
    handler gets C strings without a copy. Each terminator overwrites a delimiter
    (SP, '?', CR or OWS) that the parser has already read. */
-static void mw__req_fill(mw__worker *w, mw__conn *c) {
-    mw__head *h = &w->head;
-    mw_req *rq = &w->req;
+static void mw__head_terminate(mw__head *h) {
     size_t i;
     ((char *)h->method)[h->method_len] = '\0';
     if (h->query) ((char *)h->query)[h->query_len] = '\0';
     if (h->path != mw__root_path) ((char *)h->path)[h->path_len] = '\0';
     for (i = 0; i < h->nfields; i++)
         if (h->fields[i].value != h->authority) ((char *)h->fields[i].value)[h->fields[i].value_len] = '\0';
+}
+
+/* A new request in w->req, from the parsed (and terminated) head in w->head. */
+static void mw__req_start(mw__worker *w, const char *body, size_t body_len) {
+    mw__head *h = &w->head;
+    mw_req *rq = &w->req;
+    size_t i;
     mw__arena_reset(&w->arena);
     if (h->authority) mw__req_copy_authority(w);
     rq->app = w->app;
@@ -7063,8 +7059,8 @@ static void mw__req_fill(mw__worker *w, mw__conn *c) {
     rq->method = h->method;
     rq->path = h->path;
     rq->query = h->query ? h->query : "";
-    rq->body = c->rbuf + c->rstart + c->head_len;
-    rq->body_len = c->chunked ? c->ch_out - c->head_len : (size_t)c->content_length;
+    rq->body = body;
+    rq->body_len = body_len;
     rq->nparams = 0;
     rq->fail_status = 0;
     rq->fail_detail = NULL;
@@ -7076,30 +7072,25 @@ static void mw__req_fill(mw__worker *w, mw__conn *c) {
     rq->json_block = &w->json;
 }
 
+static void mw__req_fill(mw__worker *w, mw__conn *c) {
+    mw__head_terminate(&w->head);
+    mw__req_start(w, c->rbuf + c->rstart + c->head_len,
+                  c->chunked ? c->ch_out - c->head_len : (size_t)c->content_length);
+}
+
 /* The request a refusal answers, for the after hooks: its head when it was read
    whole (no body: that is what was refused), else an empty request. */
 static void mw__req_fill_refused(mw__worker *w, mw__conn *c) {
-    static const char empty[] = "";
     mw__head *h = &w->head;
     if (c->head_len) {
-        mw__req_fill(w, c);
-        w->req.body_len = 0;
-        return;
+        mw__head_terminate(h);
+    } else {
+        h->method = h->path = "";
+        h->method_len = h->path_len = h->query_len = 0;
+        h->query = h->authority = NULL;
+        h->nfields = 0;
     }
-    h->method = h->path = empty;
-    h->method_len = h->path_len = h->query_len = 0;
-    h->query = NULL;
-    h->authority = NULL;
-    h->nfields = 0;
-    mw__arena_reset(&w->arena);
-    memset(&w->req, 0, sizeof w->req);
-    w->req.app = w->app;
-    w->req.arena = &w->arena;
-    w->req.limits = &w->app->limits;
-    w->req.head = h;
-    w->req.method = w->req.path = w->req.query = w->req.body = empty;
-    w->req.fail_offset = -1;
-    w->req.json_block = &w->json;
+    mw__req_start(w, "", 0);
 }
 
 /* True when s has a "." or ".." segment, with '/' or '\\' as separators: such a value
@@ -7163,11 +7154,7 @@ static const char *mw__req_decode_params(mw__worker *w, const mw__match *m) {
 static void mw__respond_unrouted(mw__worker *w, int slot, unsigned allow) {
     mw_res *rs = &w->res;
     if (allow) {
-        mw__buf *b = &w->scratch;
-        b->len = 0;
-        mw__format_allow(allow, b);
-        mw__buf_append(b, "", 1);
-        mw__add_header(rs, "Allow", b->data);
+        mw__add_methods_header(w, "Allow", allow);
         if (slot == MW__M_OPTIONS) mw_send(rs, 200, NULL, NULL, 0);
         else mw_error(rs, 405, "method not allowed for this path");
     } else {

@@ -10,69 +10,17 @@
 // stream ends; the browser reconnects again with Last-Event-ID and gets nothing more.
 // A screenshot of the page is saved (build/browser-events.png by default).
 // Prints "PASS name" / "FAIL name: detail" per check and "N passed, N failed" last.
-import { spawn } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { chromium } from "playwright-core";
 
-const HOST = "127.0.0.1";
-const SCALE = Number(process.env.E2E_TIMEOUT_SCALE) || 1;
+import { HOST, LAUNCH_ARGS, check, startServer, summary, waitFor } from "./harness.mjs";
+
 const EVERY_MS = 150;
 const COUNT = 8;
 const TARGET = `/events?every_ms=${EVERY_MS}&count=${COUNT}`;
-const LAUNCH_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                     "--disable-background-networking", "--disable-component-update", "--disable-sync"];
-
-let passed = 0, failed = 0;
-function check(name, ok, detail = "") {
-  if (ok) {
-    passed++;
-    console.log(`PASS ${name}`);
-  } else {
-    failed++;
-    console.log(`FAIL ${name}: ${detail || "condition false"}`);
-  }
-  return ok;
-}
-
-/* The server on `port` (0: a free one); resolves once it says where it listens. */
-function startServer(binary, port) {
-  const proc = spawn(binary, [], {
-    env: { ...process.env, HOST, PORT: String(port), MW_ACCESS_LOG: "1" },
-    stdio: ["ignore", "ignore", "pipe"],
-  });
-  const server = { proc, lines: [], exited: null };
-  let partial = "";
-  proc.stderr.on("data", (data) => {
-    const text = partial + data.toString();
-    const lines = text.split("\n");
-    partial = lines.pop();
-    server.lines.push(...lines);
-  });
-  server.exit = new Promise((res) => proc.on("exit", (code, sig) => res((server.exited = code ?? sig))));
-  server.ready = waitFor(() => {
-    for (const line of server.lines) {
-      const m = /microweb: listening on http:\/\/127\.0\.0\.1:(\d+)/.exec(line);
-      if (m) return Number(m[1]);
-    }
-    if (server.exited !== null) throw new Error(`exited ${server.exited}: ${server.lines.join(" | ")}`);
-    return null;
-  }, 10000);
-  return server;
-}
-
-/* Polls fn until it returns something other than null (or throws), for up to ms. */
-async function waitFor(fn, ms) {
-  const until = Date.now() + ms * SCALE;
-  for (;;) {
-    const v = await fn();
-    if (v !== null && v !== undefined && v !== false) return v;
-    if (Date.now() > until) return null;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 /* The server's access log lines for the event stream: [bytes, ...]. */
 function streamLines(server) {
@@ -159,8 +107,7 @@ async function main() {
       if (s !== servers[0]) check("second_server_exits_0", status === 0, `exit ${status}`);
     }
     rmSync(profile, { recursive: true, force: true });
-    console.log(`${passed} passed, ${failed} failed`);
-    process.exitCode = failed ? 1 : 0;
+    summary();
   }
 }
 

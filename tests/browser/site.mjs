@@ -17,7 +17,6 @@
 // Screenshots: site-home.png, site-logged-in.png and site-cors.png in SCREENSHOT_DIR
 // (build by default).
 // Prints "PASS name" / "FAIL name: detail" per check and "N passed, N failed" last.
-import { spawn } from "node:child_process";
 import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { createServer } from "node:http";
 import { tmpdir } from "node:os";
@@ -25,60 +24,9 @@ import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { chromium } from "playwright-core";
 
-const HOST = "127.0.0.1";
-const SCALE = Number(process.env.E2E_TIMEOUT_SCALE) || 1;
+import { HOST, LAUNCH_ARGS, SCALE, check, startServer, summary, waitFor } from "./harness.mjs";
+
 const SECRET_KEY = "site-browser-key-0123456789abcde"; // 32 bytes
-const LAUNCH_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                     "--disable-background-networking", "--disable-component-update", "--disable-sync"];
-
-let passed = 0, failed = 0;
-function check(name, ok, detail = "") {
-  if (ok) {
-    passed++;
-    console.log(`PASS ${name}`);
-  } else {
-    failed++;
-    console.log(`FAIL ${name}: ${detail || "condition false"}`);
-  }
-  return ok;
-}
-
-/* The site on a free port; resolves once it says where it listens. */
-function startServer(binary, env) {
-  const proc = spawn(binary, [], {
-    env: { ...process.env, ...env, HOST, PORT: "0", MW_ACCESS_LOG: "1" },
-    stdio: ["ignore", "ignore", "pipe"],
-  });
-  const server = { proc, lines: [], exited: null };
-  let partial = "";
-  proc.stderr.on("data", (data) => {
-    const text = partial + data.toString();
-    const lines = text.split("\n");
-    partial = lines.pop();
-    server.lines.push(...lines);
-  });
-  server.exit = new Promise((res) => proc.on("exit", (code, sig) => res((server.exited = code ?? sig))));
-  server.ready = waitFor(() => {
-    for (const line of server.lines) {
-      const m = /microweb: listening on http:\/\/127\.0\.0\.1:(\d+)/.exec(line);
-      if (m) return Number(m[1]);
-    }
-    if (server.exited !== null) throw new Error(`exited ${server.exited}: ${server.lines.join(" | ")}`);
-    return null;
-  }, 10000);
-  return server;
-}
-
-/* Polls fn until it returns something other than null (or throws), for up to ms. */
-async function waitFor(fn, ms) {
-  const until = Date.now() + ms * SCALE;
-  for (;;) {
-    const v = await fn();
-    if (v !== null && v !== undefined && v !== false) return v;
-    if (Date.now() > until) return null;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 /* cors.html: probe(name, path, init) fetches path on the site, keeps the outcome in
    window.results and shows it as a line of the list. */
@@ -174,7 +122,7 @@ async function main() {
     const pagePort = pageServer.address().port;
     const pageOrigin = `http://${HOST}:${pagePort}`;
     const otherOrigin = `http://localhost:${pagePort}`;
-    site = startServer(binary, { MW_SECRET_KEY: SECRET_KEY, CORS_ORIGIN: pageOrigin });
+    site = startServer(binary, 0, { MW_SECRET_KEY: SECRET_KEY, CORS_ORIGIN: pageOrigin });
     const sitePort = await site.ready;
     if (!check("site_starts", sitePort, site.lines.join(" | "))) return;
     siteOrigin = `http://${HOST}:${sitePort}`;
@@ -283,8 +231,7 @@ async function main() {
     }
     rmSync(profile, { recursive: true, force: true });
     console.log(`  screenshots: ${shots}/site-{home,logged-in,cors}.png`);
-    console.log(`${passed} passed, ${failed} failed`);
-    process.exitCode = failed ? 1 : 0;
+    summary();
   }
 }
 
