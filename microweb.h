@@ -796,6 +796,9 @@ extern "C" {
 #ifndef MW_USE_POLL
 #define MW_USE_POLL 0 /* 1: use the poll() backend even where epoll/kqueue exist */
 #endif
+#ifndef MW_USE_OPENAT2
+#define MW_USE_OPENAT2 1 /* 0: static files are opened by the O_NOFOLLOW walk even where openat2 exists */
+#endif
 
 /* ---- error codes ---- */
 #define MW_EINVAL (-1)
@@ -998,6 +1001,15 @@ int mw_basic_auth(mw_req *rq, const char **user, const char **password);
 const char *mw_bearer_token(const mw_req *rq);
 int mw_secret_equal(const char *a, const char *b);
 
+/* static files */
+typedef struct mw_static_opts {
+    const char *cache_control; /* NULL: "no-cache" (revalidated each time: a 304 while unchanged); "": not sent */
+    int dotfiles;              /* 1: names starting with '.' are served (by default 404) */
+    int hard_links;            /* 1: files with more than one hard link are served (by default 404) */
+} mw_static_opts;
+int mw_static(mw_app *app, const char *prefix, const char *dir, const mw_static_opts *opts);
+int mw_static_type(mw_app *app, const char *extension, const char *content_type);
+
 /* bodies beyond a buffer */
 int mw_flush(mw_res *rs);
 int mw_send_file(mw_res *rs, int status, const char *content_type, int fd, long long offset, long long length);
@@ -1142,6 +1154,7 @@ void mw_pg_healthz(mw_req *rq, mw_res *rs);
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/uio.h>
 #include <time.h>
@@ -1161,6 +1174,7 @@ void mw_pg_healthz(mw_req *rq, mw_res *rs);
 
 #if defined(__linux__)
 #include <sys/sendfile.h>
+#include <sys/syscall.h>
 #endif
 #ifdef __APPLE__
 #include <xlocale.h> /* newlocale and uselocale when _POSIX_C_SOURCE narrows <locale.h> */
@@ -3560,6 +3574,17 @@ struct mw_res {
 };
 
 #define MW__DATE_LEN 29 /* "Sun, 06 Nov 1994 08:49:37 GMT" */
+
+/* An HTTP-date (RFC 9110 §5.6.7), MW__DATE_LEN bytes and a NUL; cap is sized for any
+   int the compiler imagines in the year (80). */
+static void mw__format_http_date(long long t, char *out, size_t cap) {
+    static const char days[] = "SunMonTueWedThuFriSat", months[] = "JanFebMarAprMayJunJulAugSepOctNovDec";
+    time_t tt = (time_t)t;
+    struct tm tm;
+    gmtime_r(&tt, &tm);
+    snprintf(out, cap, "%.3s, %02d %.3s %04d %02d:%02d:%02d GMT", days + tm.tm_wday * 3, tm.tm_mday,
+             months + tm.tm_mon * 3, tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec);
+}
 #define MW__TEXT_PLAIN "text/plain; charset=utf-8"
 #define MW__APPLICATION_JSON "application/json"
 
@@ -4947,15 +4972,11 @@ static void mw__pool_drain(mw__pool *p) {
     p->count = 0;
 }
 
-/* An HTTP-date (RFC 9110 §5.6.7), formatted at most once a second per worker. */
+/* The Date field's value, formatted at most once a second per worker. */
 static const char *mw__date(mw__worker *w) {
-    static const char days[] = "SunMonTueWedThuFriSat", months[] = "JanFebMarAprMayJunJulAugSepOctNovDec";
     time_t t = time(NULL);
     if (t != w->date_sec) {
-        struct tm tm;
-        gmtime_r(&t, &tm);
-        snprintf(w->date, sizeof w->date, "%.3s, %02d %.3s %04d %02d:%02d:%02d GMT", days + tm.tm_wday * 3, tm.tm_mday,
-                 months + tm.tm_mon * 3, tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec);
+        mw__format_http_date((long long)t, w->date, sizeof w->date);
         w->date_sec = t;
     }
     return w->date;
@@ -8488,6 +8509,635 @@ const char *mw_param(const mw_req *rq, const char *name) {
     for (i = 0; i < rq->nparams; i++)
         if (strcmp(rq->param_names[i], name) == 0) return rq->param_values[i];
     return NULL;
+}
+
+/* ---------------------------------------------------------------------------
+   static files: a folder mounted at a URL prefix. Files are opened beneath the
+   folder only, sent by the kernel from the event loop, with validators, ranges and
+   precompressed siblings.
+   --------------------------------------------------------------------------- */
+
+/* ---- the pure parts: types, dates, entity tags, ranges, codings ---- */
+
+/* The Content-Type for a file name's extension (compared without case), or NULL. */
+static const char *mw__builtin_type(const char *ext, size_t n) {
+    static const char *const table[] = {
+        "html",        "text/html; charset=utf-8",
+        "htm",         "text/html; charset=utf-8",
+        "css",         "text/css; charset=utf-8",
+        "js",          "text/javascript; charset=utf-8", /* RFC 9239 */
+        "mjs",         "text/javascript; charset=utf-8",
+        "json",        "application/json",
+        "map",         "application/json",
+        "txt",         "text/plain; charset=utf-8",
+        "md",          "text/markdown; charset=utf-8",
+        "csv",         "text/csv; charset=utf-8",
+        "xml",         "application/xml",
+        "svg",         "image/svg+xml",
+        "png",         "image/png",
+        "jpg",         "image/jpeg",
+        "jpeg",        "image/jpeg",
+        "gif",         "image/gif",
+        "webp",        "image/webp",
+        "avif",        "image/avif",
+        "ico",         "image/vnd.microsoft.icon",
+        "woff",        "font/woff",
+        "woff2",       "font/woff2",
+        "ttf",         "font/ttf",
+        "otf",         "font/otf",
+        "wasm",        "application/wasm",
+        "pdf",         "application/pdf",
+        "webmanifest", "application/manifest+json",
+        "mp4",         "video/mp4",
+        "webm",        "video/webm",
+        "mp3",         "audio/mpeg",
+        "ogg",         "audio/ogg",
+        "wav",         "audio/wav",
+        "zip",         "application/zip",
+        "gz",          "application/gzip",
+        "br",          "application/octet-stream",
+    };
+    size_t i;
+    for (i = 0; i < sizeof table / sizeof table[0]; i += 2)
+        if (strlen(table[i]) == n && mw__ieq(ext, n, table[i])) return table[i + 1];
+    return NULL;
+}
+
+/* The extension of the last segment of a path ("js" for "a/app.js"), or "". */
+static mw_str mw__file_extension(const char *path) {
+    const char *base = strrchr(path, '/'), *dot;
+    mw_str e = {"", 0};
+    base = base ? base + 1 : path;
+    dot = strrchr(base, '.');
+    if (dot && dot != base) {
+        e.ptr = dot + 1;
+        e.len = strlen(dot + 1);
+    }
+    return e;
+}
+
+/* Days from 1970-01-01 to a date of the proleptic Gregorian calendar. */
+static long long mw__days_from_civil(long long y, int m, int d) {
+    long long era, yoe, doy, doe;
+    y -= m <= 2;
+    era = (y >= 0 ? y : y - 399) / 400;
+    yoe = y - era * 400;
+    doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+    doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    return era * 146097 + doe - 719468;
+}
+
+/* Reads n decimal digits at s[*i] into *out. */
+static int mw__read_digits(const char *s, size_t len, size_t *i, int n, int *out) {
+    int v = 0, k;
+    for (k = 0; k < n; k++, (*i)++) {
+        if (*i >= len || s[*i] < '0' || s[*i] > '9') return 0;
+        v = v * 10 + (s[*i] - '0');
+    }
+    *out = v;
+    return 1;
+}
+
+static int mw__read_lit(const char *s, size_t len, size_t *i, const char *lit) {
+    size_t n = strlen(lit);
+    if (*i + n > len || memcmp(s + *i, lit, n) != 0) return 0;
+    *i += n;
+    return 1;
+}
+
+static int mw__read_month(const char *s, size_t len, size_t *i, int *month) {
+    static const char months[] = "JanFebMarAprMayJunJulAugSepOctNovDec";
+    int m;
+    if (*i + 3 > len) return 0;
+    for (m = 0; m < 12; m++)
+        if (memcmp(s + *i, months + m * 3, 3) == 0) break;
+    if (m == 12) return 0;
+    *i += 3;
+    *month = m + 1;
+    return 1;
+}
+
+static int mw__read_clock(const char *s, size_t len, size_t *i, int *h, int *mi, int *sec) {
+    return mw__read_digits(s, len, i, 2, h) && mw__read_lit(s, len, i, ":") && mw__read_digits(s, len, i, 2, mi) &&
+           mw__read_lit(s, len, i, ":") && mw__read_digits(s, len, i, 2, sec);
+}
+
+/* An HTTP-date in any of the three forms a recipient must accept (RFC 9110 §5.6.7):
+   IMF-fixdate, the obsolete RFC 850 form (a two-digit year: 19xx from 70, else 20xx)
+   and asctime's. 1 with the seconds since 1970 in *out. */
+static int mw__parse_http_date(const char *s, size_t len, long long *out) {
+    const char *comma = (const char *)memchr(s, ',', len);
+    size_t i = comma ? (size_t)(comma - s) + 1 : 0;
+    int d, mo, y, h, mi, sec;
+    if (comma && i == 4) { /* "Sun, 06 Nov 1994 08:49:37 GMT" */
+        if (!(mw__read_lit(s, len, &i, " ") && mw__read_digits(s, len, &i, 2, &d) && mw__read_lit(s, len, &i, " ") &&
+              mw__read_month(s, len, &i, &mo) && mw__read_lit(s, len, &i, " ") && mw__read_digits(s, len, &i, 4, &y) &&
+              mw__read_lit(s, len, &i, " ") && mw__read_clock(s, len, &i, &h, &mi, &sec) &&
+              mw__read_lit(s, len, &i, " GMT")))
+            return 0;
+    } else if (comma) { /* "Sunday, 06-Nov-94 08:49:37 GMT" */
+        if (!(mw__read_lit(s, len, &i, " ") && mw__read_digits(s, len, &i, 2, &d) && mw__read_lit(s, len, &i, "-") &&
+              mw__read_month(s, len, &i, &mo) && mw__read_lit(s, len, &i, "-") && mw__read_digits(s, len, &i, 2, &y) &&
+              mw__read_lit(s, len, &i, " ") && mw__read_clock(s, len, &i, &h, &mi, &sec) &&
+              mw__read_lit(s, len, &i, " GMT")))
+            return 0;
+        y += y < 70 ? 2000 : 1900;
+    } else { /* "Sun Nov  6 08:49:37 1994" */
+        i = 4;
+        if (len < 4 || s[3] != ' ' || !mw__read_month(s, len, &i, &mo) || !mw__read_lit(s, len, &i, " ")) return 0;
+        if (!(i < len && s[i] == ' ' ? (i++, mw__read_digits(s, len, &i, 1, &d)) : mw__read_digits(s, len, &i, 2, &d)))
+            return 0;
+        if (!(mw__read_lit(s, len, &i, " ") && mw__read_clock(s, len, &i, &h, &mi, &sec) &&
+              mw__read_lit(s, len, &i, " ") && mw__read_digits(s, len, &i, 4, &y)))
+            return 0;
+    }
+    if (i != len || d < 1 || d > 31 || h > 23 || mi > 59 || sec > 60) return 0;
+    *out = mw__days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + sec;
+    return 1;
+}
+
+/* A strong entity tag from the file's identity, size and modification time: it changes
+   whenever the bytes may have. */
+static unsigned long long mw__file_mtime_ns(const struct stat *st) {
+#if defined(__APPLE__)
+    return (unsigned long long)st->st_mtimespec.tv_sec * 1000000000u + (unsigned long long)st->st_mtimespec.tv_nsec;
+#else
+    return (unsigned long long)st->st_mtim.tv_sec * 1000000000u + (unsigned long long)st->st_mtim.tv_nsec;
+#endif
+}
+
+static size_t mw__file_etag(char *out, size_t cap, const struct stat *st) {
+    int n = snprintf(out, cap, "\"%llx-%llx-%llx\"", (unsigned long long)st->st_ino, (unsigned long long)st->st_size,
+                     (unsigned long long)mw__file_mtime_ns(st));
+    return n < 0 || (size_t)n >= cap ? 0 : (size_t)n;
+}
+
+/* An entity tag without its weakness indicator, for the weak comparison. */
+static mw_str mw__etag_opaque(mw_str tag) {
+    if (tag.len >= 2 && tag.ptr[0] == 'W' && tag.ptr[1] == '/') {
+        tag.ptr += 2;
+        tag.len -= 2;
+    }
+    return tag;
+}
+
+/* If-None-Match (RFC 9110 §13.1.2): "*" or a list of tags, compared weakly. */
+static int mw__none_match_hits(const char *list, const char *etag, size_t etag_len) {
+    size_t i = 0, n = strlen(list);
+    mw_str tag;
+    while (mw__next_list_element(list, n, &i, &tag)) {
+        if (tag.len == 1 && tag.ptr[0] == '*') return 1;
+        tag = mw__etag_opaque(tag);
+        if (tag.len == etag_len && memcmp(tag.ptr, etag, etag_len) == 0) return 1;
+    }
+    return 0;
+}
+
+/* If-Range (RFC 9110 §13.1.5): a strong tag equal to the file's, or the date of its
+   Last-Modified; anything else sends the whole file. */
+static int mw__if_range_holds(const char *v, const char *etag, size_t etag_len, long long mtime) {
+    size_t n = strlen(v);
+    long long date;
+    if (n && v[0] == '"') return n == etag_len && memcmp(v, etag, n) == 0;
+    return mw__parse_http_date(v, n, &date) && date == mtime;
+}
+
+enum { MW__RANGE_WHOLE, MW__RANGE_PART, MW__RANGE_UNSATISFIABLE };
+
+/* Digits at s[*i]; a value past what a file can be reads as the largest. */
+static int mw__read_position(const char *s, size_t n, size_t *i, unsigned long long *out) {
+    size_t start = *i;
+    unsigned long long v = 0;
+    while (*i < n && s[*i] >= '0' && s[*i] <= '9') {
+        v = v > (ULLONG_MAX - 9) / 10 ? ULLONG_MAX : v * 10 + (unsigned long long)(s[*i] - '0');
+        (*i)++;
+    }
+    *out = v;
+    return *i > start;
+}
+
+/* A Range field (RFC 9110 §14.1.2) against a file of size bytes: one range ("a-b",
+   "a-", "-n") gives the part in *off and *len; several ranges, another unit or a
+   malformed field give the whole file, as a server may answer (§14.2); a range that
+   starts past the end, or a suffix of 0, is unsatisfiable. */
+static int mw__parse_range(const char *v, unsigned long long size, unsigned long long *off, unsigned long long *len) {
+    size_t n = strlen(v), i = 6;
+    unsigned long long first = 0, last = 0;
+    int has_first, has_last;
+    if (n < 7 || !mw__ieq(v, 6, "bytes=")) return MW__RANGE_WHOLE;
+    while (i < n && (v[i] == ' ' || v[i] == '\t')) i++;
+    has_first = mw__read_position(v, n, &i, &first);
+    if (i == n || v[i++] != '-') return MW__RANGE_WHOLE;
+    has_last = mw__read_position(v, n, &i, &last);
+    if (!has_first && !has_last) return MW__RANGE_WHOLE;
+    if (!has_last) last = ULLONG_MAX;
+    while (i < n && (v[i] == ' ' || v[i] == '\t')) i++;
+    if (i != n || (has_first && last < first)) return MW__RANGE_WHOLE;
+    if (!has_first) { /* the last `last` bytes */
+        if (last == 0 || size == 0) return MW__RANGE_UNSATISFIABLE;
+        first = last >= size ? 0 : size - last;
+        last = size - 1;
+    }
+    if (first >= size) return MW__RANGE_UNSATISFIABLE;
+    if (last >= size) last = size - 1;
+    *off = first;
+    *len = last - first + 1;
+    return MW__RANGE_PART;
+}
+
+/* Whether a weight (";q=0.5" after a coding) is zero: "q=0", "q=0.0", ... */
+static int mw__zero_weight(mw_str params) {
+    size_t k = 0;
+    while (k < params.len && (params.ptr[k] == ' ' || params.ptr[k] == '\t' || params.ptr[k] == ';')) k++;
+    if (k + 1 >= params.len || (params.ptr[k] != 'q' && params.ptr[k] != 'Q') || params.ptr[k + 1] != '=') return 0;
+    for (k += 2; k < params.len; k++)
+        if (params.ptr[k] >= '1' && params.ptr[k] <= '9') return 0;
+    return 1;
+}
+
+/* Whether Accept-Encoding (RFC 9110 §12.5.3) takes a coding: named, or "*", with a
+   weight above 0; a coding named with q=0 is refused whatever "*" says. */
+static int mw__accepts_coding(const char *ae, const char *coding) {
+    size_t i = 0, n = strlen(ae), clen = strlen(coding);
+    int star = 0;
+    mw_str e;
+    while (mw__next_list_element(ae, n, &i, &e)) {
+        const char *semi = (const char *)memchr(e.ptr, ';', e.len);
+        size_t name_len = semi ? (size_t)(semi - e.ptr) : e.len;
+        mw_str params = {semi ? semi : "", semi ? e.len - name_len : 0};
+        while (name_len && (e.ptr[name_len - 1] == ' ' || e.ptr[name_len - 1] == '\t')) name_len--;
+        if (name_len == clen && mw__ieq(e.ptr, clen, coding)) return !mw__zero_weight(params);
+        if (name_len == 1 && e.ptr[0] == '*') star = !mw__zero_weight(params);
+    }
+    return star;
+}
+
+/* ---- mounts ---- */
+
+typedef struct mw__mount {
+    struct mw__mount *next;
+    int root;            /* the folder, opened at mw_static */
+    char *cache_control; /* "" when not sent */
+    int dotfiles, hard_links;
+    const mw_app *app;
+} mw__mount;
+
+typedef struct mw__static_state {
+    mw__mount *mounts;
+    mw__strlist types; /* pairs: extension, Content-Type (mw_static_type) */
+} mw__static_state;
+
+static void mw__static_free(void *state) {
+    mw__static_state *s = (mw__static_state *)state;
+    while (s->mounts) {
+        mw__mount *m = s->mounts;
+        s->mounts = m->next;
+        close(m->root);
+        MW_FREE(m->cache_control);
+        MW_FREE(m);
+    }
+    mw__strlist_free(&s->types);
+    MW_FREE(s);
+}
+
+static const mw__ext mw__static_ext = {NULL, mw__static_free};
+
+static mw__static_state *mw__static_of(mw_app *app) {
+    int i = mw__app_ext_index(app, &mw__static_ext);
+    mw__static_state *s;
+    if (i >= 0) return (mw__static_state *)app->ext_state[i];
+    s = (mw__static_state *)MW_MALLOC(sizeof *s);
+    if (!s) return NULL;
+    memset(s, 0, sizeof *s);
+    if (mw__app_add_ext(app, &mw__static_ext, s) < 0) {
+        MW_FREE(s);
+        return NULL;
+    }
+    return s;
+}
+
+/* The Content-Type for a file: the app's own mapping, the built-in table, or bytes. */
+static const char *mw__static_type(const mw_app *app, const char *path) {
+    mw_str ext = mw__file_extension(path);
+    int i = mw__app_ext_index(app, &mw__static_ext);
+    const char *t;
+    if (i >= 0) {
+        const mw__strlist *types = &((const mw__static_state *)app->ext_state[i])->types;
+        size_t k;
+        for (k = types->n; k >= 2; k -= 2) /* the latest mapping of an extension wins */
+            if (strlen(types->items[k - 2]) == ext.len && mw__ieq(ext.ptr, ext.len, types->items[k - 2]))
+                return types->items[k - 1];
+    }
+    t = mw__builtin_type(ext.ptr, ext.len);
+    return t ? t : "application/octet-stream";
+}
+
+/* ---- opening a file beneath the folder, and never outside it ---- */
+
+#if MW_USE_OPENAT2 && defined(__linux__) && defined(SYS_openat2)
+#define MW__HAVE_OPENAT2 1
+struct mw__open_how { /* struct open_how of <linux/openat2.h> */
+    uint64_t flags, mode, resolve;
+};
+#define MW__RESOLVE_NO_MAGICLINKS 0x02 /* /proc/self/fd/... names a file anywhere */
+#define MW__RESOLVE_BENEATH 0x08       /* "..", absolute names and symlinks may not leave dirfd */
+static int mw__openat2_missing;        /* the kernel (or a seccomp filter) refused the call */
+
+static int mw__openat2_beneath(int root, const char *rel, int flags) {
+    struct mw__open_how how;
+    long fd;
+    if (MW__LOAD(&mw__openat2_missing)) return -2;
+    memset(&how, 0, sizeof how);
+    how.flags = (uint64_t)flags;
+    how.resolve = MW__RESOLVE_BENEATH | MW__RESOLVE_NO_MAGICLINKS;
+    fd = syscall(SYS_openat2, root, rel, &how, sizeof how);
+    if (fd < 0 && (errno == ENOSYS || errno == EPERM)) {
+        MW__STORE(&mw__openat2_missing, 1);
+        return -2;
+    }
+    return (int)fd;
+}
+#else
+#define MW__HAVE_OPENAT2 0
+#endif
+
+/* One component at a time, none of them followed if it is a symbolic link: the
+   caller's path has no "." or ".." segment and does not start with '/', so every step
+   stays beneath root. */
+static int mw__open_walk(int root, const char *rel, int flags) {
+    int dir = root;
+    for (;;) {
+        const char *slash = strchr(rel, '/');
+        char name[256]; /* NAME_MAX on the common systems */
+        size_t n = slash ? (size_t)(slash - rel) : strlen(rel);
+        int last = !slash || !slash[1], fd;
+        if (n >= sizeof name) {
+            errno = ENAMETOOLONG;
+            fd = -1;
+        } else {
+            memcpy(name, rel, n);
+            name[n] = '\0';
+            fd = openat(dir, n ? name : ".",
+                        last ? flags | O_NOFOLLOW : O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        }
+        if (dir != root) {
+            int saved = errno;
+            close(dir);
+            errno = saved;
+        }
+        if (fd < 0 || last) return fd;
+        dir = fd;
+        rel = slash + 1;
+    }
+}
+
+/* Opens rel ("" is the folder itself) beneath root: openat2 with RESOLVE_BENEATH
+   where the kernel has it, so a symlink that stays inside is followed; elsewhere no
+   symbolic link is followed at all. */
+static int mw__open_beneath(int root, const char *rel, int flags) {
+#if MW__HAVE_OPENAT2
+    int fd = mw__openat2_beneath(root, *rel ? rel : ".", flags);
+    if (fd != -2) return fd;
+#endif
+    return mw__open_walk(root, rel, flags);
+}
+
+/* ---- answering a request for a file ---- */
+
+/* What a name under the folder opened to: a regular file (fd >= 0 and its stat), or
+   an HTTP status for why not. */
+typedef struct mw__static_file {
+    int fd;
+    struct stat st;
+} mw__static_file;
+
+static int mw__static_open(const mw__mount *m, const char *rel, mw__static_file *f) {
+    /* O_NONBLOCK: opening a FIFO must not wait for a writer */
+    f->fd = mw__open_beneath(m->root, rel, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+    if (f->fd < 0) {
+        if (errno == EACCES) return 403;
+        if (errno == EMFILE || errno == ENFILE || errno == ENOMEM) return 503;
+        return 404; /* missing, a symlink leading out, a loop, a file where a folder was named */
+    }
+    if (fstat(f->fd, &f->st) != 0) return 404;
+    if (S_ISDIR(f->st.st_mode)) return 301; /* the caller decides: its index, or a redirect */
+    /* A hard link inside the folder to a file elsewhere cannot be told from the file's
+       own name: only a file with one name is served, unless the mount allows more. */
+    if (!S_ISREG(f->st.st_mode) || (f->st.st_nlink > 1 && !m->hard_links)) return 404;
+    return 200;
+}
+
+static void mw__static_close(mw__static_file *f) {
+    if (f->fd >= 0) close(f->fd);
+    f->fd = -1;
+}
+
+/* A segment starting with '.' (".env", ".git/config"): hidden unless the mount serves them. */
+static int mw__has_dot_name(const char *rel) {
+    const char *p = rel;
+    for (;;) {
+        if (*p == '.') return 1;
+        p = strchr(p, '/');
+        if (!p) return 0;
+        p++;
+    }
+}
+
+static char *mw__static_join(mw_req *rq, const char *a, const char *b) {
+    size_t la = strlen(a), lb = strlen(b);
+    char *s = (char *)mw_req_alloc(rq, la + lb + 1);
+    if (s) {
+        memcpy(s, a, la);
+        memcpy(s + la, b, lb + 1);
+    }
+    return s;
+}
+
+/* "/static/dir" to "/static/dir/", the query kept, as a browser resolves the page's
+   relative links against the folder then. */
+static void mw__static_redirect_to_folder(mw_req *rq, mw_res *rs) {
+    const char *q = mw_query(rq);
+    char *to = mw__static_join(rq, mw_path(rq), *q ? "/?" : "/");
+    if (to && *q) to = mw__static_join(rq, to, q);
+    if (to) mw_redirect(rs, 301, to);
+    else mw_error(rs, 503, "out of memory");
+}
+
+/* Swaps f for a precompressed sibling (name.br, then name.gz) the client accepts.
+   Returns the Content-Encoding, or NULL when f stays. */
+static const char *mw__static_sibling(const mw__mount *m, mw_req *rq, const char *name, mw__static_file *f,
+                                      int *looked) {
+    static const char *const codings[][2] = {{"br", ".br"}, {"gzip", ".gz"}};
+    const char *ae = mw_header(rq, "Accept-Encoding");
+    size_t i;
+    *looked = 0;
+    for (i = 0; ae && i < sizeof codings / sizeof codings[0]; i++) {
+        mw__static_file z;
+        char *zname;
+        if (!mw__accepts_coding(ae, codings[i][0])) continue;
+        *looked = 1;
+        if (!(zname = mw__static_join(rq, name, codings[i][1]))) return NULL;
+        if (mw__static_open(m, zname, &z) == 200) {
+            mw__static_close(f);
+            *f = z;
+            return codings[i][0];
+        }
+        mw__static_close(&z);
+    }
+    return NULL;
+}
+
+/* The headers every answer about the file carries, 304 included (RFC 9110 §15.4.5). */
+static void mw__static_validators(const mw__mount *m, mw_res *rs, const char *etag, size_t etag_len,
+                                  const char *last_modified, int vary) {
+    mw__add_header_n(rs, "ETag", 4, etag, etag_len);
+    mw__add_header_n(rs, "Last-Modified", 13, last_modified, MW__DATE_LEN);
+    if (*m->cache_control) mw__add_header(rs, "Cache-Control", m->cache_control);
+    if (vary) mw__add_header_n(rs, "Vary", 4, "Accept-Encoding", 15);
+}
+
+/* RFC 9110 §13.2.2: If-None-Match decides when sent, else If-Modified-Since. */
+static int mw__static_not_modified(mw_req *rq, const char *etag, size_t etag_len, long long mtime) {
+    const char *inm = mw_header(rq, "If-None-Match"), *ims;
+    long long since;
+    if (inm) return mw__none_match_hits(inm, etag, etag_len);
+    ims = mw_header(rq, "If-Modified-Since");
+    return ims && mw__parse_http_date(ims, strlen(ims), &since) && mtime <= since;
+}
+
+/* Sends the opened file: 304, 206, 416 or 200, by the request's conditions. */
+static void mw__static_send(const mw__mount *m, mw_req *rq, mw_res *rs, const char *name, mw__static_file *f) {
+    const char *ctype = mw__static_type(m->app, name), *coding, *range;
+    char etag[64], last_modified[80], content_range[80];
+    unsigned long long size, off = 0, len;
+    long long mtime;
+    size_t etag_len;
+    int looked, part = MW__RANGE_WHOLE;
+    coding = mw__static_sibling(m, rq, name, f, &looked);
+    size = (unsigned long long)f->st.st_size;
+    len = size;
+    mtime = (long long)f->st.st_mtime;
+    etag_len = mw__file_etag(etag, sizeof etag, &f->st);
+    mw__format_http_date(mtime, last_modified, sizeof last_modified);
+    if (mw__static_not_modified(rq, etag, etag_len, mtime)) {
+        mw__static_close(f);
+        mw_send(rs, 304, NULL, NULL, 0);
+        mw__static_validators(m, rs, etag, etag_len, last_modified, looked);
+        return;
+    }
+    range = strcmp(mw_method(rq), "GET") == 0 ? mw_header(rq, "Range") : NULL; /* GET only: RFC 9110 §14.2 */
+    if (range) {
+        const char *if_range = mw_header(rq, "If-Range");
+        if (!if_range || mw__if_range_holds(if_range, etag, etag_len, mtime))
+            part = mw__parse_range(range, size, &off, &len);
+    }
+    if (part == MW__RANGE_UNSATISFIABLE) {
+        mw__static_close(f);
+        mw_error(rs, 416, "range not satisfiable");
+        snprintf(content_range, sizeof content_range, "bytes */%llu", size);
+    } else {
+        mw_send_file(rs, part == MW__RANGE_PART ? 206 : 200, ctype, f->fd, (long long)off, (long long)len);
+        f->fd = -1; /* the response closes it */
+        if (part == MW__RANGE_PART)
+            snprintf(content_range, sizeof content_range, "bytes %llu-%llu/%llu", off, off + len - 1, size);
+        if (coding) mw__add_header(rs, "Content-Encoding", coding);
+        mw__static_validators(m, rs, etag, etag_len, last_modified, looked);
+    }
+    mw__add_header_n(rs, "Accept-Ranges", 13, "bytes", 5);
+    if (part != MW__RANGE_WHOLE) mw__add_header(rs, "Content-Range", content_range);
+    if (!m->app->security_hooked) mw__add_header_n(rs, "X-Content-Type-Options", 22, "nosniff", 7);
+}
+
+/* The handler of every mount: the route's data is the mount, the wildcard the name. */
+static void mw__static_handler(mw_req *rq, mw_res *rs) {
+    const mw__mount *m = (const mw__mount *)mw_route_data(rq);
+    const char *rel = mw_param(rq, "path");
+    mw__static_file f;
+    int status;
+    if (!rel) { /* the prefix alone: the folder, named without its '/' */
+        mw__static_redirect_to_folder(rq, rs);
+        return;
+    }
+    if (!m->dotfiles && mw__has_dot_name(rel)) {
+        mw_error(rs, 404, "no such file");
+        return;
+    }
+    status = mw__static_open(m, rel, &f);
+    if (status == 301 && *rel && rel[strlen(rel) - 1] != '/') {
+        mw__static_close(&f);
+        mw__static_redirect_to_folder(rq, rs);
+        return;
+    }
+    if (status == 301) { /* the folder's index.html; no listings */
+        mw__static_close(&f);
+        rel = mw__static_join(rq, rel, "index.html");
+        status = rel ? mw__static_open(m, rel, &f) : 503;
+        if (status == 301) status = 404;
+    }
+    if (status == 200) {
+        mw__static_send(m, rq, rs, rel, &f);
+        return;
+    }
+    mw__static_close(&f);
+    if (status == 503) mw__add_header_n(rs, "Retry-After", 11, "1", 1);
+    mw_error(rs, status, status == 403 ? "permission denied" : status == 503 ? "too many open files" : "no such file");
+}
+
+int mw_static(mw_app *app, const char *prefix, const char *dir, const mw_static_opts *opts) {
+    static const mw_static_opts defaults = {NULL, 0, 0};
+    const mw_static_opts *o = opts ? opts : &defaults;
+    mw__static_state *s;
+    mw__mount *m;
+    char *pattern;
+    size_t plen;
+    int rc;
+    if (!app) return MW_EINVAL;
+    if (app->serving) return MW_ESTATE;
+    plen = prefix ? strlen(prefix) : 0;
+    if (!prefix || prefix[0] != '/' || (plen > 1 && prefix[plen - 1] == '/') || strpbrk(prefix, ":{}*<>") || !dir ||
+        (o->cache_control && !mw__valid_field_value(o->cache_control))) {
+        mw__log(&app->log, MW_LOG_ERROR,
+                "mw_static %s: a prefix is \"/\" or a path of plain segments without a "
+                "trailing '/', and dir a folder",
+                prefix ? prefix : "(null)");
+        return app->setup_errors++, MW_EINVAL;
+    }
+    if (!(s = mw__static_of(app)) || !(m = (mw__mount *)MW_MALLOC(sizeof *m))) return MW_ENOMEM;
+    memset(m, 0, sizeof *m);
+    m->app = app;
+    m->dotfiles = o->dotfiles;
+    m->hard_links = o->hard_links;
+    m->root = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    m->cache_control = mw__strndup(o->cache_control ? o->cache_control : "no-cache",
+                                   strlen(o->cache_control ? o->cache_control : "no-cache"));
+    if (m->root < 0) {
+        mw__log(&app->log, MW_LOG_ERROR, "mw_static %s: cannot open folder %s: %s", prefix, dir, strerror(errno));
+        MW_FREE(m->cache_control);
+        MW_FREE(m);
+        return app->setup_errors++, MW_EINVAL;
+    }
+    m->next = s->mounts;
+    s->mounts = m;
+    if (!m->cache_control || !(pattern = (char *)MW_MALLOC(plen + 7))) return MW_ENOMEM;
+    memcpy(pattern, prefix, plen);
+    strcpy(pattern + plen, plen == 1 ? "*path" : "/*path"); /* prefix "/" gives "/" then the wildcard */
+    rc = mw_route_with(app, "GET", pattern, mw__static_handler, m);
+    if (rc == 0 && plen > 1) rc = mw_route_with(app, "GET", prefix, mw__static_handler, m);
+    MW_FREE(pattern);
+    return rc;
+}
+
+int mw_static_type(mw_app *app, const char *extension, const char *content_type) {
+    mw__static_state *s;
+    if (!app || !extension || !*extension || strchr(extension, '.') || !content_type ||
+        !mw__valid_field_value(content_type))
+        return MW_EINVAL;
+    if (app->serving) return MW_ESTATE;
+    if (!(s = mw__static_of(app))) return MW_ENOMEM;
+    if (mw__strlist_add(&s->types, extension, strlen(extension)) != 0 ||
+        mw__strlist_add(&s->types, content_type, strlen(content_type)) != 0)
+        return MW_ENOMEM;
+    return 0;
 }
 
 #ifdef MICROWEB_WITH_PG
