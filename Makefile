@@ -9,7 +9,7 @@ B       := build
 .PHONY: all run run-stream run-site test clean format fuzz bench bench-quick bench-streams run-pg
 
 all: $(B)/hello $(B)/stream $(B)/site $(B)/middleware $(B)/crypto $(B)/ownership $(B)/testapp $(B)/unit $(B)/restart $(B)/alloc $(B)/toolkit $(B)/json_suite $(B)/json_memory \
-     $(B)/json_locale $(B)/limits_table $(B)/hello_test $(B)/streams tests/json_check
+     $(B)/json_locale $(B)/limits_table $(B)/hello_test $(B)/streams $(B)/static $(B)/staticapp tests/json_check
 
 $(B):
 	mkdir -p $(B)
@@ -58,6 +58,12 @@ $(B)/limits_table: tests/limits_table.c tests/harness.h microweb.h | $(B)
 
 $(B)/streams: tests/streams.c tests/harness.h microweb.h | $(B)
 	$(CC) $(CFLAGS) $(WARN) -pthread -I. tests/streams.c -o $@
+
+$(B)/static: tests/static.c tests/harness.h microweb.h | $(B)
+	$(CC) $(CFLAGS) $(WARN) -pthread -I. tests/static.c -o $@
+
+$(B)/staticapp: tests/staticapp.c microweb.h | $(B)
+	$(CC) $(CFLAGS) $(WARN) -pthread -I. tests/staticapp.c -o $@
 
 $(B)/ownership: tests/ownership.c tests/harness.h microweb.h | $(B)
 	$(CC) $(CFLAGS) $(WARN) -pthread -I. tests/ownership.c -o $@

@@ -1153,6 +1153,7 @@ void mw_pg_healthz(mw_req *rq, mw_res *rs);
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/types.h>
@@ -8229,10 +8230,20 @@ int mw_listen(mw_app *app, const char *host, int port) {
     return mw__listen(app, host, port, why, sizeof why);
 }
 
+/* Every connection, and every file being sent, holds a descriptor: the soft limit
+   (often 1024) goes up to the hard one, as Go's runtime does at start. */
+static void mw__raise_fd_limit(void) {
+    struct rlimit r;
+    if (getrlimit(RLIMIT_NOFILE, &r) != 0 || r.rlim_cur >= r.rlim_max || r.rlim_max == RLIM_INFINITY) return;
+    r.rlim_cur = r.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &r);
+}
+
 int mw_serve(mw_app *app) {
     int rc;
     if (!app || app->listen_fd < 0 || app->serving) return MW_ESTATE;
     if (app->setup_errors) return MW_EINVAL;
+    mw__raise_fd_limit();
     app->serving = 1;
     app->nworkers = mw__thread_count(app);
     app->conn_arming = app->nworkers == 1 ? MW__EV_PERSIST : 0;
@@ -8870,15 +8881,16 @@ static int mw__open_walk(int root, const char *rel, int flags) {
         const char *slash = strchr(rel, '/');
         char name[256]; /* NAME_MAX on the common systems */
         size_t n = slash ? (size_t)(slash - rel) : strlen(rel);
-        int last = !slash || !slash[1], fd;
-        if (n >= sizeof name) {
-            errno = ENAMETOOLONG;
-            fd = -1;
-        } else {
+        int last = !slash || !slash[1], fd = -1, step;
+        /* a folder on the way, or a last name followed by '/' ("dir/"), must be a folder */
+        step = last ? flags | O_NOFOLLOW : O_RDONLY | O_CLOEXEC | O_NOFOLLOW;
+        if (slash) step |= O_DIRECTORY;
+        if (n < sizeof name) {
             memcpy(name, rel, n);
             name[n] = '\0';
-            fd = openat(dir, n ? name : ".",
-                        last ? flags | O_NOFOLLOW : O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+            fd = openat(dir, n ? name : ".", step);
+        } else {
+            errno = ENAMETOOLONG;
         }
         if (dir != root) {
             int saved = errno;
@@ -9094,12 +9106,15 @@ int mw_static(mw_app *app, const char *prefix, const char *dir, const mw_static_
     if (!app) return MW_EINVAL;
     if (app->serving) return MW_ESTATE;
     plen = prefix ? strlen(prefix) : 0;
-    if (!prefix || prefix[0] != '/' || (plen > 1 && prefix[plen - 1] == '/') || strpbrk(prefix, ":{}*<>") || !dir ||
-        (o->cache_control && !mw__valid_field_value(o->cache_control))) {
+    if (!prefix || prefix[0] != '/' || (plen > 1 && prefix[plen - 1] == '/') || strpbrk(prefix, ":{}*<>") || !dir) {
         mw__log(&app->log, MW_LOG_ERROR,
-                "mw_static %s: a prefix is \"/\" or a path of plain segments without a "
-                "trailing '/', and dir a folder",
+                "mw_static %s: the prefix is \"/\" or plain segments (\"/static\"), "
+                "without a trailing '/', and dir a folder",
                 prefix ? prefix : "(null)");
+        return app->setup_errors++, MW_EINVAL;
+    }
+    if (o->cache_control && !mw__valid_field_value(o->cache_control)) {
+        mw__log(&app->log, MW_LOG_ERROR, "mw_static %s: cache_control holds a control character", prefix);
         return app->setup_errors++, MW_EINVAL;
     }
     if (!(s = mw__static_of(app)) || !(m = (mw__mount *)MW_MALLOC(sizeof *m))) return MW_ENOMEM;
@@ -9129,6 +9144,7 @@ int mw_static(mw_app *app, const char *prefix, const char *dir, const mw_static_
 
 int mw_static_type(mw_app *app, const char *extension, const char *content_type) {
     mw__static_state *s;
+    char *p;
     if (!app || !extension || !*extension || strchr(extension, '.') || !content_type ||
         !mw__valid_field_value(content_type))
         return MW_EINVAL;
@@ -9137,6 +9153,7 @@ int mw_static_type(mw_app *app, const char *extension, const char *content_type)
     if (mw__strlist_add(&s->types, extension, strlen(extension)) != 0 ||
         mw__strlist_add(&s->types, content_type, strlen(content_type)) != 0)
         return MW_ENOMEM;
+    for (p = s->types.items[s->types.n - 2]; *p; p++) *p = (char)mw__lower((unsigned char)*p); /* as mw__ieq wants */
     return 0;
 }
 
