@@ -1,13 +1,13 @@
 /* microweb.h - a single-file HTTP/1.1 web framework for C.   MIT licence (see LICENSE).
 
    A threaded HTTP/1.1 server, a router, a JSON writer and reader, streams and
-   Server-Sent Events, an in-process test client and optional PostgreSQL hooks, in one
-   header built on libc and pthreads only.
+   Server-Sent Events, static files, an in-process test client and optional PostgreSQL
+   hooks, in one header built on libc and pthreads only.
 
    CONTENTS
        QUICK START                   ROUTES                    REQUEST
        RESPONSE                      HOOKS, CORS, SESSIONS AND CSRF
-       BODIES BEYOND A BUFFER        LOGGING AND THE ACCESS LOG
+       BODIES BEYOND A BUFFER        STATIC FILES              LOGGING AND THE ACCESS LOG
        SERVING                       POSTGRESQL                TESTING WITHOUT A SOCKET
        LIMITS                        HTTP RULES                ERRORS
        INSIDE THE HEADER (a map of the implementation, for readers and contributors)
@@ -396,6 +396,71 @@
    examples/stream.c is a whole app: GET /events?every_ms=N&count=K, GET /export?rows=N.
 
    ============================================================================
+   STATIC FILES
+   ============================================================================
+   int mw_static(app, "/static", "public", opts)   serves the folder "public" under /static
+   opts is NULL or a mw_static_opts: cache_control (NULL: "no-cache", so the browser asks
+   each time and gets a 304 while the file is unchanged; "public, max-age=31536000" for
+   files whose names change with their content; "": none), dotfiles = 1 serves names
+   starting with '.', hard_links = 1 serves files with more than one hard link. A prefix
+   matches whole segments ("/static" never "/staticx"); "/" mounts the folder at the
+   top. Several mounts may be made; a route (mw_get ...) under a mount's prefix wins
+   over its files. The folder is opened once, by mw_static: a folder that does not
+   exist makes it return MW_EINVAL, print one line, and mw_run refuse to start.
+   int mw_static_type(app, "wasm", "application/wasm")   the Content-Type for an
+   extension (no dot; any case), before the built-in table: html, css, js and mjs
+   (text/javascript, RFC 9239), json, txt, md, csv, xml, svg, png, jpg, gif, webp, avif,
+   ico, woff, woff2, ttf, otf, wasm, pdf, webmanifest, mp4, webm, mp3, ogg, wav, zip, gz;
+   text types say charset=utf-8; any other file is application/octet-stream.
+   What a request gets:
+       GET and HEAD (HEAD: the same head, no body); another method 405 with Allow
+       /static/dir      301 to /static/dir/ (the query kept), then its index.html;
+                        a folder without one is 404: folders are never listed
+       a file           200 with Content-Length, Last-Modified, a strong ETag (the
+                        file's inode, size and modification time in ns), Cache-Control,
+                        Accept-Ranges: bytes and X-Content-Type-Options: nosniff
+       If-None-Match    (a list, "*", W/ tags compared weakly) matching: 304; without
+                        it, If-Modified-Since (any of the three HTTP-date forms) not
+                        older than the file: 304. A 304 carries ETag, Last-Modified,
+                        Cache-Control and Vary
+       Range            (GET only, RFC 9110 §14.2) bytes=a-b, a- or -n: 206 with
+                        Content-Range; past the end (or -0): 416, its Content-Range
+                        an asterisk and the size; several ranges, another unit or a
+                        malformed field: the whole file, 200. If-Range (a strong ETag,
+                        or the Last-Modified date) that does not match: the whole file
+       Accept-Encoding  allowing br or gzip, and a file app.js.br or app.js.gz beside
+                        app.js: that file is sent instead (br first), with Content-
+                        Encoding, app.js's Content-Type and its own ETag; Vary:
+                        Accept-Encoding whenever such a sibling was looked for. Nothing
+                        is compressed by microweb: make the siblings at build time
+                        (gzip -k -9 app.js)
+       missing, hidden or refused (below)   404; no permission 403; out of file
+                        descriptors 503 with Retry-After
+   Files are sent by the kernel (sendfile; pread and send elsewhere) as the client takes
+   them: no worker waits for a slow client, and a download costs a descriptor and a
+   small record whatever the size (over 4 GiB too). A file that shrinks while it is sent
+   cuts the response (its Content-Length cannot be kept).
+   What is guaranteed: no file outside the folder is ever sent. A name is refused with
+   400 before any file is touched when it holds, after percent-decoding, a "." or ".."
+   segment (%2e%2e and the like; %252e stays the literal "%2e"), a '/' sent as %2F, a
+   backslash, a NUL, a leading '/' or an empty segment (see ROUTES). The rest is opened
+   relative to the folder's descriptor:
+   - on Linux 5.6 and later, by openat2 with RESOLVE_BENEATH and RESOLVE_NO_MAGICLINKS:
+     a symbolic link is followed only while it stays beneath the folder; one that leads
+     out (relative or absolute, or through /proc) is 404;
+   - elsewhere (other systems, older kernels, a sandbox that refuses openat2, valgrind,
+     or -DMW_USE_OPENAT2=0), one name at a time with O_NOFOLLOW: no symbolic link is
+     followed at all, even one that stays inside (404).
+   Only regular files are sent (a FIFO, device or socket is 404, and opening one never
+   blocks). A file with several hard links is 404 by default: a hard link made inside
+   the folder to a file elsewhere cannot be told from the file's own name. Names whose
+   segments start with '.' (.env, .git/) are 404 by default. Not covered: a file system
+   mounted inside the folder is served as part of it, and the folder itself is the one
+   dir named when mw_static ran (a symbolic link in dir is followed then, once).
+   mw_serve raises the process's soft limit on open files to its hard limit, as Go's
+   runtime does: each connection and each file being sent holds a descriptor.
+
+   ============================================================================
    LOGGING AND THE ACCESS LOG
    ============================================================================
    Every line microweb writes goes through one function: by default one write() to
@@ -545,8 +610,9 @@
    MW_DEFER_ACCEPT_S           1           s        MW_LIMIT_DEFER_ACCEPT_S           (Linux; 0: off) see below
    Compile-time only:  MW_MAX_PARAMS 16 (path parameters per route),
    MW_JSON_MAX_DEPTH 64 (writer and reader), MW_READ_BUFFER_BYTES 4096 (first read buffer of a connection),
-   MW_USE_POLL 0 (1 selects the poll() backend), MW_MALLOC/MW_REALLOC/MW_FREE (define all
-   three to use your allocator).
+   MW_USE_POLL 0 (1 selects the poll() backend), MW_USE_OPENAT2 1 (0: static files are
+   opened by the O_NOFOLLOW walk even where openat2 exists), MW_MALLOC/MW_REALLOC/MW_FREE
+   (define all three to use your allocator).
    A run-time MW_LIMIT_HEADER_COUNT may only lower MW_MAX_HEADERS; mw_set_limit refuses
    (MW_EINVAL) a value outside a limit's range (negative, or a size that cannot work).
    MW_LIMIT_DEFER_ACCEPT_S is read by mw_listen (TCP_DEFER_ACCEPT, as nginx's `deferred`):
@@ -664,11 +730,17 @@
    HTTP/1.1        dispatch, body sources, the protocol's event function
    server          listener, connection table, workers, sweeper (deadlines), stop
    app             routes, settings, extensions (hooks PostgreSQL registers with)
+   static files    mounts, opening beneath a folder (openat2, or the O_NOFOLLOW walk),
+                   HTTP-dates, entity tags, ranges, Accept-Encoding, the answer
    extras          PostgreSQL (only with MICROWEB_WITH_PG); the in-process test client
 
    ============================================================================
    VERSIONS
    ============================================================================
+   0.4.0  static files: mw_static mounts a folder (sendfile from the event loop, ETag
+          and Last-Modified with 304s, single ranges, index.html, precompressed
+          siblings, never a file outside the folder), mw_static_type; mw_serve raises
+          the soft limit on open files.
    0.3.0  hooks before and after handlers (and on every automatic answer), per-route
           data; CORS with automatic preflights; security headers; sessions in an
           HMAC-SHA256-signed cookie with key rotation; CSRF protection (cross-origin
@@ -700,7 +772,7 @@
 extern "C" {
 #endif
 
-#define MW_VERSION "0.3.0"
+#define MW_VERSION "0.4.0"
 
 /* ---- limits: one block each, unit in the comment ---- */
 #ifndef MW_MAX_REQUEST_LINE
@@ -1214,14 +1286,15 @@ MW__C_LINKAGE int accept4(int fd, struct sockaddr *addr, socklen_t *addrlen, int
 #define MW__SEND_FLAGS 0 /* SO_NOSIGPIPE is set on each socket instead */
 #endif
 
-/* What is sent on a connection that closes after it: the kernel holds the last part
-   segment until the FIN and sends both in one segment, one packet fewer per
-   short-lived connection for both ends. mw__conn_close sends the FIN with
-   shutdown(SHUT_WR) before close(), which could otherwise reset the held bytes away. */
+/* What is sent with more of it to come: the kernel holds a part segment until the rest
+   arrives, one packet fewer for both ends. Before the FIN of a connection that closes
+   after its answer (mw__conn_close sends the FIN with shutdown(SHUT_WR) before close(),
+   which could otherwise reset the held bytes away), and before a file's bytes, which
+   sendfile then pushes out with the head. */
 #ifdef MSG_MORE
-#define MW__SEND_BEFORE_FIN MSG_MORE
+#define MW__SEND_MORE MSG_MORE
 #else
-#define MW__SEND_BEFORE_FIN 0
+#define MW__SEND_MORE 0
 #endif
 
 /* For a helper an optional part of the header may leave unused. */
@@ -5313,7 +5386,8 @@ static int mw__send_queue(mw__conn *c, mw__buf *q, size_t *off, const mw__limits
 /* The last answer before the FIN is complete in memory: the kernel may hold its tail
    for the FIN. Not while a body is still to come from a source (it would wait 200 ms). */
 static int mw__send_flags(const mw__conn *c) {
-    return c->close_after != MW__KEEP_OPEN && c->src.kind == MW__SRC_MEMORY ? MW__SEND_BEFORE_FIN : 0;
+    if (c->src.kind == MW__SRC_FILE) return c->src.left && c->src_framing != MW__FRAME_NONE ? MW__SEND_MORE : 0;
+    return c->close_after != MW__KEEP_OPEN && c->src.kind == MW__SRC_MEMORY ? MW__SEND_MORE : 0;
 }
 
 /* Sends the iovecs, after anything already queued; what the client does not take now
@@ -7856,7 +7930,7 @@ static void mw__conn_close(mw__worker *w, mw__conn *c) {
     pthread_mutex_unlock(&app->conns_lock);
     mw__poller_del(&app->poller, c->fd);
     if (c->close_after != MW__KEEP_OPEN && MW__LOAD(&c->phase) != MW__PH_LINGER)
-        shutdown(c->fd, SHUT_WR); /* the FIN, with what MW__SEND_BEFORE_FIN held back */
+        shutdown(c->fd, SHUT_WR); /* the FIN, with what MW__SEND_MORE held back */
     close(c->fd);
     mw__conn_release_rbuf(w, c);
     mw__buf_free(&c->outq);
