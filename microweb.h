@@ -3649,15 +3649,49 @@ struct mw_res {
 
 #define MW__DATE_LEN 29 /* "Sun, 06 Nov 1994 08:49:37 GMT" */
 
-/* An HTTP-date (RFC 9110 §5.6.7), MW__DATE_LEN bytes and a NUL; cap is sized for any
-   int the compiler imagines in the year (80). */
-static void mw__format_http_date(long long t, char *out, size_t cap) {
-    static const char days[] = "SunMonTueWedThuFriSat", months[] = "JanFebMarAprMayJunJulAugSepOctNovDec";
-    time_t tt = (time_t)t;
-    struct tm tm;
-    gmtime_r(&tt, &tm);
-    snprintf(out, cap, "%.3s, %02d %.3s %04d %02d:%02d:%02d GMT", days + tm.tm_wday * 3, tm.tm_mday,
-             months + tm.tm_mon * 3, tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec);
+/* Two decimal digits of v (0-99) at o. */
+static char *mw__put_2digits(char *o, int v) {
+    *o++ = (char)('0' + v / 10);
+    *o++ = (char)('0' + v % 10);
+    return o;
+}
+
+/* An HTTP-date (RFC 9110 §5.6.7) at out: MW__DATE_LEN bytes and a NUL. Written by hand
+   from the days since 1970 (the civil calendar, Hinnant's algorithm): a file's
+   Last-Modified is formatted on every request for it, and snprintf would cost more
+   than the rest of the head. */
+static void mw__format_http_date(long long t, char out[MW__DATE_LEN + 1]) {
+    static const char days[] = "ThuFriSatSunMonTueWed", months[] = "JanFebMarAprMayJunJulAugSepOctNovDec";
+    long long day = (t >= 0 ? t : t - 86399) / 86400, secs = t - day * 86400, z = day + 719468, era, doe, yoe, y, doy,
+              mp;
+    int m, d, wday = (int)(((day % 7) + 7) % 7);
+    char *o = out;
+    era = (z >= 0 ? z : z - 146096) / 146097;
+    doe = z - era * 146097;
+    yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    mp = (5 * doy + 2) / 153;
+    d = (int)(doy - (153 * mp + 2) / 5 + 1);
+    m = (int)(mp < 10 ? mp + 3 : mp - 9);
+    y = yoe + era * 400 + (m <= 2);
+    if (y < 0 || y > 9999) y = y < 0 ? 0 : 9999; /* outside what the format can say */
+    memcpy(o, days + wday * 3, 3);
+    o += 3;
+    *o++ = ',';
+    *o++ = ' ';
+    o = mw__put_2digits(o, d);
+    *o++ = ' ';
+    memcpy(o, months + (m - 1) * 3, 3);
+    o += 3;
+    *o++ = ' ';
+    o = mw__put_2digits(mw__put_2digits(o, (int)(y / 100)), (int)(y % 100));
+    *o++ = ' ';
+    o = mw__put_2digits(o, (int)(secs / 3600));
+    *o++ = ':';
+    o = mw__put_2digits(o, (int)(secs / 60 % 60));
+    *o++ = ':';
+    o = mw__put_2digits(o, (int)(secs % 60));
+    memcpy(o, " GMT", 5);
 }
 #define MW__TEXT_PLAIN "text/plain; charset=utf-8"
 #define MW__APPLICATION_JSON "application/json"
@@ -3944,17 +3978,23 @@ static void mw__res_replace(mw_res *rs, int status, const char *detail) {
     mw_error(rs, status, detail);
 }
 
-int mw_send_file(mw_res *rs, int status, const char *content_type, int fd, long long offset, long long length) {
-    int rc;
-    if (content_type && !mw__valid_field_value(content_type)) return MW_EINVAL;
-    if (fd < 0 || offset < 0 || length < 0) return MW_EINVAL;
-    rc = mw__res_begin_whole(rs, status, content_type, content_type ? strlen(content_type) : 0);
+/* A file body whose content type is microweb's own or already checked. */
+static int mw__send_file_trusted(mw_res *rs, int status, const char *content_type, size_t ctype_len, int fd,
+                                 unsigned long long offset, unsigned long long length) {
+    int rc = mw__res_begin_whole(rs, status, content_type, ctype_len);
     if (rc) return rc;
     rs->src.kind = MW__SRC_FILE;
     rs->src.fd = fd;
-    rs->src.offset = (unsigned long long)offset;
-    rs->src.left = (unsigned long long)length;
+    rs->src.offset = offset;
+    rs->src.left = length;
     return 0;
+}
+
+int mw_send_file(mw_res *rs, int status, const char *content_type, int fd, long long offset, long long length) {
+    if (content_type && !mw__valid_field_value(content_type)) return MW_EINVAL;
+    if (fd < 0 || offset < 0 || length < 0) return MW_EINVAL;
+    return mw__send_file_trusted(rs, status, content_type, content_type ? strlen(content_type) : 0, fd,
+                                 (unsigned long long)offset, (unsigned long long)length);
 }
 
 int mw_send_pull(mw_res *rs, int status, const char *content_type, mw_pull_fn fn, void *arg,
@@ -4932,7 +4972,7 @@ struct mw__worker {
     mw__pool bufs;
     int batch; /* events taken per wait, set before the thread starts */
     time_t date_sec;
-    char date[80]; /* 29 bytes used; sized for any int the compiler imagines */
+    char date[MW__DATE_LEN + 1];
     time_t log_sec;
     char log_time[32];
 };
@@ -5050,7 +5090,7 @@ static void mw__pool_drain(mw__pool *p) {
 static const char *mw__date(mw__worker *w) {
     time_t t = time(NULL);
     if (t != w->date_sec) {
-        mw__format_http_date((long long)t, w->date, sizeof w->date);
+        mw__format_http_date((long long)t, w->date);
         w->date_sec = t;
     }
     return w->date;
@@ -8644,7 +8684,7 @@ static const char *mw__builtin_type(const char *ext, size_t n) {
     };
     size_t i;
     for (i = 0; i < sizeof table / sizeof table[0]; i += 2)
-        if (strlen(table[i]) == n && mw__ieq(ext, n, table[i])) return table[i + 1];
+        if (mw__ieq(ext, n, table[i])) return table[i + 1];
     return NULL;
 }
 
@@ -8742,7 +8782,8 @@ static int mw__parse_http_date(const char *s, size_t len, long long *out) {
 }
 
 /* A strong entity tag from the file's identity, size and modification time: it changes
-   whenever the bytes may have. */
+   whenever the bytes may have. Three hex numbers, quoted. */
+#define MW__ETAG_MAX 54
 static unsigned long long mw__file_mtime_ns(const struct stat *st) {
 #if defined(__APPLE__)
     return (unsigned long long)st->st_mtimespec.tv_sec * 1000000000u + (unsigned long long)st->st_mtimespec.tv_nsec;
@@ -8751,12 +8792,29 @@ static unsigned long long mw__file_mtime_ns(const struct stat *st) {
 #endif
 }
 
-static size_t mw__file_etag(char *out, size_t cap, const struct stat *st) {
-    int n = snprintf(out, cap, "\"%llx-%llx-%llx\"", (unsigned long long)st->st_ino, (unsigned long long)st->st_size,
-                     (unsigned long long)mw__file_mtime_ns(st));
-    return n < 0 || (size_t)n >= cap ? 0 : (size_t)n;
+static char *mw__put_hex(char *o, unsigned long long v) {
+    static const char hex[] = "0123456789abcdef";
+    char tmp[16];
+    size_t k = sizeof tmp;
+    do {
+        tmp[--k] = hex[v & 15];
+        v >>= 4;
+    } while (v);
+    memcpy(o, tmp + k, sizeof tmp - k);
+    return o + sizeof tmp - k;
 }
 
+static size_t mw__file_etag(char out[MW__ETAG_MAX], const struct stat *st) {
+    char *o = out;
+    *o++ = '"';
+    o = mw__put_hex(o, (unsigned long long)st->st_ino);
+    *o++ = '-';
+    o = mw__put_hex(o, (unsigned long long)st->st_size);
+    *o++ = '-';
+    o = mw__put_hex(o, mw__file_mtime_ns(st));
+    *o++ = '"';
+    return (size_t)(o - out);
+}
 /* An entity tag without its weakness indicator, for the weak comparison. */
 static mw_str mw__etag_opaque(mw_str tag) {
     if (tag.len >= 2 && tag.ptr[0] == 'W' && tag.ptr[1] == '/') {
@@ -8910,8 +8968,7 @@ static const char *mw__static_type(const mw_app *app, const char *path) {
         const mw__strlist *types = &((const mw__static_state *)app->ext_state[i])->types;
         size_t k;
         for (k = types->n; k >= 2; k -= 2) /* the latest mapping of an extension wins */
-            if (strlen(types->items[k - 2]) == ext.len && mw__ieq(ext.ptr, ext.len, types->items[k - 2]))
-                return types->items[k - 1];
+            if (mw__ieq(ext.ptr, ext.len, types->items[k - 2])) return types->items[k - 1];
     }
     t = mw__builtin_type(ext.ptr, ext.len);
     return t ? t : "application/octet-stream";
@@ -9094,7 +9151,7 @@ static int mw__static_not_modified(mw_req *rq, const char *etag, size_t etag_len
 /* Sends the opened file: 304, 206, 416 or 200, by the request's conditions. */
 static void mw__static_send(const mw__mount *m, mw_req *rq, mw_res *rs, const char *name, mw__static_file *f) {
     const char *ctype = mw__static_type(m->app, name), *coding, *range;
-    char etag[64], last_modified[80], content_range[80];
+    char etag[MW__ETAG_MAX], last_modified[MW__DATE_LEN + 1], content_range[80];
     unsigned long long size, off = 0, len;
     long long mtime;
     size_t etag_len;
@@ -9103,8 +9160,8 @@ static void mw__static_send(const mw__mount *m, mw_req *rq, mw_res *rs, const ch
     size = (unsigned long long)f->st.st_size;
     len = size;
     mtime = (long long)f->st.st_mtime;
-    etag_len = mw__file_etag(etag, sizeof etag, &f->st);
-    mw__format_http_date(mtime, last_modified, sizeof last_modified);
+    etag_len = mw__file_etag(etag, &f->st);
+    mw__format_http_date(mtime, last_modified);
     if (mw__static_not_modified(rq, etag, etag_len, mtime)) {
         mw__static_close(f);
         mw_send(rs, 304, NULL, NULL, 0);
@@ -9122,7 +9179,7 @@ static void mw__static_send(const mw__mount *m, mw_req *rq, mw_res *rs, const ch
         mw_error(rs, 416, "range not satisfiable");
         snprintf(content_range, sizeof content_range, "bytes */%llu", size);
     } else {
-        mw_send_file(rs, part == MW__RANGE_PART ? 206 : 200, ctype, f->fd, (long long)off, (long long)len);
+        mw__send_file_trusted(rs, part == MW__RANGE_PART ? 206 : 200, ctype, strlen(ctype), f->fd, off, len);
         f->fd = -1; /* the response closes it */
         if (part == MW__RANGE_PART)
             snprintf(content_range, sizeof content_range, "bytes %llu-%llu/%llu", off, off + len - 1, size);

@@ -188,6 +188,10 @@ check build_kqueue_asan sh -c "clang $SAN $KQ -pthread -I. examples/hello.c -o $
     clang $SAN $KQ -pthread -I. tests/testapp.c -o $B/kqueue/testapp &&
     nm $B/kqueue/hello | grep -q kq_shim_fds" # the shim is in: the kqueue branch was built
 MW_THREADS=4 E2E_TIMEOUT_SCALE=3 suite e2e_kqueue_asan python3 tests/e2e.py "$B/kqueue/hello" "$B/kqueue/testapp" --quick
+# not Linux to the header: static files by the O_NOFOLLOW walk, sent by pread and send
+check build_kqueue_static_asan sh -c "clang $SAN $KQ -pthread -I. tests/staticapp.c -o $B/kqueue/staticapp &&
+    ! nm $B/kqueue/staticapp | grep -q ' U sendfile'"
+MW_THREADS=2 E2E_TIMEOUT_SCALE=3 suite static_kqueue_asan python3 tests/static.py "$B/kqueue/staticapp" --walk --quick
 MW_THREADS=1 E2E_TIMEOUT_SCALE=3 \
     suite e2e_kqueue_one_worker_asan python3 tests/e2e.py "$B/kqueue/hello" "$B/kqueue/testapp" --quick
 

@@ -426,6 +426,24 @@ def test_big_file_whole_and_in_ranges(app):
     conn.close()
 
 
+def test_file_past_4_gib(app):
+    """A sparse 5 GiB file: its length, and a range that starts past 4 GiB."""
+    path = os.path.join(app.root, "huge.bin")
+    size, at, marker = 5 << 30, (4 << 30) + 12345, b"PAST-4-GIB"
+    with open(path, "wb") as f:
+        f.truncate(size)
+        f.seek(at)
+        f.write(marker)
+    try:
+        r = app.get("/static/huge.bin", method="HEAD")
+        check("past_4_gib_head_length", r.status == 200 and r.header("Content-Length") == str(size), r.summary())
+        r = app.get("/static/huge.bin", {"Range": "bytes=%d-%d" % (at, at + len(marker) - 1)})
+        check("past_4_gib_range", r.status == 206 and r.body == marker
+              and r.header("Content-Range") == "bytes %d-%d/%d" % (at, at + len(marker) - 1, size), r.summary())
+    finally:
+        os.unlink(path)
+
+
 def rss_kib(pid):
     with open("/proc/%d/status" % pid) as f:
         for line in f:
