@@ -497,6 +497,49 @@ def test_slow_downloads_keep_memory_flat(app, pid):
     check("slow_downloads_memory_flat_under_16_kib_each", growth < 16 * count, "%d KiB for %d" % (growth, count))
 
 
+def slow_reader_outlives_the_write_timeout(binary, root):
+    """With MW_LIMIT_WRITE_TIMEOUT_MS at 1 s, a client that reads 2 KiB every 100 ms
+    keeps its download for 4 s (its reads free too little for the socket to become
+    writable within the timeout); one that stops reading is cut."""
+    server = Server(command_for(binary), {"STATIC_ROOT": root, "MW_THREADS": "2", "WRITE_TIMEOUT_MS": "1000"})
+    try:
+        if not check("write_timeout_server_starts", server.wait_ready(), server.stderr_text()):
+            return
+        reader, idle = socket.socket(), socket.socket()
+        for s in (reader, idle):
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            s.connect((HOST, server.port))
+            s.sendall(build_request("GET", "/static/big.bin"))
+        reader.settimeout(T(2))
+        got, end = 0, time.monotonic() + 4
+        try:
+            while time.monotonic() < end:
+                data = reader.recv(2048)
+                if not data:
+                    break
+                got += len(data)
+                time.sleep(0.1)  # the client's pace, not synchronisation
+            alive = time.monotonic() >= end
+        except (socket.timeout, ConnectionError):
+            alive = False
+        check("slow_reader_kept_past_the_write_timeout", alive and got > 40000, "%d bytes, alive %s" % (got, alive))
+        idle.settimeout(T(8))  # it has read nothing for 4 s: what it can read now is what the kernel held
+        taken = 0
+        try:
+            while (data := idle.recv(1 << 20)):
+                taken += len(data)
+            cut = True
+        except ConnectionError:
+            cut = True
+        except socket.timeout:
+            cut = False
+        check("client_that_stops_reading_is_cut", cut and taken < BIG_BYTES, "%d bytes, cut %s" % (taken, cut))
+        reader.close()
+        idle.close()
+    finally:
+        server.kill()
+
+
 def main(argv):
     args = [a for a in argv if not a.startswith("--")]
     walk, quick = "--walk" in argv, "--quick" in argv
@@ -525,6 +568,8 @@ def main(argv):
             check("staticapp_exits_cleanly", server.wait_exit(T(10)) == 0, server.stderr_text())
         finally:
             server.kill()
+        if not quick:
+            slow_reader_outlives_the_write_timeout(args[0], root)
     finally:
         shutil.rmtree(base, ignore_errors=True)
     print("%d passed, %d failed" % (Tally.passed, Tally.failed), flush=True)

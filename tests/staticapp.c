@@ -8,7 +8,8 @@
    /bare      no Cache-Control
    /staticx/hello    a route beside the mounts: a prefix matches whole segments only
    /static/special   a route inside a mount's prefix: routes win over the folder
-   Files ending in .data are application/x-microweb-data (mw_static_type). */
+   Files ending in .data are application/x-microweb-data (mw_static_type).
+   WRITE_TIMEOUT_MS sets MW_LIMIT_WRITE_TIMEOUT_MS. */
 #define MICROWEB_IMPLEMENTATION
 #include "microweb.h"
 
@@ -20,12 +21,13 @@ static void hello(mw_req *rq, mw_res *rs) {
 }
 
 int main(void) {
-    const char *root = getenv("STATIC_ROOT");
+    const char *root = getenv("STATIC_ROOT"), *write_timeout = getenv("WRITE_TIMEOUT_MS");
     mw_app *app = mw_app_new();
     mw_static_opts dots = {NULL, 1, 0}, links = {NULL, 0, 1}, cached = {"public, max-age=3600", 0, 0},
                    bare = {"", 0, 0};
     if (!root) return 2;
     mw_set_limit(app, MW_LIMIT_CONNECTIONS_PER_IP, 0); /* the slow-download test opens 1,000 */
+    if (write_timeout) mw_set_limit(app, MW_LIMIT_WRITE_TIMEOUT_MS, atoll(write_timeout));
     mw_static(app, "/static", root, NULL);
     mw_static(app, "/dots", root, &dots);
     mw_static(app, "/links", root, &links);
