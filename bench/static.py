@@ -201,7 +201,8 @@ def wrk_row(proc, port, row, etag, duration):
         raise bench.BenchError(f"{row}: {per_byte:,.0f} bytes per answer, not a {'304' if WRK_ROWS[row][3] else 'file'}")
     return {"rps": n / (summary["duration_us"] / 1e6), "cpu_us": per_request(user_after - user + system_after - system),
             "user_us": per_request(user_after - user), "system_us": per_request(system_after - system),
-            "bytes_per_request": per_byte}
+            "bytes_per_request": per_byte, "busy_pct": 100 * (user_after - user + system_after - system) /
+            bench.CLK_TCK / (summary["duration_us"] / 1e6)}
 
 
 def wrk_rounds(live, etags, plan):
@@ -461,18 +462,24 @@ def verdict(ok):
     return "PASS" if ok else "MISSED"
 
 
+def paired_ratio(mine, theirs, metric):
+    """The median over the rounds of microweb's figure / nginx's in the same round (the
+    two ran back to back, so a drift of the machine cancels)."""
+    return statistics.median(a[metric] / b[metric] for a, b in zip(mine, theirs))
+
+
 def wrk_table(rows):
-    lines = ["| row | microweb req/s | nginx req/s | ratio | target | microweb CPU µs/req (user + kernel) "
-             "| nginx CPU µs/req (user + kernel) | ratio | target | median rounds: req/s ratio, CPU ratio |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
+    lines = ["| row | microweb req/s | nginx req/s | req/s ratio | target | microweb CPU µs/req (user + kernel) "
+             "| nginx CPU µs/req (user + kernel) | CPU ratio | target | CPU ratio, median rounds "
+             "| server core busy, microweb / nginx |", "|" + "---|" * 11]
     verdicts = {}
     for row, (title, *_) in WRK_ROWS.items():
         mw, ng = rows[row]["microweb"], rows[row]["nginx"]
         rps = {k: statistics.median(r["rps"] for r in rows[row][k]) for k in SERVERS}
         best = {k: min(rows[row][k], key=lambda r: r["cpu_us"]) for k in SERVERS}
         cpu_median = {k: statistics.median(r["cpu_us"] for r in rows[row][k]) for k in SERVERS}
-        paired_rps = statistics.median(a["rps"] / b["rps"] for a, b in zip(mw, ng))
-        r_rps, r_cpu = rps["microweb"] / rps["nginx"], best["microweb"]["cpu_us"] / best["nginx"]["cpu_us"]
+        busy = {k: statistics.median(r["busy_pct"] for r in rows[row][k]) for k in SERVERS}
+        r_rps, r_cpu = paired_ratio(mw, ng, "rps"), best["microweb"]["cpu_us"] / best["nginx"]["cpu_us"]
         verdicts[row] = {"rps": r_rps >= RPS_TARGET, "cpu": r_cpu <= CPU_TARGET}
 
         def cpu_cell(k):
@@ -482,21 +489,22 @@ def wrk_table(rows):
         lines.append(f"| {title} | {rps['microweb']:,.0f} | {rps['nginx']:,.0f} | {r_rps:.3f}x "
                      f"| ≥ {RPS_TARGET}x {verdict(verdicts[row]['rps'])} | {cpu_cell('microweb')} | {cpu_cell('nginx')} "
                      f"| {r_cpu:.3f}x | ≤ {CPU_TARGET}x {verdict(verdicts[row]['cpu'])} "
-                     f"| {paired_rps:.3f}x, {cpu_median['microweb'] / cpu_median['nginx']:.3f}x |")
+                     f"| {cpu_median['microweb'] / cpu_median['nginx']:.3f}x "
+                     f"| {busy['microweb']:.0f}% / {busy['nginx']:.0f}% |")
     return "\n".join(lines), verdicts
 
 
 def download_table(runs):
     mb_s = {k: statistics.median(r["mb_s"] for r in runs[k]) for k in SERVERS}
     cpu = {k: statistics.median(r["cpu_s"] for r in runs[k]) for k in SERVERS}
-    ratio = mb_s["microweb"] / mb_s["nginx"]
+    ratio = paired_ratio(runs["microweb"], runs["nginx"], "mb_s")
     ok = ratio >= DOWNLOAD_TARGET
     lines = ["| server | MB/s (median) | each download | server CPU per download (median) |", "|---|---|---|---|"]
     for k in SERVERS:
         each = " / ".join(f"{r['mb_s']:,.0f}" for r in runs[k])
         lines.append(f"| {k} | {mb_s[k]:,.0f} | {each} | {cpu[k]:.3f} s |")
-    lines.append(f"| ratio microweb / nginx | {ratio:.3f}x (target ≥ {DOWNLOAD_TARGET}x: {verdict(ok)}) | | "
-                 f"{cpu['microweb'] / cpu['nginx'] if cpu['nginx'] else float('nan'):.2f}x |")
+    cpu_ratio = f"{cpu['microweb'] / cpu['nginx']:.2f}x" if cpu["nginx"] else "-"
+    lines.append(f"| microweb / nginx | {ratio:.3f}x (target ≥ {DOWNLOAD_TARGET}x: {verdict(ok)}) | | {cpu_ratio} |")
     return "\n".join(lines), ok
 
 
@@ -556,7 +564,8 @@ def rounds_text(rows):
     out = []
     for row in WRK_ROWS:
         for k in SERVERS:
-            out.append(f"- {row} {k}: " + "; ".join(f"{r['rps']:,.0f} req/s {r['cpu_us']:.2f} µs" for r in rows[row][k]))
+            out.append(f"- {row} {k}: " + "; ".join(f"{r['rps']:,.0f} req/s {r['cpu_us']:.2f} µs {r['busy_pct']:.0f}%"
+                                                     for r in rows[row][k]))
     return "\n".join(out)
 
 
@@ -578,18 +587,23 @@ def report(results, plan, command):
     if "get" in results:
         text, verdicts["wrk"] = wrk_table(results["get"])
         lines += ["## Requests (wrk -t1; 4 KiB and 304: -c64, 1 MiB: -c16)", "", text, "",
-                  "req/s: the median round of each server. CPU: utime+stime ticks of the server's process tree "
-                  "(nginx: master and worker) from /proc/PID/stat over the wrk run, divided by the requests; "
-                  "the targets use each server's least disturbed round (this host's noise only adds CPU), the "
-                  "last column the ratio of the median rounds (req/s: the median of the per-round ratios). "
+                  "req/s: the median round of each server; the req/s ratio is the median over the rounds of "
+                  "microweb's req/s / nginx's in the same round (they ran back to back). CPU: utime+stime ticks of "
+                  "the server's process tree (nginx: master and worker) from /proc/PID/stat over the wrk run, "
+                  "divided by the requests, in each server's least disturbed round (this host's noise only adds "
+                  "CPU; the ratio of the median rounds beside it). "
                   "Each server was checked first: GET of each file returns its bytes, and a curl with "
                   "`If-None-Match: <that server's ETag>` gets 304; wrk's bytes per answer are checked too "
-                  "(a file's size or more; under 1 KiB for 304).", ""]
+                  "(a file's size or more; under 1 KiB for 304). Server core busy: the server's CPU over the run's "
+                  "wall time; under 100% the server waited for wrk (which shares core 0 with this runner and "
+                  "whatever else the host runs), so req/s is then the client's figure and CPU per request the "
+                  "server's.", ""]
     if "download" in results:
         text, verdicts["download"] = download_table(results["download"])
         lines += [f"## 100 MB download (`curl -s -o /dev/null`, {plan['downloads']} timed, one at a time)", "",
                   text, "", "MB/s = 10^8 bytes / curl's time_total; one untimed download per server first; the "
-                  "servers back to back, the other first each round.", ""]
+                  "servers back to back, the other first each round; the ratio is the median of the rounds' "
+                  "ratios. Server CPU: utime+stime ticks (1/100 s) over the download.", ""]
     if "memory" in results:
         text, verdicts["memory"] = memory_table(results["memory"])
         lines += [f"## Memory with {plan['slow']:,} slow downloads of the 100 MB file", "", text, "",
@@ -637,7 +651,7 @@ def report(results, plan, command):
                              f"the end of the {plan['hold']:g} s hold (the first closed "
                              f"{mem[k]['first_cut_s']:g} s after the first connect) although each was still reading")
     if "get" in results:
-        lines += ["", "## Rounds (req/s, CPU µs per request)", "", rounds_text(results["get"])]
+        lines += ["", "## Rounds (req/s, CPU µs per request, server core busy)", "", rounds_text(results["get"])]
     return "\n".join(lines) + "\n", verdicts
 
 
