@@ -6,7 +6,7 @@ WARN    := -Wall -Wextra -Wpedantic -Wshadow -Wstrict-prototypes -Wmissing-proto
 PORT    ?= 8080
 B       := build
 
-.PHONY: all run run-stream run-site test clean format fuzz bench bench-quick bench-streams run-pg
+.PHONY: all run run-stream run-site test clean format fuzz bench bench-quick bench-streams bench-static run-pg
 
 all: $(B)/hello $(B)/stream $(B)/site $(B)/middleware $(B)/crypto $(B)/ownership $(B)/testapp $(B)/unit $(B)/restart $(B)/alloc $(B)/toolkit $(B)/json_suite $(B)/json_memory \
      $(B)/json_locale $(B)/limits_table $(B)/hello_test $(B)/streams $(B)/static $(B)/staticapp tests/json_check
@@ -106,6 +106,9 @@ fuzz:
 # bench/streams.py: SSE fan-out vs Node.js and FastAPI, large bodies vs nginx, memory per
 # stream; report in bench/results/streams.md (bench-streams: that part alone, 5 s windows)
 # bench/middleware.py: the hello row with hooks and with a session, as ratios to hello alone
+# bench/static.py: mw_static against nginx serving one folder (4 KiB, 1 MiB, 304, 100 MB
+# downloads, memory with 1,000 slow downloads); report in bench/results/static.md
+# (bench-static: that part alone)
 BENCH_SECONDS ?= 8
 
 bench:
@@ -113,12 +116,16 @@ bench:
 	python3 bench/db.py --duration $(BENCH_SECONDS)
 	python3 bench/streams.py --duration $(BENCH_SECONDS)
 	python3 bench/middleware.py
+	python3 bench/static.py
 
 bench-quick:
 	python3 bench/run.py --quick
 
 bench-streams:
 	python3 bench/streams.py
+
+bench-static:
+	python3 bench/static.py
 
 # The PostgreSQL example (needs libpq: apt-get install libpq-dev; not part of `all`)
 $(B)/todo_pg: examples/todo_pg.c microweb.h | $(B)
