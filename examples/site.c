@@ -27,7 +27,7 @@
    them once and afterwards only asks whether they changed (ETag, 304). */
 static const char page_top[] =
     "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>microweb site</title>\n"
-    "<link rel=\"stylesheet\" href=\"/static/style.css\">\n"
+    "<link rel=\"stylesheet\" href=\"/static/style.css\"><link rel=\"icon\" href=\"/static/logo.png\">\n"
     "<script src=\"/static/app.js\" defer></script></head>\n<body>\n"
     "<header><img src=\"/static/logo.png\" alt=\"microweb logo\" width=\"48\" height=\"48\">"
     "<h1>microweb site</h1></header>\n"
