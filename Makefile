@@ -83,7 +83,7 @@ run: $(B)/hello
 run-stream: $(B)/stream
 	PORT=$(PORT) ./$(B)/stream
 
-# the site example: login form, session, CSRF, CORS (a key made for this run only)
+# the site example: login form, session, CSRF, CORS, static files (a key made for this run only)
 run-site: $(B)/site
 	PORT=$(PORT) MW_SECRET_KEY=$${MW_SECRET_KEY:-$$(head -c 32 /dev/urandom | base64)} ./$(B)/site
 

@@ -1,7 +1,9 @@
-/* site.c - a small site: a login form, a session, CSRF protection, security headers
-   and an API another origin may call.
+/* site.c - a small site: a login form, a session, CSRF protection, security headers,
+   an API another origin may call, and its stylesheet, script and logo as static files.
 
-   Build and run (the session key comes from the environment):
+   Build and run from the repository's root (the session key comes from the environment):
+       make run-site
+   or by hand:
        make build/site
        MW_SECRET_KEY=$(head -c 32 /dev/urandom | base64) CORS_ORIGIN=http://localhost:5173 build/site
    Then open http://127.0.0.1:8080/ and log in as demo / demo.
@@ -11,19 +13,25 @@
    GET  /me        {"user":"demo"}, or 401 without a session
    POST /logout    ends the session, 303 to /
    GET  /api/time  the server's time and the session's user, readable by pages from
-                   CORS_ORIGIN (comma-separated origins), with credentials */
+                   CORS_ORIGIN (comma-separated origins), with credentials
+   GET  /static/x  the file x of the folder STATIC_DIR (by default examples/site/static,
+                   relative to where the server runs): style.css, app.js, logo.png, and
+                   style.css.gz (style.css gzipped) for browsers that accept gzip */
 #define MICROWEB_IMPLEMENTATION
 #include "microweb.h"
 
 #include <stdlib.h>
 #include <time.h>
 
+/* The page's look, behaviour and logo are files under /static: the browser fetches
+   them once and afterwards only asks whether they changed (ETag, 304). */
 static const char page_top[] =
     "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>microweb site</title>\n"
-    "<style>body{font:16px system-ui,sans-serif;max-width:28em;margin:3em auto;padding:0 1em;color:#222}"
-    "form{display:grid;gap:.6em;margin:1.5em 0}input,button{font:inherit;padding:.4em .6em}"
-    "button{cursor:pointer}.note{color:#555;font-size:.9em}.error{color:#b00020}</style></head>\n<body>\n"
-    "<h1>microweb site</h1>\n";
+    "<link rel=\"stylesheet\" href=\"/static/style.css\"><link rel=\"icon\" href=\"/static/logo.png\">\n"
+    "<script src=\"/static/app.js\" defer></script></head>\n<body>\n"
+    "<header><img src=\"/static/logo.png\" alt=\"microweb logo\" width=\"48\" height=\"48\">"
+    "<h1>microweb site</h1></header>\n"
+    "<p id=\"js-status\">The page's script has not run.</p>\n";
 
 /* A browser that loaded a form of ours holds a session with a CSRF secret, and must send
    the form's token back. A client without one (curl, a script) has no session a forged
@@ -121,7 +129,7 @@ static void api_time(mw_req *rq, mw_res *rs) {
 
 int main(void) {
     mw_app *app = mw_app_new();
-    const char *origin = getenv("CORS_ORIGIN");
+    const char *origin = getenv("CORS_ORIGIN"), *static_dir = getenv("STATIC_DIR");
     mw_security_headers(app, NULL);
     mw_sessions(app, NULL); /* the key from MW_SECRET_KEY; CSRF's Origin check comes with it */
     if (origin && origin[0]) {
@@ -137,5 +145,7 @@ int main(void) {
     mw_get(app, "/me", me);
     mw_post(app, "/logout", logout);
     mw_get(app, "/api/time", api_time);
+    /* a folder that cannot be opened is logged, and the server does not start */
+    mw_static(app, "/static", static_dir && static_dir[0] ? static_dir : "examples/site/static", NULL);
     return mw_run(app);
 }

@@ -1,22 +1,28 @@
 #!/usr/bin/env python3
 """End-to-end tests of examples/site.c with curl and Python's http.client: the login
 form and its CSRF token, the signed-cookie session, the cross-origin check, CORS on
-/api/time and the security headers on every answer.
+/api/time, the security headers on every answer and the static files under /static.
 
 usage: python3 tests/site.py SITE_BINARY
+
+The site runs in the repository's root, as `make run-site` runs it, so that it finds
+its default static folder examples/site/static.
 
   GET  /          an HTML page with the login form (a CSRF token in it)
   POST /login     form user=demo&password=demo: sets the session, 303 to /me
   GET  /me        {"user":"demo"}, or 401 without a session
   POST /logout    ends the session, 303 to /
   GET  /api/time  CORS for the origin in CORS_ORIGIN
+  GET  /static/x  the file x of STATIC_DIR (default examples/site/static)
 
 Prints "PASS name" / "FAIL name: detail" per check and "N passed, N failed" last.
 """
+import gzip
 import http.client
 import json
 import os
 import re
+import socket
 import subprocess
 import sys
 import tempfile
@@ -25,6 +31,8 @@ import urllib.parse
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from e2e import HOST, Server, T, Tally, check, command_for, short  # noqa: E402
 
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+STATIC = os.path.join(ROOT, "examples", "site", "static")
 KEY = "site-test-key-0123456789abcdef"
 ORIGIN = "http://localhost:5173"
 TOKEN_RE = re.compile(r'name="csrf_token" value="([A-Za-z0-9_-]{86})"')
@@ -56,6 +64,21 @@ class Site:
         out = subprocess.run(["curl", "-sS", "--max-time", str(T(10))] + list(args), capture_output=True, text=True)
         return out.returncode, out.stdout, out.stderr
 
+    def curl_bytes(self, path, *args):
+        """curl's answer to path with args: (status, {lowercase name: value}, body bytes)."""
+        with tempfile.TemporaryDirectory() as d:
+            body_file = os.path.join(d, "body")
+            rc, head, err = self.curl("-D", "-", "-o", body_file, *args, "http://%s%s" % (self.host, path))
+            if rc != 0:
+                raise RuntimeError("curl exited %d: %s" % (rc, err.strip()))
+            body = b""  # curl makes no file for an answer without content
+            if os.path.exists(body_file):
+                with open(body_file, "rb") as f:
+                    body = f.read()
+        lines = head.strip().split("\n")
+        fields = dict(line.split(":", 1) for line in lines[1:] if ":" in line)
+        return int(lines[0].split()[1]), {k.strip().lower(): v.strip() for k, v in fields.items()}, body
+
 
 def cookie_value(set_cookies, name="session"):
     for sc in set_cookies:
@@ -66,6 +89,11 @@ def cookie_value(set_cookies, name="session"):
 
 def form(**fields):
     return urllib.parse.urlencode(fields)
+
+
+def static_file(name):
+    with open(os.path.join(STATIC, name), "rb") as f:
+        return f.read()
 
 
 # ---------------------------------------------------------------------------
@@ -83,7 +111,8 @@ def test_home_page_has_a_login_form_with_a_csrf_token(s):
 
 
 def test_security_headers_on_every_answer(s):
-    for method, path in (("GET", "/"), ("GET", "/me"), ("GET", "/nowhere"), ("POST", "/me"), ("GET", "/api/time")):
+    for method, path in (("GET", "/"), ("GET", "/me"), ("GET", "/nowhere"), ("POST", "/me"), ("GET", "/api/time"),
+                         ("GET", "/static/app.js"), ("GET", "/static/nowhere.css")):
         status, headers, _, _ = s.request(method, path)
         missing = {k: headers.get(k) for k, v in SECURITY.items() if headers.get(k) != v}
         check("security_headers_on_%s_%s_%d" % (method, path.strip("/").replace("/", "_") or "root", status),
@@ -175,6 +204,84 @@ def test_api_time_is_cors_enabled_for_its_origin(s):
           headers.get("access-control-allow-origin") == ORIGIN, (status, headers))
 
 
+def test_static_files_have_their_types_and_bytes(s):
+    for name, ctype in (("style.css", "text/css; charset=utf-8"), ("app.js", "text/javascript; charset=utf-8"),
+                        ("logo.png", "image/png")):
+        status, headers, body = s.curl_bytes("/static/" + name)
+        check("static_%s_is_%s" % (name, ctype.split(";")[0]), status == 200 and headers.get("content-type") == ctype,
+              (status, headers))
+        check("static_%s_is_the_file_with_nosniff" % name, body == static_file(name) and
+              headers.get("x-content-type-options") == "nosniff", (len(body), headers))
+    check("static_logo_is_a_png", static_file("logo.png").startswith(b"\x89PNG\r\n\x1a\n"))
+
+
+def raw_answer(s, method, path, *fields):
+    """A request on its own connection, read to the server's close: (head text, bytes after
+    it). curl would not read what follows a 304's or a HEAD answer's head; this shows it."""
+    lines = ("%s %s HTTP/1.1" % (method, path), "Host: " + s.host, "Connection: close") + fields
+    with socket.create_connection((HOST, s.port), timeout=T(10)) as sock:
+        sock.sendall(("".join(line + "\r\n" for line in lines) + "\r\n").encode())
+        data = b""
+        while chunk := sock.recv(65536):
+            data += chunk
+    head, _, rest = data.partition(b"\r\n\r\n")
+    return head.decode("latin-1"), rest
+
+
+def test_static_etag_revalidates_to_an_empty_304(s):
+    _, headers, _ = s.curl_bytes("/static/app.js")
+    etag = headers.get("etag", "")
+    check("static_answer_has_a_strong_etag", re.fullmatch(r'"[^"]+"', etag), headers)
+    status, headers304, body = s.curl_bytes("/static/app.js", "-H", "If-None-Match: " + etag)
+    check("static_if_none_match_with_the_etag_is_304", status == 304 and headers304.get("etag") == etag,
+          (status, headers304))
+    head, rest = raw_answer(s, "GET", "/static/app.js", "If-None-Match: " + etag)
+    check("static_304_has_no_body", head.startswith("HTTP/1.1 304") and rest == b"" and body == b"", (head, rest[:40]))
+    status, _, body = s.curl_bytes("/static/app.js", "-H", 'If-None-Match: "another"')
+    check("static_if_none_match_with_another_etag_is_200", status == 200 and body == static_file("app.js"), status)
+
+
+def test_static_head_is_get_without_the_body(s):
+    # RFC 9110 §9.3.2: the same header fields as GET, and no content
+    _, get_headers, _ = s.curl_bytes("/static/logo.png")
+    _, head_headers, _ = s.curl_bytes("/static/logo.png", "-I")
+    del get_headers["date"], head_headers["date"]
+    check("static_head_has_the_headers_of_get", head_headers == get_headers, (head_headers, get_headers))
+    head, rest = raw_answer(s, "HEAD", "/static/logo.png")
+    check("static_head_sends_no_body", head.startswith("HTTP/1.1 200") and rest == b"", (head, rest[:40]))
+
+
+def test_static_range_is_206_with_those_bytes(s):
+    whole = static_file("app.js")
+    status, headers, body = s.curl_bytes("/static/app.js", "-r", "0-9")
+    check("static_range_0_9_is_206", status == 206 and headers.get("content-range") == "bytes 0-9/%d" % len(whole),
+          (status, headers))
+    check("static_range_0_9_is_the_first_10_bytes", body == whole[:10], body)
+
+
+def test_static_gzip_sibling_for_a_client_that_accepts_it(s):
+    status, headers, body = s.curl_bytes("/static/style.css", "-H", "Accept-Encoding: gzip")
+    check("static_gzip_answer_is_content_encoding_gzip", status == 200 and
+          headers.get("content-encoding") == "gzip" and headers.get("content-type") == "text/css; charset=utf-8",
+          (status, headers))
+    check("static_gzip_answer_varies_by_accept_encoding", headers.get("vary") == "Accept-Encoding", headers)
+    check("static_gzip_answer_gunzips_to_the_file", gzip.decompress(body) == static_file("style.css"), short(body))
+    _, plain, body = s.curl_bytes("/static/style.css")
+    check("static_without_accept_encoding_is_the_file_itself", "content-encoding" not in plain and
+          body == static_file("style.css"), plain)
+
+
+def test_static_folder_without_slash_redirects(s):
+    status, headers, body = s.curl_bytes("/static")
+    check("static_prefix_alone_is_301_to_the_folder", status == 301 and headers.get("location") == "/static/",
+          (status, headers, body))
+
+
+def test_static_post_is_405_with_allow(s):
+    status, headers, _ = s.curl_bytes("/static/app.js", "-X", "POST")
+    check("static_post_is_405", status == 405 and headers.get("allow") == "GET, HEAD, OPTIONS", (status, headers))
+
+
 def test_refuses_to_start_without_a_key(binary):
     env = {k: v for k, v in os.environ.items() if k != "MW_SECRET_KEY"}
     env.update(PORT="0", HOST=HOST)
@@ -185,17 +292,51 @@ def test_refuses_to_start_without_a_key(binary):
           any("sessions need a secret key: set MW_SECRET_KEY" in line for line in lines), lines)
 
 
+def test_static_dir_comes_from_the_environment(binary):
+    with tempfile.TemporaryDirectory() as d:
+        for name, text in (("hello.txt", "hello from STATIC_DIR\n"), (".secret", "not for the web\n")):
+            with open(os.path.join(d, name), "w") as f:
+                f.write(text)
+        server = Server(command_for(binary), {"MW_SECRET_KEY": KEY, "STATIC_DIR": d})
+        try:
+            if check("site_with_static_dir_starts", server.wait_ready(), server.stderr_text()):
+                s = Site(server)
+                status, _, body = s.curl_bytes("/static/hello.txt")
+                check("static_dir_file_is_served", status == 200 and body == b"hello from STATIC_DIR\n", (status, body))
+                status, _, _ = s.curl_bytes("/static/style.css")
+                check("static_dir_replaces_the_default_folder", status == 404, status)
+                status, _, _ = s.curl_bytes("/static/.secret")
+                check("static_dotfile_is_404", status == 404, status)
+        finally:
+            server.kill()
+    env = dict(os.environ, MW_SECRET_KEY=KEY, STATIC_DIR=os.path.join(ROOT, "no-such-folder"), PORT="0", HOST=HOST)
+    try:
+        out = subprocess.run(command_for(binary), env=env, capture_output=True, text=True, timeout=T(20))
+    except subprocess.TimeoutExpired:
+        check("site_with_a_missing_static_dir_does_not_start", False, "still serving after %ss" % T(20))
+        return
+    check("site_with_a_missing_static_dir_does_not_start", out.returncode != 0, out.returncode)
+    check("site_with_a_missing_static_dir_says_why", "cannot open folder" in out.stderr and "no-such-folder" in out.stderr,
+          out.stderr)
+
+
 TESTS = [test_home_page_has_a_login_form_with_a_csrf_token, test_security_headers_on_every_answer,
          test_login_with_curl_sets_the_session_and_redirects_to_me, test_me_without_a_session_is_401,
          test_wrong_password_is_401_with_the_form, test_browser_flow_needs_the_forms_token,
-         test_cross_site_posts_are_refused, test_api_time_is_cors_enabled_for_its_origin]
+         test_cross_site_posts_are_refused, test_api_time_is_cors_enabled_for_its_origin,
+         test_static_files_have_their_types_and_bytes, test_static_etag_revalidates_to_an_empty_304,
+         test_static_head_is_get_without_the_body, test_static_range_is_206_with_those_bytes,
+         test_static_gzip_sibling_for_a_client_that_accepts_it, test_static_folder_without_slash_redirects,
+         test_static_post_is_405_with_allow]
 
 
 def main(argv):
     if len(argv) != 1:
         print(__doc__.strip().splitlines()[3], file=sys.stderr)
         return 2
-    server = Server(command_for(argv[0]), {"MW_SECRET_KEY": KEY, "CORS_ORIGIN": ORIGIN, "MW_THREADS": "2"})
+    binary = os.path.abspath(argv[0]) if os.path.isfile(argv[0]) else argv[0]
+    os.chdir(ROOT)
+    server = Server(command_for(binary), {"MW_SECRET_KEY": KEY, "CORS_ORIGIN": ORIGIN, "MW_THREADS": "2"})
     try:
         if check("site_starts_and_reports_port", server.wait_ready(), server.stderr_text()):
             s = Site(server)
@@ -206,7 +347,8 @@ def main(argv):
                     check(test.__name__.removeprefix("test_"), False, "%s: %s" % (type(e).__name__, e))
     finally:
         server.kill()
-    test_refuses_to_start_without_a_key(argv[0])
+    test_refuses_to_start_without_a_key(binary)
+    test_static_dir_comes_from_the_environment(binary)
     print("%d passed, %d failed" % (Tally.passed, Tally.failed), flush=True)
     return 0 if Tally.failed == 0 else 1
 

@@ -13,9 +13,10 @@
 // CORS: the page's fetch() reads /api/time without and with the session cookie, with
 // an allowed custom header (a preflight) and not with one the site does not allow, and
 // reads a 404's JSON; from the refused origin the fetch fails. CSRF: a form on the other
-// site that posts the login is refused (403), the site's own form logs in.
-// Screenshots: site-home.png, site-logged-in.png and site-cors.png in SCREENSHOT_DIR
-// (build by default).
+// site that posts the login is refused (403), the site's own form logs in. Static files:
+// the page's stylesheet (gzipped), script and logo come from /static and take effect.
+// Screenshots: site-home.png, site-static.png, site-logged-in.png and site-cors.png in
+// SCREENSHOT_DIR (build by default).
 // Prints "PASS name" / "FAIL name: detail" per check and "N passed, N failed" last.
 import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { createServer } from "node:http";
@@ -105,6 +106,44 @@ async function postEvilForm(tab, pageOrigin, siteOrigin) {
            setCookie: await resp.headerValue("set-cookie") };
 }
 
+const STATIC_FILES = ["/static/style.css", "/static/app.js", "/static/logo.png"];
+
+/* The page in tab came with its stylesheet, script and logo from /static: each answered
+   200 or 304, and each took effect. Takes the screenshot shotPath once the script has
+   shown the server's clock. */
+async function checkStaticFiles(tab, answers, pageErrors, shotPath) {
+  const paths = await waitFor(() => {
+    const seen = answers.map((r) => new URL(r.url()).pathname);
+    return STATIC_FILES.every((f) => seen.includes(f)) ? seen : null;
+  }, 5000);
+  check("page_requests_its_stylesheet_script_and_logo", paths, show(answers.map((r) => r.url())));
+  check("every_static_request_is_200_or_304", answers.length > 0 &&
+        answers.every((r) => r.status() === 200 || r.status() === 304),
+        show(answers.map((r) => `${r.url()} ${r.status()}`)));
+  const css = answers.find((r) => r.url().endsWith("/static/style.css"));
+  check("stylesheet_comes_gzipped_from_its_sibling", css && (await css.headerValue("content-encoding")) === "gzip" &&
+        (await css.headerValue("vary")) === "Accept-Encoding", css ? show(await css.allHeaders()) : "no answer");
+  // style.css: h1 {color: #1f5fa8}, header {display: flex}
+  const styled = await tab.evaluate(() => {
+    const style = (selector) => document.querySelector(selector) && getComputedStyle(document.querySelector(selector));
+    return { h1: style("h1")?.color, header: style("header")?.display };
+  });
+  check("stylesheet_is_applied", styled.h1 === "rgb(31, 95, 168)" && styled.header === "flex", show(styled));
+  const jsStatus = () => tab.evaluate(() => document.getElementById("js-status")?.textContent ?? null);
+  const clock = await waitFor(async () => {
+    const text = (await jsStatus()) || "";
+    return /^script loaded; the server's clock says \S/.test(text) ? text : null;
+  }, 5000);
+  check("script_ran_and_showed_the_server_clock", clock, show(await jsStatus()));
+  const logo = await tab.evaluate(() => {
+    const img = document.querySelector('header img[src="/static/logo.png"]');
+    return img && { complete: img.complete, width: img.naturalWidth, height: img.naturalHeight, alt: img.alt };
+  });
+  check("logo_image_is_loaded", logo && logo.complete && logo.width > 0 && logo.height > 0 && logo.alt, show(logo));
+  check("page_has_no_script_errors", pageErrors.length === 0, show(pageErrors));
+  await tab.screenshot({ path: shotPath });
+}
+
 const probe = (page, name, path, init) => page.evaluate(([n, p, i]) => window.probe(n, p, i), [name, path, init]);
 const show = (r) => JSON.stringify(r);
 
@@ -122,7 +161,8 @@ async function main() {
     const pagePort = pageServer.address().port;
     const pageOrigin = `http://${HOST}:${pagePort}`;
     const otherOrigin = `http://localhost:${pagePort}`;
-    site = startServer(binary, 0, { MW_SECRET_KEY: SECRET_KEY, CORS_ORIGIN: pageOrigin });
+    site = startServer(binary, 0, { MW_SECRET_KEY: SECRET_KEY, CORS_ORIGIN: pageOrigin,
+                                    STATIC_DIR: join(here, "..", "..", "examples", "site", "static") });
     const sitePort = await site.ready;
     if (!check("site_starts", sitePort, site.lines.join(" | "))) return;
     siteOrigin = `http://${HOST}:${sitePort}`;
@@ -144,7 +184,13 @@ async function main() {
 
     // 3b and the screenshots: the site's own form, in another tab of the same browser
     const siteTab = await context.newPage();
+    const staticAnswers = [], pageErrors = [];
+    siteTab.on("response", (resp) => {
+      if (new URL(resp.url()).pathname.startsWith("/static/")) staticAnswers.push(resp);
+    });
+    siteTab.on("pageerror", (e) => pageErrors.push(String(e)));
     await siteTab.goto(`${siteOrigin}/`);
+    await checkStaticFiles(siteTab, staticAnswers, pageErrors, join(shots, "site-static.png"));
     const form = siteTab.locator('form[action="/login"]');
     check("home_shows_the_login_form", (await form.count()) === 1 &&
           (await form.locator('input[name="csrf_token"]').getAttribute("value") || "").length > 0,
@@ -166,7 +212,17 @@ async function main() {
           `${landed.status()} ${meText}`);
     const cookie = (await context.cookies(siteOrigin)).find((c) => c.name === "session");
     check("session_cookie_is_httponly_and_lax", cookie && cookie.httpOnly && cookie.sameSite === "Lax", show(cookie));
+    const logBefore = site.lines.length;
     await siteTab.goto(`${siteOrigin}/`);
+    // Cache-Control: no-cache, so the browser asks again with the ETag it holds: the
+    // access log (the wire; the page's own view may show a cached 200) has three 304s
+    const revalidated = () => STATIC_FILES.every((f) => site.lines.slice(logBefore).some((l) =>
+      l.includes(` GET ${f} 304 `)));
+    check("static_files_are_revalidated_with_304", await waitFor(revalidated, 5000),
+          `access log: ${site.lines.slice(logBefore).join(" | ")}`);
+    check("every_static_request_is_still_200_or_304",
+          staticAnswers.every((r) => r.status() === 200 || r.status() === 304),
+          show(staticAnswers.map((r) => `${r.url()} ${r.status()}`)));
     const loggedIn = (await siteTab.locator("p", { hasText: "Logged in as" }).textContent()) || "";
     check("home_says_logged_in_as_demo", loggedIn.startsWith("Logged in as demo") &&
           (await siteTab.locator("strong").textContent()) === "demo" &&
@@ -230,7 +286,7 @@ async function main() {
       await new Promise((res) => pageServer.close(res));
     }
     rmSync(profile, { recursive: true, force: true });
-    console.log(`  screenshots: ${shots}/site-{home,logged-in,cors}.png`);
+    console.log(`  screenshots: ${shots}/site-{home,static,logged-in,cors}.png`);
     summary();
   }
 }
