@@ -4931,7 +4931,6 @@ struct mw__conn {
     long long req_start_us;              /* for the access log's duration */
     mw__buf outq;                        /* bytes the client has not taken yet */
     size_t outq_off;
-    long blocked_unacked; /* the socket's unacknowledged bytes when sending last blocked */
     mw__source src;  /* the current response's body, after outq */
     int src_framing; /* MW__FRAME_... of the source's bytes */
     int src_status;  /* for the access log, when the source ends */
@@ -7604,7 +7603,6 @@ static int mw__conn_settle(mw__worker *w, mw__conn *c, int out) {
     if (c->close_after == MW__CLOSE && c->rstart < c->rlen) c->close_after = MW__CLOSE_LINGER;
     if (mw__conn_output_queued(c) || out == MW__OUT_BLOCKED) {
         if (phase != MW__PH_WRITE) mw__set_phase(c, MW__PH_WRITE, now + lim->v[MW_LIMIT_WRITE_TIMEOUT_MS]);
-        c->blocked_unacked = mw__unacked_bytes(c->fd);
         return mw__conn_hand_off(w, c, MW__EV_WRITE);
     }
     if (c->src.kind == MW__SRC_PUSH) {                         /* parked: reading tells when the client goes away */
@@ -7729,13 +7727,6 @@ static int mw__conn_idle_over(mw__worker *w, mw__conn *c) {
 }
 
 /* The phase's deadline passed (the sweeper woke us). */
-/* Whether a client the socket could not send to has read since: the kernel's queue
-   shrank. A client reading a few KiB a second frees too little for the socket to
-   become writable within the write timeout, and is still progressing. */
-static int mw__client_took_bytes(const mw__conn *c) {
-    return c->fd >= 0 && mw__unacked_bytes(c->fd) < c->blocked_unacked;
-}
-
 static int mw__conn_expire(mw__worker *w, mw__conn *c, int phase) {
     if (phase == MW__PH_HEAD || phase == MW__PH_BODY) {
         int stalled =
@@ -7747,10 +7738,6 @@ static int mw__conn_expire(mw__worker *w, mw__conn *c, int phase) {
         return mw__conn_settle(w, c, MW__OUT_DONE); /* the 408 goes out behind what is queued, then a FIN */
     } else if (phase == MW__PH_IDLE) {
         return mw__conn_idle_over(w, c);
-    }
-    if (phase == MW__PH_WRITE && mw__client_took_bytes(c)) {
-        MW__STORE(&c->deadline, mw__now_ms() + w->app->limits.v[MW_LIMIT_WRITE_TIMEOUT_MS]);
-        return mw__conn_settle(w, c, MW__OUT_BLOCKED);
     }
     mw__conn_close(w, c); /* a client that stopped reading, or a linger that ran out */
     return 0;
