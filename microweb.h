@@ -418,7 +418,7 @@
                         a folder without one is 404: folders are never listed
        a file           200 with Content-Length, Last-Modified, a strong ETag (the
                         file's inode, size and modification time in ns), Cache-Control,
-                        Accept-Ranges: bytes and X-Content-Type-Options: nosniff
+                        Vary, Accept-Ranges: bytes and X-Content-Type-Options: nosniff
        If-None-Match    (a list, "*", W/ tags compared weakly) matching: 304; without
                         it, If-Modified-Since (any of the three HTTP-date forms) not
                         older than the file: 304. A 304 carries ETag, Last-Modified,
@@ -430,10 +430,10 @@
                         or the Last-Modified date) that does not match: the whole file
        Accept-Encoding  allowing br or gzip, and a file app.js.br or app.js.gz beside
                         app.js: that file is sent instead (br first), with Content-
-                        Encoding, app.js's Content-Type and its own ETag; Vary:
-                        Accept-Encoding whenever such a sibling was looked for. Nothing
-                        is compressed by microweb: make the siblings at build time
-                        (gzip -k -9 app.js)
+                        Encoding, app.js's Content-Type and its own ETag ("x-gzip"
+                        counts as gzip). Every answer about a file says Vary: Accept-
+                        Encoding. Nothing is compressed by microweb: make the siblings
+                        at build time (gzip -k -9 -n app.js)
        missing, hidden or refused (below)   404; no permission 403; out of file
                         descriptors 503 with Retry-After
    Files are sent by the kernel (sendfile; pread and send elsewhere) as the client takes
@@ -1278,6 +1278,11 @@ void mw_pg_healthz(mw_req *rq, mw_res *rs);
    before microweb.h, _GNU_SOURCE came too late and glibc hid the declaration. */
 #if defined(__linux__) && defined(__GLIBC__) && !defined(__USE_GNU)
 MW__C_LINKAGE int accept4(int fd, struct sockaddr *addr, socklen_t *addrlen, int flags);
+#endif
+/* syscall (openat2 has no glibc wrapper before 2.36) hides the same way, behind
+   _DEFAULT_SOURCE, when a strict -D_POSIX_C_SOURCE came first. */
+#if defined(__linux__) && defined(__GLIBC__) && !defined(__USE_MISC)
+MW__C_LINKAGE long syscall(long number, ...);
 #endif
 
 #ifdef MSG_NOSIGNAL
@@ -3724,6 +3729,7 @@ static const char *mw__reason(int status) {
     case 413: return "Content Too Large";
     case 414: return "URI Too Long";
     case 415: return "Unsupported Media Type";
+    case 416: return "Range Not Satisfiable";
     case 417: return "Expectation Failed";
     case 422: return "Unprocessable Content";
     case 426: return "Upgrade Required";
@@ -9106,20 +9112,18 @@ static void mw__static_redirect_to_folder(mw_req *rq, mw_res *rs) {
     else mw_error(rs, 503, "out of memory");
 }
 
-/* Swaps f for a precompressed sibling (name.br, then name.gz) the client accepts.
-   Returns the Content-Encoding, or NULL when f stays. */
-static const char *mw__static_sibling(const mw__mount *m, mw_req *rq, const char *name, mw__static_file *f,
-                                      int *looked) {
-    static const char *const codings[][2] = {{"br", ".br"}, {"gzip", ".gz"}};
+/* Swaps f for a precompressed sibling (name.br, then name.gz) the client accepts
+   ("x-gzip" is gzip: RFC 9110 §8.4.1.3). Returns the Content-Encoding, or NULL when f
+   stays. */
+static const char *mw__static_sibling(const mw__mount *m, mw_req *rq, const char *name, mw__static_file *f) {
+    static const char *const codings[][3] = {{"br", "br", ".br"}, {"gzip", "x-gzip", ".gz"}};
     const char *ae = mw_header(rq, "Accept-Encoding");
     size_t i;
-    *looked = 0;
     for (i = 0; ae && i < sizeof codings / sizeof codings[0]; i++) {
         mw__static_file z;
         char *zname;
-        if (!mw__accepts_coding(ae, codings[i][0])) continue;
-        *looked = 1;
-        if (!(zname = mw__static_join(rq, name, codings[i][1]))) return NULL;
+        if (!mw__accepts_coding(ae, codings[i][0]) && !mw__accepts_coding(ae, codings[i][1])) continue;
+        if (!(zname = mw__static_join(rq, name, codings[i][2]))) return NULL;
         if (mw__static_open(m, zname, &z) == 200) {
             mw__static_close(f);
             *f = z;
@@ -9130,13 +9134,15 @@ static const char *mw__static_sibling(const mw__mount *m, mw_req *rq, const char
     return NULL;
 }
 
-/* The headers every answer about the file carries, 304 included (RFC 9110 §15.4.5). */
+/* The headers every answer about the file carries, 304 included (RFC 9110 §15.4.5).
+   Vary: which bytes are sent depends on Accept-Encoding wherever a sibling may exist
+   (RFC 9110 §12.5.5), so a cache keeps the encodings apart. */
 static void mw__static_validators(const mw__mount *m, mw_res *rs, const char *etag, size_t etag_len,
-                                  const char *last_modified, int vary) {
+                                  const char *last_modified) {
     mw__add_header_n(rs, "ETag", 4, etag, etag_len);
     mw__add_header_n(rs, "Last-Modified", 13, last_modified, MW__DATE_LEN);
     if (*m->cache_control) mw__add_header(rs, "Cache-Control", m->cache_control);
-    if (vary) mw__add_header_n(rs, "Vary", 4, "Accept-Encoding", 15);
+    mw__add_header_n(rs, "Vary", 4, "Accept-Encoding", 15);
 }
 
 /* RFC 9110 §13.2.2: If-None-Match decides when sent, else If-Modified-Since. */
@@ -9155,8 +9161,8 @@ static void mw__static_send(const mw__mount *m, mw_req *rq, mw_res *rs, const ch
     unsigned long long size, off = 0, len;
     long long mtime;
     size_t etag_len;
-    int looked, part = MW__RANGE_WHOLE;
-    coding = mw__static_sibling(m, rq, name, f, &looked);
+    int part = MW__RANGE_WHOLE;
+    coding = mw__static_sibling(m, rq, name, f);
     size = (unsigned long long)f->st.st_size;
     len = size;
     mtime = (long long)f->st.st_mtime;
@@ -9165,7 +9171,7 @@ static void mw__static_send(const mw__mount *m, mw_req *rq, mw_res *rs, const ch
     if (mw__static_not_modified(rq, etag, etag_len, mtime)) {
         mw__static_close(f);
         mw_send(rs, 304, NULL, NULL, 0);
-        mw__static_validators(m, rs, etag, etag_len, last_modified, looked);
+        mw__static_validators(m, rs, etag, etag_len, last_modified);
         return;
     }
     range = strcmp(mw_method(rq), "GET") == 0 ? mw_header(rq, "Range") : NULL; /* GET only: RFC 9110 §14.2 */
@@ -9184,7 +9190,7 @@ static void mw__static_send(const mw__mount *m, mw_req *rq, mw_res *rs, const ch
         if (part == MW__RANGE_PART)
             snprintf(content_range, sizeof content_range, "bytes %llu-%llu/%llu", off, off + len - 1, size);
         if (coding) mw__add_header(rs, "Content-Encoding", coding);
-        mw__static_validators(m, rs, etag, etag_len, last_modified, looked);
+        mw__static_validators(m, rs, etag, etag_len, last_modified);
     }
     mw__add_header_n(rs, "Accept-Ranges", 13, "bytes", 5);
     if (part != MW__RANGE_WHOLE) mw__add_header(rs, "Content-Range", content_range);

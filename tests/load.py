@@ -29,12 +29,14 @@ def raise_fd_limit(n):
     return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
 
 
-def start(binary, env=None, fd_limit=None):
-    """A testapp with extra environment, optionally under an RLIMIT_NOFILE of its own."""
+def start(binary, env=None, fd_limit=None, fd_hard_limit=None):
+    """A testapp with extra environment, optionally under an RLIMIT_NOFILE of its own
+    (the hard limit too, unless given apart: mw_serve raises the soft one to it)."""
     def limit_fds():
         if fd_limit:
             hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
-            resource.setrlimit(resource.RLIMIT_NOFILE, (min(fd_limit, hard), hard))
+            new_hard = min(fd_hard_limit or fd_limit, hard)
+            resource.setrlimit(resource.RLIMIT_NOFILE, (min(fd_limit, new_hard), new_hard))
     server = Server(command_for(binary), env, preexec_fn=limit_fds)
     if not check("server_starts_" + "_".join(sorted(env or {})).lower(), server.wait_ready(),
                  server.stderr_text()):
@@ -198,6 +200,28 @@ def test_out_of_descriptors(binary):
         for s in held:
             s.close()
         stop(server, "out_of_descriptors")
+
+
+def test_soft_descriptor_limit_raised(binary):
+    """Started under a soft limit of 40 descriptors and a hard one of 2048, the server
+    raises the soft one (as Go's runtime does) and holds 300 connections."""
+    server = start(binary, {"MW_THREADS": "2"}, fd_limit=40, fd_hard_limit=2048)
+    if not server:
+        return
+    held = []
+    try:
+        for _ in range(300):
+            held.append(socket.create_connection((HOST, server.port), timeout=T(5)))
+        for s in held:
+            s.sendall(GET_ROOT)
+        answered = sum(1 for s in held if s.recv(4096).startswith(b"HTTP/1.1 200"))
+        check("soft_descriptor_limit_raised_to_hard", answered == len(held), "%d of %d answered" % (answered, 300))
+        check("soft_descriptor_limit_no_pause", not any("pausing" in line for line in server.lines),
+              server.stderr_text())
+    finally:
+        for s in held:
+            s.close()
+        server.kill()
 
 
 def test_slow_reader(binary):
@@ -422,7 +446,8 @@ def main(argv):
     if len(argv) != 1:
         print(__doc__.strip().splitlines()[-3], file=sys.stderr)
         return 2
-    for test in (test_slowloris, test_ten_thousand_idle_connections, test_out_of_descriptors, test_slow_reader,
+    for test in (test_slowloris, test_ten_thousand_idle_connections, test_out_of_descriptors,
+                 test_soft_descriptor_limit_raised, test_slow_reader,
                  test_json_bodies_give_memory_back, test_slow_bodies_cannot_lock_everyone_out):
         try:
             test(argv[0])
