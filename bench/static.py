@@ -382,15 +382,15 @@ def strace_counts(proc, port, row, etag, seconds, workdir):
     argv = ["strace", "-c", "-f", "-o", str(out)]
     for pid in pids:
         argv += ["-p", str(pid)]
-    tracer = subprocess.Popen(argv, stderr=subprocess.PIPE, text=True)
+    tracer = subprocess.Popen(argv, stderr=subprocess.PIPE)
     try:
-        attached, deadline = 0, time.monotonic() + 10
-        while attached < len(pids) and time.monotonic() < deadline:
-            ready, _, _ = select.select([tracer.stderr], [], [], deadline - time.monotonic())
-            line = tracer.stderr.readline() if ready else ""
-            if not line:
-                raise bench.BenchError(f"strace did not attach to {pids}")
-            attached += "attached" in line
+        said, deadline = b"", time.monotonic() + 10
+        while said.count(b"attached") < len(pids):  # one "Process N attached" line per pid
+            ready, _, _ = select.select([tracer.stderr], [], [], max(0.0, deadline - time.monotonic()))
+            chunk = os.read(tracer.stderr.fileno(), 4096) if ready else b""
+            if not chunk:
+                raise bench.BenchError(f"strace did not attach to {pids}: {said.decode(errors='replace')[-300:]}")
+            said += chunk
         summary = run_wrk(wrk_argv(port, row, etag, seconds), seconds)
     finally:
         tracer.send_signal(signal.SIGINT)
