@@ -405,12 +405,14 @@
    starting with '.', hard_links = 1 serves files with more than one hard link. A prefix
    matches whole segments ("/static" never "/staticx"); "/" mounts the folder at the
    top. Several mounts may be made; a route (mw_get ...) under a mount's prefix wins
-   over its files. The folder is opened once, by mw_static: a folder that does not
+   over its files (a route at exactly the prefix is refused, MW_EEXIST: the mount
+   answers there with its redirect). The folder is opened once, by mw_static: a folder that does not
    exist makes it return MW_EINVAL, print one line, and mw_run refuse to start.
    int mw_static_type(app, "wasm", "application/wasm")   the Content-Type for an
-   extension (no dot; any case), before the built-in table: html, css, js and mjs
-   (text/javascript, RFC 9239), json, txt, md, csv, xml, svg, png, jpg, gif, webp, avif,
-   ico, woff, woff2, ttf, otf, wasm, pdf, webmanifest, mp4, webm, mp3, ogg, wav, zip, gz;
+   extension (no dot; any case), before the built-in table: html, htm, css, js and mjs
+   (text/javascript, RFC 9239), json, map, txt, md, csv, xml, svg, png, jpg, jpeg, gif,
+   webp, avif, ico, woff, woff2, ttf, otf, wasm, pdf, webmanifest, mp4, webm, mp3, ogg,
+   wav, zip, gz;
    text types say charset=utf-8; any other file is application/octet-stream.
    What a request gets:
        GET and HEAD (HEAD: the same head, no body); another method 405 with Allow
@@ -419,10 +421,14 @@
        a file           200 with Content-Length, Last-Modified, a strong ETag (the
                         file's inode, size and modification time in ns), Cache-Control,
                         Vary, Accept-Ranges: bytes and X-Content-Type-Options: nosniff
+       If-Match         not matching (strongly; "*" matches), or without it If-
+                        Unmodified-Since older than the file: 412 (RFC 9110 §13.2.2)
        If-None-Match    (a list, "*", W/ tags compared weakly) matching: 304; without
                         it, If-Modified-Since (any of the three HTTP-date forms) not
                         older than the file: 304. A 304 carries ETag, Last-Modified,
-                        Cache-Control and Vary
+                        Cache-Control and Vary. A modification time in the future is
+                        taken as now. A Range, If-Range or date field sent twice counts
+                        as absent; If-None-Match and If-Match may span several fields
        Range            (GET only, RFC 9110 §14.2) bytes=a-b, a- or -n: 206 with
                         Content-Range; past the end (or -0): 416, its Content-Range
                         an asterisk and the size; several ranges, another unit or a
@@ -438,22 +444,26 @@
                         descriptors 503 with Retry-After
    Files are sent by the kernel (sendfile; pread and send elsewhere) as the client takes
    them: no worker waits for a slow client, and a download costs a descriptor and a
-   small record whatever the size (over 4 GiB too). A file that shrinks while it is sent
-   cuts the response (its Content-Length cannot be kept).
+   small record whatever the size (over 4 GiB too). A client that reads slowly keeps its
+   download as long as it takes some bytes within each MW_WRITE_TIMEOUT_MS (the
+   kernel's send queue is measured, where it says: Linux, macOS). A file that shrinks
+   while it is sent cuts the response (its Content-Length cannot be kept).
    What is guaranteed: no file outside the folder is ever sent. A name is refused with
    400 before any file is touched when it holds, after percent-decoding, a "." or ".."
    segment (%2e%2e and the like; %252e stays the literal "%2e"), a '/' sent as %2F, a
    backslash, a NUL, a leading '/' or an empty segment (see ROUTES). The rest is opened
    relative to the folder's descriptor:
-   - on Linux 5.6 and later, by openat2 with RESOLVE_BENEATH and RESOLVE_NO_MAGICLINKS:
-     a symbolic link is followed only while it stays beneath the folder; one that leads
-     out (relative or absolute, or through /proc) is 404;
+   - on Linux 5.6 and later (built with headers that name SYS_openat2), by openat2 with
+     RESOLVE_BENEATH and RESOLVE_NO_MAGICLINKS: a relative symbolic link is followed
+     while it stays beneath the folder; one that leads out, any absolute one, and any
+     through /proc are 404;
    - elsewhere (other systems, older kernels, a sandbox that refuses openat2, valgrind,
      or -DMW_USE_OPENAT2=0), one name at a time with O_NOFOLLOW: no symbolic link is
      followed at all, even one that stays inside (404).
    Only regular files are sent (a FIFO, device or socket is 404, and opening one never
    blocks). A file with several hard links is 404 by default: a hard link made inside
-   the folder to a file elsewhere cannot be told from the file's own name. Names whose
+   the folder to a file elsewhere cannot be told from the file's own name (a folder
+   built by hard links, as pnpm and an optimised Nix store make, needs hard_links = 1). Names whose
    segments start with '.' (.env, .git/) are 404 by default. Not covered: a file system
    mounted inside the folder is served as part of it, and the folder itself is the one
    dir named when mw_static ran (a symbolic link in dir is followed then, once).
@@ -1294,8 +1304,10 @@ MW__C_LINKAGE long syscall(long number, ...);
 /* What is sent with more of it to come: the kernel holds a part segment until the rest
    arrives, one packet fewer for both ends. Before the FIN of a connection that closes
    after its answer (mw__conn_close sends the FIN with shutdown(SHUT_WR) before close(),
-   which could otherwise reset the held bytes away), and before a file's bytes, which
-   sendfile then pushes out with the head. */
+   which could otherwise reset the held bytes away), and before the bytes of a file of
+   up to MW__MORE_FILE_MAX, which sendfile then pushes out with the head (for a 1 MiB
+   file, holding the head back cost more CPU than it saved). */
+#define MW__MORE_FILE_MAX 65536
 #ifdef MSG_MORE
 #define MW__SEND_MORE MSG_MORE
 #else
@@ -3654,6 +3666,10 @@ struct mw_res {
 
 #define MW__DATE_LEN 29 /* "Sun, 06 Nov 1994 08:49:37 GMT" */
 
+static const char mw__months[] = "JanFebMarAprMayJunJulAugSepOctNovDec";
+#define MW__DATE_MIN (-62167219200LL) /* 0000-01-01T00:00:00Z */
+#define MW__DATE_MAX 253402300799LL   /* 9999-12-31T23:59:59Z */
+
 /* Two decimal digits of v (0-99) at o. */
 static char *mw__put_2digits(char *o, int v) {
     *o++ = (char)('0' + v / 10);
@@ -3666,11 +3682,15 @@ static char *mw__put_2digits(char *o, int v) {
    Last-Modified is formatted on every request for it, and snprintf would cost more
    than the rest of the head. */
 static void mw__format_http_date(long long t, char out[MW__DATE_LEN + 1]) {
-    static const char days[] = "ThuFriSatSunMonTueWed", months[] = "JanFebMarAprMayJunJulAugSepOctNovDec";
-    long long day = (t >= 0 ? t : t - 86399) / 86400, secs = t - day * 86400, z = day + 719468, era, doe, yoe, y, doy,
-              mp;
-    int m, d, wday = (int)(((day % 7) + 7) % 7);
+    static const char days[] = "ThuFriSatSunMonTueWed";
+    long long day, secs, z, era, doe, yoe, y, doy, mp;
+    int m, d, wday;
     char *o = out;
+    if (t < MW__DATE_MIN || t > MW__DATE_MAX) t = t < MW__DATE_MIN ? MW__DATE_MIN : MW__DATE_MAX; /* 4 digits of year */
+    day = (t >= 0 ? t : t - 86399) / 86400;
+    secs = t - day * 86400;
+    z = day + 719468;
+    wday = (int)(((day % 7) + 7) % 7);
     era = (z >= 0 ? z : z - 146096) / 146097;
     doe = z - era * 146097;
     yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
@@ -3679,14 +3699,13 @@ static void mw__format_http_date(long long t, char out[MW__DATE_LEN + 1]) {
     d = (int)(doy - (153 * mp + 2) / 5 + 1);
     m = (int)(mp < 10 ? mp + 3 : mp - 9);
     y = yoe + era * 400 + (m <= 2);
-    if (y < 0 || y > 9999) y = y < 0 ? 0 : 9999; /* outside what the format can say */
     memcpy(o, days + wday * 3, 3);
     o += 3;
     *o++ = ',';
     *o++ = ' ';
     o = mw__put_2digits(o, d);
     *o++ = ' ';
-    memcpy(o, months + (m - 1) * 3, 3);
+    memcpy(o, mw__months + (m - 1) * 3, 3);
     o += 3;
     *o++ = ' ';
     o = mw__put_2digits(mw__put_2digits(o, (int)(y / 100)), (int)(y % 100));
@@ -4937,9 +4956,10 @@ struct mw__conn {
     long long req_start_us;              /* for the access log's duration */
     mw__buf outq;                        /* bytes the client has not taken yet */
     size_t outq_off;
-    mw__source src;  /* the current response's body, after outq */
-    int src_framing; /* MW__FRAME_... of the source's bytes */
-    int src_status;  /* for the access log, when the source ends */
+    long blocked_unacked; /* the socket's unacknowledged bytes when sending last blocked */
+    mw__source src;       /* the current response's body, after outq */
+    int src_framing;      /* MW__FRAME_... of the source's bytes */
+    int src_status;       /* for the access log, when the source ends */
     unsigned long long src_bytes;
     char *src_request; /* "METHOD TARGET" of a source response, for the access log */
     char *pull_buf;    /* a pull source's buffer */
@@ -5429,10 +5449,12 @@ static int mw__send_queue(mw__conn *c, mw__buf *q, size_t *off, const mw__limits
     return rc;
 }
 
-/* The last answer before the FIN is complete in memory: the kernel may hold its tail
-   for the FIN. Not while a body is still to come from a source (it would wait 200 ms). */
+/* The kernel may hold what is sent for what follows at once: a small file's bytes
+   (sendfile sends them in the same pass), or the FIN after the last answer complete in
+   memory. Not before a pull or push body (it would wait 200 ms for it). */
 static int mw__send_flags(const mw__conn *c) {
-    if (c->src.kind == MW__SRC_FILE) return c->src.left && c->src_framing != MW__FRAME_NONE ? MW__SEND_MORE : 0;
+    if (c->src.kind == MW__SRC_FILE)
+        return c->src.left && c->src.left <= MW__MORE_FILE_MAX && c->src_framing != MW__FRAME_NONE ? MW__SEND_MORE : 0;
     return c->close_after != MW__KEEP_OPEN && c->src.kind == MW__SRC_MEMORY ? MW__SEND_MORE : 0;
 }
 
@@ -7609,6 +7631,7 @@ static int mw__conn_settle(mw__worker *w, mw__conn *c, int out) {
     if (c->close_after == MW__CLOSE && c->rstart < c->rlen) c->close_after = MW__CLOSE_LINGER;
     if (mw__conn_output_queued(c) || out == MW__OUT_BLOCKED) {
         if (phase != MW__PH_WRITE) mw__set_phase(c, MW__PH_WRITE, now + lim->v[MW_LIMIT_WRITE_TIMEOUT_MS]);
+        c->blocked_unacked = mw__unacked_bytes(c->fd);
         return mw__conn_hand_off(w, c, MW__EV_WRITE);
     }
     if (c->src.kind == MW__SRC_PUSH) {                         /* parked: reading tells when the client goes away */
@@ -7733,6 +7756,14 @@ static int mw__conn_idle_over(mw__worker *w, mw__conn *c) {
 }
 
 /* The phase's deadline passed (the sweeper woke us). */
+/* Whether a client the socket could not send to has read since: the kernel's queue
+   shrank. The socket reports writable only once about a third of its buffer (up to
+   4 MB) is free, so a client reading 40 KB/s can go longer than the write timeout
+   without one, and is still progressing. */
+static int mw__client_took_bytes(const mw__conn *c) {
+    return c->fd >= 0 && mw__unacked_bytes(c->fd) < c->blocked_unacked;
+}
+
 static int mw__conn_expire(mw__worker *w, mw__conn *c, int phase) {
     if (phase == MW__PH_HEAD || phase == MW__PH_BODY) {
         int stalled =
@@ -7744,6 +7775,10 @@ static int mw__conn_expire(mw__worker *w, mw__conn *c, int phase) {
         return mw__conn_settle(w, c, MW__OUT_DONE); /* the 408 goes out behind what is queued, then a FIN */
     } else if (phase == MW__PH_IDLE) {
         return mw__conn_idle_over(w, c);
+    }
+    if (phase == MW__PH_WRITE && mw__client_took_bytes(c)) {
+        MW__STORE(&c->deadline, mw__now_ms() + w->app->limits.v[MW_LIMIT_WRITE_TIMEOUT_MS]);
+        return mw__conn_settle(w, c, MW__OUT_BLOCKED);
     }
     mw__conn_close(w, c); /* a client that stopped reading, or a linger that ran out */
     return 0;
@@ -8624,15 +8659,21 @@ mw_str mw_body(const mw_req *rq) {
 }
 void *mw_userdata(const mw_req *rq) { return rq->app->userdata; }
 
-const char *mw_header(const mw_req *rq, const char *name) {
-    size_t i, n = strlen(name), k;
-    for (i = 0; i < rq->head->nfields; i++) {
-        const mw__field *f = &rq->head->fields[i];
+/* The value of the next field named name from field *i on (advancing *i past it), or NULL. */
+static const char *mw__header_next(const mw_req *rq, const char *name, size_t *i) {
+    size_t n = strlen(name), k;
+    for (; *i < rq->head->nfields; (*i)++) {
+        const mw__field *f = &rq->head->fields[*i];
         if (f->name_len != n) continue;
         for (k = 0; k < n && mw__lower((unsigned char)f->name[k]) == mw__lower((unsigned char)name[k]); k++) {}
-        if (k == n) return f->value;
+        if (k == n) return rq->head->fields[(*i)++].value;
     }
     return NULL;
+}
+
+const char *mw_header(const mw_req *rq, const char *name) {
+    size_t i = 0;
+    return mw__header_next(rq, name, &i);
 }
 
 const char *mw_param(const mw_req *rq, const char *name) {
@@ -8737,11 +8778,10 @@ static int mw__read_lit(const char *s, size_t len, size_t *i, const char *lit) {
 }
 
 static int mw__read_month(const char *s, size_t len, size_t *i, int *month) {
-    static const char months[] = "JanFebMarAprMayJunJulAugSepOctNovDec";
     int m;
     if (*i + 3 > len) return 0;
     for (m = 0; m < 12; m++)
-        if (memcmp(s + *i, months + m * 3, 3) == 0) break;
+        if (memcmp(s + *i, mw__months + m * 3, 3) == 0) break;
     if (m == 12) return 0;
     *i += 3;
     *month = m + 1;
@@ -8753,9 +8793,20 @@ static int mw__read_clock(const char *s, size_t len, size_t *i, int *h, int *mi,
            mw__read_lit(s, len, i, ":") && mw__read_digits(s, len, i, 2, sec);
 }
 
+/* A two-digit year: the one in this century, unless that is more than 50 years
+   ahead, then the century before (RFC 9110 §5.6.7). */
+static int mw__rfc850_year(int yy) {
+    time_t now = time(NULL);
+    struct tm tm;
+    int year, y;
+    gmtime_r(&now, &tm);
+    year = tm.tm_year + 1900;
+    y = year / 100 * 100 + yy;
+    return y > year + 50 ? y - 100 : y;
+}
+
 /* An HTTP-date in any of the three forms a recipient must accept (RFC 9110 §5.6.7):
-   IMF-fixdate, the obsolete RFC 850 form (a two-digit year: 19xx from 70, else 20xx)
-   and asctime's. 1 with the seconds since 1970 in *out. */
+   IMF-fixdate, the obsolete RFC 850 form (a two-digit year) and asctime's. 1 with the seconds since 1970 in *out. */
 static int mw__parse_http_date(const char *s, size_t len, long long *out) {
     const char *comma = (const char *)memchr(s, ',', len);
     size_t i = comma ? (size_t)(comma - s) + 1 : 0;
@@ -8772,7 +8823,7 @@ static int mw__parse_http_date(const char *s, size_t len, long long *out) {
               mw__read_lit(s, len, &i, " ") && mw__read_clock(s, len, &i, &h, &mi, &sec) &&
               mw__read_lit(s, len, &i, " GMT")))
             return 0;
-        y += y < 70 ? 2000 : 1900;
+        y = mw__rfc850_year(y);
     } else { /* "Sun Nov  6 08:49:37 1994" */
         i = 4;
         if (len < 4 || s[3] != ' ' || !mw__read_month(s, len, &i, &mo) || !mw__read_lit(s, len, &i, " ")) return 0;
@@ -8904,10 +8955,11 @@ static int mw__zero_weight(mw_str params) {
     return 1;
 }
 
-/* Whether Accept-Encoding (RFC 9110 §12.5.3) takes a coding: named, or "*", with a
-   weight above 0; a coding named with q=0 is refused whatever "*" says. */
-static int mw__accepts_coding(const char *ae, const char *coding) {
-    size_t i = 0, n = strlen(ae), clen = strlen(coding);
+/* Whether Accept-Encoding (RFC 9110 §12.5.3) takes a coding, by its name or its alias
+   (NULL: none): named, or "*", with a weight above 0; a coding named with q=0 is
+   refused whatever "*" says. */
+static int mw__accepts_coding(const char *ae, const char *coding, const char *alias) {
+    size_t i = 0, n = strlen(ae), clen = strlen(coding), alen = alias ? strlen(alias) : 0;
     int star = 0;
     mw_str e;
     while (mw__next_list_element(ae, n, &i, &e)) {
@@ -8915,7 +8967,9 @@ static int mw__accepts_coding(const char *ae, const char *coding) {
         size_t name_len = semi ? (size_t)(semi - e.ptr) : e.len;
         mw_str params = {semi ? semi : "", semi ? e.len - name_len : 0};
         while (name_len && (e.ptr[name_len - 1] == ' ' || e.ptr[name_len - 1] == '\t')) name_len--;
-        if (name_len == clen && mw__ieq(e.ptr, clen, coding)) return !mw__zero_weight(params);
+        if ((name_len == clen && mw__ieq(e.ptr, clen, coding)) ||
+            (alias && name_len == alen && mw__ieq(e.ptr, alen, alias)))
+            return !mw__zero_weight(params);
         if (name_len == 1 && e.ptr[0] == '*') star = !mw__zero_weight(params);
     }
     return star;
@@ -8991,19 +9045,31 @@ struct mw__open_how { /* struct open_how of <linux/openat2.h> */
 #define MW__RESOLVE_BENEATH 0x08       /* "..", absolute names and symlinks may not leave dirfd */
 static int mw__openat2_missing;        /* the kernel (or a seccomp filter) refused the call */
 
+/* -2 when the call itself is missing. EAGAIN (a rename raced a ".." the kernel met in
+   a link's target) is tried again, as openat2(2) asks. */
 static int mw__openat2_beneath(int root, const char *rel, int flags) {
     struct mw__open_how how;
     long fd;
+    int tries = 0;
     if (MW__LOAD(&mw__openat2_missing)) return -2;
     memset(&how, 0, sizeof how);
     how.flags = (uint64_t)flags;
     how.resolve = MW__RESOLVE_BENEATH | MW__RESOLVE_NO_MAGICLINKS;
-    fd = syscall(SYS_openat2, root, rel, &how, sizeof how);
-    if (fd < 0 && (errno == ENOSYS || errno == EPERM)) {
+    do fd = syscall(SYS_openat2, root, rel, &how, sizeof how);
+    while (fd < 0 && errno == EAGAIN && ++tries < 4);
+    if (fd < 0 && errno == ENOSYS) {
         MW__STORE(&mw__openat2_missing, 1);
         return -2;
     }
     return (int)fd;
+}
+
+/* Whether openat2 works here, asked once per mount: an old kernel says ENOSYS, a
+   sandbox that filters it EPERM. Later, EPERM is an answer about one file. */
+static void mw__openat2_probe(int root) {
+    int fd = mw__openat2_beneath(root, ".", O_RDONLY | O_CLOEXEC | O_DIRECTORY);
+    if (fd >= 0) close(fd);
+    else if (fd == -1 && errno == EPERM) MW__STORE(&mw__openat2_missing, 1);
 }
 #else
 #define MW__HAVE_OPENAT2 0
@@ -9064,7 +9130,7 @@ static int mw__static_open(const mw__mount *m, const char *rel, mw__static_file 
     /* O_NONBLOCK: opening a FIFO must not wait for a writer */
     f->fd = mw__open_beneath(m->root, rel, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
     if (f->fd < 0) {
-        if (errno == EACCES) return 403;
+        if (errno == EACCES || errno == EPERM) return 403;
         if (errno == EMFILE || errno == ENFILE || errno == ENOMEM) return 503;
         return 404; /* missing, a symlink leading out, a loop, a file where a folder was named */
     }
@@ -9116,13 +9182,13 @@ static void mw__static_redirect_to_folder(mw_req *rq, mw_res *rs) {
    ("x-gzip" is gzip: RFC 9110 §8.4.1.3). Returns the Content-Encoding, or NULL when f
    stays. */
 static const char *mw__static_sibling(const mw__mount *m, mw_req *rq, const char *name, mw__static_file *f) {
-    static const char *const codings[][3] = {{"br", "br", ".br"}, {"gzip", "x-gzip", ".gz"}};
+    static const char *const codings[][3] = {{"br", NULL, ".br"}, {"gzip", "x-gzip", ".gz"}};
     const char *ae = mw_header(rq, "Accept-Encoding");
     size_t i;
     for (i = 0; ae && i < sizeof codings / sizeof codings[0]; i++) {
         mw__static_file z;
         char *zname;
-        if (!mw__accepts_coding(ae, codings[i][0]) && !mw__accepts_coding(ae, codings[i][1])) continue;
+        if (!mw__accepts_coding(ae, codings[i][0], codings[i][1])) continue;
         if (!(zname = mw__static_join(rq, name, codings[i][2]))) return NULL;
         if (mw__static_open(m, zname, &z) == 200) {
             mw__static_close(f);
@@ -9145,13 +9211,58 @@ static void mw__static_validators(const mw__mount *m, mw_res *rs, const char *et
     mw__add_header_n(rs, "Vary", 4, "Accept-Encoding", 15);
 }
 
-/* RFC 9110 §13.2.2: If-None-Match decides when sent, else If-Modified-Since. */
-static int mw__static_not_modified(mw_req *rq, const char *etag, size_t etag_len, long long mtime) {
-    const char *inm = mw_header(rq, "If-None-Match"), *ims;
-    long long since;
-    if (inm) return mw__none_match_hits(inm, etag, etag_len);
-    ims = mw_header(rq, "If-Modified-Since");
-    return ims && mw__parse_http_date(ims, strlen(ims), &since) && mtime <= since;
+/* A field that counts only when sent once: two Range, If-Range or date fields have
+   no single meaning (RFC 9110 §5.3), and are taken as absent. */
+static const char *mw__header_once(const mw_req *rq, const char *name) {
+    size_t i = 0;
+    const char *v = mw__header_next(rq, name, &i);
+    return v && !mw__header_next(rq, name, &i) ? v : NULL;
+}
+
+/* If-None-Match, which may be split over several fields (a list). */
+static int mw__none_match_any(const mw_req *rq, const char *etag, size_t etag_len, int *sent) {
+    size_t i = 0;
+    const char *v;
+    *sent = 0;
+    while ((v = mw__header_next(rq, "If-None-Match", &i)) != NULL) {
+        *sent = 1;
+        if (mw__none_match_hits(v, etag, etag_len)) return 1;
+    }
+    return 0;
+}
+
+/* If-Match (RFC 9110 §13.1.1): "*", or a tag equal to the file's in the strong sense. */
+static int mw__if_match_holds(const mw_req *rq, const char *etag, size_t etag_len) {
+    size_t i = 0;
+    const char *v;
+    while ((v = mw__header_next(rq, "If-Match", &i)) != NULL) {
+        size_t pos = 0, n = strlen(v);
+        mw_str tag;
+        while (mw__next_list_element(v, n, &pos, &tag))
+            if ((tag.len == 1 && tag.ptr[0] == '*') || (tag.len == etag_len && memcmp(tag.ptr, etag, etag_len) == 0))
+                return 1;
+    }
+    return 0;
+}
+
+/* The preconditions in RFC 9110 §13.2.2's order: 412 when If-Match (or, without it,
+   If-Unmodified-Since) fails; 304 when If-None-Match (or, without it, If-Modified-Since)
+   says the client's copy is current; else 0. */
+static int mw__static_preconditions(const mw_req *rq, const char *etag, size_t etag_len, long long mtime) {
+    const char *date;
+    long long t;
+    int inm_sent;
+    size_t i = 0;
+    if (mw__header_next(rq, "If-Match", &i)) {
+        if (!mw__if_match_holds(rq, etag, etag_len)) return 412;
+    } else if ((date = mw__header_once(rq, "If-Unmodified-Since")) && mw__parse_http_date(date, strlen(date), &t) &&
+               mtime > t) {
+        return 412;
+    }
+    if (mw__none_match_any(rq, etag, etag_len, &inm_sent)) return 304;
+    if (inm_sent) return 0;
+    date = mw__header_once(rq, "If-Modified-Since");
+    return date && mw__parse_http_date(date, strlen(date), &t) && mtime <= t ? 304 : 0;
 }
 
 /* Sends the opened file: 304, 206, 416 or 200, by the request's conditions. */
@@ -9159,33 +9270,40 @@ static void mw__static_send(const mw__mount *m, mw_req *rq, mw_res *rs, const ch
     const char *ctype = mw__static_type(m->app, name), *coding, *range;
     char etag[MW__ETAG_MAX], last_modified[MW__DATE_LEN + 1], content_range[80];
     unsigned long long size, off = 0, len;
-    long long mtime;
+    long long mtime, now = (long long)time(NULL);
     size_t etag_len;
-    int part = MW__RANGE_WHOLE;
+    int part = MW__RANGE_WHOLE, pre;
     coding = mw__static_sibling(m, rq, name, f);
     size = (unsigned long long)f->st.st_size;
     len = size;
-    mtime = (long long)f->st.st_mtime;
+    /* a modification time in the future is sent as now (RFC 9110 §8.8.2.1) */
+    mtime = (long long)f->st.st_mtime < now ? (long long)f->st.st_mtime : now;
     etag_len = mw__file_etag(etag, &f->st);
     mw__format_http_date(mtime, last_modified);
-    if (mw__static_not_modified(rq, etag, etag_len, mtime)) {
+    if ((pre = mw__static_preconditions(rq, etag, etag_len, mtime)) != 0) {
         mw__static_close(f);
-        mw_send(rs, 304, NULL, NULL, 0);
+        if (pre == 412) mw_error(rs, 412, "the file does not match If-Match or If-Unmodified-Since");
+        else mw_send(rs, 304, NULL, NULL, 0);
         mw__static_validators(m, rs, etag, etag_len, last_modified);
         return;
     }
-    range = strcmp(mw_method(rq), "GET") == 0 ? mw_header(rq, "Range") : NULL; /* GET only: RFC 9110 §14.2 */
+    range = strcmp(mw_method(rq), "GET") == 0 ? mw__header_once(rq, "Range") : NULL; /* GET only: RFC 9110 §14.2 */
     if (range) {
-        const char *if_range = mw_header(rq, "If-Range");
+        const char *if_range = mw__header_once(rq, "If-Range");
         if (!if_range || mw__if_range_holds(if_range, etag, etag_len, mtime))
             part = mw__parse_range(range, size, &off, &len);
     }
     if (part == MW__RANGE_UNSATISFIABLE) {
         mw__static_close(f);
         mw_error(rs, 416, "range not satisfiable");
+        mw__add_header_n(rs, "Vary", 4, "Accept-Encoding", 15); /* the size is the chosen sibling's */
         snprintf(content_range, sizeof content_range, "bytes */%llu", size);
     } else {
-        mw__send_file_trusted(rs, part == MW__RANGE_PART ? 206 : 200, ctype, strlen(ctype), f->fd, off, len);
+        if (mw__send_file_trusted(rs, part == MW__RANGE_PART ? 206 : 200, ctype, strlen(ctype), f->fd, off, len) != 0) {
+            mw__static_close(f);
+            mw_error(rs, 503, "out of memory");
+            return;
+        }
         f->fd = -1; /* the response closes it */
         if (part == MW__RANGE_PART)
             snprintf(content_range, sizeof content_range, "bytes %llu-%llu/%llu", off, off + len - 1, size);
@@ -9270,6 +9388,9 @@ int mw_static(mw_app *app, const char *prefix, const char *dir, const mw_static_
     }
     m->next = s->mounts;
     s->mounts = m;
+#if MW__HAVE_OPENAT2
+    mw__openat2_probe(m->root);
+#endif
     if (!m->cache_control || !(pattern = (char *)MW_MALLOC(plen + 7))) return MW_ENOMEM;
     memcpy(pattern, prefix, plen);
     strcpy(pattern + plen, plen == 1 ? "*path" : "/*path"); /* prefix "/" gives "/" then the wildcard */

@@ -52,6 +52,26 @@ TEST(test_http_date_matches_the_c_library) {
     CHECK_INT(mismatches, 0);
 }
 
+TEST(test_http_date_clamped_to_four_digit_years) {
+    char out[MW__DATE_LEN + 1];
+    mw__format_http_date(-9223372036854775807LL - 1, out); /* a file system may hold any mtime */
+    CHECK_STR(out, "Sat, 01 Jan 0000 00:00:00 GMT");
+    mw__format_http_date(253402300800LL, out);
+    CHECK_STR(out, "Fri, 31 Dec 9999 23:59:59 GMT");
+}
+
+/* RFC 9110 §5.6.7: a two-digit year more than 50 years ahead is in the past century. */
+TEST(test_rfc850_year_window) {
+    time_t now = time(NULL);
+    struct tm tm;
+    int year;
+    gmtime_r(&now, &tm);
+    year = tm.tm_year + 1900;
+    CHECK_INT(mw__rfc850_year((year + 50) % 100), year + 50);
+    CHECK_INT(mw__rfc850_year((year + 51) % 100), year + 51 - 100);
+    CHECK_INT(mw__rfc850_year(year % 100), year);
+}
+
 TEST(test_http_date_refuses_malformed) {
     static const char *const bad[] = {"",
                                       "Sun, 06 Nov 1994 08:49:37",
@@ -139,19 +159,23 @@ TEST(test_if_range_is_strong) {
 }
 
 TEST(test_accept_encoding) {
-    CHECK(mw__accepts_coding("gzip, deflate, br", "br"));
-    CHECK(mw__accepts_coding("gzip;q=0.5", "gzip"));
-    CHECK(mw__accepts_coding("GZip ; q=1", "gzip"));
-    CHECK(!mw__accepts_coding("gzip;q=0", "gzip"));
-    CHECK(!mw__accepts_coding("gzip; q=0.000", "gzip"));
-    CHECK(mw__accepts_coding("gzip;q=0.001", "gzip"));
-    CHECK(mw__accepts_coding("*", "br"));
-    CHECK(!mw__accepts_coding("*;q=0", "br"));
-    CHECK(!mw__accepts_coding("br;q=0, *", "br"));
-    CHECK(mw__accepts_coding("br;q=0, *", "gzip"));
-    CHECK(!mw__accepts_coding("identity", "gzip"));
-    CHECK(!mw__accepts_coding("gzipx, xgzip", "gzip"));
-    CHECK(!mw__accepts_coding("", "gzip"));
+    CHECK(mw__accepts_coding("gzip, deflate, br", "br", NULL));
+    CHECK(mw__accepts_coding("gzip;q=0.5", "gzip", NULL));
+    CHECK(mw__accepts_coding("GZip ; q=1", "gzip", NULL));
+    CHECK(!mw__accepts_coding("gzip;q=0", "gzip", NULL));
+    CHECK(!mw__accepts_coding("gzip; q=0.000", "gzip", NULL));
+    CHECK(mw__accepts_coding("gzip;q=0.001", "gzip", NULL));
+    CHECK(mw__accepts_coding("*", "br", NULL));
+    CHECK(!mw__accepts_coding("*;q=0", "br", NULL));
+    CHECK(!mw__accepts_coding("br;q=0, *", "br", NULL));
+    CHECK(mw__accepts_coding("br;q=0, *", "gzip", NULL));
+    CHECK(!mw__accepts_coding("identity", "gzip", NULL));
+    CHECK(!mw__accepts_coding("gzipx, xgzip", "gzip", NULL));
+    CHECK(!mw__accepts_coding("", "gzip", NULL));
+    /* an alias is the same coding: refusing one name refuses the other, whatever "*" says */
+    CHECK(mw__accepts_coding("x-gzip", "gzip", "x-gzip"));
+    CHECK(!mw__accepts_coding("gzip;q=0, *", "gzip", "x-gzip"));
+    CHECK(!mw__accepts_coding("x-gzip;q=0, *", "gzip", "x-gzip"));
 }
 
 TEST(test_builtin_types) {
@@ -278,6 +302,8 @@ int main(void) {
     RUN(test_http_date_calendar_edges);
     RUN(test_http_date_round_trip);
     RUN(test_http_date_matches_the_c_library);
+    RUN(test_http_date_clamped_to_four_digit_years);
+    RUN(test_rfc850_year_window);
     RUN(test_http_date_refuses_malformed);
     RUN(test_range_forms);
     RUN(test_range_past_4_gib);
