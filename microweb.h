@@ -720,7 +720,7 @@
    ============================================================================
    The implementation follows this manual and the declarations, in sections that each
    use only those above them (search for the name after "----" to jump to one):
-   platform        sockets, the poller (epoll, kqueue, poll()), sendfile, clock; the only
+   platform        sockets, the poller (epoll, kqueue, poll()), sendfile, openat2, clock; the only
                    place with OS #ifdefs
    memory          growable buffers, the per-request arena, MW_MALLOC and friends
    log             the one path every line takes, and the thread that writes them
@@ -1411,6 +1411,65 @@ static long mw__sendfile(int out, int in, unsigned long long *offset, size_t n) 
     return (long)sent;
 #endif
 }
+
+/* A file's modification time in ns, for its entity tag. */
+static unsigned long long mw__file_mtime_ns(const struct stat *st) {
+#if defined(__APPLE__)
+    return (unsigned long long)st->st_mtimespec.tv_sec * 1000000000u + (unsigned long long)st->st_mtimespec.tv_nsec;
+#else
+    return (unsigned long long)st->st_mtim.tv_sec * 1000000000u + (unsigned long long)st->st_mtim.tv_nsec;
+#endif
+}
+
+/* A folder opened only to look names up in it needs search permission alone. */
+#if defined(O_SEARCH)
+#define MW__O_SEARCH O_SEARCH
+#elif defined(O_PATH)
+#define MW__O_SEARCH O_PATH
+#else
+#define MW__O_SEARCH O_RDONLY
+#endif
+
+/* openat2 (Linux 5.6) opens a name beneath a folder's descriptor, never outside it:
+   static files use it where the kernel has it. */
+#if MW_USE_OPENAT2 && defined(__linux__) && defined(SYS_openat2)
+#define MW__HAVE_OPENAT2 1
+struct mw__open_how { /* struct open_how of <linux/openat2.h> */
+    uint64_t flags, mode, resolve;
+};
+#define MW__RESOLVE_NO_MAGICLINKS 0x02 /* /proc/self/fd/... names a file anywhere */
+#define MW__RESOLVE_BENEATH 0x08       /* "..", absolute names and symlinks may not leave dirfd */
+static int mw__openat2_missing;        /* the kernel (or a seccomp filter) refused the call */
+
+/* -2 when the call itself is missing. EAGAIN (a rename raced a ".." the kernel met in
+   a link's target) is tried again, as openat2(2) asks. */
+static int mw__openat2_beneath(int root, const char *rel, int flags) {
+    struct mw__open_how how;
+    long fd;
+    int tries = 0;
+    if (MW__LOAD(&mw__openat2_missing)) return -2;
+    memset(&how, 0, sizeof how);
+    how.flags = (uint64_t)flags;
+    how.resolve = MW__RESOLVE_BENEATH | MW__RESOLVE_NO_MAGICLINKS;
+    do fd = syscall(SYS_openat2, root, rel, &how, sizeof how);
+    while (fd < 0 && errno == EAGAIN && ++tries < 4);
+    if (fd < 0 && errno == ENOSYS) {
+        MW__STORE(&mw__openat2_missing, 1);
+        return -2;
+    }
+    return (int)fd;
+}
+
+/* Whether openat2 works here, asked once per mount: an old kernel says ENOSYS, a
+   sandbox that filters it EPERM. Later, EPERM is an answer about one file. */
+static void mw__openat2_probe(int root) {
+    int fd = mw__openat2_beneath(root, ".", O_RDONLY | O_CLOEXEC | O_DIRECTORY);
+    if (fd >= 0) close(fd);
+    else if (fd == -1 && errno == EPERM) MW__STORE(&mw__openat2_missing, 1);
+}
+#else
+#define MW__HAVE_OPENAT2 0
+#endif
 
 /* The poller: one readiness set shared by all workers. Connections are armed one-shot:
    after an event is delivered the fd is disarmed until the worker that took it re-arms
@@ -8841,14 +8900,6 @@ static int mw__parse_http_date(const char *s, size_t len, long long *out) {
 /* A strong entity tag from the file's identity, size and modification time: it changes
    whenever the bytes may have. Three hex numbers, quoted. */
 #define MW__ETAG_MAX 54
-static unsigned long long mw__file_mtime_ns(const struct stat *st) {
-#if defined(__APPLE__)
-    return (unsigned long long)st->st_mtimespec.tv_sec * 1000000000u + (unsigned long long)st->st_mtimespec.tv_nsec;
-#else
-    return (unsigned long long)st->st_mtim.tv_sec * 1000000000u + (unsigned long long)st->st_mtim.tv_nsec;
-#endif
-}
-
 static char *mw__put_hex(char *o, unsigned long long v) {
     static const char hex[] = "0123456789abcdef";
     char tmp[16];
@@ -9036,45 +9087,6 @@ static const char *mw__static_type(const mw_app *app, const char *path) {
 
 /* ---- opening a file beneath the folder, and never outside it ---- */
 
-#if MW_USE_OPENAT2 && defined(__linux__) && defined(SYS_openat2)
-#define MW__HAVE_OPENAT2 1
-struct mw__open_how { /* struct open_how of <linux/openat2.h> */
-    uint64_t flags, mode, resolve;
-};
-#define MW__RESOLVE_NO_MAGICLINKS 0x02 /* /proc/self/fd/... names a file anywhere */
-#define MW__RESOLVE_BENEATH 0x08       /* "..", absolute names and symlinks may not leave dirfd */
-static int mw__openat2_missing;        /* the kernel (or a seccomp filter) refused the call */
-
-/* -2 when the call itself is missing. EAGAIN (a rename raced a ".." the kernel met in
-   a link's target) is tried again, as openat2(2) asks. */
-static int mw__openat2_beneath(int root, const char *rel, int flags) {
-    struct mw__open_how how;
-    long fd;
-    int tries = 0;
-    if (MW__LOAD(&mw__openat2_missing)) return -2;
-    memset(&how, 0, sizeof how);
-    how.flags = (uint64_t)flags;
-    how.resolve = MW__RESOLVE_BENEATH | MW__RESOLVE_NO_MAGICLINKS;
-    do fd = syscall(SYS_openat2, root, rel, &how, sizeof how);
-    while (fd < 0 && errno == EAGAIN && ++tries < 4);
-    if (fd < 0 && errno == ENOSYS) {
-        MW__STORE(&mw__openat2_missing, 1);
-        return -2;
-    }
-    return (int)fd;
-}
-
-/* Whether openat2 works here, asked once per mount: an old kernel says ENOSYS, a
-   sandbox that filters it EPERM. Later, EPERM is an answer about one file. */
-static void mw__openat2_probe(int root) {
-    int fd = mw__openat2_beneath(root, ".", O_RDONLY | O_CLOEXEC | O_DIRECTORY);
-    if (fd >= 0) close(fd);
-    else if (fd == -1 && errno == EPERM) MW__STORE(&mw__openat2_missing, 1);
-}
-#else
-#define MW__HAVE_OPENAT2 0
-#endif
-
 /* One component at a time, none of them followed if it is a symbolic link: the
    caller's path has no "." or ".." segment and does not start with '/', so every step
    stays beneath root. */
@@ -9086,7 +9098,7 @@ static int mw__open_walk(int root, const char *rel, int flags) {
         size_t n = slash ? (size_t)(slash - rel) : strlen(rel);
         int last = !slash || !slash[1], fd = -1, step;
         /* a folder on the way, or a last name followed by '/' ("dir/"), must be a folder */
-        step = last ? flags | O_NOFOLLOW : O_RDONLY | O_CLOEXEC | O_NOFOLLOW;
+        step = last ? flags | O_NOFOLLOW : MW__O_SEARCH | O_CLOEXEC | O_NOFOLLOW;
         if (slash) step |= O_DIRECTORY;
         if (n < sizeof name) {
             memcpy(name, rel, n);
