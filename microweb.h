@@ -4146,19 +4146,24 @@ static int mw__render_head(mw__buf *o, const mw_res *rs, const char *date, int k
     return MW__PUT_LIT(o, "\r\n");
 }
 
+/* v in lower-case hex at o (at most 16 bytes); returns the end. */
+static char *mw__put_hex(char *o, unsigned long long v) {
+    static const char hex[] = "0123456789abcdef";
+    char tmp[16];
+    size_t k = sizeof tmp;
+    do {
+        tmp[--k] = hex[v & 15];
+        v >>= 4;
+    } while (v);
+    memcpy(o, tmp + k, sizeof tmp - k);
+    return o + sizeof tmp - k;
+}
+
 /* "1a2b\r\n": a chunk's size line (RFC 9112 §7.1). */
 static size_t mw__chunk_size_line(char *out, size_t n) {
-    static const char hex[] = "0123456789abcdef";
-    char tmp[20];
-    size_t k = sizeof tmp, len;
-    do {
-        tmp[--k] = hex[n & 15];
-        n >>= 4;
-    } while (n);
-    len = sizeof tmp - k;
-    memcpy(out, tmp + k, len);
-    memcpy(out + len, "\r\n", 2);
-    return len + 2;
+    char *o = mw__put_hex(out, n);
+    memcpy(o, "\r\n", 2);
+    return (size_t)(o - out) + 2;
 }
 
 #define MW__LAST_CHUNK "0\r\n\r\n" /* a zero-size chunk and an empty trailer end a chunked body */
@@ -8900,18 +8905,6 @@ static int mw__parse_http_date(const char *s, size_t len, long long *out) {
 /* A strong entity tag from the file's identity, size and modification time: it changes
    whenever the bytes may have. Three hex numbers, quoted. */
 #define MW__ETAG_MAX 54
-static char *mw__put_hex(char *o, unsigned long long v) {
-    static const char hex[] = "0123456789abcdef";
-    char tmp[16];
-    size_t k = sizeof tmp;
-    do {
-        tmp[--k] = hex[v & 15];
-        v >>= 4;
-    } while (v);
-    memcpy(o, tmp + k, sizeof tmp - k);
-    return o + sizeof tmp - k;
-}
-
 static size_t mw__file_etag(char out[MW__ETAG_MAX], const struct stat *st) {
     char *o = out;
     *o++ = '"';
@@ -9359,7 +9352,10 @@ static void mw__static_handler(mw_req *rq, mw_res *rs) {
     }
     mw__static_close(&f);
     if (status == 503) mw__add_header_n(rs, "Retry-After", 11, "1", 1);
-    mw_error(rs, status, status == 403 ? "permission denied" : status == 503 ? "too many open files" : "no such file");
+    mw_error(rs, status,
+             status == 403   ? "permission denied"
+             : status == 503 ? "out of file descriptors or memory"
+                             : "no such file");
 }
 
 int mw_static(mw_app *app, const char *prefix, const char *dir, const mw_static_opts *opts) {

@@ -202,9 +202,7 @@ def main():
         rows = cpu_rows(binary, plan["rounds"], plan["duration"], workdir)
     text, data = report(rows, instr, plan)
     stem = "middleware-quick" if args.quick else "middleware"
-    bench.RESULTS_DIR.mkdir(parents=True, exist_ok=True)
-    (bench.RESULTS_DIR / f"{stem}.md").write_text(text)
-    (bench.RESULTS_DIR / f"{stem}.json").write_text(json.dumps(data, indent=1) + "\n")
+    bench.write_results(stem, text, data)
     print(text)
     return 0
 

@@ -372,6 +372,13 @@ def pinned(*argv):
     return ["taskset", "-c", str(SERVER_CORE), *map(str, argv)]
 
 
+def write_results(stem, text, data):
+    """A report as bench/results/STEM.md and its figures as STEM.json."""
+    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+    (RESULTS_DIR / f"{stem}.md").write_text(text)
+    (RESULTS_DIR / f"{stem}.json").write_text(json.dumps(data, indent=1) + "\n")
+
+
 def build(source, name, *flags):
     """cc -O2 -pthread -I. FLAGS SOURCE -o build/bench/NAME (CC from the environment, cc by default)."""
     BUILD_DIR.mkdir(parents=True, exist_ok=True)

@@ -711,9 +711,7 @@ def main():
     text, verdicts = report(results, plan, command)
     results["verdicts"] = verdicts
     stem = "static-quick" if args.quick else "static"
-    bench.RESULTS_DIR.mkdir(parents=True, exist_ok=True)
-    (bench.RESULTS_DIR / f"{stem}.md").write_text(text)
-    (bench.RESULTS_DIR / f"{stem}.json").write_text(json.dumps(results, indent=1) + "\n")
+    bench.write_results(stem, text, results)
     print(text)
     return 0
 
