@@ -15,7 +15,8 @@ python3-websockets.
 
 Servers run with PORT=0 and are known ready by their "listening on" line, as in
 tests/e2e.py, whose helpers (and E2E_WRAPPER, E2E_TIMEOUT_SCALE) this suite shares.
---quick: fewer connections and no 16 MiB messages (sanitizer and valgrind builds).
+--quick: fewer connections, no 16 MiB messages, no memory measure (sanitizer and
+valgrind builds).
 Output: "PASS name" / "FAIL name: detail" per check, then "N passed, N failed".
 """
 import asyncio
@@ -1175,7 +1176,8 @@ def test_client_that_never_reads(ctx):
     refused = after["echo_refused"] > before["echo_refused"]
     check("never_reader_bounded_send_refused_or_reads_paused", refused or sent[0] < 64 << 20,
           "%d bytes pushed, stats %s" % (sent[0], after))
-    check("never_reader_memory_flat", grew < 16 * 1024, "RSS grew %d KiB after %d bytes pushed" % (grew, sent[0]))
+    if not ctx.quick:  # a sanitizer's allocator holds freed memory back: RSS says nothing there
+        check("never_reader_memory_flat", grew < 16 * 1024, "RSS grew %d KiB after %d bytes pushed" % (grew, sent[0]))
 
 
 def test_slow_group_member_closed_1008(ctx):
