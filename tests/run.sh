@@ -143,9 +143,11 @@ echo "== poll() backend"
 mkdir -p "$B/poll"
 check build_poll_variant sh -c "cc -O2 -DMW_USE_POLL=1 -pthread -I. examples/hello.c -o $B/poll/hello &&
     cc -O2 -DMW_USE_POLL=1 -pthread -I. tests/testapp.c -o $B/poll/testapp &&
-    cc -O2 $W -DMW_USE_POLL=1 -pthread -I. tests/alloc.c -o $B/poll/alloc"
+    cc -O2 $W -DMW_USE_POLL=1 -pthread -I. tests/alloc.c -o $B/poll/alloc &&
+    cc -O2 -DMW_USE_POLL=1 -pthread -I. tests/wsapp.c -o $B/poll/wsapp"
 suite alloc_poll "$B/poll/alloc"
 suite e2e_poll python3 tests/e2e.py "$B/poll/hello" "$B/poll/testapp"
+suite ws_poll python3 tests/ws.py "$B/poll/wsapp" --quick
 
 echo "== kqueue backend, over tests/kqueue_shim (kqueue's calls emulated with epoll)"
 # the header then builds as on a BSD: its kqueue branch and its accept() without accept4.

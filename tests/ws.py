@@ -22,6 +22,7 @@ Output: "PASS name" / "FAIL name: detail" per check, then "N passed, N failed".
 import asyncio
 import base64
 import hashlib
+import itertools
 import json
 import os
 import socket
@@ -255,9 +256,12 @@ def on_close_seen(ctx, tag, timeout=5.0):
     return s["close_code"], s["close_reason"]
 
 
-def unique(prefix, _n=[0]):
-    _n[0] += 1
-    return "%s-%d" % (prefix, _n[0])
+_serial = itertools.count(1)
+
+
+def unique(prefix):
+    """A tag no other connection of this run has."""
+    return "%s-%d" % (prefix, next(_serial))
 
 
 def check_failed_with(name, ws, code, before=(), ctx=None, tag=None):
