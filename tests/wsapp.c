@@ -37,7 +37,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#define TAG_MAX 32
+#define TAG_MAX 128
 #define REASON_MAX 124 /* 123 bytes and the NUL */
 #define CLOSES_KEPT 256
 
