@@ -25,6 +25,7 @@ import hashlib
 import itertools
 import json
 import os
+import random
 import socket
 import struct
 import sys
@@ -345,6 +346,52 @@ def test_1_frames_pipelined_in_one_write(ctx):
         ws.send(b"".join(frame(TEXT, m) for m in msgs))
         got = [ws.recv_frame().payload for _ in msgs]
         check("1_200_frames_in_one_write_echoed_in_order", got == msgs, short(got[:5]))
+
+
+def test_1_frame_heads_split_anywhere(ctx):
+    """Frames of random sizes back to back in one write, so that heads and payloads end
+    anywhere in the server's reads; and a 64-bit head sent one byte at a time."""
+    rng = random.Random(6455)
+    msgs = [rng.randbytes(rng.choice((0, 1, 2, 125, 126, 127, 3000, 65536, 70000))) for _ in range(300)]
+    with connect(ctx, timeout=20) as ws:
+        got = []
+
+        def reader():
+            try:
+                while len(got) < len(msgs):
+                    got.append(ws.recv_frame().payload)
+            except (OSError, ConnectionError):
+                pass
+
+        t = threading.Thread(target=reader, daemon=True)
+        t.start()
+        ws.send(b"".join(frame(BINARY, m) for m in msgs))
+        t.join(T(30))
+        check("1_300_random_size_frames_in_one_write_echoed", got == msgs, "%d of %d right" % (
+            sum(a == b for a, b in zip(got, msgs)), len(msgs)))
+        whole = frame(BINARY, b"\x5a" * 70000)
+        ws.send_in_chops(whole[:14], 1)
+        ws.send(whole[14:])
+        f = ws.recv_frame()
+        check("1_64_bit_head_byte_by_byte_echoed", f.payload == b"\x5a" * 70000, f)
+
+
+def test_1_control_frames_never_inside_a_server_frame(ctx):
+    """A pong, or the close answer, is queued behind a large message being sent, never
+    inside its frame (RFC 6455 §5.4: control frames may come between fragments, and the
+    server does not fragment)."""
+    big = bytes(range(256)) * (8 << 12)  # 8 MiB
+    with connect(ctx, rcvbuf=65536, timeout=20) as ws:
+        ws.send(frame(BINARY, big) + frame(PING, b"behind") + frame(CLOSE, close_body(1000, b"after")))
+        got = []
+        try:
+            while len(got) < 3:
+                got.append(ws.recv_frame(20))
+        except (OSError, ConnectionError) as e:
+            got.append(e)
+        ops = [(f.opcode, len(f.payload)) if isinstance(f, Frame) else f for f in got]
+        check("1_pong_then_close_after_a_large_frame_whole", ops[:1] == [(BINARY, len(big))] and got[0].payload == big
+              and ops[1:] in ([(PONG, 6), (CLOSE, 2)], [(PONG, 6), (CLOSE, 7)]), short(ops))
 
 
 # ---------------------------------------------------------------------------
@@ -798,6 +845,42 @@ def test_frames_pipelined_with_the_handshake(ctx):
               sorted((f.opcode, f.payload) for f in got) == [(TEXT, b"early bird"), (PONG, b"early ping")], got)
 
 
+def test_upgrade_after_http_requests_on_the_same_connection(ctx):
+    """A keep-alive connection may serve HTTP requests and then upgrade; a request
+    pipelined before the upgrade is answered first."""
+    with socket.create_connection((HOST, ctx.port), timeout=T(5)) as s:
+        reader = Reader(s.recv)
+        s.sendall(b"GET /stats HTTP/1.1\r\nHost: x\r\n\r\n")
+        first = reader.read_response()
+        s.sendall(b"GET /stats HTTP/1.1\r\nHost: x\r\n\r\n" + handshake("/ws/echo") + frame(TEXT, b"after http"))
+        second, upgrade = reader.read_response(), reader.read_response()
+        ok = first.status == 200 and second.status == 200 and upgrade.status == 101
+        check("upgrade_after_keep_alive_and_pipelined_requests", ok, "%s | %s | %s" % (first.status, second.status,
+                                                                                       upgrade.summary()))
+        head = reader.read_exact(2)
+        body = reader.read_exact(head[1])
+        check("upgrade_after_http_then_frames", head[0] == 0x81 and body == b"after http", short(head + body))
+
+
+def test_held_thread_and_echo_share_the_connection(ctx):
+    """mw_ws_send from a thread while the worker echoes on the same connection: each
+    frame whole, each stream in order."""
+    with connect(ctx, "/ws/held", timeout=10) as ws:
+        msgs = [bytes([i]) * (i * 97 % 20000) for i in range(200)]
+        ws.send(b"".join(frame(BINARY, m) for m in msgs))
+        echoes, held = [], []
+        try:
+            while len(echoes) < len(msgs):
+                f = ws.recv_frame()
+                (echoes if f.opcode == BINARY else held).append(f.payload)
+        except (OSError, ConnectionError):
+            pass
+        numbers = [int(p[5:]) for p in held if p.startswith(b"held ")]
+        check("held_and_echo_frames_whole_and_in_order", echoes == msgs and len(numbers) == len(held) and
+              numbers == sorted(set(numbers)), "%d echoes right of %d; held %s" % (
+                  sum(a == b for a, b in zip(echoes, msgs)), len(msgs), short(held[:5])))
+
+
 def test_api_answers(ctx):
     """What mw_ws_* return for misuse, read inside the app (/ws/api)."""
     with connect(ctx, "/ws/api") as ws:
@@ -939,7 +1022,8 @@ def test_broadcast_from_a_member(ctx):
 
 def test_members_come_and_go_while_the_thread_broadcasts(ctx):
     """Connections join, read and leave (close frame or dropped) while a thread broadcasts
-    every 2 ms: every open is matched by one on_close (run under TSan for the races)."""
+    every 2 ms and requests broadcast too: every open is matched by one on_close (run
+    under TSan for the races)."""
     rounds = 10 if ctx.quick else 40
     before = stats(ctx.port)
     errors = []
@@ -955,11 +1039,20 @@ def test_members_come_and_go_while_the_thread_broadcasts(ctx):
             except (OSError, ConnectionError) as e:
                 errors.append(e)
 
+    floods = []
+
+    def flood():  # broadcasts from workers too, beside the thread's
+        while any(t.is_alive() for t in threads):
+            floods.append(exchange(ctx.port, "GET", "/flood?group=room&n=20&size=64").status)
+
     threads = [threading.Thread(target=churn, args=(k,)) for k in range(4)]
     for t in threads:
         t.start()
-    for t in threads:
+    flooder = threading.Thread(target=flood)
+    flooder.start()
+    for t in threads + [flooder]:
         t.join()
+    check("churn_broadcasts_from_requests_meanwhile", floods and set(floods) == {200}, short(floods))
     want = before["opens"] + 4 * rounds
     after = wait_stats(ctx.port, lambda s: s["closes"] - before["closes"] >= 4 * rounds)
     check("churn_every_connection_got_ticks", not errors, short(errors))
@@ -1236,6 +1329,10 @@ def stop_with_clients(binary, grace_ms, answer):
         for path in ("/ws/echo?tag=stop-echo", "/ws/group?tag=stop-group", "/ws/held?tag=stop-held"):
             ws = WS(port, path)
             clients.append(ws)
+        if answer == "silent":  # and one that never reads, with a large echo stuck behind it
+            hog = WS(port, "/ws/echo?tag=stop-hog", rcvbuf=4096)
+            hog.send_frame(BINARY, b"h" * (4 << 20))
+            clients.append(hog)
         check_echo("stop_%s_echo_before" % answer, clients[0], TEXT, "before stop")
         ticks(clients[1], 1)
         clients[2].recv_frame()
@@ -1275,11 +1372,17 @@ def test_stop_closes_every_websocket_with_1001(binary):
 
 
 def test_stop_cuts_a_client_that_never_answers_at_the_grace(binary):
-    """SIGTERM with clients that never answer the close: the server exits within
-    MW_SHUTDOWN_GRACE_MS (800 ms here), not later."""
+    """SIGTERM with clients that never answer the close, and one that never reads (a
+    large echo stuck behind it): the server exits within MW_SHUTDOWN_GRACE_MS (800 ms
+    here), not later, and on_close still runs for each (the 1001 it sent)."""
     done = stop_with_clients(binary, 800, "silent")
-    if done:
-        check("stop_silent_exits_within_the_grace", 0.5 <= done[1] < T(4), "%.2fs" % done[1])
+    if not done:
+        return
+    server, took = done
+    check("stop_silent_exits_within_the_grace", 0.5 <= took < T(4), "%.2fs" % took)
+    server.wait_stderr_closed(T(5))
+    check("stop_silent_on_close_for_the_client_that_never_reads", any(
+        line.startswith("wsapp: on_close stop-hog 1001") for line in server.lines), server.stderr_text())
 
 
 # ---------------------------------------------------------------------------
