@@ -33,7 +33,7 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from e2e import (HOST, Reader, Server, T, Tally, check, check_clean_exit, command_for, exchange,  # noqa: E402
+from e2e import (HOST, Reader, Server, T, Tally, check, command_for, exchange,  # noqa: E402
                  run_server_suite, short)
 from load import rss_kib  # noqa: E402
 
