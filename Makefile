@@ -9,7 +9,8 @@ B       := build
 .PHONY: all run run-stream run-site test clean format fuzz bench bench-quick bench-streams bench-static run-pg
 
 all: $(B)/hello $(B)/stream $(B)/site $(B)/middleware $(B)/crypto $(B)/ownership $(B)/testapp $(B)/unit $(B)/restart $(B)/alloc $(B)/toolkit $(B)/json_suite $(B)/json_memory \
-     $(B)/json_locale $(B)/limits_table $(B)/hello_test $(B)/streams $(B)/static $(B)/staticapp $(B)/websocket tests/json_check
+     $(B)/json_locale $(B)/limits_table $(B)/hello_test $(B)/streams $(B)/static $(B)/staticapp $(B)/websocket $(B)/wsapp \
+     tests/json_check
 
 $(B):
 	mkdir -p $(B)
@@ -67,6 +68,9 @@ $(B)/static: tests/static.c tests/harness.h microweb.h | $(B)
 
 $(B)/staticapp: tests/staticapp.c microweb.h | $(B)
 	$(CC) $(CFLAGS) $(WARN) -pthread -I. tests/staticapp.c -o $@
+
+$(B)/wsapp: tests/wsapp.c microweb.h | $(B)
+	$(CC) $(CFLAGS) $(WARN) -pthread -I. tests/wsapp.c -o $@
 
 $(B)/ownership: tests/ownership.c tests/harness.h microweb.h | $(B)
 	$(CC) $(CFLAGS) $(WARN) -pthread -I. tests/ownership.c -o $@

@@ -129,6 +129,12 @@ check json_check_exit_codes json_check_exit_codes
 suite e2e python3 tests/e2e.py "$B/hello" "$B/testapp"
 suite stream_example python3 tests/streams.py "$B/stream"
 suite site python3 tests/site.py "$B/site"
+suite ws python3 tests/ws.py "$B/wsapp"
+if command -v node >/dev/null && [ -d tests/browser/node_modules/ws ]; then
+    suite ws_node node tests/browser/ws.mjs "$B/wsapp"
+else
+    echo "SKIP ws_node: needs node and tests/browser/node_modules/ws (npm ci there)"
+fi
 
 suite conformance python3 tests/conformance.py "$B/testapp"
 MW_THREADS=1 suite e2e_one_worker python3 tests/e2e.py "$B/hello" "$B/testapp"
@@ -138,9 +144,11 @@ echo "== poll() backend"
 mkdir -p "$B/poll"
 check build_poll_variant sh -c "cc -O2 -DMW_USE_POLL=1 -pthread -I. examples/hello.c -o $B/poll/hello &&
     cc -O2 -DMW_USE_POLL=1 -pthread -I. tests/testapp.c -o $B/poll/testapp &&
-    cc -O2 $W -DMW_USE_POLL=1 -pthread -I. tests/alloc.c -o $B/poll/alloc"
+    cc -O2 $W -DMW_USE_POLL=1 -pthread -I. tests/alloc.c -o $B/poll/alloc &&
+    cc -O2 -DMW_USE_POLL=1 -pthread -I. tests/wsapp.c -o $B/poll/wsapp"
 suite alloc_poll "$B/poll/alloc"
 suite e2e_poll python3 tests/e2e.py "$B/poll/hello" "$B/poll/testapp"
+suite ws_poll python3 tests/ws.py "$B/poll/wsapp" --quick
 
 echo "== kqueue backend, over tests/kqueue_shim (kqueue's calls emulated with epoll)"
 # the header then builds as on a BSD: its kqueue branch and its accept() without accept4.
@@ -167,7 +175,8 @@ check build_asan sh -c "clang $SAN -pthread -I. tests/unit.c -o $B/asan/unit -lm
     clang $SAN -pthread -I. examples/site.c -o $B/asan/site &&
     clang $SAN -pthread -I. examples/stream.c -o $B/asan/stream &&
     clang $SAN -pthread -I. tests/static.c -o $B/asan/static &&
-    clang $SAN -pthread -I. tests/staticapp.c -o $B/asan/staticapp"
+    clang $SAN -pthread -I. tests/staticapp.c -o $B/asan/staticapp &&
+    clang $SAN -pthread -I. tests/wsapp.c -o $B/asan/wsapp"
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:exitcode=23
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 suite unit_asan "$B/asan/unit"
@@ -186,6 +195,7 @@ E2E_TIMEOUT_SCALE=3 suite site_asan python3 tests/site.py "$B/asan/site"
 E2E_TIMEOUT_SCALE=3 suite stream_example_asan python3 tests/streams.py "$B/asan/stream" --quick
 E2E_TIMEOUT_SCALE=3 suite e2e_asan python3 tests/e2e.py "$B/asan/hello" "$B/asan/testapp"
 E2E_TIMEOUT_SCALE=3 suite conformance_asan python3 tests/conformance.py "$B/asan/testapp"
+E2E_TIMEOUT_SCALE=3 suite ws_asan python3 tests/ws.py "$B/asan/wsapp" --quick
 mkdir -p "$B/kqueue"
 check build_kqueue_asan sh -c "clang $SAN $KQ -pthread -I. examples/hello.c -o $B/kqueue/hello &&
     clang $SAN $KQ -pthread -I. tests/testapp.c -o $B/kqueue/testapp &&
@@ -231,7 +241,8 @@ check build_tsan sh -c "clang -O1 -g -fsanitize=thread -pthread -I. examples/hel
     clang -O1 -g -fsanitize=thread -pthread -I. examples/stream.c -o $B/tsan/stream &&
     clang -O1 -g -fsanitize=thread -pthread -I. tests/ownership.c -o $B/tsan/ownership &&
     clang -O1 -g -fsanitize=thread -pthread -I. examples/site.c -o $B/tsan/site &&
-    clang -O1 -g -fsanitize=thread -pthread -I. tests/staticapp.c -o $B/tsan/staticapp"
+    clang -O1 -g -fsanitize=thread -pthread -I. tests/staticapp.c -o $B/tsan/staticapp &&
+    clang -O1 -g -fsanitize=thread -pthread -I. tests/wsapp.c -o $B/tsan/wsapp"
 TSAN_OPTIONS="halt_on_error=1 exitcode=66" suite ownership_tsan "$B/tsan/ownership"
 TSAN_OPTIONS="halt_on_error=1 exitcode=66" E2E_TIMEOUT_SCALE=5 suite streams_tsan "$B/tsan/streams"
 TSAN_OPTIONS="halt_on_error=1 exitcode=66" E2E_TIMEOUT_SCALE=5 \
@@ -241,6 +252,8 @@ TSAN_OPTIONS="halt_on_error=1 exitcode=66" E2E_TIMEOUT_SCALE=5 \
 TSAN_OPTIONS="halt_on_error=1 exitcode=66" E2E_TIMEOUT_SCALE=5 suite site_tsan python3 tests/site.py "$B/tsan/site"
 TSAN_OPTIONS="halt_on_error=1 exitcode=66" E2E_TIMEOUT_SCALE=5 \
     suite static_tsan python3 tests/static.py "$B/tsan/staticapp" --quick
+# the broadcast thread, held handles and members that come and go, all under TSan
+TSAN_OPTIONS="halt_on_error=1 exitcode=66" E2E_TIMEOUT_SCALE=5 suite ws_tsan python3 tests/ws.py "$B/tsan/wsapp" --quick
 check build_kqueue_tsan sh -c "clang -O1 -g -fsanitize=thread $KQ -pthread -I. examples/hello.c -o $B/tsan/kqueue_hello &&
     clang -O1 -g -fsanitize=thread $KQ -pthread -I. tests/testapp.c -o $B/tsan/kqueue_testapp"
 MW_THREADS=4 TSAN_OPTIONS="halt_on_error=1 exitcode=66" E2E_TIMEOUT_SCALE=5 \
@@ -264,6 +277,8 @@ E2E_WRAPPER="valgrind -q --leak-check=full --show-leak-kinds=all --errors-for-le
 # valgrind does not know openat2 (ENOSYS): the server falls back to the walk at run time
 E2E_WRAPPER="valgrind -q --leak-check=full --show-leak-kinds=all --errors-for-leak-kinds=all --error-exitcode=99" \
     E2E_TIMEOUT_SCALE=10 suite static_valgrind python3 tests/static.py "$B/staticapp" --walk --quick
+E2E_WRAPPER="valgrind -q --leak-check=full --show-leak-kinds=all --errors-for-leak-kinds=all --error-exitcode=99" \
+    E2E_TIMEOUT_SCALE=10 suite ws_valgrind python3 tests/ws.py "$B/wsapp" --quick
 suite middleware_valgrind valgrind -q --leak-check=full --show-leak-kinds=all --errors-for-leak-kinds=all \
     --error-exitcode=99 "$B/middleware"
 E2E_TIMEOUT_SCALE=10 suite streams_valgrind valgrind -q --leak-check=full --show-leak-kinds=all \
