@@ -26,8 +26,7 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from e2e import HOST, Reader, Response, Server, T, Tally, build_request, check, command_for, exchange, parse_head, \
-    short  # noqa: E402
+from e2e import HOST, Reader, Response, Server, T, Tally, check, command_for, exchange, parse_head, short  # noqa: E402
 
 TEXT, BINARY, CLOSE, PING, PONG, CONTINUATION = 1, 2, 8, 9, 10, 0
 WS_GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"  # RFC 6455 §1.3
@@ -76,7 +75,8 @@ class Ws:
         fields = {"Upgrade": "websocket", "Connection": "Upgrade", "Sec-WebSocket-Key": key,
                   "Sec-WebSocket-Version": "13"}
         fields.update(headers or {})
-        self.sock.sendall(build_request("GET", path, fields))
+        lines = ["GET %s HTTP/1.1" % path, "Host: %s:%d" % (HOST, port)] + ["%s: %s" % kv for kv in fields.items()]
+        self.sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1"))
         self.response = Response(*parse_head(self.reader.read_until(b"\r\n\r\n")))
         self.open = self.response.status == 101
         if self.open and self.response.header("Sec-WebSocket-Accept") != accept_for(key):
@@ -139,7 +139,9 @@ class Ws:
         self.send(CLOSE, struct.pack("!H", code))
         while (frame := self.message())[0] != CLOSE:
             pass
-        return close_payload(frame[1]) + (self.ended(),)
+        ended = self.ended()
+        self.sock.close()
+        return close_payload(frame[1]) + (ended,)
 
     def ended(self):
         """True when the server's next move is a FIN with no byte before it."""
@@ -228,6 +230,8 @@ def test_echo_message_over_the_limit_closes_with_1009(app):
         opcode, payload = c.message()
         check("echo_message_over_the_limit_closes_with_1009", opcode == CLOSE and close_payload(payload)[0] == 1009,
               short((opcode, payload)))
+        c.send(CLOSE, payload[:2])
+        check("echo_connection_ends_after_the_close_handshake", c.ended(), "")
 
 
 def test_websocket_from_another_origin_is_refused(app):
