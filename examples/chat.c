@@ -151,6 +151,7 @@ int main(void) {
     static const mw_ws_opts echo_ws = {.on_message = echo};
     static const mw_ws_opts chat_ws = {.on_open = chat_open, .on_message = chat_message, .on_close = chat_close};
     mw_app *app = mw_app_new();
+    mw_set_limit(app, MW_LIMIT_ACCESS_LOG, 1);             /* one line per request on stderr */
     mw_set_limit(app, MW_LIMIT_WS_MAX_MESSAGE, 64 * 1024); /* a bigger message closes with 1009 */
     mw_get(app, "/", home);
     mw_websocket(app, "/ws/echo", &echo_ws);

@@ -411,7 +411,7 @@ def wait_for_online(port, want):
 
 
 def test_members_come_and_go_while_others_talk(app):
-    listeners_n, talkers_n, each = 6, 4, 50 if app.quick else 250
+    listeners_n, talkers_n, each = (6, 4, 100) if app.quick else (16, 6, 500)
     members = [Ws(app.port, "/ws/chat") for _ in range(listeners_n + talkers_n)]
     try:
         want = talkers_n * each
@@ -420,7 +420,7 @@ def test_members_come_and_go_while_others_talk(app):
         threads = [threading.Thread(target=listen, args=(m, want, g, errors)) for m, g in zip(members, got)]
         threads += [threading.Thread(target=talk, args=(m, "t%d" % i, each, errors))
                     for i, m in enumerate(members[listeners_n:])]
-        threads += [threading.Thread(target=come_and_go, args=(app.port, 20 if app.quick else 60, errors))
+        threads += [threading.Thread(target=come_and_go, args=(app.port, 30 if app.quick else 150, errors))
                     for _ in range(3)]
         for t in threads:
             t.start()
