@@ -68,8 +68,13 @@ class ProtocolError(Exception):
 class Ws:
     """One WebSocket connection; .response is the handshake's answer."""
 
-    def __init__(self, port, path, headers=None):
-        self.sock = socket.create_connection((HOST, port), timeout=T(5))
+    def __init__(self, port, path, headers=None, rcvbuf=None):
+        """rcvbuf: a small receive buffer (set before connecting, so the window is small too)."""
+        self.sock = socket.socket()
+        self.sock.settimeout(T(5))
+        if rcvbuf:
+            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+        self.sock.connect((HOST, port))
         self.reader = Reader(self.sock.recv)
         key = base64.b64encode(os.urandom(16)).decode()
         fields = {"Upgrade": "websocket", "Connection": "Upgrade", "Sec-WebSocket-Key": key,
@@ -347,6 +352,34 @@ def test_member_that_leaves_no_longer_receives(app):
             m.sock.close()
 
 
+def test_member_that_never_reads_is_closed_not_waited_for(app):
+    # mw_ws_broadcast never waits: a member whose send buffer is full gets close 1008
+    a, b = joined(app.port, 2)
+    slow = Ws(app.port, "/ws/chat", rcvbuf=4096)
+    try:
+        notices = [a.json(), b.json()]
+        text, count, wrong = "x" * 60000, 200, []
+        for i in range(count):  # 12 MB: more than the socket and the send buffer hold
+            a.say("ann", "%d %s" % (i, text))
+            got = [m.json() for m in (a, b)]
+            if got != [chat_message("ann", "%d %s" % (i, text))] * 2:
+                wrong.append((i, short(got)))
+        check("others_get_every_message_while_one_member_never_reads", not wrong, short(wrong))
+        kinds = []
+        while (frame := slow.message())[0] != CLOSE:
+            kinds.append(frame[0])
+        check("slow_member_gets_what_it_had_then_close_1008", close_payload(frame[1]) == (1008, "too slow") and
+              0 < len(kinds) < count + 1 and set(kinds) == {TEXT}, "%s after %d messages" % (short(frame), len(kinds)))
+        slow.send(CLOSE, frame[1][:2])
+        check("slow_member_connection_ends_after_the_close_handshake", slow.ended())
+        got = notices + [a.json(), b.json()]
+        check("others_hear_the_slow_member_join_and_leave",
+              got == [{"type": "join", "online": 3}] * 2 + [{"type": "leave", "online": 2}] * 2, short(got))
+    finally:
+        for m in (a, b, slow):
+            m.sock.close()
+
+
 def test_sigterm_closes_every_websocket_with_1001(app):
     members = joined(app.port, 2)
     with Ws(app.port, "/ws/echo") as echo:
@@ -465,6 +498,7 @@ TESTS = [
     test_malformed_messages_get_an_error_only_for_the_sender,
     test_member_that_leaves_no_longer_receives,
     test_members_come_and_go_while_others_talk,
+    test_member_that_never_reads_is_closed_not_waited_for,
     test_sigterm_closes_every_websocket_with_1001,
 ]
 
