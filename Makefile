@@ -6,9 +6,9 @@ WARN    := -Wall -Wextra -Wpedantic -Wshadow -Wstrict-prototypes -Wmissing-proto
 PORT    ?= 8080
 B       := build
 
-.PHONY: all run run-stream run-site test clean format fuzz bench bench-quick bench-streams bench-static run-pg
+.PHONY: all run run-stream run-site run-chat test clean format fuzz bench bench-quick bench-streams bench-static run-pg
 
-all: $(B)/hello $(B)/stream $(B)/site $(B)/middleware $(B)/crypto $(B)/ownership $(B)/testapp $(B)/unit $(B)/restart $(B)/alloc $(B)/toolkit $(B)/json_suite $(B)/json_memory \
+all: $(B)/hello $(B)/stream $(B)/site $(B)/chat $(B)/middleware $(B)/crypto $(B)/ownership $(B)/testapp $(B)/unit $(B)/restart $(B)/alloc $(B)/toolkit $(B)/json_suite $(B)/json_memory \
      $(B)/json_locale $(B)/limits_table $(B)/hello_test $(B)/streams $(B)/static $(B)/staticapp $(B)/websocket $(B)/wsapp \
      tests/json_check
 
@@ -23,6 +23,9 @@ $(B)/stream: examples/stream.c microweb.h | $(B)
 
 $(B)/site: examples/site.c microweb.h | $(B)
 	$(CC) $(CFLAGS) $(WARN) -pthread -I. examples/site.c -o $@
+
+$(B)/chat: examples/chat.c microweb.h | $(B)
+	$(CC) $(CFLAGS) $(WARN) -pthread -I. examples/chat.c -o $@
 
 $(B)/crypto: tests/crypto.c tests/harness.h microweb.h | $(B)
 	$(CC) $(CFLAGS) $(WARN) -pthread -I. tests/crypto.c -o $@
@@ -93,6 +96,10 @@ run-stream: $(B)/stream
 # the site example: login form, session, CSRF, CORS, static files (a key made for this run only)
 run-site: $(B)/site
 	PORT=$(PORT) MW_SECRET_KEY=$${MW_SECRET_KEY:-$$(head -c 32 /dev/urandom | base64)} ./$(B)/site
+
+# the WebSocket example: a chat page at /, the chat room at /ws/chat, an echo at /ws/echo
+run-chat: $(B)/chat
+	PORT=$(PORT) ./$(B)/chat
 
 test: all
 	bash tests/run.sh

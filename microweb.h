@@ -188,6 +188,13 @@
        mw_json_int(j, int64) / mw_json_double(j, d) / mw_json_bool(j, b) / mw_json_null(j)
        mw_json_key_string / _int / _double / _bool (j, k, v)
        mw_json_end(j)       closes every container still open and finishes the body
+   The same calls build JSON in memory, for what is not a response (a WebSocket
+   message, a line of a file):
+       mw_json *j = mw_json_new();                 NULL when out of memory
+       const char *text = mw_json_text(j, &len);   mw_json_end, then the text (NUL-
+                                                   terminated, len bytes, valid until
+                                                   mw_json_free); NULL after misuse
+       mw_json_free(j);
    Strings are escaped per RFC 8259; invalid UTF-8 bytes become U+FFFD. Doubles are
    written with 15, 16 or 17 significant digits, the fewest that read back as the
    same value (0.1 is written 0.1). Misuse (a value
@@ -1267,6 +1274,9 @@ int mw_json_key_int(mw_json *j, const char *key, int64_t v);
 int mw_json_key_double(mw_json *j, const char *key, double v);
 int mw_json_key_bool(mw_json *j, const char *key, int v);
 int mw_json_end(mw_json *j);
+mw_json *mw_json_new(void);
+const char *mw_json_text(mw_json *j, size_t *len);
+void mw_json_free(mw_json *j);
 
 /* in-process test client */
 typedef struct mw_test_res {
@@ -3272,6 +3282,33 @@ int mw_json_end(mw_json *j) {
     if (!j->error && !j->root_done) mw__json_fail(j, "no value written");
     j->active = 0;
     return j->error ? MW_EJSON : 0;
+}
+
+/* A writer into memory: the writer first, so mw_json_free finds the whole from it. */
+typedef struct mw__json_text {
+    mw_json writer;
+    mw__buf text;
+} mw__json_text;
+
+mw_json *mw_json_new(void) {
+    mw__json_text *t = (mw__json_text *)MW_MALLOC(sizeof *t);
+    if (!t) return NULL;
+    memset(&t->text, 0, sizeof t->text);
+    mw__json_init(&t->writer, &t->text);
+    return &t->writer;
+}
+
+const char *mw_json_text(mw_json *j, size_t *len) {
+    if (!j || (j->active && mw_json_end(j) != 0) || j->error || mw__buf_reserve(j->out, 1) != 0) return NULL;
+    j->out->data[j->out->len] = '\0'; /* past the text, not in it: a second call gives the same */
+    if (len) *len = j->out->len;
+    return j->out->data;
+}
+
+void mw_json_free(mw_json *j) {
+    if (!j) return;
+    mw__buf_free(j->out);
+    MW_FREE(j);
 }
 
 /* ---------------------------------------------------------------------------

@@ -90,6 +90,7 @@ check hello_plain_cc_build cc -pthread -I. examples/hello.c -o "$B/hello_plain"
 check examples_warning_free sh -c "gcc -std=c99 $W -pthread -I. examples/hello.c -o $B/hello_strict &&
     clang -std=c11 $W -pthread -I. examples/hello_test.c -o $B/hello_test_strict &&
     gcc -std=c99 $W -pthread -I. examples/stream.c -o $B/stream_strict &&
+    clang -std=c99 $W -pthread -I. examples/chat.c -o $B/chat_strict &&
     clang -std=c11 $W -pthread -I. tests/streams.c -o $B/streams_strict"
 check exported_symbols_prefixed symbols_are_prefixed
 
@@ -135,6 +136,7 @@ if command -v node >/dev/null && [ -d tests/browser/node_modules/ws ]; then
 else
     echo "SKIP ws_node: needs node and tests/browser/node_modules/ws (npm ci there)"
 fi
+suite chat python3 tests/chat.py "$B/chat"
 
 suite conformance python3 tests/conformance.py "$B/testapp"
 MW_THREADS=1 suite e2e_one_worker python3 tests/e2e.py "$B/hello" "$B/testapp"
@@ -174,6 +176,7 @@ check build_asan sh -c "clang $SAN -pthread -I. tests/unit.c -o $B/asan/unit -lm
     clang $SAN -pthread -I. tests/websocket.c -o $B/asan/websocket &&
     clang $SAN -pthread -I. examples/site.c -o $B/asan/site &&
     clang $SAN -pthread -I. examples/stream.c -o $B/asan/stream &&
+    clang $SAN -pthread -I. examples/chat.c -o $B/asan/chat &&
     clang $SAN -pthread -I. tests/static.c -o $B/asan/static &&
     clang $SAN -pthread -I. tests/staticapp.c -o $B/asan/staticapp &&
     clang $SAN -pthread -I. tests/wsapp.c -o $B/asan/wsapp"
@@ -193,6 +196,7 @@ suite static_unit_asan "$B/asan/static"
 E2E_TIMEOUT_SCALE=3 suite static_asan python3 tests/static.py "$B/asan/staticapp" --quick
 E2E_TIMEOUT_SCALE=3 suite site_asan python3 tests/site.py "$B/asan/site"
 E2E_TIMEOUT_SCALE=3 suite stream_example_asan python3 tests/streams.py "$B/asan/stream" --quick
+E2E_TIMEOUT_SCALE=3 suite chat_asan python3 tests/chat.py "$B/asan/chat" --quick
 E2E_TIMEOUT_SCALE=3 suite e2e_asan python3 tests/e2e.py "$B/asan/hello" "$B/asan/testapp"
 E2E_TIMEOUT_SCALE=3 suite conformance_asan python3 tests/conformance.py "$B/asan/testapp"
 E2E_TIMEOUT_SCALE=3 suite ws_asan python3 tests/ws.py "$B/asan/wsapp" --quick
@@ -241,6 +245,7 @@ check build_tsan sh -c "clang -O1 -g -fsanitize=thread -pthread -I. examples/hel
     clang -O1 -g -fsanitize=thread -pthread -I. examples/stream.c -o $B/tsan/stream &&
     clang -O1 -g -fsanitize=thread -pthread -I. tests/ownership.c -o $B/tsan/ownership &&
     clang -O1 -g -fsanitize=thread -pthread -I. examples/site.c -o $B/tsan/site &&
+    clang -O1 -g -fsanitize=thread -pthread -I. examples/chat.c -o $B/tsan/chat &&
     clang -O1 -g -fsanitize=thread -pthread -I. tests/staticapp.c -o $B/tsan/staticapp &&
     clang -O1 -g -fsanitize=thread -pthread -I. tests/wsapp.c -o $B/tsan/wsapp"
 TSAN_OPTIONS="halt_on_error=1 exitcode=66" suite ownership_tsan "$B/tsan/ownership"
@@ -250,6 +255,7 @@ TSAN_OPTIONS="halt_on_error=1 exitcode=66" E2E_TIMEOUT_SCALE=5 \
 TSAN_OPTIONS="halt_on_error=1 exitcode=66" E2E_TIMEOUT_SCALE=5 \
     suite e2e_tsan python3 tests/e2e.py "$B/tsan/hello" "$B/tsan/testapp" --quick
 TSAN_OPTIONS="halt_on_error=1 exitcode=66" E2E_TIMEOUT_SCALE=5 suite site_tsan python3 tests/site.py "$B/tsan/site"
+TSAN_OPTIONS="halt_on_error=1 exitcode=66" E2E_TIMEOUT_SCALE=5 suite chat_tsan python3 tests/chat.py "$B/tsan/chat" --quick
 TSAN_OPTIONS="halt_on_error=1 exitcode=66" E2E_TIMEOUT_SCALE=5 \
     suite static_tsan python3 tests/static.py "$B/tsan/staticapp" --quick
 # the broadcast thread, held handles and members that come and go, all under TSan
@@ -259,10 +265,11 @@ check build_kqueue_tsan sh -c "clang -O1 -g -fsanitize=thread $KQ -pthread -I. e
 MW_THREADS=4 TSAN_OPTIONS="halt_on_error=1 exitcode=66" E2E_TIMEOUT_SCALE=5 \
     suite e2e_kqueue_tsan python3 tests/e2e.py "$B/tsan/kqueue_hello" "$B/tsan/kqueue_testapp" --quick
 
-echo "== a real browser: the stream and site examples in Debian's chromium, driven by playwright-core"
+echo "== a real browser: the stream, site and chat examples in Debian's chromium, driven by playwright-core"
 if [ -x /usr/bin/chromium ] && [ -d tests/browser/node_modules/playwright-core ]; then
     suite browser_events node tests/browser/events.mjs "$B/stream" "$B/browser-events.png"
     suite browser_site node tests/browser/site.mjs "$B/site" "$B"
+    suite browser_chat node tests/browser/chat.mjs "$B/chat" "$B"
 else
     echo "SKIP browser: needs /usr/bin/chromium (apt-get install chromium) and tests/browser/node_modules (npm ci there)"
 fi

@@ -843,6 +843,38 @@ TEST(json_depth_limit) {
     mw__buf_free(&f.buf);
 }
 
+TEST(json_new_writes_into_memory_and_text_ends_it) {
+    mw_json *j = mw_json_new();
+    const char *text;
+    size_t len = 0;
+    CHECK(j != NULL);
+    mw_json_object(j);
+    mw_json_key_string(j, "name", "\"</script>\\\n");
+    mw_json_key(j, "list");
+    mw_json_array(j);
+    mw_json_int(j, 1);
+    text = mw_json_text(j, &len); /* closes the array and the object */
+    CHECK_STR(text, "{\"name\":\"\\\"</script>\\\\\\n\",\"list\":[1]}");
+    CHECK_INT((long long)len, (long long)strlen("{\"name\":\"\\\"</script>\\\\\\n\",\"list\":[1]}"));
+    CHECK(mw_json_text(j, NULL) == text);   /* again: the same text */
+    CHECK_INT(mw_json_int(j, 2), MW_EJSON); /* ended: nothing more is written */
+    mw_json_free(j);
+    mw_json_free(NULL);
+}
+
+TEST(json_text_is_null_after_misuse_or_with_no_value) {
+    mw_json *j = mw_json_new(), *empty = mw_json_new();
+    size_t len = 7;
+    mw_json_object(j);
+    CHECK_INT(mw_json_int(j, 1), MW_EJSON); /* a value where a key is due */
+    CHECK(mw_json_text(j, &len) == NULL);
+    CHECK_INT((long long)len, 7);
+    CHECK(mw_json_text(empty, NULL) == NULL);
+    CHECK(mw_json_text(NULL, NULL) == NULL);
+    mw_json_free(j);
+    mw_json_free(empty);
+}
+
 /* ---------------------------------------------------------- response framing */
 
 typedef struct res_fixture {
@@ -1081,6 +1113,8 @@ int main(void) {
     RUN(json_misuse_is_an_error_not_output);
     RUN(json_end_closes_open_containers);
     RUN(json_depth_limit);
+    RUN(json_new_writes_into_memory_and_text_ends_it);
+    RUN(json_text_is_null_after_misuse_or_with_no_value);
     RUN(response_header_setter_refuses_injection);
     RUN(response_header_value_trimmed_of_ows);
     RUN(response_has_date_length_and_type);
