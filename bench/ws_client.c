@@ -136,8 +136,8 @@ static uint32_t xorshift32(uint32_t *state) {
 
 typedef struct conn {
     int fd, state;
-    uint32_t rng;                /* mask keys */
-    unsigned char *rbuf, *wbuf;  /* received, not yet parsed; to send */
+    uint32_t rng;               /* mask keys */
+    unsigned char *rbuf, *wbuf; /* received, not yet parsed; to send */
     size_t rlen, rcap, wlen, woff, wcap;
     uint64_t sent_seq, next_seq; /* echo: next to send; both: next expected */
     long long sent_at;           /* echo: when the message in flight went */
@@ -455,7 +455,8 @@ static void open_all(void) {
     long long start = now_ns(), deadline = start + OPEN_TIMEOUT_S * 1000000000LL;
     int next = 0, opening, i, failed = 0;
     for (;;) {
-        for (opening = 0, i = 0; i < next; i++) opening += conns[i].state == CONNECTING || conns[i].state == HANDSHAKING;
+        for (opening = 0, i = 0; i < next; i++)
+            opening += conns[i].state == CONNECTING || conns[i].state == HANDSHAKING;
         while (next < count && opening < OPENING_AT_ONCE) {
             if (start_connect(&conns[next++]) == 0) opening++;
         }
@@ -551,11 +552,11 @@ int main(int argc, char **argv) {
     long parsed;
     if (argc != 6 || (port = atoi(argv[1])) <= 0 || (count = atoi(argv[3])) < 1 ||
         (parsed = atol(argv[4])) < HEADER_BYTES ||
-        (mode = !strcmp(argv[5], "echo") ? MODE_ECHO : !strcmp(argv[5], "broadcast") ? MODE_BROADCAST
-                                                     : !strcmp(argv[5], "idle")      ? MODE_IDLE
-                                                                                     : -1) < 0) {
-        fprintf(stderr, "usage: ws_client PORT PATH CONNECTIONS SIZE echo|broadcast|idle (SIZE >= %d)\n",
-                HEADER_BYTES);
+        (mode = !strcmp(argv[5], "echo")        ? MODE_ECHO
+                : !strcmp(argv[5], "broadcast") ? MODE_BROADCAST
+                : !strcmp(argv[5], "idle")      ? MODE_IDLE
+                                                : -1) < 0) {
+        fprintf(stderr, "usage: ws_client PORT PATH CONNECTIONS SIZE echo|broadcast|idle (SIZE >= %d)\n", HEADER_BYTES);
         return 2;
     }
     path = argv[2];
