@@ -9,7 +9,8 @@ B       := build
 .PHONY: all run run-stream run-site test clean format fuzz bench bench-quick bench-streams bench-static bench-ws run-pg
 
 all: $(B)/hello $(B)/stream $(B)/site $(B)/middleware $(B)/crypto $(B)/ownership $(B)/testapp $(B)/unit $(B)/restart $(B)/alloc $(B)/toolkit $(B)/json_suite $(B)/json_memory \
-     $(B)/json_locale $(B)/limits_table $(B)/hello_test $(B)/streams $(B)/static $(B)/staticapp tests/json_check
+     $(B)/json_locale $(B)/limits_table $(B)/hello_test $(B)/streams $(B)/static $(B)/staticapp $(B)/ws_loadapp \
+     tests/json_check
 
 $(B):
 	mkdir -p $(B)
@@ -64,6 +65,9 @@ $(B)/static: tests/static.c tests/harness.h microweb.h | $(B)
 
 $(B)/staticapp: tests/staticapp.c microweb.h | $(B)
 	$(CC) $(CFLAGS) $(WARN) -pthread -I. tests/staticapp.c -o $@
+
+$(B)/ws_loadapp: tests/ws_loadapp.c microweb.h | $(B)
+	$(CC) $(CFLAGS) $(WARN) -pthread -I. tests/ws_loadapp.c -o $@
 
 $(B)/ownership: tests/ownership.c tests/harness.h microweb.h | $(B)
 	$(CC) $(CFLAGS) $(WARN) -pthread -I. tests/ownership.c -o $@
