@@ -115,10 +115,11 @@ def make_servers(workdir, wanted):
     """{key: Server} of the wanted servers that could be set up, and {key: why not}."""
     servers, skipped = {}, {}
     if "microweb" in wanted:
-        app = bench.build("bench/ws_app.c", "ws_app")
+        binary = bench.build("bench/ws_app.c", "ws_app")
         servers["microweb"] = Server(
             "microweb", "microweb",
-            lambda port: (bench.pinned(app), bench.peer_env(PORT=str(port), MW_THREADS="1", MW_ACCESS_LOG="0"), None),
+            lambda port: (bench.pinned(binary), bench.peer_env(PORT=str(port), MW_THREADS="1", MW_ACCESS_LOG="0"),
+                          None),
             bench.microweb_version(),
             "bench/ws_app.c, `MW_THREADS=1` (one worker thread, plus the idle control thread); connection cap "
             "20,000 and the per-address cap off (every client is 127.0.0.1); /ws/broadcast joins the group "
@@ -145,7 +146,7 @@ def make_servers(workdir, wanted):
 
             def kore_command(port, app=app, conf=conf):
                 (app / "conf" / "kore.conf").write_text(conf.replace("{port}", str(port)))
-                return bench.pinned("kore", "-c", "conf/kore.conf", "-fnr"), bench.peer_env(), app
+                return bench.pinned(shutil.which("kore"), "-c", "conf/kore.conf", "-fnr"), bench.peer_env(), app
 
             servers["kore"] = Server(
                 "kore", "Kore", kore_command, bench.command_output(["kore", "-v"]).strip().replace(" ", ", ", 1),
