@@ -9,8 +9,8 @@ B       := build
 .PHONY: all run run-stream run-site test clean format fuzz bench bench-quick bench-streams bench-static bench-ws run-pg
 
 all: $(B)/hello $(B)/stream $(B)/site $(B)/middleware $(B)/crypto $(B)/ownership $(B)/testapp $(B)/unit $(B)/restart $(B)/alloc $(B)/toolkit $(B)/json_suite $(B)/json_memory \
-     $(B)/json_locale $(B)/limits_table $(B)/hello_test $(B)/streams $(B)/static $(B)/staticapp $(B)/ws_loadapp \
-     tests/json_check
+     $(B)/json_locale $(B)/limits_table $(B)/hello_test $(B)/streams $(B)/static $(B)/staticapp $(B)/websocket \
+     $(B)/ws_loadapp tests/json_check
 
 $(B):
 	mkdir -p $(B)
@@ -26,6 +26,9 @@ $(B)/site: examples/site.c microweb.h | $(B)
 
 $(B)/crypto: tests/crypto.c tests/harness.h microweb.h | $(B)
 	$(CC) $(CFLAGS) $(WARN) -pthread -I. tests/crypto.c -o $@
+
+$(B)/websocket: tests/websocket.c tests/harness.h microweb.h | $(B)
+	$(CC) $(CFLAGS) $(WARN) -pthread -I. tests/websocket.c -o $@
 
 $(B)/middleware: tests/middleware.c tests/harness.h microweb.h | $(B)
 	$(CC) $(CFLAGS) $(WARN) -pthread -I. tests/middleware.c -o $@

@@ -1,15 +1,16 @@
 /* microweb.h - a single-file HTTP/1.1 web framework for C.   MIT licence (see LICENSE).
 
    A threaded HTTP/1.1 server, a router, a JSON writer and reader, streams and
-   Server-Sent Events, static files, an in-process test client and optional PostgreSQL
-   hooks, in one header built on libc and pthreads only.
+   Server-Sent Events, static files, WebSocket, an in-process test client and optional
+   PostgreSQL hooks, in one header built on libc and pthreads only.
 
    CONTENTS
        QUICK START                   ROUTES                    REQUEST
        RESPONSE                      HOOKS, CORS, SESSIONS AND CSRF
-       BODIES BEYOND A BUFFER        STATIC FILES              LOGGING AND THE ACCESS LOG
-       SERVING                       POSTGRESQL                TESTING WITHOUT A SOCKET
-       LIMITS                        HTTP RULES                ERRORS
+       BODIES BEYOND A BUFFER        STATIC FILES              WEBSOCKET
+       LOGGING AND THE ACCESS LOG    SERVING                   POSTGRESQL
+       TESTING WITHOUT A SOCKET      LIMITS                    HTTP RULES
+       ERRORS
        INSIDE THE HEADER (a map of the implementation, for readers and contributors)
        VERSIONS
 
@@ -471,6 +472,85 @@
    runtime does: each connection and each file being sent holds a descriptor.
 
    ============================================================================
+   WEBSOCKET  (RFC 6455)
+   ============================================================================
+   static void on_message(mw_ws *ws, const char *data, size_t len, int kind) {
+       mw_ws_send(ws, data, len, kind);                     // an echo
+   }
+   mw_ws_opts o = {0};
+   o.on_message = on_message;
+   mw_websocket(app, "/ws/echo", &o);                       // a GET route, as mw_get's patterns
+
+   mw_ws_opts: the callbacks (each may be NULL), run on a worker:
+       void on_open(ws, rq)        the 101 is sent; rq is the upgrade request (params,
+                                   query, cookies, session), valid during the call only
+       void on_message(ws, data, len, kind)   one whole message (fragments joined):
+                                   kind MW_WS_TEXT (valid UTF-8) or MW_WS_BINARY; data is
+                                   not NUL-terminated and lives during the call only
+       void on_close(ws, code, reason)        once for each opened WebSocket, when it is
+                                   over: the first close frame's code and reason (the
+                                   client's, or ours: 1001 on stop, 1002/1007/1009 when
+                                   the client broke a rule, 1008 "too slow"); 1005 when
+                                   the close frame had no code; 1006 when the connection
+                                   ended without one. The place to forget ws.
+   and  subprotocols   "chat.v2, chat": the endpoint's (tokens); the first that the
+                       client offers (in its order) is chosen; NULL: none
+        origins        which pages may connect: NULL (the default) the same origin only
+                       (Origin's scheme://host:port is the Host), or no Origin at all (a
+                       client that is not a browser); a comma list of origins; "*" any.
+                       A page from another site could otherwise open a WebSocket with
+                       the user's cookies (cross-site WebSocket hijacking).
+        data           the route's data: mw_route_data(rq) in on_open and the hooks,
+                       mw_ws_route_data(ws) later.
+   Before hooks run on the upgrade request (so a session check can refuse it), after
+   hooks on its answer. No extension is agreed (permessage-deflate needs zlib).
+
+   From any thread, while ws is valid (from on_open until on_close returns, or until
+   mw_ws_release after mw_ws_hold):
+   int mw_ws_send(ws, data, len, kind)   one message (a frame). Never waits. 0 when sent
+                                   or queued; MW_EAGAIN when earlier frames still wait
+                                   and this one would take the buffer past
+                                   MW_WS_SEND_BUFFER_BYTES (nothing is queued: the client
+                                   reads slower than you send); MW_ECLOSED once closing;
+                                   MW_EINVAL for text that is not UTF-8
+   int mw_ws_send_text(ws, text)
+   int mw_ws_close(ws, code, reason)     starts the close handshake: code 1000-1003,
+                                   1007-1014 or 3000-4999, reason up to 123 bytes of
+                                   UTF-8; the client's close frame is awaited for
+                                   MW_WS_CLOSE_TIMEOUT_MS, then the connection closes
+   int mw_ws_join(ws, group)  int mw_ws_leave(ws, group)    named groups; a closed
+                                   WebSocket leaves its groups by itself
+   long mw_ws_broadcast(app, group, data, len, kind)    one message to every member;
+                                   returns how many took it. A member whose buffer is
+                                   full is not waited for: it gets close 1008 "too slow"
+                                   after what it holds, and is dropped
+   void mw_ws_set_data(ws, p)   void *mw_ws_data(ws)     the connection's own pointer
+   const char *mw_ws_subprotocol(ws)     the one chosen, or NULL
+   mw_app *mw_ws_app(ws)   mw_ws *mw_ws_hold(ws)   void mw_ws_release(ws)
+   Sends go straight to the socket when nothing waits (a broadcast costs a send per
+   member and no thread switch); what the socket does not take waits in the
+   connection's buffer. A WebSocket holds no worker while it waits, only its
+   connection and a small record (measured in bench/results/ws.md).
+
+   What the server enforces (and the close code it fails the connection with): client
+   frames masked, no reserved bit, a known opcode, control frames whole and at most
+   125 bytes, continuation frames only inside a message (1002); text is UTF-8, checked
+   as it arrives, so a bad byte fails at once (1007); a message up to
+   MW_WS_MAX_MESSAGE (1009); close codes a peer may send (1002). A ping is answered
+   with a pong. A connection silent for MW_WS_PING_MS gets a ping, and is closed when
+   it stays silent as long again; one that takes nothing of what is sent for
+   MW_WRITE_TIMEOUT_MS is closed. On stop (SIGTERM), every WebSocket gets close 1001
+   and the server waits for the client's close frame, within the grace period. The
+   in-process test client sees the handshake's answer (101, or the refusal) but no
+   WebSocket opens. examples/chat.c is a whole app: /ws/echo, /ws/chat and its page.
+
+   Handshake refusals: a request without Upgrade: websocket (or not a GET) 426 with
+   Upgrade: websocket; Sec-WebSocket-Version other than 13: 426 with
+   Sec-WebSocket-Version: 13; HTTP/1.0, no "upgrade" in Connection, no version, a
+   Sec-WebSocket-Key that is not base64 of 16 bytes (or sent twice): 400; an Origin
+   not allowed: 403.
+
+   ============================================================================
    LOGGING AND THE ACCESS LOG
    ============================================================================
    Every line microweb writes goes through one function: by default one write() to
@@ -608,6 +688,10 @@
    MW_STREAM_BUFFER_BYTES      262144      bytes    MW_LIMIT_STREAM_BUFFER_BYTES      write refused (MW_EAGAIN)
    MW_SSE_HEARTBEAT_MS         15000       ms       MW_LIMIT_SSE_HEARTBEAT_MS         (0: none)
    MW_MAX_SESSION_BYTES        4000        bytes    MW_LIMIT_SESSION_BYTES            mw_session_set refused (MW_ETOOBIG)
+   MW_WS_MAX_MESSAGE           16777216    bytes    MW_LIMIT_WS_MAX_MESSAGE           close 1009
+   MW_WS_SEND_BUFFER_BYTES     1048576     bytes    MW_LIMIT_WS_SEND_BUFFER_BYTES     send refused (MW_EAGAIN)
+   MW_WS_PING_MS               30000       ms       MW_LIMIT_WS_PING_MS               ping, then close (0: none)
+   MW_WS_CLOSE_TIMEOUT_MS      5000        ms       MW_LIMIT_WS_CLOSE_TIMEOUT_MS      close
    MW_ACCESS_LOG               0           0/1/2    MW_LIMIT_ACCESS_LOG               (1: plain, 2: JSON lines)
    MW_PG_POOL_SIZE             0 (auto)    conns    MW_LIMIT_PG_POOL_SIZE
    MW_PG_ACQUIRE_TIMEOUT_MS    1000        ms       MW_LIMIT_PG_ACQUIRE_TIMEOUT_MS    503
@@ -713,7 +797,8 @@
    MW_EINVAL (bad argument), MW_ENOMEM, MW_EEXIST (duplicate route), MW_ESTATE (call not
    allowed now, e.g. a route added while serving, a header after mw_flush), MW_EJSON
    (JSON writer misuse), MW_EIO (a system call failed, or the client is gone; see errno),
-   MW_EAGAIN (a stream's buffer is full), MW_ECLOSED (the stream is over).
+   MW_EAGAIN (a stream's or WebSocket's buffer is full), MW_ECLOSED (the stream or
+   WebSocket is over).
 
    ============================================================================
    INSIDE THE HEADER
@@ -730,7 +815,7 @@
    response        what a handler builds, the checks on it, status line and framing
    request toolkit query and form values, cookies, typed parameters, multipart
    crypto          SHA-256 (with x86-64's SHA extensions when the CPU has them), HMAC,
-                   base64 and base64url: pure
+                   SHA-1, base64 and base64url: pure
    connection      the connection, worker and app structures; ownership (a connection
                    is run by one worker at a time, events name it by slot and
                    generation); wake-ups; the io (socket, test client); output queue
@@ -742,11 +827,17 @@
    app             routes, settings, extensions (hooks PostgreSQL registers with)
    static files    mounts, opening beneath a folder (openat2, or the O_NOFOLLOW walk),
                    HTTP-dates, entity tags, ranges, Accept-Encoding, the answer
+   websocket       UTF-8 as it arrives, frames, the handshake, the protocol's event
+                   function (after a 101), sending from any thread, groups
    extras          PostgreSQL (only with MICROWEB_WITH_PG); the in-process test client
 
    ============================================================================
    VERSIONS
    ============================================================================
+   0.5.0  WebSocket (RFC 6455): mw_websocket endpoints with open, message and close
+          callbacks on the event loop; sending from any thread; named groups and
+          broadcast; subprotocols and an origin check; ping, close handshake, 1001 on
+          stop. SHA-1 in the crypto section.
    0.4.0  static files: mw_static mounts a folder (sendfile from the event loop, ETag
           and Last-Modified with 304s, single ranges, index.html, precompressed
           siblings, never a file outside the folder), mw_static_type; mw_serve raises
@@ -782,7 +873,7 @@
 extern "C" {
 #endif
 
-#define MW_VERSION "0.4.0"
+#define MW_VERSION "0.5.0"
 
 /* ---- limits: one block each, unit in the comment ---- */
 #ifndef MW_MAX_REQUEST_LINE
@@ -835,6 +926,19 @@ extern "C" {
 #endif
 #ifndef MW_SSE_HEARTBEAT_MS
 #define MW_SSE_HEARTBEAT_MS 15000 /* ms of silence after which an event stream sends a comment line; 0 = never */
+#endif
+#ifndef MW_WS_MAX_MESSAGE
+#define MW_WS_MAX_MESSAGE 16777216 /* bytes, one WebSocket message after reassembly; larger -> close 1009 */
+#endif
+#ifndef MW_WS_SEND_BUFFER_BYTES
+#define MW_WS_SEND_BUFFER_BYTES 1048576 /* bytes a WebSocket holds for a slow client; a send past it is refused */
+#endif
+#ifndef MW_WS_PING_MS
+#define MW_WS_PING_MS \
+    30000 /* ms of a WebSocket's silence before a ping; as long again unanswered -> closed; 0 = never */
+#endif
+#ifndef MW_WS_CLOSE_TIMEOUT_MS
+#define MW_WS_CLOSE_TIMEOUT_MS 5000 /* ms the client's close frame is awaited after the server's */
 #endif
 #ifndef MW_ACCESS_LOG
 #define MW_ACCESS_LOG 0 /* 1: one plain line per request, 2: one JSON object per line; MW_ACCESS_LOG env overrides */
@@ -899,33 +1003,37 @@ extern "C" {
    default block above, a row here and a row in the manual and README. */
 #define MW__NO_MAX 0x7fffffffffffffffLL
 #define MW__MAX_TIME (1LL << 40) /* ms (35 years) or s: deadlines computed from it cannot overflow */
-#define MW__LIMITS(X)                                                                                     \
-    X(REQUEST_LINE, MW_MAX_REQUEST_LINE, "bytes", 64, 1 << 24, "414, close")                              \
-    X(HEADER_BYTES, MW_MAX_HEADER_BYTES, "bytes", 64, 1 << 24, "431, close")                              \
-    X(HEADER_COUNT, MW_MAX_HEADERS, "fields", 1, MW_MAX_HEADERS, "431, close")                            \
-    X(BODY_BYTES, MW_MAX_BODY_BYTES, "bytes", 0, 1LL << 40, "413, close")                                 \
-    X(HEAD_TIMEOUT_MS, MW_HEAD_TIMEOUT_MS, "ms", 0, MW__MAX_TIME, "408, close")                           \
-    X(BODY_TIMEOUT_MS, MW_BODY_TIMEOUT_MS, "ms", 0, MW__MAX_TIME, "408, close (no progress)")             \
-    X(BODY_MIN_RATE, MW_BODY_MIN_RATE, "bytes/s", 0, MW__NO_MAX, "408, close (0: off) see SERVING")       \
-    X(KEEPALIVE_TIMEOUT_MS, MW_KEEPALIVE_TIMEOUT_MS, "ms", 0, MW__MAX_TIME, "close")                      \
-    X(WRITE_TIMEOUT_MS, MW_WRITE_TIMEOUT_MS, "ms", 0, MW__MAX_TIME, "close (no progress)")                \
-    X(CONNECTIONS, MW_MAX_CONNECTIONS, "conns", 1, 1 << 23, "503, close")                                 \
-    X(CONNECTIONS_PER_IP, MW_MAX_CONNECTIONS_PER_IP, "conns", 0, MW__NO_MAX, "429, close (0: off)")       \
-    X(SHUTDOWN_GRACE_MS, MW_SHUTDOWN_GRACE_MS, "ms", 0, MW__MAX_TIME, "connections closed")               \
-    X(CHUNK_EXT_BYTES, MW_MAX_CHUNK_EXT_BYTES, "bytes", 0, MW__NO_MAX, "400, close")                      \
-    X(MULTIPART_PARTS, MW_MAX_MULTIPART_PARTS, "parts", 0, MW__NO_MAX, "413")                             \
-    X(STREAM_BUFFER_BYTES, MW_STREAM_BUFFER_BYTES, "bytes", 1024, 1LL << 32, "write refused (MW_EAGAIN)") \
-    X(SSE_HEARTBEAT_MS, MW_SSE_HEARTBEAT_MS, "ms", 0, MW__MAX_TIME, "(0: none)")                          \
-    X(SESSION_BYTES, MW_MAX_SESSION_BYTES, "bytes", 256, 4000, "mw_session_set refused (MW_ETOOBIG)")     \
-    X(ACCESS_LOG, MW_ACCESS_LOG, "0/1/2", 0, 2, "(1: plain, 2: JSON lines)")                              \
-    X(PG_POOL_SIZE, MW_PG_POOL_SIZE, "conns", 0, MW__NO_MAX, "")                                          \
-    X(PG_ACQUIRE_TIMEOUT_MS, MW_PG_ACQUIRE_TIMEOUT_MS, "ms", 0, MW__MAX_TIME, "503")                      \
-    X(PG_CONNECT_TIMEOUT_S, MW_PG_CONNECT_TIMEOUT_S, "s", 0, MW__MAX_TIME, "503")                         \
-    X(PG_STATEMENT_TIMEOUT_MS, MW_PG_STATEMENT_TIMEOUT_MS, "ms", 0, MW__MAX_TIME, "504")                  \
-    X(PG_RETRY_MS, MW_PG_RETRY_MS, "ms", 0, MW__MAX_TIME, "503 meanwhile")                                \
-    X(PG_PREPARE, MW_PG_PREPARE, "0/1", 0, MW__NO_MAX, "")                                                \
-    X(PG_DEBUG, MW_PG_DEBUG, "0/1", 0, MW__NO_MAX, "")                                                    \
-    X(THREADS, MW_THREADS_DEFAULT, "threads", 0, MW__NO_MAX, "")                                          \
+#define MW__LIMITS(X)                                                                                      \
+    X(REQUEST_LINE, MW_MAX_REQUEST_LINE, "bytes", 64, 1 << 24, "414, close")                               \
+    X(HEADER_BYTES, MW_MAX_HEADER_BYTES, "bytes", 64, 1 << 24, "431, close")                               \
+    X(HEADER_COUNT, MW_MAX_HEADERS, "fields", 1, MW_MAX_HEADERS, "431, close")                             \
+    X(BODY_BYTES, MW_MAX_BODY_BYTES, "bytes", 0, 1LL << 40, "413, close")                                  \
+    X(HEAD_TIMEOUT_MS, MW_HEAD_TIMEOUT_MS, "ms", 0, MW__MAX_TIME, "408, close")                            \
+    X(BODY_TIMEOUT_MS, MW_BODY_TIMEOUT_MS, "ms", 0, MW__MAX_TIME, "408, close (no progress)")              \
+    X(BODY_MIN_RATE, MW_BODY_MIN_RATE, "bytes/s", 0, MW__NO_MAX, "408, close (0: off) see SERVING")        \
+    X(KEEPALIVE_TIMEOUT_MS, MW_KEEPALIVE_TIMEOUT_MS, "ms", 0, MW__MAX_TIME, "close")                       \
+    X(WRITE_TIMEOUT_MS, MW_WRITE_TIMEOUT_MS, "ms", 0, MW__MAX_TIME, "close (no progress)")                 \
+    X(CONNECTIONS, MW_MAX_CONNECTIONS, "conns", 1, 1 << 23, "503, close")                                  \
+    X(CONNECTIONS_PER_IP, MW_MAX_CONNECTIONS_PER_IP, "conns", 0, MW__NO_MAX, "429, close (0: off)")        \
+    X(SHUTDOWN_GRACE_MS, MW_SHUTDOWN_GRACE_MS, "ms", 0, MW__MAX_TIME, "connections closed")                \
+    X(CHUNK_EXT_BYTES, MW_MAX_CHUNK_EXT_BYTES, "bytes", 0, MW__NO_MAX, "400, close")                       \
+    X(MULTIPART_PARTS, MW_MAX_MULTIPART_PARTS, "parts", 0, MW__NO_MAX, "413")                              \
+    X(STREAM_BUFFER_BYTES, MW_STREAM_BUFFER_BYTES, "bytes", 1024, 1LL << 32, "write refused (MW_EAGAIN)")  \
+    X(SSE_HEARTBEAT_MS, MW_SSE_HEARTBEAT_MS, "ms", 0, MW__MAX_TIME, "(0: none)")                           \
+    X(SESSION_BYTES, MW_MAX_SESSION_BYTES, "bytes", 256, 4000, "mw_session_set refused (MW_ETOOBIG)")      \
+    X(WS_MAX_MESSAGE, MW_WS_MAX_MESSAGE, "bytes", 125, 1LL << 40, "close 1009")                            \
+    X(WS_SEND_BUFFER_BYTES, MW_WS_SEND_BUFFER_BYTES, "bytes", 1024, 1LL << 32, "send refused (MW_EAGAIN)") \
+    X(WS_PING_MS, MW_WS_PING_MS, "ms", 0, MW__MAX_TIME, "ping, then close (0: none)")                      \
+    X(WS_CLOSE_TIMEOUT_MS, MW_WS_CLOSE_TIMEOUT_MS, "ms", 0, MW__MAX_TIME, "close")                         \
+    X(ACCESS_LOG, MW_ACCESS_LOG, "0/1/2", 0, 2, "(1: plain, 2: JSON lines)")                               \
+    X(PG_POOL_SIZE, MW_PG_POOL_SIZE, "conns", 0, MW__NO_MAX, "")                                           \
+    X(PG_ACQUIRE_TIMEOUT_MS, MW_PG_ACQUIRE_TIMEOUT_MS, "ms", 0, MW__MAX_TIME, "503")                       \
+    X(PG_CONNECT_TIMEOUT_S, MW_PG_CONNECT_TIMEOUT_S, "s", 0, MW__MAX_TIME, "503")                          \
+    X(PG_STATEMENT_TIMEOUT_MS, MW_PG_STATEMENT_TIMEOUT_MS, "ms", 0, MW__MAX_TIME, "504")                   \
+    X(PG_RETRY_MS, MW_PG_RETRY_MS, "ms", 0, MW__MAX_TIME, "503 meanwhile")                                 \
+    X(PG_PREPARE, MW_PG_PREPARE, "0/1", 0, MW__NO_MAX, "")                                                 \
+    X(PG_DEBUG, MW_PG_DEBUG, "0/1", 0, MW__NO_MAX, "")                                                     \
+    X(THREADS, MW_THREADS_DEFAULT, "threads", 0, MW__NO_MAX, "")                                           \
     X(DEFER_ACCEPT_S, MW_DEFER_ACCEPT_S, "s", 0, MW__MAX_TIME, "(Linux; 0: off) see below")
 
 #define MW__LIMIT_ENUM(name, def, unit, min, max, exceeded) MW_LIMIT_##name,
@@ -1115,6 +1223,32 @@ int mw_sse_send(mw_stream *s, const char *event, const char *id, const char *dat
 int mw_sse_retry(mw_stream *s, long ms);
 int mw_sse_comment(mw_stream *s, const char *text);
 const char *mw_last_event_id(const mw_req *rq);
+
+/* WebSocket */
+typedef struct mw_ws mw_ws;
+enum { MW_WS_TEXT = 1, MW_WS_BINARY = 2 };
+typedef struct mw_ws_opts {
+    void (*on_open)(mw_ws *ws, mw_req *rq);
+    void (*on_message)(mw_ws *ws, const char *data, size_t len, int kind);
+    void (*on_close)(mw_ws *ws, int code, const char *reason);
+    const char *subprotocols; /* "chat.v2, chat": those it speaks; NULL: none */
+    const char *origins;      /* "https://a.example, ...", "*" for any; NULL: the same origin only */
+    void *data;               /* the route's data (mw_route_data, mw_ws_route_data) */
+} mw_ws_opts;
+int mw_websocket(mw_app *app, const char *pattern, const mw_ws_opts *opts);
+int mw_ws_send(mw_ws *ws, const void *data, size_t len, int kind);
+int mw_ws_send_text(mw_ws *ws, const char *text);
+int mw_ws_close(mw_ws *ws, int code, const char *reason);
+void mw_ws_set_data(mw_ws *ws, void *data);
+void *mw_ws_data(const mw_ws *ws);
+void *mw_ws_route_data(const mw_ws *ws);
+const char *mw_ws_subprotocol(const mw_ws *ws);
+mw_app *mw_ws_app(const mw_ws *ws);
+mw_ws *mw_ws_hold(mw_ws *ws);
+void mw_ws_release(mw_ws *ws);
+int mw_ws_join(mw_ws *ws, const char *group);
+int mw_ws_leave(mw_ws *ws, const char *group);
+long mw_ws_broadcast(mw_app *app, const char *group, const void *data, size_t len, int kind);
 
 /* JSON writer */
 mw_json *mw_json_begin(mw_res *rs, int status);
@@ -2634,6 +2768,7 @@ typedef struct mw__route {
     char *pattern; /* as registered */
     mw_handler handler;
     void *data;      /* mw_route_with's, for the handler and the hooks (mw_route_data) */
+    void *impl;      /* the state of an extension's handler (a WebSocket endpoint, ...) */
     unsigned warned; /* atomic: handler mistakes already logged, a bit per kind */
 } mw__route;
 
@@ -3721,6 +3856,8 @@ struct mw_res {
     int in_after;           /* they are running: status and body are fixed */
     mw__worker *worker;     /* the worker and connection answering, for mw_flush and streams */
     mw__conn *conn;
+    const struct mw__protocol *upgrade; /* a 101: the protocol the connection switches to */
+    void *upgrade_state;                /* ... and its state for the connection */
 };
 
 #define MW__DATE_LEN 29 /* "Sun, 06 Nov 1994 08:49:37 GMT" */
@@ -3782,6 +3919,7 @@ static void mw__format_http_date(long long t, char out[MW__DATE_LEN + 1]) {
 static const char *mw__reason(int status) {
     switch (status) {
     case 100: return "Continue";
+    case 101: return "Switching Protocols";
     case 200: return "OK";
     case 201: return "Created";
     case 202: return "Accepted";
@@ -4116,7 +4254,8 @@ static int mw__open_framing(const mw_res *rs, int http10) {
 /* Appends the status line and header fields to o. */
 static int mw__render_head(mw__buf *o, const mw_res *rs, const char *date, int keep_alive, int http10, int framing,
                            unsigned long long length) {
-    int bodiless = rs->status == 204 || rs->status == 304; /* RFC 9110 §8.6: no Content-Length there */
+    int bodiless =
+        rs->status < 200 || rs->status == 204 || rs->status == 304; /* RFC 9110 §8.6: no Content-Length there */
     if (mw__buf_reserve(o, 200 + rs->headers->len + rs->ctype->len) != 0) return MW_ENOMEM;
     MW__PUT_LIT(o, "HTTP/1.1 ");
     mw__buf_put_u64(o, (unsigned long long)rs->status);
@@ -4571,7 +4710,7 @@ int mw_param_int(const mw_req *rq, const char *name, long long *out) {
 
 /* ---------------------------------------------------------------------------
    crypto: SHA-256 (FIPS 180-4), HMAC-SHA256 (RFC 2104), base64 and base64url
-   (RFC 4648), for signed cookies and tokens
+   (RFC 4648), for signed cookies and tokens; SHA-1 for the WebSocket handshake
    --------------------------------------------------------------------------- */
 
 /* Writes the low `n` bytes of v most significant first: SHA-256 words and its length
@@ -4787,6 +4926,63 @@ static void mw__sha256_final(mw__sha256 *s, unsigned char out[32]) {
     for (i = 0; i < 8; i++) mw__put_be32(out + 4 * i, s->h[i]);
 }
 
+/* SHA-1 (FIPS 180-4 §6.1), for the WebSocket handshake's accept value (RFC 6455
+   §4.2.2), where no secret depends on it. One call hashes a whole message. */
+static uint32_t mw__rol32(uint32_t v, int n) { return v << n | v >> (32 - n); }
+
+static void mw__sha1_block(uint32_t h[5], const unsigned char *p) {
+    uint32_t w[80], a = h[0], b = h[1], c = h[2], d = h[3], e = h[4];
+    int t;
+    for (t = 0; t < 16; t++)
+        w[t] = (uint32_t)p[4 * t] << 24 | (uint32_t)p[4 * t + 1] << 16 | (uint32_t)p[4 * t + 2] << 8 | p[4 * t + 3];
+    for (; t < 80; t++) w[t] = mw__rol32(w[t - 3] ^ w[t - 8] ^ w[t - 14] ^ w[t - 16], 1);
+    for (t = 0; t < 80; t++) { /* §4.1.1's functions and §4.2.1's constants, twenty rounds each */
+        uint32_t f, k, next;
+        if (t < 20) {
+            f = (b & c) | (~b & d);
+            k = 0x5a827999;
+        } else if (t < 40) {
+            f = b ^ c ^ d;
+            k = 0x6ed9eba1;
+        } else if (t < 60) {
+            f = (b & c) | (b & d) | (c & d);
+            k = 0x8f1bbcdc;
+        } else {
+            f = b ^ c ^ d;
+            k = 0xca62c1d6;
+        }
+        next = mw__rol32(a, 5) + f + e + k + w[t];
+        e = d;
+        d = c;
+        c = mw__rol32(b, 30);
+        b = a;
+        a = next;
+    }
+    h[0] += a;
+    h[1] += b;
+    h[2] += c;
+    h[3] += d;
+    h[4] += e;
+}
+
+/* §5.1.1's padding as SHA-256's: a 1 bit, zeros, the length in bits, in one or two blocks. */
+static void mw__sha1(const void *data, size_t n, unsigned char out[20]) {
+    uint32_t h[5] = {0x67452301, 0xefcdab89, 0x98badcfe, 0x10325476, 0xc3d2e1f0}; /* §5.3.1 */
+    const unsigned char *p = (const unsigned char *)data;
+    unsigned char last[128];
+    size_t i, rest, tail;
+    for (i = 0; i + 64 <= n; i += 64) mw__sha1_block(h, p + i);
+    rest = n - i;
+    tail = rest < 56 ? 64 : 128;
+    memset(last, 0, tail);
+    if (rest) memcpy(last, p + i, rest);
+    last[rest] = 0x80;
+    mw__put_be(last + tail - 8, (uint64_t)n * 8, 8);
+    mw__sha1_block(h, last);
+    if (tail == 128) mw__sha1_block(h, last + 64);
+    for (i = 0; i < 5; i++) mw__put_be32(out + 4 * i, h[i]);
+}
+
 /* The inner and outer hashes, each past its key block (RFC 2104 §2: K XOR ipad, K XOR opad):
    a key set up once is copied for each message, which saves two compressions. */
 typedef struct mw__hmac {
@@ -4985,10 +5181,12 @@ typedef struct mw__io {
     int (*wait_writable)(mw__conn *c, long long timeout_ms);
 } mw__io;
 
-/* What a protocol does with a connection's events. Returns 0 when it closed the
-   connection, 1 when it is armed again. */
+/* What a protocol does with a connection's events: on_event returns 0 when it closed
+   the connection, 1 when it is armed again; release (or NULL) gives back the
+   protocol's state when the connection closes under it. */
 typedef struct mw__protocol {
     int (*on_event)(mw__worker *w, mw__conn *c, unsigned events);
+    void (*release)(mw__worker *w, mw__conn *c);
 } mw__protocol;
 
 struct mw__conn {
@@ -5006,6 +5204,7 @@ struct mw__conn {
     const mw__io *io;
     void *io_ctx;
     const mw__protocol *proto;
+    void *proto_state; /* set once an upgrade switched the protocol, and by it alone */
     mw__addr peer;
     char *rbuf; /* read buffer; requests are parsed in place */
     size_t rcap, rlen, rstart;
@@ -7461,10 +7660,22 @@ static void mw__conn_end_flushed(mw__worker *w, mw__conn *c) {
     mw__access_log_answer(w, c, rs->status, c->flushed_bytes);
 }
 
+/* A 101 (RFC 9110 §15.2.2): its head goes out, and the connection's events go to the
+   new protocol from the next byte on. */
+static void mw__conn_switch(mw__worker *w, mw__conn *c) {
+    mw_res *rs = &w->res;
+    if (mw__answer_head(w, c, 1, MW__FRAME_NONE, 0) != 0) c->close_after = MW__CLOSE;
+    mw__access_log_answer(w, c, rs->status, 0);
+    c->proto = rs->upgrade;
+    c->proto_state = rs->upgrade_state;
+    rs->upgrade = NULL;
+}
+
 static void mw__conn_respond(mw__worker *w, mw__conn *c, int keep_alive) {
     mw_res *rs = &w->res;
-    if (!keep_alive && c->close_after == MW__KEEP_OPEN) c->close_after = mw__close_mode(c);
-    if (rs->committed) mw__conn_end_flushed(w, c);
+    if (!keep_alive && c->close_after == MW__KEEP_OPEN && !rs->upgrade) c->close_after = mw__close_mode(c);
+    if (rs->upgrade) mw__conn_switch(w, c);
+    else if (rs->committed) mw__conn_end_flushed(w, c);
     else if (rs->src.kind != MW__SRC_MEMORY) mw__conn_start_source(w, c, keep_alive);
     else mw__conn_respond_memory(w, c, keep_alive);
 }
@@ -7519,7 +7730,8 @@ static int mw__conn_process(mw__worker *w, mw__conn *c) {
     const mw__limits *lim = &w->app->limits;
     int head_parsed = 0, answered = 0;
     if (!c->rbuf) return 0; /* nothing received yet */
-    while (c->close_after == MW__KEEP_OPEN && !mw__conn_output_queued(c) && c->src.kind == MW__SRC_MEMORY) {
+    while (c->close_after == MW__KEEP_OPEN && !mw__conn_output_queued(c) && c->src.kind == MW__SRC_MEMORY &&
+           !c->proto_state) { /* after a 101 the bytes are the new protocol's */
         char *base = c->rbuf + c->rstart;
         size_t avail = c->rlen - c->rstart;
         int ready;
@@ -7689,6 +7901,7 @@ static int mw__conn_settle(mw__worker *w, mw__conn *c, int out) {
         mw__conn_close(w, c);
         return 0;
     }
+    if (c->proto_state) return c->proto->on_event(w, c, MW__EV_READ); /* switched: the new protocol goes on */
     /* Requests pipelined after the last answer go unanswered. Closing now would reset the
        connection and could destroy that answer in the client's buffer: half-close and
        drain instead (RFC 9112 §9.6). */
@@ -7882,7 +8095,7 @@ static int mw__http1_on_event(mw__worker *w, mw__conn *c, unsigned events) {
     return mw__conn_read(w, c, 0);
 }
 
-static const mw__protocol mw__http1 = {mw__http1_on_event};
+static const mw__protocol mw__http1 = {mw__http1_on_event, NULL};
 
 /* ---------------------------------------------------------------------------
    server: the listener, the connection table, workers, wake-ups, deadlines and the
@@ -8066,6 +8279,7 @@ static void mw__conn_open(mw__worker *w, int fd, const mw__addr *peer) {
 
 static void mw__conn_close(mw__worker *w, mw__conn *c) {
     mw_app *app = w->app;
+    if (c->proto_state && c->proto->release) c->proto->release(w, c); /* before the socket goes */
     if (c->src.kind != MW__SRC_MEMORY) mw__conn_end_source(w, c, 0);
     pthread_mutex_lock(&app->conns_lock); /* off the list first: the sweeper must not touch a closed fd */
     c->prev->next = c->next;
@@ -9421,6 +9635,971 @@ int mw_static_type(mw_app *app, const char *extension, const char *content_type)
         return MW_ENOMEM;
     for (p = s->types.items[s->types.n - 2]; *p; p++) *p = (char)mw__lower((unsigned char)*p); /* as mw__ieq wants */
     return 0;
+}
+
+/* ---------------------------------------------------------------------------
+   websocket (RFC 6455): a GET route whose handler answers the opening handshake with
+   101; the connection's protocol slot then goes to the frame reader here. Messages
+   reach the app's callbacks on the connection's worker, which goes back to the loop
+   between events, so an idle socket holds no thread. The app sends from any thread
+   through the connection's bounded buffer (as a push stream does), and to named
+   groups. When the conversation is over, the connection goes back to HTTP/1.1's
+   closing path (our FIN, then drain).
+   --------------------------------------------------------------------------- */
+#define MW__WS_GUID "258EAFA5-E914-47DA-95CA-C5AB0DC85B11" /* RFC 6455 §1.3 */
+#define MW__WS_REASON_MAX 123                              /* a control frame's 125 bytes, less the code */
+#define MW__WS_KEEP_BUFFER 65536 /* a message or send buffer larger than this is given back once drained */
+#define MW__WS_READ_ROUNDS 16    /* reads per event, so a flood on one connection does not hold the worker */
+
+/* RFC 6455 §5.2. MW_WS_TEXT and MW_WS_BINARY are the data opcodes themselves. */
+enum { MW__WS_OP_CONT = 0, MW__WS_OP_CLOSE = 8, MW__WS_OP_PING = 9, MW__WS_OP_PONG = 10 };
+
+/* Where the close handshake is, as the worker sees it. */
+enum {
+    MW__WS_OPEN,
+    MW__WS_CLOSING, /* our close frame is queued; the client's is awaited (MW_WS_CLOSE_TIMEOUT_MS) */
+    MW__WS_DONE     /* the handshake is over, or the connection failed: it closes once what waits is sent */
+};
+
+/* ---- the pure parts: UTF-8 as it arrives, frame heads, close codes ---- */
+
+/* An incremental UTF-8 check (RFC 3629 §4): a text message is checked as its bytes
+   arrive, so a bad byte fails the connection at once, even in the middle of a frame.
+   The state is what the next byte must be: how many continuation bytes are due, and
+   the range the next one must fall in (which rules out overlong forms, surrogates and
+   code points past U+10FFFF). */
+typedef struct mw__utf8 {
+    unsigned char need, lo, hi;
+} mw__utf8;
+
+/* A lead byte: the continuation bytes it announces and the range of the first. */
+static int mw__utf8_lead(mw__utf8 *u, unsigned char b) {
+    u->lo = 0x80;
+    u->hi = 0xbf;
+    if (b >= 0xc2 && b <= 0xdf) u->need = 1;
+    else if (b == 0xe0) u->need = 2, u->lo = 0xa0; /* E0 80..9F would be overlong */
+    else if (b == 0xed) u->need = 2, u->hi = 0x9f; /* ED A0..BF would be a surrogate */
+    else if (b >= 0xe1 && b <= 0xef) u->need = 2;
+    else if (b == 0xf0) u->need = 3, u->lo = 0x90; /* F0 80..8F would be overlong */
+    else if (b == 0xf4) u->need = 3, u->hi = 0x8f; /* F4 90.. would pass U+10FFFF */
+    else if (b >= 0xf1 && b <= 0xf3) u->need = 3;
+    else return -1;
+    return 0;
+}
+
+/* Feeds n bytes; -1 as soon as one cannot continue valid UTF-8. */
+static int mw__utf8_feed(mw__utf8 *u, const unsigned char *p, size_t n) {
+    size_t i = 0;
+    while (i < n) {
+        unsigned char b = p[i];
+        if (u->need) {
+            if (b < u->lo || b > u->hi) return -1;
+            u->need--;
+            u->lo = 0x80;
+            u->hi = 0xbf;
+            i++;
+        } else if (b < 0x80) { /* ASCII, eight bytes at a time where it can */
+            uint64_t word;
+            i++;
+            while (i + 8 <= n && (memcpy(&word, p + i, 8), (word & 0x8080808080808080ull) == 0)) i += 8;
+        } else if (mw__utf8_lead(u, b) != 0) {
+            return -1;
+        } else {
+            i++;
+        }
+    }
+    return 0;
+}
+
+static int mw__utf8_valid(const void *p, size_t n) {
+    mw__utf8 u = {0, 0x80, 0xbf};
+    return mw__utf8_feed(&u, (const unsigned char *)p, n) == 0 && u.need == 0;
+}
+
+/* A server frame's head (RFC 6455 §5.2): FIN, the opcode, the length in 7, 16 or 64
+   bits, no mask. Returns its size (at most 10 bytes). */
+static size_t mw__ws_frame_head(unsigned char *h, int opcode, unsigned long long len) {
+    h[0] = (unsigned char)(0x80 | opcode);
+    if (len < 126) {
+        h[1] = (unsigned char)len;
+        return 2;
+    }
+    if (len <= 0xffff) {
+        h[1] = 126;
+        return 2 + mw__put_be(h + 2, len, 2);
+    }
+    h[1] = 127;
+    return 2 + mw__put_be(h + 2, len, 8);
+}
+
+/* A close code a peer may send (RFC 6455 §7.4.1, and IANA's registry up to 1014;
+   1004-1006 and 1015 are reserved, never sent). */
+static int mw__ws_code_valid(long code) {
+    return (code >= 1000 && code <= 1014 && (code < 1004 || code > 1006)) || (code >= 3000 && code <= 4999);
+}
+
+/* XORs n bytes with the mask, starting at the mask's byte `phase` (RFC 6455 §5.3). */
+static void mw__ws_unmask(unsigned char *dst, const unsigned char *src, size_t n, const unsigned char mask[4],
+                          unsigned long long phase) {
+    size_t i;
+    for (i = 0; i < n; i++) dst[i] = (unsigned char)(src[i] ^ mask[(phase + i) & 3]);
+}
+
+/* The Sec-WebSocket-Accept value for a key (RFC 6455 §4.2.2 item 5.4): base64 of the
+   SHA-1 of the key and the GUID; 28 characters and a NUL. */
+static void mw__ws_accept_value(const char *key, size_t key_len, char out[29]) {
+    char joined[64 + sizeof MW__WS_GUID];
+    unsigned char digest[20];
+    memcpy(joined, key, key_len);
+    memcpy(joined + key_len, MW__WS_GUID, sizeof MW__WS_GUID - 1);
+    mw__sha1(joined, key_len + sizeof MW__WS_GUID - 1, digest);
+    out[mw__base64_encode(out, digest, sizeof digest, 0)] = '\0';
+}
+
+/* ---- endpoints, connections and groups ---- */
+
+typedef struct mw__ws_endpoint {
+    mw_ws_opts opts;       /* origins is the endpoint's own copy; subprotocols is not used */
+    mw__strlist protocols; /* the subprotocols it speaks, in its order */
+    struct mw__ws_hub *hub;
+    struct mw__ws_endpoint *next;
+} mw__ws_endpoint;
+
+/* A connection's place in a group: on the group's list and on the connection's. */
+typedef struct mw__ws_member {
+    mw_ws *ws;
+    struct mw__ws_group *group;
+    struct mw__ws_member *prev, *next; /* in the group */
+    struct mw__ws_member *next_of_ws;
+} mw__ws_member;
+
+typedef struct mw__ws_group {
+    char *name;
+    mw__ws_member *first;
+    struct mw__ws_group *next;
+} mw__ws_group;
+
+/* The app's WebSocket state: its endpoints, and the groups with one lock for all of
+   them (taken before a connection's own lock, never after). */
+typedef struct mw__ws_hub {
+    pthread_mutex_t lock;
+    mw__ws_group *groups;
+    mw__ws_endpoint *endpoints;
+} mw__ws_hub;
+
+/* The frame being read, and the message being put together (the worker's only). */
+typedef struct mw__ws_reader {
+    int state;                /* MW__WS_OPEN, _CLOSING, _DONE */
+    int kind;                 /* the unfinished message's MW_WS_TEXT or _BINARY; 0 between messages */
+    int fin;                  /* the current frame ends its message */
+    unsigned long long left;  /* payload bytes of the current data frame still to come */
+    unsigned long long phase; /* ... and taken so far, for the mask */
+    unsigned char mask[4];
+    mw__utf8 utf8;
+    mw__buf msg;           /* the message so far, when it does not arrive as one frame */
+    long long heard_ms;    /* the client's latest bytes */
+    long long ping_ms;     /* our ping, unanswered; 0 = none */
+    long long closing_end; /* ms: the latest our close frame waits for the client's */
+} mw__ws_reader;
+
+struct mw_ws {
+    pthread_mutex_t lock; /* the sending side below, and the close code */
+    mw_app *app;
+    const mw__ws_endpoint *ep;
+    mw__conn *conn; /* while the connection is open */
+    uintptr_t tag;  /* its tag, for wake-ups */
+    mw__buf out;    /* frames the client has not taken yet, from off */
+    size_t off, cap;
+    int live;    /* the 101 is out: frames may go straight to the socket */
+    int closing; /* our close frame is queued: nothing more is sent */
+    int gone;    /* the connection is over, or broke while sending */
+    int woken;   /* a wake-up is queued for the connection */
+    int refs;    /* the connection's, and one per mw_ws_hold */
+    int close_code;
+    char close_reason[MW__WS_REASON_MAX + 1];
+    void *data;
+    const char *subprotocol;    /* one of the endpoint's, or NULL */
+    mw__ws_member *memberships; /* under the hub's lock */
+    mw__ws_reader rd;
+};
+
+static void mw__ws_unref(mw_ws *ws) {
+    int last;
+    pthread_mutex_lock(&ws->lock);
+    last = --ws->refs == 0;
+    pthread_mutex_unlock(&ws->lock);
+    if (!last) return;
+    mw__buf_free(&ws->out);
+    pthread_mutex_destroy(&ws->lock);
+    MW_FREE(ws);
+}
+
+/* The connection's worker is needed: to send what waits, or to start closing. Lock held. */
+static void mw__ws_wake(mw_ws *ws) {
+    if (ws->tag && !ws->woken) ws->woken = mw__wake_tag(ws->app, ws->tag) == 0;
+}
+
+/* Sends one frame: straight to the socket when nothing waits before it, else (and what
+   the socket does not take) into the buffer, which the worker sends as the socket
+   drains. Lock held. */
+static int mw__ws_put(mw_ws *ws, int opcode, const void *data, size_t len) {
+    unsigned char head[10];
+    struct iovec iov[2];
+    int direct = ws->live && ws->conn && ws->off == ws->out.len, n = len ? 2 : 1, i = 0;
+    iov[0].iov_base = head;
+    iov[0].iov_len = mw__ws_frame_head(head, opcode, len);
+    iov[1].iov_base = (void *)data;
+    iov[1].iov_len = len;
+    if (direct && mw__send_iov(ws->conn, iov, n, &i, 0) < 0) {
+        ws->gone = 1; /* the worker finds the connection dead and closes it */
+        mw__ws_wake(ws);
+        return MW_ECLOSED;
+    }
+    if (i == n) return 0;
+    if (mw__queue_iov(&ws->out, &ws->off, iov + i, n - i) != 0) {
+        ws->gone = 1; /* part of the frame may be out: the stream cannot go on */
+        mw__ws_wake(ws);
+        return MW_ENOMEM;
+    }
+    mw__ws_wake(ws);
+    return 0;
+}
+
+/* A data frame, unless the buffer already holds more than it may (MW_EAGAIN: the
+   client reads slower than the app sends). A frame larger than the buffer still goes
+   when nothing waits. Lock held. */
+static int mw__ws_put_message(mw_ws *ws, int kind, const void *data, size_t len) {
+    if (ws->closing || ws->gone) return MW_ECLOSED;
+    if (ws->off < ws->out.len && ws->out.len - ws->off + len + 10 > ws->cap) return MW_EAGAIN;
+    return mw__ws_put(ws, kind, data, len);
+}
+
+/* Our close frame (RFC 6455 §5.5.1): after it, nothing more is sent. The first close
+   frame either side sends is the one on_close reports. Lock held. */
+static int mw__ws_put_close(mw_ws *ws, int code, const char *reason, size_t reason_len) {
+    unsigned char payload[2 + MW__WS_REASON_MAX];
+    int rc;
+    if (ws->closing || ws->gone) return MW_ECLOSED;
+    ws->closing = 1;
+    if (!ws->close_code) {
+        ws->close_code = code ? code : 1005;
+        memcpy(ws->close_reason, reason, reason_len);
+        ws->close_reason[reason_len] = '\0';
+    }
+    if (!code) return mw__ws_put(ws, MW__WS_OP_CLOSE, NULL, 0);
+    mw__put_be(payload, (uint64_t)code, 2);
+    memcpy(payload + 2, reason, reason_len);
+    rc = mw__ws_put(ws, MW__WS_OP_CLOSE, payload, 2 + reason_len);
+    mw__ws_wake(ws); /* the worker starts the close timeout */
+    return rc;
+}
+
+static void mw__ws_close_locked(mw_ws *ws, int code, const char *reason) {
+    pthread_mutex_lock(&ws->lock);
+    mw__ws_put_close(ws, code, reason, strlen(reason));
+    pthread_mutex_unlock(&ws->lock);
+}
+
+/* ---- groups ---- */
+
+static mw__ws_group *mw__ws_group_find(mw__ws_hub *hub, const char *name) {
+    mw__ws_group *g;
+    for (g = hub->groups; g; g = g->next)
+        if (strcmp(g->name, name) == 0) return g;
+    return NULL;
+}
+
+static mw__ws_group *mw__ws_group_new(mw__ws_hub *hub, const char *name) {
+    mw__ws_group *g = (mw__ws_group *)MW_MALLOC(sizeof *g);
+    if (!g) return NULL;
+    memset(g, 0, sizeof *g);
+    if (!(g->name = mw__strndup(name, strlen(name)))) {
+        MW_FREE(g);
+        return NULL;
+    }
+    g->next = hub->groups;
+    hub->groups = g;
+    return g;
+}
+
+/* Takes a membership off its group's list; an empty group is dropped. Hub lock held. */
+static void mw__ws_member_unlink(mw__ws_hub *hub, mw__ws_member *m) {
+    mw__ws_group *g = m->group, **link;
+    if (m->prev) m->prev->next = m->next;
+    else g->first = m->next;
+    if (m->next) m->next->prev = m->prev;
+    if (g->first) return;
+    for (link = &hub->groups; *link != g; link = &(*link)->next) {}
+    *link = g->next;
+    MW_FREE(g->name);
+    MW_FREE(g);
+}
+
+/* A closed connection leaves every group. */
+static void mw__ws_leave_all(mw_ws *ws) {
+    mw__ws_hub *hub = ws->ep->hub;
+    pthread_mutex_lock(&hub->lock);
+    while (ws->memberships) {
+        mw__ws_member *m = ws->memberships;
+        ws->memberships = m->next_of_ws;
+        mw__ws_member_unlink(hub, m);
+        MW_FREE(m);
+    }
+    pthread_mutex_unlock(&hub->lock);
+}
+
+/* A member that cannot take a broadcast is dropped: a broadcast cannot wait for one
+   slow reader, and a chat that skipped messages would mislead. It still gets what it
+   had, then close 1008 (the frame goes beyond the buffer's bound, once). Lock held. */
+static void mw__ws_drop_slow(mw_ws *ws) {
+    static const char why[] = "too slow";
+    mw__ws_put_close(ws, 1008, why, sizeof why - 1);
+}
+
+/* ---- the connection's worker: sending what waits, reading frames ---- */
+
+/* Sends the 101's rest, then the frames that wait; *closing says whether our close
+   frame is among them. MW__OUT_DONE when nothing waits, MW__OUT_BLOCKED, or
+   MW__OUT_DEAD. */
+static int mw__ws_pump(mw__conn *c, mw_ws *ws, const mw__limits *lim, int *closing) {
+    int rc = mw__conn_send_queued(c, lim);
+    if (rc <= 0) return rc < 0 ? MW__OUT_DEAD : MW__OUT_BLOCKED;
+    pthread_mutex_lock(&ws->lock);
+    *closing = ws->closing;
+    ws->live = 1;
+    ws->woken = 0;
+    rc = ws->gone ? -1 : mw__send_queue(c, &ws->out, &ws->off, lim, 0);
+    if (ws->off == ws->out.len) {
+        if (ws->out.cap > MW__WS_KEEP_BUFFER) mw__buf_free(&ws->out); /* a burst's buffer is given back */
+        ws->off = ws->out.len = 0;
+    }
+    pthread_mutex_unlock(&ws->lock);
+    return rc < 0 ? MW__OUT_DEAD : rc == 0 ? MW__OUT_BLOCKED : MW__OUT_DONE;
+}
+
+/* Fails the connection (RFC 6455 §7.1.7): our close frame with the code, then the
+   close, without waiting for the client's. Returns -1: the frame reader stops. */
+static long mw__ws_fail(mw_ws *ws, int code, const char *why) {
+    mw__ws_close_locked(ws, code, why);
+    ws->rd.state = MW__WS_DONE;
+    return -1;
+}
+
+static void mw__ws_deliver(mw_ws *ws, const char *data, size_t len) {
+    if (ws->rd.state == MW__WS_OPEN && ws->ep->opts.on_message) ws->ep->opts.on_message(ws, data, len, ws->rd.kind);
+}
+
+/* A close frame from the client (RFC 6455 §5.5.1, §7.4): its code is checked, and
+   answered with the same code unless ours went first; either way the handshake is
+   then over. */
+static long mw__ws_on_close_frame(mw_ws *ws, const unsigned char *p, size_t n) {
+    int code = n >= 2 ? p[0] << 8 | p[1] : 0;
+    if (n == 1) return mw__ws_fail(ws, 1002, "close frame with a 1-byte payload");
+    if (n >= 2 && !mw__ws_code_valid(code)) return mw__ws_fail(ws, 1002, "close code that may not be sent");
+    if (n > 2 && !mw__utf8_valid(p + 2, n - 2)) return mw__ws_fail(ws, 1007, "close reason not UTF-8");
+    pthread_mutex_lock(&ws->lock);
+    if (!ws->close_code) { /* theirs came first: it is the one on_close reports */
+        ws->close_code = code ? code : 1005;
+        memcpy(ws->close_reason, p + 2 * (n >= 2), n >= 2 ? n - 2 : 0);
+        ws->close_reason[n >= 2 ? n - 2 : 0] = '\0';
+    }
+    mw__ws_put_close(ws, code, "", 0);
+    pthread_mutex_unlock(&ws->lock);
+    ws->rd.state = MW__WS_DONE;
+    return 0;
+}
+
+/* A whole control frame, unmasked in place. */
+static void mw__ws_on_control(mw_ws *ws, int opcode, unsigned char *p, size_t n) {
+    if (opcode == MW__WS_OP_CLOSE) {
+        mw__ws_on_close_frame(ws, p, n);
+    } else if (opcode == MW__WS_OP_PING && ws->rd.state == MW__WS_OPEN) {
+        pthread_mutex_lock(&ws->lock); /* RFC 6455 §5.5.2: a pong with the ping's payload */
+        if (!ws->closing && !ws->gone) mw__ws_put(ws, MW__WS_OP_PONG, p, n);
+        pthread_mutex_unlock(&ws->lock);
+    } /* a pong: the client is alive, which its bytes already showed */
+}
+
+/* The current data frame ended; so did its message when it was the last fragment. */
+static long mw__ws_frame_end(mw_ws *ws) {
+    mw__ws_reader *rd = &ws->rd;
+    if (!rd->fin) return 0;
+    if (rd->kind == MW_WS_TEXT && rd->utf8.need)
+        return mw__ws_fail(ws, 1007, "text message ends inside a UTF-8 sequence");
+    mw__ws_deliver(ws, rd->msg.data ? rd->msg.data : "", rd->msg.len);
+    rd->kind = 0;
+    mw__buf_trim(&rd->msg, MW__WS_KEEP_BUFFER);
+    return 0;
+}
+
+/* Takes what has arrived of the current data frame's payload into the message,
+   checking a text message's UTF-8 as it comes. Returns the bytes used. */
+static long mw__ws_payload(mw_ws *ws, const unsigned char *p, size_t avail) {
+    mw__ws_reader *rd = &ws->rd;
+    size_t take = avail < rd->left ? avail : (size_t)rd->left;
+    unsigned char *dst;
+    /* the buffer grows with what arrives, not with what a frame announces */
+    if (mw__buf_reserve(&rd->msg, take) != 0) return mw__ws_fail(ws, 1011, "out of memory");
+    dst = (unsigned char *)rd->msg.data + rd->msg.len;
+    mw__ws_unmask(dst, p, take, rd->mask, rd->phase);
+    if (rd->kind == MW_WS_TEXT && mw__utf8_feed(&rd->utf8, dst, take) != 0)
+        return mw__ws_fail(ws, 1007, "text message not UTF-8");
+    rd->msg.len += take;
+    rd->left -= take;
+    rd->phase += take;
+    if (!rd->left && mw__ws_frame_end(ws) != 0) return -1;
+    return (long)take;
+}
+
+/* The payload length of a frame whose head is complete: 7 bits, or 16 or 64 more
+   (RFC 6455 §5.2), in the fewest bytes; -1 when not. */
+static long long mw__ws_payload_len(const unsigned char *p) {
+    unsigned long long len = p[1] & 0x7f;
+    if (len == 126) {
+        len = (unsigned long long)p[2] << 8 | p[3];
+        return len < 126 ? -1 : (long long)len;
+    }
+    if (len == 127) {
+        size_t i;
+        for (len = 0, i = 2; i < 10; i++) len = len << 8 | p[i];
+        return len >> 63 || len <= 0xffff ? -1 : (long long)len;
+    }
+    return (long long)len;
+}
+
+/* Why a frame's first two bytes break the protocol, or NULL (RFC 6455 §5.2, §5.4,
+   §5.5, and no extension was agreed, so no reserved bit may be set). */
+static const char *mw__ws_head_refusal(const mw__ws_reader *rd, const unsigned char *p) {
+    int opcode = p[0] & 0x0f;
+    if (p[0] & 0x70) return "reserved bits set without an extension";
+    if (!(p[1] & 0x80)) return "client frame not masked";
+    if (opcode > MW_WS_BINARY && opcode < MW__WS_OP_CLOSE) return "unknown opcode";
+    if (opcode > MW__WS_OP_PONG) return "unknown opcode";
+    if (opcode >= MW__WS_OP_CLOSE && !(p[0] & 0x80)) return "fragmented control frame";
+    if (opcode >= MW__WS_OP_CLOSE && (p[1] & 0x7f) > 125) return "control frame longer than 125 bytes";
+    if (opcode == MW__WS_OP_CONT && !rd->kind) return "continuation frame without a message";
+    if ((opcode == MW_WS_TEXT || opcode == MW_WS_BINARY) && rd->kind) return "new message before the last one ended";
+    return NULL;
+}
+
+/* Reads one frame's head (and a control frame whole, or a data frame that is its whole
+   message and has arrived: such a message is unmasked in place and delivered from the
+   read buffer, without a copy). Returns the bytes used: 0 when more must arrive. */
+static long mw__ws_frame(mw_ws *ws, unsigned char *p, size_t avail, const mw__limits *lim) {
+    mw__ws_reader *rd = &ws->rd;
+    const char *why;
+    int opcode;
+    size_t head;
+    long long len;
+    if (avail < 2) return 0;
+    if ((why = mw__ws_head_refusal(rd, p)) != NULL) return mw__ws_fail(ws, 1002, why);
+    opcode = p[0] & 0x0f;
+    head = 2 + ((p[1] & 0x7f) == 126 ? 2 : (p[1] & 0x7f) == 127 ? 8 : 0) + 4;
+    if (avail < head) return 0;
+    if ((len = mw__ws_payload_len(p)) < 0) return mw__ws_fail(ws, 1002, "payload length not in its shortest form");
+    if (opcode >= MW__WS_OP_CLOSE) {
+        if (avail < head + (size_t)len) return 0;
+        mw__ws_unmask(p + head, p + head, (size_t)len, p + head - 4, 0);
+        mw__ws_on_control(ws, opcode, p + head, (size_t)len);
+        return (long)(head + (size_t)len);
+    }
+    if ((unsigned long long)len + rd->msg.len > (unsigned long long)lim->v[MW_LIMIT_WS_MAX_MESSAGE])
+        return mw__ws_fail(ws, 1009, "message larger than MW_WS_MAX_MESSAGE");
+    rd->fin = (p[0] & 0x80) != 0;
+    if (opcode != MW__WS_OP_CONT) {
+        rd->kind = opcode;
+        rd->utf8.need = 0;
+        rd->msg.len = 0;
+        if (rd->fin && avail >= head + (size_t)len) { /* the whole message is here */
+            unsigned char *data = p + head;
+            mw__ws_unmask(data, data, (size_t)len, p + head - 4, 0);
+            if (opcode == MW_WS_TEXT && !mw__utf8_valid(data, (size_t)len))
+                return mw__ws_fail(ws, 1007, "text message not UTF-8");
+            mw__ws_deliver(ws, (const char *)data, (size_t)len);
+            rd->kind = 0;
+            return (long)(head + (size_t)len);
+        }
+    }
+    memcpy(rd->mask, p + head - 4, 4);
+    rd->left = (unsigned long long)len;
+    rd->phase = 0;
+    if (!len && mw__ws_frame_end(ws) != 0) return -1;
+    return (long)head;
+}
+
+/* Reads the frames in the read buffer, as far as they have arrived. */
+static void mw__ws_parse(mw__conn *c, mw_ws *ws, const mw__limits *lim) {
+    while (ws->rd.state != MW__WS_DONE && c->rstart < c->rlen) {
+        unsigned char *p = (unsigned char *)c->rbuf + c->rstart;
+        size_t avail = c->rlen - c->rstart;
+        long used = ws->rd.left ? mw__ws_payload(ws, p, avail) : mw__ws_frame(ws, p, avail, lim);
+        if (used <= 0) break;
+        c->rstart += (size_t)used;
+    }
+    if (ws->rd.state == MW__WS_DONE || c->rstart == c->rlen) c->rstart = c->rlen = 0; /* the rest is dropped */
+}
+
+/* Reads what the client sent and acts on its frames. 0, or -1 when the client is gone. */
+static int mw__ws_read(mw__worker *w, mw__conn *c, mw_ws *ws) {
+    int round;
+    for (round = 0; round < MW__WS_READ_ROUNDS && ws->rd.state != MW__WS_DONE; round++) {
+        ssize_t n;
+        if (!c->rbuf && mw__conn_resize(w, c, MW_READ_BUFFER_BYTES) != 0) return -1;
+        if (c->rlen == c->rcap) mw__conn_resize(w, c, c->rcap); /* a frame's head at the end moves to the front */
+        n = recv(c->fd, c->rbuf + c->rlen, c->rcap - c->rlen, 0);
+        if (n > 0) {
+            c->rlen += (size_t)n;
+            ws->rd.heard_ms = mw__now_ms();
+            ws->rd.ping_ms = 0;
+            mw__ws_parse(c, ws, &w->app->limits);
+        } else if (n < 0 && errno == EINTR) {
+            round--;
+        } else if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            return 0;
+        } else {
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* ---- the protocol's event function ---- */
+
+/* The connection is over for this protocol: the app hears of it once, the groups let
+   go, and nobody sends to the socket any more. What waits moves to the connection's
+   own queue, which HTTP/1.1's closing path sends before its FIN. */
+static void mw__ws_detach(mw__conn *c) {
+    mw_ws *ws = (mw_ws *)c->proto_state;
+    int code;
+    char reason[MW__WS_REASON_MAX + 1];
+    pthread_mutex_lock(&ws->lock);
+    ws->gone = 1;
+    ws->conn = NULL;
+    ws->tag = 0;
+    if (ws->off < ws->out.len) {
+        struct iovec rest;
+        rest.iov_base = ws->out.data + ws->off;
+        rest.iov_len = ws->out.len - ws->off;
+        mw__queue_iov(&c->outq, &c->outq_off, &rest, 1);
+    }
+    mw__buf_free(&ws->out);
+    ws->off = 0;
+    code = ws->close_code ? ws->close_code : 1006; /* no close frame either way */
+    memcpy(reason, ws->close_reason, sizeof reason);
+    pthread_mutex_unlock(&ws->lock);
+    mw__ws_leave_all(ws);
+    mw__buf_free(&ws->rd.msg);
+    c->proto_state = NULL;
+    if (ws->ep->opts.on_close) ws->ep->opts.on_close(ws, code, reason);
+    mw__ws_unref(ws);
+}
+
+static void mw__ws_release(mw__worker *w, mw__conn *c) {
+    (void)w;
+    mw__ws_detach(c);
+}
+
+/* The close handshake is over, or the connection failed: HTTP/1.1's closing path
+   sends what waits, then the FIN, and drains what the client still sends. */
+static int mw__ws_finish(mw__worker *w, mw__conn *c) {
+    mw__ws_detach(c);
+    c->proto = &mw__http1;
+    c->close_after = MW__CLOSE_LINGER;
+    return mw__conn_settle(w, c, MW__OUT_DONE);
+}
+
+/* When the worker must look at the connection next, with nothing to send: the close
+   timeout, or the ping schedule (a ping after MW_WS_PING_MS of silence, then as long
+   again for any answer). */
+static long long mw__ws_deadline(const mw_ws *ws, const mw__limits *lim) {
+    long long ping = lim->v[MW_LIMIT_WS_PING_MS];
+    if (ws->rd.state == MW__WS_CLOSING) return ws->rd.closing_end;
+    if (!ping) return 0;
+    return (ws->rd.ping_ms ? ws->rd.ping_ms : ws->rd.heard_ms) + ping;
+}
+
+/* A deadline passed. 0 when the connection must close. */
+static int mw__ws_expire(mw__conn *c, mw_ws *ws, const mw__limits *lim, long long now) {
+    if (MW__LOAD(&c->phase) == MW__PH_WRITE) { /* a client that stopped reading */
+        if (!mw__client_took_bytes(c)) return 0;
+        MW__STORE(&c->deadline, now + lim->v[MW_LIMIT_WRITE_TIMEOUT_MS]);
+        return 1;
+    }
+    if (ws->rd.state == MW__WS_CLOSING || ws->rd.ping_ms) return 0; /* no close frame, or no answer, in time */
+    if (lim->v[MW_LIMIT_WS_PING_MS] && now >= ws->rd.heard_ms + lim->v[MW_LIMIT_WS_PING_MS]) {
+        pthread_mutex_lock(&ws->lock);
+        if (!ws->closing && !ws->gone) mw__ws_put(ws, MW__WS_OP_PING, NULL, 0);
+        pthread_mutex_unlock(&ws->lock);
+        ws->rd.ping_ms = now;
+    }
+    return 1;
+}
+
+/* Arms the connection for what it waits for next. 1, or 0 when it was closed. */
+static int mw__ws_settle(mw__worker *w, mw__conn *c, mw_ws *ws, int out) {
+    const mw__limits *lim = &w->app->limits;
+    if (out == MW__OUT_BLOCKED) {
+        if (MW__LOAD(&c->phase) != MW__PH_WRITE)
+            mw__set_phase(c, MW__PH_WRITE, mw__now_ms() + lim->v[MW_LIMIT_WRITE_TIMEOUT_MS]);
+        c->blocked_unacked = mw__unacked_bytes(c->fd);
+        return mw__conn_hand_off(w, c, MW__EV_WRITE);
+    }
+    if (c->rstart == c->rlen) mw__conn_release_rbuf(w, c); /* an idle WebSocket holds no read buffer */
+    mw__set_phase(c, MW__PH_STREAM, mw__ws_deadline(ws, lim));
+    return mw__conn_hand_off(w, c, MW__EV_READ);
+}
+
+/* Everything that can happen to an open WebSocket: the client's frames, frames the
+   app queued from another thread, a deadline, the server stopping. */
+static int mw__ws_on_event(mw__worker *w, mw__conn *c, unsigned events) {
+    mw_ws *ws = (mw_ws *)c->proto_state;
+    const mw__limits *lim = &w->app->limits;
+    long long now = mw__now_ms(), dl = MW__LOAD(&c->deadline);
+    int out, closing = 0;
+    if (MW__LOAD(&w->app->forcing) || c->close_after == MW__CLOSE) { /* the grace period is over, or the 101 failed */
+        mw__conn_close(w, c);
+        return 0;
+    }
+    if (MW__LOAD(&w->app->stopping) && !c->saw_stop) {
+        c->saw_stop = 1;
+        mw__ws_close_locked(ws, 1001, "server stopping");
+    }
+    if ((events & MW__EV_WAKE) && dl && now >= dl && !mw__ws_expire(c, ws, lim, now)) {
+        mw__conn_close(w, c);
+        return 0;
+    }
+    mw__ws_parse(c, ws, lim); /* frames that came with the handshake, or before a full buffer */
+    if ((events & MW__EV_READ) && mw__ws_read(w, c, ws) != 0) {
+        mw__conn_close(w, c); /* the client went away, with or without its close frame */
+        return 0;
+    }
+    out = mw__ws_pump(c, ws, lim, &closing);
+    if (out == MW__OUT_DEAD) {
+        mw__conn_close(w, c);
+        return 0;
+    }
+    if (ws->rd.state == MW__WS_OPEN && closing) { /* the app, a slow broadcast or the stop sent our close */
+        ws->rd.state = MW__WS_CLOSING;
+        ws->rd.closing_end = now + lim->v[MW_LIMIT_WS_CLOSE_TIMEOUT_MS];
+    }
+    if (ws->rd.state == MW__WS_DONE) return mw__ws_finish(w, c);
+    return mw__ws_settle(w, c, ws, out);
+}
+
+static const mw__protocol mw__ws_protocol = {mw__ws_on_event, mw__ws_release};
+
+/* ---- the opening handshake (RFC 6455 §4.2) ---- */
+
+/* Whether a list header (over any number of fields) holds the token, in any case. */
+static int mw__header_has_token(const mw_req *rq, const char *name, const char *lower_token) {
+    size_t i = 0, pos;
+    const char *v;
+    mw_str e;
+    while ((v = mw__header_next(rq, name, &i)) != NULL)
+        for (pos = 0; mw__next_list_element(v, strlen(v), &pos, &e);)
+            if (mw__ieq(e.ptr, e.len, lower_token)) return 1;
+    return 0;
+}
+
+/* A browser's page from another site may open a WebSocket with the user's cookies
+   (cross-site WebSocket hijacking), and the browser says which site in Origin. */
+static int mw__ws_origin_allowed(const mw__ws_endpoint *ep, const mw_req *rq) {
+    const char *origin = mw_header(rq, "Origin"), *list = ep->opts.origins, *host;
+    size_t pos = 0;
+    mw_str o;
+    if (list && strcmp(list, "*") == 0) return 1;
+    if (!origin || !origin[0]) return !list; /* not a browser: only the default lets it in */
+    if (!list) return (host = mw_header(rq, "Host")) != NULL && mw__origin_is_host(origin, host);
+    while (mw__next_list_element(list, strlen(list), &pos, &o))
+        if (mw__same_origin_text(o.ptr, o.len, origin)) return 1;
+    return 0;
+}
+
+/* The subprotocol (RFC 6455 §4.2.2 item 5.4): the first the client offers, in its order
+   of preference, that the endpoint speaks; NULL when none. */
+static const char *mw__ws_choose_subprotocol(const mw__ws_endpoint *ep, const mw_req *rq) {
+    const char *v;
+    size_t i = 0, pos, k;
+    mw_str offered;
+    while ((v = mw__header_next(rq, "Sec-WebSocket-Protocol", &i)) != NULL)
+        for (pos = 0; mw__next_list_element(v, strlen(v), &pos, &offered);)
+            for (k = 0; k < ep->protocols.n; k++)
+                if (strlen(ep->protocols.items[k]) == offered.len &&
+                    memcmp(ep->protocols.items[k], offered.ptr, offered.len) == 0)
+                    return ep->protocols.items[k];
+    return NULL;
+}
+
+/* Why the request cannot open a WebSocket, with the status to answer; NULL when it can. */
+static const char *mw__ws_refusal(const mw__ws_endpoint *ep, mw_req *rq, mw_res *rs, int *status) {
+    const char *version = mw_header(rq, "Sec-WebSocket-Version"), *key = mw__header_once(rq, "Sec-WebSocket-Key");
+    unsigned char raw[24];
+    *status = 400;
+    if (strcmp(mw_method(rq), "GET") != 0 || !mw__header_has_token(rq, "Upgrade", "websocket")) {
+        *status = 426; /* RFC 9110 §15.5.22: the answer names the protocol to upgrade to */
+        mw__add_header(rs, "Upgrade", "websocket");
+        mw__add_header(rs, "Connection", "Upgrade");
+        return "this path speaks WebSocket: send Upgrade: websocket";
+    }
+    if (rq->head->minor == 0) return "WebSocket needs HTTP/1.1";
+    if (!mw__header_has_token(rq, "Connection", "upgrade")) return "Connection must list upgrade";
+    if (!version) return "Sec-WebSocket-Version missing";
+    if (strcmp(version, "13") != 0) {
+        *status = 426; /* RFC 6455 §4.4: the versions the server speaks */
+        mw__add_header(rs, "Sec-WebSocket-Version", "13");
+        return "unsupported Sec-WebSocket-Version (this server speaks 13)";
+    }
+    if (!key || strlen(key) != 24 || mw__base64_decode(raw, key, 24, 0) != 16)
+        return "Sec-WebSocket-Key must be sent once, as base64 of 16 bytes";
+    if (!mw__ws_origin_allowed(ep, rq)) {
+        *status = 403;
+        return "Origin not allowed for this WebSocket";
+    }
+    return NULL;
+}
+
+static mw_ws *mw__ws_new(const mw__ws_endpoint *ep, mw_res *rs, const char *subprotocol) {
+    mw_ws *ws = (mw_ws *)MW_MALLOC(sizeof *ws);
+    if (!ws) return NULL;
+    memset(ws, 0, sizeof *ws);
+    pthread_mutex_init(&ws->lock, NULL);
+    ws->app = rs->worker->app;
+    ws->ep = ep;
+    ws->conn = rs->conn;
+    ws->tag = mw__conn_tag(rs->conn);
+    ws->cap = (size_t)ws->app->limits.v[MW_LIMIT_WS_SEND_BUFFER_BYTES];
+    ws->refs = 1;
+    ws->subprotocol = subprotocol;
+    ws->rd.heard_ms = mw__now_ms();
+    return ws;
+}
+
+/* The route's handler: refuses what cannot be a handshake, else answers 101 and
+   opens the WebSocket, whose frames the connection reads from then on. */
+static void mw__ws_handshake(mw_req *rq, mw_res *rs) {
+    const mw__ws_endpoint *ep = (const mw__ws_endpoint *)rq->route->impl;
+    const char *why, *key;
+    char accept[29];
+    int status;
+    const char *sub;
+    mw_ws *ws;
+    if ((why = mw__ws_refusal(ep, rq, rs, &status)) != NULL) {
+        mw_error(rs, status, why);
+        return;
+    }
+    key = mw_header(rq, "Sec-WebSocket-Key");
+    sub = mw__ws_choose_subprotocol(ep, rq);
+    mw__ws_accept_value(key, 24, accept);
+    rs->touched = 1;
+    rs->status = 101; /* a status of the server's own, which mw_send refuses */
+    mw__add_header(rs, "Upgrade", "websocket");
+    mw__add_header(rs, "Connection", "Upgrade");
+    mw__add_header(rs, "Sec-WebSocket-Accept", accept);
+    if (sub) mw__add_header(rs, "Sec-WebSocket-Protocol", sub);
+    if (rs->conn->fd < 0) return; /* the in-process test client sees the answer; no WebSocket opens */
+    if (!(ws = mw__ws_new(ep, rs, sub))) {
+        mw_error(rs, 503, "out of memory");
+        return;
+    }
+    rs->upgrade = &mw__ws_protocol;
+    rs->upgrade_state = ws;
+    if (ep->opts.on_open) ep->opts.on_open(ws, rq);
+}
+
+/* ---- registering endpoints ---- */
+
+static void mw__ws_hub_free(void *state) {
+    mw__ws_hub *hub = (mw__ws_hub *)state;
+    while (hub->groups) { /* every connection has left its groups: only one a failed join made is left */
+        mw__ws_group *g = hub->groups;
+        hub->groups = g->next;
+        MW_FREE(g->name);
+        MW_FREE(g);
+    }
+    while (hub->endpoints) {
+        mw__ws_endpoint *ep = hub->endpoints;
+        hub->endpoints = ep->next;
+        mw__strlist_free(&ep->protocols);
+        MW_FREE((char *)ep->opts.origins);
+        MW_FREE(ep);
+    }
+    pthread_mutex_destroy(&hub->lock);
+    MW_FREE(hub);
+}
+
+static const mw__ext mw__ws_ext = {NULL, mw__ws_hub_free};
+
+static mw__ws_hub *mw__ws_hub_of(mw_app *app, int create) {
+    int i = mw__app_ext_index(app, &mw__ws_ext);
+    mw__ws_hub *hub;
+    if (i >= 0) return (mw__ws_hub *)app->ext_state[i];
+    if (!create || !(hub = (mw__ws_hub *)MW_MALLOC(sizeof *hub))) return NULL;
+    memset(hub, 0, sizeof *hub);
+    pthread_mutex_init(&hub->lock, NULL);
+    if (mw__app_add_ext(app, &mw__ws_ext, hub) < 0) {
+        mw__ws_hub_free(hub);
+        return NULL;
+    }
+    return hub;
+}
+
+/* The endpoint's subprotocols, each a token (RFC 6455 §4.1: Sec-WebSocket-Protocol
+   holds tokens). 0, MW_EINVAL or MW_ENOMEM. */
+static int mw__ws_set_protocols(mw__ws_endpoint *ep, const char *list) {
+    size_t pos = 0, k;
+    mw_str p;
+    while (list && mw__next_list_element(list, strlen(list), &pos, &p)) {
+        for (k = 0; k < p.len; k++)
+            if (!mw__is_tchar((unsigned char)p.ptr[k])) return MW_EINVAL;
+        if (mw__strlist_add(&ep->protocols, p.ptr, p.len) != 0) return MW_ENOMEM;
+    }
+    return 0;
+}
+
+int mw_websocket(mw_app *app, const char *pattern, const mw_ws_opts *opts) {
+    mw__ws_hub *hub;
+    mw__ws_endpoint *ep;
+    int rc;
+    if (!app || !pattern || !opts) return MW_EINVAL;
+    if (app->serving) return MW_ESTATE;
+    if (!(hub = mw__ws_hub_of(app, 1)) || !(ep = (mw__ws_endpoint *)MW_MALLOC(sizeof *ep))) return MW_ENOMEM;
+    memset(ep, 0, sizeof *ep);
+    ep->opts = *opts;
+    ep->opts.subprotocols = NULL;
+    ep->opts.origins = opts->origins ? mw__strndup(opts->origins, strlen(opts->origins)) : NULL;
+    ep->hub = hub;
+    ep->next = hub->endpoints; /* the hub frees it, whatever happens next */
+    hub->endpoints = ep;
+    if (opts->origins && !ep->opts.origins) rc = MW_ENOMEM;
+    else rc = mw__ws_set_protocols(ep, opts->subprotocols);
+    if (rc != 0) {
+        mw__log(&app->log, MW_LOG_ERROR, "mw_websocket %s: %s", pattern,
+                rc == MW_EINVAL ? "a subprotocol is not a token" : "out of memory");
+        return app->setup_errors++, rc;
+    }
+    rc = mw_route_with(app, "GET", pattern, mw__ws_handshake, opts->data); /* it reports its own errors */
+    if (rc == 0) app->routes[app->nroutes - 1]->impl = ep;
+    return rc;
+}
+
+/* ---- the app's calls ---- */
+
+int mw_ws_send(mw_ws *ws, const void *data, size_t len, int kind) {
+    int rc;
+    if (!ws || (!data && len) || (kind != MW_WS_TEXT && kind != MW_WS_BINARY)) return MW_EINVAL;
+    if (kind == MW_WS_TEXT && !mw__utf8_valid(data, len)) return MW_EINVAL; /* the client would fail the connection */
+    pthread_mutex_lock(&ws->lock);
+    rc = mw__ws_put_message(ws, kind, data, len);
+    pthread_mutex_unlock(&ws->lock);
+    return rc;
+}
+
+int mw_ws_send_text(mw_ws *ws, const char *text) {
+    return text ? mw_ws_send(ws, text, strlen(text), MW_WS_TEXT) : MW_EINVAL;
+}
+
+/* RFC 6455 §7.4.1: the codes an endpoint may send (1005, 1006 and 1015 only report). */
+int mw_ws_close(mw_ws *ws, int code, const char *reason) {
+    size_t n = reason ? strlen(reason) : 0;
+    int rc;
+    if (!ws || !mw__ws_code_valid(code) || n > MW__WS_REASON_MAX || (n && !mw__utf8_valid(reason, n))) return MW_EINVAL;
+    pthread_mutex_lock(&ws->lock);
+    rc = mw__ws_put_close(ws, code, n ? reason : "", n);
+    pthread_mutex_unlock(&ws->lock);
+    return rc;
+}
+
+void mw_ws_set_data(mw_ws *ws, void *data) {
+    if (ws) ws->data = data;
+}
+void *mw_ws_data(const mw_ws *ws) { return ws ? ws->data : NULL; }
+void *mw_ws_route_data(const mw_ws *ws) { return ws ? ws->ep->opts.data : NULL; }
+mw_app *mw_ws_app(const mw_ws *ws) { return ws ? ws->app : NULL; }
+
+const char *mw_ws_subprotocol(const mw_ws *ws) { return ws && ws->subprotocol ? ws->subprotocol : NULL; }
+
+mw_ws *mw_ws_hold(mw_ws *ws) {
+    if (!ws) return NULL;
+    pthread_mutex_lock(&ws->lock);
+    ws->refs++;
+    pthread_mutex_unlock(&ws->lock);
+    return ws;
+}
+
+void mw_ws_release(mw_ws *ws) {
+    if (ws) mw__ws_unref(ws);
+}
+
+int mw_ws_join(mw_ws *ws, const char *group) {
+    mw__ws_hub *hub;
+    mw__ws_group *g;
+    mw__ws_member *m;
+    int rc = 0, gone;
+    if (!ws || !group) return MW_EINVAL;
+    hub = ws->ep->hub;
+    pthread_mutex_lock(&hub->lock);
+    pthread_mutex_lock(&ws->lock);
+    gone = ws->gone;
+    pthread_mutex_unlock(&ws->lock);
+    for (m = ws->memberships; m && strcmp(m->group->name, group) != 0;) m = m->next_of_ws;
+    if (gone) {
+        rc = MW_ECLOSED;
+    } else if (!m) {
+        g = mw__ws_group_find(hub, group);
+        if (!g) g = mw__ws_group_new(hub, group);
+        if (!g || !(m = (mw__ws_member *)MW_MALLOC(sizeof *m))) {
+            rc = MW_ENOMEM;
+        } else {
+            m->ws = ws;
+            m->group = g;
+            m->prev = NULL;
+            m->next = g->first;
+            if (g->first) g->first->prev = m;
+            g->first = m;
+            m->next_of_ws = ws->memberships;
+            ws->memberships = m;
+        }
+    }
+    pthread_mutex_unlock(&hub->lock);
+    return rc;
+}
+
+int mw_ws_leave(mw_ws *ws, const char *group) {
+    mw__ws_hub *hub;
+    mw__ws_member **link;
+    if (!ws || !group) return MW_EINVAL;
+    hub = ws->ep->hub;
+    pthread_mutex_lock(&hub->lock);
+    for (link = &ws->memberships; *link && strcmp((*link)->group->name, group) != 0;) link = &(*link)->next_of_ws;
+    if (*link) {
+        mw__ws_member *m = *link;
+        *link = m->next_of_ws;
+        mw__ws_member_unlink(hub, m);
+        MW_FREE(m);
+    }
+    pthread_mutex_unlock(&hub->lock);
+    return 0;
+}
+
+long mw_ws_broadcast(mw_app *app, const char *group, const void *data, size_t len, int kind) {
+    mw__ws_hub *hub;
+    mw__ws_group *g;
+    mw__ws_member *m;
+    long reached = 0;
+    if (!app || !group || (!data && len) || (kind != MW_WS_TEXT && kind != MW_WS_BINARY)) return MW_EINVAL;
+    if (kind == MW_WS_TEXT && !mw__utf8_valid(data, len)) return MW_EINVAL;
+    if (!(hub = mw__ws_hub_of(app, 0))) return 0;
+    pthread_mutex_lock(&hub->lock);
+    for (g = mw__ws_group_find(hub, group), m = g ? g->first : NULL; m; m = m->next) {
+        int rc;
+        pthread_mutex_lock(&m->ws->lock);
+        rc = mw__ws_put_message(m->ws, kind, data, len);
+        if (rc == MW_EAGAIN) mw__ws_drop_slow(m->ws);
+        pthread_mutex_unlock(&m->ws->lock);
+        reached += rc == 0;
+    }
+    pthread_mutex_unlock(&hub->lock);
+    return reached;
 }
 
 #ifdef MICROWEB_WITH_PG

@@ -113,6 +113,7 @@ suite hello_test "$B/hello_test"
 suite streams "$B/streams"
 suite middleware "$B/middleware"
 suite crypto "$B/crypto"
+suite websocket_unit "$B/websocket"
 suite limits_table "$B/limits_table" microweb.h README.md
 suite ownership "$B/ownership"
 suite static_unit "$B/static"
@@ -163,6 +164,7 @@ check build_asan sh -c "clang $SAN -pthread -I. tests/unit.c -o $B/asan/unit -lm
     clang $SAN -pthread -I. tests/streams.c -o $B/asan/streams &&
     clang $SAN -pthread -I. tests/middleware.c -o $B/asan/middleware &&
     clang $SAN -pthread -I. tests/crypto.c -o $B/asan/crypto &&
+    clang $SAN -pthread -I. tests/websocket.c -o $B/asan/websocket &&
     clang $SAN -pthread -I. examples/site.c -o $B/asan/site &&
     clang $SAN -pthread -I. examples/stream.c -o $B/asan/stream &&
     clang $SAN -pthread -I. tests/static.c -o $B/asan/static &&
@@ -178,6 +180,7 @@ LOCPATH=$B/locale suite json_locale_asan "$B/asan/json_locale"
 E2E_TIMEOUT_SCALE=3 suite streams_asan "$B/asan/streams"
 suite middleware_asan "$B/asan/middleware"
 suite crypto_asan "$B/asan/crypto"
+suite websocket_unit_asan "$B/asan/websocket"
 suite static_unit_asan "$B/asan/static"
 E2E_TIMEOUT_SCALE=3 suite static_asan python3 tests/static.py "$B/asan/staticapp" --quick
 E2E_TIMEOUT_SCALE=3 suite site_asan python3 tests/site.py "$B/asan/site"

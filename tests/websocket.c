@@ -1,0 +1,263 @@
+#define MICROWEB_IMPLEMENTATION
+#include "microweb.h"
+#include "harness.h"
+
+/* Tests of the WebSocket section's pure parts (SHA-1 and the accept value, UTF-8 as it
+   arrives, frame heads, close codes, payload lengths) and of the opening handshake's
+   answers through the in-process test client. Vectors are typed in from the document
+   named next to each. */
+
+static const char *hex(const unsigned char *p, size_t n) {
+    static char out[129];
+    size_t i;
+    for (i = 0; i < n && i < 64; i++) sprintf(out + 2 * i, "%02x", p[i]);
+    out[2 * i] = '\0';
+    return out;
+}
+
+static const char *sha1_hex(const void *data, size_t n) {
+    unsigned char d[20];
+    mw__sha1(data, n, d);
+    return hex(d, sizeof d);
+}
+
+/* FIPS 180-2 appendix A.1 (NIST's SHA1.pdf example): one block. */
+TEST(test_sha1_of_abc) { CHECK_STR(sha1_hex("abc", 3), "a9993e364706816aba3e25717850c26c9cd0d89d"); }
+
+/* NIST CAVP SHAVS SHA1ShortMsg.rsp, Len = 0: a block of padding alone. */
+TEST(test_sha1_of_empty_message) { CHECK_STR(sha1_hex("", 0), "da39a3ee5e6b4b0d3255bfef95601890afd80709"); }
+
+/* FIPS 180-2 appendix A.2: 448 bits, so the length field needs a second block. */
+TEST(test_sha1_of_448_bit_message) {
+    const char *m = "abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq";
+    CHECK_STR(sha1_hex(m, strlen(m)), "84983e441c3bd26ebaae4aa1f95129e5e54670f1");
+}
+
+/* The 896-bit message of FIPS 180-2's multi-block examples; its SHA-1 digest as in the
+   table of NIST-derived vectors at di-mgt.com.au/sha_testvectors.html. */
+TEST(test_sha1_of_896_bit_message) {
+    const char *m =
+        "abcdefghbcdefghicdefghijdefghijkefghijklfghijklmghijklmnhijklmnoijklmnopjklmnopqklmnopqrlmnopqrsmnopqrst"
+        "nopqrstu";
+    CHECK_STR(sha1_hex(m, strlen(m)), "a49b2446a02c645bf419f995b67091253a04a259");
+}
+
+/* FIPS 180-2 appendix A.3: one million 'a'. */
+TEST(test_sha1_of_million_a) {
+    char *m = (char *)malloc(1000000);
+    memset(m, 'a', 1000000);
+    CHECK_STR(sha1_hex(m, 1000000), "34aa973cd4c4daa4f61eeb2bdbad27316534016f");
+    free(m);
+}
+
+/* Lengths on each side of the padding's block boundaries (55 fits one block, 56 needs
+   two; 64 and 120 likewise one block later), digests from Python's hashlib. */
+TEST(test_sha1_at_block_boundaries) {
+    static const struct {
+        size_t n;
+        const char *digest;
+    } cases[] = {{55, "c1c8bbdc22796e28c0e15163d20899b65621d65a"},  {56, "c2db330f6083854c99d4b5bfb6e8f29f201be699"},
+                 {63, "03f09f5b158a7a8cdad920bddc29b81c18a551f5"},  {64, "0098ba824b5c16427bd7a1122a5a442a25ec644d"},
+                 {119, "ee971065aaa017e0632a8ca6c77bb3bf8b1dfc56"}, {120, "f34c1488385346a55709ba056ddd08280dd4c6d6"}};
+    char m[128];
+    size_t i;
+    memset(m, 'a', sizeof m);
+    for (i = 0; i < sizeof cases / sizeof cases[0]; i++) CHECK_STR(sha1_hex(m, cases[i].n), cases[i].digest);
+}
+
+/* RFC 6455 §1.3's example handshake. */
+TEST(test_accept_value_of_rfc6455_example_key) {
+    char accept[29];
+    mw__ws_accept_value("dGhlIHNhbXBsZSBub25jZQ==", 24, accept);
+    CHECK_STR(accept, "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=");
+}
+
+static int utf8_ok(const char *s, size_t n) { return mw__utf8_valid(s, n); }
+
+/* RFC 3629 §4's grammar, and the Autobahn 6.x cases' classes of bad input. */
+TEST(test_utf8_accepts_every_form_the_grammar_allows) {
+    CHECK(utf8_ok("", 0));
+    CHECK(utf8_ok("plain ascii, long enough for the word-at-a-time path", 52));
+    CHECK(utf8_ok("\xc2\x80\xdf\xbf", 4));                              /* U+0080, U+07FF */
+    CHECK(utf8_ok("\xe0\xa0\x80\xed\x9f\xbf\xee\x80\x80", 9));          /* U+0800, U+D7FF, U+E000 */
+    CHECK(utf8_ok("\xef\xbf\xbf", 3));                                  /* U+FFFF */
+    CHECK(utf8_ok("\xf0\x90\x80\x80\xf4\x8f\xbf\xbf", 8));              /* U+10000, U+10FFFF */
+    CHECK(utf8_ok("\xce\xba\xe1\xbd\xb9\xcf\x83\xce\xbc\xce\xb5", 11)); /* "κόσμε" */
+}
+
+TEST(test_utf8_refuses_overlongs_surrogates_and_beyond_u10ffff) {
+    CHECK(!utf8_ok("\xc0\x80", 2));         /* overlong NUL */
+    CHECK(!utf8_ok("\xc1\xbf", 2));         /* overlong U+007F */
+    CHECK(!utf8_ok("\xe0\x9f\xbf", 3));     /* overlong U+07FF */
+    CHECK(!utf8_ok("\xf0\x8f\xbf\xbf", 4)); /* overlong U+FFFF */
+    CHECK(!utf8_ok("\xed\xa0\x80", 3));     /* U+D800 */
+    CHECK(!utf8_ok("\xed\xbf\xbf", 3));     /* U+DFFF */
+    CHECK(!utf8_ok("\xf4\x90\x80\x80", 4)); /* U+110000 */
+    CHECK(!utf8_ok("\xf5\x80\x80\x80", 4)); /* a lead byte past F4 */
+    CHECK(!utf8_ok("\xff", 1));
+    CHECK(!utf8_ok("\x80", 1));             /* a lone continuation byte */
+    CHECK(!utf8_ok("\xce\xba\xe1\xbd", 4)); /* ends inside a sequence */
+    CHECK(!utf8_ok("a\xe1\xbd"
+                   "b",
+                   4)); /* a sequence cut short by ASCII */
+    CHECK(!utf8_ok("aaaaaaaa\xc0"
+                   "aaaaaaa",
+                   16)); /* after the word-at-a-time path */
+}
+
+/* Split at every byte, the incremental check agrees with the whole; a bad byte is found
+   in the piece that holds it, not later. */
+TEST(test_utf8_incremental_agrees_at_every_split) {
+    static const char good[] = "\xce\xba\xe1\xbd\xb9\xcf\x83\xce\xbc\xce\xb5\xf0\x9f\x98\x80 ok";
+    static const char bad[] = "\xce\xba\xe1\xbd\xb9\xcf\x83\xce\xbc\xce\xb5\xf4\x90\x80\x80 no";
+    size_t n = sizeof good - 1, k;
+    for (k = 0; k <= n; k++) {
+        mw__utf8 u = {0, 0x80, 0xbf};
+        CHECK(mw__utf8_feed(&u, (const unsigned char *)good, k) == 0);
+        CHECK(mw__utf8_feed(&u, (const unsigned char *)good + k, n - k) == 0);
+        CHECK_INT(u.need, 0);
+    }
+    for (k = 0; k <= 12; k++) { /* the bad sequence starts at byte 11; its second byte is the bad one */
+        mw__utf8 u = {0, 0x80, 0xbf};
+        CHECK(mw__utf8_feed(&u, (const unsigned char *)bad, k) == 0);
+        CHECK(mw__utf8_feed(&u, (const unsigned char *)bad + k, n - k) != 0);
+    }
+}
+
+TEST(test_frame_head_uses_the_shortest_length) {
+    unsigned char h[10];
+    CHECK_INT(mw__ws_frame_head(h, MW_WS_TEXT, 0), 2);
+    CHECK(h[0] == 0x81 && h[1] == 0);
+    CHECK_INT(mw__ws_frame_head(h, MW_WS_BINARY, 125), 2);
+    CHECK(h[0] == 0x82 && h[1] == 125);
+    CHECK_INT(mw__ws_frame_head(h, MW_WS_TEXT, 126), 4);
+    CHECK(h[1] == 126 && h[2] == 0 && h[3] == 126);
+    CHECK_INT(mw__ws_frame_head(h, MW_WS_TEXT, 65535), 4);
+    CHECK(h[2] == 0xff && h[3] == 0xff);
+    CHECK_INT(mw__ws_frame_head(h, MW_WS_TEXT, 65536), 10);
+    CHECK(h[1] == 127 && h[2] == 0 && h[7] == 1 && h[8] == 0 && h[9] == 0);
+}
+
+/* RFC 6455 §5.2: "the minimal number of bytes MUST be used", and the 64-bit form's top
+   bit must be 0. */
+TEST(test_payload_length_in_its_shortest_form_only) {
+    unsigned char f16[4] = {0x81, 0x80 | 126, 0, 126}, s16[4] = {0x81, 0x80 | 126, 0, 125};
+    unsigned char f64[10] = {0x81, 0x80 | 127, 0, 0, 0, 0, 0, 1, 0, 0};
+    unsigned char s64[10] = {0x81, 0x80 | 127, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+    unsigned char top[10] = {0x81, 0x80 | 127, 0x80, 0, 0, 0, 0, 0, 0, 0};
+    CHECK(mw__ws_payload_len(f16) == 126);
+    CHECK(mw__ws_payload_len(s16) == -1);
+    CHECK(mw__ws_payload_len(f64) == 65536);
+    CHECK(mw__ws_payload_len(s64) == -1);
+    CHECK(mw__ws_payload_len(top) == -1);
+}
+
+/* RFC 6455 §7.4.1-2 and IANA's registry (Autobahn's 7.7 and 7.9 case lists). */
+TEST(test_close_codes_a_peer_may_send) {
+    static const long ok[] = {1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010,
+                              1011, 1012, 1013, 1014, 3000, 3999, 4000, 4999};
+    static const long no[] = {0, 999, 1004, 1005, 1006, 1015, 1016, 1100, 2000, 2999, 5000, 65535};
+    size_t i;
+    for (i = 0; i < sizeof ok / sizeof ok[0]; i++) CHECK(mw__ws_code_valid(ok[i]));
+    for (i = 0; i < sizeof no / sizeof no[0]; i++) CHECK(!mw__ws_code_valid(no[i]));
+}
+
+static int opened;
+static void count_open(mw_ws *ws, mw_req *rq) {
+    (void)ws;
+    (void)rq;
+    opened++;
+}
+
+static mw_app *handshake_app(void) {
+    mw_app *app = mw_app_new();
+    mw_ws_opts o;
+    memset(&o, 0, sizeof o);
+    o.on_open = count_open;
+    o.subprotocols = "chat.v2, chat";
+    mw_websocket(app, "/ws", &o);
+    o.subprotocols = NULL;
+    o.origins = "https://good.example";
+    mw_websocket(app, "/ws/strict", &o);
+    return app;
+}
+
+#define HS_BASE "Upgrade: websocket\nConnection: Upgrade\nSec-WebSocket-Version: 13\n"
+#define HS_KEY "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\n"
+
+TEST(test_handshake_answers_101_with_the_accept_value) {
+    mw_app *app = handshake_app();
+    mw_test_res *r =
+        mw_test_request(app, "GET", "/ws", HS_BASE HS_KEY "Sec-WebSocket-Protocol: x, chat, chat.v2", NULL, 0);
+    CHECK(strncmp(r->raw, "HTTP/1.1 101 Switching Protocols\r\n", 34) == 0);
+    CHECK(strstr(r->raw, "\r\nSec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n") != NULL);
+    CHECK(strstr(r->raw, "\r\nUpgrade: websocket\r\n") != NULL);
+    CHECK(strstr(r->raw, "\r\nConnection: Upgrade\r\n") != NULL);
+    CHECK(strstr(r->raw, "\r\nSec-WebSocket-Protocol: chat\r\n") != NULL); /* the client's first that we speak */
+    CHECK(strstr(r->raw, "Content-Length") == NULL);                       /* RFC 9110 §8.6: none on a 1xx */
+    CHECK(strstr(r->raw, "Sec-WebSocket-Extensions") == NULL);
+    CHECK_INT(opened, 0); /* the in-process client cannot speak frames: nothing opens */
+    mw_test_free(r);
+    mw_app_free(app);
+}
+
+static int status_of(mw_app *app, const char *method, const char *target, const char *headers, const char *want) {
+    mw_test_res *r = mw_test_request(app, method, target, headers, NULL, 0);
+    int status = r->status ? r->status : atoi(r->raw + 9);
+    if (want && !strstr(r->raw, want)) status = -status;
+    mw_test_free(r);
+    return status;
+}
+
+TEST(test_handshake_refusals_say_why) {
+    mw_app *app = handshake_app();
+    CHECK_INT(status_of(app, "GET", "/ws", HS_KEY "Sec-WebSocket-Version: 13", "\r\nUpgrade: websocket\r\n"), 426);
+    CHECK_INT(status_of(app, "GET", "/ws", "Upgrade: websocket\nSec-WebSocket-Version: 13\n" HS_KEY,
+                        "Connection must list upgrade"),
+              400);
+    CHECK_INT(status_of(app, "GET", "/ws", "Upgrade: websocket\nConnection: keep-alive, Upgrade\n" HS_KEY,
+                        "Sec-WebSocket-Version missing"),
+              400);
+    CHECK_INT(status_of(app, "GET", "/ws", "Upgrade: websocket\nConnection: Upgrade\nSec-WebSocket-Version: 8\n" HS_KEY,
+                        "\r\nSec-WebSocket-Version: 13\r\n"),
+              426);
+    CHECK_INT(status_of(app, "GET", "/ws", HS_BASE, "Sec-WebSocket-Key"), 400);
+    CHECK_INT(status_of(app, "GET", "/ws", HS_BASE "Sec-WebSocket-Key: c2hvcnQ=", "Sec-WebSocket-Key"), 400);
+    CHECK_INT(status_of(app, "GET", "/ws", HS_BASE HS_KEY HS_KEY, "Sec-WebSocket-Key"), 400);
+    CHECK_INT(status_of(app, "POST", "/ws", HS_BASE HS_KEY, "Allow: GET"), 405);
+    CHECK_INT(status_of(app, "GET", "/ws/strict", HS_BASE HS_KEY "Origin: https://evil.example", "Origin"), 403);
+    CHECK_INT(status_of(app, "GET", "/ws/strict", HS_BASE HS_KEY "Origin: https://good.example", NULL), 101);
+    CHECK_INT(status_of(app, "GET", "/ws", HS_BASE HS_KEY "Origin: https://evil.example", "Origin"), 403);
+    CHECK_INT(status_of(app, "GET", "/ws", HS_BASE HS_KEY "Origin: http://test", NULL), 101); /* same origin */
+    CHECK_INT(status_of(app, "GET", "/ws", HS_BASE HS_KEY, NULL), 101);                       /* not a browser */
+    mw_app_free(app);
+}
+
+TEST(test_subprotocol_that_is_not_a_token_is_a_setup_error) {
+    mw_app *app = mw_app_new();
+    mw_ws_opts o;
+    memset(&o, 0, sizeof o);
+    o.subprotocols = "chat, two words";
+    CHECK_INT(mw_websocket(app, "/ws", &o), MW_EINVAL);
+    CHECK_INT(mw_run(app), 1); /* refuses to start (and frees the app), as after a bad route */
+}
+
+int main(void) {
+    RUN(test_sha1_of_abc);
+    RUN(test_sha1_of_empty_message);
+    RUN(test_sha1_of_448_bit_message);
+    RUN(test_sha1_of_896_bit_message);
+    RUN(test_sha1_of_million_a);
+    RUN(test_sha1_at_block_boundaries);
+    RUN(test_accept_value_of_rfc6455_example_key);
+    RUN(test_utf8_accepts_every_form_the_grammar_allows);
+    RUN(test_utf8_refuses_overlongs_surrogates_and_beyond_u10ffff);
+    RUN(test_utf8_incremental_agrees_at_every_split);
+    RUN(test_frame_head_uses_the_shortest_length);
+    RUN(test_payload_length_in_its_shortest_form_only);
+    RUN(test_close_codes_a_peer_may_send);
+    RUN(test_handshake_answers_101_with_the_accept_value);
+    RUN(test_handshake_refusals_say_why);
+    RUN(test_subprotocol_that_is_not_a_token_is_a_setup_error);
+    return test_summary();
+}
