@@ -393,12 +393,13 @@ def ratio_table(results, labels):
     headers = ["row"]
     peers = [k for k in ("node", "kore") if any(k in per for per in results.values())]
     for peer in peers:
-        headers += [f"messages/s / {labels[peer]}", f"CPU per message / {labels[peer]}"]
+        headers += [f"messages/s / {labels[peer]}", f"CPU per message / {labels[peer]}", "user part", "kernel part"]
     lines = []
     for row in results:
         cells = [row_title(row)]
         for peer in peers:
-            cells += [bench.fmt_ratio(paired_ratio(results, row, "microweb", peer, m)) for m in ("rate", "cpu_us")]
+            cells += [bench.fmt_ratio(paired_ratio(results, row, "microweb", peer, m))
+                      for m in ("rate", "cpu_us", "user_us", "system_us")]
         lines.append(cells)
     return bench.table(headers, lines)
 
@@ -447,7 +448,11 @@ def report(results, idle, servers, skipped, plan, command):
         lines += [f"- {marks[met]} — {line}" for met, line in targets(results["load"], idle)]
         lines += ["", "## Ratios (microweb / peer, the median of the rounds' ratios)", "",
                   ratio_table(results["load"], labels), "",
-                  "messages/s: higher is better for microweb; CPU per message: lower is better.", "",
+                  "messages/s: higher is better for microweb; CPU per message: lower is better. The user part "
+                  "is the servers' own code (microweb's / the peer's utime per message), the kernel part their "
+                  "system calls (stime): on loopback a send also pays for TCP's receive side of the client's "
+                  "socket, so the kernel part is about the same for every server that makes one send per "
+                  "message, and it bounds the ratio of the totals from below.", "",
                   "## Echo and broadcast", "", load_table(results["load"], labels), "",
                   "A row of the table is the server's median round (every figure from that run); the last column "
                   "lists every round. Echo: each connection sends a binary message (masked, a fresh key per frame) "
