@@ -467,6 +467,14 @@ def report(results, idle, servers, skipped, plan, command):
                   "messages (echo: round trips; broadcast: deliveries). Server CPU: those ticks over the window "
                   "(100% = the one core); client CPU: ws_client's own (at about 100% the client was the limit and "
                   "messages/s is its figure; CPU per message stays the server's).", ""]
+    starved = [f"{row_title(row)} {labels[key]} (server {m['server_pct']:.0f}%, client {m['client_pct']:.0f}%)"
+               for row, per_server in results["load"].items() for key, rounds in per_server.items()
+               if (m := median_round(rounds)) and m["server_pct"] < 90 and m["client_pct"] < 90]
+    if starved:
+        lines += ["Neither the server nor the client used its whole core in these median rounds: messages/s there "
+                  "was held back by something other than the server's CPU (other work on the machine, or each side "
+                  "waiting to be woken by the other), while CPU per message is still the server's own: "
+                  + "; ".join(starved) + ".", ""]
     if idle:
         lines += [f"## Memory per idle WebSocket ({plan['idle']:,} connections)", "", idle_table(idle, labels), "",
                   f"Each server freshly started, one WebSocket echoed once and closed (the first connection's "
