@@ -6,11 +6,11 @@ WARN    := -Wall -Wextra -Wpedantic -Wshadow -Wstrict-prototypes -Wmissing-proto
 PORT    ?= 8080
 B       := build
 
-.PHONY: all run run-stream run-site run-chat test clean format fuzz bench bench-quick bench-streams bench-static run-pg
+.PHONY: all run run-stream run-site run-chat test clean format fuzz bench bench-quick bench-streams bench-static bench-ws run-pg
 
 all: $(B)/hello $(B)/stream $(B)/site $(B)/chat $(B)/middleware $(B)/crypto $(B)/ownership $(B)/testapp $(B)/unit $(B)/restart $(B)/alloc $(B)/toolkit $(B)/json_suite $(B)/json_memory \
      $(B)/json_locale $(B)/limits_table $(B)/hello_test $(B)/streams $(B)/static $(B)/staticapp $(B)/websocket $(B)/wsapp \
-     tests/json_check
+     $(B)/ws_loadapp tests/json_check
 
 $(B):
 	mkdir -p $(B)
@@ -75,6 +75,9 @@ $(B)/staticapp: tests/staticapp.c microweb.h | $(B)
 $(B)/wsapp: tests/wsapp.c microweb.h | $(B)
 	$(CC) $(CFLAGS) $(WARN) -pthread -I. tests/wsapp.c -o $@
 
+$(B)/ws_loadapp: tests/ws_loadapp.c microweb.h | $(B)
+	$(CC) $(CFLAGS) $(WARN) -pthread -I. tests/ws_loadapp.c -o $@
+
 $(B)/ownership: tests/ownership.c tests/harness.h microweb.h | $(B)
 	$(CC) $(CFLAGS) $(WARN) -pthread -I. tests/ownership.c -o $@
 
@@ -123,6 +126,8 @@ fuzz:
 # bench/static.py: mw_static against nginx serving one folder (4 KiB, 1 MiB, 304, 100 MB
 # downloads, memory with 1,000 slow downloads); report in bench/results/static.md
 # (bench-static: that part alone)
+# bench/ws.py: WebSocket echo and broadcast vs Node.js ws and Kore (round trips/s, CPU per
+# message), memory per idle WebSocket; report in bench/results/ws.md (bench-ws: that part alone)
 BENCH_SECONDS ?= 8
 
 bench:
@@ -131,6 +136,7 @@ bench:
 	python3 bench/streams.py --duration $(BENCH_SECONDS)
 	python3 bench/middleware.py
 	python3 bench/static.py
+	python3 bench/ws.py
 
 bench-quick:
 	python3 bench/run.py --quick
@@ -140,6 +146,9 @@ bench-streams:
 
 bench-static:
 	python3 bench/static.py
+
+bench-ws:
+	python3 bench/ws.py
 
 # The PostgreSQL example (needs libpq: apt-get install libpq-dev; not part of `all`)
 $(B)/todo_pg: examples/todo_pg.c microweb.h | $(B)

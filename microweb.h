@@ -9775,11 +9775,22 @@ static int mw__ws_code_valid(long code) {
     return (code >= 1000 && code <= 1014 && (code < 1004 || code > 1006)) || (code >= 3000 && code <= 4999);
 }
 
-/* XORs n bytes with the mask, starting at the mask's byte `phase` (RFC 6455 §5.3). */
+/* XORs n bytes with the mask, starting at the mask's byte `phase` (RFC 6455 §5.3),
+   eight bytes at a time (the mask twice over): a byte at a time, unmasking was most of
+   the server's own work on a 16 KiB message. */
 static void mw__ws_unmask(unsigned char *dst, const unsigned char *src, size_t n, const unsigned char mask[4],
                           unsigned long long phase) {
+    unsigned char key[8];
+    uint64_t word, key_word;
     size_t i;
-    for (i = 0; i < n; i++) dst[i] = (unsigned char)(src[i] ^ mask[(phase + i) & 3]);
+    for (i = 0; i < 8; i++) key[i] = mask[(phase + i) & 3];
+    memcpy(&key_word, key, 8);
+    for (i = 0; i + 8 <= n; i += 8) {
+        memcpy(&word, src + i, 8);
+        word ^= key_word;
+        memcpy(dst + i, &word, 8);
+    }
+    for (; i < n; i++) dst[i] = (unsigned char)(src[i] ^ key[i & 7]);
 }
 
 /* The Sec-WebSocket-Accept value for a key (RFC 6455 §4.2.2 item 5.4): base64 of the

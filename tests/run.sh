@@ -141,6 +141,7 @@ suite chat python3 tests/chat.py "$B/chat"
 suite conformance python3 tests/conformance.py "$B/testapp"
 MW_THREADS=1 suite e2e_one_worker python3 tests/e2e.py "$B/hello" "$B/testapp"
 suite load python3 tests/load.py "$B/testapp"
+suite ws_load python3 tests/ws_load.py "$B/ws_loadapp"
 
 echo "== poll() backend"
 mkdir -p "$B/poll"

@@ -152,6 +152,29 @@ TEST(test_payload_length_in_its_shortest_form_only) {
     CHECK(mw__ws_payload_len(top) == -1);
 }
 
+/* RFC 6455 §5.7's masked "Hello", then §5.3's rule (octet i XOR key octet (phase + i)
+   mod 4) at every phase, at lengths around the eight-byte steps, from and to unaligned
+   addresses, and in place. */
+TEST(test_unmask_is_the_rfc_xor_at_every_phase_length_and_alignment) {
+    static const unsigned char hello[5] = {0x7f, 0x9f, 0x4d, 0x51, 0x58}, key[4] = {0x37, 0xfa, 0x21, 0x3d};
+    unsigned char src[64], dst[64], want[64], out[5];
+    size_t phase, n, at, i;
+    mw__ws_unmask(out, hello, 5, key, 0);
+    CHECK(memcmp(out, "Hello", 5) == 0);
+    for (i = 0; i < sizeof src; i++) src[i] = (unsigned char)(i * 37 + 11);
+    for (phase = 0; phase < 4; phase++)
+        for (at = 0; at < 8; at++)
+            for (n = 0; n + at + 8 <= sizeof src; n++) {
+                for (i = 0; i < n; i++) want[i] = (unsigned char)(src[at + i] ^ key[(phase + i) % 4]);
+                memset(dst, 0, sizeof dst);
+                mw__ws_unmask(dst + (8 - at), src + at, n, key, phase);
+                CHECK(memcmp(dst + (8 - at), want, n) == 0);
+                memcpy(dst, src, sizeof dst);
+                mw__ws_unmask(dst + at, dst + at, n, key, phase);
+                CHECK(memcmp(dst + at, want, n) == 0);
+            }
+}
+
 /* RFC 6455 §7.4.1-2 and IANA's registry (Autobahn's 7.7 and 7.9 case lists). */
 TEST(test_close_codes_a_peer_may_send) {
     static const long ok[] = {1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010,
@@ -255,6 +278,7 @@ int main(void) {
     RUN(test_utf8_incremental_agrees_at_every_split);
     RUN(test_frame_head_uses_the_shortest_length);
     RUN(test_payload_length_in_its_shortest_form_only);
+    RUN(test_unmask_is_the_rfc_xor_at_every_phase_length_and_alignment);
     RUN(test_close_codes_a_peer_may_send);
     RUN(test_handshake_answers_101_with_the_accept_value);
     RUN(test_handshake_refusals_say_why);
