@@ -6033,13 +6033,17 @@ static int mw__same_origin_text(const char *a, size_t n, const char *b) {
     return i == n;
 }
 
-static int mw__cors_allows(const struct mw__cors *c, const char *origin) {
+/* Whether a comma-separated list of origins (CORS's, a WebSocket endpoint's) names origin. */
+static int mw__origin_listed(const char *list, const char *origin) {
     size_t pos = 0;
     mw_str o;
-    if (!c->origins) return 1;
-    while (mw__next_list_element(c->origins, strlen(c->origins), &pos, &o))
+    while (mw__next_list_element(list, strlen(list), &pos, &o))
         if (mw__same_origin_text(o.ptr, o.len, origin)) return 1;
     return 0;
+}
+
+static int mw__cors_allows(const struct mw__cors *c, const char *origin) {
+    return !c->origins || mw__origin_listed(c->origins, origin);
 }
 
 /* A header listing the methods in allow ("GET, HEAD, POST, OPTIONS"): Allow, or a
@@ -9942,10 +9946,13 @@ static int mw__ws_put_close(mw_ws *ws, int code, const char *reason, size_t reas
     return rc;
 }
 
-static void mw__ws_close_locked(mw_ws *ws, int code, const char *reason) {
+/* Our close frame, from a thread without the lock. */
+static int mw__ws_start_close(mw_ws *ws, int code, const char *reason) {
+    int rc;
     pthread_mutex_lock(&ws->lock);
-    mw__ws_put_close(ws, code, reason, strlen(reason));
+    rc = mw__ws_put_close(ws, code, reason, strlen(reason));
     pthread_mutex_unlock(&ws->lock);
+    return rc;
 }
 
 /* ---- groups ---- */
@@ -10028,7 +10035,7 @@ static int mw__ws_pump(mw__conn *c, mw_ws *ws, const mw__limits *lim, int *closi
 /* Fails the connection (RFC 6455 §7.1.7): our close frame with the code, then the
    close, without waiting for the client's. Returns -1: the frame reader stops. */
 static long mw__ws_fail(mw_ws *ws, int code, const char *why) {
-    mw__ws_close_locked(ws, code, why);
+    mw__ws_start_close(ws, code, why);
     ws->rd.state = MW__WS_DONE;
     return -1;
 }
@@ -10188,18 +10195,21 @@ static void mw__ws_parse(mw__conn *c, mw_ws *ws, const mw__limits *lim) {
 }
 
 /* Reads what the client sent and acts on its frames. 0, or -1 when the client is gone. */
-static int mw__ws_read(mw__worker *w, mw__conn *c, mw_ws *ws) {
+static int mw__ws_read(mw__worker *w, mw__conn *c, mw_ws *ws, long long now) {
     int round;
     for (round = 0; round < MW__WS_READ_ROUNDS && ws->rd.state != MW__WS_DONE; round++) {
         ssize_t n;
+        size_t room;
         if (!c->rbuf && mw__conn_resize(w, c, MW_READ_BUFFER_BYTES) != 0) return -1;
         if (c->rlen == c->rcap) mw__conn_resize(w, c, c->rcap); /* a frame's head at the end moves to the front */
-        n = recv(c->fd, c->rbuf + c->rlen, c->rcap - c->rlen, 0);
+        room = c->rcap - c->rlen;
+        n = recv(c->fd, c->rbuf + c->rlen, room, 0);
         if (n > 0) {
             c->rlen += (size_t)n;
-            ws->rd.heard_ms = mw__now_ms();
+            ws->rd.heard_ms = now;
             ws->rd.ping_ms = 0;
             mw__ws_parse(c, ws, &w->app->limits);
+            if ((size_t)n < room) return 0; /* drained: the poller says when more comes, no recv to hear EAGAIN */
         } else if (n < 0 && errno == EINTR) {
             round--;
         } else if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
@@ -10216,10 +10226,11 @@ static int mw__ws_read(mw__worker *w, mw__conn *c, mw_ws *ws) {
 /* The connection is over for this protocol: the app hears of it once, the groups let
    go, and nobody sends to the socket any more. What waits moves to the connection's
    own queue, which HTTP/1.1's closing path sends before its FIN. */
-static void mw__ws_detach(mw__conn *c) {
+static void mw__ws_release(mw__worker *w, mw__conn *c) {
     mw_ws *ws = (mw_ws *)c->proto_state;
     int code;
     char reason[MW__WS_REASON_MAX + 1];
+    (void)w;
     pthread_mutex_lock(&ws->lock);
     ws->gone = 1;
     ws->conn = NULL;
@@ -10242,15 +10253,10 @@ static void mw__ws_detach(mw__conn *c) {
     mw__ws_unref(ws);
 }
 
-static void mw__ws_release(mw__worker *w, mw__conn *c) {
-    (void)w;
-    mw__ws_detach(c);
-}
-
 /* The close handshake is over, or the connection failed: HTTP/1.1's closing path
    sends what waits, then the FIN, and drains what the client still sends. */
 static int mw__ws_finish(mw__worker *w, mw__conn *c) {
-    mw__ws_detach(c);
+    mw__ws_release(w, c);
     c->proto = &mw__http1;
     c->close_after = MW__CLOSE_LINGER;
     return mw__conn_settle(w, c, MW__OUT_DONE);
@@ -10310,14 +10316,14 @@ static int mw__ws_on_event(mw__worker *w, mw__conn *c, unsigned events) {
     }
     if (MW__LOAD(&w->app->stopping) && !c->saw_stop) {
         c->saw_stop = 1;
-        mw__ws_close_locked(ws, 1001, "server stopping");
+        mw__ws_start_close(ws, 1001, "server stopping");
     }
     if ((events & MW__EV_WAKE) && dl && now >= dl && !mw__ws_expire(c, ws, lim, now)) {
         mw__conn_close(w, c);
         return 0;
     }
     mw__ws_parse(c, ws, lim); /* frames that came with the handshake, or before a full buffer */
-    if ((events & MW__EV_READ) && mw__ws_read(w, c, ws) != 0) {
+    if ((events & MW__EV_READ) && mw__ws_read(w, c, ws, now) != 0) {
         mw__conn_close(w, c); /* the client went away, with or without its close frame */
         return 0;
     }
@@ -10353,14 +10359,10 @@ static int mw__header_has_token(const mw_req *rq, const char *name, const char *
    (cross-site WebSocket hijacking), and the browser says which site in Origin. */
 static int mw__ws_origin_allowed(const mw__ws_endpoint *ep, const mw_req *rq) {
     const char *origin = mw_header(rq, "Origin"), *list = ep->opts.origins, *host;
-    size_t pos = 0;
-    mw_str o;
     if (list && strcmp(list, "*") == 0) return 1;
     if (!origin || !origin[0]) return !list; /* not a browser: only the default lets it in */
     if (!list) return (host = mw_header(rq, "Host")) != NULL && mw__origin_is_host(origin, host);
-    while (mw__next_list_element(list, strlen(list), &pos, &o))
-        if (mw__same_origin_text(o.ptr, o.len, origin)) return 1;
-    return 0;
+    return mw__origin_listed(list, origin);
 }
 
 /* The subprotocol (RFC 6455 §4.2.2 item 5.4): the first the client offers, in its order
@@ -10549,12 +10551,8 @@ int mw_ws_send_text(mw_ws *ws, const char *text) {
 /* RFC 6455 §7.4.1: the codes an endpoint may send (1005, 1006 and 1015 only report). */
 int mw_ws_close(mw_ws *ws, int code, const char *reason) {
     size_t n = reason ? strlen(reason) : 0;
-    int rc;
     if (!ws || !mw__ws_code_valid(code) || n > MW__WS_REASON_MAX || (n && !mw__utf8_valid(reason, n))) return MW_EINVAL;
-    pthread_mutex_lock(&ws->lock);
-    rc = mw__ws_put_close(ws, code, n ? reason : "", n);
-    pthread_mutex_unlock(&ws->lock);
-    return rc;
+    return mw__ws_start_close(ws, code, n ? reason : "");
 }
 
 void mw_ws_set_data(mw_ws *ws, void *data) {

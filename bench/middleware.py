@@ -20,7 +20,6 @@ Writes bench/results/middleware.{md,json} (--quick: middleware-quick.*). Linux o
 import argparse
 import datetime
 import json
-import os
 import re
 import signal
 import socket

@@ -22,6 +22,7 @@ import os
 import platform
 import re
 import resource
+import select
 import shutil
 import signal
 import socket
@@ -141,6 +142,62 @@ def proc_stat(pid):
     except (FileNotFoundError, ProcessLookupError):
         return None
     return text[text.rindex(")") + 2:].split()
+
+
+def user_system_ticks(pids):
+    """(utime + cutime, stime + cstime) summed over pids, in clock ticks."""
+    user = system = 0
+    for pid in pids:
+        fields = proc_stat(pid)
+        if fields:
+            user += int(fields[11]) + int(fields[13])
+            system += int(fields[12]) + int(fields[14])
+    return user, system
+
+
+class DrivenClient:
+    """A load generator (bench/sse_client.c, bench/ws_client.c) on the client core: it
+    answers its start, and each command sent on stdin, with one JSON line on stdout."""
+
+    def __init__(self, argv, log_path, ready_timeout):
+        self.argv = ["taskset", "-c", str(CLIENT_CORE)] + [str(a) for a in argv]
+        self.log_path = log_path
+        self.ready_timeout = ready_timeout
+
+    def __enter__(self):
+        with open(self.log_path, "wb") as log:
+            self.proc = subprocess.Popen(self.argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log,
+                                         text=True, preexec_fn=raise_nofile)
+        try:
+            self.ready = self._answer(self.ready_timeout)
+        except BaseException:
+            self.proc.kill()
+            self.proc.wait()
+            raise
+        return self
+
+    def __exit__(self, *exc):
+        with contextlib.suppress(OSError):
+            self.proc.stdin.write("quit\n")
+            self.proc.stdin.close()
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+    def _answer(self, timeout):
+        ready, _, _ = select.select([self.proc.stdout], [], [], timeout)
+        line = self.proc.stdout.readline() if ready else ""
+        if not line:
+            name = Path(self.argv[3]).name
+            raise BenchError(f"{name} gave no answer in {timeout:.0f} s: {log_tail(self.log_path)}")
+        return json.loads(line)
+
+    def command(self, text, timeout):
+        self.proc.stdin.write(text + "\n")
+        self.proc.stdin.flush()
+        return self._answer(timeout)
 
 
 def all_stats():

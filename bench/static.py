@@ -151,17 +151,6 @@ def check_server(key, port, files):
 
 # ---------------------------------------------------------------- rows under wrk
 
-def user_system_ticks(pids):
-    """(utime + cutime, stime + cstime) summed over pids, in clock ticks."""
-    user = system = 0
-    for pid in pids:
-        fields = bench.proc_stat(pid)
-        if fields:
-            user += int(fields[11]) + int(fields[13])
-            system += int(fields[12]) + int(fields[14])
-    return user, system
-
-
 def wrk_argv(port, row, etag, duration):
     _, name, conns, conditional = WRK_ROWS[row]
     argv = ["taskset", "-c", str(bench.CLIENT_CORE), "wrk", "-t1", f"-c{conns}", f"-d{duration}s", "--timeout",
@@ -185,9 +174,9 @@ def run_wrk(argv, duration):
 def wrk_row(proc, port, row, etag, duration):
     """One wrk run: {rps, cpu_us, user_us, system_us, bytes_per_request}."""
     pids = bench.process_tree(proc.pid)
-    user, system = user_system_ticks(pids)
+    user, system = bench.user_system_ticks(pids)
     summary = run_wrk(wrk_argv(port, row, etag, duration), duration)
-    user_after, system_after = user_system_ticks(pids)
+    user_after, system_after = bench.user_system_ticks(pids)
     if proc.poll() is not None:
         raise bench.BenchError(f"server exited with status {proc.returncode} during {row}")
     n = summary["requests"]

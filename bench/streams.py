@@ -30,19 +30,18 @@ import dataclasses
 import datetime
 import json
 import os
-import select
 import signal
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 from run import (BACKLOG, BENCH_DIR, CLIENT_CORE, CLK_TCK, RESULTS_DIR, ROOT, SERVER_CORE, SYS_PYTHON, BenchError,
-                 build, check, command_output, ensure, fmt_ratio, fmt_us, free_port, log_tail,
+                 DrivenClient, build, check, command_output, ensure, fmt_ratio, fmt_us, free_port,
                  machine_info, microweb_version, nginx_binary, nginx_command, peer_env, pinned, process_tree,
-                 proc_stat, python_probe, raise_nofile, running, status_kb, table, uvicorn_version, which_probe)
+                 python_probe, raise_nofile, running, status_kb, table, user_system_ticks, uvicorn_version,
+                 which_probe)
 
 MW_THREADS = 2
 EVERY_MS = 100        # one broadcast to every stream this often
@@ -123,61 +122,18 @@ def make_servers(app):
 
 # ---------------------------------------------------------------- the client
 
-class SseClient:
+class SseClient(DrivenClient):
     """bench/sse_client.c on the client core, holding `streams` event streams to port."""
 
     def __init__(self, binary, port, streams, log_path):
-        self.argv = ["taskset", "-c", str(CLIENT_CORE), str(binary), str(port), str(streams)]
-        self.log_path = log_path
-
-    def __enter__(self):
-        with open(self.log_path, "wb") as log:
-            self.proc = subprocess.Popen(self.argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log,
-                                         text=True, preexec_fn=raise_nofile)
-        try:
-            self.ready = self._answer(READY_TIMEOUT)
-        except BaseException:
-            self.proc.kill()
-            self.proc.wait()
-            raise
-        return self
-
-    def __exit__(self, *exc):
-        with contextlib.suppress(OSError):
-            self.proc.stdin.write("quit\n")
-            self.proc.stdin.close()
-        try:
-            self.proc.wait(10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-
-    def _answer(self, timeout):
-        ready, _, _ = select.select([self.proc.stdout], [], [], timeout)
-        line = self.proc.stdout.readline() if ready else ""
-        if not line:
-            raise BenchError(f"sse_client gave no answer in {timeout:.0f} s: {log_tail(self.log_path)}")
-        return json.loads(line)
+        super().__init__([binary, port, streams], log_path, READY_TIMEOUT)
 
     def measure(self, seconds, probe_ms=0.0):
         """One window: {events, lost, latency: {p50_us, ...}, probe: {...}, ...}."""
-        self.proc.stdin.write(f"measure {seconds} {probe_ms}\n")
-        self.proc.stdin.flush()
-        return self._answer(seconds + 30)
+        return self.command(f"measure {seconds} {probe_ms}", seconds + 30)
 
 
 # ---------------------------------------------------------------- rows
-
-def user_system_ticks(pids):
-    """(utime + cutime, stime + cstime) summed over pids, in clock ticks."""
-    user = system = 0
-    for pid in pids:
-        fields = proc_stat(pid)
-        if fields:
-            user += int(fields[11]) + int(fields[13])
-            system += int(fields[12]) + int(fields[14])
-    return user, system
-
 
 @dataclasses.dataclass
 class Cpu:

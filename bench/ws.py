@@ -31,10 +31,8 @@ import argparse
 import contextlib
 import dataclasses
 import datetime
-import json
 import os
 import re
-import select
 import shutil
 import signal
 import statistics
@@ -179,58 +177,11 @@ def running(server, workdir, tag):
 
 # ---------------------------------------------------------------- the client
 
-class WsClient:
+class WsClient(bench.DrivenClient):
     """bench/ws_client.c on the client core: `connections` WebSockets to port/path."""
 
     def __init__(self, binary, port, path, connections, size, mode, log_path):
-        self.argv = ["taskset", "-c", str(bench.CLIENT_CORE), str(binary), str(port), path, str(connections),
-                     str(size), mode]
-        self.log_path = log_path
-
-    def __enter__(self):
-        with open(self.log_path, "wb") as log:
-            self.proc = subprocess.Popen(self.argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log,
-                                         text=True, preexec_fn=bench.raise_nofile)
-        try:
-            self.ready = self._answer(READY_TIMEOUT)
-        except BaseException:
-            self.proc.kill()
-            self.proc.wait()
-            raise
-        return self
-
-    def __exit__(self, *exc):
-        with contextlib.suppress(OSError):
-            self.proc.stdin.write("quit\n")
-            self.proc.stdin.close()
-        try:
-            self.proc.wait(10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-
-    def _answer(self, timeout):
-        ready, _, _ = select.select([self.proc.stdout], [], [], timeout)
-        line = self.proc.stdout.readline() if ready else ""
-        if not line:
-            raise bench.BenchError(f"ws_client gave no answer in {timeout:.0f} s: {bench.log_tail(self.log_path)}")
-        return json.loads(line)
-
-    def command(self, text, timeout):
-        self.proc.stdin.write(text + "\n")
-        self.proc.stdin.flush()
-        return self._answer(timeout)
-
-
-def user_system_ticks(pids):
-    """(utime + cutime, stime + cstime) summed over pids, in clock ticks."""
-    user = system = 0
-    for pid in pids:
-        fields = bench.proc_stat(pid)
-        if fields:
-            user += int(fields[11]) + int(fields[13])
-            system += int(fields[12]) + int(fields[14])
-    return user, system
+        super().__init__([binary, port, path, connections, size, mode], log_path, READY_TIMEOUT)
 
 
 def load_row(proc, port, client_bin, path, connections, size, mode, duration, log_path):
@@ -240,9 +191,9 @@ def load_row(proc, port, client_bin, path, connections, size, mode, duration, lo
             raise bench.BenchError(f"{client.ready['ready']} of {connections} WebSockets opened")
         client.command(f"measure {WARMUP_S}", WARMUP_S + 30)
         pids = bench.process_tree(proc.pid)
-        user, system = user_system_ticks(pids)
+        user, system = bench.user_system_ticks(pids)
         w = client.command(f"measure {duration}", duration + 30)
-        user_after, system_after = user_system_ticks(pids)
+        user_after, system_after = bench.user_system_ticks(pids)
     if proc.poll() is not None:
         raise bench.BenchError(f"server exited with status {proc.returncode} during the window")
     if w["bad"] or w["closed"] or w["stuck"] or not w["messages"]:

@@ -2,7 +2,7 @@
 #include "microweb.h"
 #include "harness.h"
 
-/* Tests of the crypto section: SHA-256, HMAC-SHA256, base64 and base64url, and the
+/* Tests of the crypto section: SHA-256, SHA-1, HMAC-SHA256, base64 and base64url, and the
    constant-time comparison. Every expected value is typed in from the document named
    next to it. */
 
@@ -347,6 +347,56 @@ TEST(test_sha256_portable_block_matches) {
     CHECK(same);
 }
 
+static const char *sha1_hex(const void *data, size_t n) {
+    unsigned char d[20];
+    mw__sha1(data, n, d);
+    return hex(d, sizeof d);
+}
+
+/* FIPS 180-2 appendix A.1 (NIST's SHA1.pdf example): one block. */
+TEST(test_sha1_of_abc) { CHECK_STR(sha1_hex("abc", 3), "a9993e364706816aba3e25717850c26c9cd0d89d"); }
+
+/* NIST CAVP SHAVS SHA1ShortMsg.rsp, Len = 0: a block of padding alone. */
+TEST(test_sha1_of_empty_message) { CHECK_STR(sha1_hex("", 0), "da39a3ee5e6b4b0d3255bfef95601890afd80709"); }
+
+/* FIPS 180-2 appendix A.2: 448 bits, so the length field needs a second block. */
+TEST(test_sha1_of_448_bit_message) {
+    const char *m = "abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq";
+    CHECK_STR(sha1_hex(m, strlen(m)), "84983e441c3bd26ebaae4aa1f95129e5e54670f1");
+}
+
+/* The 896-bit message of FIPS 180-2's multi-block examples; its SHA-1 digest as in the
+   table of NIST-derived vectors at di-mgt.com.au/sha_testvectors.html. */
+TEST(test_sha1_of_896_bit_message) {
+    const char *m =
+        "abcdefghbcdefghicdefghijdefghijkefghijklfghijklmghijklmnhijklmnoijklmnopjklmnopqklmnopqrlmnopqrsmnopqrst"
+        "nopqrstu";
+    CHECK_STR(sha1_hex(m, strlen(m)), "a49b2446a02c645bf419f995b67091253a04a259");
+}
+
+/* FIPS 180-2 appendix A.3: one million 'a'. */
+TEST(test_sha1_of_million_a) {
+    char *m = (char *)malloc(1000000);
+    memset(m, 'a', 1000000);
+    CHECK_STR(sha1_hex(m, 1000000), "34aa973cd4c4daa4f61eeb2bdbad27316534016f");
+    free(m);
+}
+
+/* Lengths on each side of the padding's block boundaries (55 fits one block, 56 needs
+   two; 64 and 120 likewise one block later), digests from Python's hashlib. */
+TEST(test_sha1_at_block_boundaries) {
+    static const struct {
+        size_t n;
+        const char *digest;
+    } cases[] = {{55, "c1c8bbdc22796e28c0e15163d20899b65621d65a"},  {56, "c2db330f6083854c99d4b5bfb6e8f29f201be699"},
+                 {63, "03f09f5b158a7a8cdad920bddc29b81c18a551f5"},  {64, "0098ba824b5c16427bd7a1122a5a442a25ec644d"},
+                 {119, "ee971065aaa017e0632a8ca6c77bb3bf8b1dfc56"}, {120, "f34c1488385346a55709ba056ddd08280dd4c6d6"}};
+    char m[128];
+    size_t i;
+    memset(m, 'a', sizeof m);
+    for (i = 0; i < sizeof cases / sizeof cases[0]; i++) CHECK_STR(sha1_hex(m, cases[i].n), cases[i].digest);
+}
+
 int main(void) {
     RUN(test_sha256_of_abc);
     RUN(test_sha256_portable_block_matches);
@@ -355,6 +405,12 @@ int main(void) {
     RUN(test_sha256_of_896_bit_message);
     RUN(test_sha256_of_million_a_in_uneven_pieces);
     RUN(test_sha256_same_digest_for_any_split);
+    RUN(test_sha1_of_abc);
+    RUN(test_sha1_of_empty_message);
+    RUN(test_sha1_of_448_bit_message);
+    RUN(test_sha1_of_896_bit_message);
+    RUN(test_sha1_of_million_a);
+    RUN(test_sha1_at_block_boundaries);
     RUN(test_hmac_rfc4231_case_1);
     RUN(test_hmac_rfc4231_case_2);
     RUN(test_hmac_rfc4231_case_3);

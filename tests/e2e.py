@@ -1365,6 +1365,15 @@ def test_ipv6_host_bracketed_and_served(command):
 # ---------------------------------------------------------------------------
 # main
 # ---------------------------------------------------------------------------
+def run_each(tests, arg):
+    """Runs test(arg) for each test; an exception is that test's FAIL."""
+    for test in tests:
+        try:
+            test(arg)
+        except Exception as e:
+            check(test.__name__.removeprefix("test_"), False, "%s: %s" % (type(e).__name__, e))
+
+
 def run_tests(prefix, tests, ctx):
     """Runs the tests in order; stops early (one FAIL) if the server dies on the way."""
     previous = None
@@ -1431,11 +1440,8 @@ def main(argv):
     run_server_suite("stopping", command_for(args[0]), {}, STOPPING_TESTS, quick, stops_itself=True)
     run_server_suite("access_log", command_for(args[1]),
                      {"TESTAPP_TIGHT_LIMITS": "1", "MW_THREADS": "1", "MW_ACCESS_LOG": "1"}, ACCESS_LOG_TESTS, quick)
-    for test in (test_unresolvable_host_reports_the_lookup_failure, test_ipv6_host_bracketed_and_served):
-        try:
-            test(command_for(args[0]))
-        except Exception as e:
-            check(test.__name__.removeprefix("test_"), False, "%s: %s" % (type(e).__name__, e))
+    run_each((test_unresolvable_host_reports_the_lookup_failure, test_ipv6_host_bracketed_and_served),
+             command_for(args[0]))
     print("%d passed, %d failed" % (Tally.passed, Tally.failed), flush=True)
     return 0 if Tally.failed == 0 else 1
 

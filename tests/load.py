@@ -18,7 +18,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from e2e import (HELLO, HOST, Client, Reader, Server, T, Tally, build_request, capture, check,  # noqa: E402
-                 check_clean_exit, check_response, command_for, exchange, problems, short)
+                 check_clean_exit, check_response, command_for, exchange, problems, run_each, short)
 
 GET_ROOT = build_request("GET", "/")
 
@@ -446,13 +446,9 @@ def main(argv):
     if len(argv) != 1:
         print(__doc__.strip().splitlines()[-3], file=sys.stderr)
         return 2
-    for test in (test_slowloris, test_ten_thousand_idle_connections, test_out_of_descriptors,
-                 test_soft_descriptor_limit_raised, test_slow_reader,
-                 test_json_bodies_give_memory_back, test_slow_bodies_cannot_lock_everyone_out):
-        try:
-            test(argv[0])
-        except Exception as e:
-            check(test.__name__.removeprefix("test_"), False, "%s: %s" % (type(e).__name__, e))
+    run_each((test_slowloris, test_ten_thousand_idle_connections, test_out_of_descriptors,
+              test_soft_descriptor_limit_raised, test_slow_reader,
+              test_json_bodies_give_memory_back, test_slow_bodies_cannot_lock_everyone_out), argv[0])
     print("%d passed, %d failed" % (Tally.passed, Tally.failed), flush=True)
     return 0 if Tally.failed == 0 else 1
 

@@ -29,7 +29,7 @@ import tempfile
 import urllib.parse
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from e2e import HOST, Server, T, Tally, check, command_for, short  # noqa: E402
+from e2e import HOST, Server, T, Tally, check, command_for, run_each, short  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 STATIC = os.path.join(ROOT, "examples", "site", "static")
@@ -340,11 +340,7 @@ def main(argv):
     try:
         if check("site_starts_and_reports_port", server.wait_ready(), server.stderr_text()):
             s = Site(server)
-            for test in TESTS:
-                try:
-                    test(s)
-                except Exception as e:
-                    check(test.__name__.removeprefix("test_"), False, "%s: %s" % (type(e).__name__, e))
+            run_each(TESTS, s)
     finally:
         server.kill()
     test_refuses_to_start_without_a_key(binary)

@@ -34,7 +34,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from e2e import (HOST, Reader, Server, T, Tally, check, command_for, exchange,  # noqa: E402
-                 run_server_suite, short)
+                 run_each, run_server_suite, short)
 from load import rss_kib  # noqa: E402
 
 GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"  # RFC 6455 §1.3
@@ -1406,11 +1406,7 @@ def main(argv):
     command = command_for(args[0])
     run_server_suite("wsapp", command, {"MW_THREADS": "4"}, MAIN_TESTS, quick)
     run_server_suite("wsapp_tight", command, dict(TIGHT, MW_THREADS="2"), TIGHT_TESTS, quick)
-    for test in STOP_TESTS:
-        try:
-            test(args[0])
-        except Exception as e:
-            check(test.__name__.removeprefix("test_"), False, "%s: %s" % (type(e).__name__, e))
+    run_each(STOP_TESTS, args[0])
     print("%d passed, %d failed" % (Tally.passed, Tally.failed), flush=True)
     return 0 if Tally.failed == 0 else 1
 

@@ -15,7 +15,7 @@ import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { chromium } from "playwright-core";
 
-import { HOST, LAUNCH_ARGS, SCALE, check, startServer, summary, waitFor } from "./harness.mjs";
+import { HOST, LAUNCH_ARGS, SCALE, check, restartOn, startServer, summary, waitFor } from "./harness.mjs";
 
 const XSS_TEXT = '<img src=x onerror="window.pwned = (window.pwned || 0) + 1"><script>window.pwned = 1</script>';
 const XSS_NAME = "<img src=x onerror=alert('Eve')>"; // 32 characters, the name field's maxlength
@@ -49,21 +49,6 @@ async function openTab(browser, origin, name, sockets, pageErrors) {
   const online = await waitFor(async () => (await state(tab)) === "online", 5000);
   check(`${name.toLowerCase()}_tab_goes_online`, online, await state(tab));
   return tab;
-}
-
-/* Starts the server on port, again and again until the port is free (after a stop). */
-async function restartOn(binary, port) {
-  return waitFor(async () => {
-    const s = startServer(binary, port);
-    try {
-      if (await s.ready) return s;
-    } catch {
-      /* the port is not free yet: try again */
-    }
-    if (s.exited === null) s.proc.kill("SIGTERM");
-    await s.exit;
-    return null;
-  }, 5000);
 }
 
 async function main() {

@@ -16,7 +16,7 @@ import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { chromium } from "playwright-core";
 
-import { HOST, LAUNCH_ARGS, check, startServer, summary, waitFor } from "./harness.mjs";
+import { HOST, LAUNCH_ARGS, check, restartOn, startServer, summary, waitFor } from "./harness.mjs";
 
 const EVERY_MS = 150;
 const COUNT = 8;
@@ -62,17 +62,7 @@ async function main() {
     check("page_sees_the_stream_end_and_waits_to_reconnect", reconnecting, await page.textContent("#state"));
     const seenBefore = (await ticksShown(page)).length; // all the first server sent: its stream has ended
 
-    const second = await waitFor(async () => {
-      const s = startServer(binary, port);
-      try {
-        if (await s.ready) return s;
-      } catch {
-        /* the port is not free yet: try again */
-      }
-      if (s.exited === null) s.proc.kill("SIGTERM");
-      await s.exit;
-      return null;
-    }, 5000);
+    const second = await restartOn(binary, port);
     if (!check("second_server_starts_on_the_same_port", second, "")) return;
     servers.push(second);
 

@@ -65,3 +65,18 @@ export function startServer(binary, port, env = {}) {
   }, 10000);
   return server;
 }
+
+/* Starts the server on port, again and again until the port is free (after a stop). */
+export async function restartOn(binary, port) {
+  return waitFor(async () => {
+    const s = startServer(binary, port);
+    try {
+      if (await s.ready) return s;
+    } catch {
+      /* the port is not free yet: try again */
+    }
+    if (s.exited === null) s.proc.kill("SIGTERM");
+    await s.exit;
+    return null;
+  }, 5000);
+}
