@@ -5187,6 +5187,8 @@ enum { MW__KEEP_OPEN, MW__CLOSE, MW__CLOSE_LINGER };
 #define MW__LINGER_QUIET_MS 10    /* ... and less once it has sent nothing this long and has all we sent */
 #define MW__INLINE_BODY_MAX 16384 /* bodies up to this are copied next to the head; larger ones go by writev */
 #define MW__POOL_MAX 256          /* free read buffers a worker keeps */
+#define MW__BIG_BUFFER 65536      /* the larger read buffer a worker also pools (a WebSocket frame's) */
+#define MW__BIG_POOL_MAX 4        /* ... and how many of those it keeps */
 #define MW__WORKER_SLOTS 64       /* free connection slots a worker keeps for itself */
 #define MW__BATCH_BYTES 65536     /* pipelined responses are sent once this much is batched */
 #define MW__FLUSH_BYTES 65536     /* after mw_flush, the body is sent on whenever this much is written */
@@ -5295,8 +5297,9 @@ struct mw__worker {
     mw__buf reqline; /* the access log's "METHOD TARGET" */
     mw__buf json;    /* a parsed JSON body (mw_req_json) */
     mw__arena arena;
-    mw__pool bufs;
-    int batch; /* events taken per wait, set before the thread starts */
+    mw__pool bufs;     /* read buffers of MW_READ_BUFFER_BYTES */
+    mw__pool big_bufs; /* ... and of MW__BIG_BUFFER */
+    int batch;         /* events taken per wait, set before the thread starts */
     time_t date_sec;
     char date[MW__DATE_LEN + 1];
     time_t log_sec;
@@ -5392,10 +5395,10 @@ static void *mw__pool_get(mw__pool *p, size_t size) {
     p->count--;
     return b;
 }
-static void mw__pool_put(mw__pool *p, void *mem) {
+static void mw__pool_put(mw__pool *p, void *mem, size_t max) {
     mw__free_block *b = (mw__free_block *)mem;
     if (!mem) return;
-    if (p->count >= MW__POOL_MAX) {
+    if (p->count >= max) {
         MW_FREE(mem);
         return;
     }
@@ -5857,7 +5860,8 @@ static void mw__conn_fail(mw__worker *w, mw__conn *c, int status, const char *wh
 }
 
 static void mw__conn_release_rbuf(mw__worker *w, mw__conn *c) {
-    if (c->rcap == MW_READ_BUFFER_BYTES) mw__pool_put(&w->bufs, c->rbuf);
+    if (c->rcap == MW_READ_BUFFER_BYTES) mw__pool_put(&w->bufs, c->rbuf, MW__POOL_MAX);
+    else if (c->rcap == MW__BIG_BUFFER) mw__pool_put(&w->big_bufs, c->rbuf, MW__BIG_POOL_MAX);
     else MW_FREE(c->rbuf);
     c->rbuf = NULL;
     c->rcap = c->rlen = c->rstart = 0;
@@ -5877,7 +5881,9 @@ static int mw__conn_resize(mw__worker *w, mw__conn *c, size_t cap) {
     char *nb;
     if (cap < keep) return MW_EINVAL;
     if (cap == c->rcap && c->rstart == 0) return 0;
-    nb = (char *)(cap == MW_READ_BUFFER_BYTES ? mw__pool_get(&w->bufs, cap) : MW_MALLOC(cap));
+    nb = (char *)(cap == MW_READ_BUFFER_BYTES ? mw__pool_get(&w->bufs, cap)
+                  : cap == MW__BIG_BUFFER     ? mw__pool_get(&w->big_bufs, cap)
+                                              : MW_MALLOC(cap));
     if (!nb) return MW_ENOMEM;
     if (keep) memcpy(nb, c->rbuf + c->rstart, keep);
     if (c->rbuf) mw__conn_release_rbuf(w, c);
@@ -8536,6 +8542,7 @@ static void mw__worker_free(mw__worker *w) {
     mw__buf_free(&w->json);
     mw__arena_free(&w->arena);
     mw__pool_drain(&w->bufs);
+    mw__pool_drain(&w->big_bufs);
 }
 
 /* The connection table and the address counts, sized for the connection limit. */
@@ -9846,6 +9853,7 @@ typedef struct mw__ws_reader {
     int fin;                  /* the current frame ends its message */
     unsigned long long left;  /* payload bytes of the current data frame still to come */
     unsigned long long phase; /* ... and taken so far, for the mask */
+    size_t inplace;           /* the frame stays in the read buffer: its head's size; 0: it streams into msg */
     unsigned char mask[4];
     mw__utf8 utf8;
     mw__buf msg;           /* the message so far, when it does not arrive as one frame */
@@ -10087,6 +10095,30 @@ static long mw__ws_frame_end(mw_ws *ws) {
     return 0;
 }
 
+/* A frame that is its whole message and fits a read buffer: its payload is unmasked
+   in place as it arrives (a text's UTF-8 checked as it comes, so a bad byte still
+   fails at once), and the message is delivered from the read buffer, without a copy.
+   p is the frame's head. Returns the bytes used: 0 until the frame is complete. */
+static long mw__ws_inplace(mw_ws *ws, unsigned char *p, size_t avail) {
+    mw__ws_reader *rd = &ws->rd;
+    unsigned char *data = p + rd->inplace, *fresh = data + rd->phase;
+    size_t have = avail - rd->inplace - (size_t)rd->phase, take = have < rd->left ? have : (size_t)rd->left;
+    long used;
+    mw__ws_unmask(fresh, fresh, take, rd->mask, rd->phase);
+    if (rd->kind == MW_WS_TEXT && mw__utf8_feed(&rd->utf8, fresh, take) != 0)
+        return mw__ws_fail(ws, 1007, "text message not UTF-8");
+    rd->phase += take;
+    rd->left -= take;
+    if (rd->left) return 0;
+    if (rd->kind == MW_WS_TEXT && rd->utf8.need)
+        return mw__ws_fail(ws, 1007, "text message ends inside a UTF-8 sequence");
+    mw__ws_deliver(ws, (const char *)data, (size_t)rd->phase);
+    used = (long)(rd->inplace + (size_t)rd->phase);
+    rd->inplace = 0;
+    rd->kind = 0;
+    return used;
+}
+
 /* Takes what has arrived of the current data frame's payload into the message,
    checking a text message's UTF-8 as it comes. Returns the bytes used. */
 static long mw__ws_payload(mw_ws *ws, const unsigned char *p, size_t avail) {
@@ -10161,23 +10193,18 @@ static long mw__ws_frame(mw_ws *ws, unsigned char *p, size_t avail, const mw__li
     if ((unsigned long long)len + rd->msg.len > (unsigned long long)lim->v[MW_LIMIT_WS_MAX_MESSAGE])
         return mw__ws_fail(ws, 1009, "message larger than MW_WS_MAX_MESSAGE");
     rd->fin = (p[0] & 0x80) != 0;
+    memcpy(rd->mask, p + head - 4, 4);
+    rd->left = (unsigned long long)len;
+    rd->phase = 0;
     if (opcode != MW__WS_OP_CONT) {
         rd->kind = opcode;
         rd->utf8.need = 0;
         rd->msg.len = 0;
-        if (rd->fin && avail >= head + (size_t)len) { /* the whole message is here */
-            unsigned char *data = p + head;
-            mw__ws_unmask(data, data, (size_t)len, p + head - 4, 0);
-            if (opcode == MW_WS_TEXT && !mw__utf8_valid(data, (size_t)len))
-                return mw__ws_fail(ws, 1007, "text message not UTF-8");
-            mw__ws_deliver(ws, (const char *)data, (size_t)len);
-            rd->kind = 0;
-            return (long)(head + (size_t)len);
+        if (rd->fin && head + (size_t)len <= MW__BIG_BUFFER) { /* a whole message the read buffer can hold */
+            rd->inplace = head;
+            return mw__ws_inplace(ws, p, avail);
         }
     }
-    memcpy(rd->mask, p + head - 4, 4);
-    rd->left = (unsigned long long)len;
-    rd->phase = 0;
     if (!len && mw__ws_frame_end(ws) != 0) return -1;
     return (long)head;
 }
@@ -10187,11 +10214,22 @@ static void mw__ws_parse(mw__conn *c, mw_ws *ws, const mw__limits *lim) {
     while (ws->rd.state != MW__WS_DONE && c->rstart < c->rlen) {
         unsigned char *p = (unsigned char *)c->rbuf + c->rstart;
         size_t avail = c->rlen - c->rstart;
-        long used = ws->rd.left ? mw__ws_payload(ws, p, avail) : mw__ws_frame(ws, p, avail, lim);
+        long used = ws->rd.inplace ? mw__ws_inplace(ws, p, avail)
+                    : ws->rd.left  ? mw__ws_payload(ws, p, avail)
+                                   : mw__ws_frame(ws, p, avail, lim);
         if (used <= 0) break;
         c->rstart += (size_t)used;
     }
     if (ws->rd.state == MW__WS_DONE || c->rstart == c->rlen) c->rstart = c->rlen = 0; /* the rest is dropped */
+}
+
+/* The read buffer's size for the next read. A frame still unfinished when a read
+   filled the buffer gets the larger one: one recv for a 16 KiB message instead of
+   five, and no copy when the frame fits (a longer one streams 64 KiB per recv). The
+   client has sent a full first buffer by then, so memory follows what arrives. */
+static size_t mw__ws_read_size(const mw__conn *c, const mw_ws *ws, int filled) {
+    int outgrown = ws->rd.left && (filled || c->rlen == c->rcap);
+    return outgrown && c->rcap < MW__BIG_BUFFER ? MW__BIG_BUFFER : c->rcap;
 }
 
 /* Reads what the client sent and acts on its frames. 0, or -1 when the client is gone. */
@@ -10199,9 +10237,11 @@ static int mw__ws_read(mw__worker *w, mw__conn *c, mw_ws *ws, long long now) {
     int round;
     for (round = 0; round < MW__WS_READ_ROUNDS && ws->rd.state != MW__WS_DONE; round++) {
         ssize_t n;
-        size_t room;
+        size_t room, cap;
         if (!c->rbuf && mw__conn_resize(w, c, MW_READ_BUFFER_BYTES) != 0) return -1;
-        if (c->rlen == c->rcap) mw__conn_resize(w, c, c->rcap); /* a frame's head at the end moves to the front */
+        /* the buffer grows, or a frame's head at its end moves to the front */
+        cap = mw__ws_read_size(c, ws, round > 0);
+        if ((cap != c->rcap || c->rlen == c->rcap) && mw__conn_resize(w, c, cap) != 0) return -1;
         room = c->rcap - c->rlen;
         n = recv(c->fd, c->rbuf + c->rlen, room, 0);
         if (n > 0) {

@@ -376,6 +376,27 @@ def test_1_frame_heads_split_anywhere(ctx):
         check("1_64_bit_head_byte_by_byte_echoed", f.payload == b"\x5a" * 70000, f)
 
 
+def test_1_whole_frames_arriving_in_pieces(ctx):
+    """A one-frame message that fits the server's larger read buffer (64 KiB with its
+    head: 65,522 payload bytes) is unmasked and checked where it lands as its pieces
+    arrive; one byte more streams into the message instead. Pieces of 1,337 bytes cut
+    through the mask's phase and through UTF-8 sequences; each message comes back whole."""
+    unit = "\u00e9\u20ac\U0001f600x".encode()  # 2, 3 and 4 bytes, then ASCII
+    with connect(ctx, timeout=20) as ws:
+        for n in (4000, 65522, 65523):
+            payload = (unit * (n // len(unit) + 1))[:n]
+            while True:  # end on a whole code point, so the text stays valid
+                try:
+                    payload.decode()
+                    break
+                except UnicodeDecodeError:
+                    payload = payload[:-1] + b"y"
+            ws.send_in_chops(frame(TEXT, payload), 1337)
+            f = ws.recv_frame()
+            check("1_text_of_%d_bytes_in_1337_byte_pieces_echoed" % n, f.opcode == TEXT and f.payload == payload,
+                  "%s, want %d bytes" % (f, n))
+
+
 def test_1_control_frames_never_inside_a_server_frame(ctx):
     """A pong, or the close answer, is queued behind a large message being sent, never
     inside its frame (RFC 6455 §5.4: control frames may come between fragments, and the
