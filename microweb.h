@@ -8,6 +8,7 @@
        QUICK START                   ROUTES                    REQUEST
        RESPONSE                      HOOKS, CORS, SESSIONS AND CSRF
        BODIES BEYOND A BUFFER        STATIC FILES              WEBSOCKET
+       THE /docs PAGE
        LOGGING AND THE ACCESS LOG    SERVING                   POSTGRESQL
        TESTING WITHOUT A SOCKET      LIMITS                    HTTP RULES
        ERRORS
@@ -558,6 +559,29 @@
    not allowed: 403.
 
    ============================================================================
+   THE /docs PAGE
+   ============================================================================
+   mw_docs(app) serves GET /docs: a page that reads GET /openapi.json, the app's
+   OpenAPI 3.1 document (mw_openapi's, or one the app serves itself), and shows the
+   API's title, version and description, then each operation under its tag: method,
+   path, summary and description; its parameters, request body and responses per
+   status with their JSON Schemas ($ref into the document followed; nested objects and
+   arrays as a tree; types, lengths, ranges, enumerations, defaults); and a form to try
+   it: inputs for the path, query and header parameters, the JSON body prefilled with
+   an example built from its schema, and the answer's status, headers and body (JSON
+   indented; a 422's detail list as where -> what). Operations open and close, a filter
+   finds them, /docs#op-<operationId> opens one; the colours follow the system's light
+   or dark scheme. The page (HTML, style and script, about 34 KB) is written in this
+   header and joined once by mw_docs; it asks for nothing but /openapi.json and the
+   requests it is told to try (no script, font or image from anywhere: it works
+   offline), and is answered with a Content-Security-Policy that allows only its own
+   inline style and script (by their SHA-256), requests to its own origin and data:
+   images. Text from the document is shown as text, never parsed as HTML. A second
+   mw_docs, or the app's own GET /docs, is a duplicate route (MW_EEXIST). A whole csp
+   given to mw_security_headers holds on the page as well (a browser enforces every
+   policy it gets): it must allow inline style and script and connect-src 'self'.
+
+   ============================================================================
    LOGGING AND THE ACCESS LOG
    ============================================================================
    Every line microweb writes goes through one function: by default one write() to
@@ -836,6 +860,8 @@
                    HTTP-dates, entity tags, ranges, Accept-Encoding, the answer
    websocket       UTF-8 as it arrives, frames, the handshake, the protocol's event
                    function (after a 101), sending from any thread, groups
+   docs page       GET /docs: the page's lines (HTML, style, script), joined once, and
+                   the hashes its Content-Security-Policy names
    extras          PostgreSQL (only with MICROWEB_WITH_PG); the in-process test client
 
    ============================================================================
