@@ -8,10 +8,11 @@
 // with its parameters, request body and responses; its "try it" forms send real
 // requests: a POST with the example the page built from the schema (201), a GET with a
 // path parameter and one with a query parameter (200), a POST that breaks the schema
-// (its 422 shown as a list: where, then what), a DELETE (204, no body). Every request
-// the page makes goes to the server; it loads with no console error and no
-// Content-Security-Policy violation. A document with HTML in every text is shown as
-// text and runs nothing.
+// (its 422 shown as a list: where, then what), malformed JSON by Ctrl+Enter (400), a
+// DELETE (204, no body). Every request the page makes goes to the server; it loads
+// with no console error and no Content-Security-Policy violation. A document with HTML
+// in every text is shown as text and runs nothing; without a document the page says
+// what serves one.
 // Screenshots: docs.png (the page as it opens), docs-try.png (an operation open with a
 // 422 answer) and docs-dark.png (the same in a dark colour scheme) in SCREENSHOT_DIR
 // (build by default).
@@ -47,7 +48,7 @@ async function openTab(context, seen) {
 
 /* Opens operation sel, fills its try-it form (inputs by name; body: the textarea) and
    sends it; returns what the answer shows. */
-async function tryIt(tab, sel, fields = {}) {
+async function tryIt(tab, sel, fields = {}, byKeyboard = false) {
   const d = tab.locator(sel);
   if (!(await d.evaluate((e) => e.open))) await d.locator("summary").click();
   for (const [name, value] of Object.entries(fields)) {
@@ -55,7 +56,8 @@ async function tryIt(tab, sel, fields = {}) {
     else await d.locator(`.try [name="${name}"]`).fill(value);
   }
   await d.locator(".result").evaluate((r) => { r.hidden = true; }); // shown again by the answer
-  await d.locator("button.send").click();
+  if (byKeyboard) await d.locator("textarea").press("Control+Enter");
+  else await d.locator("button.send").click();
   await d.locator(".result:not([hidden])").waitFor();
   return d.locator(".result").evaluate((r) => ({
     status: Number(r.querySelector(".rhead .status")?.textContent),
@@ -166,8 +168,8 @@ async function checkTryIt(tab, shots) {
   await scrollTo(tab, `${bad} .try`);
   await tab.screenshot({ path: join(shots, "docs-try.png") });
 
-  const malformed = await tryIt(tab, bad, { body: '{"title": ' });
-  check("try_it_malformed_json_shows_the_400", malformed.status === 400 && malformed.errors.length === 0 &&
+  const malformed = await tryIt(tab, bad, { body: '{"title": ' }, true);
+  check("ctrl_enter_sends_and_malformed_json_shows_the_400", malformed.status === 400 && malformed.errors.length === 0 &&
         JSON.parse(malformed.body).offset === 10, JSON.stringify(malformed));
   const gone = await tryIt(tab, op("DELETE", "/notes/{id}"), { id: String(note && note.id) });
   check("try_it_delete_answers_204_with_no_body", gone.status === 204 && gone.empty && gone.body === null,
@@ -225,6 +227,16 @@ async function checkHostileDocument(context, doc, origin, seen) {
   await tab.close();
 }
 
+async function checkMissingDocument(context, origin, seen) {
+  const tab = await openTab(context, seen);
+  await tab.route("**/openapi.json", (route) => route.fulfill({ status: 404, body: "" }));
+  await tab.goto(`${origin}/docs`);
+  const said = await waitFor(() => tab.evaluate(() => document.querySelector("main .fail")?.textContent || null), 5000);
+  check("without_a_document_the_page_says_what_serves_one",
+        said === "/openapi.json answered 404 Not Found: mw_openapi(app, title, version) serves it.", String(said));
+  await tab.close();
+}
+
 async function main() {
   const binary = resolve(process.argv[2] || "");
   const here = dirname(fileURLToPath(import.meta.url));
@@ -268,6 +280,7 @@ async function main() {
     await dark.close();
 
     await checkHostileDocument(context, doc, origin, seen);
+    await checkMissingDocument(context, origin, seen);
     const outside = seen.requests.filter((u) => !u.startsWith(`${origin}/`));
     check("every_request_went_to_the_server", outside.length === 0 && seen.requests.length > 10,
           JSON.stringify(outside.length ? outside : seen.requests.length));
