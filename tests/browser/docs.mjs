@@ -73,11 +73,20 @@ async function tryIt(tab, sel, fields = {}, byKeyboard = false) {
   }));
 }
 
-/* Scrolls so that sel's top is just under the page's header bar. */
-const scrollTo = (tab, sel) => tab.evaluate((s) => {
-  const top = document.querySelector(s).getBoundingClientRect().top + window.scrollY;
-  window.scrollTo(0, top - document.querySelector("header").offsetHeight - 12);
-}, sel);
+/* A screenshot of operation sel down to the end of its answer, under the page's header
+   bar and beside its sidebar: the viewport grows to hold it all, then shrinks back. */
+async function shootOperation(tab, sel, path) {
+  const size = tab.viewportSize();
+  const { top, height } = await tab.evaluate((s) => {
+    const d = document.querySelector(s), bar = document.querySelector("header").offsetHeight;
+    const y = d.getBoundingClientRect().top + window.scrollY - bar - 16;
+    return { top: y, height: d.querySelector(".result").getBoundingClientRect().bottom + window.scrollY + 30 - y };
+  }, sel);
+  await tab.setViewportSize({ width: size.width, height: Math.ceil(height) });
+  await tab.evaluate((y) => window.scrollTo(0, y), top);
+  await tab.screenshot({ path });
+  await tab.setViewportSize(size);
+}
 
 async function checkListing(tab, doc) {
   const want = operationsOf(doc).sort();
@@ -165,8 +174,7 @@ async function checkTryIt(tab, shots) {
         JSON.stringify(invalid.errors) === JSON.stringify(want), JSON.stringify(invalid));
   const caption = await tab.locator(`${bad} table.errors caption`).textContent();
   check("the_error_list_says_how_many", caption === "4 problems in the request", caption);
-  await scrollTo(tab, `${bad} .try`);
-  await tab.screenshot({ path: join(shots, "docs-try.png") });
+  await shootOperation(tab, bad, join(shots, "docs-try.png"));
 
   const malformed = await tryIt(tab, bad, { body: '{"title": ' }, true);
   check("ctrl_enter_sends_and_malformed_json_shows_the_400", malformed.status === 400 && malformed.errors.length === 0 &&
