@@ -569,17 +569,18 @@
    arrays as a tree; types, lengths, ranges, enumerations, defaults); and a form to try
    it: inputs for the path, query and header parameters, the JSON body prefilled with
    an example built from its schema, and the answer's status, headers and body (JSON
-   indented; a 422's detail list as where -> what). Operations open and close, a filter
-   finds them, /docs#op-<operationId> opens one; the colours follow the system's light
-   or dark scheme. The page (HTML, style and script, about 34 KB) is written in this
-   header and joined once by mw_docs; it asks for nothing but /openapi.json and the
-   requests it is told to try (no script, font or image from anywhere: it works
-   offline), and is answered with a Content-Security-Policy that allows only its own
-   inline style and script (by their SHA-256), requests to its own origin and data:
-   images. Text from the document is shown as text, never parsed as HTML. A second
-   mw_docs, or the app's own GET /docs, is a duplicate route (MW_EEXIST). A whole csp
-   given to mw_security_headers holds on the page as well (a browser enforces every
-   policy it gets): it must allow inline style and script and connect-src 'self'.
+   indented; a 422's detail list as where -> what), with the request as a curl command.
+   Operations open and close, a filter finds them, /docs#op-<operationId> opens one;
+   the colours follow the system's light or dark scheme. The page (HTML, style and
+   script, about 35 KB) is written in this header and joined once by mw_docs; it asks
+   for nothing but /openapi.json and the requests it is told to try (no script, font or
+   image from anywhere: it works offline), and is answered with a Content-Security-
+   Policy that allows only its own inline style and script (by their SHA-256), requests
+   to its own origin and data: images. Text from the document is shown as text, never
+   parsed as HTML. A second mw_docs, or the app's own GET /docs, is a duplicate route
+   (MW_EEXIST). A whole csp given to mw_security_headers holds on the page as well (a
+   browser enforces every policy it gets): it must allow inline style and script and
+   connect-src 'self'.
 
    ============================================================================
    LOGGING AND THE ACCESS LOG
@@ -10874,6 +10875,8 @@ static const char *const mw__docs_page[] = {
     ".loc span { font: 600 13px var(--mono); }",
     ".loc span + span::before { content: \" \\203a  \"; color: var(--muted); font-weight: 400; }",
     ".etype { color: var(--muted); font: 12px var(--mono); }",
+    "details.curl { margin-top: 12px; font-size: 13px; }",
+    "details.curl summary { cursor: pointer; color: var(--accent); margin-bottom: 6px; }",
     ".loading, .fail { padding: 40px 0; color: var(--muted); }",
     ".fail { color: var(--delete); }",
     ".tools { display: flex; gap: 6px; margin: 14px 0 0; }",
@@ -11279,7 +11282,7 @@ static const char *const mw__docs_page[] = {
     "  try {",
     "    const res = await fetch(url, init);",
     "    const text = await res.text();",
-    "    showResult(out, init.method + ' ' + url, res, text, performance.now() - t0);",
+    "    showResult(out, init, url, res, text, performance.now() - t0);",
     "  } catch (e) {",
     "    out.hidden = false;",
     "    fill(out, h('p', {class: 'problem'}, 'The request failed: ' + e.message));",
@@ -11287,7 +11290,15 @@ static const char *const mw__docs_page[] = {
     "    button.disabled = false;",
     "  }",
     "}",
-    "function showResult(out, line, res, text, ms) {",
+    "/* The request as a curl command line, each word in single quotes for a POSIX shell. */",
+    "function curl(init, url) {",
+    "  const q = (s) => \"'\" + String(s).split(\"'\").join(\"'\\\\''\") + \"'\";",
+    "  const words = ['curl', '-X', init.method, q(location.origin + url)];",
+    "  for (const [k, v] of Object.entries(init.headers)) words.push('-H', q(k + ': ' + v));",
+    "  if (init.body !== undefined) words.push('--data-raw', q(init.body));",
+    "  return words.join(' ');",
+    "}",
+    "function showResult(out, init, url, res, text, ms) {",
     "  let json;",
     "  try { json = JSON.parse(text); } catch (e) { json = undefined; }",
     "  const headers = [];",
@@ -11298,12 +11309,14 @@ static const char *const mw__docs_page[] = {
     "      h('span', {class: statusClass(res.status), 'data-status': res.status}, String(res.status)),",
     "      h('strong', null, res.statusText),",
     "      h('span', {class: 'muted'}, Math.round(ms) + ' ms, ' + new TextEncoder().encode(text).length + ' bytes'),",
-    "      h('code', null, line)),",
+    "      h('code', null, init.method + ' ' + url)),",
     "    res.status === 422 && json && Array.isArray(json.detail) ? errorList(json.detail) : null,",
     "    h('h5', null, 'Body'),",
     "    text === '' ? h('p', {class: 'muted'}, '(empty)')",
     "      : h('pre', {class: 'out'}, json === undefined ? text : pretty(json, '')),",
-    "    h('h5', null, 'Headers'), h('table', {class: 'headers'}, headers));",
+    "    h('h5', null, 'Headers'), h('table', {class: 'headers'}, headers),",
+    "    h('details', {class: 'curl'}, h('summary', null, 'As a curl command'),",
+    "      h('pre', {class: 'out'}, curl(init, url))));",
     "}",
     "function errorList(detail) {",
     "  const n = detail.length;",

@@ -273,7 +273,7 @@ static char *join_lines(void) {
 #define MAX_TAGS 20
 
 typedef struct note {
-    long long id; /* 0: a free slot */
+    long long id; /* 0: deleted */
     char *title, *body;
     char *tags[MAX_TAGS];
     size_t ntags;

@@ -8,14 +8,14 @@
 // with its parameters, request body and responses; its "try it" forms send real
 // requests: a POST with the example the page built from the schema (201), a GET with a
 // path parameter and one with a query parameter (200), a POST that breaks the schema
-// (its 422 shown as a list: where, then what), malformed JSON by Ctrl+Enter (400), a
-// DELETE (204, no body). Every request the page makes goes to the server; it loads
-// with no console error and no Content-Security-Policy violation. A document with HTML
-// in every text is shown as text and runs nothing; without a document the page says
-// what serves one.
+// (its 422 shown as a list: where, then what, and the request as a curl command line),
+// malformed JSON sent by Ctrl+Enter (400), a DELETE (204, no body). Every request the
+// page makes goes to the server; it loads with no console error and no Content-
+// Security-Policy violation. A document with HTML in every text is shown as text and
+// runs nothing; without a document the page says what serves one.
 // Screenshots: docs.png (the page as it opens), docs-try.png (an operation open with a
-// 422 answer) and docs-dark.png (the same in a dark colour scheme) in SCREENSHOT_DIR
-// (build by default).
+// 422 answer) and docs-dark.png (an operation open, in a dark colour scheme) in
+// SCREENSHOT_DIR (build by default).
 // Prints "PASS name" / "FAIL name: detail" per check and "N passed, N failed" last.
 import { mkdirSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
@@ -62,7 +62,8 @@ async function tryIt(tab, sel, fields = {}, byKeyboard = false) {
   return d.locator(".result").evaluate((r) => ({
     status: Number(r.querySelector(".rhead .status")?.textContent),
     line: r.querySelector(".rhead code")?.textContent,
-    body: r.querySelector("pre.out")?.textContent ?? null,
+    body: r.querySelector(":scope > pre.out")?.textContent ?? null,
+    curl: r.querySelector("details.curl pre")?.textContent,
     empty: !!r.querySelector("p.muted"),
     headers: Object.fromEntries([...r.querySelectorAll("table.headers tr")].map((tr) =>
       [tr.cells[0].textContent, tr.cells[1].textContent])),
@@ -139,7 +140,7 @@ async function checkSchemas(tab) {
         example);
 }
 
-async function checkTryIt(tab, shots) {
+async function checkTryIt(tab, origin, shots) {
   const created = await tryIt(tab, op("POST", "/notes")); // the example as the page built it
   let note = null;
   try { note = JSON.parse(created.body); } catch { /* note stays null */ }
@@ -163,7 +164,7 @@ async function checkTryIt(tab, shots) {
   check("a_missing_path_parameter_is_asked_for_not_sent", missing === "Fill in id", missing);
 
   const bad = op("POST", "/notes");
-  const invalid = await tryIt(tab, bad, { body: '{"title": "", "tags": ["ok", 7], "colour": "red"}' });
+  const invalid = await tryIt(tab, bad, { body: `{"title": "", "tags": ["ok", 7], "colour": "it's red"}` });
   const want = [
     { loc: ["body", "title"], msg: "String should have at least 1 character", type: "string_too_short" },
     { loc: ["body", "body"], msg: "Field required", type: "missing" },
@@ -172,6 +173,9 @@ async function checkTryIt(tab, shots) {
   ];
   check("try_it_422_shows_its_error_list", invalid.status === 422 &&
         JSON.stringify(invalid.errors) === JSON.stringify(want), JSON.stringify(invalid));
+  check("the_request_is_offered_as_a_curl_command", invalid.curl ===
+        `curl -X POST '${origin}/notes' -H 'Accept: application/json' -H 'Content-Type: application/json' ` +
+        `--data-raw '{"title": "", "tags": ["ok", 7], "colour": "it'\\''s red"}'`, invalid.curl);
   const caption = await tab.locator(`${bad} table.errors caption`).textContent();
   check("the_error_list_says_how_many", caption === "4 problems in the request", caption);
   await shootOperation(tab, bad, join(shots, "docs-try.png"));
@@ -272,7 +276,7 @@ async function main() {
 
     await checkListing(tab, doc);
     await checkSchemas(tab);
-    await checkTryIt(tab, shots);
+    await checkTryIt(tab, origin, shots);
     await checkFilterAndLinks(tab, origin);
     // the browser logs each answer of 400 and above it was given: those the try-it calls asked for
     const unexpected = seen.console.filter((m) => !/^error: Failed to load resource: the server responded with a status of (400|404|422) /.test(m));
