@@ -73,9 +73,11 @@ def test_csp_allows_only_the_pages_own_style_and_script(port):
 
 def test_page_names_no_resource_of_another_origin(port):
     body = exchange(port, "GET", "/docs").body
-    # nothing the browser would load by itself: no src attribute, no stylesheet, font or
-    # image by URL, no @import; the one href is the document's own link
-    loads = re.findall(rb"""\bsrc\s*=|url\(|@import|@font-face|<link[^>]*stylesheet|<iframe|<img|<object|<embed""", body)
+    # nothing the browser would load by itself: no src attribute, no stylesheet, frame
+    # or image element, no font, image or @import in the style; the one href is the
+    # document's own link
+    loads = re.findall(rb"""\bsrc\s*=|<link[^>]*stylesheet|<iframe|<img|<object|<embed""", body)
+    loads += re.findall(rb"url\(|@import|@font-face", inline(body, b"style") or b"")
     check("page_loads_no_resource", not loads, short(loads))
     hrefs = re.findall(rb'href="([^"]*)"', body)
     check("page_links_only_to_itself", hrefs == [b"data:,", b"/openapi.json"], short(hrefs))
