@@ -2,10 +2,9 @@
    the server goes through MW_MALLOC/MW_REALLOC, which count here. After a warm-up,
    10,000 keep-alive requests (text, JSON with a path parameter, a POST with a body,
    a 404, a JSON body read with mw_req_json), and 1,000 of the /docs page, must not
-   allocate at all. And a body's
-   announced length is not reserved before its bytes arrive. Built with
-   -DMW_USE_POLL=1 (tests/run.sh does), it also checks that the poll() backend
-   allocates and frees through the macros. */
+   allocate at all. And a body's announced length is not reserved before its bytes
+   arrive. Built with -DMW_USE_POLL=1 (tests/run.sh does), it also checks that the
+   poll() backend allocates and frees through the macros. */
 #include <stdlib.h>
 
 /* updated atomically: the server's workers allocate, the test reads */
