@@ -11226,7 +11226,7 @@ static const char *const mw__docs_page[] = {
     "  const fields = o.params.filter((p) => ['path', 'query', 'header'].includes(p.in))",
     "    .map((p) => ({p, input: inputFor(p)}));",
     "  let ta = null;",
-    "  const exampleText = () => JSON.stringify(example(media.schema || {}, null, 0), null, 2);",
+    "  const exampleText = () => h('pre', null, pretty(example(media.schema || {}, null, 0), '')).textContent;",
     "  if (media) {",
     "    ta = h('textarea', {name: 'body', spellcheck: 'false', 'aria-label': 'Request body'});",
     "    ta.value = /json/i.test(media.type) ? exampleText() : '';",
