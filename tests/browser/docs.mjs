@@ -12,7 +12,9 @@
 // malformed JSON sent by Ctrl+Enter (400), a DELETE (204, no body). Every request the
 // page makes goes to the server; it loads with no console error and no Content-
 // Security-Policy violation. A document with HTML in every text is shown as text and
-// runs nothing; without a document the page says what serves one.
+// runs nothing; without a document the page says what serves one. A document as
+// FastAPI writes one (anyOf with null, type lists, allOf, a schema that holds itself,
+// operations without tags) is shown as well.
 // Screenshots: docs.png (the page as it opens), docs-try.png (an operation open with a
 // 422 answer) and docs-dark.png (an operation open, in a dark colour scheme) in
 // SCREENSHOT_DIR (build by default).
@@ -249,6 +251,85 @@ async function checkMissingDocument(context, origin, seen) {
   await tab.close();
 }
 
+/* A document as FastAPI writes one: nullable fields as anyOf with null, a type list, a
+   schema that holds itself, allOf, exclusiveMinimum, no tags on some operations. */
+const FASTAPI_LIKE = {
+  openapi: "3.1.0",
+  info: { title: "Shop", version: "0.1.0" },
+  paths: {
+    "/items/{item_id}": {
+      put: {
+        summary: "Update Item",
+        operationId: "update_item",
+        parameters: [{ name: "item_id", in: "path", required: true, schema: { type: "integer", title: "Item Id" } },
+                     { name: "q", in: "query", schema: { anyOf: [{ type: "string", maxLength: 50 }, { type: "null" }] } }],
+        requestBody: { required: true, content: { "application/json": { schema: { $ref: "#/components/schemas/Item" } } } },
+        responses: { 200: { description: "Successful Response", content: { "application/json": { schema: {} } } } },
+      },
+    },
+    "/admins/": {
+      post: {
+        tags: ["users"],
+        summary: "Create Admin",
+        requestBody: { content: { "application/json": { schema: { $ref: "#/components/schemas/Admin" } } } },
+        responses: { 201: { description: "Created" } },
+      },
+    },
+  },
+  components: {
+    schemas: {
+      Item: {
+        type: "object",
+        required: ["name", "price"],
+        properties: {
+          name: { type: "string" },
+          price: { type: "number", exclusiveMinimum: 0 },
+          owner: { anyOf: [{ $ref: "#/components/schemas/User" }, { type: "null" }] },
+        },
+      },
+      User: {
+        type: "object",
+        required: ["email"],
+        properties: {
+          id: { type: ["integer", "null"] },
+          email: { type: "string", format: "email" },
+          friends: { type: "array", items: { $ref: "#/components/schemas/User" } },
+        },
+      },
+      Admin: { allOf: [{ $ref: "#/components/schemas/User" },
+                       { type: "object", required: ["role"], properties: { role: { enum: ["owner", "staff"] } } }] },
+    },
+  },
+};
+
+async function checkAnotherDocument(context, origin, seen) {
+  const tab = await openTab(context, seen);
+  await tab.route("**/openapi.json", (route) => route.fulfill({ contentType: "application/json",
+                                                                   body: JSON.stringify(FASTAPI_LIKE) }));
+  await tab.goto(`${origin}/docs`);
+  await tab.waitForSelector("details.op");
+  const tags = await tab.$$eval("section.tag", (ss) => ss.map((x) => x.dataset.tag));
+  check("operations_without_tags_go_under_default", JSON.stringify(tags) === '["default","users"]', JSON.stringify(tags));
+  const put = op("PUT", "/items/{item_id}"), post = op("POST", "/admins/");
+  await tab.locator(`${put} > summary`).click();
+  await tab.locator(`${post} > summary`).click();
+  const item = await tab.locator(`${put} .body > .schema`).textContent();
+  check("nullable_and_self_holding_schemas_read_as_types",
+        /price\s*required\s*number\s*> 0/.test(item) && /owner\s*optional\s*User \| null/.test(item) &&
+          /id\s*optional\s*integer \| null/.test(item) && /friends\s*optional\s*array<User>/.test(item), item);
+  const q = await tab.locator(`${put} tr[data-param="q"]`).textContent();
+  check("a_nullable_query_parameter_shows_its_schema", q.includes("string | null"), q);
+  let example = null;
+  try { example = JSON.parse(await tab.locator(`${put} textarea`).inputValue()); } catch { /* stays null */ }
+  check("the_example_of_a_schema_that_holds_itself_ends",
+        example && example.price === 1 && example.owner.email === "user@example.com" &&
+          JSON.stringify(example.owner.friends) === "[]", JSON.stringify(example));
+  const admin = await tab.locator(`${post} .body > .schema`).textContent();
+  check("all_of_merges_the_fields", /email\s*required\s*string/.test(admin) &&
+        /role\s*required\s*enum\s*one of owner \| staff/.test(admin), admin);
+  await tab.close();
+}
+
 async function main() {
   const binary = resolve(process.argv[2] || "");
   const here = dirname(fileURLToPath(import.meta.url));
@@ -293,6 +374,7 @@ async function main() {
 
     await checkHostileDocument(context, doc, origin, seen);
     await checkMissingDocument(context, origin, seen);
+    await checkAnotherDocument(context, origin, seen);
     const outside = seen.requests.filter((u) => !u.startsWith(`${origin}/`));
     check("every_request_went_to_the_server", outside.length === 0 && seen.requests.length > 10,
           JSON.stringify(outside.length ? outside : seen.requests.length));
