@@ -1,10 +1,10 @@
 /* alloc.c - no heap allocation per request in the steady state: every allocation of
    the server goes through MW_MALLOC/MW_REALLOC, which count here. After a warm-up,
    10,000 keep-alive requests (text, JSON with a path parameter, a POST with a body,
-   a 404, a JSON body read with mw_req_json) must not allocate at all. And a body's
-   announced length is not reserved before its bytes arrive. Built with
-   -DMW_USE_POLL=1 (tests/run.sh does), it also checks that the poll() backend
-   allocates and frees through the macros. */
+   a 404, a JSON body read with mw_req_json), and 1,000 of the /docs page, must not
+   allocate at all. And a body's announced length is not reserved before its bytes
+   arrive. Built with -DMW_USE_POLL=1 (tests/run.sh does), it also checks that the
+   poll() backend allocates and frees through the macros. */
 #include <stdlib.h>
 
 /* updated atomically: the server's workers allocate, the test reads */
@@ -80,9 +80,9 @@ static int connect_to(int port) {
     return fd;
 }
 
-/* Sends one request and reads one whole response; returns its status or -1. */
+/* Sends one request and reads one whole response (up to 64 KiB); returns its status or -1. */
 static int round_trip(int fd, const char *req) {
-    char buf[4096];
+    static char buf[65536]; /* the test's thread only */
     size_t got = 0;
     if (send(fd, req, strlen(req), 0) < 0) return -1;
     for (;;) {
@@ -203,6 +203,28 @@ TEST(middleware_requests_do_not_allocate) {
     mw_app_free(app);
 }
 
+/* The /docs page: its 35 KB are copied into the response, into buffers that keep their size. */
+TEST(docs_page_requests_do_not_allocate) {
+    mw_app *app = mw_app_new();
+    pthread_t t;
+    int port, fd, i, ok = 0;
+    long before;
+    mw_set_limit(app, MW_LIMIT_THREADS, 1);
+    mw_docs(app);
+    port = mw_listen(app, "127.0.0.1", 0);
+    pthread_create(&t, NULL, serve, app);
+    fd = connect_to(port);
+    for (i = 0; i < 10; i++) round_trip(fd, "GET /docs HTTP/1.1\r\nHost: x\r\n\r\n"); /* warm-up */
+    before = __atomic_load_n(&alloc_calls, __ATOMIC_RELAXED);
+    for (i = 0; i < 1000; i++) ok += round_trip(fd, "GET /docs HTTP/1.1\r\nHost: x\r\n\r\n") == 200;
+    CHECK_INT(ok, 1000);
+    CHECK_INT(__atomic_load_n(&alloc_calls, __ATOMIC_RELAXED) - before, 0);
+    close(fd);
+    mw_stop(app);
+    pthread_join(t, NULL);
+    mw_app_free(app);
+}
+
 /* Sends a head announcing a body of `length` bytes and waiting for 100 Continue (as
    curl does for a large body); 1 when the interim answer came, then sends `first`. */
 static int announce_body(int fd, long length, const char *first) {
@@ -277,6 +299,7 @@ TEST(poll_backend_allocates_through_the_macros) {
 int main(void) {
     RUN(steady_state_requests_do_not_allocate);
     RUN(middleware_requests_do_not_allocate);
+    RUN(docs_page_requests_do_not_allocate);
     RUN(announced_body_length_is_not_reserved_up_front);
 #if MW__POLLER_POLL
     RUN(poll_backend_allocates_through_the_macros);

@@ -1079,6 +1079,71 @@ TEST(csrf_trusted_origins_compare_without_case) {
     mw_app_free(app);
 }
 
+/* ---- the /docs page ---- */
+
+static void *route_data_seen = &route_data_seen; /* what the after hook saw; itself until then */
+
+static void note_route_data(mw_req *rq, mw_res *rs, void *arg) {
+    (void)rs;
+    (void)arg;
+    route_data_seen = mw_route_data(rq);
+}
+
+TEST(docs_page_is_html_with_a_policy_naming_its_inline_style_and_script) {
+    mw_app *app = mw_app_new();
+    mw_test_res *r, *h;
+    const char *csp;
+    CHECK_INT(mw_docs(app), 0);
+    mw_after(app, NULL, note_route_data, NULL);
+    r = get_with(app, "/docs", NULL);
+    CHECK_INT(r->status, 200);
+    CHECK_STR(mw_test_header(r, "Content-Type"), "text/html; charset=utf-8");
+    csp = mw_test_header(r, "Content-Security-Policy");
+    CHECK(csp && strncmp(csp, "default-src 'none'; script-src 'sha256-", 39) == 0);
+    CHECK(csp && strstr(csp, "; style-src 'sha256-") && strstr(csp, "; connect-src 'self';"));
+    CHECK(csp && !strstr(csp, "unsafe"));
+    CHECK(r->body_len > 10000 && r->body_len < 65536);
+    CHECK(body_has(r, "<!doctype html>") && body_has(r, "fetch('/openapi.json'"));
+    CHECK(route_data_seen == NULL); /* the page keeps its state off mw_route_data, which hooks read */
+    h = mw_test_request(app, "HEAD", "/docs", NULL, NULL, 0);
+    CHECK_INT(h->status, 200);
+    CHECK_INT((long long)h->body_len, 0);
+    CHECK_STR(mw_test_header(h, "Content-Security-Policy"), csp);
+    mw_test_free(h);
+    mw_test_free(r);
+    mw_app_free(app);
+}
+
+TEST(docs_twice_is_a_duplicate_route) {
+    mw_app *app = mw_app_new();
+    CHECK_INT(mw_docs(NULL), MW_EINVAL);
+    CHECK_INT(mw_docs(app), 0);
+    CHECK_INT(mw_docs(app), MW_EEXIST);
+    CHECK(mw_listen(app, "127.0.0.1", 0) > 0);
+    CHECK_INT(mw_serve(app), MW_EINVAL); /* setup errors: it does not start */
+    mw_app_free(app);
+}
+
+/* Sessions, static files, WebSocket, PostgreSQL and the page each hold an extension's
+   place in the app; an app may use all five. */
+TEST(docs_page_joins_an_app_using_every_other_extension) {
+    static const mw__ext postgresql_place = {NULL, NULL};
+    mw_app *app = mw_app_new();
+    mw_ws_opts ws;
+    mw_test_res *r;
+    memset(&ws, 0, sizeof ws);
+    mw_secret_key(app, KEY);
+    CHECK_INT(mw_sessions(app, NULL), 0);
+    CHECK_INT(mw_static(app, "/static", "tests", NULL), 0);
+    CHECK_INT(mw_websocket(app, "/ws", &ws), 0);
+    CHECK(mw__app_add_ext(app, &postgresql_place, NULL) >= 0);
+    CHECK_INT(mw_docs(app), 0);
+    r = get_with(app, "/docs", NULL);
+    CHECK_INT(r->status, 200);
+    mw_test_free(r);
+    mw_app_free(app);
+}
+
 int main(void) {
     unsetenv("MW_SECRET_KEY");
     RUN(before_hooks_run_in_order_then_the_handler_with_route_data);
@@ -1116,5 +1181,8 @@ int main(void) {
     RUN(an_after_hook_cannot_flush_close_break_or_change_the_session);
     RUN(csrf_token_in_a_multipart_form);
     RUN(csrf_trusted_origins_compare_without_case);
+    RUN(docs_page_is_html_with_a_policy_naming_its_inline_style_and_script);
+    RUN(docs_twice_is_a_duplicate_route);
+    RUN(docs_page_joins_an_app_using_every_other_extension);
     return test_summary();
 }

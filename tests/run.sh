@@ -91,7 +91,8 @@ check examples_warning_free sh -c "gcc -std=c99 $W -pthread -I. examples/hello.c
     clang -std=c11 $W -pthread -I. examples/hello_test.c -o $B/hello_test_strict &&
     gcc -std=c99 $W -pthread -I. examples/stream.c -o $B/stream_strict &&
     clang -std=c99 $W -pthread -I. examples/chat.c -o $B/chat_strict &&
-    clang -std=c11 $W -pthread -I. tests/streams.c -o $B/streams_strict"
+    clang -std=c11 $W -pthread -I. tests/streams.c -o $B/streams_strict &&
+    gcc -std=c99 $W -pthread -I. tests/docsapp.c -o $B/docsapp_strict"
 check exported_symbols_prefixed symbols_are_prefixed
 
 # json_locale runs under de_DE.UTF-8, a locale whose decimal point is a comma, compiled
@@ -137,6 +138,7 @@ else
     echo "SKIP ws_node: needs node and tests/browser/node_modules/ws (npm ci there)"
 fi
 suite chat python3 tests/chat.py "$B/chat"
+suite docs python3 tests/docs.py "$B/docsapp"
 
 suite conformance python3 tests/conformance.py "$B/testapp"
 MW_THREADS=1 suite e2e_one_worker python3 tests/e2e.py "$B/hello" "$B/testapp"
@@ -180,7 +182,8 @@ check build_asan sh -c "clang $SAN -pthread -I. tests/unit.c -o $B/asan/unit -lm
     clang $SAN -pthread -I. examples/chat.c -o $B/asan/chat &&
     clang $SAN -pthread -I. tests/static.c -o $B/asan/static &&
     clang $SAN -pthread -I. tests/staticapp.c -o $B/asan/staticapp &&
-    clang $SAN -pthread -I. tests/wsapp.c -o $B/asan/wsapp"
+    clang $SAN -pthread -I. tests/wsapp.c -o $B/asan/wsapp &&
+    clang $SAN -pthread -I. tests/docsapp.c -o $B/asan/docsapp"
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:exitcode=23
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 suite unit_asan "$B/asan/unit"
@@ -198,6 +201,7 @@ E2E_TIMEOUT_SCALE=3 suite static_asan python3 tests/static.py "$B/asan/staticapp
 E2E_TIMEOUT_SCALE=3 suite site_asan python3 tests/site.py "$B/asan/site"
 E2E_TIMEOUT_SCALE=3 suite stream_example_asan python3 tests/streams.py "$B/asan/stream" --quick
 E2E_TIMEOUT_SCALE=3 suite chat_asan python3 tests/chat.py "$B/asan/chat" --quick
+E2E_TIMEOUT_SCALE=3 suite docs_asan python3 tests/docs.py "$B/asan/docsapp"
 E2E_TIMEOUT_SCALE=3 suite e2e_asan python3 tests/e2e.py "$B/asan/hello" "$B/asan/testapp"
 E2E_TIMEOUT_SCALE=3 suite conformance_asan python3 tests/conformance.py "$B/asan/testapp"
 E2E_TIMEOUT_SCALE=3 suite ws_asan python3 tests/ws.py "$B/asan/wsapp" --quick
@@ -266,11 +270,12 @@ check build_kqueue_tsan sh -c "clang -O1 -g -fsanitize=thread $KQ -pthread -I. e
 MW_THREADS=4 TSAN_OPTIONS="halt_on_error=1 exitcode=66" E2E_TIMEOUT_SCALE=5 \
     suite e2e_kqueue_tsan python3 tests/e2e.py "$B/tsan/kqueue_hello" "$B/tsan/kqueue_testapp" --quick
 
-echo "== a real browser: the stream, site and chat examples in Debian's chromium, driven by playwright-core"
+echo "== a real browser: the stream, site and chat examples and the /docs page in Debian's chromium, driven by playwright-core"
 if [ -x /usr/bin/chromium ] && [ -d tests/browser/node_modules/playwright-core ]; then
     suite browser_events node tests/browser/events.mjs "$B/stream" "$B/browser-events.png"
     suite browser_site node tests/browser/site.mjs "$B/site" "$B"
     suite browser_chat node tests/browser/chat.mjs "$B/chat" "$B"
+    suite browser_docs node tests/browser/docs.mjs "$B/docsapp" "$B"
 else
     echo "SKIP browser: needs /usr/bin/chromium (apt-get install chromium) and tests/browser/node_modules (npm ci there)"
 fi
@@ -287,6 +292,8 @@ E2E_WRAPPER="valgrind -q --leak-check=full --show-leak-kinds=all --errors-for-le
     E2E_TIMEOUT_SCALE=10 suite static_valgrind python3 tests/static.py "$B/staticapp" --walk --quick
 E2E_WRAPPER="valgrind -q --leak-check=full --show-leak-kinds=all --errors-for-leak-kinds=all --error-exitcode=99" \
     E2E_TIMEOUT_SCALE=10 suite ws_valgrind python3 tests/ws.py "$B/wsapp" --quick
+E2E_WRAPPER="valgrind -q --leak-check=full --show-leak-kinds=all --errors-for-leak-kinds=all --error-exitcode=99" \
+    E2E_TIMEOUT_SCALE=10 suite docs_valgrind python3 tests/docs.py "$B/docsapp"
 suite middleware_valgrind valgrind -q --leak-check=full --show-leak-kinds=all --errors-for-leak-kinds=all \
     --error-exitcode=99 "$B/middleware"
 E2E_TIMEOUT_SCALE=10 suite streams_valgrind valgrind -q --leak-check=full --show-leak-kinds=all \
