@@ -538,7 +538,10 @@
    Sends go straight to the socket when nothing waits (a broadcast costs a send per
    member and no thread switch); what the socket does not take waits in the
    connection's buffer. A WebSocket holds no worker while it waits, only its
-   connection and a small record (measured in bench/results/ws.md).
+   connection and a small record (measured in bench/results/ws.md). A message that
+   arrives as one frame of up to 64 KiB (with its head) reaches on_message from the
+   connection's read buffer, unmasked where it landed; a longer or fragmented one is
+   put together in a buffer of its own.
 
    What the server enforces (and the close code it fails the connection with): client
    frames masked, no reserved bit, a known opcode, control frames whole and at most
