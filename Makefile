@@ -9,7 +9,7 @@ B       := build
 .PHONY: all run run-stream run-site run-chat test clean format fuzz bench bench-quick bench-streams bench-static bench-ws run-pg
 
 all: $(B)/hello $(B)/stream $(B)/site $(B)/chat $(B)/middleware $(B)/crypto $(B)/ownership $(B)/testapp $(B)/unit $(B)/restart $(B)/alloc $(B)/toolkit $(B)/json_suite $(B)/json_memory \
-     $(B)/json_locale $(B)/limits_table $(B)/hello_test $(B)/streams $(B)/static $(B)/staticapp $(B)/websocket $(B)/wsapp \
+     $(B)/json_locale $(B)/limits_table $(B)/schema $(B)/hello_test $(B)/streams $(B)/static $(B)/staticapp $(B)/websocket $(B)/wsapp \
      $(B)/ws_loadapp tests/json_check
 
 $(B):
@@ -53,6 +53,9 @@ $(B)/toolkit: tests/toolkit.c tests/harness.h microweb.h | $(B)
 
 $(B)/json_suite: tests/json_suite.c tests/json_common.h tests/harness.h microweb.h | $(B)
 	$(CC) $(CFLAGS) $(WARN) -pthread -I. tests/json_suite.c -o $@
+
+$(B)/schema: tests/schema.c tests/harness.h microweb.h | $(B)
+	$(CC) $(CFLAGS) $(WARN) -pthread -I. tests/schema.c -o $@
 
 $(B)/json_memory: tests/json_memory.c tests/harness.h microweb.h | $(B)
 	$(CC) $(CFLAGS) $(WARN) -pthread -I. tests/json_memory.c -o $@

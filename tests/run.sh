@@ -107,6 +107,7 @@ suite restart "$B/restart"
 suite alloc "$B/alloc"
 suite toolkit "$B/toolkit"
 suite json_suite "$B/json_suite"
+suite schema "$B/schema"
 suite json_memory "$B/json_memory"
 check compile_comma_locale compile_comma_locale
 LOCPATH=$B/locale suite json_locale "$B/json_locale"
@@ -169,6 +170,7 @@ check build_asan sh -c "clang $SAN -pthread -I. tests/unit.c -o $B/asan/unit -lm
     clang $SAN -pthread -I. tests/restart.c -o $B/asan/restart &&
     clang $SAN -pthread -I. tests/toolkit.c -o $B/asan/toolkit &&
     clang $SAN -pthread -I. tests/json_suite.c -o $B/asan/json_suite &&
+    clang $SAN -pthread -I. tests/schema.c -o $B/asan/schema &&
     clang $SAN -pthread -I. tests/json_memory.c -o $B/asan/json_memory &&
     clang $SAN -pthread -I. tests/json_locale.c -o $B/asan/json_locale &&
     clang $SAN -pthread -I. tests/streams.c -o $B/asan/streams &&
@@ -187,6 +189,7 @@ suite unit_asan "$B/asan/unit"
 suite restart_asan "$B/asan/restart"
 suite toolkit_asan "$B/asan/toolkit"
 suite json_suite_asan "$B/asan/json_suite"
+suite schema_asan "$B/asan/schema"
 suite json_memory_asan "$B/asan/json_memory"
 LOCPATH=$B/locale suite json_locale_asan "$B/asan/json_locale"
 E2E_TIMEOUT_SCALE=3 suite streams_asan "$B/asan/streams"
@@ -287,6 +290,8 @@ E2E_WRAPPER="valgrind -q --leak-check=full --show-leak-kinds=all --errors-for-le
     E2E_TIMEOUT_SCALE=10 suite static_valgrind python3 tests/static.py "$B/staticapp" --walk --quick
 E2E_WRAPPER="valgrind -q --leak-check=full --show-leak-kinds=all --errors-for-leak-kinds=all --error-exitcode=99" \
     E2E_TIMEOUT_SCALE=10 suite ws_valgrind python3 tests/ws.py "$B/wsapp" --quick
+suite schema_valgrind valgrind -q --leak-check=full --show-leak-kinds=all --errors-for-leak-kinds=all \
+    --error-exitcode=99 "$B/schema"
 suite middleware_valgrind valgrind -q --leak-check=full --show-leak-kinds=all --errors-for-leak-kinds=all \
     --error-exitcode=99 "$B/middleware"
 E2E_TIMEOUT_SCALE=10 suite streams_valgrind valgrind -q --leak-check=full --show-leak-kinds=all \
