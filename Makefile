@@ -6,9 +6,9 @@ WARN    := -Wall -Wextra -Wpedantic -Wshadow -Wstrict-prototypes -Wmissing-proto
 PORT    ?= 8080
 B       := build
 
-.PHONY: all run run-stream run-site run-chat test clean format fuzz bench bench-quick bench-streams bench-static bench-ws run-pg
+.PHONY: all run run-stream run-site run-chat run-notes test clean format fuzz bench bench-quick bench-streams bench-static bench-ws run-pg
 
-all: $(B)/hello $(B)/stream $(B)/site $(B)/chat $(B)/middleware $(B)/crypto $(B)/ownership $(B)/testapp $(B)/unit $(B)/restart $(B)/alloc $(B)/toolkit $(B)/json_suite $(B)/json_memory \
+all: $(B)/hello $(B)/stream $(B)/site $(B)/chat $(B)/notes $(B)/notes_test $(B)/middleware $(B)/crypto $(B)/ownership $(B)/testapp $(B)/unit $(B)/restart $(B)/alloc $(B)/toolkit $(B)/json_suite $(B)/json_memory \
      $(B)/json_locale $(B)/limits_table $(B)/schema $(B)/hello_test $(B)/streams $(B)/static $(B)/staticapp $(B)/websocket $(B)/wsapp \
      $(B)/ws_loadapp tests/json_check
 
@@ -26,6 +26,12 @@ $(B)/site: examples/site.c microweb.h | $(B)
 
 $(B)/chat: examples/chat.c microweb.h | $(B)
 	$(CC) $(CFLAGS) $(WARN) -pthread -I. examples/chat.c -o $@
+
+$(B)/notes: examples/notes.c microweb.h | $(B)
+	$(CC) $(CFLAGS) $(WARN) -pthread -I. examples/notes.c -o $@
+
+$(B)/notes_test: tests/notes_test.c examples/notes.c tests/harness.h microweb.h | $(B)
+	$(CC) $(CFLAGS) $(WARN) -pthread -I. tests/notes_test.c -o $@
 
 $(B)/crypto: tests/crypto.c tests/harness.h microweb.h | $(B)
 	$(CC) $(CFLAGS) $(WARN) -pthread -I. tests/crypto.c -o $@
@@ -106,6 +112,10 @@ run-site: $(B)/site
 # the WebSocket example: a chat page at /, the chat room at /ws/chat, an echo at /ws/echo
 run-chat: $(B)/chat
 	PORT=$(PORT) ./$(B)/chat
+
+# the notes API: declared inputs checked before each handler, its OpenAPI document at /openapi.json
+run-notes: $(B)/notes
+	PORT=$(PORT) MW_ACCESS_LOG=$${MW_ACCESS_LOG:-1} ./$(B)/notes
 
 test: all
 	bash tests/run.sh

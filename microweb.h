@@ -3903,7 +3903,7 @@ int mw_json_value(mw_json *j, const mw_jv *v) {
 typedef struct mw__worker mw__worker;
 typedef struct mw__conn mw__conn;
 
-#define MW__EXT_MAX 4 /* extensions a request keeps state for (PostgreSQL is one) */
+#define MW__EXT_MAX 8 /* extensions an app may have (sessions, static files, PostgreSQL, ...) */
 
 struct mw_req {
     mw_app *app;
@@ -9980,7 +9980,10 @@ static const mw__schema *mw__schema_named(const mw_app *app, const char *name) {
 /* Why a name cannot be a schema's, or NULL. */
 static const char *mw__schema_name_problem(const mw_app *app, const char *name) {
     size_t k;
+    static const char *const reserved[] = {"ValidationError", "HTTPValidationError", "HTTPError"};
     if (mw__sname_len(name) != strlen(name)) return "a schema's name is a letter or '_', then letters, digits and '_'";
+    for (k = 0; k < 3; k++)
+        if (strcmp(name, reserved[k]) == 0) return "the OpenAPI document names its error schemas so";
     for (k = 0; k < sizeof mw__scalar_names / sizeof mw__scalar_names[0]; k++)
         if (strcmp(name, mw__scalar_names[k]) == 0) return "a schema's name cannot be a type's";
     return mw__schema_named(app, name) ? "a schema has this name already" : NULL;
@@ -10105,6 +10108,453 @@ int mw_arg_present(const mw_req *rq, const char *name) {
     const mw__arg *a;
     if (mw__path_arg(rq, name)) return 1;
     return (a = mw__query_arg(rq, name)) != NULL && a->present;
+}
+
+/* ---------------------------------------------------------------------------
+   openapi: GET /openapi.json, an OpenAPI 3.1 document made from the route table (every
+   route once per method, with its declaration) the first time it is asked for, once
+   every route is registered: routes do not change while serving.
+   --------------------------------------------------------------------------- */
+#define MW__OPENAPI_REF "#/components/schemas/"
+
+typedef struct mw__openapi {
+    char *title, *version;
+    pthread_mutex_t lock; /* the first requests may come together */
+    mw__buf doc;
+    size_t routes_seen; /* the route count the document was made for (the test client may add more) */
+} mw__openapi;
+
+static void mw__openapi_free(void *state) {
+    mw__openapi *o = (mw__openapi *)state;
+    MW_FREE(o->title);
+    MW_FREE(o->version);
+    mw__buf_free(&o->doc);
+    pthread_mutex_destroy(&o->lock);
+    MW_FREE(o);
+}
+
+static const mw__ext mw__openapi_ext = {NULL, mw__openapi_free};
+
+/* A pattern in OpenAPI's form: ":id", "{id:int}" and "*path" become "{id}" and "{path}". */
+static void mw__openapi_path(const char *pattern, mw__buf *out) {
+    const char *p = pattern;
+    out->len = 0;
+    while (*p == '/') {
+        const char *seg = p + 1, *e = strchr(seg, '/');
+        size_t len = e ? (size_t)(e - seg) : strlen(seg);
+        mw__segment sg;
+        char text[160];
+        mw__buf_puts(out, "/");
+        if (mw__parse_segment(seg, len, e == NULL, &sg, text, sizeof text) == NULL && sg.kind != MW__SEG_STATIC) {
+            mw__buf_puts(out, "{");
+            mw__buf_append(out, sg.name, sg.len);
+            mw__buf_puts(out, "}");
+        } else {
+            mw__buf_append(out, seg, len);
+        }
+        p = seg + len;
+    }
+    mw__buf_append(out, "", 1);
+}
+
+static void mw__openapi_type(mw_json *j, const char *type, int nullable) {
+    mw_json_key(j, "type");
+    if (!nullable) {
+        mw_json_string(j, type);
+        return;
+    }
+    mw_json_array(j);
+    mw_json_string(j, type);
+    mw_json_string(j, "null");
+    mw_json_close(j);
+}
+
+static void mw__openapi_bounds(mw_json *j, const mw__schema *s, const mw__snode *d, const char *lo, const char *hi) {
+    if (d->has_min) mw_json_key(j, lo), mw__json_scalar(j, mw__snode_text(s, d->lo), d->lo_len);
+    if (d->has_max) mw_json_key(j, hi), mw__json_scalar(j, mw__snode_text(s, d->hi), d->hi_len);
+}
+
+static void mw__openapi_schema(mw_json *j, const mw__schema *s, const mw__snode *d);
+
+static void mw__openapi_object(mw_json *j, const mw__schema *s, const mw__snode *d) {
+    const mw__snode *f;
+    mw__openapi_type(j, "object", d->nullable);
+    mw_json_key(j, "properties");
+    mw_json_object(j);
+    for (f = d->nkids ? d + 1 : NULL; f; f = f->next ? s->nodes + f->next : NULL) {
+        mw__json_key_n(j, mw__snode_text(s, f->key), f->key_len);
+        mw__openapi_schema(j, s, f);
+    }
+    mw_json_close(j);
+    mw_json_key(j, "required");
+    mw_json_array(j);
+    for (f = d->nkids ? d + 1 : NULL; f; f = f->next ? s->nodes + f->next : NULL)
+        if (!f->optional) mw_json_stringn(j, mw__snode_text(s, f->key), f->key_len);
+    mw_json_close(j);
+    if (!d->open) mw_json_key_bool(j, "additionalProperties", 0);
+}
+
+static void mw__openapi_enum(mw_json *j, const mw__schema *s, const mw__snode *d) {
+    const mw__snode *lit;
+    uint32_t k;
+    mw__openapi_type(j, "string", d->nullable);
+    mw_json_key(j, "enum");
+    mw_json_array(j);
+    for (lit = d + 1, k = 0; k < d->nkids; lit = s->nodes + lit->next, k++)
+        mw_json_stringn(j, mw__snode_text(s, lit->key), lit->key_len);
+    if (d->nullable) mw_json_null(j);
+    mw_json_close(j);
+}
+
+/* A node as JSON Schema 2020-12 (what OpenAPI 3.1 uses); a named schema by $ref. */
+static void mw__openapi_schema(mw_json *j, const mw__schema *s, const mw__snode *d) {
+    char ref[sizeof MW__OPENAPI_REF + 256];
+    static const char *const types[] = {"", "string", "integer", "number", "boolean"};
+    mw_json_object(j);
+    if (d->kind == MW__S_REF) {
+        snprintf(ref, sizeof ref, "%s%.255s", MW__OPENAPI_REF, d->ref->name);
+        if (d->nullable) {
+            mw_json_key(j, "anyOf");
+            mw_json_array(j);
+            mw_json_object(j);
+        }
+        mw_json_key_string(j, "$ref", ref);
+        if (d->nullable) {
+            mw_json_close(j);
+            mw_json_object(j);
+            mw_json_key_string(j, "type", "null");
+            mw_json_close(j);
+            mw_json_close(j);
+        }
+    } else if (d->kind == MW__S_ENUM) {
+        mw__openapi_enum(j, s, d);
+    } else if (d->kind == MW__S_OBJECT) {
+        mw__openapi_object(j, s, d);
+    } else if (d->kind == MW__S_ARRAY) {
+        mw__openapi_type(j, "array", d->nullable);
+        mw_json_key(j, "items");
+        mw__openapi_schema(j, s, d + 1);
+        mw__openapi_bounds(j, s, d, "minItems", "maxItems");
+    } else if (d->kind != MW__S_ANY) {
+        mw__openapi_type(j, types[d->kind], d->nullable);
+        if (d->kind == MW__S_STRING) mw__openapi_bounds(j, s, d, "minLength", "maxLength");
+        else mw__openapi_bounds(j, s, d, "minimum", "maximum");
+    }
+    if (d->def) mw_json_key(j, "default"), mw_json_value(j, mw_jv_root(d->def));
+    mw_json_close(j);
+}
+
+static void mw__openapi_ref(mw_json *j, const char *key, const char *where, const char *name) {
+    char ref[64];
+    snprintf(ref, sizeof ref, "#/components/%s/%s", where, name);
+    mw_json_key(j, key);
+    mw_json_object(j);
+    mw_json_key_string(j, "$ref", ref);
+    mw_json_close(j);
+}
+
+/* "content": {"application/json": {"schema": ...}} */
+static void mw__openapi_content(mw_json *j, const mw__schema *s) {
+    mw_json_key(j, "content");
+    mw_json_object(j);
+    mw_json_key(j, "application/json");
+    mw_json_object(j);
+    mw_json_key(j, "schema");
+    mw__openapi_schema(j, s, s->nodes);
+    mw_json_close(j);
+    mw_json_close(j);
+}
+
+static void mw__openapi_parameters(mw_json *j, const mw__route *r) {
+    static const char *const types[] = {"integer", "number", "boolean"};
+    const mw__schema *q = r->op ? r->op->query : NULL;
+    const char *p = r->pattern;
+    const mw__snode *f;
+    mw_json_key(j, "parameters");
+    mw_json_array(j);
+    while (*p == '/') {
+        const char *seg = p + 1, *e = strchr(seg, '/');
+        size_t len = e ? (size_t)(e - seg) : strlen(seg);
+        mw__segment sg;
+        char text[160];
+        p = seg + len;
+        if (mw__parse_segment(seg, len, e == NULL, &sg, text, sizeof text) != NULL || sg.kind == MW__SEG_STATIC)
+            continue;
+        mw_json_object(j);
+        mw_json_key(j, "name");
+        mw_json_stringn(j, sg.name, sg.len);
+        mw_json_key_string(j, "in", "path");
+        mw_json_key_bool(j, "required", 1);
+        mw_json_key(j, "schema");
+        mw_json_object(j);
+        mw_json_key_string(j, "type", sg.kind >= MW__SEG_INT ? types[sg.kind - MW__SEG_INT] : "string");
+        mw_json_close(j);
+        mw_json_close(j);
+    }
+    for (f = q && q->nodes[0].nkids ? q->nodes + 1 : NULL; f; f = f->next ? q->nodes + f->next : NULL) {
+        mw_json_object(j);
+        mw_json_key(j, "name");
+        mw_json_stringn(j, mw__snode_text(q, f->key), f->key_len);
+        mw_json_key_string(j, "in", "query");
+        mw_json_key_bool(j, "required", !f->optional);
+        mw_json_key(j, "schema");
+        mw__openapi_schema(j, q, f);
+        mw_json_close(j);
+    }
+    mw_json_close(j);
+}
+
+static int mw__op_documents(const mw__op *op, int status) {
+    size_t i;
+    for (i = 0; op && i < op->nresponses; i++)
+        if (op->statuses[i] == status) return 1;
+    return 0;
+}
+
+/* The answers microweb itself may give for the operation, unless it documents them. */
+static void mw__openapi_automatic(mw_json *j, const mw__route *r) {
+    const mw__op *op = r->op;
+    if (!mw__op_documents(op, 400)) mw__openapi_ref(j, "400", "responses", "BadRequest");
+    if (strpbrk(r->pattern, ":{*") && !mw__op_documents(op, 404)) mw__openapi_ref(j, "404", "responses", "NotFound");
+    if (op && op->body && !mw__op_documents(op, 415)) mw__openapi_ref(j, "415", "responses", "UnsupportedMediaType");
+    if (op && (op->body || op->query) && !mw__op_documents(op, 422))
+        mw__openapi_ref(j, "422", "responses", "ValidationError");
+}
+
+static void mw__openapi_responses(mw_json *j, const mw__route *r) {
+    const mw__op *op = r->op;
+    size_t i;
+    char status[8];
+    mw_json_key(j, "responses");
+    mw_json_object(j);
+    for (i = 0; op && i < op->nresponses; i++) {
+        snprintf(status, sizeof status, "%d", op->statuses[i]);
+        mw_json_key(j, status);
+        mw_json_object(j);
+        mw_json_key_string(j, "description", op->descriptions[i] ? op->descriptions[i] : mw__reason(op->statuses[i]));
+        if (op->schemas[i]) mw__openapi_content(j, op->schemas[i]);
+        mw_json_close(j);
+    }
+    if (!op || !op->nresponses) {
+        mw_json_key(j, "200");
+        mw_json_object(j);
+        mw_json_key_string(j, "description", "OK");
+        mw_json_close(j);
+    }
+    mw__openapi_automatic(j, r);
+    mw_json_close(j);
+}
+
+/* "notes, admin" -> ["notes", "admin"] */
+static void mw__openapi_tags(mw_json *j, const char *tags) {
+    mw_json_key(j, "tags");
+    mw_json_array(j);
+    while (*tags) {
+        size_t n;
+        tags += strspn(tags, ", ");
+        n = strcspn(tags, ",");
+        while (n && tags[n - 1] == ' ') n--;
+        if (n) mw_json_stringn(j, tags, n);
+        tags += n;
+        tags += strcspn(tags, ",");
+    }
+    mw_json_close(j);
+}
+
+static void mw__openapi_operation(mw_json *j, const mw__route *r, const char *method) {
+    const mw__op *op = r->op;
+    mw_json_key(j, method);
+    mw_json_object(j);
+    if (op && op->summary) mw_json_key_string(j, "summary", op->summary);
+    if (op && op->description) mw_json_key_string(j, "description", op->description);
+    if (op && op->tags) mw__openapi_tags(j, op->tags);
+    mw__openapi_parameters(j, r);
+    if (op && op->body) {
+        mw_json_key(j, "requestBody");
+        mw_json_object(j);
+        mw_json_key_bool(j, "required", 1);
+        mw__openapi_content(j, op->body);
+        mw_json_close(j);
+    }
+    mw__openapi_responses(j, r);
+    mw_json_close(j);
+}
+
+/* Whether a route of its own takes method slot m on the path (not an mw_any one). */
+static int mw__openapi_taken(const mw_app *app, char *const *paths, const char *path, int m) {
+    size_t i;
+    for (i = 0; i < app->nroutes; i++)
+        if (app->routes[i]->slot == m && strcmp(paths[i], path) == 0) return 1;
+    return 0;
+}
+
+/* The operations of one path, routes in registration order; a method is documented
+   once (an mw_any route stands for the methods no other route of the path takes). */
+static void mw__openapi_path_item(mw_json *j, const mw_app *app, char *const *paths, size_t first) {
+    static const char *const lower[MW__M_SLOTS] = {"get", "head", "post", "put", "patch", "delete", "options", ""};
+    static const unsigned any =
+        1u << MW__M_GET | 1u << MW__M_POST | 1u << MW__M_PUT | 1u << MW__M_PATCH | 1u << MW__M_DELETE;
+    unsigned done = 0;
+    size_t i;
+    int m;
+    mw_json_object(j);
+    for (i = first; i < app->nroutes; i++) {
+        const mw__route *r = app->routes[i];
+        unsigned slots = r->slot == MW__M_ANY ? any : 1u << r->slot;
+        if (strcmp(paths[i], paths[first]) != 0) continue;
+        for (m = 0; m < MW__M_ANY; m++) {
+            if (!(slots & (1u << m)) || (done & (1u << m))) continue;
+            if (r->slot == MW__M_ANY && mw__openapi_taken(app, paths, paths[first], m)) continue;
+            done |= 1u << m;
+            mw__openapi_operation(j, r, lower[m]);
+        }
+    }
+    mw_json_close(j);
+}
+
+/* The answers every microweb app may give, and their bodies' schemas. */
+static const char mw__openapi_error_schemas[] =
+    "{\"ValidationError\":{\"type\":\"object\",\"properties\":{\"loc\":{\"type\":\"array\",\"items\":{\"anyOf\":"
+    "[{\"type\":\"string\"},{\"type\":\"integer\"}]}},\"msg\":{\"type\":\"string\"},\"type\":{\"type\":\"string\"}},"
+    "\"required\":[\"loc\",\"msg\",\"type\"]},"
+    "\"HTTPValidationError\":{\"type\":\"object\",\"properties\":{\"status\":{\"const\":422},\"error\":{\"type\":"
+    "\"string\"},\"detail\":{\"type\":\"array\",\"items\":{\"$ref\":\"#/components/schemas/ValidationError\"}}},"
+    "\"required\":[\"status\",\"error\",\"detail\"]},"
+    "\"HTTPError\":{\"type\":\"object\",\"properties\":{\"status\":{\"type\":\"integer\"},\"error\":{\"type\":"
+    "\"string\"},\"detail\":{\"type\":\"string\"},\"offset\":{\"type\":\"integer\",\"description\":\"where a "
+    "malformed JSON body went wrong, in bytes\"}},\"required\":[\"status\",\"error\",\"detail\"]}}";
+
+#define MW__OPENAPI_ERROR(name, text, schema)                                                             \
+    "\"" name "\":{\"description\":\"" text "\",\"content\":{\"application/json\":{\"schema\":{\"$ref\":" \
+    "\"#/components/schemas/" schema "\"}}}}"
+static const char mw__openapi_error_responses[] = "{" MW__OPENAPI_ERROR(
+    "BadRequest", "Malformed request, or malformed JSON body (detail and offset say where)",
+    "HTTPError") "," MW__OPENAPI_ERROR("NotFound", "No route for this path",
+                                       "HTTPError") ","
+                                                    "\"MethodNotAllowed\":{\"description\":\"The path has no route for "
+                                                    "this method; Allow lists those it has\","
+                                                    "\"headers\":{\"Allow\":{\"schema\":{\"type\":\"string\"}}},"
+                                                    "\"content\":{\"application/json\":{\"schema\":"
+                                                    "{\"$ref\":\"#/components/schemas/"
+                                                    "HTTPError\"}}}}," MW__OPENAPI_ERROR(
+                                                        "UnsupportedMediaType",
+                                                        "The body is not JSON (Content-Type: application/json)",
+                                                        "HTTPError") "," MW__OPENAPI_ERROR("ValidationError",
+                                                                                           "Validation Error: every "
+                                                                                           "problem, with its place",
+                                                                                           "HTTPValidationError") "}";
+
+/* Members of a constant JSON object into the open object of j. */
+static void mw__openapi_members(mw_json *j, const char *text) {
+    mw_jv_doc *doc = mw_jv_parse(text, strlen(text), NULL, NULL);
+    const mw_jv *m;
+    for (m = mw_jv_first(mw_jv_root(doc)); m; m = mw_jv_next(m)) {
+        mw__json_key_n(j, mw_jv_key(m), mw__jv_key_len(m));
+        mw_json_value(j, m);
+    }
+    mw_jv_free(doc);
+}
+
+static void mw__openapi_components(mw_json *j, const mw_app *app) {
+    size_t i;
+    mw_json_key(j, "components");
+    mw_json_object(j);
+    mw_json_key(j, "schemas");
+    mw_json_object(j);
+    for (i = 0; i < app->nschemas; i++) {
+        mw_json_key(j, app->schemas[i]->name);
+        mw__openapi_schema(j, app->schemas[i], app->schemas[i]->nodes);
+    }
+    mw__openapi_members(j, mw__openapi_error_schemas);
+    mw_json_close(j);
+    mw_json_key(j, "responses");
+    mw_json_object(j);
+    mw__openapi_members(j, mw__openapi_error_responses);
+    mw_json_close(j);
+    mw_json_close(j);
+}
+
+static void mw__openapi_write(mw_json *j, const mw_app *app, const mw__openapi *o, char *const *paths) {
+    size_t i, k;
+    mw_json_object(j);
+    mw_json_key_string(j, "openapi", "3.1.0");
+    mw_json_key(j, "info");
+    mw_json_object(j);
+    mw_json_key_string(j, "title", o->title);
+    mw_json_key_string(j, "version", o->version);
+    mw_json_close(j);
+    mw_json_key(j, "paths");
+    mw_json_object(j);
+    for (i = 0; i < app->nroutes; i++) {
+        for (k = 0; k < i && strcmp(paths[k], paths[i]) != 0; k++) {}
+        if (k < i) continue; /* its path was written with an earlier route's */
+        mw_json_key(j, paths[i]);
+        mw__openapi_path_item(j, app, paths, i);
+    }
+    mw_json_close(j);
+    mw__openapi_components(j, app);
+    mw_json_close(j);
+}
+
+/* Makes the document into o->doc; 0, or MW_ENOMEM. */
+static int mw__openapi_build(const mw_app *app, mw__openapi *o) {
+    mw_json *j = mw_json_new();
+    char **paths = (char **)MW_MALLOC((app->nroutes + 1) * sizeof *paths);
+    mw__buf path;
+    const char *text;
+    size_t i, len = 0;
+    int rc = MW_ENOMEM;
+    memset(&path, 0, sizeof path);
+    for (i = 0; paths && i < app->nroutes; i++) {
+        mw__openapi_path(app->routes[i]->pattern, &path);
+        paths[i] = path.data ? mw__strndup(path.data, path.len) : NULL;
+        if (!paths[i]) break;
+    }
+    if (j && paths && i == app->nroutes) {
+        mw__openapi_write(j, app, o, paths);
+        o->doc.len = 0;
+        if ((text = mw_json_text(j, &len)) != NULL && mw__buf_append(&o->doc, text, len) == 0) rc = 0;
+    }
+    while (paths && i--) MW_FREE(paths[i]);
+    MW_FREE(paths);
+    mw__buf_free(&path);
+    mw_json_free(j);
+    return rc;
+}
+
+static void mw__openapi_serve(mw_req *rq, mw_res *rs) {
+    mw__openapi *o = (mw__openapi *)mw_route_data(rq);
+    int rc = 0;
+    pthread_mutex_lock(&o->lock);
+    if (o->routes_seen != rq->app->nroutes) rc = mw__openapi_build(rq->app, o);
+    if (rc == 0) o->routes_seen = rq->app->nroutes, mw_send(rs, 200, "application/json", o->doc.data, o->doc.len);
+    else mw_error(rs, 500, "out of memory");
+    pthread_mutex_unlock(&o->lock);
+}
+
+int mw_openapi(mw_app *app, const char *title, const char *version) {
+    mw__openapi *o;
+    mw_op op;
+    int failed = 0, rc;
+    if (!app) return MW_EINVAL;
+    if (!title || !version) return app->setup_errors++, MW_EINVAL;
+    if (!(o = (mw__openapi *)MW_MALLOC(sizeof *o))) return app->setup_errors++, MW_ENOMEM;
+    memset(o, 0, sizeof *o);
+    pthread_mutex_init(&o->lock, NULL);
+    o->title = mw__copy_optional(title, &failed);
+    o->version = mw__copy_optional(version, &failed);
+    if (failed || mw__app_add_ext(app, &mw__openapi_ext, o) < 0) {
+        mw__openapi_free(o);
+        mw__log(&app->log, MW_LOG_ERROR, "mw_openapi: %s", failed ? "out of memory" : "too many extensions");
+        return app->setup_errors++, MW_ENOMEM;
+    }
+    memset(&op, 0, sizeof op);
+    op.summary = "This API's OpenAPI document";
+    op.responses[0].status = 200;
+    op.responses[0].description = "OpenAPI 3.1";
+    op.data = o;
+    rc = mw_route_op(app, "GET", "/openapi.json", mw__openapi_serve, &op);
+    return rc;
 }
 
 /* ---------------------------------------------------------------------------

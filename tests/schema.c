@@ -578,6 +578,87 @@ TEST(errors_past_the_limit_are_not_listed) {
     mw_app_free(app);
 }
 
+/* ---- the OpenAPI document ---- */
+
+static void nothing(mw_req *rq, mw_res *rs) {
+    (void)rq;
+    mw_text(rs, 200, "");
+}
+
+/* "get /a" for each operation of the document, space-separated, in its order. */
+static void operations_of(mw_app *app, char *out, size_t cap) {
+    mw_test_res *r = mw_test_request(app, "GET", "/openapi.json", NULL, NULL, 0);
+    mw_jv_doc *doc = mw_jv_parse(r->body, r->body_len, NULL, NULL);
+    const mw_jv *path, *op;
+    size_t n = 0;
+    out[0] = '\0';
+    for (path = mw_jv_first(mw_jv_get(mw_jv_root(doc), "paths")); path; path = mw_jv_next(path))
+        for (op = mw_jv_first(path); op; op = mw_jv_next(op))
+            n += (size_t)snprintf(out + n, cap - n, "%s%s %s", n ? " " : "", mw_jv_key(op), mw_jv_key(path));
+    mw_jv_free(doc);
+    mw_test_free(r);
+}
+
+TEST(openapi_lists_every_route_once_per_method) {
+    mw_app *app = mw_app_new();
+    char ops[1024];
+    mw_get(app, "/a", nothing);
+    mw_any(app, "/a", nothing); /* the methods no other /a route takes */
+    mw_post(app, "/a", nothing);
+    mw_get(app, "/files/*path", nothing);
+    mw_get(app, "/u/{id:int}", nothing);
+    mw_delete(app, "/u/:id", nothing); /* another node, the same OpenAPI path */
+    mw_route(app, "HEAD", "/h", nothing);
+    mw_route(app, "OPTIONS", "/o", nothing);
+    mw_get(app, "/n/{x:number}/{b:bool}", nothing);
+    mw_openapi(app, "t", "1");
+    operations_of(app, ops, sizeof ops);
+    CHECK_STR(ops, "get /a put /a patch /a delete /a post /a get /files/{path} get /u/{id} delete /u/{id} head /h "
+                   "options /o get /n/{x}/{b} get /openapi.json");
+    mw_app_free(app);
+}
+
+TEST(openapi_documents_declarations_as_json_schema) {
+    mw_app *app = mw_app_new();
+    mw_op op;
+    mw_test_res *r;
+    mw_jv_doc *doc;
+    const mw_jv *get;
+    memset(&op, 0, sizeof op);
+    op.summary = "Search";
+    op.description = "Finds *notes*.";
+    op.tags = "notes, search";
+    op.query = "limit: int(1..100) = 20, q?: string(..50), sort: \"asc\" | \"desc\" = \"asc\"";
+    op.responses[0].status = 200;
+    op.responses[0].schema = "[{id: int, tags: [string] | null, ...}]";
+    mw_schema(app, "Tag", "{name: string}");
+    mw_route_op(app, "GET", "/search/{page:int}", nothing, &op);
+    mw_openapi(app, "t", "1");
+    r = mw_test_request(app, "GET", "/openapi.json", NULL, NULL, 0);
+    doc = mw_jv_parse(r->body, r->body_len, NULL, NULL);
+    get = mw_jv_path(mw_jv_root(doc), "paths./search/{page}.get");
+    CHECK_STR(mw_jv_str(mw_jv_get(get, "summary"), NULL), "Search");
+    CHECK_STR(mw_jv_str(mw_jv_get(get, "description"), NULL), "Finds *notes*.");
+    CHECK_STR(mw_jv_str(mw_jv_path(get, "tags[1]"), NULL), "search");
+    CHECK_STR(mw_jv_str(mw_jv_path(get, "parameters[0].in"), NULL), "path");
+    CHECK_STR(mw_jv_str(mw_jv_path(get, "parameters[0].schema.type"), NULL), "integer");
+    CHECK_INT(mw_jv_int(mw_jv_path(get, "parameters[1].schema.maximum"), 0), 100);
+    CHECK_INT(mw_jv_int(mw_jv_path(get, "parameters[1].schema.default"), 0), 20);
+    CHECK_INT(mw_jv_bool(mw_jv_path(get, "parameters[1].required"), 1), 0);
+    CHECK_INT(mw_jv_bool(mw_jv_path(get, "parameters[2].required"), 1), 0);
+    CHECK_STR(mw_jv_str(mw_jv_path(get, "parameters[3].schema.enum[1]"), NULL), "desc");
+    CHECK_STR(
+        mw_jv_str(mw_jv_path(get, "responses.200.content.application/json.schema.items.properties.tags.type[1]"), NULL),
+        "null");
+    CHECK_STR(mw_jv_str(mw_jv_path(get, "responses.422.$ref"), NULL), "#/components/responses/ValidationError");
+    CHECK_STR(mw_jv_str(mw_jv_path(get, "responses.404.$ref"), NULL), "#/components/responses/NotFound");
+    CHECK_STR(mw_jv_str(mw_jv_path(mw_jv_root(doc), "components.schemas.Tag.properties.name.type"), NULL), "string");
+    CHECK(mw_jv_path(mw_jv_root(doc), "components.schemas.HTTPValidationError") != NULL);
+    mw_jv_free(doc);
+    mw_test_free(r);
+    mw_app_free(app);
+}
+
 int main(void) {
     RUN(compiler_reports_every_syntax_error_with_its_column);
     RUN(compiler_refuses_nesting_deeper_than_the_json_limit);
@@ -598,5 +679,7 @@ int main(void) {
     RUN(malformed_declarations_are_refused_and_mw_run_does_not_start);
     RUN(a_malformed_declaration_is_one_line_with_route_and_column);
     RUN(errors_past_the_limit_are_not_listed);
+    RUN(openapi_lists_every_route_once_per_method);
+    RUN(openapi_documents_declarations_as_json_schema);
     return test_summary();
 }

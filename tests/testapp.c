@@ -276,5 +276,6 @@ int main(void) {
     mw_post(app, "/json-size", json_size);
     mw_post(app, "/upload", upload);
     add_declared_routes(app);
+    mw_openapi(app, "testapp", MW_VERSION);
     return mw_run(app); /* PORT, HOST, MW_THREADS from the environment */
 }
