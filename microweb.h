@@ -6,7 +6,8 @@
 
    CONTENTS
        QUICK START                   ROUTES                    REQUEST
-       RESPONSE                      HOOKS, CORS, SESSIONS AND CSRF
+       RESPONSE                      DECLARED INPUTS AND OPENAPI
+       HOOKS, CORS, SESSIONS AND CSRF
        BODIES BEYOND A BUFFER        STATIC FILES              WEBSOCKET
        LOGGING AND THE ACCESS LOG    SERVING                   POSTGRESQL
        TESTING WITHOUT A SOCKET      LIMITS                    HTTP RULES
@@ -56,11 +57,14 @@
        {id:int}          a parameter that only matches a decimal int64 ("/users/{id:int}");
                          another value does not match this route, so it falls through
                          to the next route in priority order, or to 404
+       {x:number}        likewise, a JSON number ("-2.5e3"); {x:bool}: true/false, 1/0,
+                         yes/no, on/off in any case; {x:str} is {x}
        *path             a wildcard, last segment only: the rest of the path, which may
                          be empty or hold more slashes ("/files/" then "*path")
    '<' and '>' are refused, so Flask's "<int:id>" is not taken for static text: the
    error line names microweb's spelling ("... microweb writes {id:int}").
-   A request is matched static segment first, then {id:int}, then parameter, then wildcard,
+   A request is matched static segment first, then {id:int}, {x:number}, {x:bool}, then
+   parameter, then wildcard,
    whatever the order of registration. A path with a "." or ".." segment gives 400.
    Parameter and wildcard values are percent-decoded, and each is then a relative
    path that stays under a directory it is joined to. After decoding, a value
@@ -213,6 +217,87 @@
    once per route and kind of mistake (a hot path cannot flood the log):
        microweb: route GET /users/:id: invalid status code; answered 500
 
+
+   ============================================================================
+   DECLARED INPUTS AND OPENAPI
+   ============================================================================
+   A route can declare what it takes and gives. The one declaration checks requests
+   before the handler runs and describes the route in the OpenAPI document:
+       static const mw_op add = {
+           .summary = "Add a note", .tags = "notes",
+           .body = "{title: string(1..200), body: string, tags?: [string]}",
+           .responses = {{201, "The new note", "Note"}, {404, "No such note", NULL}},
+       };
+       mw_schema(app, "Note", "{id: int, title: string, body: string, tags?: [string]}");
+       mw_route_op(app, "POST", "/notes", add_note, &add);
+       mw_openapi(app, "Notes", "1.0.0");          // GET /openapi.json
+   mw_op: summary (one line), description (Markdown), tags ("notes, admin"), query (a
+   field list), body (a schema: the request's JSON body, then required), responses
+   (up to MW_OP_MAX_RESPONSES of status, description or NULL for the reason phrase,
+   schema or NULL for no body; documentation only), data (as mw_route_with's).
+   The same in FastAPI, for comparison:
+       class NoteIn(BaseModel):
+           title: str = Field(min_length=1, max_length=200)
+           body: str
+           tags: list[str] | None = None
+           model_config = ConfigDict(extra="forbid")
+       @app.post("/notes", status_code=201, response_model=Note, tags=["notes"],
+                 summary="Add a note")
+       def add_note(note: NoteIn): ...
+
+   The schema language (a string, compiled once when the route is registered):
+       type   := scalar [range] | enum | '{' fields '}' | '[' type ']' [range] | Name
+                 | type '|' 'null'
+       scalar := string | int | number | bool | any
+       range  := '(' [min] '..' [max] ')'   string: length in characters (code points);
+                                            int, number: the value; array: items
+       enum   := "a" | "b" | "c"            JSON string literals
+       fields := field {',' field} [',' '...']   "..." last: unknown fields allowed;
+                                            without it an unknown field is an error
+       field  := key ['?'] ':' type ['=' default]   '?' or a default: optional; key is
+                                            a name, or a JSON string for any other
+       Name   := a schema given to mw_schema(app, name, schema) before; it becomes a
+                 component of the OpenAPI document ($ref)
+   Example query: "limit: int(1..100) = 20, q?: string(..50), sort: \"asc\" | \"desc\" = \"asc\""
+   A default is JSON and must fit its type. Nesting is bounded by MW_JSON_MAX_DEPTH.
+   A malformed declaration makes mw_route_op (or mw_schema) return MW_EINVAL and print
+   one line, then mw_run refuses to start:
+       microweb: POST /notes: body schema, column 17: expected ':' after field name
+
+   Checking, after the before hooks (an auth hook answers first) and before the handler:
+   - query parameters are text: int, number and bool are converted (bool: true/false,
+     1/0, yes/no, on/off, as FastAPI); the last of a repeated name counts; undeclared
+     ones are left alone. Path parameters are checked by the router ({id:int} ...).
+   - the body is JSON, taken as it is (a JSON string "5" is not an int; 5.0 is, as
+     pydantic takes it). An empty body is a missing body (422); a Content-Type other
+     than application/json or application/...+json is 415 (FastAPI answers 422 there;
+     a body without Content-Type is read as JSON, as FastAPI does); malformed JSON is
+     400 with the byte offset, as from mw_req_json.
+   - every problem is listed (up to MW_MAX_VALIDATION_ERRORS), each with its place,
+     in FastAPI's shape with pydantic's type names and messages; the after hooks see it:
+       422 {"status":422,"error":"Unprocessable Content","detail":[
+             {"loc":["body","title"],"msg":"Field required","type":"missing"},
+             {"loc":["body","tags",2],"msg":"Input should be a valid string","type":"string_type"},
+             {"loc":["query","limit"],"msg":"Input should be less than or equal to 100",
+              "type":"less_than_equal"}]}
+     types: missing, extra_forbidden, string_type, string_too_short, string_too_long,
+     string_unicode, int_type, int_parsing, int_from_float, int_parsing_size, float_type,
+     float_parsing, bool_type, bool_parsing, greater_than_equal, less_than_equal,
+     literal_error, list_type, too_short, too_long, model_attributes_type.
+   The handler then reads values that need no further check:
+       long long mw_arg_int(rq, name)     double mw_arg_num(rq, name)
+       int mw_arg_bool(rq, name)          mw_str mw_arg_str(rq, name)  (bytes + length)
+       int mw_arg_present(rq, name)       1 when the client sent it
+   for declared query parameters (their default when absent) and path parameters of
+   any route; 0, or {NULL, 0}, for other names. The body: mw_req_json(rq), as always;
+   an optional field's default is documented, not inserted (mw_jv_int(v, 20) ...).
+   A route without a declaration costs nothing more than before.
+
+   mw_openapi(app, title, version) serves GET /openapi.json: OpenAPI 3.1, made from the
+   route table the first time it is asked for, every route once per method (an mw_any
+   route stands for the methods no other route of its path takes), paths in {name}
+   form, schemas as JSON Schema 2020-12, and the answers microweb gives by itself (400;
+   404 where the path has parameters; 415 and 422 where inputs are declared).
 
    ============================================================================
    HOOKS, CORS, SESSIONS AND CSRF
@@ -822,6 +907,8 @@
    JSON writer     and JSON reader (the reader: one block per document)
    response        what a handler builds, the checks on it, status line and framing
    request toolkit query and form values, cookies, typed parameters, multipart
+   schemas         the schema language's compiler (a flat tree of nodes), the checks of a
+                   value against it, a request against its route's declaration, the 422
    crypto          SHA-256 (with x86-64's SHA extensions when the CPU has them), HMAC,
                    SHA-1, base64 and base64url: pure
    connection      the connection, worker and app structures; ownership (a connection
@@ -832,7 +919,9 @@
    streams         push streams, Server-Sent Events, mw_flush
    HTTP/1.1        dispatch, body sources, the protocol's event function
    server          listener, connection table, workers, sweeper (deadlines), stop
-   app             routes, settings, extensions (hooks PostgreSQL registers with)
+   app             routes, settings, extensions (hooks PostgreSQL registers with),
+                   declared routes and named schemas, the typed accessors
+   openapi         GET /openapi.json from the route table
    static files    mounts, opening beneath a folder (openat2, or the O_NOFOLLOW walk),
                    HTTP-dates, entity tags, ranges, Accept-Encoding, the answer
    websocket       UTF-8 as it arrives, frames, the handshake, the protocol's event
