@@ -3671,6 +3671,13 @@ static int mw__jescape_u(mw__jparse *j, const char *at, unsigned long *cp) {
     return 1;
 }
 
+/* The end of a run of bytes that stand for themselves in a JSON string (printable
+   ASCII but '"' and '\\'); the string's closing quote ends it at the latest. */
+static const char *mw__jplain_run(const char *p) {
+    while ((unsigned char)*p >= 0x20 && (unsigned char)*p < 0x80 && *p != '"' && *p != '\\') p++;
+    return p;
+}
+
 /* A string at j->p (on its opening quote), decoded in place in the copy; returns its
    block offset, or MW__JNONE. *has_nul tells whether it holds a NUL byte (\u0000). */
 static size_t mw__jstring(mw__jparse *j, size_t *out_len, int *has_nul) {
@@ -3697,6 +3704,11 @@ static size_t mw__jstring(mw__jparse *j, size_t *out_len, int *has_nul) {
             } else {
                 return mw__jfail(j, at, "invalid escape in string");
             }
+        } else if (c < 0x80) { /* a run of ASCII at once: in place already, unless an escape shrank the text */
+            const char *run = j->p;
+            j->p = mw__jplain_run(run);
+            if (o != j->block->data + mw__jcopy_offset(j, run)) memcpy(o, run, (size_t)(j->p - run));
+            o += j->p - run;
         } else {
             size_t n = mw__utf8_len(j->p, j->end);
             if (!n) return mw__jfail(j, j->p, "invalid UTF-8 in string");
@@ -5057,10 +5069,23 @@ static int mw__vnum_range(mw__vctx *v, const mw__schema *s, const mw__snode *d, 
     return d->has_max && x > d->dmax ? mw__vbound(v, s, d, 0) : 0;
 }
 
-/* A string's length in characters (code points) against its range. */
+/* Characters (code points) in n bytes of UTF-8: the bytes that do not continue one
+   (10xxxxxx), counted eight at a time. */
+static size_t mw__utf8_chars(const char *p, size_t n) {
+    size_t i, continuing = 0;
+    uint64_t w;
+    for (i = 0; i + 8 <= n; i += 8) {
+        memcpy(&w, p + i, 8);
+        w &= ~(w << 1) & 0x8080808080808080ull; /* bit 7 set, bit 6 clear, in each byte */
+        continuing += (size_t)(((w >> 7) * 0x0101010101010101ull) >> 56);
+    }
+    for (; i < n; i++) continuing += ((unsigned char)p[i] & 0xc0) == 0x80;
+    return n - continuing;
+}
+
+/* A string's length in characters against its range. */
 static int mw__vlength(mw__vctx *v, const mw__snode *d, const char *p, size_t n) {
-    size_t i, chars = 0;
-    for (i = 0; i < n; i++) chars += ((unsigned char)p[i] & 0xc0) != 0x80;
+    size_t chars = d->has_min || d->has_max ? mw__utf8_chars(p, n) : 0;
     if (d->has_min && (long long)chars < d->imin)
         return mw__verr(v, "string_too_short",
                         mw__vmsg(v, "String should have at least %lld character%s", d->imin, d->imin == 1 ? "" : "s"));

@@ -70,6 +70,28 @@ TEST(compiler_reports_every_syntax_error_with_its_column) {
     }
 }
 
+/* Every prefix of a declaration that uses the whole language compiles or fails with a
+   column inside it (under ASan: no read past its end). */
+TEST(compiler_survives_every_prefix) {
+    static const char full[] = "{a: int(-5..5) = 0, \"b c\"?: [[string(..3)]](1..) | null, d: \"x\" | \"y\" | null = "
+                               "\"x\", e: {f: number(0.5..1e3), g: bool = true, ...}, h: any = [1, {\"k\": null}]}";
+    char prefix[sizeof full];
+    size_t n;
+    int compiled = 0;
+    for (n = 0; n < sizeof full; n++) {
+        const char *why = NULL;
+        size_t column = 0;
+        mw__schema *s;
+        memcpy(prefix, full, n);
+        prefix[n] = '\0';
+        s = mw__schema_compile(prefix, 0, NULL, 0, &why, &column);
+        if (s) compiled++;
+        else CHECK(why != NULL && column >= 1 && column <= n + 1);
+        mw__schema_free(s);
+    }
+    CHECK_INT(compiled, 1); /* the whole of it */
+}
+
 TEST(compiler_refuses_nesting_deeper_than_the_json_limit) {
     char src[3 * (MW_JSON_MAX_DEPTH + 2) + 8];
     const char *why = NULL;
@@ -175,6 +197,11 @@ static const decision decisions[] = {
     {"string(..2)", "\"\\u00e9\\u00e9\"", ""}, /* characters, not bytes */
     {"string(..2)", "\"\\ud83d\\ude00\\ud83d\\ude00\"", ""},
     {"string(3..)", "\"\\u0000\\u0000\\u0000\"", ""},
+    {"string(10..10)", "\"\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\"",
+     ""}, /* eight bytes at a time */
+    {"string(..9)", "\"\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\"",
+     ":string_too_long"},
+    {"string(12..12)", "\"\\nabcdefghijk\"", ""}, /* an escape, then a run of ASCII moved back */
     {"int(1..100)", "0", ":greater_than_equal"},
     {"int(1..100)", "1", ""},
     {"int(1..100)", "100", ""},
@@ -661,6 +688,7 @@ TEST(openapi_documents_declarations_as_json_schema) {
 
 int main(void) {
     RUN(compiler_reports_every_syntax_error_with_its_column);
+    RUN(compiler_survives_every_prefix);
     RUN(compiler_refuses_nesting_deeper_than_the_json_limit);
     RUN(compiler_builds_one_flat_tree);
     RUN(validator_decision_table);
