@@ -5364,13 +5364,12 @@ static mw_jv_doc *mw__sjson(mw__scomp *c, const char *what) {
     return doc;
 }
 
-/* A string literal at c->p: its decoded value joins the text. */
+/* A string literal at c->p (on its '"': the JSON value there is a string or nothing);
+   its decoded value joins the text. */
 static int mw__sstring(mw__scomp *c, uint32_t *at, uint32_t *len) {
     mw_jv_doc *doc = mw__sjson(c, "invalid string literal");
     mw_str v = mw_jv_string(mw_jv_root(doc));
-    if (doc && !v.ptr) {
-        mw__sfail(c, c->p, "expected a string literal");
-    } else if (doc) {
+    if (doc) {
         *at = mw__stext(c, v.ptr, v.len);
         *len = (uint32_t)v.len;
     }
@@ -5545,7 +5544,7 @@ static int mw__sfields(mw__scomp *c, size_t obj, char close) {
     if (*c->p == close) return c->p += close != '\0', 1;
     for (;;) {
         uint32_t key = 0, key_len = 0;
-        const char *name_at;
+        const char *name_at, *type_at;
         int optional;
         mw__sws(c);
         if (strncmp(c->p, "...", 3) == 0) {
@@ -5560,7 +5559,11 @@ static int mw__sfields(mw__scomp *c, size_t obj, char close) {
         if (mw__sfield_known(c, obj, key, key_len)) return mw__sfail(c, name_at, "duplicate field name"), 0;
         optional = mw__seat(c, '?');
         if (!mw__seat(c, ':')) return mw__sfail(c, c->p, "expected ':' after field name"), 0;
+        mw__sws(c);
+        type_at = c->p;
         if ((field = mw__stype(c)) == MW__SNONE) return 0;
+        if (!close && c->s->nodes[field].kind > MW__S_ENUM) /* a query's values are text */
+            return mw__sfail(c, type_at, "a query parameter is string, int, number, bool, any or an enum"), 0;
         c->s->nodes[field].key = key;
         c->s->nodes[field].key_len = key_len;
         c->s->nodes[field].optional = (unsigned char)optional;
@@ -5575,17 +5578,6 @@ static int mw__sfields(mw__scomp *c, size_t obj, char close) {
     }
     if (close) c->p++;
     return 1;
-}
-
-/* A query's fields are text on the wire: scalars and enums only. */
-static int mw__squery_fields_scalar(mw__scomp *c) {
-    const mw__snode *f;
-    if (!c->s->nodes[0].nkids) return 1;
-    for (f = c->s->nodes + 1;; f = c->s->nodes + f->next) {
-        if (f->kind > MW__S_ENUM)
-            return mw__sfail(c, c->src, "a query parameter is string, int, number, bool, any or an enum"), 0;
-        if (!f->next) return 1;
-    }
 }
 
 /* Compiles a schema (fields_only: a query's field list, unknown parameters allowed);
@@ -5604,10 +5596,7 @@ static mw__schema *mw__schema_compile(const char *src, int fields_only, mw__sche
     }
     memset(c.s, 0, sizeof *c.s);
     if (fields_only) {
-        if (mw__snode_new(&c, MW__S_OBJECT) != MW__SNONE && mw__sfields(&c, 0, '\0')) {
-            c.s->nodes[0].open = 1;
-            mw__squery_fields_scalar(&c);
-        }
+        if (mw__snode_new(&c, MW__S_OBJECT) != MW__SNONE && mw__sfields(&c, 0, '\0')) c.s->nodes[0].open = 1;
     } else if (mw__stype(&c) != MW__SNONE) {
         mw__sws(&c);
         if (*c.p) mw__sfail(&c, c.p, "unexpected text after the schema");
