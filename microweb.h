@@ -5218,13 +5218,12 @@ static int mw__vcheck(mw__vctx *v, const mw__schema *s, const mw__snode *d, cons
     }
 }
 
-/* A query or path value is text: converted to the node's type, then checked.
-   out->i holds an int or a bool, out->d a number (or the int). */
+/* A declared query parameter's value for the handler (mw_arg_*). */
 typedef struct mw__arg {
     int present; /* sent by the client */
-    long long i;
-    double d;
-    mw_str s;
+    long long i; /* an int, or a bool */
+    double d;    /* a number, or the int */
+    mw_str s;    /* the text, decoded */
 } mw__arg;
 
 /* Whole, valid UTF-8 (a decoded query value may hold any byte). */
@@ -5237,6 +5236,7 @@ static int mw__utf8_text(const char *p, size_t n) {
     return 1;
 }
 
+/* A query value is text: converted to the node's type into *out, then checked. */
 static int mw__vcheck_text(mw__vctx *v, const mw__schema *s, const mw__snode *d, const char *p, size_t n,
                            mw__arg *out) {
     int b;
