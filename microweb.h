@@ -5516,6 +5516,15 @@ static int mw__sfield_known(const mw__scomp *c, size_t obj, uint32_t at, uint32_
     }
 }
 
+/* Whether the JSON writer can write v again (the OpenAPI document shows a default):
+   not a number past a double's range, such as 1e999. */
+static int mw__json_writable(const mw_jv *v) {
+    mw_json *j = mw_json_new();
+    int ok = j && mw_json_value(j, v) == 0 && mw_json_text(j, NULL) != NULL;
+    mw_json_free(j);
+    return ok;
+}
+
 /* "= value" after a field: JSON, checked against the field's type now. */
 static int mw__sdefault(mw__scomp *c, size_t field) {
     const char *at;
@@ -5527,9 +5536,9 @@ static int mw__sdefault(mw__scomp *c, size_t field) {
     memset(&v, 0, sizeof v);
     v.max = 1;
     mw__vcheck(&v, c->s, &c->s->nodes[field], mw_jv_root(doc));
-    if (v.count) {
+    if (v.count || !mw__json_writable(mw_jv_root(doc))) {
         mw_jv_free(doc);
-        return mw__sfail(c, at, "the default does not fit the field's type"), 0;
+        return mw__sfail(c, at, v.count ? "the default does not fit the field's type" : "number out of range"), 0;
     }
     c->s->nodes[field].def = doc;
     c->s->nodes[field].optional = 1;

@@ -44,6 +44,7 @@ static const bad_schema bad_schemas[] = {
     {"{a: int = \"x\"}", 0, 11, "the default does not fit the field's type"},
     {"{a: int(1..5) = 9}", 0, 17, "the default does not fit the field's type"},
     {"{a: int = }", 0, 11, "expected a JSON value after '='"},
+    {"{a: any = [1e999]}", 0, 11, "number out of range"},
     {"{a: [int] = [1, \"2\"]}", 0, 13, "the default does not fit the field's type"},
     {"{..., a: int}", 0, 5, "'...' must be the last item of the field list"},
     {"{a: int} x", 0, 10, "unexpected text after the schema"},
