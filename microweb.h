@@ -5258,6 +5258,8 @@ static int mw__vcheck_text(mw__vctx *v, const mw__schema *s, const mw__snode *d,
         memcpy(num, p, n);
         num[n] = '\0';
         out->d = mw__strtod(num);
+        if (out->d > -9.2233720368547758e18 && out->d < 9.2233720368547758e18)
+            out->i = (long long)out->d; /* as a path's */
         return mw__vnum_range(v, s, d, out->d);
     case MW__S_BOOL:
         if (!mw__bool_word(p, n, &b))
