@@ -6,10 +6,10 @@ WARN    := -Wall -Wextra -Wpedantic -Wshadow -Wstrict-prototypes -Wmissing-proto
 PORT    ?= 8080
 B       := build
 
-.PHONY: all run run-stream run-site run-chat test clean format fuzz bench bench-quick bench-streams bench-static bench-ws run-pg
+.PHONY: all run run-stream run-site run-chat run-notes test clean format fuzz bench bench-quick bench-streams bench-static bench-ws bench-validate run-pg
 
-all: $(B)/hello $(B)/stream $(B)/site $(B)/chat $(B)/middleware $(B)/crypto $(B)/ownership $(B)/testapp $(B)/unit $(B)/restart $(B)/alloc $(B)/toolkit $(B)/json_suite $(B)/json_memory \
-     $(B)/json_locale $(B)/limits_table $(B)/hello_test $(B)/streams $(B)/static $(B)/staticapp $(B)/websocket $(B)/wsapp \
+all: $(B)/hello $(B)/stream $(B)/site $(B)/chat $(B)/notes $(B)/notes_test $(B)/middleware $(B)/crypto $(B)/ownership $(B)/testapp $(B)/unit $(B)/restart $(B)/alloc $(B)/toolkit $(B)/json_suite $(B)/json_memory \
+     $(B)/json_locale $(B)/limits_table $(B)/schema $(B)/hello_test $(B)/streams $(B)/static $(B)/staticapp $(B)/websocket $(B)/wsapp \
      $(B)/ws_loadapp $(B)/docsapp tests/json_check
 
 $(B):
@@ -26,6 +26,12 @@ $(B)/site: examples/site.c microweb.h | $(B)
 
 $(B)/chat: examples/chat.c microweb.h | $(B)
 	$(CC) $(CFLAGS) $(WARN) -pthread -I. examples/chat.c -o $@
+
+$(B)/notes: examples/notes.c microweb.h | $(B)
+	$(CC) $(CFLAGS) $(WARN) -pthread -I. examples/notes.c -o $@
+
+$(B)/notes_test: tests/notes_test.c examples/notes.c tests/harness.h microweb.h | $(B)
+	$(CC) $(CFLAGS) $(WARN) -pthread -I. tests/notes_test.c -o $@
 
 $(B)/crypto: tests/crypto.c tests/harness.h microweb.h | $(B)
 	$(CC) $(CFLAGS) $(WARN) -pthread -I. tests/crypto.c -o $@
@@ -53,6 +59,9 @@ $(B)/toolkit: tests/toolkit.c tests/harness.h microweb.h | $(B)
 
 $(B)/json_suite: tests/json_suite.c tests/json_common.h tests/harness.h microweb.h | $(B)
 	$(CC) $(CFLAGS) $(WARN) -pthread -I. tests/json_suite.c -o $@
+
+$(B)/schema: tests/schema.c tests/harness.h microweb.h | $(B)
+	$(CC) $(CFLAGS) $(WARN) -pthread -I. tests/schema.c -o $@
 
 $(B)/json_memory: tests/json_memory.c tests/harness.h microweb.h | $(B)
 	$(CC) $(CFLAGS) $(WARN) -pthread -I. tests/json_memory.c -o $@
@@ -107,6 +116,10 @@ run-site: $(B)/site
 run-chat: $(B)/chat
 	PORT=$(PORT) ./$(B)/chat
 
+# the notes API: declared inputs checked before each handler, its OpenAPI document at /openapi.json
+run-notes: $(B)/notes
+	PORT=$(PORT) MW_ACCESS_LOG=$${MW_ACCESS_LOG:-1} ./$(B)/notes
+
 test: all
 	bash tests/run.sh
 
@@ -129,6 +142,9 @@ fuzz:
 # bench/static.py: mw_static against nginx serving one folder (4 KiB, 1 MiB, 304, 100 MB
 # downloads, memory with 1,000 slow downloads); report in bench/results/static.md
 # (bench-static: that part alone)
+# bench/validate.py: a valid 1 KiB note POSTed to a declared route, against the same handler
+# without the declaration and against FastAPI (pydantic); report in bench/results/validate.md
+# (bench-validate: that part alone)
 # bench/ws.py: WebSocket echo and broadcast vs Node.js ws and Kore (round trips/s, CPU per
 # message), memory per idle WebSocket; report in bench/results/ws.md (bench-ws: that part alone)
 BENCH_SECONDS ?= 8
@@ -140,6 +156,7 @@ bench:
 	python3 bench/middleware.py
 	python3 bench/static.py
 	python3 bench/ws.py
+	python3 bench/validate.py
 
 bench-quick:
 	python3 bench/run.py --quick
@@ -152,6 +169,9 @@ bench-static:
 
 bench-ws:
 	python3 bench/ws.py
+
+bench-validate:
+	python3 bench/validate.py
 
 # The PostgreSQL example (needs libpq: apt-get install libpq-dev; not part of `all`)
 $(B)/todo_pg: examples/todo_pg.c microweb.h | $(B)

@@ -6,9 +6,9 @@
 
    CONTENTS
        QUICK START                   ROUTES                    REQUEST
-       RESPONSE                      HOOKS, CORS, SESSIONS AND CSRF
+       RESPONSE                      DECLARED INPUTS AND OPENAPI
+       THE /docs PAGE                HOOKS, CORS, SESSIONS AND CSRF
        BODIES BEYOND A BUFFER        STATIC FILES              WEBSOCKET
-       THE /docs PAGE
        LOGGING AND THE ACCESS LOG    SERVING                   POSTGRESQL
        TESTING WITHOUT A SOCKET      LIMITS                    HTTP RULES
        ERRORS
@@ -57,11 +57,14 @@
        {id:int}          a parameter that only matches a decimal int64 ("/users/{id:int}");
                          another value does not match this route, so it falls through
                          to the next route in priority order, or to 404
+       {x:number}        likewise, a JSON number ("-2.5e3"); {x:bool}: true/false, 1/0,
+                         yes/no, on/off in any case; {x:str} is {x}
        *path             a wildcard, last segment only: the rest of the path, which may
                          be empty or hold more slashes ("/files/" then "*path")
    '<' and '>' are refused, so Flask's "<int:id>" is not taken for static text: the
    error line names microweb's spelling ("... microweb writes {id:int}").
-   A request is matched static segment first, then {id:int}, then parameter, then wildcard,
+   A request is matched static segment first, then {id:int}, {x:number}, {x:bool}, then
+   parameter, then wildcard,
    whatever the order of registration. A path with a "." or ".." segment gives 400.
    Parameter and wildcard values are percent-decoded, and each is then a relative
    path that stays under a directory it is joined to. After decoding, a value
@@ -214,6 +217,111 @@
    once per route and kind of mistake (a hot path cannot flood the log):
        microweb: route GET /users/:id: invalid status code; answered 500
 
+
+   ============================================================================
+   DECLARED INPUTS AND OPENAPI
+   ============================================================================
+   A route can declare what it takes and gives. The one declaration checks requests
+   before the handler runs and describes the route in the OpenAPI document:
+       static const mw_op add = {
+           .summary = "Add a note", .tags = "notes",
+           .body = "{title: string(1..200), body: string, tags?: [string]}",
+           .responses = {{201, "The new note", "Note"}, {404, "No such note", NULL}},
+       };
+       mw_schema(app, "Note", "{id: int, title: string, body: string, tags?: [string]}");
+       mw_route_op(app, "POST", "/notes", add_note, &add);
+       mw_openapi(app, "Notes", "1.0.0");          // GET /openapi.json
+   mw_op: summary (one line), description (Markdown), tags ("notes, admin"), query (a
+   field list), body (a schema: the request's JSON body, then required), responses
+   (up to MW_OP_MAX_RESPONSES of status, description or NULL for the reason phrase,
+   schema or NULL for no body; documentation only), data (as mw_route_with's).
+   The same in FastAPI, for comparison:
+       class NoteIn(BaseModel):
+           title: str = Field(min_length=1, max_length=200)
+           body: str
+           tags: list[str] | None = None
+           model_config = ConfigDict(extra="forbid")
+       @app.post("/notes", status_code=201, response_model=Note, tags=["notes"],
+                 summary="Add a note")
+       def add_note(note: NoteIn): ...
+
+   The schema language (a string, compiled once when the route is registered):
+       type   := scalar [range] | enum | '{' fields '}' | '[' type ']' [range] | Name
+                 | type '|' 'null'
+       scalar := string | int | number | bool | any
+       range  := '(' [min] '..' [max] ')'   string: length in characters (code points);
+                                            int, number: the value; array: items
+       enum   := "a" | "b" | "c"            JSON string literals
+       fields := field {',' field} [',' '...']   "..." last: unknown fields allowed;
+                                            without it an unknown field is an error
+       field  := key ['?'] ':' type ['=' default]   '?' or a default: optional; key is
+                                            a name, or a JSON string for any other
+       Name   := a schema given to mw_schema(app, name, schema) before; it becomes a
+                 component of the OpenAPI document ($ref)
+   Example query: "limit: int(1..100) = 20, q?: string(..50), sort: \"asc\" | \"desc\" = \"asc\""
+   A default is JSON and must fit its type. Nesting is bounded by MW_JSON_MAX_DEPTH.
+   A malformed declaration makes mw_route_op (or mw_schema) return MW_EINVAL and print
+   one line, then mw_run refuses to start:
+       microweb: POST /notes: body schema, column 17: expected ':' after field name
+
+   Checking, after the before hooks (an auth hook answers first) and before the handler:
+   - query parameters are text: int, number and bool are converted (bool: true/false,
+     1/0, yes/no, on/off, as FastAPI); the last of a repeated name counts; undeclared
+     ones are left alone. Path parameters are checked by the router ({id:int} ...).
+   - the body is JSON, taken as it is (a JSON string "5" is not an int; 5.0 is, as
+     pydantic takes it). An empty body is a missing body (422); a Content-Type other
+     than application/json or application/...+json is 415 (FastAPI answers 422 there;
+     a body without Content-Type is read as JSON, as FastAPI does); malformed JSON is
+     400 with the byte offset, as from mw_req_json.
+   - every problem is listed (up to MW_MAX_VALIDATION_ERRORS), each with its place,
+     in FastAPI's shape with pydantic's type names and messages; the after hooks see it:
+       422 {"status":422,"error":"Unprocessable Content","detail":[
+             {"loc":["body","title"],"msg":"Field required","type":"missing"},
+             {"loc":["body","tags",2],"msg":"Input should be a valid string","type":"string_type"},
+             {"loc":["query","limit"],"msg":"Input should be less than or equal to 100",
+              "type":"less_than_equal"}]}
+     types: missing, extra_forbidden, string_type, string_too_short, string_too_long,
+     string_unicode, int_type, int_parsing, int_from_float, int_parsing_size, float_type,
+     float_parsing, bool_type, bool_parsing, greater_than_equal, less_than_equal,
+     literal_error, list_type, too_short, too_long, model_attributes_type.
+   The handler then reads values that need no further check:
+       long long mw_arg_int(rq, name)     double mw_arg_num(rq, name)
+       int mw_arg_bool(rq, name)          mw_str mw_arg_str(rq, name)  (bytes + length)
+       int mw_arg_present(rq, name)       1 when the client sent it
+   for declared query parameters (their default when absent) and path parameters of
+   any route; 0, or {NULL, 0}, for other names. The body: mw_req_json(rq), as always;
+   an optional field's default is documented, not inserted (mw_jv_int(v, 20) ...).
+   A route without a declaration costs nothing more than before.
+
+   mw_openapi(app, title, version) serves GET /openapi.json: OpenAPI 3.1, made from the
+   route table the first time it is asked for, every route once per method (an mw_any
+   route stands for the methods no other route of its path takes), paths in {name}
+   form, schemas as JSON Schema 2020-12, and the answers microweb gives by itself (400;
+   404 where the path has parameters; 415 and 422 where inputs are declared).
+
+   ============================================================================
+   THE /docs PAGE
+   ============================================================================
+   mw_docs(app) serves GET /docs: a page that reads GET /openapi.json, the app's
+   OpenAPI 3.1 document (mw_openapi's, or one the app serves itself), and shows the
+   API's title, version and description, then each operation under its tag: method,
+   path, summary and description; its parameters, request body and responses per
+   status with their JSON Schemas ($ref into the document followed; nested objects and
+   arrays as a tree; types, lengths, ranges, enumerations, defaults); and a form to try
+   it: inputs for the path, query and header parameters, the JSON body prefilled with
+   an example built from its schema, and the answer's status, headers and body (JSON
+   indented; a 422's detail list as where -> what), with the request as a curl command.
+   Operations open and close, a filter finds them, /docs#op-<operationId> opens one;
+   the colours follow the system's light or dark scheme. The page (HTML, style and
+   script, about 35 KB) is written in this header and joined once by mw_docs; it asks
+   for nothing but /openapi.json and the requests it is told to try (no script, font or
+   image from anywhere: it works offline), and is answered with a Content-Security-
+   Policy that allows only its own inline style and script (by their SHA-256), requests
+   to its own origin and data: images. Text from the document is shown as text, never
+   parsed as HTML. A second mw_docs, or the app's own GET /docs, is a duplicate route
+   (MW_EEXIST). A whole csp given to mw_security_headers holds on the page as well (a
+   browser enforces every policy it gets): it must allow inline style and script and
+   connect-src 'self'.
 
    ============================================================================
    HOOKS, CORS, SESSIONS AND CSRF
@@ -562,30 +670,6 @@
    not allowed: 403.
 
    ============================================================================
-   THE /docs PAGE
-   ============================================================================
-   mw_docs(app) serves GET /docs: a page that reads GET /openapi.json, the app's
-   OpenAPI 3.1 document (mw_openapi's, or one the app serves itself), and shows the
-   API's title, version and description, then each operation under its tag: method,
-   path, summary and description; its parameters, request body and responses per
-   status with their JSON Schemas ($ref into the document followed; nested objects and
-   arrays as a tree; types, lengths, ranges, enumerations, defaults); and a form to try
-   it: inputs for the path, query and header parameters, the JSON body prefilled with
-   an example built from its schema, and the answer's status, headers and body (JSON
-   indented; a 422's detail list as where -> what), with the request as a curl command.
-   Operations open and close, a filter finds them, /docs#op-<operationId> opens one;
-   the colours follow the system's light or dark scheme. The page (HTML, style and
-   script, about 35 KB) is written in this header and joined once by mw_docs; it asks
-   for nothing but /openapi.json and the requests it is told to try (no script, font or
-   image from anywhere: it works offline), and is answered with a Content-Security-
-   Policy that allows only its own inline style and script (by their SHA-256), requests
-   to its own origin and data: images. Text from the document is shown as text, never
-   parsed as HTML. A second mw_docs, or the app's own GET /docs, is a duplicate route
-   (MW_EEXIST). A whole csp given to mw_security_headers holds on the page as well (a
-   browser enforces every policy it gets): it must allow inline style and script and
-   connect-src 'self'.
-
-   ============================================================================
    LOGGING AND THE ACCESS LOG
    ============================================================================
    Every line microweb writes goes through one function: by default one write() to
@@ -735,6 +819,7 @@
    MW_PG_RETRY_MS              500         ms       MW_LIMIT_PG_RETRY_MS              503 meanwhile
    MW_PG_PREPARE               1           0/1      MW_LIMIT_PG_PREPARE
    MW_PG_DEBUG                 0           0/1      MW_LIMIT_PG_DEBUG
+   MW_MAX_VALIDATION_ERRORS    100         errors   MW_LIMIT_VALIDATION_ERRORS        the rest not listed
    MW_THREADS_DEFAULT          0 (=CPUs)   threads  MW_LIMIT_THREADS
    MW_DEFER_ACCEPT_S           1           s        MW_LIMIT_DEFER_ACCEPT_S           (Linux; 0: off) see below
    Compile-time only:  MW_MAX_PARAMS 16 (path parameters per route),
@@ -849,6 +934,8 @@
    JSON writer     and JSON reader (the reader: one block per document)
    response        what a handler builds, the checks on it, status line and framing
    request toolkit query and form values, cookies, typed parameters, multipart
+   schemas         the schema language's compiler (a flat tree of nodes), the checks of a
+                   value against it, a request against its route's declaration, the 422
    crypto          SHA-256 (with x86-64's SHA extensions when the CPU has them), HMAC,
                    SHA-1, base64 and base64url: pure
    connection      the connection, worker and app structures; ownership (a connection
@@ -859,7 +946,9 @@
    streams         push streams, Server-Sent Events, mw_flush
    HTTP/1.1        dispatch, body sources, the protocol's event function
    server          listener, connection table, workers, sweeper (deadlines), stop
-   app             routes, settings, extensions (hooks PostgreSQL registers with)
+   app             routes, settings, extensions (hooks PostgreSQL registers with),
+                   declared routes and named schemas, the typed accessors
+   openapi         GET /openapi.json from the route table
    static files    mounts, opening beneath a folder (openat2, or the O_NOFOLLOW walk),
                    HTTP-dates, entity tags, ranges, Accept-Encoding, the answer
    websocket       UTF-8 as it arrives, frames, the handshake, the protocol's event
@@ -871,6 +960,12 @@
    ============================================================================
    VERSIONS
    ============================================================================
+   0.6.0  declared inputs: mw_route_op and mw_schema (a schema language compiled at
+          registration), query, path and JSON body checked before the handler with
+          every problem in one 422 in FastAPI's shape, typed accessors mw_arg_*;
+          OpenAPI 3.1 from the route table (mw_openapi); an offline /docs page
+          (mw_docs); the JSON reader takes a string's ASCII runs at once; a one-frame
+          WebSocket message up to 64 KiB is read in place.
    0.5.0  WebSocket (RFC 6455): mw_websocket endpoints with open, message and close
           callbacks on the event loop; sending from any thread; named groups and
           broadcast; subprotocols and an origin check; ping, close handshake, 1001 on
@@ -910,7 +1005,7 @@
 extern "C" {
 #endif
 
-#define MW_VERSION "0.5.0"
+#define MW_VERSION "0.6.0"
 
 /* ---- limits: one block each, unit in the comment ---- */
 #ifndef MW_MAX_REQUEST_LINE
@@ -1001,6 +1096,9 @@ extern "C" {
 #ifndef MW_PG_DEBUG
 #define MW_PG_DEBUG 0 /* 1: error answers carry the database's message (never in production) */
 #endif
+#ifndef MW_MAX_VALIDATION_ERRORS
+#define MW_MAX_VALIDATION_ERRORS 100 /* problems a 422 lists; the rest of a request's are left out */
+#endif
 #ifndef MW_THREADS_DEFAULT
 #define MW_THREADS_DEFAULT 0 /* worker threads; 0 = online CPUs */
 #endif
@@ -1070,6 +1168,7 @@ extern "C" {
     X(PG_RETRY_MS, MW_PG_RETRY_MS, "ms", 0, MW__MAX_TIME, "503 meanwhile")                                 \
     X(PG_PREPARE, MW_PG_PREPARE, "0/1", 0, MW__NO_MAX, "")                                                 \
     X(PG_DEBUG, MW_PG_DEBUG, "0/1", 0, MW__NO_MAX, "")                                                     \
+    X(VALIDATION_ERRORS, MW_MAX_VALIDATION_ERRORS, "errors", 1, MW__NO_MAX, "the rest not listed")         \
     X(THREADS, MW_THREADS_DEFAULT, "threads", 0, MW__NO_MAX, "")                                           \
     X(DEFER_ACCEPT_S, MW_DEFER_ACCEPT_S, "s", 0, MW__MAX_TIME, "(Linux; 0: off) see below")
 
@@ -1183,6 +1282,31 @@ int mw_after(mw_app *app, const char *prefix, mw_after_fn fn, void *arg);
 int mw_route_with(mw_app *app, const char *method, const char *pattern, mw_handler h, void *data);
 void *mw_route_data(const mw_req *rq);
 const char *mw_route_pattern(const mw_req *rq);
+
+/* declared inputs and OpenAPI: one declaration validates requests and documents them */
+typedef struct mw_response_doc {
+    int status;              /* 200, 201, 204, 404, ...; 0 ends the list */
+    const char *description; /* "The note"; NULL: the status's reason phrase */
+    const char *schema;      /* a schema in the schema language, or NULL (no body) */
+} mw_response_doc;
+#define MW_OP_MAX_RESPONSES 8
+typedef struct mw_op {
+    const char *summary;     /* one line */
+    const char *description; /* longer text (Markdown allowed, as OpenAPI says) */
+    const char *tags;        /* "notes" or "notes, admin" */
+    const char *query;       /* declared query parameters, a field list */
+    const char *body;        /* the JSON request body's schema; the body is then required */
+    mw_response_doc responses[MW_OP_MAX_RESPONSES];
+    void *data; /* route data, as mw_route_with's */
+} mw_op;
+int mw_route_op(mw_app *app, const char *method, const char *pattern, mw_handler h, const mw_op *op);
+int mw_schema(mw_app *app, const char *name, const char *schema);
+long long mw_arg_int(const mw_req *rq, const char *name);
+double mw_arg_num(const mw_req *rq, const char *name);
+int mw_arg_bool(const mw_req *rq, const char *name);
+mw_str mw_arg_str(const mw_req *rq, const char *name);
+int mw_arg_present(const mw_req *rq, const char *name);
+int mw_openapi(mw_app *app, const char *title, const char *version);
 
 /* CORS, security headers */
 typedef struct mw_cors_opts {
@@ -2776,6 +2900,60 @@ static long mw__percent_decode(const char *src, size_t n, char *dst, int plus_is
     return (long)o;
 }
 
+/* JSON's number grammar: the JSON reader's, and a typed path parameter's or query value's. */
+static const char *mw__jdigits(const char *p, const char *end) {
+    const char *s = p;
+    while (p < end && *p >= '0' && *p <= '9') p++;
+    return p > s ? p : NULL;
+}
+
+static const char *mw__jnumber_fail(const char **problem, const char *why) {
+    *problem = why;
+    return NULL;
+}
+
+/* The end of the number at p, or NULL with *problem set. *integral: no fraction and
+   no exponent. number = [ "-" ] int [ frac ] [ exp ]; int = "0" / digit1-9 *DIGIT
+   (RFC 8259 §6) */
+static const char *mw__jnumber_end(const char *p, const char *end, int *integral, const char **problem) {
+    *integral = 1;
+    if (p < end && *p == '-') p++;
+    if (p < end && *p == '0') {
+        p++;
+        if (p < end && *p >= '0' && *p <= '9') return mw__jnumber_fail(problem, "leading zero in number");
+    } else if (!(p = mw__jdigits(p, end))) {
+        return mw__jnumber_fail(problem, "unexpected character");
+    }
+    if (p < end && *p == '.') {
+        *integral = 0;
+        if (!(p = mw__jdigits(p + 1, end))) return mw__jnumber_fail(problem, "digits expected after '.'");
+    }
+    if (p < end && (*p == 'e' || *p == 'E')) {
+        *integral = 0;
+        p++;
+        if (p < end && (*p == '+' || *p == '-')) p++;
+        if (!(p = mw__jdigits(p, end))) return mw__jnumber_fail(problem, "digits expected in exponent");
+    }
+    return p;
+}
+
+/* A boolean spelled as FastAPI reads one from a path or query value: true/false, 1/0,
+   yes/no, on/off, in any case. Returns 1 with *out set, or 0. */
+static int mw__bool_word(const char *s, size_t n, int *out) {
+    static const char *const words[] = {"true", "1", "yes", "on", "false", "0", "no", "off"};
+    int i;
+    for (i = 0; i < 8; i++)
+        if (mw__ieq(s, n, words[i])) return *out = i < 4, 1;
+    return 0;
+}
+
+/* A whole JSON number, as a path parameter {x:number} or a query value takes it. */
+static int mw__is_number_text(const char *s, size_t n) {
+    const char *problem;
+    int integral;
+    return n && mw__jnumber_end(s, s + n, &integral, &problem) == s + n;
+}
+
 /* ---------------------------------------------------------------------------
    router: (method, path) -> handler + parameters. Built before serving, read-only
    after, so workers read it without locks.
@@ -2810,9 +2988,10 @@ typedef struct mw__route {
     int slot;      /* method slot; MW__M_ANY for "*" */
     char *pattern; /* as registered */
     mw_handler handler;
-    void *data;      /* mw_route_with's, for the handler and the hooks (mw_route_data) */
-    void *impl;      /* the state of an extension's handler (a WebSocket endpoint, ...) */
-    unsigned warned; /* atomic: handler mistakes already logged, a bit per kind */
+    void *data;        /* mw_route_with's, for the handler and the hooks (mw_route_data) */
+    void *impl;        /* the state of an extension's handler (a WebSocket endpoint, ...) */
+    struct mw__op *op; /* its declaration (mw_route_op), or NULL */
+    unsigned warned;   /* atomic: handler mistakes already logged, a bit per kind */
 } mw__route;
 
 typedef struct mw__node {
@@ -2820,8 +2999,10 @@ typedef struct mw__node {
     size_t seg_len;
     struct mw__node **kids; /* static children */
     size_t nkids;
-    struct mw__node *int_param, *param, *wild; /* {name:int}, :name / {name}, *name */
-    char *int_param_name, *param_name, *wild_name;
+    struct mw__node *typed[3]; /* {name:int}, {name:number}, {name:bool}, by MW__SEG_INT + k */
+    char *typed_name[3];
+    struct mw__node *param, *wild; /* :name / {name}, *name */
+    char *param_name, *wild_name;
     char *pattern; /* the pattern that first ended here, for error messages */
     mw__route *routes[MW__M_SLOTS];
 } mw__node;
@@ -2850,12 +3031,14 @@ static void mw__node_free(mw__node *n);
 static void mw__node_clear(mw__node *n) {
     size_t i;
     for (i = 0; i < n->nkids; i++) mw__node_free(n->kids[i]);
-    mw__node_free(n->int_param);
+    for (i = 0; i < 3; i++) {
+        mw__node_free(n->typed[i]);
+        MW_FREE(n->typed_name[i]);
+    }
     mw__node_free(n->param);
     mw__node_free(n->wild);
     MW_FREE(n->kids);
     MW_FREE(n->seg);
-    MW_FREE(n->int_param_name);
     MW_FREE(n->param_name);
     MW_FREE(n->wild_name);
     MW_FREE(n->pattern);
@@ -2916,7 +3099,18 @@ static int mw__is_name_char(int c) {
     return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_';
 }
 
-enum { MW__SEG_STATIC, MW__SEG_PARAM, MW__SEG_INT, MW__SEG_WILD };
+/* Typed parameters come in this order, the order they are tried in (an int is a number too). */
+enum { MW__SEG_STATIC, MW__SEG_PARAM, MW__SEG_WILD, MW__SEG_INT, MW__SEG_NUMBER, MW__SEG_BOOL };
+static const char *const mw__seg_type_names[] = {"int", "number", "bool"};
+
+/* A typed segment's value fits its type: a decimal int64, a JSON number, a boolean word. */
+static int mw__segment_value_fits(int kind, const char *v, size_t n) {
+    long long i;
+    int b;
+    if (kind == MW__SEG_INT) return mw__parse_int64(v, n, &i);
+    if (kind == MW__SEG_NUMBER) return mw__is_number_text(v, n);
+    return mw__bool_word(v, n, &b);
+}
 
 typedef struct mw__segment {
     int kind;
@@ -2942,13 +3136,22 @@ static const char *mw__flask_segment(const char *seg, size_t len, char *text, si
     if (!colon) alt = " or :";
     else if (mw__ieq(seg + 1, conv_len, "int")) close = ":int}";
     else if (mw__ieq(seg + 1, conv_len, "path")) open = "*", close = " (a wildcard, the last segment)";
-    else if (!mw__ieq(seg + 1, conv_len, "string")) close = "} (parameter types are int and str)";
+    else if (!mw__ieq(seg + 1, conv_len, "string")) close = "} (parameter types are int, number, bool and str)";
     snprintf(text, size, "'%.*s' is Flask's spelling; microweb writes %s%.*s%s%s%.*s", (int)len, seg, open, name_len,
              name, close, alt, *alt ? name_len : 0, name);
     return text;
 }
 
-/* Reads one pattern segment: "text", ":name", "{name}", "{name:int}", "{name:str}" or
+/* The kind of a parameter of type t ("int", "number", "bool", "str"), or -1. */
+static int mw__segment_type(const char *t, size_t n) {
+    int k;
+    for (k = 0; k < 3; k++)
+        if (strlen(mw__seg_type_names[k]) == n && memcmp(t, mw__seg_type_names[k], n) == 0) return MW__SEG_INT + k;
+    return n == 3 && memcmp(t, "str", 3) == 0 ? MW__SEG_PARAM : -1;
+}
+
+/* Reads one pattern segment: "text", ":name", "{name}", "{name:int}", "{name:number}",
+   "{name:bool}", "{name:str}" or
    "*name". Returns NULL when it is well formed, or why not (composed in text when it
    names the segment). */
 static const char *mw__parse_segment(const char *seg, size_t len, int last, mw__segment *out, char *text, size_t size) {
@@ -2967,9 +3170,8 @@ static const char *mw__parse_segment(const char *seg, size_t len, int last, mw__
         out->kind = MW__SEG_PARAM;
         out->name = seg + 1;
         out->len = (colon ? (size_t)(colon - seg) : len - 1) - 1;
-        if (colon && len - (size_t)(colon - seg) == 5 && memcmp(colon, ":int}", 5) == 0) out->kind = MW__SEG_INT;
-        else if (colon && !(len - (size_t)(colon - seg) == 5 && memcmp(colon, ":str}", 5) == 0))
-            return "parameter types are int and str";
+        if (colon && (out->kind = mw__segment_type(colon + 1, len - (size_t)(colon - seg) - 2)) < 0)
+            return "parameter types are int, number, bool and str";
     } else {
         for (i = 0; i < len; i++) {
             unsigned char c = (unsigned char)seg[i];
@@ -2990,7 +3192,12 @@ static const char *mw__parse_segment(const char *seg, size_t len, int last, mw__
 static mw__node *mw__node_child(mw__node *n, const mw__segment *sg, const char **why) {
     switch (sg->kind) {
     case MW__SEG_PARAM: return mw__node_named_child(&n->param, &n->param_name, sg->name, sg->len, why);
-    case MW__SEG_INT: return mw__node_named_child(&n->int_param, &n->int_param_name, sg->name, sg->len, why);
+    case MW__SEG_INT:
+    case MW__SEG_NUMBER:
+    case MW__SEG_BOOL: {
+        int k = sg->kind - MW__SEG_INT;
+        return mw__node_named_child(&n->typed[k], &n->typed_name[k], sg->name, sg->len, why);
+    }
     case MW__SEG_WILD: return mw__node_named_child(&n->wild, &n->wild_name, sg->name, sg->len, why);
     default: *why = "out of memory"; return mw__node_static_child(n, sg->name, sg->len, 1);
     }
@@ -3066,16 +3273,16 @@ static int mw__match_push(mw__match *m, const char *name, const char *v, size_t 
     return 1;
 }
 
-/* Depth-first in priority order: static, then {name:int} (only a value that fits an
-   int64: another value does not match here, so it can reach another route or 404),
-   then parameter, then wildcard; it backtracks
+/* Depth-first in priority order: static, then {name:int}, {name:number}, {name:bool}
+   (only a value that fits the type: another value does not match here, so it can reach
+   another route or 404), then parameter, then wildcard; it backtracks
    when a branch has no route for the method, so order of registration never matters.
    Every node is visited at most once per request, so the cost is bounded by the tree. */
 static int mw__match_walk(const mw__node *n, const char *path, size_t len, size_t pos, int slot, mw__match *m) {
     const char *seg, *e;
     size_t seg_len;
     mw__node *k;
-    long long ignored;
+    int t;
     if (pos > len) return mw__match_here(n, slot, m);
     seg = path + pos;
     e = (const char *)memchr(seg, '/', len - pos);
@@ -3083,8 +3290,10 @@ static int mw__match_walk(const mw__node *n, const char *path, size_t len, size_
     if ((k = mw__node_static_child((mw__node *)n, seg, seg_len, 0)) != NULL &&
         mw__match_walk(k, path, len, pos + seg_len + 1, slot, m))
         return 1;
-    if (n->int_param && mw__parse_int64(seg, seg_len, &ignored) && mw__match_push(m, n->int_param_name, seg, seg_len)) {
-        if (mw__match_walk(n->int_param, path, len, pos + seg_len + 1, slot, m)) return 1;
+    for (t = 0; t < 3; t++) {
+        if (!n->typed[t] || !mw__segment_value_fits(MW__SEG_INT + t, seg, seg_len)) continue;
+        mw__match_push(m, n->typed_name[t], seg, seg_len);
+        if (mw__match_walk(n->typed[t], path, len, pos + seg_len + 1, slot, m)) return 1;
         m->nparams--;
     }
     if (n->param && seg_len && mw__match_push(m, n->param_name, seg, seg_len)) {
@@ -3500,6 +3709,13 @@ static int mw__jescape_u(mw__jparse *j, const char *at, unsigned long *cp) {
     return 1;
 }
 
+/* The end of a run of bytes that stand for themselves in a JSON string (printable
+   ASCII but '"' and '\\'); the string's closing quote ends it at the latest. */
+static const char *mw__jplain_run(const char *p) {
+    while ((unsigned char)*p >= 0x20 && (unsigned char)*p < 0x80 && *p != '"' && *p != '\\') p++;
+    return p;
+}
+
 /* A string at j->p (on its opening quote), decoded in place in the copy; returns its
    block offset, or MW__JNONE. *has_nul tells whether it holds a NUL byte (\u0000). */
 static size_t mw__jstring(mw__jparse *j, size_t *out_len, int *has_nul) {
@@ -3526,6 +3742,11 @@ static size_t mw__jstring(mw__jparse *j, size_t *out_len, int *has_nul) {
             } else {
                 return mw__jfail(j, at, "invalid escape in string");
             }
+        } else if (c < 0x80) { /* a run of ASCII at once: in place already, unless an escape shrank the text */
+            const char *run = j->p;
+            j->p = mw__jplain_run(run);
+            if (o != j->block->data + mw__jcopy_offset(j, run)) memcpy(o, run, (size_t)(j->p - run));
+            o += j->p - run;
         } else {
             size_t n = mw__utf8_len(j->p, j->end);
             if (!n) return mw__jfail(j, j->p, "invalid UTF-8 in string");
@@ -3538,42 +3759,6 @@ static size_t mw__jstring(mw__jparse *j, size_t *out_len, int *has_nul) {
     *o = '\0';
     *out_len = (size_t)(o - out);
     return (size_t)(out - j->block->data);
-}
-
-static const char *mw__jdigits(const char *p, const char *end) {
-    const char *s = p;
-    while (p < end && *p >= '0' && *p <= '9') p++;
-    return p > s ? p : NULL;
-}
-
-static const char *mw__jnumber_fail(const char **problem, const char *why) {
-    *problem = why;
-    return NULL;
-}
-
-/* The end of the number at p, or NULL with *problem set. *integral: no fraction and
-   no exponent. number = [ "-" ] int [ frac ] [ exp ]; int = "0" / digit1-9 *DIGIT
-   (RFC 8259 §6) */
-static const char *mw__jnumber_end(const char *p, const char *end, int *integral, const char **problem) {
-    *integral = 1;
-    if (p < end && *p == '-') p++;
-    if (p < end && *p == '0') {
-        p++;
-        if (p < end && *p >= '0' && *p <= '9') return mw__jnumber_fail(problem, "leading zero in number");
-    } else if (!(p = mw__jdigits(p, end))) {
-        return mw__jnumber_fail(problem, "unexpected character");
-    }
-    if (p < end && *p == '.') {
-        *integral = 0;
-        if (!(p = mw__jdigits(p + 1, end))) return mw__jnumber_fail(problem, "digits expected after '.'");
-    }
-    if (p < end && (*p == 'e' || *p == 'E')) {
-        *integral = 0;
-        p++;
-        if (p < end && (*p == '+' || *p == '-')) p++;
-        if (!(p = mw__jdigits(p, end))) return mw__jnumber_fail(problem, "digits expected in exponent");
-    }
-    return p;
 }
 
 static size_t mw__jnumber(mw__jparse *j) {
@@ -3878,6 +4063,7 @@ struct mw_req {
     const mw_jv *json;
     mw__buf *json_block;    /* the worker's: holds the parsed body, reused by the next request */
     void *ext[MW__EXT_MAX]; /* each extension's state for this request, NULL until it is used */
+    struct mw__arg *args;   /* the declared query parameters, once checked (mw_arg_*) */
     mw_str prefix_path;     /* the path hook, CORS and CSRF prefixes are matched against (mw__prefix_path) */
 };
 
@@ -4779,6 +4965,846 @@ int mw_param_int(const mw_req *rq, const char *name, long long *out) {
 }
 
 /* ---------------------------------------------------------------------------
+   schemas: declared inputs. A schema in the schema language is compiled once, when
+   its route is registered, into a flat tree of nodes; a request is checked against
+   its route's declaration before the handler runs, and every problem found is
+   listed in one 422 (FastAPI's shape, pydantic's type names and messages).
+   --------------------------------------------------------------------------- */
+enum {
+    MW__S_ANY,
+    MW__S_STRING,
+    MW__S_INT,
+    MW__S_NUMBER,
+    MW__S_BOOL,
+    MW__S_ENUM,    /* its kids are the values (MW__S_LITERAL) */
+    MW__S_LITERAL, /* one value of an enum: its text is in key */
+    MW__S_OBJECT,  /* its kids are the fields, each a type node with a key */
+    MW__S_ARRAY,   /* its one kid is the items' type */
+    MW__S_REF      /* a schema named with mw_schema */
+};
+static const char *const mw__scalar_names[] = {"any", "string", "int", "number", "bool"};
+
+typedef struct mw__schema mw__schema;
+
+/* A node of a compiled schema. Nodes are in pre-order: a container's first kid is the
+   node right after it, each kid names the next by index. Texts (a field's name, an
+   enum value, a bound as written) are offsets into the schema's text. */
+typedef struct mw__snode {
+    unsigned char kind, nullable, optional, open, has_min, has_max;
+    uint32_t nkids, next;            /* next: the next sibling's index, 0 for the last */
+    uint32_t key, key_len;           /* a field's name; a literal's value */
+    uint32_t lo, lo_len, hi, hi_len; /* the bounds as written, for messages and OpenAPI */
+    long long imin, imax;            /* int: value; string: characters; array: items */
+    double dmin, dmax;               /* number */
+    const mw__schema *ref;
+    mw_jv_doc *def; /* a field's default */
+} mw__snode;
+
+struct mw__schema {
+    mw__snode *nodes; /* the root is nodes[0] */
+    size_t n;
+    mw__buf text;
+    char *name; /* a named schema's (mw_schema) */
+};
+
+static void mw__schema_free(mw__schema *s) {
+    size_t i;
+    if (!s) return;
+    for (i = 0; i < s->n; i++) mw_jv_free(s->nodes[i].def);
+    MW_FREE(s->nodes);
+    mw__buf_free(&s->text);
+    MW_FREE(s->name);
+    MW_FREE(s);
+}
+
+static const char *mw__snode_text(const mw__schema *s, uint32_t off) { return s->text.data + off; }
+
+/* ---- checking a value: errors are collected with their place (loc) ---- */
+
+/* One step of a loc: a key, or (key NULL) an array index. */
+typedef struct mw__loc {
+    const char *key;
+    size_t len;
+    size_t index;
+} mw__loc;
+
+typedef struct mw__verror {
+    struct mw__verror *next;
+    const char *type, *msg;
+    size_t nloc;
+    mw__loc loc[1]; /* nloc of them */
+} mw__verror;
+
+#define MW__LOC_MAX (2 * MW_JSON_MAX_DEPTH + 4) /* a schema's depth, and a named one's inside it */
+
+typedef struct mw__vctx {
+    mw__arena *arena; /* NULL: errors are only counted (a default checked at registration) */
+    mw__loc loc[MW__LOC_MAX];
+    size_t depth;
+    mw__verror *first, *last;
+    size_t count, max;
+} mw__vctx;
+
+static void mw__vpush(mw__vctx *v, const char *key, size_t len, size_t index) {
+    if (v->depth < MW__LOC_MAX) v->loc[v->depth].key = key, v->loc[v->depth].len = len, v->loc[v->depth].index = index;
+    v->depth++;
+}
+
+/* Records an error at the current loc; past v->max errors only the count grows. */
+static int mw__verr(mw__vctx *v, const char *type, const char *msg) {
+    size_t nloc = v->depth < MW__LOC_MAX ? v->depth : MW__LOC_MAX;
+    mw__verror *e;
+    if (v->count++ >= v->max || !v->arena || !msg) return 0;
+    e = (mw__verror *)mw__arena_alloc(v->arena, sizeof *e + nloc * sizeof e->loc[0]);
+    if (!e) return 0;
+    e->next = NULL;
+    e->type = type;
+    e->msg = msg;
+    e->nloc = nloc;
+    memcpy(e->loc, v->loc, nloc * sizeof e->loc[0]);
+    if (v->last) v->last->next = e;
+    else v->first = e;
+    v->last = e;
+    return 0;
+}
+
+/* A message composed in the arena ("String should have at most 200 characters"). */
+static const char *mw__vmsg(mw__vctx *v, const char *fmt, ...)
+#if defined(__GNUC__) || defined(__clang__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
+static const char *mw__vmsg(mw__vctx *v, const char *fmt, ...) {
+    va_list ap;
+    char *out;
+    int n;
+    if (!v->arena || v->count >= v->max) return NULL;
+    va_start(ap, fmt);
+    n = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    if (n < 0 || !(out = (char *)mw__arena_alloc(v->arena, (size_t)n + 1))) return NULL;
+    va_start(ap, fmt);
+    vsnprintf(out, (size_t)n + 1, fmt, ap);
+    va_end(ap);
+    return out;
+}
+
+/* A value outside the node's range: pydantic's greater_than_equal / less_than_equal. */
+static int mw__vbound(mw__vctx *v, const mw__schema *s, const mw__snode *d, int low) {
+    uint32_t at = low ? d->lo : d->hi, len = low ? d->lo_len : d->hi_len;
+    return mw__verr(v, low ? "greater_than_equal" : "less_than_equal",
+                    mw__vmsg(v, "Input should be %s than or equal to %.*s", low ? "greater" : "less", (int)len,
+                             mw__snode_text(s, at)));
+}
+
+static int mw__vint_range(mw__vctx *v, const mw__schema *s, const mw__snode *d, long long x) {
+    if (d->has_min && x < d->imin) return mw__vbound(v, s, d, 1);
+    return d->has_max && x > d->imax ? mw__vbound(v, s, d, 0) : 0;
+}
+
+static int mw__vnum_range(mw__vctx *v, const mw__schema *s, const mw__snode *d, double x) {
+    if (d->has_min && x < d->dmin) return mw__vbound(v, s, d, 1);
+    return d->has_max && x > d->dmax ? mw__vbound(v, s, d, 0) : 0;
+}
+
+/* Characters (code points) in n bytes of UTF-8: the bytes that do not continue one
+   (10xxxxxx), counted eight at a time. */
+static size_t mw__utf8_chars(const char *p, size_t n) {
+    size_t i, continuing = 0;
+    uint64_t w;
+    for (i = 0; i + 8 <= n; i += 8) {
+        memcpy(&w, p + i, 8);
+        w &= ~(w << 1) & 0x8080808080808080ull; /* bit 7 set, bit 6 clear, in each byte */
+        continuing += (size_t)(((w >> 7) * 0x0101010101010101ull) >> 56);
+    }
+    for (; i < n; i++) continuing += ((unsigned char)p[i] & 0xc0) == 0x80;
+    return n - continuing;
+}
+
+/* A string's length in characters against its range. */
+static int mw__vlength(mw__vctx *v, const mw__snode *d, const char *p, size_t n) {
+    size_t chars = d->has_min || d->has_max ? mw__utf8_chars(p, n) : 0;
+    if (d->has_min && (long long)chars < d->imin)
+        return mw__verr(v, "string_too_short",
+                        mw__vmsg(v, "String should have at least %lld character%s", d->imin, d->imin == 1 ? "" : "s"));
+    if (d->has_max && (long long)chars > d->imax)
+        return mw__verr(v, "string_too_long",
+                        mw__vmsg(v, "String should have at most %lld character%s", d->imax, d->imax == 1 ? "" : "s"));
+    return 0;
+}
+
+/* An enum's values for its message, "Input should be 'a', 'b' or 'c'" (pydantic's
+   literal_error), composed in the arena. */
+static int mw__venum_fail(mw__vctx *v, const mw__schema *s, const mw__snode *d) {
+    static const char lead[] = "Input should be ";
+    const mw__snode *lit;
+    size_t len = sizeof lead, k;
+    char *msg = NULL, *o;
+    if (v->arena && v->count < v->max) {
+        for (lit = d + 1, k = 0; k < d->nkids; lit = s->nodes + lit->next, k++) len += lit->key_len + 6;
+        msg = (char *)mw__arena_alloc(v->arena, len);
+    }
+    if (!msg) return mw__verr(v, "literal_error", NULL);
+    memcpy(msg, lead, sizeof lead - 1);
+    o = msg + sizeof lead - 1;
+    for (lit = d + 1, k = 0; k < d->nkids; lit = s->nodes + lit->next, k++) {
+        if (k) o += k + 1 == d->nkids ? (memcpy(o, " or ", 4), 4) : (memcpy(o, ", ", 2), 2);
+        *o++ = '\'';
+        memcpy(o, mw__snode_text(s, lit->key), lit->key_len);
+        o += lit->key_len;
+        *o++ = '\'';
+    }
+    *o = '\0';
+    return mw__verr(v, "literal_error", msg);
+}
+
+static int mw__venum_has(const mw__schema *s, const mw__snode *d, const char *p, size_t n) {
+    const mw__snode *lit = d + 1;
+    for (;;) {
+        if (lit->key_len == n && memcmp(mw__snode_text(s, lit->key), p, n) == 0) return 1;
+        if (!lit->next) return 0;
+        lit = s->nodes + lit->next;
+    }
+}
+
+static int mw__vcheck(mw__vctx *v, const mw__schema *s, const mw__snode *d, const mw_jv *val);
+
+/* An integer from JSON: written as one, or a number with no fractional part (as pydantic). */
+static int mw__vcheck_int(mw__vctx *v, const mw__schema *s, const mw__snode *d, const mw_jv *val) {
+    long long x;
+    double f;
+    if (!mw__jv_is(val, MW_JV_NUMBER)) return mw__verr(v, "int_type", "Input should be a valid integer");
+    if (mw__jv_int64(val, &x)) return mw__vint_range(v, s, d, x);
+    f = mw_jv_num(val, 0);
+    if (val->head & MW__JV_INTEGRAL || f < -9.2233720368547758e18 || f >= 9.2233720368547758e18)
+        return mw__verr(v, "int_parsing_size", "Unable to parse input string as an integer, exceeded maximum size");
+    if (f != (double)(long long)f)
+        return mw__verr(v, "int_from_float", "Input should be a valid integer, got a number with a fractional part");
+    return mw__vint_range(v, s, d, (long long)f);
+}
+
+static int mw__vcheck_object(mw__vctx *v, const mw__schema *s, const mw__snode *d, const mw_jv *val) {
+    const mw__snode *f;
+    const mw_jv *m;
+    if (!mw__jv_is(val, MW_JV_OBJECT))
+        return mw__verr(v, "model_attributes_type",
+                        "Input should be a valid dictionary or object to extract fields from");
+    for (f = d->nkids ? d + 1 : NULL; f; f = f->next ? s->nodes + f->next : NULL) {
+        const char *key = mw__snode_text(s, f->key);
+        mw__vpush(v, key, f->key_len, 0);
+        if ((m = mw__jv_getn(val, key, f->key_len)) != NULL) mw__vcheck(v, s, f, m);
+        else if (!f->optional) mw__verr(v, "missing", "Field required");
+        v->depth--;
+    }
+    if (d->open) return 0;
+    for (m = mw_jv_first(val); m; m = mw_jv_next(m)) {
+        for (f = d->nkids ? d + 1 : NULL; f; f = f->next ? s->nodes + f->next : NULL)
+            if (f->key_len == mw__jv_key_len(m) && memcmp(mw__snode_text(s, f->key), mw_jv_key(m), f->key_len) == 0)
+                break;
+        if (f) continue;
+        mw__vpush(v, mw_jv_key(m), mw__jv_key_len(m), 0);
+        mw__verr(v, "extra_forbidden", "Extra inputs are not permitted");
+        v->depth--;
+    }
+    return 0;
+}
+
+static int mw__vcheck_array(mw__vctx *v, const mw__schema *s, const mw__snode *d, const mw_jv *val) {
+    const mw_jv *m;
+    size_t i = 0, n;
+    if (!mw__jv_is(val, MW_JV_ARRAY)) return mw__verr(v, "list_type", "Input should be a valid list");
+    n = mw_jv_len(val);
+    if (d->has_min && (long long)n < d->imin)
+        mw__verr(v, "too_short",
+                 mw__vmsg(v, "List should have at least %lld item%s after validation, not %lu", d->imin,
+                          d->imin == 1 ? "" : "s", (unsigned long)n));
+    else if (d->has_max && (long long)n > d->imax)
+        mw__verr(v, "too_long",
+                 mw__vmsg(v, "List should have at most %lld item%s after validation, not %lu", d->imax,
+                          d->imax == 1 ? "" : "s", (unsigned long)n));
+    for (m = mw_jv_first(val); m; m = mw_jv_next(m), i++) {
+        mw__vpush(v, NULL, 0, i);
+        mw__vcheck(v, s, d + 1, m);
+        v->depth--;
+    }
+    return 0;
+}
+
+/* Checks a JSON value against node d of schema s. */
+static int mw__vcheck(mw__vctx *v, const mw__schema *s, const mw__snode *d, const mw_jv *val) {
+    if (d->nullable && mw__jv_is(val, MW_JV_NULL)) return 0;
+    switch (d->kind) {
+    case MW__S_STRING:
+        if (!mw__jv_is(val, MW_JV_STRING)) return mw__verr(v, "string_type", "Input should be a valid string");
+        return mw__vlength(v, d, mw__jv_bytes(val), val->len);
+    case MW__S_INT: return mw__vcheck_int(v, s, d, val);
+    case MW__S_NUMBER:
+        if (!mw__jv_is(val, MW_JV_NUMBER)) return mw__verr(v, "float_type", "Input should be a valid number");
+        return mw__vnum_range(v, s, d, mw_jv_num(val, 0));
+    case MW__S_BOOL:
+        return mw__jv_is(val, MW_JV_TRUE) || mw__jv_is(val, MW_JV_FALSE)
+                   ? 0
+                   : mw__verr(v, "bool_type", "Input should be a valid boolean");
+    case MW__S_ENUM:
+        return mw__jv_is(val, MW_JV_STRING) && mw__venum_has(s, d, mw__jv_bytes(val), val->len)
+                   ? 0
+                   : mw__venum_fail(v, s, d);
+    case MW__S_OBJECT: return mw__vcheck_object(v, s, d, val);
+    case MW__S_ARRAY: return mw__vcheck_array(v, s, d, val);
+    case MW__S_REF: return mw__vcheck(v, d->ref, d->ref->nodes, val);
+    default: return 0; /* any */
+    }
+}
+
+/* A declared query parameter's value for the handler (mw_arg_*). */
+typedef struct mw__arg {
+    int present; /* sent by the client */
+    long long i; /* an int, or a bool */
+    double d;    /* a number, or the int */
+    mw_str s;    /* the text, decoded */
+} mw__arg;
+
+/* Whole, valid UTF-8 (a decoded query value may hold any byte). */
+static int mw__utf8_text(const char *p, size_t n) {
+    size_t i = 0, k;
+    while (i < n) {
+        if (!(k = mw__utf8_len(p + i, p + n))) return 0;
+        i += k;
+    }
+    return 1;
+}
+
+/* A query value is text: converted to the node's type into *out, then checked. */
+static int mw__vcheck_text(mw__vctx *v, const mw__schema *s, const mw__snode *d, const char *p, size_t n,
+                           mw__arg *out) {
+    int b;
+    char num[64];
+    switch (d->kind) {
+    case MW__S_STRING:
+        if (!mw__utf8_text(p, n))
+            return mw__verr(v, "string_unicode",
+                            "Input should be a valid string, unable to parse raw data as a unicode string");
+        return mw__vlength(v, d, p, n);
+    case MW__S_INT:
+        if (!mw__parse_int64(p, n, &out->i))
+            return mw__verr(v, "int_parsing", "Input should be a valid integer, unable to parse string as an integer");
+        out->d = (double)out->i;
+        return mw__vint_range(v, s, d, out->i);
+    case MW__S_NUMBER:
+        if (!mw__is_number_text(p, n) || n >= sizeof num)
+            return mw__verr(v, "float_parsing", "Input should be a valid number, unable to parse string as a number");
+        memcpy(num, p, n);
+        num[n] = '\0';
+        out->d = mw__strtod(num);
+        if (out->d > -9.2233720368547758e18 && out->d < 9.2233720368547758e18)
+            out->i = (long long)out->d; /* as a path's */
+        return mw__vnum_range(v, s, d, out->d);
+    case MW__S_BOOL:
+        if (!mw__bool_word(p, n, &b))
+            return mw__verr(v, "bool_parsing", "Input should be a valid boolean, unable to interpret input");
+        out->i = b;
+        return 0;
+    case MW__S_ENUM: return mw__venum_has(s, d, p, n) ? 0 : mw__venum_fail(v, s, d);
+    default: return 0; /* any */
+    }
+}
+
+/* ---- compiling the schema language ---- */
+
+typedef struct mw__scomp {
+    const char *src, *p;
+    mw__schema *s;
+    mw__schema *const *named; /* the app's named schemas so far */
+    size_t nnamed;
+    const char *why, *at; /* the first error, and where */
+    int depth;
+} mw__scomp;
+
+#define MW__SNONE ((size_t)-1)
+
+static size_t mw__sfail(mw__scomp *c, const char *at, const char *why) {
+    if (!c->why) c->why = why, c->at = at;
+    return MW__SNONE;
+}
+
+static void mw__sws(mw__scomp *c) {
+    while (*c->p == ' ' || *c->p == '\t' || *c->p == '\n' || *c->p == '\r') c->p++;
+}
+
+static int mw__seat(mw__scomp *c, char ch) {
+    mw__sws(c);
+    if (*c->p != ch) return 0;
+    c->p++;
+    return 1;
+}
+
+/* The length of the name at p (a letter or '_', then letters, digits and '_'), or 0. */
+static size_t mw__sname_len(const char *p) {
+    size_t n = 0;
+    if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || *p == '_')) return 0;
+    while (mw__is_name_char((unsigned char)p[n])) n++;
+    return n;
+}
+
+static size_t mw__snode_new(mw__scomp *c, int kind) {
+    mw__schema *s = c->s;
+    mw__snode *nodes;
+    if (s->n > 0xfffffffu) return mw__sfail(c, c->p, "schema too large");
+    if (!(nodes = (mw__snode *)MW_REALLOC(s->nodes, (s->n + 1) * sizeof *nodes)))
+        return mw__sfail(c, c->p, "out of memory");
+    s->nodes = nodes;
+    memset(&nodes[s->n], 0, sizeof nodes[0]);
+    nodes[s->n].kind = (unsigned char)kind;
+    return s->n++;
+}
+
+/* Keeps n bytes in the schema's text (NUL-terminated); their offset. */
+static uint32_t mw__stext(mw__scomp *c, const char *p, size_t n) {
+    uint32_t at = (uint32_t)c->s->text.len;
+    if (mw__buf_append(&c->s->text, p, n) != 0 || mw__buf_append(&c->s->text, "", 1) != 0)
+        mw__sfail(c, c->p, "out of memory");
+    return at;
+}
+
+/* The end of the JSON value at p (a string, number, literal, array or object), found
+   by its brackets and quotes; its grammar is then mw_jv_parse's to check. */
+static const char *mw__json_extent(const char *p) {
+    int depth = 0;
+    const char *q = p;
+    do {
+        if (*q == '"') {
+            for (q++; *q && *q != '"'; q++)
+                if (*q == '\\' && q[1]) q++;
+            if (!*q) return NULL;
+            q++;
+        } else if (*q == '[' || *q == '{') {
+            depth++, q++;
+        } else if (*q == ']' || *q == '}') {
+            if (--depth < 0) return NULL;
+            q++;
+        } else if (depth) {
+            if (!*q) return NULL;
+            q++;
+        } else {
+            while (*q && (mw__is_name_char((unsigned char)*q) || *q == '-' || *q == '+' || *q == '.')) q++;
+        }
+    } while (depth);
+    return q > p ? q : NULL;
+}
+
+/* A JSON value at c->p, parsed; NULL (and the error) when it is not one. */
+static mw_jv_doc *mw__sjson(mw__scomp *c, const char *what) {
+    const char *start = c->p, *end = mw__json_extent(start);
+    mw_jv_doc *doc = end ? mw_jv_parse(start, (size_t)(end - start), NULL, NULL) : NULL;
+    if (!doc) {
+        mw__sfail(c, start, what);
+        return NULL;
+    }
+    c->p = end;
+    return doc;
+}
+
+/* A string literal at c->p (on its '"': the JSON value there is a string or nothing);
+   its decoded value joins the text. */
+static int mw__sstring(mw__scomp *c, uint32_t *at, uint32_t *len) {
+    mw_jv_doc *doc = mw__sjson(c, "invalid string literal");
+    mw_str v = mw_jv_string(mw_jv_root(doc));
+    if (doc) {
+        *at = mw__stext(c, v.ptr, v.len);
+        *len = (uint32_t)v.len;
+    }
+    mw_jv_free(doc);
+    return !c->why;
+}
+
+/* One bound of a range: its text joins the schema's text; the value in *i or *d. */
+static int mw__sbound(mw__scomp *c, const mw__snode *d, uint32_t *at, uint32_t *len, long long *i, double *f) {
+    const char *start = c->p, *stop = start, *problem, *end;
+    int integral;
+    char num[64];
+    while (*stop && *stop != ')' && !(stop[0] == '.' && stop[1] == '.'))
+        stop++; /* "1..5": the '.' is not a fraction's */
+    if (!(end = mw__jnumber_end(start, stop, &integral, &problem)))
+        return mw__sfail(c, start, "expected a number or '..' in the range"), 0;
+    if ((size_t)(end - start) >= sizeof num) return mw__sfail(c, start, "number too long"), 0;
+    if (d->kind != MW__S_NUMBER && !mw__parse_int64(start, (size_t)(end - start), i))
+        return mw__sfail(c, start, "this range takes whole numbers"), 0;
+    if (d->kind != MW__S_NUMBER && d->kind != MW__S_INT && *i < 0)
+        return mw__sfail(c, start, "a length cannot be negative"), 0;
+    memcpy(num, start, (size_t)(end - start));
+    num[end - start] = '\0';
+    *f = mw__strtod(num);
+    *at = mw__stext(c, start, (size_t)(end - start));
+    *len = (uint32_t)(end - start);
+    c->p = end;
+    return 1;
+}
+
+/* An optional range after a type: "(1..200)", "(..50)", "(0..)". */
+static int mw__srange(mw__scomp *c, size_t node) {
+    mw__snode b = c->s->nodes[node];
+    const char *open;
+    mw__sws(c);
+    if (*c->p != '(') return 1;
+    open = c->p++;
+    if (b.kind != MW__S_STRING && b.kind != MW__S_INT && b.kind != MW__S_NUMBER && b.kind != MW__S_ARRAY)
+        return mw__sfail(c, open, "a range applies to string, int, number and arrays"), 0;
+    mw__sws(c);
+    if (*c->p != '.' && !(b.has_min = (unsigned char)mw__sbound(c, &b, &b.lo, &b.lo_len, &b.imin, &b.dmin))) return 0;
+    mw__sws(c);
+    if (c->p[0] != '.' || c->p[1] != '.') return mw__sfail(c, c->p, "expected '..' in the range"), 0;
+    c->p += 2;
+    mw__sws(c);
+    if (*c->p != ')' && !(b.has_max = (unsigned char)mw__sbound(c, &b, &b.hi, &b.hi_len, &b.imax, &b.dmax))) return 0;
+    if (!mw__seat(c, ')')) return mw__sfail(c, c->p, "expected ')' to end the range"), 0;
+    if (!b.has_min && !b.has_max) return mw__sfail(c, open, "a range needs a minimum, a maximum or both"), 0;
+    if (b.has_min && b.has_max && (b.kind == MW__S_NUMBER ? b.dmin > b.dmax : b.imin > b.imax))
+        return mw__sfail(c, open, "the range's minimum is greater than its maximum"), 0;
+    c->s->nodes[node] = b;
+    return 1;
+}
+
+static size_t mw__stype(mw__scomp *c);
+static int mw__sfields(mw__scomp *c, size_t obj, char close);
+
+/* "a" | "b" | "c", and | null: the enum's values become its kids. */
+static size_t mw__senum(mw__scomp *c) {
+    size_t e = mw__snode_new(c, MW__S_ENUM), prev = MW__SNONE, lit;
+    if (e == MW__SNONE) return e;
+    do {
+        mw__sws(c);
+        if (strncmp(c->p, "null", 4) == 0 && !mw__is_name_char((unsigned char)c->p[4])) {
+            c->s->nodes[e].nullable = 1;
+            c->p += 4;
+            continue;
+        }
+        if (*c->p != '"') return mw__sfail(c, c->p, "expected a string literal or null after '|'");
+        if ((lit = mw__snode_new(c, MW__S_LITERAL)) == MW__SNONE) return lit;
+        if (!mw__sstring(c, &c->s->nodes[lit].key, &c->s->nodes[lit].key_len)) return MW__SNONE;
+        if (prev != MW__SNONE) c->s->nodes[prev].next = (uint32_t)lit;
+        prev = lit;
+        c->s->nodes[e].nkids++;
+    } while (mw__seat(c, '|'));
+    return e;
+}
+
+/* A type named by a word: a scalar, or a schema given to mw_schema earlier. */
+static size_t mw__snamed_type(mw__scomp *c) {
+    const char *start = c->p;
+    size_t n = mw__sname_len(start), k, node;
+    if (!n) return mw__sfail(c, start, "expected a type");
+    c->p += n;
+    for (k = 0; k < sizeof mw__scalar_names / sizeof mw__scalar_names[0]; k++)
+        if (strlen(mw__scalar_names[k]) == n && memcmp(start, mw__scalar_names[k], n) == 0)
+            return (node = mw__snode_new(c, MW__S_ANY + (int)k)) != MW__SNONE && mw__srange(c, node) ? node : MW__SNONE;
+    for (k = 0; k < c->nnamed; k++)
+        if (strlen(c->named[k]->name) == n && memcmp(start, c->named[k]->name, n) == 0) {
+            if ((node = mw__snode_new(c, MW__S_REF)) != MW__SNONE) c->s->nodes[node].ref = c->named[k];
+            return node;
+        }
+    return mw__sfail(c, start, "unknown type (string, int, number, bool, any, or a name given to mw_schema before)");
+}
+
+/* type := scalar [range] | enum | '{' fields '}' | '[' type ']' [range] | Name, then
+   an optional "| null". */
+static size_t mw__stype(mw__scomp *c) {
+    size_t node, item;
+    mw__sws(c);
+    if (++c->depth > MW_JSON_MAX_DEPTH) return mw__sfail(c, c->p, "nesting deeper than MW_JSON_MAX_DEPTH");
+    if (*c->p == '{') {
+        c->p++;
+        if ((node = mw__snode_new(c, MW__S_OBJECT)) == MW__SNONE || !mw__sfields(c, node, '}')) return MW__SNONE;
+    } else if (*c->p == '[') {
+        c->p++;
+        if ((node = mw__snode_new(c, MW__S_ARRAY)) == MW__SNONE || (item = mw__stype(c)) == MW__SNONE) return MW__SNONE;
+        c->s->nodes[node].nkids = 1;
+        if (!mw__seat(c, ']')) return mw__sfail(c, c->p, "expected ']' after the items' type");
+        if (!mw__srange(c, node)) return MW__SNONE;
+    } else if (*c->p == '"') {
+        return c->depth--, mw__senum(c);
+    } else if ((node = mw__snamed_type(c)) == MW__SNONE) {
+        return node;
+    }
+    c->depth--;
+    if (!mw__seat(c, '|')) return node;
+    mw__sws(c);
+    if (strncmp(c->p, "null", 4) != 0 || mw__is_name_char((unsigned char)c->p[4]))
+        return mw__sfail(c, c->p, "expected null after '|' (only enums join values with '|')");
+    c->p += 4;
+    c->s->nodes[node].nullable = 1;
+    return node;
+}
+
+/* A field's name: a word, or a string literal for any other name. */
+static int mw__sfield_name(mw__scomp *c, uint32_t *at, uint32_t *len) {
+    size_t n = mw__sname_len(c->p);
+    if (*c->p == '"') return mw__sstring(c, at, len);
+    if (!n) return mw__sfail(c, c->p, "expected a field name"), 0;
+    *at = mw__stext(c, c->p, n);
+    *len = (uint32_t)n;
+    c->p += n;
+    return !c->why;
+}
+
+static int mw__sfield_known(const mw__scomp *c, size_t obj, uint32_t at, uint32_t len) {
+    const mw__schema *s = c->s;
+    const mw__snode *f;
+    if (!s->nodes[obj].nkids) return 0;
+    for (f = s->nodes + obj + 1;; f = s->nodes + f->next) {
+        if (f->key_len == len && memcmp(mw__snode_text(s, f->key), mw__snode_text(s, at), len) == 0) return 1;
+        if (!f->next) return 0;
+    }
+}
+
+/* Whether the JSON writer can write v again (the OpenAPI document shows a default):
+   not a number past a double's range, such as 1e999. */
+static int mw__json_writable(const mw_jv *v) {
+    mw_json *j = mw_json_new();
+    int ok = j && mw_json_value(j, v) == 0 && mw_json_text(j, NULL) != NULL;
+    mw_json_free(j);
+    return ok;
+}
+
+/* "= value" after a field: JSON, checked against the field's type now. */
+static int mw__sdefault(mw__scomp *c, size_t field) {
+    const char *at;
+    mw__vctx v;
+    mw_jv_doc *doc;
+    mw__sws(c);
+    at = c->p;
+    if (!(doc = mw__sjson(c, "expected a JSON value after '='"))) return 0;
+    memset(&v, 0, sizeof v);
+    v.max = 1;
+    mw__vcheck(&v, c->s, &c->s->nodes[field], mw_jv_root(doc));
+    if (v.count || !mw__json_writable(mw_jv_root(doc))) {
+        mw_jv_free(doc);
+        return mw__sfail(c, at, v.count ? "the default does not fit the field's type" : "number out of range"), 0;
+    }
+    c->s->nodes[field].def = doc;
+    c->s->nodes[field].optional = 1;
+    return 1;
+}
+
+/* fields := field {',' field} [',' '...']; field := key ['?'] ':' type ['=' default].
+   close is '}', or '\0' for a query's field list. */
+static int mw__sfields(mw__scomp *c, size_t obj, char close) {
+    size_t prev = MW__SNONE, field;
+    mw__sws(c);
+    if (*c->p == close) return c->p += close != '\0', 1;
+    for (;;) {
+        uint32_t key = 0, key_len = 0;
+        const char *name_at, *type_at;
+        int optional;
+        mw__sws(c);
+        if (strncmp(c->p, "...", 3) == 0) {
+            c->s->nodes[obj].open = 1;
+            c->p += 3;
+            mw__sws(c);
+            if (*c->p != close) return mw__sfail(c, c->p, "'...' must be the last item of the field list"), 0;
+            break;
+        }
+        name_at = c->p;
+        if (!mw__sfield_name(c, &key, &key_len)) return 0;
+        if (mw__sfield_known(c, obj, key, key_len)) return mw__sfail(c, name_at, "duplicate field name"), 0;
+        optional = mw__seat(c, '?');
+        if (!mw__seat(c, ':')) return mw__sfail(c, c->p, "expected ':' after field name"), 0;
+        mw__sws(c);
+        type_at = c->p;
+        if ((field = mw__stype(c)) == MW__SNONE) return 0;
+        if (!close && c->s->nodes[field].kind > MW__S_ENUM) /* a query's values are text */
+            return mw__sfail(c, type_at, "a query parameter is string, int, number, bool, any or an enum"), 0;
+        c->s->nodes[field].key = key;
+        c->s->nodes[field].key_len = key_len;
+        c->s->nodes[field].optional = (unsigned char)optional;
+        if (mw__seat(c, '=') && !mw__sdefault(c, field)) return 0;
+        if (prev != MW__SNONE) c->s->nodes[prev].next = (uint32_t)field;
+        prev = field;
+        c->s->nodes[obj].nkids++;
+        if (mw__seat(c, ',')) continue;
+        mw__sws(c);
+        if (*c->p == close) break;
+        return mw__sfail(c, c->p, close ? "expected ',' or '}' after a field" : "expected ',' between fields"), 0;
+    }
+    if (close) c->p++;
+    return 1;
+}
+
+/* Compiles a schema (fields_only: a query's field list, unknown parameters allowed);
+   NULL with *why and the 1-based *column of the problem. */
+static mw__schema *mw__schema_compile(const char *src, int fields_only, mw__schema *const *named, size_t nnamed,
+                                      const char **why, size_t *column) {
+    mw__scomp c;
+    memset(&c, 0, sizeof c);
+    c.src = c.p = src;
+    c.named = named;
+    c.nnamed = nnamed;
+    if (!(c.s = (mw__schema *)MW_MALLOC(sizeof *c.s))) {
+        *why = "out of memory";
+        *column = 1;
+        return NULL;
+    }
+    memset(c.s, 0, sizeof *c.s);
+    if (fields_only) {
+        if (mw__snode_new(&c, MW__S_OBJECT) != MW__SNONE && mw__sfields(&c, 0, '\0')) c.s->nodes[0].open = 1;
+    } else if (mw__stype(&c) != MW__SNONE) {
+        mw__sws(&c);
+        if (*c.p) mw__sfail(&c, c.p, "unexpected text after the schema");
+    }
+    if (!c.why) return c.s;
+    *why = c.why;
+    *column = (size_t)(c.at - src) + 1;
+    mw__schema_free(c.s);
+    return NULL;
+}
+
+/* ---- a request against its route's declaration ---- */
+
+/* A route's declaration, compiled (mw_route_op). */
+typedef struct mw__op {
+    char *summary, *description, *tags;
+    mw__schema *query, *body;
+    mw__arg *defaults; /* a query field's default, by the field's place in the list */
+    size_t nquery;
+    size_t nresponses;
+    int statuses[MW_OP_MAX_RESPONSES];
+    char *descriptions[MW_OP_MAX_RESPONSES];
+    mw__schema *schemas[MW_OP_MAX_RESPONSES];
+} mw__op;
+
+static void mw__op_free(mw__op *op) {
+    size_t i;
+    if (!op) return;
+    MW_FREE(op->summary);
+    MW_FREE(op->description);
+    MW_FREE(op->tags);
+    mw__schema_free(op->query);
+    mw__schema_free(op->body);
+    MW_FREE(op->defaults);
+    for (i = 0; i < op->nresponses; i++) {
+        MW_FREE(op->descriptions[i]);
+        mw__schema_free(op->schemas[i]);
+    }
+    MW_FREE(op);
+}
+
+/* The last value of a query parameter named name (as FastAPI reads one), or 0. */
+static int mw__query_last(const mw_req *rq, const char *name, mw_str *out) {
+    mw_str all, n, v;
+    size_t pos = 0;
+    int found = 0;
+    all.ptr = rq->query;
+    all.len = rq->head->query_len;
+    while (mw__next_pair(all, &pos, &n, &v))
+        if (mw__form_name_is(n, name)) *out = v, found = 1;
+    return found;
+}
+
+/* Each declared query parameter: converted, checked, kept in rq->args for mw_arg_*. */
+static void mw__validate_query(mw_req *rq, const mw__op *op, mw__vctx *v) {
+    const mw__schema *s = op->query;
+    const mw__snode *f;
+    size_t k = 0;
+    if (!(rq->args = (mw__arg *)mw__arena_alloc(rq->arena, op->nquery * sizeof(mw__arg) + 1))) return;
+    for (f = s->nodes[0].nkids ? s->nodes + 1 : NULL; f; f = f->next ? s->nodes + f->next : NULL, k++) {
+        const char *name = mw__snode_text(s, f->key);
+        mw__arg *a = &rq->args[k];
+        mw_str raw;
+        *a = op->defaults[k];
+        if (!mw__query_last(rq, name, &raw)) {
+            if (!f->optional) {
+                mw__vpush(v, name, f->key_len, 0);
+                mw__verr(v, "missing", "Field required");
+                v->depth--;
+            }
+            continue;
+        }
+        a->present = 1;
+        a->s.ptr = mw__form_decode(rq->arena, raw);
+        a->s.len = a->s.ptr ? strlen(a->s.ptr) : 0;
+        mw__vpush(v, name, f->key_len, 0);
+        mw__vcheck_text(v, s, f, a->s.ptr ? a->s.ptr : "", a->s.len, a);
+        v->depth--;
+    }
+}
+
+/* application/json, or a type with the +json suffix (RFC 6839 §3.1). */
+static int mw__is_json_media(const char *ct) {
+    size_t n = strcspn(ct, "; \t");
+    return mw__ieq(ct, n, "application/json") ||
+           (n > 17 && mw__ieq(ct, 12, "application/") && mw__ieq(ct + n - 5, 5, "+json"));
+}
+
+/* The body: present, JSON, and of the declared schema. Returns 0 after recording a
+   415 or a 400 (malformed JSON, with its offset) for the request. */
+static int mw__validate_body(mw_req *rq, const mw__op *op, mw__vctx *v) {
+    const char *ct = mw_header(rq, "Content-Type");
+    const mw_jv *json;
+    if (!rq->body_len) {
+        mw__verr(v, "missing", "Field required");
+        return 1;
+    }
+    /* RFC 9110 §15.5.16: a body in a format the route does not take (a missing
+       Content-Type is read as JSON, as FastAPI reads it) */
+    if (ct && !mw__is_json_media(ct)) {
+        mw__req_fail(rq, 415, "the body must be JSON (Content-Type: application/json)", -1);
+        return 0;
+    }
+    if (!(json = mw_req_json(rq))) return 0;
+    mw__vcheck(v, op->body, op->body->nodes, json);
+    return 1;
+}
+
+/* {"status":422,"error":"Unprocessable Content","detail":[{"loc":[...],"msg":...,"type":...}]} */
+static void mw__respond_invalid(mw_res *rs, const mw__vctx *v) {
+    mw_json *j = mw_json_begin(rs, 422);
+    const mw__verror *e;
+    size_t k;
+    mw_json_object(j);
+    mw_json_key_int(j, "status", 422);
+    mw_json_key_string(j, "error", mw__reason(422));
+    mw_json_key(j, "detail");
+    mw_json_array(j);
+    for (e = v->first; e; e = e->next) {
+        mw_json_object(j);
+        mw_json_key(j, "loc");
+        mw_json_array(j);
+        for (k = 0; k < e->nloc; k++) {
+            if (e->loc[k].key) mw_json_stringn(j, e->loc[k].key, e->loc[k].len);
+            else mw_json_int(j, (int64_t)e->loc[k].index);
+        }
+        mw_json_close(j);
+        mw_json_key_string(j, "msg", e->msg);
+        mw_json_key_string(j, "type", e->type);
+        mw_json_close(j);
+    }
+    mw_json_end(j);
+}
+
+/* Checks a request against its route's declaration. Returns 1 when the handler may
+   run; 0 when the answer is given (422) or recorded (400, 415: rq->fail_status). */
+static int mw__validate_request(mw_req *rq, mw_res *rs, const mw__op *op, size_t max_errors) {
+    mw__vctx v;
+    v.arena = rq->arena;
+    v.depth = 0;
+    v.first = v.last = NULL;
+    v.count = 0;
+    v.max = max_errors;
+    if (op->query) {
+        mw__vpush(&v, "query", 5, 0);
+        mw__validate_query(rq, op, &v);
+        v.depth--;
+    }
+    if (op->body) {
+        mw__vpush(&v, "body", 4, 0);
+        if (!mw__validate_body(rq, op, &v)) return 0;
+        v.depth--;
+    }
+    if (!v.count) return 1;
+    mw__respond_invalid(rs, &v);
+    return 0;
+}
+
+/* ---------------------------------------------------------------------------
    crypto: SHA-256 (FIPS 180-4), HMAC-SHA256 (RFC 2104), base64 and base64url
    (RFC 4648), for signed cookies and tokens; SHA-1 for the WebSocket handshake
    --------------------------------------------------------------------------- */
@@ -5379,6 +6405,8 @@ struct mw_app {
     mw__node root;
     mw__route **routes; /* every route in registration order */
     size_t nroutes;
+    mw__schema **schemas; /* named with mw_schema, in registration order */
+    size_t nschemas;
     mw__limits limits;
     mw__logger log;
     void *userdata;
@@ -7575,6 +8603,7 @@ static void mw__req_start(mw__worker *w, const char *body, size_t body_len) {
     rq->json_parsed = 0;
     rq->json = NULL;
     rq->prefix_path.ptr = NULL;
+    rq->args = NULL;
     for (i = 0; i < (size_t)w->app->nexts; i++) rq->ext[i] = NULL;
     rq->json_block = &w->json;
 }
@@ -7774,7 +8803,12 @@ static void mw__answer_path(mw__worker *w, int slot) {
         mw_error(&w->res, 400, why);
     } else {
         w->req.route = w->res.route = m.route;
-        if (!w->app->has_before || mw__run_before_hooks(w) == MW_NEXT) m.route->handler(&w->req, &w->res);
+        /* a declared route's inputs are checked after the before hooks (an auth hook
+           answers first) and before the handler */
+        if ((!w->app->has_before || mw__run_before_hooks(w) == MW_NEXT) &&
+            (!m.route->op ||
+             mw__validate_request(&w->req, &w->res, m.route->op, (size_t)w->app->limits.v[MW_LIMIT_VALIDATION_ERRORS])))
+            m.route->handler(&w->req, &w->res);
         mw__exts_request_end(w->app, &w->req);
         /* a malformed body or a failed extension answers for the handler, which may
            simply have returned: that is no mistake of its own */
@@ -8878,9 +9912,12 @@ void mw_app_free(mw_app *app) {
     mw__node_clear(&app->root);
     for (i = 0; i < app->nroutes; i++) {
         MW_FREE(app->routes[i]->pattern);
+        mw__op_free(app->routes[i]->op);
         MW_FREE(app->routes[i]);
     }
     MW_FREE(app->routes);
+    for (i = 0; i < app->nschemas; i++) mw__schema_free(app->schemas[i]);
+    MW_FREE(app->schemas);
     mw__middleware_free(app);
     mw__buf_free(&app->wakes);
     mw__logger_free(&app->log);
@@ -9000,6 +10037,142 @@ int mw_route_with(mw_app *app, const char *method, const char *pattern, mw_handl
     return rc;
 }
 
+/* ---- declared routes and named schemas ---- */
+
+/* A copy of an optional text; *failed is set when there was one and no memory. */
+static char *mw__copy_optional(const char *s, int *failed) {
+    char *d = mw__strdup_or_null(s);
+    if (s && !d) *failed = 1;
+    return d;
+}
+
+/* Compiles one part of a declaration (NULL: not declared); a failure is one line that
+   names the route, the part and the column. */
+static int mw__op_part(mw_app *app, const char *route, const char *part, const char *src, int fields_only,
+                       mw__schema **out) {
+    const char *why = "out of memory";
+    size_t column = 1;
+    if (!src) return 1;
+    if ((*out = mw__schema_compile(src, fields_only, app->schemas, app->nschemas, &why, &column)) != NULL) return 1;
+    mw__log(&app->log, MW_LOG_ERROR, "%s: %s, column %lu: %s", route, part, (unsigned long)column, why);
+    return 0;
+}
+
+/* Each query field's value when it is absent: its default, or nothing. */
+static int mw__op_defaults(mw__op *op) {
+    const mw__schema *s = op->query;
+    const mw__snode *f;
+    size_t k = 0;
+    op->nquery = s ? s->nodes[0].nkids : 0;
+    if (!(op->defaults = (mw__arg *)MW_MALLOC((op->nquery + 1) * sizeof(mw__arg)))) return 0;
+    memset(op->defaults, 0, (op->nquery + 1) * sizeof(mw__arg));
+    for (f = op->nquery ? s->nodes + 1 : NULL; f; f = f->next ? s->nodes + f->next : NULL, k++) {
+        const mw_jv *d = mw_jv_root(f->def);
+        if (!d) continue;
+        op->defaults[k].i = f->kind == MW__S_BOOL ? mw_jv_bool(d, 0) : mw_jv_int(d, 0);
+        op->defaults[k].d = mw_jv_num(d, 0);
+        op->defaults[k].s = mw_jv_string(d);
+    }
+    return 1;
+}
+
+static int mw__op_responses(mw_app *app, const char *route, const mw_op *op, mw__op *out) {
+    size_t i;
+    int failed = 0;
+    for (i = 0; i < MW_OP_MAX_RESPONSES && op->responses[i].status; i++) {
+        const mw_response_doc *r = &op->responses[i];
+        char part[40];
+        if (r->status < 100 || r->status > 599) {
+            mw__log(&app->log, MW_LOG_ERROR, "%s: response status %d is not 100-599", route, r->status);
+            return 0;
+        }
+        out->statuses[i] = r->status;
+        out->descriptions[i] = mw__copy_optional(r->description, &failed);
+        out->nresponses = i + 1;
+        snprintf(part, sizeof part, "response %d schema", r->status);
+        if (failed || !mw__op_part(app, route, part, r->schema, 0, &out->schemas[i])) return 0;
+    }
+    return 1;
+}
+
+/* A declaration compiled for a route ("POST /notes" names it in error lines), or NULL. */
+static mw__op *mw__op_compile(mw_app *app, const char *route, const mw_op *op) {
+    mw__op *out = (mw__op *)MW_MALLOC(sizeof *out);
+    int failed = 0;
+    if (!out) return NULL;
+    memset(out, 0, sizeof *out);
+    out->summary = mw__copy_optional(op->summary, &failed);
+    out->description = mw__copy_optional(op->description, &failed);
+    out->tags = mw__copy_optional(op->tags, &failed);
+    if (failed || !mw__op_part(app, route, "query", op->query, 1, &out->query) ||
+        !mw__op_part(app, route, "body schema", op->body, 0, &out->body) || !mw__op_responses(app, route, op, out) ||
+        !mw__op_defaults(out)) {
+        mw__op_free(out);
+        return NULL;
+    }
+    return out;
+}
+
+int mw_route_op(mw_app *app, const char *method, const char *pattern, mw_handler h, const mw_op *op) {
+    char route[256];
+    mw__op *compiled;
+    int rc;
+    if (!app) return MW_EINVAL;
+    if (!op || !method || !pattern) return mw_route_with(app, method, pattern, h, op ? op->data : NULL);
+    snprintf(route, sizeof route, "%s %s", method, pattern);
+    if (!(compiled = mw__op_compile(app, route, op))) return app->setup_errors++, MW_EINVAL;
+    if ((rc = mw_route_with(app, method, pattern, h, op->data)) != 0) {
+        mw__op_free(compiled);
+        return rc;
+    }
+    app->routes[app->nroutes - 1]->op = compiled;
+    return 0;
+}
+
+static const mw__schema *mw__schema_named(const mw_app *app, const char *name) {
+    size_t i;
+    for (i = 0; i < app->nschemas; i++)
+        if (strcmp(app->schemas[i]->name, name) == 0) return app->schemas[i];
+    return NULL;
+}
+
+/* Why a name cannot be a schema's, or NULL. */
+static const char *mw__schema_name_problem(const mw_app *app, const char *name) {
+    size_t k;
+    static const char *const reserved[] = {"ValidationError", "HTTPValidationError", "HTTPError"};
+    if (mw__sname_len(name) != strlen(name)) return "a schema's name is a letter or '_', then letters, digits and '_'";
+    for (k = 0; k < 3; k++)
+        if (strcmp(name, reserved[k]) == 0) return "the OpenAPI document names its error schemas so";
+    for (k = 0; k < sizeof mw__scalar_names / sizeof mw__scalar_names[0]; k++)
+        if (strcmp(name, mw__scalar_names[k]) == 0) return "a schema's name cannot be a type's";
+    return mw__schema_named(app, name) ? "a schema has this name already" : NULL;
+}
+
+int mw_schema(mw_app *app, const char *name, const char *schema) {
+    mw__schema *s = NULL, **list;
+    const char *why = "invalid argument";
+    size_t column = 1;
+    if (!app) return MW_EINVAL;
+    if (app->serving) return MW_ESTATE;
+    if (name && schema && (why = mw__schema_name_problem(app, name)) == NULL &&
+        (s = mw__schema_compile(schema, 0, app->schemas, app->nschemas, &why, &column)) != NULL) {
+        list = (mw__schema **)MW_REALLOC(app->schemas, (app->nschemas + 1) * sizeof *list);
+        if (list) app->schemas = list;
+        if (list && (s->name = mw__strndup(name, strlen(name))) != NULL) {
+            app->schemas[app->nschemas++] = s;
+            return 0;
+        }
+        mw__schema_free(s);
+        mw__log(&app->log, MW_LOG_ERROR, "schema %s: out of memory", name);
+    } else if (!s && name && schema && !mw__schema_name_problem(app, name)) {
+        mw__log(&app->log, MW_LOG_ERROR, "schema %s, column %lu: %s", name, (unsigned long)column, why);
+    } else {
+        mw__log(&app->log, MW_LOG_ERROR, "schema %s: %s", name ? name : "(null)", why);
+    }
+    app->setup_errors++;
+    return MW_EINVAL;
+}
+
 int mw_get(mw_app *app, const char *pattern, mw_handler h) { return mw_route(app, "GET", pattern, h); }
 int mw_post(mw_app *app, const char *pattern, mw_handler h) { return mw_route(app, "POST", pattern, h); }
 int mw_put(mw_app *app, const char *pattern, mw_handler h) { return mw_route(app, "PUT", pattern, h); }
@@ -9040,6 +10213,507 @@ const char *mw_param(const mw_req *rq, const char *name) {
     for (i = 0; i < rq->nparams; i++)
         if (strcmp(rq->param_names[i], name) == 0) return rq->param_values[i];
     return NULL;
+}
+
+/* A declared query parameter's value, once the request was checked; else NULL. */
+static const mw__arg *mw__query_arg(const mw_req *rq, const char *name) {
+    const mw__op *op = rq && rq->route ? rq->route->op : NULL;
+    const mw__schema *s;
+    const mw__snode *f;
+    size_t k = 0;
+    if (!op || !op->query || !rq->args || !name) return NULL;
+    s = op->query;
+    for (f = op->nquery ? s->nodes + 1 : NULL; f; f = f->next ? s->nodes + f->next : NULL, k++)
+        if (strcmp(mw__snode_text(s, f->key), name) == 0) return &rq->args[k];
+    return NULL;
+}
+
+/* A path parameter is typed by its pattern ({id:int}), which the router held it to. */
+static const char *mw__path_arg(const mw_req *rq, const char *name) { return rq && name ? mw_param(rq, name) : NULL; }
+
+long long mw_arg_int(const mw_req *rq, const char *name) {
+    const char *p = mw__path_arg(rq, name);
+    const mw__arg *a = p ? NULL : mw__query_arg(rq, name);
+    long long i;
+    if (p) return mw__parse_int64(p, strlen(p), &i) ? i : (long long)mw_arg_num(rq, name);
+    return a ? a->i : 0;
+}
+
+double mw_arg_num(const mw_req *rq, const char *name) {
+    const char *p = mw__path_arg(rq, name);
+    const mw__arg *a = p ? NULL : mw__query_arg(rq, name);
+    if (p) return mw__is_number_text(p, strlen(p)) ? mw__strtod(p) : 0;
+    return a ? a->d : 0;
+}
+
+int mw_arg_bool(const mw_req *rq, const char *name) {
+    const char *p = mw__path_arg(rq, name);
+    const mw__arg *a = p ? NULL : mw__query_arg(rq, name);
+    int b = 0;
+    if (p) return mw__bool_word(p, strlen(p), &b) ? b : 0;
+    return a ? (int)a->i : 0;
+}
+
+mw_str mw_arg_str(const mw_req *rq, const char *name) {
+    const char *p = mw__path_arg(rq, name);
+    const mw__arg *a = p ? NULL : mw__query_arg(rq, name);
+    mw_str s = {NULL, 0};
+    if (p) s.ptr = p, s.len = strlen(p);
+    else if (a) s = a->s;
+    return s;
+}
+
+int mw_arg_present(const mw_req *rq, const char *name) {
+    const mw__arg *a;
+    if (mw__path_arg(rq, name)) return 1;
+    return (a = mw__query_arg(rq, name)) != NULL && a->present;
+}
+
+/* ---------------------------------------------------------------------------
+   openapi: GET /openapi.json, an OpenAPI 3.1 document made from the route table (every
+   route once per method, with its declaration) the first time it is asked for, once
+   every route is registered: routes do not change while serving.
+   --------------------------------------------------------------------------- */
+#define MW__OPENAPI_REF "#/components/schemas/"
+
+typedef struct mw__openapi {
+    char *title, *version;
+    pthread_mutex_t lock; /* the first requests may come together */
+    mw__buf doc;
+    size_t routes_seen; /* the route count the document was made for (the test client may add more) */
+} mw__openapi;
+
+static void mw__openapi_free(void *state) {
+    mw__openapi *o = (mw__openapi *)state;
+    MW_FREE(o->title);
+    MW_FREE(o->version);
+    mw__buf_free(&o->doc);
+    pthread_mutex_destroy(&o->lock);
+    MW_FREE(o);
+}
+
+static const mw__ext mw__openapi_ext = {NULL, mw__openapi_free};
+
+/* A pattern in OpenAPI's form: ":id", "{id:int}" and "*path" become "{id}" and "{path}". */
+static void mw__openapi_path(const char *pattern, mw__buf *out) {
+    const char *p = pattern;
+    out->len = 0;
+    while (*p == '/') {
+        const char *seg = p + 1, *e = strchr(seg, '/');
+        size_t len = e ? (size_t)(e - seg) : strlen(seg);
+        mw__segment sg;
+        char text[160];
+        mw__buf_puts(out, "/");
+        if (mw__parse_segment(seg, len, e == NULL, &sg, text, sizeof text) == NULL && sg.kind != MW__SEG_STATIC) {
+            mw__buf_puts(out, "{");
+            mw__buf_append(out, sg.name, sg.len);
+            mw__buf_puts(out, "}");
+        } else {
+            mw__buf_append(out, seg, len);
+        }
+        p = seg + len;
+    }
+    mw__buf_append(out, "", 1);
+}
+
+static void mw__openapi_type(mw_json *j, const char *type, int nullable) {
+    mw_json_key(j, "type");
+    if (!nullable) {
+        mw_json_string(j, type);
+        return;
+    }
+    mw_json_array(j);
+    mw_json_string(j, type);
+    mw_json_string(j, "null");
+    mw_json_close(j);
+}
+
+static void mw__openapi_bounds(mw_json *j, const mw__schema *s, const mw__snode *d, const char *lo, const char *hi) {
+    if (d->has_min) mw_json_key(j, lo), mw__json_scalar(j, mw__snode_text(s, d->lo), d->lo_len);
+    if (d->has_max) mw_json_key(j, hi), mw__json_scalar(j, mw__snode_text(s, d->hi), d->hi_len);
+}
+
+static void mw__openapi_schema(mw_json *j, const mw__schema *s, const mw__snode *d);
+
+static void mw__openapi_object(mw_json *j, const mw__schema *s, const mw__snode *d) {
+    const mw__snode *f;
+    mw__openapi_type(j, "object", d->nullable);
+    mw_json_key(j, "properties");
+    mw_json_object(j);
+    for (f = d->nkids ? d + 1 : NULL; f; f = f->next ? s->nodes + f->next : NULL) {
+        mw__json_key_n(j, mw__snode_text(s, f->key), f->key_len);
+        mw__openapi_schema(j, s, f);
+    }
+    mw_json_close(j);
+    mw_json_key(j, "required");
+    mw_json_array(j);
+    for (f = d->nkids ? d + 1 : NULL; f; f = f->next ? s->nodes + f->next : NULL)
+        if (!f->optional) mw_json_stringn(j, mw__snode_text(s, f->key), f->key_len);
+    mw_json_close(j);
+    if (!d->open) mw_json_key_bool(j, "additionalProperties", 0);
+}
+
+static void mw__openapi_enum(mw_json *j, const mw__schema *s, const mw__snode *d) {
+    const mw__snode *lit;
+    uint32_t k;
+    mw__openapi_type(j, "string", d->nullable);
+    mw_json_key(j, "enum");
+    mw_json_array(j);
+    for (lit = d + 1, k = 0; k < d->nkids; lit = s->nodes + lit->next, k++)
+        mw_json_stringn(j, mw__snode_text(s, lit->key), lit->key_len);
+    if (d->nullable) mw_json_null(j);
+    mw_json_close(j);
+}
+
+/* A node as JSON Schema 2020-12 (what OpenAPI 3.1 uses); a named schema by $ref. */
+static void mw__openapi_schema(mw_json *j, const mw__schema *s, const mw__snode *d) {
+    char ref[sizeof MW__OPENAPI_REF + 256];
+    static const char *const types[] = {"", "string", "integer", "number", "boolean"};
+    mw_json_object(j);
+    if (d->kind == MW__S_REF) {
+        snprintf(ref, sizeof ref, "%s%.255s", MW__OPENAPI_REF, d->ref->name);
+        if (d->nullable) {
+            mw_json_key(j, "anyOf");
+            mw_json_array(j);
+            mw_json_object(j);
+        }
+        mw_json_key_string(j, "$ref", ref);
+        if (d->nullable) {
+            mw_json_close(j);
+            mw_json_object(j);
+            mw_json_key_string(j, "type", "null");
+            mw_json_close(j);
+            mw_json_close(j);
+        }
+    } else if (d->kind == MW__S_ENUM) {
+        mw__openapi_enum(j, s, d);
+    } else if (d->kind == MW__S_OBJECT) {
+        mw__openapi_object(j, s, d);
+    } else if (d->kind == MW__S_ARRAY) {
+        mw__openapi_type(j, "array", d->nullable);
+        mw_json_key(j, "items");
+        mw__openapi_schema(j, s, d + 1);
+        mw__openapi_bounds(j, s, d, "minItems", "maxItems");
+    } else if (d->kind != MW__S_ANY) {
+        mw__openapi_type(j, types[d->kind], d->nullable);
+        if (d->kind == MW__S_STRING) mw__openapi_bounds(j, s, d, "minLength", "maxLength");
+        else mw__openapi_bounds(j, s, d, "minimum", "maximum");
+    }
+    if (d->def) mw_json_key(j, "default"), mw_json_value(j, mw_jv_root(d->def));
+    mw_json_close(j);
+}
+
+static void mw__openapi_ref(mw_json *j, const char *key, const char *where, const char *name) {
+    char ref[64];
+    snprintf(ref, sizeof ref, "#/components/%s/%s", where, name);
+    mw_json_key(j, key);
+    mw_json_object(j);
+    mw_json_key_string(j, "$ref", ref);
+    mw_json_close(j);
+}
+
+/* "content": {"application/json": {"schema": ...}} */
+static void mw__openapi_content(mw_json *j, const mw__schema *s) {
+    mw_json_key(j, "content");
+    mw_json_object(j);
+    mw_json_key(j, "application/json");
+    mw_json_object(j);
+    mw_json_key(j, "schema");
+    mw__openapi_schema(j, s, s->nodes);
+    mw_json_close(j);
+    mw_json_close(j);
+}
+
+static void mw__openapi_parameters(mw_json *j, const mw__route *r) {
+    static const char *const types[] = {"integer", "number", "boolean"};
+    const mw__schema *q = r->op ? r->op->query : NULL;
+    const char *p = r->pattern;
+    const mw__snode *f;
+    mw_json_key(j, "parameters");
+    mw_json_array(j);
+    while (*p == '/') {
+        const char *seg = p + 1, *e = strchr(seg, '/');
+        size_t len = e ? (size_t)(e - seg) : strlen(seg);
+        mw__segment sg;
+        char text[160];
+        p = seg + len;
+        if (mw__parse_segment(seg, len, e == NULL, &sg, text, sizeof text) != NULL || sg.kind == MW__SEG_STATIC)
+            continue;
+        mw_json_object(j);
+        mw_json_key(j, "name");
+        mw_json_stringn(j, sg.name, sg.len);
+        mw_json_key_string(j, "in", "path");
+        mw_json_key_bool(j, "required", 1);
+        mw_json_key(j, "schema");
+        mw_json_object(j);
+        mw_json_key_string(j, "type", sg.kind >= MW__SEG_INT ? types[sg.kind - MW__SEG_INT] : "string");
+        mw_json_close(j);
+        mw_json_close(j);
+    }
+    for (f = q && q->nodes[0].nkids ? q->nodes + 1 : NULL; f; f = f->next ? q->nodes + f->next : NULL) {
+        mw_json_object(j);
+        mw_json_key(j, "name");
+        mw_json_stringn(j, mw__snode_text(q, f->key), f->key_len);
+        mw_json_key_string(j, "in", "query");
+        mw_json_key_bool(j, "required", !f->optional);
+        mw_json_key(j, "schema");
+        mw__openapi_schema(j, q, f);
+        mw_json_close(j);
+    }
+    mw_json_close(j);
+}
+
+static int mw__op_documents(const mw__op *op, int status) {
+    size_t i;
+    for (i = 0; op && i < op->nresponses; i++)
+        if (op->statuses[i] == status) return 1;
+    return 0;
+}
+
+/* The answers microweb itself may give for the operation, unless it documents them. */
+static void mw__openapi_automatic(mw_json *j, const mw__route *r) {
+    const mw__op *op = r->op;
+    if (!mw__op_documents(op, 400)) mw__openapi_ref(j, "400", "responses", "BadRequest");
+    if (strpbrk(r->pattern, ":{*") && !mw__op_documents(op, 404)) mw__openapi_ref(j, "404", "responses", "NotFound");
+    if (op && op->body && !mw__op_documents(op, 415)) mw__openapi_ref(j, "415", "responses", "UnsupportedMediaType");
+    if (op && (op->body || op->query) && !mw__op_documents(op, 422))
+        mw__openapi_ref(j, "422", "responses", "ValidationError");
+}
+
+static void mw__openapi_responses(mw_json *j, const mw__route *r) {
+    const mw__op *op = r->op;
+    size_t i;
+    char status[8];
+    mw_json_key(j, "responses");
+    mw_json_object(j);
+    for (i = 0; op && i < op->nresponses; i++) {
+        snprintf(status, sizeof status, "%d", op->statuses[i]);
+        mw_json_key(j, status);
+        mw_json_object(j);
+        mw_json_key_string(j, "description", op->descriptions[i] ? op->descriptions[i] : mw__reason(op->statuses[i]));
+        if (op->schemas[i]) mw__openapi_content(j, op->schemas[i]);
+        mw_json_close(j);
+    }
+    if (!op || !op->nresponses) {
+        mw_json_key(j, "200");
+        mw_json_object(j);
+        mw_json_key_string(j, "description", "OK");
+        mw_json_close(j);
+    }
+    mw__openapi_automatic(j, r);
+    mw_json_close(j);
+}
+
+/* "notes, admin" -> ["notes", "admin"] */
+static void mw__openapi_tags(mw_json *j, const char *tags) {
+    mw_json_key(j, "tags");
+    mw_json_array(j);
+    while (*tags) {
+        size_t n;
+        tags += strspn(tags, ", ");
+        n = strcspn(tags, ",");
+        while (n && tags[n - 1] == ' ') n--;
+        if (n) mw_json_stringn(j, tags, n);
+        tags += n;
+        tags += strcspn(tags, ",");
+    }
+    mw_json_close(j);
+}
+
+static void mw__openapi_operation(mw_json *j, const mw__route *r, const char *method) {
+    const mw__op *op = r->op;
+    mw_json_key(j, method);
+    mw_json_object(j);
+    if (op && op->summary) mw_json_key_string(j, "summary", op->summary);
+    if (op && op->description) mw_json_key_string(j, "description", op->description);
+    if (op && op->tags) mw__openapi_tags(j, op->tags);
+    mw__openapi_parameters(j, r);
+    if (op && op->body) {
+        mw_json_key(j, "requestBody");
+        mw_json_object(j);
+        mw_json_key_bool(j, "required", 1);
+        mw__openapi_content(j, op->body);
+        mw_json_close(j);
+    }
+    mw__openapi_responses(j, r);
+    mw_json_close(j);
+}
+
+/* Whether a route of its own takes method slot m on the path (not an mw_any one). */
+static int mw__openapi_taken(const mw_app *app, char *const *paths, const char *path, int m) {
+    size_t i;
+    for (i = 0; i < app->nroutes; i++)
+        if (app->routes[i]->slot == m && strcmp(paths[i], path) == 0) return 1;
+    return 0;
+}
+
+/* The operations of one path, routes in registration order; a method is documented
+   once (an mw_any route stands for the methods no other route of the path takes). */
+static void mw__openapi_path_item(mw_json *j, const mw_app *app, char *const *paths, size_t first) {
+    static const char *const lower[MW__M_SLOTS] = {"get", "head", "post", "put", "patch", "delete", "options", ""};
+    static const unsigned any =
+        1u << MW__M_GET | 1u << MW__M_POST | 1u << MW__M_PUT | 1u << MW__M_PATCH | 1u << MW__M_DELETE;
+    unsigned done = 0;
+    size_t i;
+    int m;
+    mw_json_object(j);
+    for (i = first; i < app->nroutes; i++) {
+        const mw__route *r = app->routes[i];
+        unsigned slots = r->slot == MW__M_ANY ? any : 1u << r->slot;
+        if (strcmp(paths[i], paths[first]) != 0) continue;
+        for (m = 0; m < MW__M_ANY; m++) {
+            if (!(slots & (1u << m)) || (done & (1u << m))) continue;
+            if (r->slot == MW__M_ANY && mw__openapi_taken(app, paths, paths[first], m)) continue;
+            done |= 1u << m;
+            mw__openapi_operation(j, r, lower[m]);
+        }
+    }
+    mw_json_close(j);
+}
+
+/* The answers every microweb app may give, and their bodies' schemas. */
+static const char mw__openapi_error_schemas[] =
+    "{\"ValidationError\":{\"type\":\"object\",\"properties\":{\"loc\":{\"type\":\"array\",\"items\":{\"anyOf\":"
+    "[{\"type\":\"string\"},{\"type\":\"integer\"}]}},\"msg\":{\"type\":\"string\"},\"type\":{\"type\":\"string\"}},"
+    "\"required\":[\"loc\",\"msg\",\"type\"]},"
+    "\"HTTPValidationError\":{\"type\":\"object\",\"properties\":{\"status\":{\"const\":422},\"error\":{\"type\":"
+    "\"string\"},\"detail\":{\"type\":\"array\",\"items\":{\"$ref\":\"#/components/schemas/ValidationError\"}}},"
+    "\"required\":[\"status\",\"error\",\"detail\"]},"
+    "\"HTTPError\":{\"type\":\"object\",\"properties\":{\"status\":{\"type\":\"integer\"},\"error\":{\"type\":"
+    "\"string\"},\"detail\":{\"type\":\"string\"},\"offset\":{\"type\":\"integer\",\"description\":\"where a "
+    "malformed JSON body went wrong, in bytes\"}},\"required\":[\"status\",\"error\",\"detail\"]}}";
+
+#define MW__OPENAPI_ERROR(name, text, schema)                                                             \
+    "\"" name "\":{\"description\":\"" text "\",\"content\":{\"application/json\":{\"schema\":{\"$ref\":" \
+    "\"#/components/schemas/" schema "\"}}}}"
+static const char mw__openapi_error_responses[] = "{" MW__OPENAPI_ERROR(
+    "BadRequest", "Malformed request, or malformed JSON body (detail and offset say where)",
+    "HTTPError") "," MW__OPENAPI_ERROR("NotFound", "No route for this path",
+                                       "HTTPError") ","
+                                                    "\"MethodNotAllowed\":{\"description\":\"The path has no route for "
+                                                    "this method; Allow lists those it has\","
+                                                    "\"headers\":{\"Allow\":{\"schema\":{\"type\":\"string\"}}},"
+                                                    "\"content\":{\"application/json\":{\"schema\":"
+                                                    "{\"$ref\":\"#/components/schemas/"
+                                                    "HTTPError\"}}}}," MW__OPENAPI_ERROR(
+                                                        "UnsupportedMediaType",
+                                                        "The body is not JSON (Content-Type: application/json)",
+                                                        "HTTPError") "," MW__OPENAPI_ERROR("ValidationError",
+                                                                                           "Validation Error: every "
+                                                                                           "problem, with its place",
+                                                                                           "HTTPValidationError") "}";
+
+/* Members of a constant JSON object into the open object of j. */
+static void mw__openapi_members(mw_json *j, const char *text) {
+    mw_jv_doc *doc = mw_jv_parse(text, strlen(text), NULL, NULL);
+    const mw_jv *m;
+    for (m = mw_jv_first(mw_jv_root(doc)); m; m = mw_jv_next(m)) {
+        mw__json_key_n(j, mw_jv_key(m), mw__jv_key_len(m));
+        mw_json_value(j, m);
+    }
+    mw_jv_free(doc);
+}
+
+static void mw__openapi_components(mw_json *j, const mw_app *app) {
+    size_t i;
+    mw_json_key(j, "components");
+    mw_json_object(j);
+    mw_json_key(j, "schemas");
+    mw_json_object(j);
+    for (i = 0; i < app->nschemas; i++) {
+        mw_json_key(j, app->schemas[i]->name);
+        mw__openapi_schema(j, app->schemas[i], app->schemas[i]->nodes);
+    }
+    mw__openapi_members(j, mw__openapi_error_schemas);
+    mw_json_close(j);
+    mw_json_key(j, "responses");
+    mw_json_object(j);
+    mw__openapi_members(j, mw__openapi_error_responses);
+    mw_json_close(j);
+    mw_json_close(j);
+}
+
+static void mw__openapi_write(mw_json *j, const mw_app *app, const mw__openapi *o, char *const *paths) {
+    size_t i, k;
+    mw_json_object(j);
+    mw_json_key_string(j, "openapi", "3.1.0");
+    mw_json_key(j, "info");
+    mw_json_object(j);
+    mw_json_key_string(j, "title", o->title);
+    mw_json_key_string(j, "version", o->version);
+    mw_json_close(j);
+    mw_json_key(j, "paths");
+    mw_json_object(j);
+    for (i = 0; i < app->nroutes; i++) {
+        for (k = 0; k < i && strcmp(paths[k], paths[i]) != 0; k++) {}
+        if (k < i) continue; /* its path was written with an earlier route's */
+        mw_json_key(j, paths[i]);
+        mw__openapi_path_item(j, app, paths, i);
+    }
+    mw_json_close(j);
+    mw__openapi_components(j, app);
+    mw_json_close(j);
+}
+
+/* Makes the document into o->doc; 0, or MW_ENOMEM. */
+static int mw__openapi_build(const mw_app *app, mw__openapi *o) {
+    mw_json *j = mw_json_new();
+    char **paths = (char **)MW_MALLOC((app->nroutes + 1) * sizeof *paths);
+    mw__buf path;
+    const char *text;
+    size_t i, len = 0;
+    int rc = MW_ENOMEM;
+    memset(&path, 0, sizeof path);
+    for (i = 0; paths && i < app->nroutes; i++) {
+        mw__openapi_path(app->routes[i]->pattern, &path);
+        paths[i] = path.data ? mw__strndup(path.data, path.len) : NULL;
+        if (!paths[i]) break;
+    }
+    if (j && paths && i == app->nroutes) {
+        mw__openapi_write(j, app, o, paths);
+        o->doc.len = 0;
+        if ((text = mw_json_text(j, &len)) != NULL && mw__buf_append(&o->doc, text, len) == 0) rc = 0;
+    }
+    while (paths && i--) MW_FREE(paths[i]);
+    MW_FREE(paths);
+    mw__buf_free(&path);
+    mw_json_free(j);
+    return rc;
+}
+
+static void mw__openapi_serve(mw_req *rq, mw_res *rs) {
+    mw__openapi *o = (mw__openapi *)mw_route_data(rq);
+    int rc = 0;
+    pthread_mutex_lock(&o->lock);
+    if (o->routes_seen != rq->app->nroutes) rc = mw__openapi_build(rq->app, o);
+    if (rc == 0) o->routes_seen = rq->app->nroutes, mw_send(rs, 200, "application/json", o->doc.data, o->doc.len);
+    else mw_error(rs, 500, "out of memory");
+    pthread_mutex_unlock(&o->lock);
+}
+
+int mw_openapi(mw_app *app, const char *title, const char *version) {
+    mw__openapi *o;
+    mw_op op;
+    int failed = 0, rc;
+    if (!app) return MW_EINVAL;
+    if (!title || !version) return app->setup_errors++, MW_EINVAL;
+    if (!(o = (mw__openapi *)MW_MALLOC(sizeof *o))) return app->setup_errors++, MW_ENOMEM;
+    memset(o, 0, sizeof *o);
+    pthread_mutex_init(&o->lock, NULL);
+    o->title = mw__copy_optional(title, &failed);
+    o->version = mw__copy_optional(version, &failed);
+    if (failed || mw__app_add_ext(app, &mw__openapi_ext, o) < 0) {
+        mw__openapi_free(o);
+        mw__log(&app->log, MW_LOG_ERROR, "mw_openapi: %s", failed ? "out of memory" : "too many extensions");
+        return app->setup_errors++, MW_ENOMEM;
+    }
+    memset(&op, 0, sizeof op);
+    op.summary = "This API's OpenAPI document";
+    op.responses[0].status = 200;
+    op.responses[0].description = "OpenAPI 3.1";
+    op.data = o;
+    rc = mw_route_op(app, "GET", "/openapi.json", mw__openapi_serve, &op);
+    return rc;
 }
 
 /* ---------------------------------------------------------------------------

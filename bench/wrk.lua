@@ -2,6 +2,8 @@
 -- (after "--" on wrk's command line), and one summary line for the runner.
 --   post=N   POST the path with a body of N bytes ('x'), Content-Type application/octet-stream
 --   close    send "Connection: close" (a new connection per request)
+--   note=N   POST a JSON note of N bytes ({"title", "body", "tags"}, as examples/notes.c
+--            takes it), Content-Type application/json
 -- Only wrk.method/body/headers are set, so wrk formats the request once per thread.
 
 function init(args)
@@ -11,6 +13,12 @@ function init(args)
       wrk.method = "POST"
       wrk.body = string.rep("x", tonumber(n))
       wrk.headers["Content-Type"] = "application/octet-stream"
+    elseif arg:match("^note=(%d+)$") then
+      local head = '{"title":"A note of the bench","tags":["bench","wrk"],"body":"'
+      local size = tonumber(arg:match("^note=(%d+)$"))
+      wrk.method = "POST"
+      wrk.body = head .. string.rep("x", size - #head - 2) .. '"}'
+      wrk.headers["Content-Type"] = "application/json"
     elseif arg == "close" then
       wrk.headers["Connection"] = "close"
     else

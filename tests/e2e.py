@@ -941,6 +941,68 @@ def test_toolkit_json_body(ctx):
     conn.close()
 
 
+def declared_post(port, body, content_type="application/json", target="/declared/7"):
+    conn = http.client.HTTPConnection(HOST, port, timeout=T(5))
+    headers = {"Content-Type": content_type} if content_type else {}
+    conn.request("POST", target, body=body, headers=headers)
+    r = conn.getresponse()
+    resp = http_client_response(r, r.read())
+    conn.close()
+    return resp
+
+
+def validation_error(*detail):
+    return {"status": 422, "error": "Unprocessable Content",
+            "detail": [{"loc": list(loc), "msg": msg, "type": kind} for loc, msg, kind in detail]}
+
+
+def test_declared_inputs(ctx):
+    """Declared query parameters and JSON bodies are checked before the handler; every
+    problem is listed in one 422 in FastAPI's shape."""
+    check_response("declared_query_defaults_and_values",
+                   capture(exchange, ctx.port, "GET", "/declared?q=caf%C3%A9"), status=200,
+                   json_body={"id": 0, "limit": 20, "q": "café", "body": None})
+    check_response("declared_query_problems_listed_together",
+                   capture(exchange, ctx.port, "GET", "/declared?limit=0&q=" + "x" * 11), status=422,
+                   json_body=validation_error(
+                       (("query", "limit"), "Input should be greater than or equal to 1", "greater_than_equal"),
+                       (("query", "q"), "String should have at most 10 characters", "string_too_long")))
+    note = {"title": "t", "body": "b", "tags": ["x"], "meta": {"stars": 5}}
+    check_response("declared_body_accepted_reaches_the_handler",
+                   declared_post(ctx.port, json.dumps(note)), status=200,
+                   json_body={"id": 7, "limit": 0, "q": None, "body": note})
+    bad = {"title": "", "tags": ["a", 2, None], "meta": {"stars": 9}, "extra": 1}
+    check_response("declared_body_every_problem_with_its_loc",
+                   declared_post(ctx.port, json.dumps(bad)), status=422,
+                   headers={"Content-Type": "application/json"},
+                   json_body=validation_error(
+                       (("body", "title"), "String should have at least 1 character", "string_too_short"),
+                       (("body", "body"), "Field required", "missing"),
+                       (("body", "tags", 1), "Input should be a valid string", "string_type"),
+                       (("body", "tags", 2), "Input should be a valid string", "string_type"),
+                       (("body", "meta", "stars"), "Input should be less than or equal to 5", "less_than_equal"),
+                       (("body", "extra"), "Extra inputs are not permitted", "extra_forbidden")))
+    check_response("declared_body_malformed_json_is_400_with_offset",
+                   declared_post(ctx.port, b'{"title": "a",, "body": "b"}'), status=400,
+                   json_body=lambda d: d.get("offset") == 14 and "byte 14" in d.get("detail", ""))
+    check_response("declared_body_not_json_is_415", declared_post(ctx.port, b"title=a", "text/plain"),
+                   **error_json(415))
+    check_response("declared_body_empty_is_missing", declared_post(ctx.port, b""), status=422,
+                   json_body=validation_error((("body",), "Field required", "missing")))
+    check_response("declared_typed_path_other_value_is_404", declared_post(ctx.port, b"{}", target="/declared/x"),
+                   **error_json(404))
+    # the connection stays usable after a 422: the request was well framed
+    conn = http.client.HTTPConnection(HOST, ctx.port, timeout=T(5))
+    statuses = []
+    for body in (b"[]", json.dumps(note).encode()):
+        conn.request("POST", "/declared/1", body=body, headers={"Content-Type": "application/json"})
+        r = conn.getresponse()
+        r.read()
+        statuses.append(r.status)
+    conn.close()
+    check("declared_422_keeps_the_connection_alive", statuses == [422, 200], short(statuses))
+
+
 def test_toolkit_multipart_upload(ctx):
     data = random.Random(7).randbytes(200 * 1024)
     with tempfile.TemporaryDirectory() as tmp:
@@ -969,7 +1031,7 @@ def test_toolkit_multipart_upload(ctx):
 TESTAPP_TESTS = [
     test_worker_threads_from_env, test_simple_cases, test_head_on_any_route, test_bad_header,
     test_handler_connection_close, test_no_content, test_toolkit_query_and_form, test_toolkit_cookies,
-    test_toolkit_typed_params, test_toolkit_json_body, test_toolkit_multipart_upload, test_blocking_handler,
+    test_toolkit_typed_params, test_toolkit_json_body, test_declared_inputs, test_toolkit_multipart_upload, test_blocking_handler,
     test_sigterm_with_request_in_flight,
 ]
 

@@ -91,6 +91,7 @@ check examples_warning_free sh -c "gcc -std=c99 $W -pthread -I. examples/hello.c
     clang -std=c11 $W -pthread -I. examples/hello_test.c -o $B/hello_test_strict &&
     gcc -std=c99 $W -pthread -I. examples/stream.c -o $B/stream_strict &&
     clang -std=c99 $W -pthread -I. examples/chat.c -o $B/chat_strict &&
+    gcc -std=c99 $W -pthread -I. examples/notes.c -o $B/notes_strict &&
     clang -std=c11 $W -pthread -I. tests/streams.c -o $B/streams_strict &&
     gcc -std=c99 $W -pthread -I. tests/docsapp.c -o $B/docsapp_strict"
 check exported_symbols_prefixed symbols_are_prefixed
@@ -108,6 +109,8 @@ suite restart "$B/restart"
 suite alloc "$B/alloc"
 suite toolkit "$B/toolkit"
 suite json_suite "$B/json_suite"
+suite schema "$B/schema"
+suite notes_test "$B/notes_test"
 suite json_memory "$B/json_memory"
 check compile_comma_locale compile_comma_locale
 LOCPATH=$B/locale suite json_locale "$B/json_locale"
@@ -139,6 +142,14 @@ else
 fi
 suite chat python3 tests/chat.py "$B/chat"
 suite docs python3 tests/docs.py "$B/docsapp"
+suite notes python3 tests/notes.py "$B/notes"
+# the OpenAPI documents of the notes example and of testapp, checked by an independent
+# OpenAPI 3.1 validator from npm (.ci/run installs it: npm ci in tests/openapi)
+if command -v node >/dev/null && [ -d tests/openapi/node_modules/@seriousme/openapi-schema-validator ]; then
+    suite openapi_valid node tests/openapi/validate.mjs "$B/notes" "$B/testapp"
+else
+    echo "SKIP openapi_valid: needs node and tests/openapi/node_modules (npm ci there)"
+fi
 
 suite conformance python3 tests/conformance.py "$B/testapp"
 MW_THREADS=1 suite e2e_one_worker python3 tests/e2e.py "$B/hello" "$B/testapp"
@@ -171,6 +182,9 @@ check build_asan sh -c "clang $SAN -pthread -I. tests/unit.c -o $B/asan/unit -lm
     clang $SAN -pthread -I. tests/restart.c -o $B/asan/restart &&
     clang $SAN -pthread -I. tests/toolkit.c -o $B/asan/toolkit &&
     clang $SAN -pthread -I. tests/json_suite.c -o $B/asan/json_suite &&
+    clang $SAN -pthread -I. tests/schema.c -o $B/asan/schema &&
+    clang $SAN -pthread -I. tests/notes_test.c -o $B/asan/notes_test &&
+    clang $SAN -pthread -I. examples/notes.c -o $B/asan/notes &&
     clang $SAN -pthread -I. tests/json_memory.c -o $B/asan/json_memory &&
     clang $SAN -pthread -I. tests/json_locale.c -o $B/asan/json_locale &&
     clang $SAN -pthread -I. tests/streams.c -o $B/asan/streams &&
@@ -190,6 +204,9 @@ suite unit_asan "$B/asan/unit"
 suite restart_asan "$B/asan/restart"
 suite toolkit_asan "$B/asan/toolkit"
 suite json_suite_asan "$B/asan/json_suite"
+suite schema_asan "$B/asan/schema"
+suite notes_test_asan "$B/asan/notes_test"
+E2E_TIMEOUT_SCALE=3 suite notes_asan python3 tests/notes.py "$B/asan/notes"
 suite json_memory_asan "$B/asan/json_memory"
 LOCPATH=$B/locale suite json_locale_asan "$B/asan/json_locale"
 E2E_TIMEOUT_SCALE=3 suite streams_asan "$B/asan/streams"
@@ -222,7 +239,7 @@ replay_fuzz_inputs() { # target
     clang $SAN -Itests/fuzz tests/fuzz/fuzz_$1.c tests/fuzz/replay.c -o "$B/asan/replay_$1" -lm &&
         "$B/asan/replay_$1" "tests/fuzz/corpus/$1" "tests/fuzz/regressions/$1"
 }
-for t in request route percent json pipeline; do
+for t in request route percent json pipeline schema; do
     check "fuzz_replay_$t" replay_fuzz_inputs "$t"
 done
 
@@ -275,7 +292,7 @@ if [ -x /usr/bin/chromium ] && [ -d tests/browser/node_modules/playwright-core ]
     suite browser_events node tests/browser/events.mjs "$B/stream" "$B/browser-events.png"
     suite browser_site node tests/browser/site.mjs "$B/site" "$B"
     suite browser_chat node tests/browser/chat.mjs "$B/chat" "$B"
-    suite browser_docs node tests/browser/docs.mjs "$B/docsapp" "$B"
+    suite browser_docs node tests/browser/docs.mjs "$B/docsapp" "$B" "$B/notes"
 else
     echo "SKIP browser: needs /usr/bin/chromium (apt-get install chromium) and tests/browser/node_modules (npm ci there)"
 fi
@@ -294,6 +311,8 @@ E2E_WRAPPER="valgrind -q --leak-check=full --show-leak-kinds=all --errors-for-le
     E2E_TIMEOUT_SCALE=10 suite ws_valgrind python3 tests/ws.py "$B/wsapp" --quick
 E2E_WRAPPER="valgrind -q --leak-check=full --show-leak-kinds=all --errors-for-leak-kinds=all --error-exitcode=99" \
     E2E_TIMEOUT_SCALE=10 suite docs_valgrind python3 tests/docs.py "$B/docsapp"
+suite schema_valgrind valgrind -q --leak-check=full --show-leak-kinds=all --errors-for-leak-kinds=all \
+    --error-exitcode=99 "$B/schema"
 suite middleware_valgrind valgrind -q --leak-check=full --show-leak-kinds=all --errors-for-leak-kinds=all \
     --error-exitcode=99 "$B/middleware"
 E2E_TIMEOUT_SCALE=10 suite streams_valgrind valgrind -q --leak-check=full --show-leak-kinds=all \

@@ -135,6 +135,32 @@ static void typed(mw_req *rq, mw_res *rs) {
     mw_json_end(j);
 }
 
+/* GET /declared and POST /declared/{id:int}: declared inputs; the values as the handler reads them */
+static void declared(mw_req *rq, mw_res *rs) {
+    mw_str q = mw_arg_str(rq, "q");
+    mw_json *j = mw_json_begin(rs, 200);
+    mw_json_object(j);
+    mw_json_key_int(j, "id", mw_arg_int(rq, "id"));
+    mw_json_key_int(j, "limit", mw_arg_int(rq, "limit"));
+    mw_json_key(j, "q");
+    if (q.ptr) mw_json_stringn(j, q.ptr, q.len);
+    else mw_json_null(j);
+    mw_json_key(j, "body");
+    if (mw_body(rq).len) mw_json_value(j, mw_req_json(rq));
+    else mw_json_null(j);
+    mw_json_end(j);
+}
+
+static void add_declared_routes(mw_app *app) {
+    mw_op list, post;
+    memset(&list, 0, sizeof list);
+    memset(&post, 0, sizeof post);
+    list.query = "limit: int(1..100) = 20, q?: string(..10)";
+    post.body = "{title: string(1..200), body: string, tags?: [string](..20), meta?: {stars: int(0..5)}}";
+    mw_route_op(app, "GET", "/declared", declared, &list);
+    mw_route_op(app, "POST", "/declared/{id:int}", declared, &post);
+}
+
 /* POST /json: {"city": <user.address.city>, "echo": <the body>} */
 static void json_body(mw_req *rq, mw_res *rs) {
     const mw_jv *v = mw_req_json(rq);
@@ -249,5 +275,7 @@ int main(void) {
     mw_post(app, "/json", json_body);
     mw_post(app, "/json-size", json_size);
     mw_post(app, "/upload", upload);
+    add_declared_routes(app);
+    mw_openapi(app, "testapp", MW_VERSION);
     return mw_run(app); /* PORT, HOST, MW_THREADS from the environment */
 }

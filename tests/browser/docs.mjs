@@ -1,7 +1,7 @@
 // docs.mjs - the /docs page (mw_docs) in a real browser: Debian's chromium, driven by
 // playwright-core (which never downloads a browser of its own).
 //
-// usage: node tests/browser/docs.mjs DOCSAPP_BINARY [SCREENSHOT_DIR]
+// usage: node tests/browser/docs.mjs DOCSAPP_BINARY [SCREENSHOT_DIR [NOTES_BINARY]]
 //
 // tests/docsapp.c serves a notes API, its OpenAPI 3.1 document at /openapi.json and the
 // page at /docs. The page lists every operation of the document once, under its tag,
@@ -15,6 +15,8 @@
 // runs nothing; without a document the page says what serves one. A document as
 // FastAPI writes one (anyOf with null, type lists, allOf, a schema that holds itself,
 // operations without tags) is shown as well.
+// With NOTES_BINARY (examples/notes.c), the page also reads the document mw_openapi made:
+// every route listed once, and try-it answers 422 (its list), 201 and 200 (notes-docs.png).
 // Screenshots: docs.png (the page as it opens), docs-try.png (an operation open with a
 // 422 answer) and docs-dark.png (an operation open, in a dark colour scheme) in
 // SCREENSHOT_DIR (build by default).
@@ -330,6 +332,44 @@ async function checkAnotherDocument(context, origin, seen) {
   await tab.close();
 }
 
+/* examples/notes.c: the page over the document mw_openapi generates from the declarations. */
+async function checkGeneratedDocument(browser, binary, shots) {
+  const server = startServer(binary, 0);
+  try {
+    const port = await server.ready;
+    if (!check("notes_server_starts", port, server.lines.join(" | "))) return;
+    const origin = `http://${HOST}:${port}`;
+    const doc = await (await fetch(`${origin}/openapi.json`)).json();
+    const context = await browser.newContext({ viewport: { width: 1366, height: 860 } });
+    context.setDefaultTimeout(10000 * SCALE);
+    const seen = { requests: [], console: [] };
+    const tab = await openTab(context, seen);
+    await tab.goto(`${origin}/docs`);
+    await tab.waitForSelector("details.op");
+    const shown = await tab.$$eval("details.op", (ds) => ds.map((d) => `${d.dataset.method} ${d.dataset.path}`));
+    check("notes_every_generated_operation_is_listed_once",
+          JSON.stringify(shown.slice().sort()) === JSON.stringify(operationsOf(doc).sort()), JSON.stringify(shown));
+    const invalid = await tryIt(tab, op("POST", "/notes"), { body: `{"body": 5, "tags": ["a", null]}` });
+    const errors = invalid.errors.map((e) => `${e.loc.join(".")}: ${e.type}`);
+    check("notes_try_it_422_lists_every_problem", invalid.status === 422 && JSON.stringify(errors) ===
+          JSON.stringify(["body.title: missing", "body.body: string_type", "body.tags.1: string_type"]),
+          JSON.stringify(invalid));
+    const created = await tryIt(tab, op("POST", "/notes"), { body: `{"title": "Milk", "body": "2 l", "tags": ["shop"]}` });
+    check("notes_try_it_post_answers_201", created.status === 201 && JSON.parse(created.body).title === "Milk",
+          JSON.stringify(created));
+    const read = await tryIt(tab, op("GET", "/notes/{id}"), { id: String(JSON.parse(created.body).id) });
+    check("notes_try_it_get_answers_200", read.status === 200 && JSON.parse(read.body).body === "2 l", JSON.stringify(read));
+    await tab.locator(op("POST", "/notes")).scrollIntoViewIfNeeded();
+    await tab.screenshot({ path: join(shots, "notes-docs.png") });
+    check("notes_page_no_request_outside_the_server", seen.requests.every((u) => u.startsWith(`${origin}/`)),
+          JSON.stringify(seen.requests));
+    await context.close();
+  } finally {
+    if (server.exited === null) server.proc.kill("SIGTERM");
+    check("notes_server_exits_0", (await server.exit) === 0);
+  }
+}
+
 async function main() {
   const binary = resolve(process.argv[2] || "");
   const here = dirname(fileURLToPath(import.meta.url));
@@ -375,6 +415,7 @@ async function main() {
     await checkHostileDocument(context, doc, origin, seen);
     await checkMissingDocument(context, origin, seen);
     await checkAnotherDocument(context, origin, seen);
+    if (process.argv[4]) await checkGeneratedDocument(browser, resolve(process.argv[4]), shots);
     const outside = seen.requests.filter((u) => !u.startsWith(`${origin}/`));
     check("every_request_went_to_the_server", outside.length === 0 && seen.requests.length > 10,
           JSON.stringify(outside.length ? outside : seen.requests.length));
