@@ -1325,6 +1325,12 @@ double mw_jv_num(const mw_jv *v, double def);
 int mw_jv_bool(const mw_jv *v, int def);
 int mw_json_value(mw_json *j, const mw_jv *v);
 
+/* templates (Mustache) */
+int mw_template(mw_app *app, const char *name, const char *text);
+int mw_templates(mw_app *app, const char *dir);
+int mw_templates_debug(mw_app *app, int on);
+int mw_render(mw_res *rs, int status, const char *name, const mw_jv *view);
+
 /* PostgreSQL (only with -DMICROWEB_WITH_PG, linked with -lpq) */
 #ifdef MICROWEB_WITH_PG
 #include <libpq-fe.h>
@@ -1384,6 +1390,7 @@ void mw_pg_healthz(mw_req *rq, mw_res *rs);
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/uio.h>
+#include <dirent.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -3824,7 +3831,7 @@ int mw_json_value(mw_json *j, const mw_jv *v) {
 typedef struct mw__worker mw__worker;
 typedef struct mw__conn mw__conn;
 
-#define MW__EXT_MAX 4 /* extensions a request keeps state for (PostgreSQL is one) */
+#define MW__EXT_MAX 8 /* extensions a request keeps state for (PostgreSQL is one) */
 
 struct mw_req {
     mw_app *app;
@@ -5308,6 +5315,8 @@ typedef struct mw__ext {
     /* after the handler, for a request that used the extension: give back what it held */
     void (*request_end)(mw_req *rq, void *app_state, void *request_state);
     void (*app_free)(void *state);
+    /* before serving: what it could not check while being set up; returns the problems it logged */
+    int (*app_check)(mw_app *app, void *state);
 } mw__ext;
 
 /* A before or after hook, for the paths under its prefix. */
@@ -6257,7 +6266,7 @@ static void mw__sessions_free(void *state) {
     MW_FREE(cfg);
 }
 
-static const mw__ext mw__sessions_ext = {NULL, mw__sessions_free};
+static const mw__ext mw__sessions_ext = {NULL, mw__sessions_free, NULL};
 
 /* The session cookie's attributes; a deleted one expires at once. */
 static const mw_cookie_opts *mw__session_cookie(const struct mw__sessions *cfg, int deleted, mw_cookie_opts *o) {
@@ -8713,10 +8722,18 @@ static void mw__raise_fd_limit(void) {
     setrlimit(RLIMIT_NOFILE, &r);
 }
 
+/* The setup errors, with those extensions find only now (a partial no template has). */
+static int mw__setup_errors(mw_app *app) {
+    int e;
+    for (e = 0; e < app->nexts; e++)
+        if (app->exts[e]->app_check) app->setup_errors += app->exts[e]->app_check(app, app->ext_state[e]);
+    return app->setup_errors;
+}
+
 int mw_serve(mw_app *app) {
     int rc;
     if (!app || app->listen_fd < 0 || app->serving) return MW_ESTATE;
-    if (app->setup_errors) return MW_EINVAL;
+    if (mw__setup_errors(app)) return MW_EINVAL;
     mw__raise_fd_limit();
     app->serving = 1;
     app->nworkers = mw__thread_count(app);
@@ -8775,7 +8792,7 @@ int mw_run(mw_app *app) {
     int port = mw__env_port(), bound, rc;
     if (!app) return 1;
     if (!host || !*host) host = "127.0.0.1";
-    if (app->setup_errors) {
+    if (mw__setup_errors(app)) {
         mw__log(&app->log, MW_LOG_ERROR, "not starting: %d setup error(s) above", app->setup_errors);
         return mw__run_fails(app);
     }
@@ -9302,7 +9319,7 @@ static void mw__static_free(void *state) {
     MW_FREE(s);
 }
 
-static const mw__ext mw__static_ext = {NULL, mw__static_free};
+static const mw__ext mw__static_ext = {NULL, mw__static_free, NULL};
 
 static mw__static_state *mw__static_of(mw_app *app) {
     int i = mw__app_ext_index(app, &mw__static_ext);
@@ -9678,6 +9695,729 @@ int mw_static_type(mw_app *app, const char *extension, const char *content_type)
     return 0;
 }
 
+/* ---------------------------------------------------------------------------
+   templates: Mustache (the language's specification, with its inheritance module).
+   A template is compiled once into a flat list of nodes and a pool of its text and
+   names; rendering walks the nodes with a stack of JSON values (mw_jv) and appends
+   to the response body, so it allocates nothing of its own. Partials and parents
+   are linked to templates by name before serving; in debug mode files are re-read
+   when they change, under a lock that only debug mode takes.
+   --------------------------------------------------------------------------- */
+#define MW__T_MAX_NEST 64   /* sections open at once in a template */
+#define MW__T_MAX_DEPTH 64  /* partials and parents inside each other while rendering */
+#define MW__T_MAX_STACK 128 /* values on the context stack */
+#define MW__TEXT_HTML "text/html; charset=utf-8"
+
+enum { MW__T_TEXT, MW__T_VAR, MW__T_RAW, MW__T_SECTION, MW__T_INVERTED, MW__T_PARTIAL, MW__T_PARENT, MW__T_BLOCK };
+
+typedef struct mw__tnode {
+    unsigned char op;
+    unsigned char standalone;    /* a tag alone on its line: the line's whitespace is its indentation */
+    uint32_t off, len;           /* the text, or the tag's name, in the template's pool */
+    uint32_t end;                /* section, inverted, parent, block: the node after its end tag */
+    uint32_t indent, indent_len; /* a standalone partial, parent or block: its indentation in the pool */
+    uint32_t src;                /* where the tag is in the source, for error messages */
+    int target;                  /* partial, parent: the template it names, -1 for none (set by linking) */
+} mw__tnode;
+
+typedef struct mw__tpl {
+    char *name;
+    char *path; /* the file it was read from, or NULL */
+    unsigned long long mtime_ns;
+    long long size;
+    mw__buf pool;
+    mw__tnode *nodes;
+    size_t nnodes, cap;
+} mw__tpl;
+
+typedef struct mw__tset {
+    mw__tpl *items;
+    size_t n, cap;
+    int debug;
+    pthread_mutex_t lock; /* debug mode: a reload waits for renders, and they for it */
+    mw_app *app;
+} mw__tset;
+
+static void mw__tpl_clear(mw__tpl *t) {
+    mw__buf_free(&t->pool);
+    MW_FREE(t->nodes);
+    t->nodes = NULL;
+    t->nnodes = t->cap = 0;
+}
+
+static void mw__tset_free(void *state) {
+    mw__tset *s = (mw__tset *)state;
+    size_t i;
+    for (i = 0; i < s->n; i++) {
+        mw__tpl_clear(&s->items[i]);
+        MW_FREE(s->items[i].name);
+        MW_FREE(s->items[i].path);
+    }
+    MW_FREE(s->items);
+    pthread_mutex_destroy(&s->lock);
+    MW_FREE(s);
+}
+
+static int mw__tset_check(mw_app *app, void *state);
+static const mw__ext mw__templates_ext = {NULL, mw__tset_free, mw__tset_check};
+
+static mw__tset *mw__tset_of(mw_app *app, int create) {
+    int i = mw__app_ext_index(app, &mw__templates_ext);
+    mw__tset *s;
+    const char *debug = getenv("MW_DEBUG");
+    if (i >= 0) return (mw__tset *)app->ext_state[i];
+    if (!create || !(s = (mw__tset *)MW_MALLOC(sizeof *s))) return NULL;
+    memset(s, 0, sizeof *s);
+    pthread_mutex_init(&s->lock, NULL);
+    s->app = app;
+    s->debug = debug && debug[0] && strcmp(debug, "0") != 0;
+    if (mw__app_add_ext(app, &mw__templates_ext, s) < 0) {
+        mw__tset_free(s);
+        return NULL;
+    }
+    return s;
+}
+
+/* ---- compiling ---- */
+
+typedef struct mw__tparse {
+    const char *src;
+    size_t len, p;
+    char open[16], close[16]; /* the delimiters, "{{" and "}}" until a set-delimiter tag */
+    size_t olen, clen;
+    mw__tpl *t;
+    int text_open;                /* the last node is text with no tag after it: more text joins it */
+    size_t stack[MW__T_MAX_NEST]; /* open sections, parents and blocks: their nodes */
+    int depth;
+    const char *problem;
+    size_t problem_at;
+} mw__tparse;
+
+static int mw__tfail(mw__tparse *ps, size_t at, const char *problem) {
+    if (!ps->problem) {
+        ps->problem = problem;
+        ps->problem_at = at;
+    }
+    return -1;
+}
+
+/* Bytes into the pool; their offset, or -1 when out of memory. */
+static long mw__tpool(mw__tparse *ps, const char *s, size_t n) {
+    size_t at = ps->t->pool.len;
+    if (mw__buf_append(&ps->t->pool, s, n) != 0) return -1;
+    return (long)at;
+}
+
+static mw__tnode *mw__tnew(mw__tparse *ps, int op, const char *s, size_t n, size_t src_at) {
+    mw__tpl *t = ps->t;
+    mw__tnode *node;
+    long off = mw__tpool(ps, s, n);
+    if (off < 0) return NULL;
+    if (t->nnodes == t->cap) {
+        size_t cap = t->cap ? t->cap * 2 : 16;
+        mw__tnode *nodes = (mw__tnode *)MW_REALLOC(t->nodes, cap * sizeof *nodes);
+        if (!nodes) return NULL;
+        t->nodes = nodes;
+        t->cap = cap;
+    }
+    node = &t->nodes[t->nnodes++];
+    memset(node, 0, sizeof *node);
+    node->op = (unsigned char)op;
+    node->off = (uint32_t)off;
+    node->len = (uint32_t)n;
+    node->src = (uint32_t)src_at;
+    node->target = -1;
+    return node;
+}
+
+/* Text joins the text before it when only a comment or the like came between. */
+static int mw__ttext(mw__tparse *ps, size_t from, size_t to) {
+    mw__tpl *t = ps->t;
+    if (from >= to) return 0;
+    if (ps->text_open && t->nodes[t->nnodes - 1].off + t->nodes[t->nnodes - 1].len == t->pool.len) {
+        if (mw__tpool(ps, ps->src + from, to - from) < 0) return mw__tfail(ps, from, "out of memory");
+        t->nodes[t->nnodes - 1].len += (uint32_t)(to - from);
+        return 0;
+    }
+    ps->text_open = 1;
+    return mw__tnew(ps, MW__T_TEXT, ps->src + from, to - from, from) ? 0 : mw__tfail(ps, from, "out of memory");
+}
+
+static int mw__tspace(char c) { return c == ' ' || c == '\t'; }
+
+static size_t mw__tfind(const mw__tparse *ps, size_t from, const char *what, size_t n) {
+    const char *hit = mw__find(ps->src + from, ps->len - from, what, n);
+    return hit ? (size_t)(hit - ps->src) : ps->len;
+}
+
+/* {{=<% %>=}}: two delimiters without whitespace or '=' in them. */
+static int mw__tset_delimiters(mw__tparse *ps, const char *s, size_t n, size_t at) {
+    size_t a = 0, b;
+    while (a < n && !mw__tspace(s[a])) a++;
+    for (b = a; b < n && mw__tspace(s[b]); b++) {}
+    if (a == 0 || b == a || b == n || a >= sizeof ps->open || n - b >= sizeof ps->close || memchr(s, '=', n) != NULL ||
+        memchr(s + b, ' ', n - b) || memchr(s + b, '\t', n - b))
+        return mw__tfail(ps, at, "a set-delimiter tag takes two delimiters, as {{=<% %>=}}");
+    memcpy(ps->open, s, a);
+    ps->olen = a;
+    memcpy(ps->close, s + b, n - b);
+    ps->clen = n - b;
+    return 0;
+}
+
+/* A tag's name: no whitespace inside, not empty. */
+static int mw__tname_ok(const char *s, size_t n) {
+    size_t i;
+    if (!n) return 0;
+    for (i = 0; i < n; i++)
+        if (mw__tspace(s[i]) || s[i] == '\n' || s[i] == '\r') return 0;
+    return 1;
+}
+
+static int mw__topen_section(mw__tparse *ps, int op, const char *name, size_t n, size_t at) {
+    mw__tnode *node;
+    if (ps->depth == MW__T_MAX_NEST) return mw__tfail(ps, at, "sections nested deeper than 64");
+    if (!(node = mw__tnew(ps, op, name, n, at))) return mw__tfail(ps, at, "out of memory");
+    ps->stack[ps->depth++] = ps->t->nnodes - 1;
+    return 0;
+}
+
+static int mw__tclose_section(mw__tparse *ps, const char *name, size_t n, size_t at) {
+    mw__tnode *open;
+    if (!ps->depth) return mw__tfail(ps, at, "an end tag without a section to close");
+    open = &ps->t->nodes[ps->stack[ps->depth - 1]];
+    if (open->len != n || memcmp(ps->t->pool.data + open->off, name, n) != 0)
+        return mw__tfail(ps, at, "this end tag does not close the section opened last");
+    open->end = (uint32_t)ps->t->nnodes;
+    ps->depth--;
+    return 0;
+}
+
+/* The tag's kind, from its first byte: '#', '^', '/', '!', '>', '<', '$', '&', '{', '='
+   or 0 for a variable. */
+static char mw__tkind(char c) { return strchr("#^/!><$&{=", c) && c ? c : 0; }
+
+/* A tag alone on its line (whitespace around it): its line is left out of the output.
+   from: where the text before it starts (after the tag before). */
+static int mw__tstandalone(const mw__tparse *ps, size_t from, size_t tag, size_t tag_end, size_t *line, size_t *next) {
+    size_t i = tag, j = tag_end;
+    while (i > from && mw__tspace(ps->src[i - 1])) i--;
+    if (i > 0 && ps->src[i - 1] != '\n') return 0;
+    while (j < ps->len && mw__tspace(ps->src[j])) j++;
+    if (j < ps->len && ps->src[j] == '\r' && j + 1 < ps->len && ps->src[j + 1] == '\n') j++;
+    if (j < ps->len && ps->src[j] != '\n') return 0;
+    *line = i;
+    *next = j < ps->len ? j + 1 : j;
+    return 1;
+}
+
+/* One tag at ps->p (its opening delimiter); from: the start of the text before it. */
+static int mw__ttag(mw__tparse *ps, size_t from) {
+    size_t tag = ps->p, in = tag + ps->olen, close_at, tag_end, line, next;
+    char kind = in < ps->len ? mw__tkind(ps->src[in]) : 0;
+    const char *name;
+    size_t n, indent_at;
+    int standalone, rc = 0;
+    mw__tnode *node;
+    if (kind == '{' || kind == '=') { /* "}}}" and "=}}" */
+        char end[17];
+        end[0] = kind == '{' ? '}' : '=';
+        memcpy(end + 1, ps->close, ps->clen);
+        close_at = mw__tfind(ps, in + 1, end, ps->clen + 1);
+        tag_end = close_at + ps->clen + 1;
+    } else {
+        close_at = mw__tfind(ps, in, ps->close, ps->clen);
+        tag_end = close_at + ps->clen;
+    }
+    if (close_at >= ps->len) return mw__tfail(ps, tag, "a tag that is not closed");
+    name = ps->src + in + (kind ? 1 : 0);
+    n = (size_t)(ps->src + close_at - name);
+    while (n && mw__tspace(*name)) name++, n--;
+    while (n && mw__tspace(name[n - 1])) n--;
+    standalone = kind && kind != '&' && kind != '{' && mw__tstandalone(ps, from, tag, tag_end, &line, &next);
+    if (mw__ttext(ps, from, standalone ? line : tag) != 0) return -1;
+    indent_at = standalone ? line : tag;
+    ps->p = standalone ? next : tag_end;
+    if (kind == '!') return 0;
+    ps->text_open = 0;
+    if (kind == '=') return mw__tset_delimiters(ps, name, n, tag);
+    if (!mw__tname_ok(name, n)) return mw__tfail(ps, tag, "a tag without a name, or with a space in its name");
+    switch (kind) {
+    case '#': return mw__topen_section(ps, MW__T_SECTION, name, n, tag);
+    case '^': return mw__topen_section(ps, MW__T_INVERTED, name, n, tag);
+    case '<': rc = mw__topen_section(ps, MW__T_PARENT, name, n, tag); break;
+    case '$': rc = mw__topen_section(ps, MW__T_BLOCK, name, n, tag); break;
+    case '/': return mw__tclose_section(ps, name, n, tag);
+    case '>':
+        if (!mw__tnew(ps, MW__T_PARTIAL, name, n, tag)) return mw__tfail(ps, tag, "out of memory");
+        break;
+    default: return mw__tnew(ps, kind ? MW__T_RAW : MW__T_VAR, name, n, tag) ? 0 : mw__tfail(ps, tag, "out of memory");
+    }
+    if (rc) return rc;
+    node = &ps->t->nodes[ps->t->nnodes - 1];
+    node->standalone = (unsigned char)standalone;
+    if (standalone) {
+        long off = mw__tpool(ps, ps->src + indent_at, tag - indent_at);
+        if (off < 0) return mw__tfail(ps, tag, "out of memory");
+        node->indent = (uint32_t)off;
+        node->indent_len = (uint32_t)(tag - indent_at);
+    }
+    return 0;
+}
+
+/* Compiles text into t (emptied first); on a syntax error, 0 is not returned and
+   *problem and *at say what and where. */
+static int mw__tcompile(mw__tpl *t, const char *src, size_t len, const char **problem, size_t *at) {
+    mw__tparse ps;
+    memset(&ps, 0, sizeof ps);
+    ps.src = src;
+    ps.len = len;
+    ps.t = t;
+    memcpy(ps.open, "{{", 2);
+    memcpy(ps.close, "}}", 2);
+    ps.olen = ps.clen = 2;
+    mw__tpl_clear(t);
+    if (len > 0xffffffffu) mw__tfail(&ps, 0, "a template larger than 4 GiB");
+    while (!ps.problem && ps.p < len) {
+        size_t from = ps.p;
+        ps.p = mw__tfind(&ps, from, ps.open, ps.olen);
+        if (ps.p >= len) {
+            mw__ttext(&ps, from, len);
+            break;
+        }
+        mw__ttag(&ps, from);
+    }
+    if (!ps.problem && ps.depth) mw__tfail(&ps, t->nodes[ps.stack[ps.depth - 1]].src, "a section that is not closed");
+    *problem = ps.problem;
+    *at = ps.problem_at;
+    return ps.problem ? -1 : 0;
+}
+
+/* "file:line:column" of a byte of the source, for an error line. */
+static void mw__tlog_error(mw_app *app, const char *where, const char *src, size_t at, const char *problem) {
+    size_t line = 1, col = 1, i;
+    for (i = 0; i < at; i++) {
+        if (src[i] == '\n') line++, col = 1;
+        else col++;
+    }
+    mw__log(&app->log, MW_LOG_ERROR, "template %s:%zu:%zu: %s", where, line, col, problem);
+}
+
+static mw__tpl *mw__tset_find(mw__tset *s, const char *name, size_t n) {
+    size_t i;
+    for (i = 0; i < s->n; i++)
+        if (strlen(s->items[i].name) == n && memcmp(s->items[i].name, name, n) == 0) return &s->items[i];
+    return NULL;
+}
+
+/* Each partial and parent tag to the template it names; -1 for a name no template has. */
+static void mw__tset_link(mw__tset *s) {
+    size_t i, k;
+    for (i = 0; i < s->n; i++) {
+        mw__tpl *t = &s->items[i];
+        for (k = 0; k < t->nnodes; k++) {
+            mw__tnode *node = &t->nodes[k];
+            mw__tpl *to;
+            if (node->op != MW__T_PARTIAL && node->op != MW__T_PARENT) continue;
+            to = mw__tset_find(s, t->pool.data + node->off, node->len);
+            node->target = to ? (int)(to - s->items) : -1;
+        }
+    }
+}
+
+/* Before serving: a partial or parent that names no template is a typo (the spec's
+   empty rendering would hide it). */
+static int mw__tset_check(mw_app *app, void *state) {
+    mw__tset *s = (mw__tset *)state;
+    size_t i, k;
+    int errors = 0;
+    for (i = 0; i < s->n; i++)
+        for (k = 0; k < s->items[i].nnodes; k++) {
+            const mw__tnode *node = &s->items[i].nodes[k];
+            if ((node->op == MW__T_PARTIAL || node->op == MW__T_PARENT) && node->target < 0) {
+                mw__log(&app->log, MW_LOG_ERROR, "template %s: no template named \"%.*s\" for its %s",
+                        s->items[i].path ? s->items[i].path : s->items[i].name, (int)node->len,
+                        s->items[i].pool.data + node->off, node->op == MW__T_PARTIAL ? "partial" : "parent tag");
+                errors++;
+            }
+        }
+    return errors;
+}
+
+/* Adds or replaces the template called name. */
+static int mw__tset_put(mw__tset *s, const char *name, const char *path, const char *src, size_t len) {
+    mw__tpl t, *old = mw__tset_find(s, name, strlen(name));
+    const char *problem;
+    size_t at;
+    memset(&t, 0, sizeof t);
+    if (mw__tcompile(&t, src, len, &problem, &at) != 0) {
+        mw__tlog_error(s->app, path ? path : name, src, at, problem);
+        mw__tpl_clear(&t);
+        return MW_EINVAL;
+    }
+    if (old) {
+        mw__tpl_clear(old);
+        old->pool = t.pool;
+        old->nodes = t.nodes;
+        old->nnodes = t.nnodes;
+        old->cap = t.cap;
+    } else {
+        if (s->n == s->cap) {
+            size_t cap = s->cap ? s->cap * 2 : 8;
+            mw__tpl *items = (mw__tpl *)MW_REALLOC(s->items, cap * sizeof *items);
+            if (!items) return mw__tpl_clear(&t), MW_ENOMEM;
+            s->items = items;
+            s->cap = cap;
+        }
+        t.name = mw__strndup(name, strlen(name));
+        t.path = path ? mw__strndup(path, strlen(path)) : NULL;
+        if (!t.name || (path && !t.path)) {
+            MW_FREE(t.name);
+            MW_FREE(t.path);
+            return mw__tpl_clear(&t), MW_ENOMEM;
+        }
+        s->items[s->n++] = t;
+    }
+    mw__tset_link(s);
+    return 0;
+}
+
+int mw_template(mw_app *app, const char *name, const char *text) {
+    mw__tset *s;
+    int rc;
+    if (!app || !name || !text || !name[0]) return app ? (app->setup_errors++, MW_EINVAL) : MW_EINVAL;
+    if (app->serving) return MW_ESTATE;
+    if (!(s = mw__tset_of(app, 1))) return app->setup_errors++, MW_ENOMEM;
+    rc = mw__tset_put(s, name, NULL, text, strlen(text));
+    if (rc) app->setup_errors++;
+    return rc;
+}
+
+/* The whole file at path; NULL when it cannot be read. */
+static char *mw__read_file(const char *path, size_t *len, struct stat *st) {
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    char *data = NULL;
+    size_t got = 0;
+    if (fd < 0) return NULL;
+    if (fstat(fd, st) == 0 && S_ISREG(st->st_mode) && (data = (char *)MW_MALLOC((size_t)st->st_size + 1)) != NULL) {
+        ssize_t n;
+        while (got < (size_t)st->st_size && (n = read(fd, data + got, (size_t)st->st_size - got)) > 0) got += (size_t)n;
+        data[got] = '\0';
+    }
+    close(fd);
+    *len = got;
+    return data;
+}
+
+/* Reads and compiles a template file, if it changed since it was read (force: always). */
+static int mw__tset_load(mw__tset *s, const char *name, const char *path, int force) {
+    struct stat st;
+    mw__tpl *t = mw__tset_find(s, name, strlen(name));
+    size_t len;
+    char *src;
+    int rc;
+    if (!force && t && stat(path, &st) == 0 && mw__file_mtime_ns(&st) == t->mtime_ns && st.st_size == t->size) return 0;
+    if (!(src = mw__read_file(path, &len, &st))) {
+        mw__log(&s->app->log, MW_LOG_ERROR, "template %s: cannot read it: %s", path, strerror(errno));
+        return MW_EINVAL;
+    }
+    rc = mw__tset_put(s, name, path, src, len);
+    MW_FREE(src);
+    if (rc == 0 && (t = mw__tset_find(s, name, strlen(name))) != NULL) {
+        t->mtime_ns = mw__file_mtime_ns(&st);
+        t->size = (long long)st.st_size;
+    }
+    return rc;
+}
+
+/* Every dir/NAME.html, as the template NAME. */
+int mw_templates(mw_app *app, const char *dir) {
+    mw__tset *s;
+    DIR *d;
+    struct dirent *e;
+    int rc = 0;
+    if (!app || !dir) return app ? (app->setup_errors++, MW_EINVAL) : MW_EINVAL;
+    if (app->serving) return MW_ESTATE;
+    if (!(s = mw__tset_of(app, 1))) return app->setup_errors++, MW_ENOMEM;
+    if (!(d = opendir(dir))) {
+        mw__log(&app->log, MW_LOG_ERROR, "mw_templates: cannot open the folder %s: %s", dir, strerror(errno));
+        return app->setup_errors++, MW_EINVAL;
+    }
+    while ((e = readdir(d)) != NULL) {
+        size_t n = strlen(e->d_name);
+        char name[256], path[4096];
+        int r;
+        if (n <= 5 || n - 5 >= sizeof name || strcmp(e->d_name + n - 5, ".html") != 0 || e->d_name[0] == '.') continue;
+        memcpy(name, e->d_name, n - 5);
+        name[n - 5] = '\0';
+        if ((size_t)snprintf(path, sizeof path, "%s/%s", dir, e->d_name) >= sizeof path) continue;
+        if ((r = mw__tset_load(s, name, path, 1)) != 0) {
+            app->setup_errors++;
+            rc = r;
+        }
+    }
+    closedir(d);
+    return rc;
+}
+
+int mw_templates_debug(mw_app *app, int on) {
+    mw__tset *s;
+    if (!app) return MW_EINVAL;
+    if (app->serving) return MW_ESTATE;
+    if (!(s = mw__tset_of(app, 1))) return MW_ENOMEM;
+    s->debug = on != 0;
+    return 0;
+}
+
+/* Debug mode, once per render: files that changed are read again. A file that no
+   longer compiles keeps its last good version (the error is logged). */
+static void mw__tset_reload(mw__tset *s) {
+    size_t i;
+    for (i = 0; i < s->n; i++) {
+        char name[256], path[4096];
+        if (!s->items[i].path) continue;
+        snprintf(name, sizeof name, "%s", s->items[i].name);
+        snprintf(path, sizeof path, "%s", s->items[i].path);
+        mw__tset_load(s, name, path, 0);
+    }
+}
+
+/* ---- rendering ---- */
+
+typedef struct mw__tframe { /* a parent tag being rendered: its blocks override the parent's */
+    const mw__tpl *t;
+    uint32_t first, end;
+} mw__tframe;
+
+typedef struct mw__trender {
+    const mw__tset *set;
+    mw__buf *out;
+    const mw_jv *stack[MW__T_MAX_STACK];
+    int nstack;
+    mw__tframe frames[MW__T_MAX_DEPTH];
+    int nframes;
+    mw_str indent[MW__T_MAX_DEPTH]; /* a standalone partial's lines get these, outermost first */
+    int nindent;
+    int line_start; /* the next byte starts a line: indentation goes first */
+    int depth;
+    int failed;
+} mw__trender;
+
+static void mw__tput(mw__trender *r, const char *s, size_t n) {
+    if (n && mw__buf_append(r->out, s, n) != 0) r->failed = 1;
+}
+
+static void mw__tindent(mw__trender *r) {
+    int i;
+    if (!r->line_start) return;
+    r->line_start = 0;
+    for (i = 0; i < r->nindent; i++) mw__tput(r, r->indent[i].ptr, r->indent[i].len);
+}
+
+/* Template text: with indentation, each of its lines gets it. */
+static void mw__ttext_out(mw__trender *r, const char *s, size_t n) {
+    while (n) {
+        const char *nl = r->nindent ? (const char *)memchr(s, '\n', n) : NULL;
+        size_t k = nl ? (size_t)(nl - s) + 1 : n;
+        mw__tindent(r);
+        mw__tput(r, s, k);
+        if (nl) r->line_start = 1;
+        s += k;
+        n -= k;
+    }
+}
+
+/* s with & < > " ' as entities, written straight into the body. */
+static void mw__tescape(mw__trender *r, const char *s, size_t n) {
+    mw__buf *b = r->out;
+    size_t i;
+    char *o;
+    if (mw__buf_reserve(b, n * 6) != 0) {
+        r->failed = 1;
+        return;
+    }
+    o = b->data + b->len;
+    for (i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        const char *e = c <= '>' ? mw__html_entity(c) : NULL;
+        if (!e) {
+            *o++ = (char)c;
+            continue;
+        }
+        while (*e) *o++ = *e++;
+    }
+    b->len = (size_t)(o - b->data);
+}
+
+static const mw_jv *mw__tmember(const mw_jv *v, const char *name, size_t n) { return mw__jv_getn(v, name, n); }
+
+/* A name on the context stack (the spec's resolution): "." is the top; the first part
+   of a dotted name is looked for from the top down, the others inside it. */
+static const mw_jv *mw__tlookup(const mw__trender *r, const char *name, size_t n) {
+    const char *dot = (const char *)memchr(name, '.', n);
+    size_t first = dot ? (size_t)(dot - name) : n;
+    const mw_jv *v = NULL;
+    int i;
+    if (n == 1 && name[0] == '.') return r->nstack ? r->stack[r->nstack - 1] : NULL;
+    for (i = r->nstack - 1; i >= 0 && !v; i--) v = mw__tmember(r->stack[i], name, first);
+    while (v && dot) {
+        const char *part = dot + 1;
+        dot = (const char *)memchr(part, '.', (size_t)(name + n - part));
+        v = mw__tmember(v, part, dot ? (size_t)(dot - part) : (size_t)(name + n - part));
+    }
+    return v;
+}
+
+/* false, null, "", [] and a missing name are false. */
+static int mw__ttruthy(const mw_jv *v) {
+    switch (mw_jv_kind(v)) {
+    case MW_JV_NULL:
+    case MW_JV_FALSE: return 0;
+    case MW_JV_STRING:
+    case MW_JV_ARRAY: return mw_jv_len(v) > 0;
+    default: return 1;
+    }
+}
+
+/* A value as text: strings, numbers (a fraction as its shortest form), true and false. */
+static void mw__tvalue(mw__trender *r, const mw_jv *v, int escape) {
+    char tmp[32];
+    const char *s = NULL;
+    size_t n = 0;
+    switch (mw_jv_kind(v)) {
+    case MW_JV_STRING: s = mw__jv_bytes(v), n = v->len; break;
+    case MW_JV_NUMBER:
+        if (v->head & MW__JV_INTEGRAL) s = mw__jv_bytes(v), n = v->len;
+        else s = tmp, n = (size_t)mw__format_double(tmp, sizeof tmp, mw_jv_num(v, 0));
+        break;
+    case MW_JV_TRUE: s = "true", n = 4; break;
+    case MW_JV_FALSE: s = "false", n = 5; break;
+    default: return;
+    }
+    if (escape) mw__tescape(r, s, n);
+    else mw__tput(r, s, n);
+}
+
+static void mw__trender_nodes(mw__trender *r, const mw__tpl *t, uint32_t first, uint32_t end);
+
+static void mw__tpush(mw__trender *r, const mw_jv *v, const mw__tpl *t, const mw__tnode *node, uint32_t i) {
+    if (r->nstack == MW__T_MAX_STACK) return;
+    r->stack[r->nstack++] = v;
+    mw__trender_nodes(r, t, i + 1, node->end);
+    r->nstack--;
+}
+
+static void mw__tsection(mw__trender *r, const mw__tpl *t, const mw__tnode *node, uint32_t i) {
+    const mw_jv *v = mw__tlookup(r, t->pool.data + node->off, node->len), *m;
+    int truthy = mw__ttruthy(v);
+    if (node->op == MW__T_INVERTED) {
+        if (!truthy) mw__trender_nodes(r, t, i + 1, node->end);
+        return;
+    }
+    if (!truthy) return;
+    if (mw_jv_kind(v) != MW_JV_ARRAY) {
+        mw__tpush(r, v, t, node, i);
+        return;
+    }
+    for (m = mw_jv_first(v); m && !r->failed; m = mw_jv_next(m)) mw__tpush(r, m, t, node, i);
+}
+
+/* Another template here (a partial, or a parent with its blocks as frame); standalone,
+   its lines are indented as the tag was. */
+static void mw__tinclude(mw__trender *r, const mw__tpl *t, const mw__tnode *node, const mw__tframe *frame) {
+    const mw__tpl *to = node->target >= 0 ? &r->set->items[node->target] : NULL;
+    int nindent = r->nindent, line_start = r->line_start;
+    if (!to || r->depth == MW__T_MAX_DEPTH) return;
+    if (node->standalone) {
+        r->indent[r->nindent].ptr = t->pool.data + node->indent;
+        r->indent[r->nindent++].len = node->indent_len;
+        r->line_start = 1;
+    } else {
+        mw__tindent(r);
+        r->nindent = 0;
+    }
+    if (frame) r->frames[r->nframes++] = *frame;
+    r->depth++;
+    mw__trender_nodes(r, to, 0, (uint32_t)to->nnodes);
+    r->depth--;
+    if (frame) r->nframes--;
+    r->nindent = nindent;
+    r->line_start = line_start;
+}
+
+/* A block: what the outermost parent tag gives for its name, else its own content. */
+static void mw__tblock(mw__trender *r, const mw__tpl *t, const mw__tnode *node, uint32_t i) {
+    int f;
+    for (f = 0; f < r->nframes; f++) {
+        const mw__tframe *fr = &r->frames[f];
+        uint32_t k = fr->first;
+        while (k < fr->end) {
+            const mw__tnode *b = &fr->t->nodes[k];
+            if (b->op == MW__T_BLOCK && b->len == node->len &&
+                memcmp(fr->t->pool.data + b->off, t->pool.data + node->off, node->len) == 0) {
+                mw__trender_nodes(r, fr->t, k + 1, b->end);
+                return;
+            }
+            k = b->end > k ? b->end : k + 1;
+        }
+    }
+    mw__trender_nodes(r, t, i + 1, node->end);
+}
+
+static void mw__trender_nodes(mw__trender *r, const mw__tpl *t, uint32_t first, uint32_t end) {
+    uint32_t i = first;
+    while (i < end && !r->failed) {
+        const mw__tnode *node = &t->nodes[i];
+        switch (node->op) {
+        case MW__T_TEXT: mw__ttext_out(r, t->pool.data + node->off, node->len); break;
+        case MW__T_VAR:
+        case MW__T_RAW:
+            mw__tindent(r);
+            mw__tvalue(r, mw__tlookup(r, t->pool.data + node->off, node->len), node->op == MW__T_VAR);
+            break;
+        case MW__T_SECTION:
+        case MW__T_INVERTED: mw__tsection(r, t, node, i); break;
+        case MW__T_PARTIAL: mw__tinclude(r, t, node, NULL); break;
+        case MW__T_PARENT: {
+            mw__tframe fr;
+            fr.t = t;
+            fr.first = i + 1;
+            fr.end = node->end;
+            if (r->nframes < MW__T_MAX_DEPTH) mw__tinclude(r, t, node, &fr);
+            break;
+        }
+        case MW__T_BLOCK: mw__tblock(r, t, node, i); break;
+        default: break;
+        }
+        i = node->op >= MW__T_SECTION && node->op != MW__T_PARTIAL ? node->end : i + 1;
+    }
+}
+
+int mw_render(mw_res *rs, int status, const char *name, const mw_jv *view) {
+    mw_app *app = rs && rs->worker ? rs->worker->app : NULL;
+    mw__tset *s = app ? mw__tset_of(app, 0) : NULL;
+    const mw__tpl *t;
+    mw__trender r;
+    int rc;
+    if (!rs) return MW_EINVAL;
+    if (!name || !s) return mw__res_break(rs, MW__WARN_STATUS, "mw_render: no templates (mw_template, mw_templates)");
+    if (s->debug) {
+        pthread_mutex_lock(&s->lock);
+        mw__tset_reload(s);
+    }
+    if (!(t = mw__tset_find(s, name, strlen(name)))) {
+        rc = mw__res_break(rs, MW__WARN_STATUS, "mw_render: no template of that name");
+    } else if ((rc = mw__res_begin_whole(rs, status, MW__TEXT_HTML, sizeof MW__TEXT_HTML - 1)) == 0) {
+        r.set = s;
+        r.out = rs->body;
+        r.nstack = r.nframes = r.nindent = r.line_start = r.depth = r.failed = 0;
+        if (view) r.stack[r.nstack++] = view;
+        mw__trender_nodes(&r, t, 0, (uint32_t)t->nnodes);
+        rc = r.failed ? MW_ENOMEM : 0;
+    }
+    if (s->debug) pthread_mutex_unlock(&s->lock);
+    return rc;
+}
 /* ---------------------------------------------------------------------------
    websocket (RFC 6455): a GET route whose handler answers the opening handshake with
    101; the connection's protocol slot then goes to the frame reader here. Messages
@@ -10477,7 +11217,7 @@ static void mw__ws_hub_free(void *state) {
     MW_FREE(hub);
 }
 
-static const mw__ext mw__ws_ext = {NULL, mw__ws_hub_free};
+static const mw__ext mw__ws_ext = {NULL, mw__ws_hub_free, NULL};
 
 static mw__ws_hub *mw__ws_hub_of(mw_app *app, int create) {
     int i = mw__app_ext_index(app, &mw__ws_ext);
@@ -10687,7 +11427,7 @@ typedef struct mw__pg_request { /* a request's database state, from its first st
 
 static void mw__pg_end_request(mw_req *rq, void *pool, void *request_state);
 static void mw__pg_pool_free(void *pool);
-static const mw__ext mw__pg_ext = {mw__pg_end_request, mw__pg_pool_free};
+static const mw__ext mw__pg_ext = {mw__pg_end_request, mw__pg_pool_free, NULL};
 
 static mw__pg_pool *mw__pg_pool_of(const mw_app *app) {
     int i = mw__app_ext_index(app, &mw__pg_ext);
