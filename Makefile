@@ -10,7 +10,7 @@ B       := build
 
 all: $(B)/hello $(B)/stream $(B)/site $(B)/chat $(B)/middleware $(B)/crypto $(B)/ownership $(B)/testapp $(B)/unit $(B)/restart $(B)/alloc $(B)/toolkit $(B)/json_suite $(B)/json_memory \
      $(B)/json_locale $(B)/limits_table $(B)/hello_test $(B)/streams $(B)/static $(B)/staticapp $(B)/websocket $(B)/wsapp \
-     $(B)/ws_loadapp tests/json_check
+     $(B)/ws_loadapp $(B)/mustache tests/json_check
 
 $(B):
 	mkdir -p $(B)
@@ -77,6 +77,9 @@ $(B)/wsapp: tests/wsapp.c microweb.h | $(B)
 
 $(B)/ws_loadapp: tests/ws_loadapp.c microweb.h | $(B)
 	$(CC) $(CFLAGS) $(WARN) -pthread -I. tests/ws_loadapp.c -o $@
+
+$(B)/mustache: tests/mustache.c tests/harness.h microweb.h | $(B)
+	$(CC) $(CFLAGS) $(WARN) -pthread -I. tests/mustache.c -o $@
 
 $(B)/ownership: tests/ownership.c tests/harness.h microweb.h | $(B)
 	$(CC) $(CFLAGS) $(WARN) -pthread -I. tests/ownership.c -o $@

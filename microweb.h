@@ -9712,12 +9712,14 @@ enum { MW__T_TEXT, MW__T_VAR, MW__T_RAW, MW__T_SECTION, MW__T_INVERTED, MW__T_PA
 
 typedef struct mw__tnode {
     unsigned char op;
-    unsigned char standalone;    /* a tag alone on its line: the line's whitespace is its indentation */
-    uint32_t off, len;           /* the text, or the tag's name, in the template's pool */
-    uint32_t end;                /* section, inverted, parent, block: the node after its end tag */
-    uint32_t indent, indent_len; /* a standalone partial, parent or block: its indentation in the pool */
-    uint32_t src;                /* where the tag is in the source, for error messages */
-    int target;                  /* partial, parent: the template it names, -1 for none (set by linking) */
+    unsigned char standalone;          /* a tag alone on its line: the line's whitespace is its indentation */
+    unsigned char bol;                 /* text that begins a line */
+    uint32_t off, len;                 /* the text, or the tag's name, in the template's pool */
+    uint32_t end;                      /* section, inverted, parent, block: the node after its end tag */
+    uint32_t indent, indent_len;       /* a standalone partial, parent or block: its indentation in the pool */
+    uint32_t intrinsic, intrinsic_len; /* a standalone block: the indentation its content had */
+    uint32_t src;                      /* where the tag is in the source, for error messages */
+    int target;                        /* partial, parent: the template it names, -1 for none (set by linking) */
 } mw__tnode;
 
 typedef struct mw__tpl {
@@ -9787,6 +9789,7 @@ typedef struct mw__tparse {
     size_t olen, clen;
     mw__tpl *t;
     int text_open;                /* the last node is text with no tag after it: more text joins it */
+    size_t pair_at, pair_next;    /* the second tag of a standalone pair, and where its line ends */
     size_t stack[MW__T_MAX_NEST]; /* open sections, parents and blocks: their nodes */
     int depth;
     const char *problem;
@@ -9840,7 +9843,9 @@ static int mw__ttext(mw__tparse *ps, size_t from, size_t to) {
         return 0;
     }
     ps->text_open = 1;
-    return mw__tnew(ps, MW__T_TEXT, ps->src + from, to - from, from) ? 0 : mw__tfail(ps, from, "out of memory");
+    if (!mw__tnew(ps, MW__T_TEXT, ps->src + from, to - from, from)) return mw__tfail(ps, from, "out of memory");
+    t->nodes[t->nnodes - 1].bol = (unsigned char)(from == 0 || ps->src[from - 1] == '\n');
+    return 0;
 }
 
 static int mw__tspace(char c) { return c == ' ' || c == '\t'; }
@@ -9911,40 +9916,81 @@ static int mw__tstandalone(const mw__tparse *ps, size_t from, size_t tag, size_t
     return 1;
 }
 
+/* Where the tag at `tag` ends (after its closing delimiter), its kind, and where its
+   content ends; ps->len when it is not closed. */
+static size_t mw__ttag_end(const mw__tparse *ps, size_t tag, char *kind, size_t *close_at) {
+    size_t in = tag + ps->olen;
+    *kind = in < ps->len ? mw__tkind(ps->src[in]) : 0;
+    if (*kind == '{' || *kind == '=') { /* "}}}" and "=}}" */
+        char end[17];
+        end[0] = *kind == '{' ? '}' : '=';
+        memcpy(end + 1, ps->close, ps->clen);
+        *close_at = mw__tfind(ps, in + 1, end, ps->clen + 1);
+        return *close_at >= ps->len ? ps->len : *close_at + ps->clen + 1;
+    }
+    *close_at = mw__tfind(ps, in, ps->close, ps->clen);
+    return *close_at >= ps->len ? ps->len : *close_at + ps->clen;
+}
+
+static int mw__topen_is(const mw__tparse *ps, int from_top, int op) {
+    return ps->depth > from_top && ps->t->nodes[ps->stack[ps->depth - 1 - from_top]].op == op;
+}
+
+/* Inheritance tags side by side ({{<p}}{{/p}}, {{$b}}{{/b}}, {{<p}}{{$b}}, {{/b}}{{/p}})
+   alone on their line make it standalone together, as the spec's ~inheritance says. The
+   second tag is then taken as standalone too (ps->pair_at); {{$b}}{{/b}} keeps the line's
+   end, so an empty block still ends its line. */
+static int mw__tpair(mw__tparse *ps, char kind, size_t from, size_t tag, size_t tag_end, size_t *line, size_t *next) {
+    size_t close_at, end2;
+    char kind2;
+    if (tag_end + ps->olen > ps->len || memcmp(ps->src + tag_end, ps->open, ps->olen) != 0) return 0;
+    end2 = mw__ttag_end(ps, tag_end, &kind2, &close_at);
+    if (end2 >= ps->len && close_at >= ps->len) return 0;
+    if (!((kind == '<' && (kind2 == '/' || kind2 == '$')) || (kind == '$' && kind2 == '/') ||
+          (kind == '/' && kind2 == '/' && mw__topen_is(ps, 0, MW__T_BLOCK) && mw__topen_is(ps, 1, MW__T_PARENT))))
+        return 0;
+    if (!mw__tstandalone(ps, from, tag, end2, line, next)) return 0;
+    ps->pair_at = tag_end;
+    ps->pair_next = *next;
+    if (kind == '$' && kind2 == '/' && *next > end2 && ps->src[*next - 1] == '\n')
+        ps->pair_next = *next - 1 - (*next - 1 > end2 && ps->src[*next - 2] == '\r');
+    *next = tag_end;
+    return 1;
+}
+
 /* One tag at ps->p (its opening delimiter); from: the start of the text before it. */
 static int mw__ttag(mw__tparse *ps, size_t from) {
-    size_t tag = ps->p, in = tag + ps->olen, close_at, tag_end, line, next;
-    char kind = in < ps->len ? mw__tkind(ps->src[in]) : 0;
+    size_t tag = ps->p, close_at, tag_end, line = tag, next;
+    char kind;
     const char *name;
-    size_t n, indent_at;
-    int standalone, rc = 0;
+    size_t n;
+    int standalone = 0, rc = 0;
     mw__tnode *node;
-    if (kind == '{' || kind == '=') { /* "}}}" and "=}}" */
-        char end[17];
-        end[0] = kind == '{' ? '}' : '=';
-        memcpy(end + 1, ps->close, ps->clen);
-        close_at = mw__tfind(ps, in + 1, end, ps->clen + 1);
-        tag_end = close_at + ps->clen + 1;
-    } else {
-        close_at = mw__tfind(ps, in, ps->close, ps->clen);
-        tag_end = close_at + ps->clen;
-    }
+    tag_end = mw__ttag_end(ps, tag, &kind, &close_at);
     if (close_at >= ps->len) return mw__tfail(ps, tag, "a tag that is not closed");
-    name = ps->src + in + (kind ? 1 : 0);
+    name = ps->src + tag + ps->olen + (kind ? 1 : 0);
     n = (size_t)(ps->src + close_at - name);
     while (n && mw__tspace(*name)) name++, n--;
     while (n && mw__tspace(name[n - 1])) n--;
-    standalone = kind && kind != '&' && kind != '{' && mw__tstandalone(ps, from, tag, tag_end, &line, &next);
+    next = tag_end;
+    if (ps->pair_at == tag && ps->pair_next) {
+        standalone = 1;
+        next = ps->pair_next;
+        ps->pair_next = 0;
+    } else if (kind && kind != '&' && kind != '{') {
+        standalone =
+            mw__tstandalone(ps, from, tag, tag_end, &line, &next) ||
+            ((kind == '<' || kind == '$' || kind == '/') && mw__tpair(ps, kind, from, tag, tag_end, &line, &next));
+    }
     if (mw__ttext(ps, from, standalone ? line : tag) != 0) return -1;
-    indent_at = standalone ? line : tag;
-    ps->p = standalone ? next : tag_end;
+    ps->p = next;
     if (kind == '!') return 0;
     ps->text_open = 0;
     if (kind == '=') return mw__tset_delimiters(ps, name, n, tag);
     if (!mw__tname_ok(name, n)) return mw__tfail(ps, tag, "a tag without a name, or with a space in its name");
     switch (kind) {
-    case '#': return mw__topen_section(ps, MW__T_SECTION, name, n, tag);
-    case '^': return mw__topen_section(ps, MW__T_INVERTED, name, n, tag);
+    case '#': rc = mw__topen_section(ps, MW__T_SECTION, name, n, tag); break;
+    case '^': rc = mw__topen_section(ps, MW__T_INVERTED, name, n, tag); break;
     case '<': rc = mw__topen_section(ps, MW__T_PARENT, name, n, tag); break;
     case '$': rc = mw__topen_section(ps, MW__T_BLOCK, name, n, tag); break;
     case '/': return mw__tclose_section(ps, name, n, tag);
@@ -9956,11 +10002,101 @@ static int mw__ttag(mw__tparse *ps, size_t from) {
     if (rc) return rc;
     node = &ps->t->nodes[ps->t->nnodes - 1];
     node->standalone = (unsigned char)standalone;
-    if (standalone) {
-        long off = mw__tpool(ps, ps->src + indent_at, tag - indent_at);
+    if (standalone && line < tag) {
+        long off = mw__tpool(ps, ps->src + line, tag - line);
         if (off < 0) return mw__tfail(ps, tag, "out of memory");
         node->indent = (uint32_t)off;
-        node->indent_len = (uint32_t)(tag - indent_at);
+        node->indent_len = (uint32_t)(tag - line);
+    }
+    return 0;
+}
+
+/* A standalone block's content loses the indentation its lines share, and the block
+   keeps it as its own (the spec's block reindentation): at a standalone block the
+   content, its own or a child's, is indented as the block is. Lines are walked as the
+   source had them: text after a line end, and standalone tags (their indentation). */
+typedef struct mw__tline_walk {
+    mw__tpl *t;
+    uint32_t first, end;
+    const char *common; /* the shared indentation so far; NULL until a line has been seen */
+    size_t common_len;
+} mw__tline_walk;
+
+static size_t mw__tws(const char *s, size_t n) {
+    size_t i = 0;
+    while (i < n && mw__tspace(s[i])) i++;
+    return i;
+}
+
+static void mw__tline_seen(mw__tline_walk *w, const char *ws, size_t n) {
+    size_t i = 0;
+    if (!w->common) {
+        w->common = ws;
+        w->common_len = n;
+        return;
+    }
+    while (i < n && i < w->common_len && ws[i] == w->common[i]) i++;
+    w->common_len = i;
+}
+
+/* strip 0: finds the shared indentation; else removes up to strip bytes of it. */
+static void mw__tline_walk_text(mw__tline_walk *w, mw__tnode *node, uint32_t k, size_t strip) {
+    char *s = w->t->pool.data + node->off, *o = s;
+    size_t i = 0, n = node->len;
+    int at_line = node->bol;
+    while (i < n) {
+        if (at_line) {
+            size_t ws = mw__tws(s + i, n - i);
+            int blank = i + ws < n ? (s[i + ws] == '\n' || s[i + ws] == '\r') : k + 1 >= w->end;
+            if (!strip && !blank) mw__tline_seen(w, s + i, ws);
+            if (strip) i += ws < strip ? ws : strip;
+            at_line = 0;
+            continue;
+        }
+        at_line = s[i] == '\n';
+        *o++ = s[i++];
+    }
+    if (strip) node->len = (uint32_t)(o - s);
+}
+
+static void mw__tlines(mw__tline_walk *w, size_t strip) {
+    uint32_t k;
+    for (k = w->first; k < w->end; k++) {
+        mw__tnode *node = &w->t->nodes[k];
+        if (node->op == MW__T_TEXT) {
+            mw__tline_walk_text(w, node, k, strip);
+        } else if (node->standalone && !strip) {
+            mw__tline_seen(w, w->t->pool.data + node->indent, node->indent_len);
+        } else if (node->standalone) {
+            size_t cut = node->indent_len < strip ? node->indent_len : strip;
+            node->indent += (uint32_t)cut;
+            node->indent_len -= (uint32_t)cut;
+        }
+    }
+}
+
+static int mw__tdedent_blocks(mw__tpl *t) {
+    uint32_t k;
+    for (k = 0; k < t->nnodes; k++) {
+        mw__tnode *b = &t->nodes[k];
+        mw__tline_walk w;
+        char indent[256];
+        size_t at;
+        if (b->op != MW__T_BLOCK || !b->standalone) continue;
+        memset(&w, 0, sizeof w);
+        w.t = t;
+        w.first = k + 1;
+        w.end = b->end;
+        mw__tlines(&w, 0);
+        if (!w.common_len) continue;
+        if (w.common_len > sizeof indent) w.common_len = sizeof indent;
+        memcpy(indent, w.common, w.common_len);
+        at = t->pool.len;
+        if (mw__buf_append(&t->pool, indent, w.common_len) != 0) return -1;
+        b = &t->nodes[k];
+        b->intrinsic = (uint32_t)at;
+        b->intrinsic_len = (uint32_t)w.common_len;
+        mw__tlines(&w, w.common_len);
     }
     return 0;
 }
@@ -9988,6 +10124,7 @@ static int mw__tcompile(mw__tpl *t, const char *src, size_t len, const char **pr
         mw__ttag(&ps, from);
     }
     if (!ps.problem && ps.depth) mw__tfail(&ps, t->nodes[ps.stack[ps.depth - 1]].src, "a section that is not closed");
+    if (!ps.problem && mw__tdedent_blocks(t) != 0) mw__tfail(&ps, 0, "out of memory");
     *problem = ps.problem;
     *at = ps.problem_at;
     return ps.problem ? -1 : 0;
@@ -10346,7 +10483,7 @@ static void mw__tinclude(mw__trender *r, const mw__tpl *t, const mw__tnode *node
 }
 
 /* A block: what the outermost parent tag gives for its name, else its own content. */
-static void mw__tblock(mw__trender *r, const mw__tpl *t, const mw__tnode *node, uint32_t i) {
+static void mw__tblock_content(mw__trender *r, const mw__tpl *t, const mw__tnode *node, uint32_t i) {
     int f;
     for (f = 0; f < r->nframes; f++) {
         const mw__tframe *fr = &r->frames[f];
@@ -10362,6 +10499,21 @@ static void mw__tblock(mw__trender *r, const mw__tpl *t, const mw__tnode *node, 
         }
     }
     mw__trender_nodes(r, t, i + 1, node->end);
+}
+
+/* A standalone block indents what it shows as its own content was indented. */
+static void mw__tblock(mw__trender *r, const mw__tpl *t, const mw__tnode *node, uint32_t i) {
+    int nindent = r->nindent, line_start = r->line_start;
+    if (!node->standalone || r->nindent == MW__T_MAX_DEPTH) {
+        mw__tblock_content(r, t, node, i);
+        return;
+    }
+    r->indent[r->nindent].ptr = t->pool.data + (node->intrinsic_len ? node->intrinsic : node->indent);
+    r->indent[r->nindent++].len = node->intrinsic_len ? node->intrinsic_len : node->indent_len;
+    r->line_start = 1;
+    mw__tblock_content(r, t, node, i);
+    r->nindent = nindent;
+    r->line_start = line_start;
 }
 
 static void mw__trender_nodes(mw__trender *r, const mw__tpl *t, uint32_t first, uint32_t end) {

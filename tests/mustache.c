@@ -8,6 +8,11 @@
 
 #include "harness.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #define CASE_NAME "(spec case)"
 
 static const char *const spec_files[] = {"comments", "delimiters", "interpolation", "inverted",
@@ -260,6 +265,132 @@ TEST(test_rendering_an_unknown_template_answers_500) {
     mw_app_free(app);
 }
 
+/* ---- debug mode: files re-read when they change, over a real socket ---- */
+
+static void *serve_app(void *app) {
+    mw_serve((mw_app *)app);
+    return NULL;
+}
+
+/* GET path on a new connection; the body (after the head) into buf, or "" on error. */
+static const char *get_body(int port, const char *path, char *buf, size_t cap) {
+    struct sockaddr_in a;
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    size_t got = 0;
+    ssize_t n;
+    char req[256];
+    const char *body;
+    memset(&a, 0, sizeof a);
+    a.sin_family = AF_INET;
+    a.sin_port = htons((unsigned short)port);
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    buf[0] = '\0';
+    if (fd < 0 || connect(fd, (struct sockaddr *)&a, sizeof a) != 0) {
+        if (fd >= 0) close(fd);
+        return buf;
+    }
+    snprintf(req, sizeof req, "GET %s HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n", path);
+    if (send(fd, req, strlen(req), 0) > 0)
+        while (got + 1 < cap && (n = recv(fd, buf + got, cap - 1 - got, 0)) > 0) got += (size_t)n;
+    close(fd);
+    buf[got] = '\0';
+    body = strstr(buf, "\r\n\r\n");
+    return body ? body + 4 : "";
+}
+
+/* The new text appears whole: written beside the file, then renamed over it. */
+static void replace_file(const char *dir, const char *name, const char *text) {
+    char path[256], tmp[256];
+    FILE *f;
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    snprintf(tmp, sizeof tmp, "%s/.%s.new", dir, name);
+    f = fopen(tmp, "w");
+    if (!f) return;
+    fputs(text, f);
+    fclose(f);
+    rename(tmp, path);
+}
+
+static mw_jv_doc *folder_view;
+
+static void render_folder_page(mw_req *rq, mw_res *rs) {
+    (void)rq;
+    mw_render(rs, 200, "page", mw_jv_root(folder_view));
+}
+
+/* A server on the templates of a fresh folder (page.html includes part.html). */
+static mw_app *serve_folder(char *dir, int *port, pthread_t *t, int debug_call) {
+    mw_app *app = app_logged();
+    if (debug_call) CHECK_INT(mw_templates_debug(app, 1), 0);
+    CHECK(mkdtemp(dir) != NULL);
+    replace_file(dir, "page.html", "<p>{{name}} v1</p>{{> part}}");
+    replace_file(dir, "part.html", "<i>part 1</i>");
+    folder_view = mw_jv_parse("{\"name\":\"ada\"}", 14, NULL, NULL);
+    mw_set_limit(app, MW_LIMIT_THREADS, 2);
+    CHECK_INT(mw_templates(app, dir), 0);
+    mw_get(app, "/", render_folder_page);
+    *port = mw_listen(app, "127.0.0.1", 0);
+    CHECK(*port > 0);
+    CHECK_INT(pthread_create(t, NULL, serve_app, app), 0);
+    return app;
+}
+
+static void stop_folder(mw_app *app, pthread_t t, const char *dir) {
+    char cmd[300];
+    mw_stop(app);
+    pthread_join(t, NULL);
+    mw_app_free(app);
+    mw_jv_free(folder_view);
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    CHECK_INT(system(cmd), 0);
+}
+
+/* MW_DEBUG=1: each request sees the files as they are now; a file that no longer
+   compiles keeps its last good version and its error is logged. */
+TEST(test_debug_mode_rereads_changed_templates_on_the_next_request) {
+    char dir[] = "/tmp/mw_tmpl_XXXXXX", buf[4096], want[300];
+    pthread_t t;
+    int port;
+    mw_app *app;
+    setenv("MW_DEBUG", "1", 1);
+    app = serve_folder(dir, &port, &t, 0);
+    unsetenv("MW_DEBUG");
+    CHECK_STR(get_body(port, "/", buf, sizeof buf), "<p>ada v1</p><i>part 1</i>");
+    replace_file(dir, "page.html", "<p>{{name}} version 2</p>{{> part}}");
+    CHECK_STR(get_body(port, "/", buf, sizeof buf), "<p>ada version 2</p><i>part 1</i>");
+    replace_file(dir, "part.html", "<b>part, second</b>");
+    CHECK_STR(get_body(port, "/", buf, sizeof buf), "<p>ada version 2</p><b>part, second</b>");
+    replace_file(dir, "page.html", "<p>{{#name</p>");
+    CHECK_STR(get_body(port, "/", buf, sizeof buf), "<p>ada version 2</p><b>part, second</b>");
+    stop_folder(app, t, dir);
+    snprintf(want, sizeof want, "template %s/page.html:1:4: a tag that is not closed\n", dir);
+    CHECK(strstr(log_lines, want) != NULL);
+}
+
+/* Without debug mode templates are compiled once: a change needs a restart. */
+TEST(test_templates_are_compiled_once_without_debug_mode) {
+    char dir[] = "/tmp/mw_tmpl_XXXXXX", buf[4096];
+    pthread_t t;
+    int port;
+    mw_app *app = serve_folder(dir, &port, &t, 0);
+    CHECK_STR(get_body(port, "/", buf, sizeof buf), "<p>ada v1</p><i>part 1</i>");
+    replace_file(dir, "page.html", "<p>{{name}} version 2</p>");
+    CHECK_STR(get_body(port, "/", buf, sizeof buf), "<p>ada v1</p><i>part 1</i>");
+    stop_folder(app, t, dir);
+}
+
+/* mw_templates_debug(app, 1) turns it on as MW_DEBUG=1 does. */
+TEST(test_templates_debug_call_turns_reloading_on) {
+    char dir[] = "/tmp/mw_tmpl_XXXXXX", buf[4096];
+    pthread_t t;
+    int port;
+    mw_app *app = serve_folder(dir, &port, &t, 1);
+    CHECK_STR(get_body(port, "/", buf, sizeof buf), "<p>ada v1</p><i>part 1</i>");
+    replace_file(dir, "page.html", "<p>{{name}} v3</p>");
+    CHECK_STR(get_body(port, "/", buf, sizeof buf), "<p>ada v3</p>");
+    stop_folder(app, t, dir);
+}
+
 int main(void) {
     size_t i;
     for (i = 0; i < sizeof spec_files / sizeof spec_files[0]; i++) run_spec_file(spec_files[i]);
@@ -278,5 +409,8 @@ int main(void) {
     RUN(test_an_unknown_partial_stops_serving);
     RUN(test_templates_from_a_folder_name_errors_by_file);
     RUN(test_rendering_an_unknown_template_answers_500);
+    RUN(test_debug_mode_rereads_changed_templates_on_the_next_request);
+    RUN(test_templates_are_compiled_once_without_debug_mode);
+    RUN(test_templates_debug_call_turns_reloading_on);
     return test_summary();
 }
