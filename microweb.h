@@ -7,7 +7,8 @@
    CONTENTS
        QUICK START                   ROUTES                    REQUEST
        RESPONSE                      HOOKS, CORS, SESSIONS AND CSRF
-       BODIES BEYOND A BUFFER        STATIC FILES              WEBSOCKET
+       BODIES BEYOND A BUFFER        STATIC FILES              TEMPLATES
+       WEBSOCKET
        LOGGING AND THE ACCESS LOG    SERVING                   POSTGRESQL
        TESTING WITHOUT A SOCKET      LIMITS                    HTTP RULES
        ERRORS
@@ -479,6 +480,60 @@
    runtime does: each connection and each file being sent holds a descriptor.
 
    ============================================================================
+   TEMPLATES  (Mustache, https://mustache.github.io/mustache.5.html)
+   ============================================================================
+   HTML pages from templates, escaped by default, with data from the JSON value tree:
+       mw_templates(app, "templates");            // every templates/NAME.html as NAME
+       mw_template(app, "row", "<li>{{name}}</li>");   // or one from a string
+       static void users(mw_req *rq, mw_res *rs) {
+           mw_render(rs, 200, "users", mw_req_json(rq));   // any const mw_jv *
+       }
+   int mw_template(app, name, text)   compiles text as the template name (a later
+                                      one of the same name replaces it)
+   int mw_templates(app, dir)         compiles every dir/NAME.html (not hidden ones, no
+                                      subfolders) as the template NAME
+   int mw_render(rs, status, name, view)   renders into the body, Content-Type
+                                      text/html; charset=utf-8 (a whole response, as
+                                      mw_send); view NULL renders with no data
+   int mw_templates_debug(app, on)    re-read changed files (also MW_DEBUG=1 in the
+                                      environment, read at the first template call)
+   Templates are compiled once, before serving, into a list of nodes; rendering walks
+   it and appends to the response body, allocating nothing else. A syntax error makes
+   the call return MW_EINVAL and print one line, and mw_run refuses to start:
+       microweb: template templates/page.html:12:5: a section that is not closed
+   (also: a tag that is not closed, an end tag that does not close the section opened
+   last or has none to close, a bad set-delimiter tag, a name with a space). A partial
+   or parent tag naming no template is reported when serving starts (mw_run, mw_serve)
+   and stops it; the in-process test client renders it empty, as the spec says.
+   The language, all of the specification but lambdas (code in the data, which C
+   has not; tests/mustache.c runs the spec's 163 other cases):
+       {{name}}         the value, HTML-escaped: & < > " ' become &amp; &lt; &gt;
+                        &quot; &#39; (safe in text and in quoted attribute values,
+                        not inside <script>, <style> or an unquoted attribute)
+       {{{name}}}  {{& name}}   the value as it is (trusted HTML only)
+       {{a.b.c}}        dotted names; {{.}} the current value
+       {{#name}}...{{/name}}   a section: once per item of a list, once with an
+                        object (its names come first) or another true value, never
+                        for false, null, "", [] or a missing name
+       {{^name}}...{{/name}}   an inverted section: only when the value is false
+       {{! comment }}  {{> partial}}  {{=<% %>=}} (new delimiters)
+       {{< layout}}{{$title}}My page{{/title}}{{/layout}}   inheritance: the
+                        template layout, where its {{$title}}default{{/title}} blocks
+                        show what the child gives
+   Names are looked up from the innermost section out to the view; a missing name
+   renders empty. Values: strings as they are, numbers as written in the JSON (a
+   fraction in its shortest form: 1.210 shows 1.21), true and false as words, null,
+   objects and lists as nothing. A tag alone on its line takes its line with it, and
+   a partial alone on its line is indented as the tag was (the spec's rules).
+   The view comes from mw_req_json, mw_jv_parse of what mw_json_new built, or a
+   PostgreSQL query written with mw_pg_write_rows into mw_json_new and parsed.
+   In debug mode every render first checks the files' modification times (one stat
+   per file): a changed file is read and compiled again; one that no longer compiles
+   keeps its last good version and its error is logged. Renders then hold a lock, so
+   leave debug mode off in production. Sections nest at most 64 deep in a template;
+   partials and parents at most 64 deep while rendering (deeper ones render nothing).
+
+   ============================================================================
    WEBSOCKET  (RFC 6455)
    ============================================================================
    static void on_message(mw_ws *ws, const char *data, size_t len, int kind) {
@@ -834,6 +889,8 @@
    app             routes, settings, extensions (hooks PostgreSQL registers with)
    static files    mounts, opening beneath a folder (openat2, or the O_NOFOLLOW walk),
                    HTTP-dates, entity tags, ranges, Accept-Encoding, the answer
+   templates       Mustache: compiling into nodes, linking partials by name, the
+                   debug-mode reload, rendering with a context stack
    websocket       UTF-8 as it arrives, frames, the handshake, the protocol's event
                    function (after a 101), sending from any thread, groups
    extras          PostgreSQL (only with MICROWEB_WITH_PG); the in-process test client
