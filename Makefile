@@ -6,7 +6,7 @@ WARN    := -Wall -Wextra -Wpedantic -Wshadow -Wstrict-prototypes -Wmissing-proto
 PORT    ?= 8080
 B       := build
 
-.PHONY: all run run-stream run-site run-chat test clean format fuzz bench bench-quick bench-streams bench-static bench-ws run-pg
+.PHONY: all run run-stream run-site run-chat test clean format fuzz bench bench-quick bench-streams bench-static bench-ws bench-templates run-pg
 
 all: $(B)/hello $(B)/stream $(B)/site $(B)/chat $(B)/middleware $(B)/crypto $(B)/ownership $(B)/testapp $(B)/unit $(B)/restart $(B)/alloc $(B)/toolkit $(B)/json_suite $(B)/json_memory \
      $(B)/json_locale $(B)/limits_table $(B)/hello_test $(B)/streams $(B)/static $(B)/staticapp $(B)/websocket $(B)/wsapp \
@@ -131,6 +131,8 @@ fuzz:
 # (bench-static: that part alone)
 # bench/ws.py: WebSocket echo and broadcast vs Node.js ws and Kore (round trips/s, CPU per
 # message), memory per idle WebSocket; report in bench/results/ws.md (bench-ws: that part alone)
+# bench/templates.py: a page of 100 fortunes from a template vs by hand (mw_printf) and vs
+# Flask + Jinja2 (CPU per request, callgrind); report in bench/results/templates.md
 BENCH_SECONDS ?= 8
 
 bench:
@@ -140,6 +142,7 @@ bench:
 	python3 bench/middleware.py
 	python3 bench/static.py
 	python3 bench/ws.py
+	python3 bench/templates.py
 
 bench-quick:
 	python3 bench/run.py --quick
@@ -152,6 +155,9 @@ bench-static:
 
 bench-ws:
 	python3 bench/ws.py
+
+bench-templates:
+	python3 bench/templates.py
 
 # The PostgreSQL example (needs libpq: apt-get install libpq-dev; not part of `all`)
 $(B)/todo_pg: examples/todo_pg.c microweb.h | $(B)
