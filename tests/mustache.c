@@ -391,6 +391,21 @@ TEST(test_templates_debug_call_turns_reloading_on) {
     stop_folder(app, t, dir);
 }
 
+/* A partial that includes itself twice would take 2^64 steps: the render stops (500,
+   logged) instead of holding the worker for ever. */
+TEST(test_a_self_including_partial_stops_with_500) {
+    mw_app *app = app_logged();
+    mw_test_res *r;
+    mw_template(app, "page", "{{> page}}{{> page}}");
+    mw_get(app, "/", render_page);
+    view_doc = NULL;
+    r = mw_test_request(app, "GET", "/", NULL, NULL, 0);
+    CHECK_INT(r->status, 500);
+    CHECK(strstr(log_lines, "mw_render: the template took more than 10,000,000 steps") != NULL);
+    mw_test_free(r);
+    mw_app_free(app);
+}
+
 int main(void) {
     size_t i;
     for (i = 0; i < sizeof spec_files / sizeof spec_files[0]; i++) run_spec_file(spec_files[i]);
@@ -409,6 +424,7 @@ int main(void) {
     RUN(test_an_unknown_partial_stops_serving);
     RUN(test_templates_from_a_folder_name_errors_by_file);
     RUN(test_rendering_an_unknown_template_answers_500);
+    RUN(test_a_self_including_partial_stops_with_500);
     RUN(test_debug_mode_rereads_changed_templates_on_the_next_request);
     RUN(test_templates_are_compiled_once_without_debug_mode);
     RUN(test_templates_debug_call_turns_reloading_on);

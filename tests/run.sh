@@ -221,7 +221,7 @@ replay_fuzz_inputs() { # target
     clang $SAN -Itests/fuzz tests/fuzz/fuzz_$1.c tests/fuzz/replay.c -o "$B/asan/replay_$1" -lm &&
         "$B/asan/replay_$1" "tests/fuzz/corpus/$1" "tests/fuzz/regressions/$1"
 }
-for t in request route percent json pipeline; do
+for t in request route percent json pipeline template; do
     check "fuzz_replay_$t" replay_fuzz_inputs "$t"
 done
 
