@@ -529,7 +529,9 @@
    PostgreSQL query written with mw_pg_write_rows into mw_json_new and parsed.
    In debug mode every render first checks the files' modification times (one stat
    per file): a changed file is read and compiled again; one that no longer compiles
-   keeps its last good version and its error is logged. Renders then hold a lock, so
+   keeps its last good version and its error is logged. Debug mode also logs, once per
+   tag, a name a render found nowhere (not for an inverted section, whose purpose that is):
+       microweb: template templates/page.html:3:9: no value named "nmae" (debug mode) Renders then hold a lock, so
    leave debug mode off in production. Sections nest at most 64 deep in a template;
    partials and parents at most 64 deep, and all of these 256 deep, while rendering
    (deeper ones render nothing).
@@ -9798,11 +9800,13 @@ typedef struct mw__tnode {
     unsigned char op;
     unsigned char standalone;          /* a tag alone on its line: the line's whitespace is its indentation */
     unsigned char bol;                 /* text that begins a line */
+    unsigned char warned;              /* debug mode: its missing name was logged */
     uint32_t off, len;                 /* the text, or the tag's name, in the template's pool */
     uint32_t end;                      /* section, inverted, parent, block: the node after its end tag */
     uint32_t indent, indent_len;       /* a standalone partial, parent or block: its indentation in the pool */
     uint32_t intrinsic, intrinsic_len; /* a standalone block: the indentation its content had */
     uint32_t src;                      /* where the tag is in the source, for error messages */
+    uint32_t line, col;                /* the same as a line and a column, for debug mode's list of missing names */
     int target;                        /* partial, parent: the template it names, -1 for none (set by linking) */
 } mw__tnode;
 
@@ -9874,6 +9878,7 @@ typedef struct mw__tparse {
     mw__tpl *t;
     int text_open;                /* the last node is text with no tag after it: more text joins it */
     size_t pair_at, pair_next;    /* the second tag of a standalone pair, and where its line ends */
+    size_t seen, line, col;       /* the line and column of byte `seen` of the source, counted once */
     size_t stack[MW__T_MAX_NEST]; /* open sections, parents and blocks: their nodes */
     int depth;
     const char *problem;
@@ -9913,6 +9918,12 @@ static mw__tnode *mw__tnew(mw__tparse *ps, int op, const char *s, size_t n, size
     node->off = (uint32_t)off;
     node->len = (uint32_t)n;
     node->src = (uint32_t)src_at;
+    for (; ps->seen < src_at; ps->seen++) {
+        if (ps->src[ps->seen] == '\n') ps->line++, ps->col = 1;
+        else ps->col++;
+    }
+    node->line = (uint32_t)ps->line;
+    node->col = (uint32_t)ps->col;
     node->target = -1;
     return node;
 }
@@ -10196,6 +10207,7 @@ static int mw__tcompile(mw__tpl *t, const char *src, size_t len, const char **pr
     memcpy(ps.open, "{{", 2);
     memcpy(ps.close, "}}", 2);
     ps.olen = ps.clen = 2;
+    ps.line = ps.col = 1;
     mw__tpl_clear(t);
     if (len > 0xffffffffu) mw__tfail(&ps, 0, "a template larger than 4 GiB");
     while (!ps.problem && ps.p < len) {
@@ -10511,8 +10523,22 @@ static void mw__tpush(mw__trender *r, const mw_jv *v, const mw__tpl *t, const mw
     r->nstack--;
 }
 
+/* The value a tag names. Debug mode logs a name found nowhere, once per tag (renders
+   then hold the lock, so the tag may be marked): a typo shows, where the spec's empty
+   rendering would hide it. An inverted section's miss is its purpose, not logged. */
+static const mw_jv *mw__tvalue_of(mw__trender *r, const mw__tpl *t, const mw__tnode *node) {
+    const mw_jv *v = mw__tlookup(r, t->pool.data + node->off, node->len);
+    if (!v && r->set->debug && !node->warned && node->op != MW__T_INVERTED) {
+        ((mw__tnode *)(uintptr_t)node)->warned = 1;
+        mw__log(&r->set->app->log, MW_LOG_WARN, "template %s:%u:%u: no value named \"%.*s\" (debug mode)",
+                t->path ? t->path : t->name, (unsigned)node->line, (unsigned)node->col, (int)node->len,
+                t->pool.data + node->off);
+    }
+    return v;
+}
+
 static void mw__tsection(mw__trender *r, const mw__tpl *t, const mw__tnode *node, uint32_t i) {
-    const mw_jv *v = mw__tlookup(r, t->pool.data + node->off, node->len), *m;
+    const mw_jv *v = mw__tvalue_of(r, t, node), *m;
     int truthy = mw__ttruthy(v);
     if (node->op == MW__T_INVERTED) {
         if (!truthy) mw__trender_nodes(r, t, i + 1, node->end);
@@ -10595,7 +10621,7 @@ static void mw__trender_nodes(mw__trender *r, const mw__tpl *t, uint32_t first, 
         case MW__T_VAR:
         case MW__T_RAW:
             mw__tindent(r);
-            mw__tvalue(r, mw__tlookup(r, t->pool.data + node->off, node->len), node->op == MW__T_VAR);
+            mw__tvalue(r, mw__tvalue_of(r, t, node), node->op == MW__T_VAR);
             break;
         case MW__T_SECTION:
         case MW__T_INVERTED: mw__tsection(r, t, node, i); break;

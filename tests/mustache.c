@@ -406,6 +406,27 @@ TEST(test_a_self_including_partial_stops_with_500) {
     mw_app_free(app);
 }
 
+/* Debug mode lists the names a render found nowhere, once per tag; an inverted
+   section over a missing name is what it is for, and is not listed. */
+TEST(test_debug_mode_lists_missing_names_once) {
+    mw_app *app = app_logged();
+    mw_test_res *r;
+    int i;
+    CHECK_INT(mw_templates_debug(app, 1), 0);
+    mw_template(app, "page", "<p>{{nmae}}</p>\n{{^none}}x{{/none}} {{#gone}}y{{/gone}}{{name}}");
+    mw_get(app, "/", render_page);
+    view_doc = mw_jv_parse("{\"name\":\"ada\"}", 14, NULL, NULL);
+    for (i = 0; i < 2; i++) {
+        r = mw_test_request(app, "GET", "/", NULL, NULL, 0);
+        CHECK_MEM(r->body, r->body_len, "<p></p>\nx ada");
+        mw_test_free(r);
+    }
+    CHECK_STR(log_lines, "template page:1:4: no value named \"nmae\" (debug mode)\n"
+                         "template page:2:21: no value named \"gone\" (debug mode)\n");
+    mw_jv_free(view_doc);
+    mw_app_free(app);
+}
+
 int main(void) {
     size_t i;
     for (i = 0; i < sizeof spec_files / sizeof spec_files[0]; i++) run_spec_file(spec_files[i]);
@@ -425,6 +446,7 @@ int main(void) {
     RUN(test_templates_from_a_folder_name_errors_by_file);
     RUN(test_rendering_an_unknown_template_answers_500);
     RUN(test_a_self_including_partial_stops_with_500);
+    RUN(test_debug_mode_lists_missing_names_once);
     RUN(test_debug_mode_rereads_changed_templates_on_the_next_request);
     RUN(test_templates_are_compiled_once_without_debug_mode);
     RUN(test_templates_debug_call_turns_reloading_on);
