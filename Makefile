@@ -6,11 +6,11 @@ WARN    := -Wall -Wextra -Wpedantic -Wshadow -Wstrict-prototypes -Wmissing-proto
 PORT    ?= 8080
 B       := build
 
-.PHONY: all run run-stream run-site run-chat run-notes test clean format fuzz bench bench-quick bench-streams bench-static bench-ws bench-validate run-pg
+.PHONY: all run run-stream run-site run-chat run-notes test clean format fuzz bench bench-quick bench-streams bench-static bench-ws bench-validate bench-templates run-pg
 
 all: $(B)/hello $(B)/stream $(B)/site $(B)/chat $(B)/notes $(B)/notes_test $(B)/middleware $(B)/crypto $(B)/ownership $(B)/testapp $(B)/unit $(B)/restart $(B)/alloc $(B)/toolkit $(B)/json_suite $(B)/json_memory \
      $(B)/json_locale $(B)/limits_table $(B)/schema $(B)/hello_test $(B)/streams $(B)/static $(B)/staticapp $(B)/websocket $(B)/wsapp \
-     $(B)/ws_loadapp $(B)/docsapp tests/json_check
+     $(B)/ws_loadapp $(B)/docsapp $(B)/mustache tests/json_check
 
 $(B):
 	mkdir -p $(B)
@@ -90,6 +90,9 @@ $(B)/ws_loadapp: tests/ws_loadapp.c microweb.h | $(B)
 $(B)/docsapp: tests/docsapp.c microweb.h | $(B)
 	$(CC) $(CFLAGS) $(WARN) -pthread -I. tests/docsapp.c -o $@
 
+$(B)/mustache: tests/mustache.c tests/harness.h microweb.h | $(B)
+	$(CC) $(CFLAGS) $(WARN) -pthread -I. tests/mustache.c -o $@
+
 $(B)/ownership: tests/ownership.c tests/harness.h microweb.h | $(B)
 	$(CC) $(CFLAGS) $(WARN) -pthread -I. tests/ownership.c -o $@
 
@@ -147,6 +150,8 @@ fuzz:
 # (bench-validate: that part alone)
 # bench/ws.py: WebSocket echo and broadcast vs Node.js ws and Kore (round trips/s, CPU per
 # message), memory per idle WebSocket; report in bench/results/ws.md (bench-ws: that part alone)
+# bench/templates.py: a page of 100 fortunes from a template vs by hand (mw_printf) and vs
+# Flask + Jinja2 (CPU per request, callgrind); report in bench/results/templates.md
 BENCH_SECONDS ?= 8
 
 bench:
@@ -157,6 +162,7 @@ bench:
 	python3 bench/static.py
 	python3 bench/ws.py
 	python3 bench/validate.py
+	python3 bench/templates.py
 
 bench-quick:
 	python3 bench/run.py --quick
@@ -172,6 +178,9 @@ bench-ws:
 
 bench-validate:
 	python3 bench/validate.py
+
+bench-templates:
+	python3 bench/templates.py
 
 # The PostgreSQL example (needs libpq: apt-get install libpq-dev; not part of `all`)
 $(B)/todo_pg: examples/todo_pg.c microweb.h | $(B)

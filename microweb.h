@@ -8,7 +8,8 @@
        QUICK START                   ROUTES                    REQUEST
        RESPONSE                      DECLARED INPUTS AND OPENAPI
        THE /docs PAGE                HOOKS, CORS, SESSIONS AND CSRF
-       BODIES BEYOND A BUFFER        STATIC FILES              WEBSOCKET
+       BODIES BEYOND A BUFFER        STATIC FILES              TEMPLATES
+       WEBSOCKET
        LOGGING AND THE ACCESS LOG    SERVING                   POSTGRESQL
        TESTING WITHOUT A SOCKET      LIMITS                    HTTP RULES
        ERRORS
@@ -588,6 +589,66 @@
    runtime does: each connection and each file being sent holds a descriptor.
 
    ============================================================================
+   TEMPLATES  (Mustache, https://mustache.github.io/mustache.5.html)
+   ============================================================================
+   HTML pages from templates, escaped by default, with data from the JSON value tree:
+       mw_templates(app, "templates");            // every templates/NAME.html as NAME
+       mw_template(app, "row", "<li>{{name}}</li>");   // or one from a string
+       static void users(mw_req *rq, mw_res *rs) {
+           mw_render(rs, 200, "users", mw_req_json(rq));   // any const mw_jv *
+       }
+   int mw_template(app, name, text)   compiles text as the template name (a later
+                                      one of the same name replaces it)
+   int mw_templates(app, dir)         compiles every dir/NAME.html (not hidden ones, no
+                                      subfolders) as the template NAME
+   int mw_render(rs, status, name, view)   renders into the body, Content-Type
+                                      text/html; charset=utf-8 (a whole response, as
+                                      mw_send); view NULL renders with no data
+   int mw_templates_debug(app, on)    re-read changed files (also MW_DEBUG=1 in the
+                                      environment, read at the first template call)
+   Templates are compiled once, before serving, into a list of nodes; rendering walks
+   it and appends to the response body, allocating nothing else. A syntax error makes
+   the call return MW_EINVAL and print one line, and mw_run refuses to start:
+       microweb: template templates/page.html:12:5: a section that is not closed
+   (also: a tag that is not closed, an end tag that does not close the section opened
+   last or has none to close, a bad set-delimiter tag, a name with a space). A partial
+   or parent tag naming no template is reported when serving starts (mw_run, mw_serve)
+   and stops it; the in-process test client renders it empty, as the spec says.
+   The language, all of the specification but lambdas (code in the data, which C
+   has not; tests/mustache.c runs the spec's 163 other cases):
+       {{name}}         the value, HTML-escaped: & < > " ' become &amp; &lt; &gt;
+                        &quot; &#39; (safe in text and in quoted attribute values,
+                        not inside <script>, <style> or an unquoted attribute)
+       {{{name}}}  {{& name}}   the value as it is (trusted HTML only)
+       {{a.b.c}}        dotted names; {{.}} the current value
+       {{#name}}...{{/name}}   a section: once per item of a list, once with an
+                        object (its names come first) or another true value, never
+                        for false, null, "", [] or a missing name
+       {{^name}}...{{/name}}   an inverted section: only when the value is false
+       {{! comment }}  {{> partial}}  {{=<% %>=}} (new delimiters)
+       {{< layout}}{{$title}}My page{{/title}}{{/layout}}   inheritance: the
+                        template layout, where its {{$title}}default{{/title}} blocks
+                        show what the child gives
+   Names are looked up from the innermost section out to the view; a missing name
+   renders empty. Values: strings as they are, numbers as written in the JSON (a
+   fraction in its shortest form: 1.210 shows 1.21), true and false as words, null,
+   objects and lists as nothing. A tag alone on its line takes its line with it, and
+   a partial alone on its line is indented as the tag was (the spec's rules).
+   The view comes from mw_req_json, mw_jv_parse of what mw_json_new built, or a
+   PostgreSQL query written with mw_pg_write_rows into mw_json_new and parsed.
+   In debug mode every render first checks the files' modification times (one stat
+   per file): a changed file is read and compiled again; one that no longer compiles
+   keeps its last good version and its error is logged. Debug mode also logs, once per
+   tag, a name a render found nowhere (not for an inverted section, whose purpose that is):
+       microweb: template templates/page.html:3:9: no value named "nmae" (debug mode) Renders then hold a lock, so
+   leave debug mode off in production. Sections nest at most 64 deep in a template;
+   partials and parents at most 64 deep, and all of these 256 deep, while rendering
+   (deeper ones render nothing).
+   A render that takes more than 10,000,000 steps (nodes and partials; a page of 100
+   rows takes about 700) stops and answers 500, logged: a partial that includes itself
+   twice would otherwise hold the worker for ever.
+
+   ============================================================================
    WEBSOCKET  (RFC 6455)
    ============================================================================
    static void on_message(mw_ws *ws, const char *data, size_t len, int kind) {
@@ -951,6 +1012,8 @@
    openapi         GET /openapi.json from the route table
    static files    mounts, opening beneath a folder (openat2, or the O_NOFOLLOW walk),
                    HTTP-dates, entity tags, ranges, Accept-Encoding, the answer
+   templates       Mustache: compiling into nodes, linking partials by name, the
+                   debug-mode reload, rendering with a context stack
    websocket       UTF-8 as it arrives, frames, the handshake, the protocol's event
                    function (after a 101), sending from any thread, groups
    docs page       GET /docs: the page's lines (HTML, style, script), joined once, and
@@ -964,8 +1027,10 @@
           registration), query, path and JSON body checked before the handler with
           every problem in one 422 in FastAPI's shape, typed accessors mw_arg_*;
           OpenAPI 3.1 from the route table (mw_openapi); an offline /docs page
-          (mw_docs); the JSON reader takes a string's ASCII runs at once; a one-frame
-          WebSocket message up to 64 KiB is read in place.
+          (mw_docs); Mustache templates (mw_template, mw_templates, mw_render), the
+          whole specification but lambdas, with inheritance and a debug-mode reload;
+          the JSON reader takes a string's ASCII runs at once; a one-frame WebSocket
+          message up to 64 KiB is read in place.
    0.5.0  WebSocket (RFC 6455): mw_websocket endpoints with open, message and close
           callbacks on the event loop; sending from any thread; named groups and
           broadcast; subprotocols and an origin check; ping, close handshake, 1001 on
@@ -1482,6 +1547,12 @@ double mw_jv_num(const mw_jv *v, double def);
 int mw_jv_bool(const mw_jv *v, int def);
 int mw_json_value(mw_json *j, const mw_jv *v);
 
+/* templates (Mustache) */
+int mw_template(mw_app *app, const char *name, const char *text);
+int mw_templates(mw_app *app, const char *dir);
+int mw_templates_debug(mw_app *app, int on);
+int mw_render(mw_res *rs, int status, const char *name, const mw_jv *view);
+
 /* PostgreSQL (only with -DMICROWEB_WITH_PG, linked with -lpq) */
 #ifdef MICROWEB_WITH_PG
 #include <libpq-fe.h>
@@ -1541,6 +1612,7 @@ void mw_pg_healthz(mw_req *rq, mw_res *rs);
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/uio.h>
+#include <dirent.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -6370,6 +6442,8 @@ typedef struct mw__ext {
     /* after the handler, for a request that used the extension: give back what it held */
     void (*request_end)(mw_req *rq, void *app_state, void *request_state);
     void (*app_free)(void *state);
+    /* before serving: what it could not check while being set up; returns the problems it logged */
+    int (*app_check)(mw_app *app, void *state);
 } mw__ext;
 
 /* A before or after hook, for the paths under its prefix. */
@@ -7324,7 +7398,7 @@ static void mw__sessions_free(void *state) {
     MW_FREE(cfg);
 }
 
-static const mw__ext mw__sessions_ext = {NULL, mw__sessions_free};
+static const mw__ext mw__sessions_ext = {NULL, mw__sessions_free, NULL};
 
 /* The session cookie's attributes; a deleted one expires at once. */
 static const mw_cookie_opts *mw__session_cookie(const struct mw__sessions *cfg, int deleted, mw_cookie_opts *o) {
@@ -7861,30 +7935,49 @@ int mw_redirect(mw_res *rs, int status, const char *location) {
     return mw__add_header(rs, "Location", location);
 }
 
-/* The entity for each character HTML gives a meaning to, in text and in attribute
-   values quoted either way (the OWASP rule). */
-static const char *mw__html_entity(unsigned char c) {
-    switch (c) {
-    case '&': return "&amp;";
-    case '<': return "&lt;";
-    case '>': return "&gt;";
-    case '"': return "&quot;";
-    case '\'': return "&#39;";
-    default: return NULL;
+/* The characters HTML gives a meaning to, in text and in attribute values quoted either
+   way (the OWASP rule), & < > " ', become entities. */
+/* Each byte's escaped form (itself, or its entity) and length: filled once, then the
+   escape is a copy and an add per byte, with no branch to mispredict on the text. */
+static char mw__html_escaped[256][8];
+static unsigned char mw__html_escaped_len[256];
+static pthread_once_t mw__html_escaped_once = PTHREAD_ONCE_INIT;
+
+static void mw__html_escaped_fill(void) {
+    static const char *const entities[] = {"&&amp;", "<&lt;", ">&gt;", "\"&quot;", "'&#39;"};
+    size_t c, k;
+    for (c = 0; c < 256; c++) {
+        mw__html_escaped[c][0] = (char)c;
+        mw__html_escaped_len[c] = 1;
+    }
+    for (k = 0; k < sizeof entities / sizeof entities[0]; k++) {
+        unsigned char c0 = (unsigned char)entities[k][0];
+        memcpy(mw__html_escaped[c0], entities[k] + 1, strlen(entities[k] + 1));
+        mw__html_escaped_len[c0] = (unsigned char)strlen(entities[k] + 1);
     }
 }
 
-static int mw__html_escape_n(mw_res *rs, const char *s, size_t n) {
-    size_t i, start = 0;
-    int rc = 0;
-    for (i = 0; i < n && !rc; i++) {
-        const char *e = mw__html_entity((unsigned char)s[i]);
-        if (!e) continue;
-        rc = mw_write(rs, s + start, i - start);
-        if (!rc) rc = mw_write(rs, e, strlen(e));
-        start = i + 1;
+/* s with those characters as entities, appended to b. */
+static int mw__buf_html_escape(mw__buf *b, const char *s, size_t n) {
+    size_t i;
+    char *o;
+    if (n > ((size_t)-1 - b->len - 8) / 6 || mw__buf_reserve(b, n * 6 + 8) != 0) return MW_ENOMEM;
+    pthread_once(&mw__html_escaped_once, mw__html_escaped_fill);
+    o = b->data + b->len;
+    for (i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        memcpy(o, mw__html_escaped[c], 8); /* room: 6 per byte, and 8 more */
+        o += mw__html_escaped_len[c];
     }
-    return rc ? rc : mw_write(rs, s + start, n - start);
+    b->len = (size_t)(o - b->data);
+    return 0;
+}
+
+static int mw__html_escape_n(mw_res *rs, const char *s, size_t n) {
+    int rc = mw_write(rs, NULL, 0); /* the checks of a write */
+    if (rc) return rc;
+    if (mw__buf_html_escape(rs->body, s, n) != 0) return MW_ENOMEM;
+    return mw__flush_if_full(rs);
 }
 
 int mw_html_escape(mw_res *rs, const char *text) { return text ? mw__html_escape_n(rs, text, strlen(text)) : 0; }
@@ -9787,10 +9880,18 @@ static void mw__raise_fd_limit(void) {
     setrlimit(RLIMIT_NOFILE, &r);
 }
 
+/* The setup errors, with those extensions find only now (a partial no template has). */
+static int mw__setup_errors(mw_app *app) {
+    int e;
+    for (e = 0; e < app->nexts; e++)
+        if (app->exts[e]->app_check) app->setup_errors += app->exts[e]->app_check(app, app->ext_state[e]);
+    return app->setup_errors;
+}
+
 int mw_serve(mw_app *app) {
     int rc;
     if (!app || app->listen_fd < 0 || app->serving) return MW_ESTATE;
-    if (app->setup_errors) return MW_EINVAL;
+    if (mw__setup_errors(app)) return MW_EINVAL;
     mw__raise_fd_limit();
     app->serving = 1;
     app->nworkers = mw__thread_count(app);
@@ -9849,7 +9950,7 @@ int mw_run(mw_app *app) {
     int port = mw__env_port(), bound, rc;
     if (!app) return 1;
     if (!host || !*host) host = "127.0.0.1";
-    if (app->setup_errors) {
+    if (mw__setup_errors(app)) {
         mw__log(&app->log, MW_LOG_ERROR, "not starting: %d setup error(s) above", app->setup_errors);
         return mw__run_fails(app);
     }
@@ -10292,7 +10393,7 @@ static void mw__openapi_free(void *state) {
     MW_FREE(o);
 }
 
-static const mw__ext mw__openapi_ext = {NULL, mw__openapi_free};
+static const mw__ext mw__openapi_ext = {NULL, mw__openapi_free, NULL};
 
 /* A pattern in OpenAPI's form: ":id", "{id:int}" and "*path" become "{id}" and "{path}". */
 static void mw__openapi_path(const char *pattern, mw__buf *out) {
@@ -11016,7 +11117,7 @@ static void mw__static_free(void *state) {
     MW_FREE(s);
 }
 
-static const mw__ext mw__static_ext = {NULL, mw__static_free};
+static const mw__ext mw__static_ext = {NULL, mw__static_free, NULL};
 
 static mw__static_state *mw__static_of(mw_app *app) {
     int i = mw__app_ext_index(app, &mw__static_ext);
@@ -11392,6 +11493,901 @@ int mw_static_type(mw_app *app, const char *extension, const char *content_type)
     return 0;
 }
 
+/* ---------------------------------------------------------------------------
+   templates: Mustache (the language's specification, with its inheritance module).
+   A template is compiled once into a flat list of nodes and a pool of its text and
+   names; rendering walks the nodes with a stack of JSON values (mw_jv) and appends
+   to the response body, so it allocates nothing of its own. Partials and parents
+   are linked to templates by name before serving; in debug mode files are re-read
+   when they change, under a lock that only debug mode takes.
+   --------------------------------------------------------------------------- */
+#define MW__T_MAX_NEST 64   /* sections open at once in a template */
+#define MW__T_MAX_DEPTH 64  /* partials and parents inside each other while rendering */
+#define MW__T_MAX_STACK 128 /* values on the context stack */
+/* nodes and partials one render may take: a partial that includes itself twice, or
+   sections nested over one list, would otherwise run for ever (2^64 steps) */
+#define MW__T_MAX_STEPS 10000000
+#define MW__T_MAX_NESTING 256 /* sections, blocks and partials inside each other: the C stack they take */
+#define MW__TEXT_HTML "text/html; charset=utf-8"
+
+enum { MW__T_TEXT, MW__T_VAR, MW__T_RAW, MW__T_SECTION, MW__T_INVERTED, MW__T_PARTIAL, MW__T_PARENT, MW__T_BLOCK };
+
+typedef struct mw__tnode {
+    unsigned char op;
+    unsigned char standalone;          /* a tag alone on its line: the line's whitespace is its indentation */
+    unsigned char bol;                 /* text that begins a line */
+    unsigned char warned;              /* debug mode: its missing name was logged */
+    uint32_t off, len;                 /* the text, or the tag's name, in the template's pool */
+    uint32_t end;                      /* section, inverted, parent, block: the node after its end tag */
+    uint32_t indent, indent_len;       /* a standalone partial, parent or block: its indentation in the pool */
+    uint32_t intrinsic, intrinsic_len; /* a standalone block: the indentation its content had */
+    uint32_t src;                      /* where the tag is in the source, for error messages */
+    uint32_t line, col;                /* the same as a line and a column, for debug mode's list of missing names */
+    int target;                        /* partial, parent: the template it names, -1 for none (set by linking) */
+} mw__tnode;
+
+typedef struct mw__tpl {
+    char *name;
+    char *path; /* the file it was read from, or NULL */
+    unsigned long long mtime_ns;
+    long long size;
+    mw__buf pool;
+    mw__tnode *nodes;
+    size_t nnodes, cap;
+} mw__tpl;
+
+typedef struct mw__tset {
+    mw__tpl *items;
+    size_t n, cap;
+    int debug;
+    pthread_mutex_t lock; /* debug mode: a reload waits for renders, and they for it */
+    mw_app *app;
+} mw__tset;
+
+static void mw__tpl_clear(mw__tpl *t) {
+    mw__buf_free(&t->pool);
+    MW_FREE(t->nodes);
+    t->nodes = NULL;
+    t->nnodes = t->cap = 0;
+}
+
+static void mw__tset_free(void *state) {
+    mw__tset *s = (mw__tset *)state;
+    size_t i;
+    for (i = 0; i < s->n; i++) {
+        mw__tpl_clear(&s->items[i]);
+        MW_FREE(s->items[i].name);
+        MW_FREE(s->items[i].path);
+    }
+    MW_FREE(s->items);
+    pthread_mutex_destroy(&s->lock);
+    MW_FREE(s);
+}
+
+static int mw__tset_check(mw_app *app, void *state);
+static const mw__ext mw__templates_ext = {NULL, mw__tset_free, mw__tset_check};
+
+static mw__tset *mw__tset_of(mw_app *app, int create) {
+    int i = mw__app_ext_index(app, &mw__templates_ext);
+    mw__tset *s;
+    const char *debug = getenv("MW_DEBUG");
+    if (i >= 0) return (mw__tset *)app->ext_state[i];
+    if (!create || !(s = (mw__tset *)MW_MALLOC(sizeof *s))) return NULL;
+    memset(s, 0, sizeof *s);
+    pthread_mutex_init(&s->lock, NULL);
+    s->app = app;
+    s->debug = debug && debug[0] && strcmp(debug, "0") != 0;
+    if (mw__app_add_ext(app, &mw__templates_ext, s) < 0) {
+        mw__tset_free(s);
+        return NULL;
+    }
+    return s;
+}
+
+/* ---- compiling ---- */
+
+typedef struct mw__tparse {
+    const char *src;
+    size_t len, p;
+    char open[16], close[16]; /* the delimiters, "{{" and "}}" until a set-delimiter tag */
+    size_t olen, clen;
+    mw__tpl *t;
+    int text_open;                /* the last node is text with no tag after it: more text joins it */
+    size_t pair_at, pair_next;    /* the second tag of a standalone pair, and where its line ends */
+    size_t seen, line, col;       /* the line and column of byte `seen` of the source, counted once */
+    size_t stack[MW__T_MAX_NEST]; /* open sections, parents and blocks: their nodes */
+    int depth;
+    const char *problem;
+    size_t problem_at;
+} mw__tparse;
+
+static int mw__tfail(mw__tparse *ps, size_t at, const char *problem) {
+    if (!ps->problem) {
+        ps->problem = problem;
+        ps->problem_at = at;
+    }
+    return -1;
+}
+
+/* Bytes into the pool; their offset, or -1 when out of memory. */
+static long mw__tpool(mw__tparse *ps, const char *s, size_t n) {
+    size_t at = ps->t->pool.len;
+    if (mw__buf_append(&ps->t->pool, s, n) != 0) return -1;
+    return (long)at;
+}
+
+static mw__tnode *mw__tnew(mw__tparse *ps, int op, const char *s, size_t n, size_t src_at) {
+    mw__tpl *t = ps->t;
+    mw__tnode *node;
+    long off = mw__tpool(ps, s, n);
+    if (off < 0) return NULL;
+    if (t->nnodes == t->cap) {
+        size_t cap = t->cap ? t->cap * 2 : 16;
+        mw__tnode *nodes = (mw__tnode *)MW_REALLOC(t->nodes, cap * sizeof *nodes);
+        if (!nodes) return NULL;
+        t->nodes = nodes;
+        t->cap = cap;
+    }
+    node = &t->nodes[t->nnodes++];
+    memset(node, 0, sizeof *node);
+    node->op = (unsigned char)op;
+    node->off = (uint32_t)off;
+    node->len = (uint32_t)n;
+    node->src = (uint32_t)src_at;
+    for (; ps->seen < src_at; ps->seen++) {
+        if (ps->src[ps->seen] == '\n') ps->line++, ps->col = 1;
+        else ps->col++;
+    }
+    node->line = (uint32_t)ps->line;
+    node->col = (uint32_t)ps->col;
+    node->target = -1;
+    return node;
+}
+
+/* Text joins the text before it when only a comment or the like came between. */
+static int mw__ttext(mw__tparse *ps, size_t from, size_t to) {
+    mw__tpl *t = ps->t;
+    if (from >= to) return 0;
+    if (ps->text_open && t->nodes[t->nnodes - 1].off + t->nodes[t->nnodes - 1].len == t->pool.len) {
+        if (mw__tpool(ps, ps->src + from, to - from) < 0) return mw__tfail(ps, from, "out of memory");
+        t->nodes[t->nnodes - 1].len += (uint32_t)(to - from);
+        return 0;
+    }
+    ps->text_open = 1;
+    if (!mw__tnew(ps, MW__T_TEXT, ps->src + from, to - from, from)) return mw__tfail(ps, from, "out of memory");
+    t->nodes[t->nnodes - 1].bol = (unsigned char)(from == 0 || ps->src[from - 1] == '\n');
+    return 0;
+}
+
+static int mw__tspace(char c) { return c == ' ' || c == '\t'; }
+
+static size_t mw__tfind(const mw__tparse *ps, size_t from, const char *what, size_t n) {
+    const char *hit = mw__find(ps->src + from, ps->len - from, what, n);
+    return hit ? (size_t)(hit - ps->src) : ps->len;
+}
+
+/* {{=<% %>=}}: two delimiters without whitespace or '=' in them. */
+static int mw__tset_delimiters(mw__tparse *ps, const char *s, size_t n, size_t at) {
+    size_t a = 0, b;
+    while (a < n && !mw__tspace(s[a])) a++;
+    for (b = a; b < n && mw__tspace(s[b]); b++) {}
+    if (a == 0 || b == a || b == n || a >= sizeof ps->open || n - b >= sizeof ps->close || memchr(s, '=', n) != NULL ||
+        memchr(s + b, ' ', n - b) || memchr(s + b, '\t', n - b))
+        return mw__tfail(ps, at, "a set-delimiter tag takes two delimiters, as {{=<% %>=}}");
+    memcpy(ps->open, s, a);
+    ps->olen = a;
+    memcpy(ps->close, s + b, n - b);
+    ps->clen = n - b;
+    return 0;
+}
+
+/* A tag's name: no whitespace inside, not empty. */
+static int mw__tname_ok(const char *s, size_t n) {
+    size_t i;
+    if (!n) return 0;
+    for (i = 0; i < n; i++)
+        if (mw__tspace(s[i]) || s[i] == '\n' || s[i] == '\r') return 0;
+    return 1;
+}
+
+static int mw__topen_section(mw__tparse *ps, int op, const char *name, size_t n, size_t at) {
+    mw__tnode *node;
+    if (ps->depth == MW__T_MAX_NEST) return mw__tfail(ps, at, "sections nested deeper than 64");
+    if (!(node = mw__tnew(ps, op, name, n, at))) return mw__tfail(ps, at, "out of memory");
+    ps->stack[ps->depth++] = ps->t->nnodes - 1;
+    return 0;
+}
+
+static int mw__tclose_section(mw__tparse *ps, const char *name, size_t n, size_t at) {
+    mw__tnode *open;
+    if (!ps->depth) return mw__tfail(ps, at, "an end tag without a section to close");
+    open = &ps->t->nodes[ps->stack[ps->depth - 1]];
+    if (open->len != n || memcmp(ps->t->pool.data + open->off, name, n) != 0)
+        return mw__tfail(ps, at, "this end tag does not close the section opened last");
+    open->end = (uint32_t)ps->t->nnodes;
+    ps->depth--;
+    return 0;
+}
+
+/* The tag's kind, from its first byte: '#', '^', '/', '!', '>', '<', '$', '&', '{', '='
+   or 0 for a variable. */
+static char mw__tkind(char c) { return strchr("#^/!><$&{=", c) && c ? c : 0; }
+
+/* A tag alone on its line (whitespace around it): its line is left out of the output.
+   from: where the text before it starts (after the tag before). */
+static int mw__tstandalone(const mw__tparse *ps, size_t from, size_t tag, size_t tag_end, size_t *line, size_t *next) {
+    size_t i = tag, j = tag_end;
+    while (i > from && mw__tspace(ps->src[i - 1])) i--;
+    if (i > 0 && ps->src[i - 1] != '\n') return 0;
+    while (j < ps->len && mw__tspace(ps->src[j])) j++;
+    if (j < ps->len && ps->src[j] == '\r' && j + 1 < ps->len && ps->src[j + 1] == '\n') j++;
+    if (j < ps->len && ps->src[j] != '\n') return 0;
+    *line = i;
+    *next = j < ps->len ? j + 1 : j;
+    return 1;
+}
+
+/* Where the tag at `tag` ends (after its closing delimiter), its kind, and where its
+   content ends; ps->len when it is not closed. */
+static size_t mw__ttag_end(const mw__tparse *ps, size_t tag, char *kind, size_t *close_at) {
+    size_t in = tag + ps->olen;
+    *kind = in < ps->len ? mw__tkind(ps->src[in]) : 0;
+    if (*kind == '{' || *kind == '=') { /* "}}}" and "=}}" */
+        char end[17];
+        end[0] = *kind == '{' ? '}' : '=';
+        memcpy(end + 1, ps->close, ps->clen);
+        *close_at = mw__tfind(ps, in + 1, end, ps->clen + 1);
+        return *close_at >= ps->len ? ps->len : *close_at + ps->clen + 1;
+    }
+    *close_at = mw__tfind(ps, in, ps->close, ps->clen);
+    return *close_at >= ps->len ? ps->len : *close_at + ps->clen;
+}
+
+static int mw__topen_is(const mw__tparse *ps, int from_top, int op) {
+    return ps->depth > from_top && ps->t->nodes[ps->stack[ps->depth - 1 - from_top]].op == op;
+}
+
+/* Inheritance tags side by side ({{<p}}{{/p}}, {{$b}}{{/b}}, {{<p}}{{$b}}, {{/b}}{{/p}})
+   alone on their line make it standalone together, as the spec's ~inheritance says. The
+   second tag is then taken as standalone too (ps->pair_at); {{$b}}{{/b}} keeps the line's
+   end, so an empty block still ends its line. */
+static int mw__tpair(mw__tparse *ps, char kind, size_t from, size_t tag, size_t tag_end, size_t *line, size_t *next) {
+    size_t close_at, end2;
+    char kind2;
+    if (tag_end + ps->olen > ps->len || memcmp(ps->src + tag_end, ps->open, ps->olen) != 0) return 0;
+    end2 = mw__ttag_end(ps, tag_end, &kind2, &close_at);
+    if (end2 >= ps->len && close_at >= ps->len) return 0;
+    if (!((kind == '<' && (kind2 == '/' || kind2 == '$')) || (kind == '$' && kind2 == '/') ||
+          (kind == '/' && kind2 == '/' && mw__topen_is(ps, 0, MW__T_BLOCK) && mw__topen_is(ps, 1, MW__T_PARENT))))
+        return 0;
+    if (!mw__tstandalone(ps, from, tag, end2, line, next)) return 0;
+    ps->pair_at = tag_end;
+    ps->pair_next = *next;
+    if (kind == '$' && kind2 == '/' && *next > end2 && ps->src[*next - 1] == '\n')
+        ps->pair_next = *next - 1 - (*next - 1 > end2 && ps->src[*next - 2] == '\r');
+    *next = tag_end;
+    return 1;
+}
+
+/* One tag at ps->p (its opening delimiter); from: the start of the text before it. */
+static int mw__ttag(mw__tparse *ps, size_t from) {
+    size_t tag = ps->p, close_at, tag_end, line = tag, next;
+    char kind;
+    const char *name;
+    size_t n;
+    int standalone = 0, rc = 0;
+    mw__tnode *node;
+    tag_end = mw__ttag_end(ps, tag, &kind, &close_at);
+    if (close_at >= ps->len) return mw__tfail(ps, tag, "a tag that is not closed");
+    name = ps->src + tag + ps->olen + (kind ? 1 : 0);
+    n = (size_t)(ps->src + close_at - name);
+    while (n && mw__tspace(*name)) name++, n--;
+    while (n && mw__tspace(name[n - 1])) n--;
+    next = tag_end;
+    if (ps->pair_at == tag && ps->pair_next) {
+        standalone = 1;
+        next = ps->pair_next;
+        ps->pair_next = 0;
+    } else if (kind && kind != '&' && kind != '{') {
+        standalone =
+            mw__tstandalone(ps, from, tag, tag_end, &line, &next) ||
+            ((kind == '<' || kind == '$' || kind == '/') && mw__tpair(ps, kind, from, tag, tag_end, &line, &next));
+    }
+    if (mw__ttext(ps, from, standalone ? line : tag) != 0) return -1;
+    ps->p = next;
+    if (kind == '!') return 0;
+    ps->text_open = 0;
+    if (kind == '=') return mw__tset_delimiters(ps, name, n, tag);
+    if (!mw__tname_ok(name, n)) return mw__tfail(ps, tag, "a tag without a name, or with a space in its name");
+    switch (kind) {
+    case '#': rc = mw__topen_section(ps, MW__T_SECTION, name, n, tag); break;
+    case '^': rc = mw__topen_section(ps, MW__T_INVERTED, name, n, tag); break;
+    case '<': rc = mw__topen_section(ps, MW__T_PARENT, name, n, tag); break;
+    case '$': rc = mw__topen_section(ps, MW__T_BLOCK, name, n, tag); break;
+    case '/': return mw__tclose_section(ps, name, n, tag);
+    case '>':
+        if (!mw__tnew(ps, MW__T_PARTIAL, name, n, tag)) return mw__tfail(ps, tag, "out of memory");
+        break;
+    default: return mw__tnew(ps, kind ? MW__T_RAW : MW__T_VAR, name, n, tag) ? 0 : mw__tfail(ps, tag, "out of memory");
+    }
+    if (rc) return rc;
+    node = &ps->t->nodes[ps->t->nnodes - 1];
+    node->standalone = (unsigned char)standalone;
+    if (standalone && line < tag) {
+        long off = mw__tpool(ps, ps->src + line, tag - line);
+        if (off < 0) return mw__tfail(ps, tag, "out of memory");
+        node->indent = (uint32_t)off;
+        node->indent_len = (uint32_t)(tag - line);
+    }
+    return 0;
+}
+
+/* A standalone block's content loses the indentation its lines share, and the block
+   keeps it as its own (the spec's block reindentation): at a standalone block the
+   content, its own or a child's, is indented as the block is. Lines are walked as the
+   source had them: text after a line end, and standalone tags (their indentation). */
+typedef struct mw__tline_walk {
+    mw__tpl *t;
+    uint32_t first, end;
+    const char *common; /* the shared indentation so far; NULL until a line has been seen */
+    size_t common_len;
+} mw__tline_walk;
+
+static size_t mw__tws(const char *s, size_t n) {
+    size_t i = 0;
+    while (i < n && mw__tspace(s[i])) i++;
+    return i;
+}
+
+static void mw__tline_seen(mw__tline_walk *w, const char *ws, size_t n) {
+    size_t i = 0;
+    if (!w->common) {
+        w->common = ws;
+        w->common_len = n;
+        return;
+    }
+    while (i < n && i < w->common_len && ws[i] == w->common[i]) i++;
+    w->common_len = i;
+}
+
+/* strip 0: finds the shared indentation; else removes up to strip bytes of it. */
+static void mw__tline_walk_text(mw__tline_walk *w, mw__tnode *node, uint32_t k, size_t strip) {
+    char *s = w->t->pool.data + node->off, *o = s;
+    size_t i = 0, n = node->len;
+    int at_line = node->bol;
+    while (i < n) {
+        if (at_line) {
+            size_t ws = mw__tws(s + i, n - i);
+            int blank = i + ws < n ? (s[i + ws] == '\n' || s[i + ws] == '\r') : k + 1 >= w->end;
+            if (!strip && !blank) mw__tline_seen(w, s + i, ws);
+            if (strip) i += ws < strip ? ws : strip;
+            at_line = 0;
+            continue;
+        }
+        at_line = s[i] == '\n';
+        *o++ = s[i++];
+    }
+    if (strip) node->len = (uint32_t)(o - s);
+}
+
+static void mw__tlines(mw__tline_walk *w, size_t strip) {
+    uint32_t k;
+    for (k = w->first; k < w->end; k++) {
+        mw__tnode *node = &w->t->nodes[k];
+        if (node->op == MW__T_TEXT) {
+            mw__tline_walk_text(w, node, k, strip);
+        } else if (node->standalone && !strip) {
+            mw__tline_seen(w, w->t->pool.data + node->indent, node->indent_len);
+        } else if (node->standalone) {
+            size_t cut = node->indent_len < strip ? node->indent_len : strip;
+            node->indent += (uint32_t)cut;
+            node->indent_len -= (uint32_t)cut;
+        }
+    }
+}
+
+static int mw__tdedent_blocks(mw__tpl *t) {
+    uint32_t k;
+    for (k = 0; k < t->nnodes; k++) {
+        mw__tnode *b = &t->nodes[k];
+        mw__tline_walk w;
+        char indent[256];
+        size_t at;
+        if (b->op != MW__T_BLOCK || !b->standalone) continue;
+        memset(&w, 0, sizeof w);
+        w.t = t;
+        w.first = k + 1;
+        w.end = b->end;
+        mw__tlines(&w, 0);
+        if (!w.common_len) continue;
+        if (w.common_len > sizeof indent) w.common_len = sizeof indent;
+        memcpy(indent, w.common, w.common_len);
+        at = t->pool.len;
+        if (mw__buf_append(&t->pool, indent, w.common_len) != 0) return -1;
+        b = &t->nodes[k];
+        b->intrinsic = (uint32_t)at;
+        b->intrinsic_len = (uint32_t)w.common_len;
+        mw__tlines(&w, w.common_len);
+    }
+    return 0;
+}
+
+/* Compiles text into t (emptied first); on a syntax error, 0 is not returned and
+   *problem and *at say what and where. */
+static int mw__tcompile(mw__tpl *t, const char *src, size_t len, const char **problem, size_t *at) {
+    mw__tparse ps;
+    memset(&ps, 0, sizeof ps);
+    ps.src = src;
+    ps.len = len;
+    ps.t = t;
+    memcpy(ps.open, "{{", 2);
+    memcpy(ps.close, "}}", 2);
+    ps.olen = ps.clen = 2;
+    ps.line = ps.col = 1;
+    mw__tpl_clear(t);
+    if (len > 0xffffffffu) mw__tfail(&ps, 0, "a template larger than 4 GiB");
+    while (!ps.problem && ps.p < len) {
+        size_t from = ps.p;
+        ps.p = mw__tfind(&ps, from, ps.open, ps.olen);
+        if (ps.p >= len) {
+            mw__ttext(&ps, from, len);
+            break;
+        }
+        mw__ttag(&ps, from);
+    }
+    if (!ps.problem && ps.depth) mw__tfail(&ps, t->nodes[ps.stack[ps.depth - 1]].src, "a section that is not closed");
+    if (!ps.problem && mw__tdedent_blocks(t) != 0) mw__tfail(&ps, 0, "out of memory");
+    *problem = ps.problem;
+    *at = ps.problem_at;
+    return ps.problem ? -1 : 0;
+}
+
+/* "file:line:column" of a byte of the source, for an error line. */
+static void mw__tlog_error(mw_app *app, const char *where, const char *src, size_t at, const char *problem) {
+    size_t line = 1, col = 1, i;
+    for (i = 0; i < at; i++) {
+        if (src[i] == '\n') line++, col = 1;
+        else col++;
+    }
+    mw__log(&app->log, MW_LOG_ERROR, "template %s:%zu:%zu: %s", where, line, col, problem);
+}
+
+static mw__tpl *mw__tset_find(mw__tset *s, const char *name, size_t n) {
+    size_t i;
+    for (i = 0; i < s->n; i++)
+        if (strlen(s->items[i].name) == n && memcmp(s->items[i].name, name, n) == 0) return &s->items[i];
+    return NULL;
+}
+
+/* Each partial and parent tag to the template it names; -1 for a name no template has. */
+static void mw__tset_link(mw__tset *s) {
+    size_t i, k;
+    for (i = 0; i < s->n; i++) {
+        mw__tpl *t = &s->items[i];
+        for (k = 0; k < t->nnodes; k++) {
+            mw__tnode *node = &t->nodes[k];
+            mw__tpl *to;
+            if (node->op != MW__T_PARTIAL && node->op != MW__T_PARENT) continue;
+            to = mw__tset_find(s, t->pool.data + node->off, node->len);
+            node->target = to ? (int)(to - s->items) : -1;
+        }
+    }
+}
+
+/* Before serving: a partial or parent that names no template is a typo (the spec's
+   empty rendering would hide it). */
+static int mw__tset_check(mw_app *app, void *state) {
+    mw__tset *s = (mw__tset *)state;
+    size_t i, k;
+    int errors = 0;
+    for (i = 0; i < s->n; i++)
+        for (k = 0; k < s->items[i].nnodes; k++) {
+            const mw__tnode *node = &s->items[i].nodes[k];
+            if ((node->op == MW__T_PARTIAL || node->op == MW__T_PARENT) && node->target < 0) {
+                mw__log(&app->log, MW_LOG_ERROR, "template %s: no template named \"%.*s\" for its %s",
+                        s->items[i].path ? s->items[i].path : s->items[i].name, (int)node->len,
+                        s->items[i].pool.data + node->off, node->op == MW__T_PARTIAL ? "partial" : "parent tag");
+                errors++;
+            }
+        }
+    return errors;
+}
+
+/* Adds or replaces the template called name. */
+static int mw__tset_put(mw__tset *s, const char *name, const char *path, const char *src, size_t len) {
+    mw__tpl t, *old = mw__tset_find(s, name, strlen(name));
+    const char *problem;
+    size_t at;
+    memset(&t, 0, sizeof t);
+    if (mw__tcompile(&t, src, len, &problem, &at) != 0) {
+        mw__tlog_error(s->app, path ? path : name, src, at, problem);
+        mw__tpl_clear(&t);
+        return MW_EINVAL;
+    }
+    if (old) {
+        mw__tpl_clear(old);
+        old->pool = t.pool;
+        old->nodes = t.nodes;
+        old->nnodes = t.nnodes;
+        old->cap = t.cap;
+    } else {
+        if (s->n == s->cap) {
+            size_t cap = s->cap ? s->cap * 2 : 8;
+            mw__tpl *items = (mw__tpl *)MW_REALLOC(s->items, cap * sizeof *items);
+            if (!items) return mw__tpl_clear(&t), MW_ENOMEM;
+            s->items = items;
+            s->cap = cap;
+        }
+        t.name = mw__strndup(name, strlen(name));
+        t.path = path ? mw__strndup(path, strlen(path)) : NULL;
+        if (!t.name || (path && !t.path)) {
+            MW_FREE(t.name);
+            MW_FREE(t.path);
+            return mw__tpl_clear(&t), MW_ENOMEM;
+        }
+        s->items[s->n++] = t;
+    }
+    mw__tset_link(s);
+    return 0;
+}
+
+int mw_template(mw_app *app, const char *name, const char *text) {
+    mw__tset *s;
+    int rc;
+    if (!app || !name || !text || !name[0]) return app ? (app->setup_errors++, MW_EINVAL) : MW_EINVAL;
+    if (app->serving) return MW_ESTATE;
+    if (!(s = mw__tset_of(app, 1))) return app->setup_errors++, MW_ENOMEM;
+    rc = mw__tset_put(s, name, NULL, text, strlen(text));
+    if (rc) app->setup_errors++;
+    return rc;
+}
+
+/* The whole file at path; NULL when it cannot be read. */
+static char *mw__read_file(const char *path, size_t *len, struct stat *st) {
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    char *data = NULL;
+    size_t got = 0;
+    if (fd < 0) return NULL;
+    if (fstat(fd, st) == 0 && S_ISREG(st->st_mode) && (data = (char *)MW_MALLOC((size_t)st->st_size + 1)) != NULL) {
+        ssize_t n;
+        while (got < (size_t)st->st_size && (n = read(fd, data + got, (size_t)st->st_size - got)) > 0) got += (size_t)n;
+        data[got] = '\0';
+    }
+    close(fd);
+    *len = got;
+    return data;
+}
+
+/* Reads and compiles a template file, if it changed since it was read (force: always). */
+static int mw__tset_load(mw__tset *s, const char *name, const char *path, int force) {
+    struct stat st;
+    mw__tpl *t = mw__tset_find(s, name, strlen(name));
+    size_t len;
+    char *src;
+    int rc;
+    if (!force && t && stat(path, &st) == 0 && mw__file_mtime_ns(&st) == t->mtime_ns && st.st_size == t->size) return 0;
+    if (!(src = mw__read_file(path, &len, &st))) {
+        mw__log(&s->app->log, MW_LOG_ERROR, "template %s: cannot read it: %s", path, strerror(errno));
+        return MW_EINVAL;
+    }
+    rc = mw__tset_put(s, name, path, src, len);
+    MW_FREE(src);
+    if (rc == 0 && (t = mw__tset_find(s, name, strlen(name))) != NULL) {
+        t->mtime_ns = mw__file_mtime_ns(&st);
+        t->size = (long long)st.st_size;
+    }
+    return rc;
+}
+
+/* Every dir/NAME.html, as the template NAME. */
+int mw_templates(mw_app *app, const char *dir) {
+    mw__tset *s;
+    DIR *d;
+    struct dirent *e;
+    int rc = 0;
+    if (!app || !dir) return app ? (app->setup_errors++, MW_EINVAL) : MW_EINVAL;
+    if (app->serving) return MW_ESTATE;
+    if (!(s = mw__tset_of(app, 1))) return app->setup_errors++, MW_ENOMEM;
+    if (!(d = opendir(dir))) {
+        mw__log(&app->log, MW_LOG_ERROR, "mw_templates: cannot open the folder %s: %s", dir, strerror(errno));
+        return app->setup_errors++, MW_EINVAL;
+    }
+    while ((e = readdir(d)) != NULL) {
+        size_t n = strlen(e->d_name);
+        char name[256], path[4096];
+        int r;
+        if (n <= 5 || n - 5 >= sizeof name || strcmp(e->d_name + n - 5, ".html") != 0 || e->d_name[0] == '.') continue;
+        memcpy(name, e->d_name, n - 5);
+        name[n - 5] = '\0';
+        if ((size_t)snprintf(path, sizeof path, "%s/%s", dir, e->d_name) >= sizeof path) continue;
+        if ((r = mw__tset_load(s, name, path, 1)) != 0) {
+            app->setup_errors++;
+            rc = r;
+        }
+    }
+    closedir(d);
+    return rc;
+}
+
+int mw_templates_debug(mw_app *app, int on) {
+    mw__tset *s;
+    if (!app) return MW_EINVAL;
+    if (app->serving) return MW_ESTATE;
+    if (!(s = mw__tset_of(app, 1))) return MW_ENOMEM;
+    s->debug = on != 0;
+    return 0;
+}
+
+/* Debug mode, once per render: files that changed are read again. A file that no
+   longer compiles keeps its last good version (the error is logged). */
+static void mw__tset_reload(mw__tset *s) {
+    size_t i;
+    for (i = 0; i < s->n; i++) {
+        char name[256], path[4096];
+        if (!s->items[i].path) continue;
+        snprintf(name, sizeof name, "%s", s->items[i].name);
+        snprintf(path, sizeof path, "%s", s->items[i].path);
+        mw__tset_load(s, name, path, 0);
+    }
+}
+
+/* ---- rendering ---- */
+
+typedef struct mw__tframe { /* a parent tag being rendered: its blocks override the parent's */
+    const mw__tpl *t;
+    uint32_t first, end;
+} mw__tframe;
+
+typedef struct mw__trender {
+    const mw__tset *set;
+    mw__buf *out;
+    const mw_jv *stack[MW__T_MAX_STACK];
+    int nstack;
+    mw__tframe frames[MW__T_MAX_DEPTH];
+    int nframes;
+    mw_str indent[MW__T_MAX_DEPTH]; /* a standalone partial's lines get these, outermost first */
+    int nindent;
+    int line_start; /* the next byte starts a line: indentation goes first */
+    int depth, nesting;
+    long steps;
+    int failed; /* MW_ENOMEM, or MW_EINVAL past MW__T_MAX_STEPS: the render stops */
+} mw__trender;
+
+static void mw__tput(mw__trender *r, const char *s, size_t n) {
+    if (n && mw__buf_append(r->out, s, n) != 0) r->failed = MW_ENOMEM;
+}
+
+static void mw__tindent(mw__trender *r) {
+    int i;
+    if (!r->line_start) return;
+    r->line_start = 0;
+    for (i = 0; i < r->nindent; i++) mw__tput(r, r->indent[i].ptr, r->indent[i].len);
+}
+
+/* Template text: with indentation, each of its lines gets it. */
+static void mw__ttext_out(mw__trender *r, const char *s, size_t n) {
+    while (n) {
+        const char *nl = r->nindent ? (const char *)memchr(s, '\n', n) : NULL;
+        size_t k = nl ? (size_t)(nl - s) + 1 : n;
+        mw__tindent(r);
+        mw__tput(r, s, k);
+        if (nl) r->line_start = 1;
+        s += k;
+        n -= k;
+    }
+}
+
+static void mw__tescape(mw__trender *r, const char *s, size_t n) {
+    if (mw__buf_html_escape(r->out, s, n) != 0) r->failed = MW_ENOMEM;
+}
+
+static const mw_jv *mw__tmember(const mw_jv *v, const char *name, size_t n) { return mw__jv_getn(v, name, n); }
+
+/* A name on the context stack (the spec's resolution): "." is the top; the first part
+   of a dotted name is looked for from the top down, the others inside it. */
+static const mw_jv *mw__tlookup(const mw__trender *r, const char *name, size_t n) {
+    const char *dot = (const char *)memchr(name, '.', n);
+    size_t first = dot ? (size_t)(dot - name) : n;
+    const mw_jv *v = NULL;
+    int i;
+    if (n == 1 && name[0] == '.') return r->nstack ? r->stack[r->nstack - 1] : NULL;
+    for (i = r->nstack - 1; i >= 0 && !v; i--) v = mw__tmember(r->stack[i], name, first);
+    while (v && dot) {
+        const char *part = dot + 1;
+        dot = (const char *)memchr(part, '.', (size_t)(name + n - part));
+        v = mw__tmember(v, part, dot ? (size_t)(dot - part) : (size_t)(name + n - part));
+    }
+    return v;
+}
+
+/* false, null, "", [] and a missing name are false. */
+static int mw__ttruthy(const mw_jv *v) {
+    switch (mw_jv_kind(v)) {
+    case MW_JV_NULL:
+    case MW_JV_FALSE: return 0;
+    case MW_JV_STRING:
+    case MW_JV_ARRAY: return mw_jv_len(v) > 0;
+    default: return 1;
+    }
+}
+
+/* A value as text: strings, numbers (a fraction as its shortest form), true and false. */
+static void mw__tvalue(mw__trender *r, const mw_jv *v, int escape) {
+    char tmp[32];
+    const char *s = NULL;
+    size_t n = 0;
+    switch (mw_jv_kind(v)) {
+    case MW_JV_STRING: s = mw__jv_bytes(v), n = v->len; break;
+    case MW_JV_NUMBER:
+        if (v->head & MW__JV_INTEGRAL) s = mw__jv_bytes(v), n = v->len;
+        else s = tmp, n = (size_t)mw__format_double(tmp, sizeof tmp, mw_jv_num(v, 0));
+        break;
+    case MW_JV_TRUE: s = "true", n = 4; break;
+    case MW_JV_FALSE: s = "false", n = 5; break;
+    default: return;
+    }
+    if (escape) mw__tescape(r, s, n);
+    else mw__tput(r, s, n);
+}
+
+static void mw__trender_nodes(mw__trender *r, const mw__tpl *t, uint32_t first, uint32_t end);
+
+static void mw__tpush(mw__trender *r, const mw_jv *v, const mw__tpl *t, const mw__tnode *node, uint32_t i) {
+    if (r->nstack == MW__T_MAX_STACK) return;
+    r->stack[r->nstack++] = v;
+    mw__trender_nodes(r, t, i + 1, node->end);
+    r->nstack--;
+}
+
+/* The value a tag names. Debug mode logs a name found nowhere, once per tag (renders
+   then hold the lock, so the tag may be marked): a typo shows, where the spec's empty
+   rendering would hide it. An inverted section's miss is its purpose, not logged. */
+static const mw_jv *mw__tvalue_of(mw__trender *r, const mw__tpl *t, const mw__tnode *node) {
+    const mw_jv *v = mw__tlookup(r, t->pool.data + node->off, node->len);
+    if (!v && r->set->debug && !node->warned && node->op != MW__T_INVERTED) {
+        ((mw__tnode *)(uintptr_t)node)->warned = 1;
+        mw__log(&r->set->app->log, MW_LOG_WARN, "template %s:%u:%u: no value named \"%.*s\" (debug mode)",
+                t->path ? t->path : t->name, (unsigned)node->line, (unsigned)node->col, (int)node->len,
+                t->pool.data + node->off);
+    }
+    return v;
+}
+
+static void mw__tsection(mw__trender *r, const mw__tpl *t, const mw__tnode *node, uint32_t i) {
+    const mw_jv *v = mw__tvalue_of(r, t, node), *m;
+    int truthy = mw__ttruthy(v);
+    if (node->op == MW__T_INVERTED) {
+        if (!truthy) mw__trender_nodes(r, t, i + 1, node->end);
+        return;
+    }
+    if (!truthy) return;
+    if (mw_jv_kind(v) != MW_JV_ARRAY) {
+        mw__tpush(r, v, t, node, i);
+        return;
+    }
+    for (m = mw_jv_first(v); m && !r->failed; m = mw_jv_next(m)) mw__tpush(r, m, t, node, i);
+}
+
+/* Another template here (a partial, or a parent with its blocks as frame); standalone,
+   its lines are indented as the tag was. */
+static void mw__tinclude(mw__trender *r, const mw__tpl *t, const mw__tnode *node, const mw__tframe *frame) {
+    const mw__tpl *to = node->target >= 0 ? &r->set->items[node->target] : NULL;
+    int nindent = r->nindent, line_start = r->line_start;
+    if (!to || r->depth == MW__T_MAX_DEPTH) return;
+    if (node->standalone) {
+        r->indent[r->nindent].ptr = t->pool.data + node->indent;
+        r->indent[r->nindent++].len = node->indent_len;
+        r->line_start = 1;
+    } else {
+        mw__tindent(r);
+        r->nindent = 0;
+    }
+    if (frame) r->frames[r->nframes++] = *frame;
+    r->depth++;
+    mw__trender_nodes(r, to, 0, (uint32_t)to->nnodes);
+    r->depth--;
+    if (frame) r->nframes--;
+    r->nindent = nindent;
+    r->line_start = line_start;
+}
+
+/* A block: what the outermost parent tag gives for its name, else its own content. */
+static void mw__tblock_content(mw__trender *r, const mw__tpl *t, const mw__tnode *node, uint32_t i) {
+    int f;
+    for (f = 0; f < r->nframes; f++) {
+        const mw__tframe *fr = &r->frames[f];
+        uint32_t k = fr->first;
+        while (k < fr->end) {
+            const mw__tnode *b = &fr->t->nodes[k];
+            if (b->op == MW__T_BLOCK && b->len == node->len &&
+                memcmp(fr->t->pool.data + b->off, t->pool.data + node->off, node->len) == 0) {
+                mw__trender_nodes(r, fr->t, k + 1, b->end);
+                return;
+            }
+            k = b->end > k ? b->end : k + 1;
+        }
+    }
+    mw__trender_nodes(r, t, i + 1, node->end);
+}
+
+/* A standalone block indents what it shows as its own content was indented. */
+static void mw__tblock(mw__trender *r, const mw__tpl *t, const mw__tnode *node, uint32_t i) {
+    int nindent = r->nindent, line_start = r->line_start;
+    if (!node->standalone || r->nindent == MW__T_MAX_DEPTH) {
+        mw__tblock_content(r, t, node, i);
+        return;
+    }
+    r->indent[r->nindent].ptr = t->pool.data + (node->intrinsic_len ? node->intrinsic : node->indent);
+    r->indent[r->nindent++].len = node->intrinsic_len ? node->intrinsic_len : node->indent_len;
+    r->line_start = 1;
+    mw__tblock_content(r, t, node, i);
+    r->nindent = nindent;
+    r->line_start = line_start;
+}
+
+static void mw__trender_nodes(mw__trender *r, const mw__tpl *t, uint32_t first, uint32_t end) {
+    uint32_t i = first;
+    if ((r->steps += end - first + 1) > MW__T_MAX_STEPS) r->failed = MW_EINVAL;
+    if (r->nesting == MW__T_MAX_NESTING) return; /* deeper content renders nothing */
+    r->nesting++;
+    while (i < end && !r->failed) {
+        const mw__tnode *node = &t->nodes[i];
+        switch (node->op) {
+        case MW__T_TEXT: mw__ttext_out(r, t->pool.data + node->off, node->len); break;
+        case MW__T_VAR:
+        case MW__T_RAW:
+            mw__tindent(r);
+            mw__tvalue(r, mw__tvalue_of(r, t, node), node->op == MW__T_VAR);
+            break;
+        case MW__T_SECTION:
+        case MW__T_INVERTED: mw__tsection(r, t, node, i); break;
+        case MW__T_PARTIAL: mw__tinclude(r, t, node, NULL); break;
+        case MW__T_PARENT: {
+            mw__tframe fr;
+            fr.t = t;
+            fr.first = i + 1;
+            fr.end = node->end;
+            if (r->nframes < MW__T_MAX_DEPTH) mw__tinclude(r, t, node, &fr);
+            break;
+        }
+        case MW__T_BLOCK: mw__tblock(r, t, node, i); break;
+        default: break;
+        }
+        i = node->op >= MW__T_SECTION && node->op != MW__T_PARTIAL ? node->end : i + 1;
+    }
+    r->nesting--;
+}
+
+int mw_render(mw_res *rs, int status, const char *name, const mw_jv *view) {
+    mw_app *app = rs && rs->worker ? rs->worker->app : NULL;
+    mw__tset *s = app ? mw__tset_of(app, 0) : NULL;
+    const mw__tpl *t;
+    mw__trender r;
+    int rc;
+    if (!rs) return MW_EINVAL;
+    if (!name || !s) return mw__res_break(rs, MW__WARN_STATUS, "mw_render: no templates (mw_template, mw_templates)");
+    if (s->debug) {
+        pthread_mutex_lock(&s->lock);
+        mw__tset_reload(s);
+    }
+    if (!(t = mw__tset_find(s, name, strlen(name)))) {
+        rc = mw__res_break(rs, MW__WARN_STATUS, "mw_render: no template of that name");
+    } else if ((rc = mw__res_begin_whole(rs, status, MW__TEXT_HTML, sizeof MW__TEXT_HTML - 1)) == 0) {
+        r.set = s;
+        r.out = rs->body;
+        r.nstack = r.nframes = r.nindent = r.line_start = r.depth = r.nesting = r.failed = 0;
+        r.steps = 0;
+        if (view) r.stack[r.nstack++] = view;
+        mw__trender_nodes(&r, t, 0, (uint32_t)t->nnodes);
+        rc = r.failed == MW_EINVAL ? mw__res_break(rs, MW__WARN_STATUS,
+                                                   "mw_render: the template took more than "
+                                                   "10,000,000 steps (a partial that includes "
+                                                   "itself twice?)")
+                                   : r.failed;
+    }
+    if (s->debug) pthread_mutex_unlock(&s->lock);
+    return rc;
+}
 /* ---------------------------------------------------------------------------
    websocket (RFC 6455): a GET route whose handler answers the opening handshake with
    101; the connection's protocol slot then goes to the frame reader here. Messages
@@ -12224,7 +13220,7 @@ static void mw__ws_hub_free(void *state) {
     MW_FREE(hub);
 }
 
-static const mw__ext mw__ws_ext = {NULL, mw__ws_hub_free};
+static const mw__ext mw__ws_ext = {NULL, mw__ws_hub_free, NULL};
 
 static mw__ws_hub *mw__ws_hub_of(mw_app *app, int create) {
     int i = mw__app_ext_index(app, &mw__ws_ext);
@@ -13178,7 +14174,7 @@ static void mw__docs_free(void *state) {
     MW_FREE(d);
 }
 
-static const mw__ext mw__docs_ext = {NULL, mw__docs_free};
+static const mw__ext mw__docs_ext = {NULL, mw__docs_free, NULL};
 
 /* "'sha256-<base64>'" of what the page holds between open and close (the element's
    text, as CSP hashes it), at out (56 bytes); 0, or -1 when the page lacks the tags. */
@@ -13287,7 +14283,7 @@ typedef struct mw__pg_request { /* a request's database state, from its first st
 
 static void mw__pg_end_request(mw_req *rq, void *pool, void *request_state);
 static void mw__pg_pool_free(void *pool);
-static const mw__ext mw__pg_ext = {mw__pg_end_request, mw__pg_pool_free};
+static const mw__ext mw__pg_ext = {mw__pg_end_request, mw__pg_pool_free, NULL};
 
 static mw__pg_pool *mw__pg_pool_of(const mw_app *app) {
     int i = mw__app_ext_index(app, &mw__pg_ext);

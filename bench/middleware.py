@@ -53,11 +53,11 @@ def get_cookie(port):
     return m.group(1).decode() if m else None
 
 
-def wrk_cpu_per_request(proc, port, cookie, duration):
+def wrk_cpu_per_request(proc, port, cookie, duration, connections=64):
     """Server CPU µs per request and req/s for one wrk run."""
     pids = bench.process_tree(proc.pid)
     ticks = bench.cpu_ticks(pids)
-    argv = ["taskset", "-c", str(bench.CLIENT_CORE), "wrk", "-t1", "-c64", f"-d{duration}s", "--timeout",
+    argv = ["taskset", "-c", str(bench.CLIENT_CORE), "wrk", "-t1", f"-c{connections}", f"-d{duration}s", "--timeout",
             bench.WRK_TIMEOUT, "-s", str(bench.BENCH_DIR / "wrk.lua")]
     if cookie:
         argv += ["-H", f"Cookie: {cookie}"]
@@ -130,7 +130,12 @@ def callgrind_total(binary, variant, requests, workdir):
     finally:
         proc.send_signal(signal.SIGINT)
         proc.wait(timeout=60)
-    text = out.read_text()
+    return callgrind_summary(out)
+
+
+def callgrind_summary(out):
+    """The instructions a callgrind output file counts in all."""
+    text = Path(out).read_text()
     m = re.search(r"^summary:\s+(\d+)", text, re.M) or re.search(r"^totals:\s+(\d+)", text, re.M)
     if not m:
         raise bench.BenchError("callgrind wrote no total")

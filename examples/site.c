@@ -16,22 +16,14 @@
                    CORS_ORIGIN (comma-separated origins), with credentials
    GET  /static/x  the file x of the folder STATIC_DIR (by default examples/site/static,
                    relative to where the server runs): style.css, app.js, logo.png, and
-                   style.css.gz (style.css gzipped) for browsers that accept gzip */
+                   style.css.gz (style.css gzipped) for browsers that accept gzip
+   The HTML pages are Mustache templates in TEMPLATES_DIR (by default
+   examples/site/templates): layout.html, home.html, login_form.html. */
 #define MICROWEB_IMPLEMENTATION
 #include "microweb.h"
 
 #include <stdlib.h>
 #include <time.h>
-
-/* The page's look, behaviour and logo are files under /static: the browser fetches
-   them once and afterwards only asks whether they changed (ETag, 304). */
-static const char page_top[] =
-    "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>microweb site</title>\n"
-    "<link rel=\"stylesheet\" href=\"/static/style.css\"><link rel=\"icon\" href=\"/static/logo.png\">\n"
-    "<script src=\"/static/app.js\" defer></script></head>\n<body>\n"
-    "<header><img src=\"/static/logo.png\" alt=\"microweb logo\" width=\"48\" height=\"48\">"
-    "<h1>microweb site</h1></header>\n"
-    "<p id=\"js-status\">The page's script has not run.</p>\n";
 
 /* A browser that loaded a form of ours holds a session with a CSRF secret, and must send
    the form's token back. A client without one (curl, a script) has no session a forged
@@ -39,35 +31,29 @@ static const char page_top[] =
    Origin check that sessions turn on. */
 static int form_token_ok(mw_req *rq) { return !mw_session_get(rq, "_csrf") || mw_csrf_token_ok(rq); }
 
-static void login_form(mw_req *rq, mw_res *rs, const char *error) {
-    mw_html_printf(rs,
-                   "<form method=\"post\" action=\"/login\">\n"
-                   "<input type=\"hidden\" name=\"csrf_token\" value=\"%s\">\n"
-                   "<label>User <input name=\"user\" autocomplete=\"username\" required></label>\n"
-                   "<label>Password <input name=\"password\" type=\"password\" autocomplete=\"current-password\" "
-                   "required></label>\n"
-                   "<button>Log in</button>\n</form>\n",
-                   mw_csrf_token(rq));
-    if (error) mw_html_printf(rs, "<p class=\"error\">%s</p>\n", error);
-    mw_html_printf(rs, "<p class=\"note\">Try demo / demo.</p>\n");
+/* The home page from templates/home.html (in the layout of templates/layout.html). Its
+   view is JSON built in memory: who is logged in (null: nobody), a new CSRF token for
+   its forms, and an error to show (null: none). */
+static void home_page(mw_req *rq, mw_res *rs, int status, const char *error) {
+    mw_json *j = mw_json_new();
+    mw_jv_doc *view = NULL;
+    const char *text;
+    size_t len;
+    if (!j) {
+        mw_error(rs, 500, "out of memory");
+        return;
+    }
+    mw_json_object(j);
+    mw_json_key_string(j, "user", mw_session_get(rq, "user"));
+    mw_json_key_string(j, "csrf_token", mw_csrf_token(rq));
+    mw_json_key_string(j, "error", error);
+    if ((text = mw_json_text(j, &len)) != NULL) view = mw_jv_parse(text, len, NULL, NULL);
+    mw_render(rs, status, "home", mw_jv_root(view));
+    mw_jv_free(view);
+    mw_json_free(j);
 }
 
-static void home(mw_req *rq, mw_res *rs) {
-    const char *user = mw_session_get(rq, "user");
-    mw_send(rs, 200, "text/html; charset=utf-8", page_top, sizeof page_top - 1);
-    if (user) {
-        /* %s arguments are escaped: a user name cannot become markup */
-        mw_html_printf(rs,
-                       "<p>Logged in as <strong>%s</strong>. <a href=\"/me\">/me</a></p>\n"
-                       "<form method=\"post\" action=\"/logout\">\n"
-                       "<input type=\"hidden\" name=\"csrf_token\" value=\"%s\">\n"
-                       "<button>Log out</button>\n</form>\n",
-                       user, mw_csrf_token(rq));
-    } else {
-        login_form(rq, rs, NULL);
-    }
-    mw_html_printf(rs, "</body></html>\n");
-}
+static void home(mw_req *rq, mw_res *rs) { home_page(rq, rs, 200, NULL); }
 
 static void login(mw_req *rq, mw_res *rs) {
     const char *user = mw_value(rq, MW_FORM, "user"), *password = mw_value(rq, MW_FORM, "password");
@@ -76,9 +62,7 @@ static void login(mw_req *rq, mw_res *rs) {
         return;
     }
     if (!user || !password || strcmp(user, "demo") != 0 || !mw_secret_equal(password, "demo")) {
-        mw_send(rs, 401, "text/html; charset=utf-8", page_top, sizeof page_top - 1);
-        login_form(rq, rs, "Wrong user or password.");
-        mw_html_printf(rs, "</body></html>\n");
+        home_page(rq, rs, 401, "Wrong user or password.");
         return;
     }
     mw_session_clear(rq); /* a new session at login: nothing from before it carries over */
@@ -130,6 +114,7 @@ static void api_time(mw_req *rq, mw_res *rs) {
 int main(void) {
     mw_app *app = mw_app_new();
     const char *origin = getenv("CORS_ORIGIN"), *static_dir = getenv("STATIC_DIR");
+    const char *templates_dir = getenv("TEMPLATES_DIR");
     mw_security_headers(app, NULL);
     mw_sessions(app, NULL); /* the key from MW_SECRET_KEY; CSRF's Origin check comes with it */
     if (origin && origin[0]) {
@@ -147,5 +132,8 @@ int main(void) {
     mw_get(app, "/api/time", api_time);
     /* a folder that cannot be opened is logged, and the server does not start */
     mw_static(app, "/static", static_dir && static_dir[0] ? static_dir : "examples/site/static", NULL);
+    /* pages from templates, compiled now: a syntax error is logged and the server does
+       not start; with MW_DEBUG=1 an edited template shows on the next request */
+    mw_templates(app, templates_dir && templates_dir[0] ? templates_dir : "examples/site/templates");
     return mw_run(app);
 }

@@ -1,10 +1,10 @@
 /* alloc.c - no heap allocation per request in the steady state: every allocation of
    the server goes through MW_MALLOC/MW_REALLOC, which count here. After a warm-up,
    10,000 keep-alive requests (text, JSON with a path parameter, a POST with a body,
-   a 404, a JSON body read with mw_req_json), and 1,000 of the /docs page, must not
-   allocate at all. And a body's announced length is not reserved before its bytes
-   arrive. Built with -DMW_USE_POLL=1 (tests/run.sh does), it also checks that the
-   poll() backend allocates and frees through the macros. */
+   a 404, a JSON body read with mw_req_json, a page from a template), and 1,000 of the
+   /docs page, must not allocate at all. And a body's announced length is not reserved
+   before its bytes arrive. Built with -DMW_USE_POLL=1 (tests/run.sh does), it also
+   checks that the poll() backend allocates and frees through the macros. */
 #include <stdlib.h>
 
 /* updated atomically: the server's workers allocate, the test reads */
@@ -61,6 +61,13 @@ static void counting_free(void *p) {
 /* POST /json: the body parsed with mw_req_json, its member count as text */
 static void json_members(mw_req *rq, mw_res *rs) { mw_printf(rs, "%lu", (unsigned long)mw_jv_len(mw_req_json(rq))); }
 
+/* GET /page: a template with a section over a list, escaped values and a partial */
+static mw_jv_doc *page_view;
+static void page(mw_req *rq, mw_res *rs) {
+    (void)rq;
+    mw_render(rs, 200, "page", mw_jv_root(page_view));
+}
+
 static void *serve(void *app) {
     mw_serve((mw_app *)app);
     return NULL;
@@ -104,6 +111,7 @@ static const char *const requests[] = {
     "GET /missing HTTP/1.1\r\nHost: x\r\n\r\n",
     "POST /json HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 48\r\n\r\n"
     "{\"id\":7,\"tags\":[\"a\",\"b\"],\"ratio\":0.5,\"name\":\"x\"}",
+    "GET /page HTTP/1.1\r\nHost: x\r\n\r\n",
 };
 #define NREQUESTS (int)(sizeof requests / sizeof requests[0])
 #define MISSING 3 /* the request answered 404 */
@@ -113,8 +121,13 @@ TEST(steady_state_requests_do_not_allocate) {
     pthread_t t;
     int port, fd, i, ok = 0;
     long before;
+    static const char view[] = "{\"rows\":[{\"id\":1,\"name\":\"<a>\"},{\"id\":2,\"name\":\"b & c\"}]}";
     mw_set_limit(app, MW_LIMIT_THREADS, 1);
     mw_post(app, "/json", json_members);
+    page_view = mw_jv_parse(view, sizeof view - 1, NULL, NULL);
+    mw_template(app, "page", "<ul>{{#rows}}<li>{{id}}: {{name}}</li>{{/rows}}</ul>{{> foot}}");
+    mw_template(app, "foot", "<p>{{missing}}</p>");
+    mw_get(app, "/page", page);
     port = mw_listen(app, "127.0.0.1", 0);
     pthread_create(&t, NULL, serve, app);
     fd = connect_to(port);
@@ -130,6 +143,7 @@ TEST(steady_state_requests_do_not_allocate) {
     mw_stop(app);
     pthread_join(t, NULL);
     mw_app_free(app);
+    mw_jv_free(page_view);
 }
 
 /* POST /notes: a declared body, echoed back; GET /notes: declared query parameters */

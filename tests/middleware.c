@@ -1127,7 +1127,7 @@ TEST(docs_twice_is_a_duplicate_route) {
 /* Sessions, static files, WebSocket, PostgreSQL and the page each hold an extension's
    place in the app; an app may use all five. */
 TEST(docs_page_joins_an_app_using_every_other_extension) {
-    static const mw__ext postgresql_place = {NULL, NULL};
+    static const mw__ext postgresql_place = {NULL, NULL, NULL};
     mw_app *app = mw_app_new();
     mw_ws_opts ws;
     mw_test_res *r;

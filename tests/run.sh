@@ -122,6 +122,7 @@ suite websocket_unit "$B/websocket"
 suite limits_table "$B/limits_table" microweb.h README.md
 suite ownership "$B/ownership"
 suite static_unit "$B/static"
+suite mustache "$B/mustache"
 suite static python3 tests/static.py "$B/staticapp"
 check build_static_walk cc -O2 -DMW_USE_OPENAT2=0 -pthread -I. tests/staticapp.c -o "$B/staticapp_walk"
 suite static_walk python3 tests/static.py "$B/staticapp_walk" --walk --quick
@@ -197,7 +198,8 @@ check build_asan sh -c "clang $SAN -pthread -I. tests/unit.c -o $B/asan/unit -lm
     clang $SAN -pthread -I. tests/static.c -o $B/asan/static &&
     clang $SAN -pthread -I. tests/staticapp.c -o $B/asan/staticapp &&
     clang $SAN -pthread -I. tests/wsapp.c -o $B/asan/wsapp &&
-    clang $SAN -pthread -I. tests/docsapp.c -o $B/asan/docsapp"
+    clang $SAN -pthread -I. tests/docsapp.c -o $B/asan/docsapp &&
+    clang $SAN -pthread -I. tests/mustache.c -o $B/asan/mustache"
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:exitcode=23
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 suite unit_asan "$B/asan/unit"
@@ -214,6 +216,7 @@ suite middleware_asan "$B/asan/middleware"
 suite crypto_asan "$B/asan/crypto"
 suite websocket_unit_asan "$B/asan/websocket"
 suite static_unit_asan "$B/asan/static"
+suite mustache_asan "$B/asan/mustache"
 E2E_TIMEOUT_SCALE=3 suite static_asan python3 tests/static.py "$B/asan/staticapp" --quick
 E2E_TIMEOUT_SCALE=3 suite site_asan python3 tests/site.py "$B/asan/site"
 E2E_TIMEOUT_SCALE=3 suite stream_example_asan python3 tests/streams.py "$B/asan/stream" --quick
@@ -239,7 +242,7 @@ replay_fuzz_inputs() { # target
     clang $SAN -Itests/fuzz tests/fuzz/fuzz_$1.c tests/fuzz/replay.c -o "$B/asan/replay_$1" -lm &&
         "$B/asan/replay_$1" "tests/fuzz/corpus/$1" "tests/fuzz/regressions/$1"
 }
-for t in request route percent json pipeline schema; do
+for t in request route percent json pipeline schema template; do
     check "fuzz_replay_$t" replay_fuzz_inputs "$t"
 done
 

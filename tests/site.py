@@ -23,6 +23,7 @@ import json
 import os
 import re
 import socket
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -320,6 +321,26 @@ def test_static_dir_comes_from_the_environment(binary):
           out.stderr)
 
 
+def test_a_template_with_a_syntax_error_stops_the_site(binary):
+    """The pages are templates compiled before serving: a broken one is one line with
+    its file, line and column, and the site does not start."""
+    with tempfile.TemporaryDirectory() as d:
+        for name in ("layout.html", "login_form.html", "home.html"):
+            shutil.copy(os.path.join(ROOT, "examples", "site", "templates", name), d)
+        with open(os.path.join(d, "login_form.html"), "a") as f:
+            f.write("<p>{{#error}}never closed</p>\n")
+        env = dict(os.environ, MW_SECRET_KEY=KEY, TEMPLATES_DIR=d, PORT="0", HOST=HOST)
+        try:
+            out = subprocess.run(command_for(binary), env=env, capture_output=True, text=True, timeout=T(20))
+        except subprocess.TimeoutExpired:
+            check("site_with_a_broken_template_does_not_start", False, "still serving after %ss" % T(20))
+            return
+        lines = len(open(os.path.join(d, "login_form.html")).read().splitlines())
+        want = "microweb: template %s/login_form.html:%d:4: a section that is not closed" % (d, lines)
+    check("site_with_a_broken_template_does_not_start", out.returncode != 0, out.returncode)
+    check("site_with_a_broken_template_says_where", want in out.stderr.splitlines(), (want, out.stderr))
+
+
 TESTS = [test_home_page_has_a_login_form_with_a_csrf_token, test_security_headers_on_every_answer,
          test_login_with_curl_sets_the_session_and_redirects_to_me, test_me_without_a_session_is_401,
          test_wrong_password_is_401_with_the_form, test_browser_flow_needs_the_forms_token,
@@ -345,6 +366,7 @@ def main(argv):
         server.kill()
     test_refuses_to_start_without_a_key(binary)
     test_static_dir_comes_from_the_environment(binary)
+    test_a_template_with_a_syntax_error_stops_the_site(binary)
     print("%d passed, %d failed" % (Tally.passed, Tally.failed), flush=True)
     return 0 if Tally.failed == 0 else 1
 
