@@ -260,7 +260,8 @@
        Name   := a schema given to mw_schema(app, name, schema) before; it becomes a
                  component of the OpenAPI document ($ref)
    Example query: "limit: int(1..100) = 20, q?: string(..50), sort: \"asc\" | \"desc\" = \"asc\""
-   A default is JSON and must fit its type. Nesting is bounded by MW_JSON_MAX_DEPTH.
+   A default is JSON and must fit its type. A schema nests at most 27 types
+   ((MW_JSON_MAX_DEPTH - 10) / 2), so that the OpenAPI document can hold it.
    A malformed declaration makes mw_route_op (or mw_schema) return MW_EINVAL and print
    one line, then mw_run refuses to start:
        microweb: POST /notes: body schema, column 17: expected ':' after field name
@@ -5107,6 +5108,10 @@ typedef struct mw__verror {
     mw__loc loc[1]; /* nloc of them */
 } mw__verror;
 
+/* Types nested in one schema: the OpenAPI document holds a schema up to 9 levels deep
+   (a response's), and each type takes at most two more (an object's properties), so
+   every schema that compiles can be written there. */
+#define MW__SCHEMA_MAX_DEPTH ((MW_JSON_MAX_DEPTH - 10) / 2)
 #define MW__LOC_MAX (2 * MW_JSON_MAX_DEPTH + 4) /* a schema's depth, and a named one's inside it */
 
 typedef struct mw__vctx {
@@ -5347,6 +5352,12 @@ static int mw__utf8_text(const char *p, size_t n) {
 }
 
 /* A query value is text: converted to the node's type into *out, then checked. */
+/* A number's integer part, for mw_arg_int on a number: 0 beyond int64 (the conversion
+   would be undefined there). */
+static long long mw__truncated_int(double d) {
+    return d > -9.2233720368547758e18 && d < 9.2233720368547758e18 ? (long long)d : 0;
+}
+
 static int mw__vcheck_text(mw__vctx *v, const mw__schema *s, const mw__snode *d, const char *p, size_t n,
                            mw__arg *out) {
     int b;
@@ -5368,8 +5379,7 @@ static int mw__vcheck_text(mw__vctx *v, const mw__schema *s, const mw__snode *d,
         memcpy(num, p, n);
         num[n] = '\0';
         out->d = mw__strtod(num);
-        if (out->d > -9.2233720368547758e18 && out->d < 9.2233720368547758e18)
-            out->i = (long long)out->d; /* as a path's */
+        out->i = mw__truncated_int(out->d); /* as a path's */
         return mw__vnum_range(v, s, d, out->d);
     case MW__S_BOOL:
         if (!mw__bool_word(p, n, &b))
@@ -5582,7 +5592,8 @@ static size_t mw__snamed_type(mw__scomp *c) {
 static size_t mw__stype(mw__scomp *c) {
     size_t node, item;
     mw__sws(c);
-    if (++c->depth > MW_JSON_MAX_DEPTH) return mw__sfail(c, c->p, "nesting deeper than MW_JSON_MAX_DEPTH");
+    if (++c->depth > MW__SCHEMA_MAX_DEPTH)
+        return mw__sfail(c, c->p, "nesting deeper than (MW_JSON_MAX_DEPTH - 10) / 2 types");
     if (*c->p == '{') {
         c->p++;
         if ((node = mw__snode_new(c, MW__S_OBJECT)) == MW__SNONE || !mw__sfields(c, node, '}')) return MW__SNONE;
@@ -10170,8 +10181,9 @@ static int mw__op_defaults(mw__op *op) {
     for (f = op->nquery ? s->nodes + 1 : NULL; f; f = f->next ? s->nodes + f->next : NULL, k++) {
         const mw_jv *d = mw_jv_root(f->def);
         if (!d) continue;
-        op->defaults[k].i = f->kind == MW__S_BOOL ? mw_jv_bool(d, 0) : mw_jv_int(d, 0);
         op->defaults[k].d = mw_jv_num(d, 0);
+        op->defaults[k].i =
+            f->kind == MW__S_BOOL ? mw_jv_bool(d, 0) : mw_jv_int(d, mw__truncated_int(op->defaults[k].d));
         op->defaults[k].s = mw_jv_string(d);
     }
     return 1;
@@ -10336,7 +10348,7 @@ long long mw_arg_int(const mw_req *rq, const char *name) {
     const char *p = mw__path_arg(rq, name);
     const mw__arg *a = p ? NULL : mw__query_arg(rq, name);
     long long i;
-    if (p) return mw__parse_int64(p, strlen(p), &i) ? i : (long long)mw_arg_num(rq, name);
+    if (p) return mw__parse_int64(p, strlen(p), &i) ? i : mw__truncated_int(mw_arg_num(rq, name));
     return a ? a->i : 0;
 }
 

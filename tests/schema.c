@@ -94,18 +94,18 @@ TEST(compiler_survives_every_prefix) {
     CHECK_INT(compiled, 1); /* the whole of it */
 }
 
-TEST(compiler_refuses_nesting_deeper_than_the_json_limit) {
-    char src[3 * (MW_JSON_MAX_DEPTH + 2) + 8];
+TEST(compiler_refuses_nesting_deeper_than_the_document_holds) {
+    char src[3 * (MW__SCHEMA_MAX_DEPTH + 2) + 8];
     const char *why = NULL;
     size_t column = 0, i, n = 0;
-    for (i = 0; i < MW_JSON_MAX_DEPTH + 1; i++) src[n++] = '[';
+    for (i = 0; i < MW__SCHEMA_MAX_DEPTH; i++) src[n++] = '[';
     memcpy(src + n, "int", 3);
     n += 3;
-    for (i = 0; i < MW_JSON_MAX_DEPTH + 1; i++) src[n++] = ']';
+    for (i = 0; i < MW__SCHEMA_MAX_DEPTH; i++) src[n++] = ']';
     src[n] = '\0';
     CHECK(mw__schema_compile(src, 0, NULL, 0, &why, &column) == NULL);
-    CHECK_STR(why, "nesting deeper than MW_JSON_MAX_DEPTH");
-    CHECK_INT(column, MW_JSON_MAX_DEPTH + 1);
+    CHECK_STR(why, "nesting deeper than (MW_JSON_MAX_DEPTH - 10) / 2 types");
+    CHECK_INT(column, MW__SCHEMA_MAX_DEPTH + 1);
 }
 
 TEST(compiler_builds_one_flat_tree) {
@@ -383,6 +383,61 @@ TEST(query_parameters_are_converted_and_defaulted) {
     CHECK_INT(request(app, "GET", "/notes?limit=1&limit=9&other=x", NULL, NULL, body, sizeof body), 200);
     CHECK_STR(body, "limit=9 q=(0) sort=asc ratio=0.5(0) on=0"); /* the last one, as FastAPI; unknown ones pass */
     mw_app_free(app);
+}
+
+static void int_parts(mw_req *rq, mw_res *rs) {
+    mw_printf(rs, "x=%lld i=%lld n=%lld e=%lld", mw_arg_int(rq, "x"), mw_arg_int(rq, "i"), mw_arg_int(rq, "n"),
+              mw_arg_int(rq, "e"));
+}
+
+/* mw_arg_int on a number gives its integer part, from a default too, and 0 beyond int64
+   (a conversion that would be undefined). */
+TEST(arg_int_of_a_number_is_its_integer_part_or_0_beyond_int64) {
+    mw_app *app = mw_app_new();
+    mw_op op;
+    char body[256];
+    memset(&op, 0, sizeof op);
+    op.query = "i: int = 5.0, n: number = 2.5, e: number = 1e2";
+    mw_route_op(app, "GET", "/p/{x:number}", int_parts, &op);
+    CHECK_INT(request(app, "GET", "/p/7.9", NULL, NULL, body, sizeof body), 200);
+    CHECK_STR(body, "x=7 i=5 n=2 e=100");
+    CHECK_INT(request(app, "GET", "/p/1e300?n=-1e300", NULL, NULL, body, sizeof body), 200);
+    CHECK_STR(body, "x=0 i=5 n=0 e=100");
+    mw_app_free(app);
+}
+
+/* A schema of every depth that compiles is written into the OpenAPI document; one type
+   deeper is refused at registration (it compiled, and then /openapi.json answered 500). */
+TEST(the_deepest_schema_that_compiles_is_documented) {
+    mw__buf deep, deeper;
+    mw_app *app = mw_app_new(), *refused = mw_app_new();
+    mw_op op;
+    char body[256];
+    int k;
+    memset(&deep, 0, sizeof deep);
+    memset(&deeper, 0, sizeof deeper);
+    for (k = 0; k < MW__SCHEMA_MAX_DEPTH - 2; k++) mw__buf_puts(&deep, "{a: ");
+    mw__buf_puts(&deep, "[int | null]"); /* two types more */
+    for (k = 0; k < MW__SCHEMA_MAX_DEPTH - 2; k++) mw__buf_puts(&deep, "}");
+    mw__buf_puts(&deeper, "{a: ");
+    mw__buf_append(&deeper, deep.data, deep.len);
+    mw__buf_puts(&deeper, "}");
+    mw__buf_append(&deep, "", 1); /* both C strings now */
+    mw__buf_append(&deeper, "", 1);
+    memset(&op, 0, sizeof op);
+    op.body = deep.data;
+    op.responses[0].status = 200;
+    op.responses[0].schema = deep.data;
+    CHECK_INT(mw_route_op(app, "POST", "/deep", created, &op), 0);
+    CHECK_INT(mw_openapi(app, "Deep", "1"), 0);
+    CHECK_INT(request(app, "GET", "/openapi.json", NULL, NULL, body, sizeof body), 200);
+    op.body = deeper.data;
+    op.responses[0].schema = NULL;
+    CHECK_INT(mw_route_op(refused, "POST", "/deeper", created, &op), MW_EINVAL);
+    mw__buf_free(&deep);
+    mw__buf_free(&deeper);
+    mw_app_free(app);
+    mw_app_free(refused);
 }
 
 TEST(query_problems_are_listed_together_in_fastapis_shape) {
@@ -692,12 +747,14 @@ TEST(openapi_documents_declarations_as_json_schema) {
 int main(void) {
     RUN(compiler_reports_every_syntax_error_with_its_column);
     RUN(compiler_survives_every_prefix);
-    RUN(compiler_refuses_nesting_deeper_than_the_json_limit);
+    RUN(compiler_refuses_nesting_deeper_than_the_document_holds);
     RUN(compiler_builds_one_flat_tree);
     RUN(validator_decision_table);
     RUN(named_schemas_are_checked_where_they_are_used);
     RUN(messages_are_pydantics);
     RUN(query_parameters_are_converted_and_defaulted);
+    RUN(arg_int_of_a_number_is_its_integer_part_or_0_beyond_int64);
+    RUN(the_deepest_schema_that_compiles_is_documented);
     RUN(query_problems_are_listed_together_in_fastapis_shape);
     RUN(a_required_query_parameter_is_missing_when_absent);
     RUN(json_body_is_checked_before_the_handler);
