@@ -645,9 +645,11 @@
    leave debug mode off in production. Sections nest at most 64 deep in a template;
    partials and parents at most 64 deep, and all of these 256 deep, while rendering
    (deeper ones render nothing).
-   A render that takes more than 10,000,000 steps (nodes and partials; a page of 100
-   rows takes about 700) stops and answers 500, logged: a partial that includes itself
-   twice would otherwise hold the worker for ever.
+   A render that takes more than 10,000,000 steps (a node, an object member a name is
+   looked for among, or 16 bytes written; a page of 100 rows takes about 2,000) stops
+   and answers 500, logged: a partial that includes itself twice, or a client's JSON
+   view built to make a page of gigabytes, would otherwise hold the worker and its
+   memory. A render that runs out of memory answers 500 too, never a page cut short.
 
    ============================================================================
    WEBSOCKET  (RFC 6455)
@@ -11516,9 +11518,12 @@ int mw_static_type(mw_app *app, const char *extension, const char *content_type)
 #define MW__T_MAX_NEST 64   /* sections open at once in a template */
 #define MW__T_MAX_DEPTH 64  /* partials and parents inside each other while rendering */
 #define MW__T_MAX_STACK 128 /* values on the context stack */
-/* nodes and partials one render may take: a partial that includes itself twice, or
-   sections nested over one list, would otherwise run for ever (2^64 steps) */
+/* the work one render may do, in steps: a node, an object member a name is looked for
+   among, or 16 bytes written. A partial that includes itself twice, sections nested
+   over one list, or a long text repeated over a long list would otherwise hold the
+   worker and its memory without bound. */
 #define MW__T_MAX_STEPS 10000000
+#define MW__T_BYTES_PER_STEP 16
 #define MW__T_MAX_NESTING 256 /* sections, blocks and partials inside each other: the C stack they take */
 #define MW__TEXT_HTML "text/html; charset=utf-8"
 
@@ -11751,7 +11756,7 @@ static size_t mw__ttag_end(const mw__tparse *ps, size_t tag, char *kind, size_t 
         *close_at = mw__tfind(ps, in + 1, end, ps->clen + 1);
         return *close_at >= ps->len ? ps->len : *close_at + ps->clen + 1;
     }
-    *close_at = mw__tfind(ps, in, ps->close, ps->clen);
+    *close_at = mw__tfind(ps, in + (*kind ? 1 : 0), ps->close, ps->clen); /* after the sigil */
     return *close_at >= ps->len ? ps->len : *close_at + ps->clen;
 }
 
@@ -12157,7 +12162,7 @@ typedef struct mw__trender {
     int nstack;
     mw__tframe frames[MW__T_MAX_DEPTH];
     int nframes;
-    mw_str indent[MW__T_MAX_DEPTH]; /* a standalone partial's lines get these, outermost first */
+    mw_str indent[MW__T_MAX_DEPTH]; /* a standalone partial's or block's lines get these, outermost first */
     int nindent;
     int line_start; /* the next byte starts a line: indentation goes first */
     int depth, nesting;
@@ -12165,8 +12170,24 @@ typedef struct mw__trender {
     int failed; /* MW_ENOMEM, or MW_EINVAL past MW__T_MAX_STEPS: the render stops */
 } mw__trender;
 
+/* Counts work; past MW__T_MAX_STEPS the render stops. */
+static void mw__tsteps(mw__trender *r, size_t n) {
+    if ((r->steps += (long)n) > MW__T_MAX_STEPS && !r->failed) r->failed = MW_EINVAL;
+}
+
 static void mw__tput(mw__trender *r, const char *s, size_t n) {
+    mw__tsteps(r, n / MW__T_BYTES_PER_STEP);
     if (n && mw__buf_append(r->out, s, n) != 0) r->failed = MW_ENOMEM;
+}
+
+/* A standalone tag's indentation, for the lines inside it. Beyond MW__T_MAX_DEPTH
+   levels (partials and blocks together) the lines go without more of it. */
+static void mw__tindent_push(mw__trender *r, const char *p, size_t n) {
+    if (r->nindent < MW__T_MAX_DEPTH) {
+        r->indent[r->nindent].ptr = p;
+        r->indent[r->nindent++].len = n;
+    }
+    r->line_start = 1;
 }
 
 static void mw__tindent(mw__trender *r) {
@@ -12190,6 +12211,7 @@ static void mw__ttext_out(mw__trender *r, const char *s, size_t n) {
 }
 
 static void mw__tescape(mw__trender *r, const char *s, size_t n) {
+    mw__tsteps(r, n / MW__T_BYTES_PER_STEP);
     if (mw__buf_html_escape(r->out, s, n) != 0) r->failed = MW_ENOMEM;
 }
 
@@ -12197,16 +12219,20 @@ static const mw_jv *mw__tmember(const mw_jv *v, const char *name, size_t n) { re
 
 /* A name on the context stack (the spec's resolution): "." is the top; the first part
    of a dotted name is looked for from the top down, the others inside it. */
-static const mw_jv *mw__tlookup(const mw__trender *r, const char *name, size_t n) {
+static const mw_jv *mw__tlookup(mw__trender *r, const char *name, size_t n) {
     const char *dot = (const char *)memchr(name, '.', n);
     size_t first = dot ? (size_t)(dot - name) : n;
     const mw_jv *v = NULL;
     int i;
     if (n == 1 && name[0] == '.') return r->nstack ? r->stack[r->nstack - 1] : NULL;
-    for (i = r->nstack - 1; i >= 0 && !v; i--) v = mw__tmember(r->stack[i], name, first);
+    for (i = r->nstack - 1; i >= 0 && !v; i--) {
+        mw__tsteps(r, mw_jv_len(r->stack[i])); /* the members looked through */
+        v = mw__tmember(r->stack[i], name, first);
+    }
     while (v && dot) {
         const char *part = dot + 1;
         dot = (const char *)memchr(part, '.', (size_t)(name + n - part));
+        mw__tsteps(r, mw_jv_len(v));
         v = mw__tmember(v, part, dot ? (size_t)(dot - part) : (size_t)(name + n - part));
     }
     return v;
@@ -12287,9 +12313,7 @@ static void mw__tinclude(mw__trender *r, const mw__tpl *t, const mw__tnode *node
     int nindent = r->nindent, line_start = r->line_start;
     if (!to || r->depth == MW__T_MAX_DEPTH) return;
     if (node->standalone) {
-        r->indent[r->nindent].ptr = t->pool.data + node->indent;
-        r->indent[r->nindent++].len = node->indent_len;
-        r->line_start = 1;
+        mw__tindent_push(r, t->pool.data + node->indent, node->indent_len);
     } else {
         mw__tindent(r);
         r->nindent = 0;
@@ -12325,13 +12349,12 @@ static void mw__tblock_content(mw__trender *r, const mw__tpl *t, const mw__tnode
 /* A standalone block indents what it shows as its own content was indented. */
 static void mw__tblock(mw__trender *r, const mw__tpl *t, const mw__tnode *node, uint32_t i) {
     int nindent = r->nindent, line_start = r->line_start;
-    if (!node->standalone || r->nindent == MW__T_MAX_DEPTH) {
+    if (!node->standalone) {
         mw__tblock_content(r, t, node, i);
         return;
     }
-    r->indent[r->nindent].ptr = t->pool.data + (node->intrinsic_len ? node->intrinsic : node->indent);
-    r->indent[r->nindent++].len = node->intrinsic_len ? node->intrinsic_len : node->indent_len;
-    r->line_start = 1;
+    mw__tindent_push(r, t->pool.data + (node->intrinsic_len ? node->intrinsic : node->indent),
+                     node->intrinsic_len ? node->intrinsic_len : node->indent_len);
     mw__tblock_content(r, t, node, i);
     r->nindent = nindent;
     r->line_start = line_start;
@@ -12339,7 +12362,7 @@ static void mw__tblock(mw__trender *r, const mw__tpl *t, const mw__tnode *node, 
 
 static void mw__trender_nodes(mw__trender *r, const mw__tpl *t, uint32_t first, uint32_t end) {
     uint32_t i = first;
-    if ((r->steps += end - first + 1) > MW__T_MAX_STEPS) r->failed = MW_EINVAL;
+    mw__tsteps(r, end - first + 1);
     if (r->nesting == MW__T_MAX_NESTING) return; /* deeper content renders nothing */
     r->nesting++;
     while (i < end && !r->failed) {
@@ -12391,11 +12414,12 @@ int mw_render(mw_res *rs, int status, const char *name, const mw_jv *view) {
         r.steps = 0;
         if (view) r.stack[r.nstack++] = view;
         mw__trender_nodes(&r, t, 0, (uint32_t)t->nnodes);
-        rc = r.failed == MW_EINVAL ? mw__res_break(rs, MW__WARN_STATUS,
-                                                   "mw_render: the template took more than "
-                                                   "10,000,000 steps (a partial that includes "
-                                                   "itself twice?)")
-                                   : r.failed;
+        if (r.failed == MW_EINVAL)
+            rc = mw__res_break(rs, MW__WARN_STATUS,
+                               "mw_render: the page took more than 10,000,000 steps (a partial that includes "
+                               "itself twice, or a view that asks for too much?)");
+        else if (r.failed) /* no page cut short with a 200 */
+            rc = mw__res_break(rs, MW__WARN_STATUS, "mw_render: out of memory");
     }
     if (s->debug) pthread_mutex_unlock(&s->lock);
     return rc;

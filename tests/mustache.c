@@ -401,9 +401,73 @@ TEST(test_a_self_including_partial_stops_with_500) {
     view_doc = NULL;
     r = mw_test_request(app, "GET", "/", NULL, NULL, 0);
     CHECK_INT(r->status, 500);
-    CHECK(strstr(log_lines, "mw_render: the template took more than 10,000,000 steps") != NULL);
+    CHECK(strstr(log_lines, "mw_render: the page took more than 10,000,000 steps") != NULL);
     mw_test_free(r);
     mw_app_free(app);
+}
+
+/* A view made to cost: the members a name is looked for among, and the bytes written,
+   count as work, so a render stops (500) instead of holding the worker for seconds or
+   writing a gigabyte. Both ran to the end before. */
+static char *repeated(const char *head, const char *unit, size_t times, const char *tail) {
+    size_t n = strlen(head) + strlen(unit) * times + strlen(tail) + 1, i;
+    char *out = (char *)malloc(n), *o = out;
+    o += sprintf(o, "%s", head);
+    for (i = 0; i < times; i++) o += sprintf(o, "%s", unit);
+    sprintf(o, "%s", tail);
+    return out;
+}
+
+static void check_stops_with_500(const char *text, char *view) {
+    mw_app *app = app_logged();
+    mw_test_res *r;
+    mw_template(app, "page", text);
+    mw_get(app, "/", render_page);
+    view_doc = mw_jv_parse(view, strlen(view), NULL, NULL);
+    CHECK(view_doc != NULL);
+    r = mw_test_request(app, "GET", "/", NULL, NULL, 0);
+    CHECK_INT(r->status, 500);
+    CHECK(r->body_len < 1000);
+    mw_test_free(r);
+    mw_app_free(app);
+    mw_jv_free(view_doc);
+    free(view);
+}
+
+TEST(test_a_view_with_many_keys_looked_up_in_a_long_list_stops_with_500) {
+    char *items = repeated("{\"items\":[", "{},", 100000, "{}]");
+    char *view = repeated(items, ",\"k\":0", 2000, "}");
+    free(items);
+    check_stops_with_500("<ul>{{#items}}<li>{{title}}</li>{{/items}}</ul>", view);
+}
+
+TEST(test_a_long_text_repeated_over_a_long_list_stops_with_500) {
+    char *title = repeated("{\"title\":\"", "<", 50000, "\",\"items\":[");
+    char *view = repeated(title, "{},", 5000, "{}]}");
+    free(title);
+    check_stops_with_500("<h1>{{title}}</h1>{{#items}}<p>{{title}}</p>{{/items}}", view);
+}
+
+/* Standalone blocks and partials push indentation together: past the table's size the
+   lines go without more of it (a write past the table crashed the server before). */
+TEST(test_blocks_and_partials_nested_past_the_indent_table_render) {
+    mw_app *app = app_logged();
+    mw_test_res *r;
+    mw_template(app, "page", "{{$b}}\n{{>p}}\n{{/b}}\n");
+    mw_template(app, "p", "x\n {{>p}}\n");
+    mw_get(app, "/", render_page);
+    view_doc = NULL;
+    r = mw_test_request(app, "GET", "/", NULL, NULL, 0);
+    CHECK_INT(r->status, 200);
+    CHECK(r->body_len > 64 && memcmp(r->body, "x\n x\n  x\n", 9) == 0);
+    mw_test_free(r);
+    mw_app_free(app);
+}
+
+/* A tag whose sigil is also the close delimiter's first character: the close is looked
+   for after the sigil (found on the sigil itself, the name's length went negative). */
+TEST(test_a_close_delimiter_starting_with_the_sigil_is_looked_for_after_it) {
+    check_syntax_error("{{=<% #>=}}<%#>", "1:12: a tag that is not closed");
 }
 
 /* Debug mode lists the names a render found nowhere, once per tag; an inverted
@@ -447,6 +511,10 @@ int main(void) {
     RUN(test_rendering_an_unknown_template_answers_500);
     RUN(test_a_self_including_partial_stops_with_500);
     RUN(test_debug_mode_lists_missing_names_once);
+    RUN(test_a_view_with_many_keys_looked_up_in_a_long_list_stops_with_500);
+    RUN(test_a_long_text_repeated_over_a_long_list_stops_with_500);
+    RUN(test_blocks_and_partials_nested_past_the_indent_table_render);
+    RUN(test_a_close_delimiter_starting_with_the_sigil_is_looked_for_after_it);
     RUN(test_debug_mode_rereads_changed_templates_on_the_next_request);
     RUN(test_templates_are_compiled_once_without_debug_mode);
     RUN(test_templates_debug_call_turns_reloading_on);
