@@ -646,7 +646,7 @@
    partials and parents at most 64 deep, and all of these 256 deep, while rendering
    (deeper ones render nothing).
    A render that takes more than 10,000,000 steps (a node, an object member a name is
-   looked for among, or 16 bytes written; a page of 100 rows takes about 2,000) stops
+   looked for among, or 16 bytes written; a page of 100 rows takes about 1,300) stops
    and answers 500, logged: a partial that includes itself twice, or a client's JSON
    view built to make a page of gigabytes, would otherwise hold the worker and its
    memory. A render that runs out of memory answers 500 too, never a page cut short.
