@@ -123,7 +123,9 @@ run-chat: $(B)/chat
 run-notes: $(B)/notes
 	PORT=$(PORT) MW_ACCESS_LOG=$${MW_ACCESS_LOG:-1} ./$(B)/notes
 
-test: all
+# the programs build side by side, one per core; tests/run.sh builds its variants the same way
+test:
+	@$(MAKE) --no-print-directory -j$$(nproc) all
 	bash tests/run.sh
 
 clean:

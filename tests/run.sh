@@ -9,12 +9,13 @@ mkdir -p "$L"
 total_pass=0
 total_fail=0
 failed_steps=()
+step_started=0 # each step's duration is on its line, so a slow one is plain to see
 W="-Wall -Wextra -Wpedantic -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wundef -Wconversion -Wsign-conversion -Werror"
 
 tally() { # name passed failed
     total_pass=$((total_pass + $2))
     total_fail=$((total_fail + $3))
-    printf '%-28s %s passed, %s failed\n' "$1:" "$2" "$3"
+    printf '%-36s %4s passed, %s failed %5s s\n' "$1:" "$2" "$3" $((SECONDS - step_started))
     [ "$3" -eq 0 ] || failed_steps+=("$1")
 }
 
@@ -22,6 +23,7 @@ tally() { # name passed failed
 check() { # name command...
     local name=$1
     shift
+    step_started=$SECONDS
     if "$@" >"$L/$name.log" 2>&1; then
         tally "$name" 1 0
     else
@@ -35,6 +37,7 @@ check() { # name command...
 suite() { # name command...
     local name=$1 rc line pass fail
     shift
+    step_started=$SECONDS
     "$@" >"$L/$name.log" 2>&1
     rc=$?
     line=$(grep -E '^[0-9]+ passed, [0-9]+ failed$' "$L/$name.log" | tail -1)
@@ -49,6 +52,21 @@ suite() { # name command...
     fi
     tally "$name" "$pass" "$fail"
     grep -E '^FAIL|check failed|case ' "$L/$name.log" | head -20 | sed 's/^/    /'
+}
+
+# Builds side by side, one per core (each compiles the whole header); fails when any fails.
+builds() { # command...
+    printf '%s\0' "$@" | xargs -0 -n1 -P "$(nproc)" sh -c
+}
+
+# one program per source file, named after it: the sanitizer variants of the suites
+build_each() { # compiler-and-flags output-dir source...
+    local cc=$1 dir=$2 cmds=() src
+    shift 2
+    for src in "$@"; do
+        cmds+=("$cc -pthread -I. $src -o $dir/$(basename "$src" .c) -lm")
+    done
+    builds "${cmds[@]}"
 }
 
 impl=$B/impl.c
@@ -87,13 +105,13 @@ strict_build_says_why() { # a strict -std=c99 after a system header: the first e
 }
 check header_after_system_header_strict_says_why strict_build_says_why
 check hello_plain_cc_build cc -pthread -I. examples/hello.c -o "$B/hello_plain"
-check examples_warning_free sh -c "gcc -std=c99 $W -pthread -I. examples/hello.c -o $B/hello_strict &&
-    clang -std=c11 $W -pthread -I. examples/hello_test.c -o $B/hello_test_strict &&
-    gcc -std=c99 $W -pthread -I. examples/stream.c -o $B/stream_strict &&
-    clang -std=c99 $W -pthread -I. examples/chat.c -o $B/chat_strict &&
-    gcc -std=c99 $W -pthread -I. examples/notes.c -o $B/notes_strict &&
-    clang -std=c11 $W -pthread -I. tests/streams.c -o $B/streams_strict &&
-    gcc -std=c99 $W -pthread -I. tests/docsapp.c -o $B/docsapp_strict"
+check examples_warning_free builds "gcc -std=c99 $W -pthread -I. examples/hello.c -o $B/hello_strict" \
+    "clang -std=c11 $W -pthread -I. examples/hello_test.c -o $B/hello_test_strict" \
+    "gcc -std=c99 $W -pthread -I. examples/stream.c -o $B/stream_strict" \
+    "clang -std=c99 $W -pthread -I. examples/chat.c -o $B/chat_strict" \
+    "gcc -std=c99 $W -pthread -I. examples/notes.c -o $B/notes_strict" \
+    "clang -std=c11 $W -pthread -I. tests/streams.c -o $B/streams_strict" \
+    "gcc -std=c99 $W -pthread -I. tests/docsapp.c -o $B/docsapp_strict"
 check exported_symbols_prefixed symbols_are_prefixed
 
 # json_locale runs under de_DE.UTF-8, a locale whose decimal point is a comma, compiled
@@ -159,10 +177,8 @@ suite ws_load python3 tests/ws_load.py "$B/ws_loadapp"
 
 echo "== poll() backend"
 mkdir -p "$B/poll"
-check build_poll_variant sh -c "cc -O2 -DMW_USE_POLL=1 -pthread -I. examples/hello.c -o $B/poll/hello &&
-    cc -O2 -DMW_USE_POLL=1 -pthread -I. tests/testapp.c -o $B/poll/testapp &&
-    cc -O2 $W -DMW_USE_POLL=1 -pthread -I. tests/alloc.c -o $B/poll/alloc &&
-    cc -O2 -DMW_USE_POLL=1 -pthread -I. tests/wsapp.c -o $B/poll/wsapp"
+check build_poll_variant build_each "cc -O2 $W -DMW_USE_POLL=1" "$B/poll" examples/hello.c tests/testapp.c \
+    tests/alloc.c tests/wsapp.c
 suite alloc_poll "$B/poll/alloc"
 suite e2e_poll python3 tests/e2e.py "$B/poll/hello" "$B/poll/testapp"
 suite ws_poll python3 tests/ws.py "$B/poll/wsapp" --quick
@@ -176,30 +192,13 @@ check header_kqueue_backend_cxx17 g++ -x c++ -std=c++17 -Wall -Wextra -Wpedantic
 
 echo "== AddressSanitizer + UndefinedBehaviorSanitizer (leaks checked at exit)"
 mkdir -p "$B/asan"
-SAN="-O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer"
-check build_asan sh -c "clang $SAN -pthread -I. tests/unit.c -o $B/asan/unit -lm &&
-    clang $SAN -pthread -I. examples/hello.c -o $B/asan/hello &&
-    clang $SAN -pthread -I. tests/testapp.c -o $B/asan/testapp &&
-    clang $SAN -pthread -I. tests/restart.c -o $B/asan/restart &&
-    clang $SAN -pthread -I. tests/toolkit.c -o $B/asan/toolkit &&
-    clang $SAN -pthread -I. tests/json_suite.c -o $B/asan/json_suite &&
-    clang $SAN -pthread -I. tests/schema.c -o $B/asan/schema &&
-    clang $SAN -pthread -I. tests/notes_test.c -o $B/asan/notes_test &&
-    clang $SAN -pthread -I. examples/notes.c -o $B/asan/notes &&
-    clang $SAN -pthread -I. tests/json_memory.c -o $B/asan/json_memory &&
-    clang $SAN -pthread -I. tests/json_locale.c -o $B/asan/json_locale &&
-    clang $SAN -pthread -I. tests/streams.c -o $B/asan/streams &&
-    clang $SAN -pthread -I. tests/middleware.c -o $B/asan/middleware &&
-    clang $SAN -pthread -I. tests/crypto.c -o $B/asan/crypto &&
-    clang $SAN -pthread -I. tests/websocket.c -o $B/asan/websocket &&
-    clang $SAN -pthread -I. examples/site.c -o $B/asan/site &&
-    clang $SAN -pthread -I. examples/stream.c -o $B/asan/stream &&
-    clang $SAN -pthread -I. examples/chat.c -o $B/asan/chat &&
-    clang $SAN -pthread -I. tests/static.c -o $B/asan/static &&
-    clang $SAN -pthread -I. tests/staticapp.c -o $B/asan/staticapp &&
-    clang $SAN -pthread -I. tests/wsapp.c -o $B/asan/wsapp &&
-    clang $SAN -pthread -I. tests/docsapp.c -o $B/asan/docsapp &&
-    clang $SAN -pthread -I. tests/mustache.c -o $B/asan/mustache"
+# -O0: as thorough as -O1, compiles six times faster, and the suites wait on sockets, not CPU
+SAN="-O0 -g -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer"
+check build_asan build_each "clang $SAN" "$B/asan" tests/unit.c examples/hello.c tests/testapp.c \
+    tests/restart.c tests/toolkit.c tests/json_suite.c tests/schema.c tests/notes_test.c examples/notes.c \
+    tests/json_memory.c tests/json_locale.c tests/streams.c tests/middleware.c tests/crypto.c tests/websocket.c \
+    examples/site.c examples/stream.c examples/chat.c tests/static.c tests/staticapp.c tests/wsapp.c \
+    tests/docsapp.c tests/mustache.c
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:exitcode=23
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 suite unit_asan "$B/asan/unit"
@@ -226,24 +225,30 @@ E2E_TIMEOUT_SCALE=3 suite e2e_asan python3 tests/e2e.py "$B/asan/hello" "$B/asan
 E2E_TIMEOUT_SCALE=3 suite conformance_asan python3 tests/conformance.py "$B/asan/testapp"
 E2E_TIMEOUT_SCALE=3 suite ws_asan python3 tests/ws.py "$B/asan/wsapp" --quick
 mkdir -p "$B/kqueue"
-check build_kqueue_asan sh -c "clang $SAN $KQ -pthread -I. examples/hello.c -o $B/kqueue/hello &&
-    clang $SAN $KQ -pthread -I. tests/testapp.c -o $B/kqueue/testapp &&
-    nm $B/kqueue/hello | grep -q kq_shim_fds" # the shim is in: the kqueue branch was built
+build_kqueue_asan() { # and the shim is in: the kqueue branch was built
+    build_each "clang $SAN $KQ" "$B/kqueue" examples/hello.c tests/testapp.c tests/staticapp.c &&
+        nm "$B/kqueue/hello" | grep -q kq_shim_fds
+}
+check build_kqueue_asan build_kqueue_asan
 MW_THREADS=4 E2E_TIMEOUT_SCALE=3 suite e2e_kqueue_asan python3 tests/e2e.py "$B/kqueue/hello" "$B/kqueue/testapp" --quick
 # not Linux to the header: static files by the O_NOFOLLOW walk, sent by pread and send
-check build_kqueue_static_asan sh -c "clang $SAN $KQ -pthread -I. tests/staticapp.c -o $B/kqueue/staticapp &&
-    ! nm $B/kqueue/staticapp | grep -q ' U sendfile'"
+check kqueue_static_without_sendfile sh -c "! nm $B/kqueue/staticapp | grep -q ' U sendfile'"
 MW_THREADS=2 E2E_TIMEOUT_SCALE=3 suite static_kqueue_asan python3 tests/static.py "$B/kqueue/staticapp" --walk --quick
 MW_THREADS=1 E2E_TIMEOUT_SCALE=3 \
     suite e2e_kqueue_one_worker_asan python3 tests/e2e.py "$B/kqueue/hello" "$B/kqueue/testapp" --quick
 
 echo "== fuzz corpora and regressions replayed (no fuzzing) under ASan + UBSan"
-replay_fuzz_inputs() { # target
-    clang $SAN -Itests/fuzz tests/fuzz/fuzz_$1.c tests/fuzz/replay.c -o "$B/asan/replay_$1" -lm &&
-        "$B/asan/replay_$1" "tests/fuzz/corpus/$1" "tests/fuzz/regressions/$1"
+fuzz_targets="request route percent json pipeline schema template"
+build_fuzz_replays() {
+    local cmds=() t
+    for t in $fuzz_targets; do
+        cmds+=("clang $SAN -Itests/fuzz tests/fuzz/fuzz_$t.c tests/fuzz/replay.c -o $B/asan/replay_$t -lm")
+    done
+    builds "${cmds[@]}"
 }
-for t in request route percent json pipeline schema template; do
-    check "fuzz_replay_$t" replay_fuzz_inputs "$t"
+check build_fuzz_replays build_fuzz_replays
+for t in $fuzz_targets; do
+    check "fuzz_replay_$t" "$B/asan/replay_$t" "tests/fuzz/corpus/$t" "tests/fuzz/regressions/$t"
 done
 
 echo "== PostgreSQL hooks against a throwaway server"
@@ -252,9 +257,9 @@ if [ -n "$pg_include" ] && [ -f "$pg_include/libpq-fe.h" ]; then
     PG="-DMICROWEB_WITH_PG -I$pg_include"
     check header_with_pg_c99 gcc -std=c99 $W $PG -pthread -I. "$impl" -o "$B/h8" -lpq
     check header_with_pg_cxx g++ -x c++ -std=c++17 -Wall -Wextra -Wpedantic -Werror $PG -pthread -I. "$impl" -o "$B/h9" -lpq
-    check build_pgapp sh -c "cc -O2 -g -I$pg_include -pthread -I. tests/pgapp.c -o $B/pgapp -lpq &&
-        clang $SAN -I$pg_include -pthread -I. tests/pgapp.c -o $B/asan/pgapp -lpq"
-    check build_todo_pg cc -O2 $PG $W -pthread -I. examples/todo_pg.c -o "$B/todo_pg" -lpq
+    check build_pgapp builds "cc -O2 -g -I$pg_include -pthread -I. tests/pgapp.c -o $B/pgapp -lpq" \
+        "clang $SAN -I$pg_include -pthread -I. tests/pgapp.c -o $B/asan/pgapp -lpq" \
+        "cc -O2 $PG $W -pthread -I. examples/todo_pg.c -o $B/todo_pg -lpq"
     suite pg python3 tests/pg.py "$B/pgapp"
     suite todo_pg python3 tests/todo_pg.py "$B/todo_pg"
     E2E_TIMEOUT_SCALE=3 suite pg_asan python3 tests/pg.py "$B/asan/pgapp"
@@ -264,15 +269,9 @@ fi
 
 echo "== ThreadSanitizer (concurrency)"
 mkdir -p "$B/tsan"
-check build_tsan sh -c "clang -O1 -g -fsanitize=thread -pthread -I. examples/hello.c -o $B/tsan/hello &&
-    clang -O1 -g -fsanitize=thread -pthread -I. tests/testapp.c -o $B/tsan/testapp &&
-    clang -O1 -g -fsanitize=thread -pthread -I. tests/streams.c -o $B/tsan/streams &&
-    clang -O1 -g -fsanitize=thread -pthread -I. examples/stream.c -o $B/tsan/stream &&
-    clang -O1 -g -fsanitize=thread -pthread -I. tests/ownership.c -o $B/tsan/ownership &&
-    clang -O1 -g -fsanitize=thread -pthread -I. examples/site.c -o $B/tsan/site &&
-    clang -O1 -g -fsanitize=thread -pthread -I. examples/chat.c -o $B/tsan/chat &&
-    clang -O1 -g -fsanitize=thread -pthread -I. tests/staticapp.c -o $B/tsan/staticapp &&
-    clang -O1 -g -fsanitize=thread -pthread -I. tests/wsapp.c -o $B/tsan/wsapp"
+TSAN="-O0 -g -fsanitize=thread"
+check build_tsan build_each "clang $TSAN" "$B/tsan" examples/hello.c tests/testapp.c tests/streams.c \
+    examples/stream.c tests/ownership.c examples/site.c examples/chat.c tests/staticapp.c tests/wsapp.c
 TSAN_OPTIONS="halt_on_error=1 exitcode=66" suite ownership_tsan "$B/tsan/ownership"
 TSAN_OPTIONS="halt_on_error=1 exitcode=66" E2E_TIMEOUT_SCALE=5 suite streams_tsan "$B/tsan/streams"
 TSAN_OPTIONS="halt_on_error=1 exitcode=66" E2E_TIMEOUT_SCALE=5 \
@@ -285,10 +284,10 @@ TSAN_OPTIONS="halt_on_error=1 exitcode=66" E2E_TIMEOUT_SCALE=5 \
     suite static_tsan python3 tests/static.py "$B/tsan/staticapp" --quick
 # the broadcast thread, held handles and members that come and go, all under TSan
 TSAN_OPTIONS="halt_on_error=1 exitcode=66" E2E_TIMEOUT_SCALE=5 suite ws_tsan python3 tests/ws.py "$B/tsan/wsapp" --quick
-check build_kqueue_tsan sh -c "clang -O1 -g -fsanitize=thread $KQ -pthread -I. examples/hello.c -o $B/tsan/kqueue_hello &&
-    clang -O1 -g -fsanitize=thread $KQ -pthread -I. tests/testapp.c -o $B/tsan/kqueue_testapp"
+mkdir -p "$B/tsan/kqueue"
+check build_kqueue_tsan build_each "clang $TSAN $KQ" "$B/tsan/kqueue" examples/hello.c tests/testapp.c
 MW_THREADS=4 TSAN_OPTIONS="halt_on_error=1 exitcode=66" E2E_TIMEOUT_SCALE=5 \
-    suite e2e_kqueue_tsan python3 tests/e2e.py "$B/tsan/kqueue_hello" "$B/tsan/kqueue_testapp" --quick
+    suite e2e_kqueue_tsan python3 tests/e2e.py "$B/tsan/kqueue/hello" "$B/tsan/kqueue/testapp" --quick
 
 echo "== a real browser: the stream, site and chat examples and the /docs page in Debian's chromium, driven by playwright-core"
 if [ -x /usr/bin/chromium ] && [ -d tests/browser/node_modules/playwright-core ]; then
