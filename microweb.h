@@ -842,6 +842,11 @@
    Content-Length is added for a body.
    r->status, r->body / r->body_len, mw_test_header(r, "Content-Type"), r->raw (all bytes)
    mw_test_free(r);
+   For a JSON API, mw_test_json sends a JSON text (NULL: no body) with its
+   Content-Type (unless headers has one) and length, and mw_test_body_json reads the
+   answer as parsed JSON (NULL when it is not JSON; freed with the response):
+   r = mw_test_json(app, "POST", "/notes", NULL, "{\"title\":\"a\"}");
+   mw_jv_int(mw_jv_get(mw_test_body_json(r), "id"), 0)       // 1
    mw_test_raw(app, bytes, n) feeds raw bytes (several pipelined requests, or garbage).
    Requests go through the same parser, router, handlers and response framing as on a
    socket, in the calling thread; examples/hello_test.c shows a whole test file.
@@ -1516,6 +1521,9 @@ typedef struct mw_test_res {
 mw_test_res *mw_test_request(mw_app *app, const char *method, const char *target, const char *headers, const void *body,
                              size_t body_len);
 mw_test_res *mw_test_raw(mw_app *app, const void *bytes, size_t n);
+mw_test_res *mw_test_json(mw_app *app, const char *method, const char *target, const char *headers, const char *json);
+struct mw_jv; /* the JSON reader's value, declared below */
+const struct mw_jv *mw_test_body_json(mw_test_res *res);
 const char *mw_test_header(const mw_test_res *res, const char *name);
 void mw_test_free(mw_test_res *res);
 
@@ -14668,9 +14676,10 @@ void mw_pg_healthz(mw_req *rq, mw_res *rs) {
    --------------------------------------------------------------------------- */
 struct mw_test_res_internal {
     mw_test_res pub;
-    char *raw;    /* every byte the server wrote */
-    char *fields; /* the head again, each line NUL-terminated, for mw_test_header */
-    char *body;   /* a chunked body, decoded */
+    char *raw;              /* every byte the server wrote */
+    char *fields;           /* the head again, each line NUL-terminated, for mw_test_header */
+    char *body;             /* a chunked body, decoded */
+    struct mw_jv_doc *json; /* the body parsed, once asked for (mw_test_body_json) */
 };
 
 /* The test client's io: what the server writes lands in a buffer. */
@@ -14825,36 +14834,46 @@ mw_test_res *mw_test_raw(mw_app *app, const void *bytes, size_t n) {
     return &r->pub;
 }
 
+enum { MW__TEST_HAS_HOST = 1, MW__TEST_HAS_TYPE = 2 };
+
 /* Appends the caller's header lines, each ended by CRLF whether it was written with
    CRLF, a bare LF or (the last one) nothing; empty lines are skipped, since one would
-   end the head. Returns 1 when one of the lines is a Host field. */
+   end the head. Returns which of Host and Content-Type the lines hold. */
 static int mw__test_put_headers(mw__buf *req, const char *headers) {
-    int has_host = 0;
+    int has = 0;
     while (headers && *headers) {
         size_t n = strcspn(headers, "\n"), len = n;
         if (len && headers[len - 1] == '\r') len--;
         if (len) {
-            has_host |= len >= 5 && mw__ieq(headers, 5, "host:");
+            if (len >= 5 && mw__ieq(headers, 5, "host:")) has |= MW__TEST_HAS_HOST;
+            if (len >= 13 && mw__ieq(headers, 13, "content-type:")) has |= MW__TEST_HAS_TYPE;
             mw__buf_append(req, headers, len);
             MW__PUT_LIT(req, "\r\n");
         }
         headers += n + (headers[n] == '\n');
     }
-    return has_host;
+    return has;
 }
 
-mw_test_res *mw_test_request(mw_app *app, const char *method, const char *target, const char *headers, const void *body,
-                             size_t body_len) {
+static mw_test_res *mw__test_send(mw_app *app, const char *method, const char *target, const char *headers,
+                                  const char *content_type, const void *body, size_t body_len) {
     mw__buf req;
     mw_test_res *r;
     char len[32];
+    int has;
     memset(&req, 0, sizeof req);
     snprintf(len, sizeof len, "%lu", (unsigned long)body_len);
     mw__buf_puts(&req, method ? method : "GET");
     MW__PUT_LIT(&req, " ");
     mw__buf_puts(&req, target ? target : "/");
     MW__PUT_LIT(&req, " HTTP/1.1\r\n");
-    if (!mw__test_put_headers(&req, headers)) MW__PUT_LIT(&req, "Host: test\r\n");
+    has = mw__test_put_headers(&req, headers);
+    if (!(has & MW__TEST_HAS_HOST)) MW__PUT_LIT(&req, "Host: test\r\n");
+    if (content_type && !(has & MW__TEST_HAS_TYPE)) {
+        MW__PUT_LIT(&req, "Content-Type: ");
+        mw__buf_puts(&req, content_type);
+        MW__PUT_LIT(&req, "\r\n");
+    }
     if (body_len) {
         MW__PUT_LIT(&req, "Content-Length: ");
         mw__buf_puts(&req, len);
@@ -14865,6 +14884,22 @@ mw_test_res *mw_test_request(mw_app *app, const char *method, const char *target
     r = mw_test_raw(app, req.data, req.len);
     mw__buf_free(&req);
     return r;
+}
+
+mw_test_res *mw_test_request(mw_app *app, const char *method, const char *target, const char *headers, const void *body,
+                             size_t body_len) {
+    return mw__test_send(app, method, target, headers, NULL, body, body_len);
+}
+
+mw_test_res *mw_test_json(mw_app *app, const char *method, const char *target, const char *headers, const char *json) {
+    return mw__test_send(app, method, target, headers, json ? "application/json" : NULL, json, json ? strlen(json) : 0);
+}
+
+const mw_jv *mw_test_body_json(mw_test_res *res) {
+    struct mw_test_res_internal *r = (struct mw_test_res_internal *)res;
+    if (!r) return NULL;
+    if (!r->json) r->json = mw_jv_parse(r->pub.body, r->pub.body_len, NULL, NULL);
+    return mw_jv_root(r->json);
 }
 
 const char *mw_test_header(const mw_test_res *res, const char *name) {
@@ -14886,6 +14921,7 @@ void mw_test_free(mw_test_res *res) {
     MW_FREE(r->raw);
     MW_FREE(r->fields);
     MW_FREE(r->body);
+    mw_jv_free(r->json);
     MW_FREE(r);
 }
 
