@@ -1,6 +1,6 @@
 """The bench's Flask + Jinja2 peer for bench/templates.py (gunicorn -w 1): the same page
 of 100 fortunes as bench/templates_app.c, from a Jinja2 template with autoescaping."""
-from flask import Flask, render_template_string
+from flask import Flask
 
 app = Flask(__name__)
 

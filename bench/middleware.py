@@ -17,7 +17,6 @@ Two measures, both per request and as ratios to `none` measured in the same run:
 
 Writes bench/results/middleware.{md,json} (--quick: middleware-quick.*). Linux only.
 """
-import argparse
 import datetime
 import json
 import re
@@ -189,13 +188,7 @@ def report(rows, instr, plan):
 
 
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--duration", type=int, default=0)
-    ap.add_argument("--rounds", type=int, default=0)
-    ap.add_argument("--quick", action="store_true")
-    args = ap.parse_args()
-    plan = {"quick": args.quick, "duration": args.duration or (2 if args.quick else 4),
-            "rounds": args.rounds or (2 if args.quick else 7)}
+    plan = bench.focused_plan(7)
     bench.raise_nofile()
     missing = bench.ensure(bench.which_probe("wrk"), ["wrk"])
     if missing:
@@ -205,15 +198,11 @@ def main():
         instr = instructions_per_request(binary, workdir)
         rows = cpu_rows(binary, plan["rounds"], plan["duration"], workdir)
     text, data = report(rows, instr, plan)
-    stem = "middleware-quick" if args.quick else "middleware"
+    stem = "middleware-quick" if plan["quick"] else "middleware"
     bench.write_results(stem, text, data)
     print(text)
     return 0
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except bench.BenchError as e:
-        print(f"bench: {e}", file=sys.stderr)
-        sys.exit(1)
+    bench.run_main(main)

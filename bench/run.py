@@ -1168,6 +1168,27 @@ def write_chart(results, plan, path):
 
 # ---------------------------------------------------------------- main
 
+def focused_plan(full_rounds):
+    """The command line every focused bench (middleware, validate, templates) takes:
+    --duration seconds per row, --rounds, --quick (2 s rows, 2 rounds)."""
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--duration", type=int, default=0)
+    ap.add_argument("--rounds", type=int, default=0)
+    ap.add_argument("--quick", action="store_true")
+    args = ap.parse_args()
+    return {"quick": args.quick, "duration": args.duration or (2 if args.quick else 4),
+            "rounds": args.rounds or (2 if args.quick else full_rounds)}
+
+
+def run_main(bench_main):
+    """Exits with a bench's status; a tool or package it cannot get is one line, not a traceback."""
+    try:
+        sys.exit(bench_main())
+    except BenchError as e:
+        print(f"bench: {e}", file=sys.stderr)
+        sys.exit(1)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="microweb and nginx only, short rows, no memory test")

@@ -18,7 +18,6 @@ start-up and exit cancel out).
 
 Writes bench/results/templates.{md,json} (--quick: templates-quick.*). Linux only.
 """
-import argparse
 import datetime
 import signal
 import socket
@@ -160,13 +159,7 @@ def report(rows, instr, pages, plan):
 
 
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--duration", type=int, default=0)
-    ap.add_argument("--rounds", type=int, default=0)
-    ap.add_argument("--quick", action="store_true")
-    args = ap.parse_args()
-    plan = {"quick": args.quick, "duration": args.duration or (2 if args.quick else 4),
-            "rounds": args.rounds or (2 if args.quick else 5)}
+    plan = bench.focused_plan(5)
     bench.raise_nofile()
     missing = (bench.ensure(bench.which_probe("wrk"), ["wrk"]) or
                bench.ensure(bench.python_probe("flask", "jinja2", files=("/usr/bin/gunicorn",)),
@@ -178,14 +171,10 @@ def main():
         instr = instructions_per_request(binary, workdir)
         rows, pages = cpu_rows(binary, plan["rounds"], plan["duration"], workdir)
     text, data = report(rows, instr, pages, plan)
-    bench.write_results("templates-quick" if args.quick else "templates", text, data)
+    bench.write_results("templates-quick" if plan["quick"] else "templates", text, data)
     print(text)
     return 0
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except bench.BenchError as e:
-        print(f"bench: {e}", file=sys.stderr)
-        sys.exit(1)
+    bench.run_main(main)

@@ -18,7 +18,6 @@ exit cancel out).
 
 Writes bench/results/validate.{md,json} (--quick: validate-quick.*). Linux only.
 """
-import argparse
 import datetime
 import json
 import re
@@ -204,13 +203,7 @@ def report(rows, instr, plan, fastapi_note):
 
 
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--duration", type=int, default=0)
-    ap.add_argument("--rounds", type=int, default=0)
-    ap.add_argument("--quick", action="store_true")
-    args = ap.parse_args()
-    plan = {"quick": args.quick, "duration": args.duration or (2 if args.quick else 4),
-            "rounds": args.rounds or (2 if args.quick else 5)}
+    plan = bench.focused_plan(5)
     bench.raise_nofile()
     missing = bench.ensure(bench.which_probe("wrk"), ["wrk"]) or bench.ensure(bench.which_probe("valgrind"),
                                                                               ["valgrind"])
@@ -224,14 +217,10 @@ def main():
         instr = instructions_per_request(binary, workdir)
         rows = cpu_rows(servers, binary, plan["rounds"], plan["duration"], workdir)
     text, data = report(rows, instr, plan, fastapi_note)
-    bench.write_results("validate-quick" if args.quick else "validate", text, data)
+    bench.write_results("validate-quick" if plan["quick"] else "validate", text, data)
     print(text)
     return 0
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except bench.BenchError as e:
-        print(f"bench: {e}", file=sys.stderr)
-        sys.exit(1)
+    bench.run_main(main)
