@@ -8,7 +8,7 @@ B       := build
 
 .PHONY: all run run-stream run-site run-chat run-notes test clean format fuzz bench bench-quick bench-streams bench-static bench-ws bench-validate bench-templates run-pg
 
-all: $(B)/hello $(B)/stream $(B)/site $(B)/chat $(B)/notes $(B)/notes_test $(B)/middleware $(B)/crypto $(B)/ownership $(B)/testapp $(B)/unit $(B)/restart $(B)/alloc $(B)/toolkit $(B)/json_suite $(B)/json_memory \
+all: $(B)/hello $(B)/routes $(B)/forms $(B)/stream $(B)/site $(B)/chat $(B)/notes $(B)/notes_test $(B)/middleware $(B)/crypto $(B)/ownership $(B)/testapp $(B)/unit $(B)/restart $(B)/alloc $(B)/toolkit $(B)/json_suite $(B)/json_memory \
      $(B)/json_locale $(B)/limits_table $(B)/schema $(B)/hello_test $(B)/streams $(B)/static $(B)/staticapp $(B)/websocket $(B)/wsapp \
      $(B)/ws_loadapp $(B)/docsapp $(B)/mustache tests/json_check
 
@@ -17,6 +17,12 @@ $(B):
 
 $(B)/hello: examples/hello.c microweb.h | $(B)
 	$(CC) $(CFLAGS) $(WARN) -pthread -I. examples/hello.c -o $@
+
+$(B)/routes: examples/routes.c microweb.h | $(B)
+	$(CC) $(CFLAGS) $(WARN) -pthread -I. examples/routes.c -o $@
+
+$(B)/forms: examples/forms.c microweb.h | $(B)
+	$(CC) $(CFLAGS) $(WARN) -pthread -I. examples/forms.c -o $@
 
 $(B)/stream: examples/stream.c microweb.h | $(B)
 	$(CC) $(CFLAGS) $(WARN) -pthread -I. examples/stream.c -o $@
