@@ -113,6 +113,16 @@ check examples_warning_free builds "gcc -std=c99 $W -pthread -I. examples/hello.
     "clang -std=c11 $W -pthread -I. tests/streams.c -o $B/streams_strict" \
     "gcc -std=c99 $W -pthread -I. tests/docsapp.c -o $B/docsapp_strict"
 check exported_symbols_prefixed symbols_are_prefixed
+# a program built without MICROWEB_IMPLEMENTATION: the first undefined symbol the
+# linker names is the one that says what to do
+link_error_names_the_fix() { # compiler
+    sed '/MICROWEB_IMPLEMENTATION/d' examples/hello.c >"$B/hello_no_impl.c" &&
+        ! $1 -pthread -I. "$B/hello_no_impl.c" -o "$B/hello_no_impl" 2>"$B/hello_no_impl.err" &&
+        grep -m1 'undefined reference' "$B/hello_no_impl.err" |
+        grep -q 'mw_define_MICROWEB_IMPLEMENTATION_in_exactly_one_c_file'
+}
+check missing_implementation_link_error_gcc link_error_names_the_fix gcc
+check missing_implementation_link_error_clang link_error_names_the_fix clang
 
 # json_locale runs under de_DE.UTF-8, a locale whose decimal point is a comma, compiled
 # here from the source in Debian's `locales` package (.ci/run installs it).
