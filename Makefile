@@ -1,4 +1,4 @@
-# microweb - build, run and test.   make | make run | make test | make clean
+# microweb - build, run and test.   make | make run [APP=notes] | make test | make install | make clean
 CC      ?= cc
 CFLAGS  ?= -O2 -g
 WARN    := -Wall -Wextra -Wpedantic -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wundef -Wconversion \
@@ -6,7 +6,7 @@ WARN    := -Wall -Wextra -Wpedantic -Wshadow -Wstrict-prototypes -Wmissing-proto
 PORT    ?= 8080
 B       := build
 
-.PHONY: all run run-stream run-site run-chat run-notes test clean format fuzz bench bench-quick bench-streams bench-static bench-ws bench-validate bench-templates run-pg
+.PHONY: all run run-stream run-site run-chat run-notes install uninstall test clean format fuzz bench bench-quick bench-streams bench-static bench-ws bench-validate bench-templates run-pg
 
 all: $(B)/hello $(B)/routes $(B)/forms $(B)/stream $(B)/site $(B)/chat $(B)/notes $(B)/notes_test $(B)/middleware $(B)/crypto $(B)/ownership $(B)/testapp $(B)/unit $(B)/restart $(B)/alloc $(B)/toolkit $(B)/json_suite $(B)/json_memory \
      $(B)/json_locale $(B)/limits_table $(B)/schema $(B)/hello_test $(B)/streams $(B)/static $(B)/staticapp $(B)/websocket $(B)/wsapp \
@@ -15,26 +15,9 @@ all: $(B)/hello $(B)/routes $(B)/forms $(B)/stream $(B)/site $(B)/chat $(B)/note
 $(B):
 	mkdir -p $(B)
 
-$(B)/hello: examples/hello.c microweb.h | $(B)
-	$(CC) $(CFLAGS) $(WARN) -pthread -I. examples/hello.c -o $@
-
-$(B)/routes: examples/routes.c microweb.h | $(B)
-	$(CC) $(CFLAGS) $(WARN) -pthread -I. examples/routes.c -o $@
-
-$(B)/forms: examples/forms.c microweb.h | $(B)
-	$(CC) $(CFLAGS) $(WARN) -pthread -I. examples/forms.c -o $@
-
-$(B)/stream: examples/stream.c microweb.h | $(B)
-	$(CC) $(CFLAGS) $(WARN) -pthread -I. examples/stream.c -o $@
-
-$(B)/site: examples/site.c microweb.h | $(B)
-	$(CC) $(CFLAGS) $(WARN) -pthread -I. examples/site.c -o $@
-
-$(B)/chat: examples/chat.c microweb.h | $(B)
-	$(CC) $(CFLAGS) $(WARN) -pthread -I. examples/chat.c -o $@
-
-$(B)/notes: examples/notes.c microweb.h | $(B)
-	$(CC) $(CFLAGS) $(WARN) -pthread -I. examples/notes.c -o $@
+# an example: build/notes from examples/notes.c (todo_pg and hello_test have rules of their own)
+$(B)/%: examples/%.c microweb.h | $(B)
+	$(CC) $(CFLAGS) $(WARN) -pthread -I. $< -o $@
 
 $(B)/notes_test: tests/notes_test.c examples/notes.c tests/harness.h microweb.h | $(B)
 	$(CC) $(CFLAGS) $(WARN) -pthread -I. tests/notes_test.c -o $@
@@ -109,25 +92,61 @@ $(B)/hello_test: examples/hello_test.c examples/hello.c microweb.h | $(B)
 tests/json_check: tests/json_check.c tests/json_common.h microweb.h
 	$(CC) $(CFLAGS) $(WARN) -pthread -I. tests/json_check.c -o $@
 
-# the first example, with one access log line per request (MW_ACCESS_LOG=0 turns it off)
-run: $(B)/hello
-	PORT=$(PORT) MW_ACCESS_LOG=$${MW_ACCESS_LOG:-1} ./$(B)/hello
+# an example, named by its file in examples/ without .c (hello by default), with one
+# access log line per request (MW_ACCESS_LOG=0 turns it off): make run APP=notes
+APP ?= hello
+# the examples that need more than to be started: site a secret key (one made for this
+# run only), todo_pg a throwaway database (examples/run_todo_pg.sh)
+start_site = MW_SECRET_KEY=$${MW_SECRET_KEY:-$$(head -c 32 /dev/urandom | base64)} ./$(B)/site
+start_todo_pg = bash examples/run_todo_pg.sh $(B)/todo_pg
+ifneq ($(filter run,$(MAKECMDGOALS)),)
+$(if $(wildcard examples/$(APP).c),,$(error APP=$(APP): no examples/$(APP).c; APP names a file in examples/ without .c))
+endif
+run: $(B)/$(APP)
+	PORT=$(PORT) MW_ACCESS_LOG=$${MW_ACCESS_LOG:-1} $(or $(start_$(APP)),./$(B)/$(APP))
 
 # the streaming example: Server-Sent Events at /, /events and /export
-run-stream: $(B)/stream
-	PORT=$(PORT) ./$(B)/stream
+run-stream:
+	@$(MAKE) --no-print-directory run APP=stream
 
-# the site example: login form, session, CSRF, CORS, static files (a key made for this run only)
-run-site: $(B)/site
-	PORT=$(PORT) MW_SECRET_KEY=$${MW_SECRET_KEY:-$$(head -c 32 /dev/urandom | base64)} ./$(B)/site
+# the site example: login form, session, CSRF, CORS, static files
+run-site:
+	@$(MAKE) --no-print-directory run APP=site
 
 # the WebSocket example: a chat page at /, the chat room at /ws/chat, an echo at /ws/echo
-run-chat: $(B)/chat
-	PORT=$(PORT) ./$(B)/chat
+run-chat:
+	@$(MAKE) --no-print-directory run APP=chat
 
 # the notes API: declared inputs checked before each handler, its OpenAPI document at /openapi.json
-run-notes: $(B)/notes
-	PORT=$(PORT) MW_ACCESS_LOG=$${MW_ACCESS_LOG:-1} ./$(B)/notes
+run-notes:
+	@$(MAKE) --no-print-directory run APP=notes
+
+# Installs the header and two pkg-config files, so that a program anywhere builds with
+#   cc app.c $(pkg-config --cflags --libs microweb)      (microweb-pg: with the PostgreSQL hooks)
+# The .pc files go to share/pkgconfig, the place for files that are the same on every
+# architecture (microweb has no library to link); pkg-config searches
+# /usr/local/share/pkgconfig by default (Debian, and pkg-config's own default path).
+PREFIX ?= /usr/local
+PKGCONFIGDIR ?= $(PREFIX)/share/pkgconfig
+VERSION := $(shell sed -n 's/^.define MW_VERSION "\(.*\)"$$/\1/p' microweb.h)
+# a pkg-config file: $(1) name, $(2) description, then its requirements and compiler flags
+pc_file = printf '%s\n' 'prefix=$(PREFIX)' 'includedir=$${prefix}/include' '' 'Name: $(1)' 'Description: $(2)' \
+          'Version: $(VERSION)' $(3)
+INSTALLED := $(DESTDIR)$(PREFIX)/include/microweb.h $(DESTDIR)$(PKGCONFIGDIR)/microweb.pc \
+             $(DESTDIR)$(PKGCONFIGDIR)/microweb-pg.pc
+
+install:
+	@test -n "$(VERSION)" || { echo "install: no MW_VERSION in microweb.h" >&2; exit 1; }
+	install -d "$(DESTDIR)$(PREFIX)/include" "$(DESTDIR)$(PKGCONFIGDIR)"
+	install -m 644 microweb.h "$(DESTDIR)$(PREFIX)/include/microweb.h"
+	$(call pc_file,microweb,a web framework for C in one header,'Cflags: -I$${includedir} -pthread' \
+	    'Libs: -pthread') >"$(DESTDIR)$(PKGCONFIGDIR)/microweb.pc"
+	$(call pc_file,microweb-pg,microweb with its PostgreSQL hooks,'Requires: microweb libpq' \
+	    'Cflags: -DMICROWEB_WITH_PG') >"$(DESTDIR)$(PKGCONFIGDIR)/microweb-pg.pc"
+
+# removes the three files install wrote, and nothing else
+uninstall:
+	rm -f $(foreach f,$(INSTALLED),"$(f)")
 
 # the programs build side by side, one per core; tests/run.sh builds its variants the same way
 test:
@@ -196,5 +215,5 @@ $(B)/todo_pg: examples/todo_pg.c microweb.h | $(B)
 
 # The todo API on a throwaway database (tests/pg_db.sh) until Ctrl-C; the database is
 # always stopped and deleted afterwards. Needs the PostgreSQL server: apt-get install postgresql
-run-pg: $(B)/todo_pg
-	PORT=$(PORT) bash examples/run_todo_pg.sh $(B)/todo_pg
+run-pg:
+	@$(MAKE) --no-print-directory run APP=todo_pg

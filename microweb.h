@@ -40,7 +40,13 @@
        }
 
    Build:   cc -O2 -pthread -I. app.c -o app
+   or, with the header installed (make install; PREFIX=/usr/local by default):
+            cc -O2 app.c -o app $(pkg-config --cflags --libs microweb)
+   (microweb-pg for the PostgreSQL hooks: it adds -DMICROWEB_WITH_PG and libpq's flags.)
    Other .c files include "microweb.h" without the #define and get declarations only.
+   A program where no file has the #define fails to link (gcc, clang) with
+       undefined reference to `mw_define_MICROWEB_IMPLEMENTATION_in_exactly_one_c_file'
+   as its first error: the name says what to do.
    The implementation file defines _GNU_SOURCE; include microweb.h first there so
    the system headers see it. (Under a strict -std=c99 or -std=c11 with a system
    header first, POSIX is hidden and the build stops saying so; -D_POSIX_C_SOURCE=200809L
@@ -1080,6 +1086,18 @@ extern "C" {
 
 #define MW_VERSION "0.6.0"
 
+/* A program whose files all include this header without MICROWEB_IMPLEMENTATION
+   declares everything and defines nothing: its link fails on every mw_ call. This
+   reference makes the first of those errors name the fix. A function rather than a
+   pointer, because a linker reports code before data; never called, so it costs a few
+   bytes per file and no time. */
+extern const char mw_define_MICROWEB_IMPLEMENTATION_in_exactly_one_c_file[];
+#if defined(__GNUC__) || defined(__clang__)
+__attribute__((used)) static const char *mw__implementation_link_check(void) {
+    return mw_define_MICROWEB_IMPLEMENTATION_in_exactly_one_c_file;
+}
+#endif
+
 /* ---- limits: one block each, unit in the comment ---- */
 #ifndef MW_MAX_REQUEST_LINE
 #define MW_MAX_REQUEST_LINE 8192 /* bytes, request line incl. CRLF; longer -> 414 */
@@ -1588,6 +1606,10 @@ void mw_pg_healthz(mw_req *rq, mw_res *rs);
 #ifdef MICROWEB_IMPLEMENTATION
 #ifndef MICROWEB_IMPLEMENTATION_ONCE
 #define MICROWEB_IMPLEMENTATION_ONCE
+
+/* what every file that includes the header refers to (see MW_VERSION): the proof that
+   one file holds the implementation */
+const char mw_define_MICROWEB_IMPLEMENTATION_in_exactly_one_c_file[] = MW_VERSION;
 
 /* Every heap allocation of the implementation, from the poller up, goes through these
    three (defaults: <stdlib.h>, included below). */

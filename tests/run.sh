@@ -115,6 +115,55 @@ check examples_warning_free builds "gcc -std=c99 $W -pthread -I. examples/hello.
     "clang -std=c11 $W -pthread -I. tests/streams.c -o $B/streams_strict" \
     "gcc -std=c99 $W -pthread -I. tests/docsapp.c -o $B/docsapp_strict"
 check exported_symbols_prefixed symbols_are_prefixed
+# a program built without MICROWEB_IMPLEMENTATION: the first undefined symbol the
+# linker names is the one that says what to do
+link_error_names_the_fix() { # compiler
+    sed '/MICROWEB_IMPLEMENTATION/d' examples/hello.c >"$B/hello_no_impl.c" &&
+        ! $1 -pthread -I. "$B/hello_no_impl.c" -o "$B/hello_no_impl" 2>"$B/hello_no_impl.err" &&
+        grep -m1 'undefined reference' "$B/hello_no_impl.err" |
+        grep -q 'mw_define_MICROWEB_IMPLEMENTATION_in_exactly_one_c_file'
+}
+check missing_implementation_link_error_gcc link_error_names_the_fix gcc
+check missing_implementation_link_error_clang link_error_names_the_fix clang
+
+echo "== installed as a C library, and make run APP="
+# make install into a prefix of its own; a program away from the source tree builds with
+# pkg-config's flags alone; make uninstall leaves no file behind
+mw_version=$(sed -n 's/^#define MW_VERSION "\(.*\)"$/\1/p' microweb.h)
+install_with_pkg_config() {
+    local dir prefix pc
+    dir=$(mktemp -d "$PWD/$B/install.XXXXXX") && prefix=$dir/prefix || return 1
+    pc="env PKG_CONFIG_PATH=$prefix/share/pkgconfig pkg-config"
+    make --no-print-directory install PREFIX="$prefix" || return 1
+    cp examples/hello.c "$dir/" &&
+        ! (cd "$dir" && cc -pthread hello.c -o hello) &&
+        (cd "$dir" && cc hello.c -o hello $($pc --cflags --libs microweb)) &&
+        [ "$($pc --modversion microweb)" = "$mw_version" ] &&
+        $pc --cflags microweb-pg | grep -q -- -DMICROWEB_WITH_PG || return 1
+    if [ -f "$(pg_config --includedir 2>/dev/null)/libpq-fe.h" ]; then
+        printf '%s\n' '#define MICROWEB_IMPLEMENTATION' '#include "microweb.h"' \
+            'int main(void) { mw_app *app = mw_app_new(); int rc = mw_pg_configure(app, "dbname=x");' \
+            '    mw_app_free(app); return rc; }' >"$dir/pg.c"
+        (cd "$dir" && cc pg.c -o pg $($pc --cflags --libs microweb-pg)) || return 1
+    fi
+    make --no-print-directory uninstall PREFIX="$prefix" && [ -z "$(find "$prefix" -type f)" ] && rm -r "$dir"
+}
+check install_with_pkg_config install_with_pkg_config
+# make run APP=notes starts examples/notes.c, which answers on the port it is given
+make_run_app_serves_that_example() {
+    local port pid served=1
+    port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+    HOST=127.0.0.1 setsid make --no-print-directory run APP=notes PORT="$port" &
+    pid=$!
+    for _ in $(seq 600); do
+        curl -sf "http://127.0.0.1:$port/openapi.json" | grep -q '"title":"Notes"' && { served=0; break; }
+        sleep 0.1
+    done
+    kill -TERM -- "-$pid"
+    wait "$pid"
+    return $served
+}
+check make_run_app_serves_that_example make_run_app_serves_that_example
 
 # json_locale runs under de_DE.UTF-8, a locale whose decimal point is a comma, compiled
 # here from the source in Debian's `locales` package (.ci/run installs it).
