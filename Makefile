@@ -6,9 +6,9 @@ WARN    := -Wall -Wextra -Wpedantic -Wshadow -Wstrict-prototypes -Wmissing-proto
 PORT    ?= 8080
 B       := build
 
-.PHONY: all run run-stream run-site run-chat run-notes test clean format fuzz bench bench-quick bench-streams bench-static bench-ws bench-validate bench-templates run-pg
+.PHONY: all run run-stream run-site run-chat run-notes run-inspect test clean format fuzz bench bench-quick bench-streams bench-static bench-ws bench-validate bench-templates run-pg
 
-all: $(B)/hello $(B)/stream $(B)/site $(B)/chat $(B)/notes $(B)/notes_test $(B)/middleware $(B)/crypto $(B)/ownership $(B)/testapp $(B)/unit $(B)/restart $(B)/alloc $(B)/toolkit $(B)/json_suite $(B)/json_memory \
+all: $(B)/hello $(B)/stream $(B)/site $(B)/chat $(B)/notes $(B)/inspect $(B)/notes_test $(B)/middleware $(B)/crypto $(B)/ownership $(B)/testapp $(B)/unit $(B)/restart $(B)/alloc $(B)/toolkit $(B)/json_suite $(B)/json_memory \
      $(B)/json_locale $(B)/limits_table $(B)/schema $(B)/hello_test $(B)/streams $(B)/static $(B)/staticapp $(B)/websocket $(B)/wsapp \
      $(B)/ws_loadapp $(B)/docsapp $(B)/mustache tests/json_check
 
@@ -29,6 +29,9 @@ $(B)/chat: examples/chat.c microweb.h | $(B)
 
 $(B)/notes: examples/notes.c microweb.h | $(B)
 	$(CC) $(CFLAGS) $(WARN) -pthread -I. examples/notes.c -o $@
+
+$(B)/inspect: examples/inspect.c microweb.h | $(B)
+	$(CC) $(CFLAGS) $(WARN) -pthread -I. examples/inspect.c -o $@
 
 $(B)/notes_test: tests/notes_test.c examples/notes.c tests/harness.h microweb.h | $(B)
 	$(CC) $(CFLAGS) $(WARN) -pthread -I. tests/notes_test.c -o $@
@@ -122,6 +125,10 @@ run-chat: $(B)/chat
 # the notes API: declared inputs checked before each handler, its OpenAPI document at /openapi.json
 run-notes: $(B)/notes
 	PORT=$(PORT) MW_ACCESS_LOG=$${MW_ACCESS_LOG:-1} ./$(B)/notes
+
+# answers any request with everything it carried: JSON, or an HTML page in a browser
+run-inspect: $(B)/inspect
+	PORT=$(PORT) ./$(B)/inspect
 
 # the programs build side by side, one per core; tests/run.sh builds its variants the same way
 test:
