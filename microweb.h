@@ -8750,8 +8750,8 @@ static void mw__req_fill_refused(mw__worker *w, mw__conn *c) {
     if (c->head_len) {
         mw__head_terminate(h);
     } else {
-        h->method = h->path = "";
-        h->method_len = h->path_len = h->query_len = 0;
+        h->method = h->path = h->target = "";
+        h->method_len = h->path_len = h->query_len = h->target_len = 0;
         h->query = h->authority = NULL;
         h->nfields = 0;
     }
@@ -10363,7 +10363,8 @@ const char *mw_target(const mw_req *rq) {
     const mw__head *h = rq ? rq->head : NULL;
     size_t path_end;
     char *t;
-    if (!h || !h->target || !(t = mw__arena_strndup(rq->arena, h->target, h->target_len))) return NULL;
+    if (!h || !h->target_len) return ""; /* a refusal whose head was not read */
+    if (!(t = mw__arena_strndup(rq->arena, h->target, h->target_len))) return NULL;
     path_end = (size_t)(h->path + h->path_len - h->target);
     if (h->path != mw__root_path && path_end < h->target_len) t[path_end] = '?';
     return t;

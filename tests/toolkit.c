@@ -836,6 +836,32 @@ TEST(test_client_requests_come_from_127_0_0_1_port_0) {
     mw_test_free(r);
 }
 
+static char after_saw[256];
+
+static void note_target_and_headers(mw_req *rq, mw_res *rs, void *arg) {
+    size_t cursor = 0, n = 0;
+    const char *name, *value;
+    (void)rs, (void)arg;
+    while (mw_header_next(rq, &cursor, &name, &value) == 1) n++;
+    snprintf(after_saw, sizeof after_saw, "%s %s [%lu fields]", mw_method(rq), mw_target(rq), (unsigned long)n);
+}
+
+/* An after hook sees a refusal whose head was not read as an empty request: no target
+   left over from the request before it on the connection. */
+TEST(refused_request_line_has_an_empty_target_in_after_hooks) {
+    static const char raw[] = "GET /look/first?q HTTP/1.1\r\nHost: x\r\n\r\n\x01"
+                              "BAD / HTTP/1.1\r\nHost: x\r\n\r\n";
+    mw_app *a = mw_app_new();
+    mw_test_res *r;
+    mw_any(a, "/look/*rest", look);
+    mw_after(a, NULL, note_target_and_headers, NULL);
+    r = mw_test_raw(a, raw, sizeof raw - 1);
+    CHECK(strstr(r->raw, "400 Bad Request") != NULL);
+    CHECK_STR(after_saw, "  [0 fields]");
+    mw_test_free(r);
+    mw_app_free(a);
+}
+
 TEST(invalid_status_codes_answer_500_and_log_the_route_once) {
     mw_app *a = mistakes_app();
     size_t i;
@@ -984,6 +1010,7 @@ int main(void) {
     RUN(target_is_the_request_target_as_received);
     RUN(http_version_names_1_0_and_1_1);
     RUN(test_client_requests_come_from_127_0_0_1_port_0);
+    RUN(refused_request_line_has_an_empty_target_in_after_hooks);
     RUN(invalid_status_codes_answer_500_and_log_the_route_once);
     RUN(body_text_after_json_end_answers_500_and_logs_once);
     RUN(handler_writing_nothing_answers_500_and_logs_once);
