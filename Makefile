@@ -6,9 +6,9 @@ WARN    := -Wall -Wextra -Wpedantic -Wshadow -Wstrict-prototypes -Wmissing-proto
 PORT    ?= 8080
 B       := build
 
-.PHONY: all run run-stream run-site run-chat run-notes install uninstall test clean format fuzz bench bench-quick bench-streams bench-static bench-ws bench-validate bench-templates run-pg
+.PHONY: all run run-stream run-site run-chat run-notes run-inspect install uninstall test clean format fuzz bench bench-quick bench-streams bench-static bench-ws bench-validate bench-templates run-pg
 
-all: $(B)/hello $(B)/routes $(B)/forms $(B)/stream $(B)/site $(B)/chat $(B)/notes $(B)/notes_test $(B)/middleware $(B)/crypto $(B)/ownership $(B)/testapp $(B)/unit $(B)/restart $(B)/alloc $(B)/toolkit $(B)/json_suite $(B)/json_memory \
+all: $(B)/hello $(B)/routes $(B)/forms $(B)/stream $(B)/site $(B)/chat $(B)/notes $(B)/inspect $(B)/notes_test $(B)/middleware $(B)/crypto $(B)/ownership $(B)/testapp $(B)/unit $(B)/restart $(B)/alloc $(B)/toolkit $(B)/json_suite $(B)/json_memory \
      $(B)/json_locale $(B)/limits_table $(B)/schema $(B)/hello_test $(B)/streams $(B)/static $(B)/staticapp $(B)/websocket $(B)/wsapp \
      $(B)/ws_loadapp $(B)/docsapp $(B)/mustache tests/json_check
 
@@ -147,6 +147,10 @@ install:
 # removes the three files install wrote, and nothing else
 uninstall:
 	rm -f $(foreach f,$(INSTALLED),"$(f)")
+
+# answers any request with everything it carried: JSON, or an HTML page in a browser
+run-inspect:
+	@$(MAKE) --no-print-directory run APP=inspect
 
 # the programs build side by side, one per core; tests/run.sh builds its variants the same way
 test:

@@ -100,6 +100,19 @@
    const char *mw_header(rq, name)    case-insensitive; NULL when absent. With an absolute-
                                       form target ("GET http://h:8080/p") "Host" gives
                                       its authority "h:8080", whatever the field said
+   int mw_header_next(rq, &cursor, &name, &value)   1 per header field, in the order
+                                      received (duplicates included), while cursor (start
+                                      at 0) runs; 0 at the end (MW_ENOMEM: out of memory).
+                                      name is spelled as the client sent it ("x-Trace");
+                                      value is what mw_header gives for that field
+   const char *mw_target(rq)          the request-target as received: "/a%20b?q=1" (not
+                                      decoded; absolute-form "http://h/p" stays whole)
+   const char *mw_http_version(rq)    "HTTP/1.1" (also for a later 1.x) or "HTTP/1.0"
+   const char *mw_client_addr(rq)     the peer's address: "127.0.0.1", "::1" (no brackets);
+   int         mw_client_port(rq)     and its port. The test client's requests come from
+                                      "127.0.0.1" port 0. Header names, the target and
+                                      the address are copied into the request's memory
+                                      when asked for: a request that does not ask pays nothing
    const char *mw_param(rq, name)     decoded path parameter; NULL when absent
    mw_str      mw_body(rq)            bytes + length (not NUL-terminated)
    void       *mw_userdata(rq)        what mw_set_userdata(app, p) stored
@@ -856,6 +869,7 @@
    mw_test_raw(app, bytes, n) feeds raw bytes (several pipelined requests, or garbage).
    Requests go through the same parser, router, handlers and response framing as on a
    socket, in the calling thread; examples/hello_test.c shows a whole test file.
+   A handler sees the client as "127.0.0.1" port 0 (mw_client_addr, mw_client_port).
    Every kind of body works here too: a pull body is read to its end, a push stream
    until the app ends it (or for MW_WRITE_TIMEOUT_MS, after which it counts as a client
    that went away); a chunked body is decoded into r->body.
@@ -1307,6 +1321,11 @@ const char *mw_method(const mw_req *rq);
 const char *mw_path(const mw_req *rq);
 const char *mw_query(const mw_req *rq);
 const char *mw_header(const mw_req *rq, const char *name);
+int mw_header_next(const mw_req *rq, size_t *cursor, const char **name, const char **value);
+const char *mw_target(const mw_req *rq);
+const char *mw_http_version(const mw_req *rq);
+const char *mw_client_addr(const mw_req *rq);
+int mw_client_port(const mw_req *rq);
 const char *mw_param(const mw_req *rq, const char *name);
 mw_str mw_body(const mw_req *rq);
 void *mw_userdata(const mw_req *rq);
@@ -6634,15 +6653,19 @@ static long long mw__now_us(void) {
     return (long long)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
+static int mw__addr_is_v4(const mw__addr *a) { return memcmp(a->ip, mw__v4_prefix, 12) == 0; }
+
+/* The address alone ("127.0.0.1", "::1"), into out of INET6_ADDRSTRLEN bytes. */
+static void mw__format_ip(const mw__addr *a, char *out) {
+    int v4 = mw__addr_is_v4(a);
+    if (!inet_ntop(v4 ? AF_INET : AF_INET6, v4 ? a->ip + 12 : a->ip, out, INET6_ADDRSTRLEN)) strcpy(out, "?");
+}
+
+/* "127.0.0.1:5000" or "[::1]:5000", as the access log writes a client. */
 static void mw__format_addr(const mw__addr *a, char *out, size_t size) {
-    char ip[INET6_ADDRSTRLEN] = "?";
-    if (memcmp(a->ip, mw__v4_prefix, 12) == 0) {
-        inet_ntop(AF_INET, a->ip + 12, ip, sizeof ip);
-        snprintf(out, size, "%s:%u", ip, a->port);
-    } else {
-        inet_ntop(AF_INET6, a->ip, ip, sizeof ip);
-        snprintf(out, size, "[%s]:%u", ip, a->port);
-    }
+    char ip[INET6_ADDRSTRLEN];
+    mw__format_ip(a, ip);
+    snprintf(out, size, mw__addr_is_v4(a) ? "%s:%u" : "[%s]:%u", ip, a->port);
 }
 
 /* "2026-11-30T14:23:21.123Z": UTC with milliseconds, the seconds part made once a second. */
@@ -8757,8 +8780,8 @@ static void mw__req_fill_refused(mw__worker *w, mw__conn *c) {
     if (c->head_len) {
         mw__head_terminate(h);
     } else {
-        h->method = h->path = "";
-        h->method_len = h->path_len = h->query_len = 0;
+        h->method = h->path = h->target = "";
+        h->method_len = h->path_len = h->query_len = h->target_len = 0;
         h->query = h->authority = NULL;
         h->nfields = 0;
     }
@@ -10351,6 +10374,51 @@ static const char *mw__header_next(const mw_req *rq, const char *name, size_t *i
 const char *mw_header(const mw_req *rq, const char *name) {
     size_t i = 0;
     return mw__header_next(rq, name, &i);
+}
+
+/* A field's name is not NUL-terminated in the read buffer (its ':' follows), so the
+   caller gets a copy; values already are (mw__head_terminate). */
+int mw_header_next(const mw_req *rq, size_t *cursor, const char **name, const char **value) {
+    const mw__field *f;
+    if (!rq || !cursor || *cursor >= rq->head->nfields) return 0;
+    f = &rq->head->fields[(*cursor)++];
+    *name = mw__arena_strndup(rq->arena, f->name, f->name_len);
+    *value = f->value;
+    return *name ? 1 : MW_ENOMEM;
+}
+
+/* A copy of the target with the one byte mw__head_terminate wrote inside it (the '?'
+   that ended the path) put back. */
+const char *mw_target(const mw_req *rq) {
+    const mw__head *h = rq ? rq->head : NULL;
+    size_t path_end;
+    char *t;
+    if (!h || !h->target_len) return ""; /* a refusal whose head was not read */
+    if (!(t = mw__arena_strndup(rq->arena, h->target, h->target_len))) return NULL;
+    path_end = (size_t)(h->path + h->path_len - h->target);
+    if (h->path != mw__root_path && path_end < h->target_len) t[path_end] = '?';
+    return t;
+}
+
+const char *mw_http_version(const mw_req *rq) { return rq->head->minor == 0 ? "HTTP/1.0" : "HTTP/1.1"; }
+
+/* Every request lives in its worker (w->req), whose response names the connection
+   being answered: so the peer is found when asked, not copied for every request. */
+static const mw__addr *mw__req_peer(const mw_req *rq) {
+    const mw__worker *w = (const mw__worker *)(const void *)((const char *)rq - offsetof(mw__worker, req));
+    return w->res.conn ? &w->res.conn->peer : NULL;
+}
+
+const char *mw_client_addr(const mw_req *rq) {
+    const mw__addr *peer = rq ? mw__req_peer(rq) : NULL;
+    char *ip = peer ? (char *)mw__arena_alloc(rq->arena, INET6_ADDRSTRLEN) : NULL;
+    if (ip) mw__format_ip(peer, ip);
+    return ip;
+}
+
+int mw_client_port(const mw_req *rq) {
+    const mw__addr *peer = rq ? mw__req_peer(rq) : NULL;
+    return peer ? peer->port : 0;
 }
 
 const char *mw_param(const mw_req *rq, const char *name) {
@@ -14826,6 +14894,9 @@ mw_test_res *mw_test_raw(mw_app *app, const void *bytes, size_t n) {
     w->app = app;
     if (!app->serving) app->access_log = mw__access_log_setting(app);
     c.fd = -1;
+    memcpy(c.peer.ip, mw__v4_prefix, 12); /* a handler sees the client as 127.0.0.1, port 0 */
+    c.peer.ip[12] = 127;
+    c.peer.ip[15] = 1;
     c.io = &mw__sink_io;
     c.io_ctx = &sink;
     c.proto = &mw__http1;

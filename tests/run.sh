@@ -112,6 +112,7 @@ check examples_warning_free builds "gcc -std=c99 $W -pthread -I. examples/hello.
     "gcc -std=c99 $W -pthread -I. examples/notes.c -o $B/notes_strict" \
     "clang -std=c99 $W -pthread -I. examples/routes.c -o $B/routes_strict" \
     "gcc -std=c11 $W -pthread -I. examples/forms.c -o $B/forms_strict" \
+    "clang -std=c11 $W -pthread -I. examples/inspect.c -o $B/inspect_strict" \
     "clang -std=c11 $W -pthread -I. tests/streams.c -o $B/streams_strict" \
     "gcc -std=c99 $W -pthread -I. tests/docsapp.c -o $B/docsapp_strict"
 check exported_symbols_prefixed symbols_are_prefixed
@@ -214,6 +215,7 @@ suite chat python3 tests/chat.py "$B/chat"
 suite docs python3 tests/docs.py "$B/docsapp"
 suite notes python3 tests/notes.py "$B/notes"
 suite course python3 tests/course.py "$B/routes" "$B/forms"
+suite inspect python3 tests/inspect_example.py "$B/inspect"
 # the OpenAPI documents of the notes example and of testapp, checked by an independent
 # OpenAPI 3.1 validator from npm (.ci/run installs it: npm ci in tests/openapi)
 if command -v node >/dev/null && [ -d tests/openapi/node_modules/@seriousme/openapi-schema-validator ]; then
@@ -250,7 +252,7 @@ check build_asan build_each "clang $SAN" "$B/asan" tests/unit.c examples/hello.c
     tests/restart.c tests/toolkit.c tests/json_suite.c tests/schema.c tests/notes_test.c examples/notes.c \
     tests/json_memory.c tests/json_locale.c tests/streams.c tests/middleware.c tests/crypto.c tests/websocket.c \
     examples/site.c examples/stream.c examples/chat.c tests/static.c tests/staticapp.c tests/wsapp.c \
-    tests/docsapp.c tests/mustache.c examples/routes.c examples/forms.c
+    tests/docsapp.c tests/mustache.c examples/routes.c examples/forms.c examples/inspect.c
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:exitcode=23
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 suite unit_asan "$B/asan/unit"
@@ -261,6 +263,7 @@ suite schema_asan "$B/asan/schema"
 suite notes_test_asan "$B/asan/notes_test"
 E2E_TIMEOUT_SCALE=3 suite notes_asan python3 tests/notes.py "$B/asan/notes"
 E2E_TIMEOUT_SCALE=3 suite course_asan python3 tests/course.py "$B/asan/routes" "$B/asan/forms"
+E2E_TIMEOUT_SCALE=3 suite inspect_asan python3 tests/inspect_example.py "$B/asan/inspect"
 suite json_memory_asan "$B/asan/json_memory"
 LOCPATH=$B/locale suite json_locale_asan "$B/asan/json_locale"
 E2E_TIMEOUT_SCALE=3 suite streams_asan "$B/asan/streams"

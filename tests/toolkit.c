@@ -44,6 +44,15 @@ static void some_headers(mw_req *rq, mw_res *rs) {
     mw_printf(rs, "a=%s b=%s host=%s", a ? a : "-", b ? b : "-", host ? host : "-");
 }
 
+/* Any method on /look/...: the request line and client as received, then every header field. */
+static void look(mw_req *rq, mw_res *rs) {
+    size_t cursor = 0;
+    const char *name, *value;
+    mw_printf(rs, "%s %s %s from %s port %d;", mw_method(rq), mw_target(rq), mw_http_version(rq), mw_client_addr(rq),
+              mw_client_port(rq));
+    while (mw_header_next(rq, &cursor, &name, &value) == 1) mw_printf(rs, "%s=%s;", name, value);
+}
+
 /* GET /n/:v: what mw_param_int makes of an untyped parameter */
 static void param_int_probe(mw_req *rq, mw_res *rs) {
     long long v = 0;
@@ -252,6 +261,7 @@ static mw_app *make_app(void) {
     mw_get(app, "/n/:v", param_int_probe);
     mw_get(app, "/files/*path", file_path);
     mw_get(app, "/headers", some_headers);
+    mw_any(app, "/look/*rest", look);
     mw_post(app, "/json", json_in);
     mw_post(app, "/upload", upload);
     mw_set_limit(app, MW_LIMIT_MULTIPART_PARTS, 3);
@@ -776,6 +786,82 @@ TEST(test_client_raw_bytes_and_pipelining) {
     mw_test_free(r);
 }
 
+TEST(header_fields_iterated_in_order_received_with_duplicates_and_spelling) {
+    mw_test_res *r =
+        mw_test_request(app, "GET", "/look/h", "Host: h\r\nx-Trace: 1\r\nAccept: a\r\nX-TRACE: 2\r\n", NULL, 0);
+    CHECK_INT(r->status, 200);
+    CHECK_BODY(r, "GET /look/h HTTP/1.1 from 127.0.0.1 port 0;Host=h;x-Trace=1;Accept=a;X-TRACE=2;");
+    mw_test_free(r);
+}
+
+TEST(header_next_gives_each_field_once_then_0) {
+    static const char raw[] = "GET /look/x HTTP/1.1\r\nHost: x\r\n\r\n";
+    mw_test_res *r = mw_test_raw(app, raw, sizeof raw - 1);
+    CHECK_BODY(r, "GET /look/x HTTP/1.1 from 127.0.0.1 port 0;Host=x;");
+    mw_test_free(r);
+}
+
+TEST(target_is_the_request_target_as_received) {
+    static const char absolute[] = "PUT http://h:8080/look/p?q=%41 HTTP/1.1\r\nHost: h:8080\r\n\r\n";
+    static const char no_query[] = "DELETE /look/a%2Cb HTTP/1.1\r\nHost: x\r\n\r\n";
+    static const char empty_query[] = "GET /look/e? HTTP/1.1\r\nHost: x\r\n\r\n";
+    mw_test_res *r = get("/look/a%20b?x=%41&y=+1&z");
+    CHECK(strncmp(r->body, "GET /look/a%20b?x=%41&y=+1&z HTTP/1.1 ", 38) == 0);
+    mw_test_free(r);
+    r = mw_test_raw(app, absolute, sizeof absolute - 1);
+    CHECK(strncmp(r->body, "PUT http://h:8080/look/p?q=%41 HTTP/1.1 ", 40) == 0);
+    mw_test_free(r);
+    r = mw_test_raw(app, no_query, sizeof no_query - 1);
+    CHECK(strncmp(r->body, "DELETE /look/a%2Cb HTTP/1.1 ", 28) == 0);
+    mw_test_free(r);
+    r = mw_test_raw(app, empty_query, sizeof empty_query - 1);
+    CHECK(strncmp(r->body, "GET /look/e? HTTP/1.1 ", 22) == 0);
+    mw_test_free(r);
+}
+
+TEST(http_version_names_1_0_and_1_1) {
+    static const char v10[] = "GET /look/v HTTP/1.0\r\n\r\n";
+    static const char v19[] = "GET /look/v HTTP/1.9\r\nHost: x\r\n\r\n"; /* RFC 9110 §2.5: answered as 1.1 */
+    mw_test_res *r = mw_test_raw(app, v10, sizeof v10 - 1);
+    CHECK_BODY(r, "GET /look/v HTTP/1.0 from 127.0.0.1 port 0;");
+    mw_test_free(r);
+    r = mw_test_raw(app, v19, sizeof v19 - 1);
+    CHECK(strncmp(r->body, "GET /look/v HTTP/1.1 ", 21) == 0);
+    mw_test_free(r);
+}
+
+TEST(test_client_requests_come_from_127_0_0_1_port_0) {
+    mw_test_res *r = mw_test_request(app, "POST", "/look/c", NULL, "b", 1);
+    CHECK(strstr(r->body, " from 127.0.0.1 port 0;") != NULL);
+    mw_test_free(r);
+}
+
+static char after_saw[256];
+
+static void note_target_and_headers(mw_req *rq, mw_res *rs, void *arg) {
+    size_t cursor = 0, n = 0;
+    const char *name, *value;
+    (void)rs, (void)arg;
+    while (mw_header_next(rq, &cursor, &name, &value) == 1) n++;
+    snprintf(after_saw, sizeof after_saw, "%s %s [%lu fields]", mw_method(rq), mw_target(rq), (unsigned long)n);
+}
+
+/* An after hook sees a refusal whose head was not read as an empty request: no target
+   left over from the request before it on the connection. */
+TEST(refused_request_line_has_an_empty_target_in_after_hooks) {
+    static const char raw[] = "GET /look/first?q HTTP/1.1\r\nHost: x\r\n\r\n\x01"
+                              "BAD / HTTP/1.1\r\nHost: x\r\n\r\n";
+    mw_app *a = mw_app_new();
+    mw_test_res *r;
+    mw_any(a, "/look/*rest", look);
+    mw_after(a, NULL, note_target_and_headers, NULL);
+    r = mw_test_raw(a, raw, sizeof raw - 1);
+    CHECK(strstr(r->raw, "400 Bad Request") != NULL);
+    CHECK_STR(after_saw, "  [0 fields]");
+    mw_test_free(r);
+    mw_app_free(a);
+}
+
 TEST(invalid_status_codes_answer_500_and_log_the_route_once) {
     mw_app *a = mistakes_app();
     size_t i;
@@ -919,6 +1005,12 @@ int main(void) {
     RUN(test_client_header_lines_with_or_without_line_ends);
     RUN(test_client_host_header_replaces_default);
     RUN(test_client_raw_bytes_and_pipelining);
+    RUN(header_fields_iterated_in_order_received_with_duplicates_and_spelling);
+    RUN(header_next_gives_each_field_once_then_0);
+    RUN(target_is_the_request_target_as_received);
+    RUN(http_version_names_1_0_and_1_1);
+    RUN(test_client_requests_come_from_127_0_0_1_port_0);
+    RUN(refused_request_line_has_an_empty_target_in_after_hooks);
     RUN(invalid_status_codes_answer_500_and_log_the_route_once);
     RUN(body_text_after_json_end_answers_500_and_logs_once);
     RUN(handler_writing_nothing_answers_500_and_logs_once);

@@ -1077,6 +1077,26 @@ TEST(listener_defers_accept_unless_turned_off) {
 #endif
 }
 
+/* mw_client_addr's text and the access log's client: IPv4 (kept as ::ffff:a.b.c.d) bare,
+   IPv6 without brackets alone and in brackets before a port. */
+TEST(client_address_text_for_ipv4_and_ipv6) {
+    mw__addr v4, v6;
+    char ip[INET6_ADDRSTRLEN], both[64];
+    memset(&v4, 0, sizeof v4);
+    memset(&v6, 0, sizeof v6);
+    memcpy(v4.ip, mw__v4_prefix, 12);
+    v4.ip[12] = 10, v4.ip[15] = 2, v4.port = 5000;
+    v6.ip[15] = 1, v6.port = 443;
+    mw__format_ip(&v4, ip);
+    CHECK_STR(ip, "10.0.0.2");
+    mw__format_addr(&v4, both, sizeof both);
+    CHECK_STR(both, "10.0.0.2:5000");
+    mw__format_ip(&v6, ip);
+    CHECK_STR(ip, "::1");
+    mw__format_addr(&v6, both, sizeof both);
+    CHECK_STR(both, "[::1]:443");
+}
+
 int main(void) {
     RUN(parser_table_cases);
     RUN(parser_same_result_in_pieces_and_at_page_end);
@@ -1127,5 +1147,6 @@ int main(void) {
     RUN(date_is_rfc9110_imf_fixdate);
     RUN(limits_settable_and_checked);
     RUN(listener_defers_accept_unless_turned_off);
+    RUN(client_address_text_for_ipv4_and_ipv6);
     return test_summary();
 }
