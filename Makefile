@@ -124,8 +124,8 @@ run-notes:
 # Installs the header and two pkg-config files, so that a program anywhere builds with
 #   cc app.c $(pkg-config --cflags --libs microweb)      (microweb-pg: with the PostgreSQL hooks)
 # The .pc files go to share/pkgconfig, the place for files that are the same on every
-# architecture (microweb has no library to link); pkg-config searches
-# /usr/local/share/pkgconfig by default (Debian, and pkg-config's own default path).
+# architecture (microweb has no library to link); Debian's pkg-config searches
+# /usr/local/share/pkgconfig by default (pkg-config --variable pc_path pkg-config).
 PREFIX ?= /usr/local
 PKGCONFIGDIR ?= $(PREFIX)/share/pkgconfig
 VERSION := $(shell sed -n 's/^.define MW_VERSION "\(.*\)"$$/\1/p' microweb.h)

@@ -1058,7 +1058,9 @@
           (mw_docs); Mustache templates (mw_template, mw_templates, mw_render), the
           whole specification but lambdas, with inheritance and a debug-mode reload;
           the JSON reader takes a string's ASCII runs at once; a one-frame WebSocket
-          message up to 64 KiB is read in place.
+          message up to 64 KiB is read in place; make install with pkg-config files
+          (microweb, microweb-pg); a link without the implementation names
+          MICROWEB_IMPLEMENTATION in its first error.
    0.5.0  WebSocket (RFC 6455): mw_websocket endpoints with open, message and close
           callbacks on the event loop; sending from any thread; named groups and
           broadcast; subprotocols and an origin check; ping, close handshake, 1001 on
