@@ -13,7 +13,7 @@ import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from e2e import HOST, Server, T, Tally, check, check_clean_exit, command_for, short  # noqa: E402
+from e2e import serve_example, summary, HOST, T, check, short  # noqa: E402
 
 FORM = {"Content-Type": "application/x-www-form-urlencoded"}
 
@@ -67,16 +67,8 @@ def main(argv):
         return 2
     for binary in argv:
         name = os.path.basename(binary)
-        server = Server(command_for(binary))
-        try:
-            if check(name + "_starts_and_reports_port", server.wait_ready(), server.stderr_text()):
-                exercise(name, server.port)
-                server.terminate()
-                check_clean_exit(name, server)
-        finally:
-            server.kill()
-    print("%d passed, %d failed" % (Tally.passed, Tally.failed), flush=True)
-    return 0 if Tally.failed == 0 else 1
+        serve_example(name, binary, lambda port: exercise(name, port))
+    return summary()
 
 
 if __name__ == "__main__":

@@ -1427,6 +1427,24 @@ def test_ipv6_host_bracketed_and_served(command):
 # ---------------------------------------------------------------------------
 # main
 # ---------------------------------------------------------------------------
+def serve_example(prefix, binary, exercise, extra_env=None):
+    """Starts binary, runs exercise(port) once it is ready, then checks it stops cleanly."""
+    server = Server(command_for(binary), extra_env)
+    try:
+        if check(prefix + "_starts_and_reports_port", server.wait_ready(), server.stderr_text()):
+            exercise(server.port)
+            server.terminate()
+            check_clean_exit(prefix, server)
+    finally:
+        server.kill()
+
+
+def summary():
+    """Prints the suite's last line and returns its exit status."""
+    print("%d passed, %d failed" % (Tally.passed, Tally.failed), flush=True)
+    return 0 if Tally.failed == 0 else 1
+
+
 def run_each(tests, arg):
     """Runs test(arg) for each test; an exception is that test's FAIL."""
     for test in tests:

@@ -14,7 +14,7 @@ import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from e2e import HOST, Server, T, Tally, check, check_clean_exit, command_for, run_each, short  # noqa: E402
+from e2e import serve_example, summary, HOST, T, check, run_each, short  # noqa: E402
 
 JSON = {"Content-Type": "application/json"}
 
@@ -120,16 +120,8 @@ def main(argv):
     if len(argv) != 1:
         print(__doc__.strip().splitlines()[5], file=sys.stderr)
         return 2
-    server = Server(command_for(argv[0]), {"MW_THREADS": "2"})
-    try:
-        if check("notes_starts_and_reports_port", server.wait_ready(), server.stderr_text()):
-            run_each(TESTS, Notes(server.port))
-            server.terminate()
-            check_clean_exit("notes", server)
-    finally:
-        server.kill()
-    print("%d passed, %d failed" % (Tally.passed, Tally.failed), flush=True)
-    return 0 if Tally.failed == 0 else 1
+    serve_example("notes", argv[0], lambda port: run_each(TESTS, Notes(port)), {"MW_THREADS": "2"})
+    return summary()
 
 
 if __name__ == "__main__":
