@@ -113,6 +113,8 @@
                                       "127.0.0.1" port 0. Header names, the target and
                                       the address are copied into the request's memory
                                       when asked for: a request that does not ask pays nothing
+                                      (and mw_target and mw_client_addr give NULL when that
+                                      memory runs out)
    const char *mw_param(rq, name)     decoded path parameter; NULL when absent
    mw_str      mw_body(rq)            bytes + length (not NUL-terminated)
    void       *mw_userdata(rq)        what mw_set_userdata(app, p) stored
@@ -859,6 +861,10 @@
    headers (NULL for none) holds header lines separated by CRLF or LF, the last one
    with or without its line end; "Host: test" is sent unless it has a Host line, and
    Content-Length is added for a body.
+   Headers as a list of strings, NULL-terminated (as execv takes its arguments; each
+   string is one or more lines, as above): mw_test_requestv and mw_test_jsonv
+   const char *hdrs[] = {"Origin: http://a.test", cookie_line, NULL};
+   r = mw_test_requestv(app, "DELETE", "/notes/1", hdrs, NULL, 0);
    r->status, r->body / r->body_len, mw_test_header(r, "Content-Type"), r->raw (all bytes)
    mw_test_free(r);
    For a JSON API, mw_test_json sends a JSON text (NULL: no body) with its
@@ -1060,7 +1066,9 @@
           the JSON reader takes a string's ASCII runs at once; a one-frame WebSocket
           message up to 64 KiB is read in place; make install with pkg-config files
           (microweb, microweb-pg); a link without the implementation names
-          MICROWEB_IMPLEMENTATION in its first error.
+          MICROWEB_IMPLEMENTATION in its first error. The test client: mw_test_json and
+          mw_test_body_json for JSON APIs, headers as a list of strings (mw_test_requestv,
+          mw_test_jsonv).
    0.5.0  WebSocket (RFC 6455): mw_websocket endpoints with open, message and close
           callbacks on the event loop; sending from any thread; named groups and
           broadcast; subprotocols and an origin check; ping, close handshake, 1001 on
@@ -1561,6 +1569,10 @@ mw_test_res *mw_test_request(mw_app *app, const char *method, const char *target
                              size_t body_len);
 mw_test_res *mw_test_raw(mw_app *app, const void *bytes, size_t n);
 mw_test_res *mw_test_json(mw_app *app, const char *method, const char *target, const char *headers, const char *json);
+mw_test_res *mw_test_requestv(mw_app *app, const char *method, const char *target, const char *const *headers,
+                              const void *body, size_t body_len);
+mw_test_res *mw_test_jsonv(mw_app *app, const char *method, const char *target, const char *const *headers,
+                           const char *json);
 struct mw_jv; /* the JSON reader's value, declared below */
 const struct mw_jv *mw_test_body_json(mw_test_res *res);
 const char *mw_test_header(const mw_test_res *res, const char *name);
@@ -8784,6 +8796,7 @@ static void mw__req_fill_refused(mw__worker *w, mw__conn *c) {
     } else {
         h->method = h->path = h->target = "";
         h->method_len = h->path_len = h->query_len = h->target_len = 0;
+        h->minor = 1; /* as the refusal is answered */
         h->query = h->authority = NULL;
         h->nfields = 0;
     }
@@ -10402,7 +10415,10 @@ const char *mw_target(const mw_req *rq) {
     return t;
 }
 
-const char *mw_http_version(const mw_req *rq) { return rq->head->minor == 0 ? "HTTP/1.0" : "HTTP/1.1"; }
+const char *mw_http_version(const mw_req *rq) {
+    if (!rq) return NULL;
+    return rq->head->minor == 0 ? "HTTP/1.0" : "HTTP/1.1";
+}
 
 /* Every request lives in its worker (w->req), whose response names the connection
    being answered: so the peer is found when asked, not copied for every request. */
@@ -14950,8 +14966,10 @@ static int mw__test_put_headers(mw__buf *req, const char *headers) {
     return has;
 }
 
+/* headers is one string of lines, or list a NULL-terminated array of such strings */
 static mw_test_res *mw__test_send(mw_app *app, const char *method, const char *target, const char *headers,
-                                  const char *content_type, const void *body, size_t body_len) {
+                                  const char *const *list, const char *content_type, const void *body,
+                                  size_t body_len) {
     mw__buf req;
     mw_test_res *r;
     char len[32];
@@ -14963,6 +14981,7 @@ static mw_test_res *mw__test_send(mw_app *app, const char *method, const char *t
     mw__buf_puts(&req, target ? target : "/");
     MW__PUT_LIT(&req, " HTTP/1.1\r\n");
     has = mw__test_put_headers(&req, headers);
+    while (list && *list) has |= mw__test_put_headers(&req, *list++);
     if (!(has & MW__TEST_HAS_HOST)) MW__PUT_LIT(&req, "Host: test\r\n");
     if (content_type && !(has & MW__TEST_HAS_TYPE)) {
         MW__PUT_LIT(&req, "Content-Type: ");
@@ -14983,11 +15002,23 @@ static mw_test_res *mw__test_send(mw_app *app, const char *method, const char *t
 
 mw_test_res *mw_test_request(mw_app *app, const char *method, const char *target, const char *headers, const void *body,
                              size_t body_len) {
-    return mw__test_send(app, method, target, headers, NULL, body, body_len);
+    return mw__test_send(app, method, target, headers, NULL, NULL, body, body_len);
 }
 
 mw_test_res *mw_test_json(mw_app *app, const char *method, const char *target, const char *headers, const char *json) {
-    return mw__test_send(app, method, target, headers, json ? "application/json" : NULL, json, json ? strlen(json) : 0);
+    return mw__test_send(app, method, target, headers, NULL, json ? "application/json" : NULL, json,
+                         json ? strlen(json) : 0);
+}
+
+mw_test_res *mw_test_requestv(mw_app *app, const char *method, const char *target, const char *const *headers,
+                              const void *body, size_t body_len) {
+    return mw__test_send(app, method, target, NULL, headers, NULL, body, body_len);
+}
+
+mw_test_res *mw_test_jsonv(mw_app *app, const char *method, const char *target, const char *const *headers,
+                           const char *json) {
+    return mw__test_send(app, method, target, NULL, headers, json ? "application/json" : NULL, json,
+                         json ? strlen(json) : 0);
 }
 
 const mw_jv *mw_test_body_json(mw_test_res *res) {

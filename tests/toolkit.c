@@ -767,6 +767,43 @@ TEST(test_client_host_header_replaces_default) {
     mw_test_free(r);
 }
 
+/* Headers as a NULL-terminated list of strings, each one or more lines, Host given or not */
+TEST(test_client_headers_as_a_list_of_strings) {
+    static const char *const plain[] = {"X-A: 1", "X-B: 2\r\n", NULL}, *const lines[] = {"X-A: 1\nX-B: 2", NULL},
+                             *const host[] = {"Host: example.org", "X-B: 2", NULL}, *const none[] = {NULL};
+    mw_test_res *r = mw_test_requestv(app, "GET", "/headers", plain, NULL, 0);
+    CHECK_INT(r->status, 200);
+    CHECK_BODY(r, "a=1 b=2 host=test");
+    mw_test_free(r);
+    r = mw_test_requestv(app, "GET", "/headers", lines, NULL, 0);
+    CHECK_BODY(r, "a=1 b=2 host=test");
+    mw_test_free(r);
+    r = mw_test_requestv(app, "GET", "/headers", host, NULL, 0);
+    CHECK_BODY(r, "a=- b=2 host=example.org");
+    mw_test_free(r);
+    r = mw_test_requestv(app, "GET", "/headers", none, NULL, 0);
+    CHECK_BODY(r, "a=- b=- host=test");
+    mw_test_free(r);
+    r = mw_test_requestv(app, "GET", "/headers", NULL, NULL, 0);
+    CHECK_BODY(r, "a=- b=- host=test");
+    mw_test_free(r);
+}
+
+/* mw_test_jsonv adds Content-Type and Content-Length after the list, unless it names a type */
+TEST(test_client_json_with_a_list_of_headers) {
+    static const char *const plain[] = {"X-A: 1", NULL}, *const typed[] = {"content-type: text/plain", NULL};
+    mw_test_res *r = mw_test_jsonv(app, "POST", "/look/j", plain, "{}");
+    CHECK_BODY(r, "POST /look/j HTTP/1.1 from 127.0.0.1 port 0;X-A=1;Host=test;Content-Type=application/json;"
+                  "Content-Length=2;");
+    mw_test_free(r);
+    r = mw_test_jsonv(app, "POST", "/look/j", typed, "{}");
+    CHECK_BODY(r, "POST /look/j HTTP/1.1 from 127.0.0.1 port 0;content-type=text/plain;Host=test;Content-Length=2;");
+    mw_test_free(r);
+    r = mw_test_jsonv(app, "GET", "/look/j", plain, NULL);
+    CHECK_BODY(r, "GET /look/j HTTP/1.1 from 127.0.0.1 port 0;X-A=1;Host=test;");
+    mw_test_free(r);
+}
+
 TEST(test_client_raw_bytes_and_pipelining) {
     static const char raw[] = "GET /users/1 HTTP/1.1\r\nHost: x\r\n\r\nGET /users/2 HTTP/1.1\r\nHost: x\r\n\r\n";
     static const char smuggle[] =
@@ -843,22 +880,31 @@ static void note_target_and_headers(mw_req *rq, mw_res *rs, void *arg) {
     const char *name, *value;
     (void)rs, (void)arg;
     while (mw_header_next(rq, &cursor, &name, &value) == 1) n++;
-    snprintf(after_saw, sizeof after_saw, "%s %s [%lu fields]", mw_method(rq), mw_target(rq), (unsigned long)n);
+    snprintf(after_saw, sizeof after_saw, "%s %s %s [%lu fields]", mw_method(rq), mw_target(rq), mw_http_version(rq),
+             (unsigned long)n);
 }
 
 /* An after hook sees a refusal whose head was not read as an empty request: no target
-   left over from the request before it on the connection. */
+   or version left over from the request before it on the connection (the refusal is
+   answered in HTTP/1.1). */
 TEST(refused_request_line_has_an_empty_target_in_after_hooks) {
     static const char raw[] = "GET /look/first?q HTTP/1.1\r\nHost: x\r\n\r\n\x01"
-                              "BAD / HTTP/1.1\r\nHost: x\r\n\r\n";
+                              "BAD / HTTP/1.1\r\nHost: x\r\n\r\n",
+                      raw10[] = "GET /look/first HTTP/1.0\r\nConnection: keep-alive\r\n\r\n\x01"
+                                "BAD / HTTP/1.0\r\n\r\n";
     mw_app *a = mw_app_new();
     mw_test_res *r;
     mw_any(a, "/look/*rest", look);
     mw_after(a, NULL, note_target_and_headers, NULL);
     r = mw_test_raw(a, raw, sizeof raw - 1);
     CHECK(strstr(r->raw, "400 Bad Request") != NULL);
-    CHECK_STR(after_saw, "  [0 fields]");
+    CHECK_STR(after_saw, "  HTTP/1.1 [0 fields]");
     mw_test_free(r);
+    r = mw_test_raw(a, raw10, sizeof raw10 - 1);
+    CHECK(strstr(r->raw, "HTTP/1.1 400 Bad Request") != NULL);
+    CHECK_STR(after_saw, "  HTTP/1.1 [0 fields]");
+    mw_test_free(r);
+    CHECK(mw_http_version(NULL) == NULL);
     mw_app_free(a);
 }
 
@@ -1004,6 +1050,8 @@ int main(void) {
     RUN(test_client_reports_status_headers_and_body);
     RUN(test_client_header_lines_with_or_without_line_ends);
     RUN(test_client_host_header_replaces_default);
+    RUN(test_client_headers_as_a_list_of_strings);
+    RUN(test_client_json_with_a_list_of_headers);
     RUN(test_client_raw_bytes_and_pipelining);
     RUN(header_fields_iterated_in_order_received_with_duplicates_and_spelling);
     RUN(header_next_gives_each_field_once_then_0);
