@@ -10039,8 +10039,16 @@ static long long mw__env_setting(const char *name, long long limit, long long ma
     return (*end || errno || v < 0 || v > max) ? limit : v;
 }
 
+/* MW_DRAIN_DELAY_MS from the environment or the limit, for mw_stop: known from
+   mw_listen on (a stop before serving starts waits too), again when serving starts. */
+static void mw__drain_delay_setting(mw_app *app) {
+    long long ms = mw__env_setting("MW_DRAIN_DELAY_MS", app->limits.v[MW_LIMIT_DRAIN_DELAY_MS], MW__MAX_TIME);
+    __atomic_store_n(&app->drain_delay, ms, __ATOMIC_RELAXED);
+}
+
 /* The pipes and the poller around app->listen_fd; returns its port, or MW_EIO with *why. */
 static int mw__listen_setup(mw_app *app, char *why, size_t why_size) {
+    mw__drain_delay_setting(app);
     mw__defer_accept(app->listen_fd, app->limits.v[MW_LIMIT_DEFER_ACCEPT_S]);
     if (mw__make_pipe(app->ctl_pipe) != 0 || mw__make_pipe(app->exit_pipe) != 0 || mw__make_pipe(app->wake_pipe) != 0 ||
         mw__poller_open(&app->poller) != 0) {
@@ -10132,9 +10140,7 @@ int mw_serve(mw_app *app) {
     app->nworkers = mw__thread_count(app);
     app->conn_arming = app->nworkers == 1 ? MW__EV_PERSIST : 0;
     app->access_log = mw__access_log_setting(app);
-    __atomic_store_n(&app->drain_delay,
-                     mw__env_setting("MW_DRAIN_DELAY_MS", app->limits.v[MW_LIMIT_DRAIN_DELAY_MS], MW__MAX_TIME),
-                     __ATOMIC_RELAXED);
+    mw__drain_delay_setting(app);
     app->wakes.len = 0;
     app->wake_signalled = 0;
     if ((rc = mw__tables_open(app)) == 0 && (rc = mw__start_workers(app)) == 0) {

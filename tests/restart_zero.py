@@ -83,12 +83,25 @@ def wrk_numbers(text):
             "text": " ".join(text.split())}
 
 
-def start_wrk(port, seconds, keep_alive):
-    command = ["wrk", "-t4", "-c64", "-d%ds" % seconds, "--timeout", "5s", "http://%s:%d/" % (HOST, port)]
-    if not keep_alive:
-        command[1:1] = ["-H", "Connection: close"]
-    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    return lambda: wrk_numbers(proc.communicate(timeout=seconds + 30)[0])
+class Wrk:
+    def __init__(self, port, seconds, keep_alive):
+        command = ["wrk", "-t2", "-c32", "-d%ds" % seconds, "--timeout", "5s", "http://%s:%d/" % (HOST, port)]
+        if not keep_alive:
+            command[1:1] = ["-H", "Connection: close"]
+        self.seconds = seconds
+        self.proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+    def __call__(self):
+        return wrk_numbers(self.proc.communicate(timeout=self.seconds + 30)[0])
+
+    def pause(self, seconds):
+        """The load generator stopped (SIGSTOP) for a while: a client held up with its
+        keep-alive connections idle, longer than the drain delay."""
+        def stall():
+            self.proc.send_signal(signal.SIGSTOP)
+            time.sleep(seconds)
+            self.proc.send_signal(signal.SIGCONT)
+        threading.Thread(target=stall, daemon=True).start()
 
 
 def start_python_load(port, seconds, keep_alive):
@@ -135,7 +148,7 @@ def start_python_load(port, seconds, keep_alive):
     return result
 
 
-def restart_under_load(binary, name, keep_alive, how_a, how_b, seconds):
+def restart_under_load(binary, name, keep_alive, how_a, how_b, seconds, stall=False):
     sock = listening_socket()
     port = sock.getsockname()[1]
     a = HandedServer(binary, sock, how_a)
@@ -144,19 +157,22 @@ def restart_under_load(binary, name, keep_alive, how_a, how_b, seconds):
         if not check(name + "_a_serves_on_the_socket_handed_over", a.wait_ready() and a.port == port,
                      "stderr: %s" % a.stderr_text()):
             return
-        load = (start_wrk if shutil.which("wrk") else start_python_load)(port, seconds, keep_alive)
+        load = (Wrk if shutil.which("wrk") else start_python_load)(port, seconds, keep_alive)
         time.sleep(seconds / 4)  # the load runs on A alone for a while
         b = HandedServer(binary, sock, how_b)
         if not check(name + "_b_serves_on_the_same_socket", b.wait_ready() and b.port == port,
                      "stderr: %s" % b.stderr_text()):
             return
+        if stall:
+            load.pause(3 * DRAIN_DELAY_MS / 1000)
+            time.sleep(0.05)
         stop_sent = time.monotonic()
         a.terminate()
         status = a.wait_exit(T(10))
         took = time.monotonic() - stop_sent
         check(name + "_a_exits_0_after_sigterm_and_its_drain_delay",
-              status == 0 and took >= DRAIN_DELAY_MS / 1000, "exit status %s after %.2fs; stderr: %s" %
-              (status, took, a.stderr_text()))
+              status == 0 and took >= DRAIN_DELAY_MS / 1000 * (2 if stall else 1),  # held up: A waits for it
+              "exit status %s after %.2fs; stderr: %s" % (status, took, a.stderr_text()))
         numbers = load()
         print("measured %s: %d requests, %d socket errors, %d status >= 400, A stopped in %.2fs (%s)" %
               (name, numbers["requests"], numbers["errors"], numbers["bad_status"], took, numbers["text"][:300]),
@@ -182,6 +198,9 @@ def main(argv):
         print("wrk not found (apt-get install wrk): the Python load generator runs instead", flush=True)
     restart_under_load(argv[0], "keep_alive", True, "fd", "fd", seconds)
     restart_under_load(argv[0], "connection_close", False, "systemd", "fd", seconds)
+    if shutil.which("wrk"):  # idle keep-alive connections at the stop are waited for, not closed under a request
+        restart_under_load(argv[0], "keep_alive_client_held_up_past_the_drain_delay", True, "fd", "fd", seconds,
+                           stall=True)
     return summary()
 
 
