@@ -21,6 +21,7 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
@@ -320,6 +321,37 @@ def check_concurrent_creates(api, made, n=24):
     check_list(api, made, "list_after_concurrent_creates_holds_them_all")
 
 
+def wait_status(api, path, status, seconds):
+    """Polls path until it answers status (the pool's retry pause may hold the first answers)."""
+    end = time.monotonic() + T(seconds)
+    while True:
+        resp = api.call("GET", path)
+        if getattr(resp, "status", None) == status or time.monotonic() >= end:
+            return resp
+        time.sleep(0.1)
+
+
+def check_health(api, conninfo):
+    """/livez and /readyz; with the database stopped /readyz is 503 and /livez still 200."""
+    check_response("livez_200", api.call("GET", "/livez"), status=200, json_body={"status": "alive"})
+    check_response("readyz_200_with_the_database_up", api.call("GET", "/readyz"), status=200,
+                   json_body={"status": "ready"})
+    down = pg_db("down", conninfo)
+    if not check("database_stopped_for_readiness", down.returncode == 0, short(down.stderr, 400)):
+        return
+    try:
+        resp = wait_status(api, "/readyz", 503, 10)
+        check_response("readyz_503_with_the_database_down", resp, status=503)
+        check("readyz_503_says_database_unavailable", (doc_of(resp) or {}).get("detail") == "database unavailable",
+              short(getattr(resp, "body", resp)))
+        check_response("livez_still_200_with_the_database_down", api.call("GET", "/livez"), status=200)
+    finally:
+        up = pg_db("up", conninfo)
+    if check("database_started_again", up.returncode == 0, short(up.stderr, 400)):
+        check_response("readyz_200_again_once_the_database_is_back", wait_status(api, "/readyz", 200, 10),
+                       status=200)
+
+
 def run_server(binary, conninfo, name, body):
     """Starts the app on the database, runs body(api), then SIGTERM: exit status 0."""
     try:
@@ -379,6 +411,7 @@ def run(binary, conninfo):
         d = doc_of(resp)
         check("restart_new_id_above_old_ones", isinstance(d, dict) and made and d.get("id", 0) > max(made),
               "got %s" % short(d))
+        check_health(api, conninfo)
 
     run_server(binary, conninfo, "todo_pg_restarted", second_run)
 
