@@ -832,8 +832,9 @@
    int mw_ready_check(app, fn, arg)   before serving, up to 8 checks /readyz runs in
                 order: const char *fn(mw_req *rq, void *arg) gives NULL when ready, else
                 a short reason. mw_pg_configure adds the database's: a pooled connection
-                answers SELECT 1 (reconnecting when it must; every connection busy counts
-                as ready; nothing is logged, the 503 says it).
+                answers SELECT 1 within MW_PG_CONNECT_TIMEOUT_S (reconnecting when it
+                must; every connection busy counts as ready; nothing is logged, the 503
+                says it).
 
    The stop in two steps: MW_DRAIN_DELAY_MS (0 by default: the stop is at once; the
    environment's MW_DRAIN_DELAY_MS wins over the limit). From SIGTERM (or mw_stop) on,
@@ -864,7 +865,7 @@
    listening line ends "on a socket handed over from MW_LISTEN_FD" (or "from systemd").
    int mw_listen_fd(app, fd)   for mw_serve: a listening socket made elsewhere. Returns
                 its port (0 for a Unix-domain socket), MW_EINVAL when fd is not a
-                listening stream socket; the app then owns fd and closes it when it is freed.
+                listening stream socket; the app then owns fd (closed when serving ends).
 
    A restart that fails no request (Linux):
    - Safe: one socket, shared. systemd holds it, or a parent process does and passes
@@ -15083,10 +15084,31 @@ static void mw__pg_end_request(mw_req *rq, void *pool, void *request_state) {
     mw__pg_give_back(p, s);
 }
 
-/* Readiness with the database: a pooled connection answers SELECT 1. Every connection
-   in use counts as ready (the database is answering them); within the pause after a
-   failed connect it is not ready at once. Nothing is logged: probes come every few
-   seconds, and the 503 says it. */
+/* SELECT 1 answered within ms. A server gone quiet (a network that drops everything)
+   is given up on at the deadline rather than waited for: a probe must answer. */
+static int mw__pg_answers(PGconn *c, long long ms) {
+    long long end = mw__now_ms() + ms;
+    PGresult *r;
+    int ok = PQsendQuery(c, "SELECT 1");
+    while (ok && PQisBusy(c)) {
+        struct pollfd p;
+        long long left = end - mw__now_ms();
+        p.fd = PQsocket(c);
+        p.events = POLLIN;
+        p.revents = 0;
+        ok = left > 0 && poll(&p, 1, (int)(left < 60000 ? left : 60000)) >= 0 && PQconsumeInput(c);
+    }
+    while (ok && (r = PQgetResult(c)) != NULL) { /* a result, then NULL: the statement is over */
+        ok = PQresultStatus(r) == PGRES_TUPLES_OK;
+        PQclear(r);
+    }
+    return ok;
+}
+
+/* Readiness with the database: a pooled connection answers SELECT 1 within the connect
+   timeout. Every connection in use counts as ready (the database is answering them);
+   within the pause after a failed connect it is not ready at once. Nothing is logged:
+   probes come every few seconds, and the 503 says it. */
 static const char *mw__pg_ready(mw_req *rq, void *pool) {
     mw__pg_pool *p = (mw__pg_pool *)pool;
     mw__pg_slot *s;
@@ -15100,12 +15122,10 @@ static const char *mw__pg_ready(mw_req *rq, void *pool) {
     if (!s) return NULL;
     if (!s->conn || PQstatus(s->conn) != CONNECTION_OK) {
         if (backing_off || !mw__pg_open(rq, s)) why = "database unavailable";
-    } else {
-        PGresult *r = PQexec(s->conn, "SELECT 1");
-        if (PQresultStatus(r) != PGRES_TUPLES_OK) why = "database unavailable";
-        PQclear(r);
+    } else if (!mw__pg_answers(s->conn, rq->limits->v[MW_LIMIT_PG_CONNECT_TIMEOUT_S] * 1000)) {
+        why = "database unavailable";
     }
-    if (why) mw__pg_drop(s); /* the next statement connects anew */
+    if (why) mw__pg_drop(s); /* the next statement connects anew; a statement cut short leaves none usable */
     mw__pg_give_back(p, s);
     return why;
 }

@@ -17,6 +17,7 @@ import http.client
 import json
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -350,6 +351,44 @@ def check_health(api, conninfo):
     if check("database_started_again", up.returncode == 0, short(up.stderr, 400)):
         check_response("readyz_200_again_once_the_database_is_back", wait_status(api, "/readyz", 200, 10),
                        status=200)
+        check_readiness_with_a_database_gone_quiet(api, conninfo)
+
+
+def server_processes(conninfo):
+    """The database server's processes: the postmaster (data/postmaster.pid) and its children."""
+    directory = conninfo.split()[0].removeprefix("host=")
+    with open(os.path.join(directory, "data", "postmaster.pid")) as f:
+        postmaster = int(f.readline())
+    children = []
+    for entry in os.listdir("/proc"):
+        try:
+            with open("/proc/%s/stat" % entry) as f:
+                if entry.isdigit() and int(f.read().rsplit(")", 1)[1].split()[1]) == postmaster:
+                    children.append(int(entry))
+        except (OSError, IndexError, ValueError):
+            pass
+    return [postmaster] + children
+
+
+def check_readiness_with_a_database_gone_quiet(api, conninfo):
+    """Every server process stopped (SIGSTOP): connections stay open and nothing answers,
+    as when a network drops every packet. /readyz still answers, 503, within the connect
+    timeout (2 s) instead of waiting on the pooled connection."""
+    pids = server_processes(conninfo)
+    for pid in pids:
+        os.kill(pid, signal.SIGSTOP)
+    try:
+        started = time.monotonic()
+        resp = api.call("GET", "/readyz")
+        took = time.monotonic() - started
+        check_response("readyz_503_when_the_database_stops_answering", resp, status=503)
+        check("readyz_answers_within_the_connect_timeout_when_the_database_is_quiet", took < T(4),
+              "took %.1fs" % took)
+        check_response("livez_200_when_the_database_stops_answering", api.call("GET", "/livez"), status=200)
+    finally:
+        for pid in pids:
+            os.kill(pid, signal.SIGCONT)
+    check_response("readyz_200_once_the_database_answers_again", wait_status(api, "/readyz", 200, 10), status=200)
 
 
 def run_server(binary, conninfo, name, body):
