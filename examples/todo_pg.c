@@ -136,5 +136,6 @@ int main(void) {
     mw_put(app, "/todos/{id:int}", update_todo);
     mw_delete(app, "/todos/{id:int}", delete_todo);
     mw_get(app, "/healthz", mw_pg_healthz); /* 200 while the database answers, else 503 */
+    mw_health(app, "/livez", "/readyz");    /* alive: 200; ready: 200 unless the database is down or stopping */
     return mw_run(app);                     /* PORT from the environment (8080 by default); Ctrl-C stops it */
 }

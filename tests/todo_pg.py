@@ -17,10 +17,12 @@ import http.client
 import json
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
 import threading
+import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
@@ -320,6 +322,75 @@ def check_concurrent_creates(api, made, n=24):
     check_list(api, made, "list_after_concurrent_creates_holds_them_all")
 
 
+def wait_status(api, path, status, seconds):
+    """Polls path until it answers status (the pool's retry pause may hold the first answers)."""
+    end = time.monotonic() + T(seconds)
+    while True:
+        resp = api.call("GET", path)
+        if getattr(resp, "status", None) == status or time.monotonic() >= end:
+            return resp
+        time.sleep(0.1)
+
+
+def check_health(api, conninfo):
+    """/livez and /readyz; with the database stopped /readyz is 503 and /livez still 200."""
+    check_response("livez_200", api.call("GET", "/livez"), status=200, json_body={"status": "alive"})
+    check_response("readyz_200_with_the_database_up", api.call("GET", "/readyz"), status=200,
+                   json_body={"status": "ready"})
+    down = pg_db("down", conninfo)
+    if not check("database_stopped_for_readiness", down.returncode == 0, short(down.stderr, 400)):
+        return
+    try:
+        resp = wait_status(api, "/readyz", 503, 10)
+        check_response("readyz_503_with_the_database_down", resp, status=503)
+        check("readyz_503_says_database_unavailable", (doc_of(resp) or {}).get("detail") == "database unavailable",
+              short(getattr(resp, "body", resp)))
+        check_response("livez_still_200_with_the_database_down", api.call("GET", "/livez"), status=200)
+    finally:
+        up = pg_db("up", conninfo)
+    if check("database_started_again", up.returncode == 0, short(up.stderr, 400)):
+        check_response("readyz_200_again_once_the_database_is_back", wait_status(api, "/readyz", 200, 10),
+                       status=200)
+        check_readiness_with_a_database_gone_quiet(api, conninfo)
+
+
+def server_processes(conninfo):
+    """The database server's processes: the postmaster (data/postmaster.pid) and its children."""
+    directory = conninfo.split()[0].removeprefix("host=")
+    with open(os.path.join(directory, "data", "postmaster.pid")) as f:
+        postmaster = int(f.readline())
+    children = []
+    for entry in os.listdir("/proc"):
+        try:
+            with open("/proc/%s/stat" % entry) as f:
+                if entry.isdigit() and int(f.read().rsplit(")", 1)[1].split()[1]) == postmaster:
+                    children.append(int(entry))
+        except (OSError, IndexError, ValueError):
+            pass
+    return [postmaster] + children
+
+
+def check_readiness_with_a_database_gone_quiet(api, conninfo):
+    """Every server process stopped (SIGSTOP): connections stay open and nothing answers,
+    as when a network drops every packet. /readyz still answers, 503, within the connect
+    timeout (2 s) instead of waiting on the pooled connection."""
+    pids = server_processes(conninfo)
+    for pid in pids:
+        os.kill(pid, signal.SIGSTOP)
+    try:
+        started = time.monotonic()
+        resp = api.call("GET", "/readyz")
+        took = time.monotonic() - started
+        check_response("readyz_503_when_the_database_stops_answering", resp, status=503)
+        check("readyz_answers_within_the_connect_timeout_when_the_database_is_quiet", took < T(4),
+              "took %.1fs" % took)
+        check_response("livez_200_when_the_database_stops_answering", api.call("GET", "/livez"), status=200)
+    finally:
+        for pid in pids:
+            os.kill(pid, signal.SIGCONT)
+    check_response("readyz_200_once_the_database_answers_again", wait_status(api, "/readyz", 200, 10), status=200)
+
+
 def run_server(binary, conninfo, name, body):
     """Starts the app on the database, runs body(api), then SIGTERM: exit status 0."""
     try:
@@ -379,6 +450,7 @@ def run(binary, conninfo):
         d = doc_of(resp)
         check("restart_new_id_above_old_ones", isinstance(d, dict) and made and d.get("id", 0) > max(made),
               "got %s" % short(d))
+        check_health(api, conninfo)
 
     run_server(binary, conninfo, "todo_pg_restarted", second_run)
 
