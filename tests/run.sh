@@ -187,6 +187,7 @@ LOCPATH=$B/locale suite json_locale "$B/json_locale"
 suite hello_test "$B/hello_test"
 suite streams "$B/streams"
 suite middleware "$B/middleware"
+suite proxy "$B/proxy"
 suite crypto "$B/crypto"
 suite websocket_unit "$B/websocket"
 suite limits_table "$B/limits_table" microweb.h README.md
@@ -252,7 +253,7 @@ check build_asan build_each "clang $SAN" "$B/asan" tests/unit.c examples/hello.c
     tests/restart.c tests/toolkit.c tests/json_suite.c tests/schema.c tests/notes_test.c examples/notes.c \
     tests/json_memory.c tests/json_locale.c tests/streams.c tests/middleware.c tests/crypto.c tests/websocket.c \
     examples/site.c examples/stream.c examples/chat.c tests/static.c tests/staticapp.c tests/wsapp.c \
-    tests/docsapp.c tests/mustache.c examples/routes.c examples/forms.c examples/inspect.c
+    tests/docsapp.c tests/mustache.c examples/routes.c examples/forms.c examples/inspect.c tests/proxy.c
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:exitcode=23
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 suite unit_asan "$B/asan/unit"
@@ -268,6 +269,7 @@ suite json_memory_asan "$B/asan/json_memory"
 LOCPATH=$B/locale suite json_locale_asan "$B/asan/json_locale"
 E2E_TIMEOUT_SCALE=3 suite streams_asan "$B/asan/streams"
 suite middleware_asan "$B/asan/middleware"
+suite proxy_asan "$B/asan/proxy"
 suite crypto_asan "$B/asan/crypto"
 suite websocket_unit_asan "$B/asan/websocket"
 suite static_unit_asan "$B/asan/static"
