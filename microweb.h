@@ -10,7 +10,8 @@
        THE /docs PAGE                HOOKS, CORS, SESSIONS AND CSRF
        BODIES BEYOND A BUFFER        STATIC FILES              TEMPLATES
        WEBSOCKET
-       LOGGING AND THE ACCESS LOG    SERVING                   POSTGRESQL
+       LOGGING AND THE ACCESS LOG    SERVING                   BEHIND A PROXY
+       POSTGRESQL
        TESTING WITHOUT A SOCKET      LIMITS                    HTTP RULES
        ERRORS
        INSIDE THE HEADER (a map of the implementation, for readers and contributors)
@@ -112,7 +113,11 @@
    int         mw_client_port(rq)     and its port. The test client's requests come from
                                       "127.0.0.1" port 0. Header names, the target and
                                       the address are copied into the request's memory
-                                      when asked for: a request that does not ask pays nothing
+                                      when asked for: a request that does not ask pays nothing.
+                                      Behind a trusted proxy: the client it forwarded for
+   const char *mw_scheme(rq)          "http", or "https" when a trusted proxy says so
+   const char *mw_host(rq)            the Host field ("" without one), or the host a
+                                      trusted proxy forwarded (see BEHIND A PROXY)
    const char *mw_param(rq, name)     decoded path parameter; NULL when absent
    mw_str      mw_body(rq)            bytes + length (not NUL-terminated)
    void       *mw_userdata(rq)        what mw_set_userdata(app, p) stored
@@ -422,7 +427,9 @@
    gets 403 before any other before hook, as Go's http.CrossOriginProtection decides:
        Sec-Fetch-Site  same-origin or none: passes; anything else: refused
        no Sec-Fetch-Site: Origin absent passes (curl, scripts), Origin equal to
-                       scheme://Host passes, any other Origin is refused
+                       scheme://Host passes, any other Origin is refused (Host is
+                       mw_host, and the scheme is compared when a trusted proxy
+                       said it: see BEHIND A PROXY)
    A refused request still passes when its Origin is trusted (mw_csrf_trust(app,
    "https://admin.example.com"), or listed by the path's mw_cors origins) or its path
    is exempt (mw_csrf_exempt(app, "/webhooks")). mw_csrf_protect(app, 0) turns it off.
@@ -695,7 +702,7 @@
    and  subprotocols   "chat.v2, chat": the endpoint's (tokens); the first that the
                        client offers (in its order) is chosen; NULL: none
         origins        which pages may connect: NULL (the default) the same origin only
-                       (Origin's scheme://host:port is the Host), or no Origin at all (a
+                       (Origin's scheme://host:port is mw_host), or no Origin at all (a
                        client that is not a browser); a comma list of origins; "*" any.
                        A page from another site could otherwise open a WebSocket with
                        the user's cookies (cross-site WebSocket hijacking).
@@ -770,7 +777,8 @@
        2026-11-30T14:23:21.123Z 127.0.0.1:51234 GET /users/42 200 13 57us
        {"time":"2026-11-30T14:23:21.123Z","client":"127.0.0.1:51234","method":"GET",
         "target":"/users/42","status":200,"bytes":13,"us":57}
-   time (UTC), client address:port, method, target (path and query), status, body bytes
+   time (UTC), client address:port (behind a trusted proxy, the client it forwarded
+   for), method, target (path and query), status, body bytes
    (of a stream: those the app wrote), microseconds from when the server began reading
    the request to its answer being handed to the socket (a stream: to its end). A
    refusal before a request line is "- -".
@@ -813,6 +821,64 @@
    close can never reset a response away. What is still open after
    MW_SHUTDOWN_GRACE_MS is cut.
 
+
+   ============================================================================
+   BEHIND A PROXY
+   ============================================================================
+   Behind a reverse proxy (nginx, Caddy, a load balancer) every connection comes from
+   the proxy, which says who the client is in X-Forwarded-For, -Proto and -Host or in
+   Forwarded (RFC 7239). Any client can send those fields too, so they are believed
+   only from the proxies named as trusted, and none is by default:
+       mw_trusted_proxies(app, "127.0.0.1, 10.0.0.0/8, ::1, fd00::/8");
+   or MW_TRUSTED_PROXIES in the environment, read as serving starts; it replaces the
+   call's list (where the proxies are is the deployment's to say). Entries are
+   addresses, CIDR blocks or "*" (every address). An IPv4-mapped IPv6 address
+   (::ffff:10.0.0.1, how a dual-stack socket shows an IPv4 client) is that IPv4
+   address, so "::/0" holds every IPv4 address too. A malformed entry ("10.0.0.0/33",
+   "10.1.0.0/8" with bits past its prefix, a name, a zone "%eth0") makes the call return
+   MW_EINVAL with one line naming it, and mw_run refuses to start; after serving began,
+   MW_ESTATE. The list becomes a table of blocks once, before serving. List proxies only:
+   a trusted address is believed about the hops before it.
+   From a trusted peer:
+       mw_client_addr   the client found by the walk below
+       mw_client_port   the port the proxy gave with that address ("192.0.2.1:5555",
+                        "[2001:db8::1]:443"), else 0 (the peer's port is the proxy's own);
+                        the peer's port when nothing was forwarded
+       mw_scheme        "https" or "http" as the proxy nearest the client said, else "http"
+       mw_host          the host[:port] that proxy forwarded, else the Host field
+   The walk:
+   - X-Forwarded-For, -Proto and -Host when the request has any of them, else
+     Forwarded: never a mix. A proxy that writes the X- fields (nginx, Caddy, HAProxy,
+     most load balancers) passes a Forwarded field the client made up on untouched, so
+     preferring Forwarded would believe the client; a proxy that writes only Forwarded
+     must drop the X- fields clients send.
+   - Several lines of a field are one list, read from the right: each element is the
+     word of the proxy that appended it. While the address an element names is trusted,
+     the walk goes on to the left; the first address not trusted is the client. When all
+     are trusted, the leftmost. At most MW_FORWARDED_MAX_HOPS (16) elements are read.
+   - An element that is no address (garbage, "unknown", an obfuscated "_id", a zone, a
+     bad port, an empty for=) ends the walk: the client is the last hop reached (the
+     peer when there is none), never what the element claims. Empty elements are
+     skipped. A comma (and in Forwarded a ';') always separates, even inside quotes: no
+     address, scheme or host holds one, so a quote a client left open cannot swallow
+     what the proxies appended.
+   - Forwarded: for=, proto= and host= of each element a trusted proxy wrote (names in
+     any case, values tokens or quoted strings: for="[2001:db8::17]:4711"). A parameter
+     twice, a backslash escape or a pair without '=' ends the walk there. proto= and
+     host= of the element nearest the client win.
+   - X-Forwarded-Proto and -Host line up with X-Forwarded-For from the right: the element
+     the proxy nearest the client wrote (the leftmost when the list is shorter; usually
+     there is one). proto must be http or https (any case), host a valid Host value
+     (at most 1024 bytes), else the proxy said nothing.
+   The access log names the client found this way; the CSRF check and the WebSocket
+   origin check compare Origin with mw_host (and its scheme with mw_scheme when a
+   trusted proxy said it). MW_MAX_CONNECTIONS_PER_IP still counts the TCP peers, that
+   is the proxy: raise it there, or set 0. An app that trusts no proxy pays nothing:
+   the fields are read only when a proxy is trusted and the app (or the log) asks.
+   nginx, for instance:
+       proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+       proxy_set_header X-Forwarded-Proto $scheme;
+       proxy_set_header X-Forwarded-Host $host;
 
    ============================================================================
    POSTGRESQL  (only with -DMICROWEB_WITH_PG; link with -lpq:
@@ -869,7 +935,8 @@
    mw_test_raw(app, bytes, n) feeds raw bytes (several pipelined requests, or garbage).
    Requests go through the same parser, router, handlers and response framing as on a
    socket, in the calling thread; examples/hello_test.c shows a whole test file.
-   A handler sees the client as "127.0.0.1" port 0 (mw_client_addr, mw_client_port).
+   A handler sees the client as "127.0.0.1" port 0 (mw_client_addr, mw_client_port);
+   mw_trusted_proxies(app, "127.0.0.1") makes the forwarding fields a test sends believed.
    Every kind of body works here too: a pull body is read to its end, a push stream
    until the app ends it (or for MW_WRITE_TIMEOUT_MS, after which it counts as a client
    that went away); a chunked body is decoded into r->body.
@@ -1028,7 +1095,8 @@
                    value against it, a request against its route's declaration, the 422
    crypto          SHA-256 (with x86-64's SHA extensions when the CPU has them), HMAC,
                    SHA-1, base64 and base64url: pure
-   connection      the connection, worker and app structures; ownership (a connection
+   connection      the connection, worker and app structures; trusted proxies (the
+                   forwarding fields' walk, pure); ownership (a connection
                    is run by one worker at a time, events name it by slot and
                    generation); wake-ups; the io (socket, test client); output queue
    middleware      before and after hooks, CORS, security headers, signed-cookie
@@ -1052,7 +1120,11 @@
    ============================================================================
    VERSIONS
    ============================================================================
-   0.6.0  declared inputs: mw_route_op and mw_schema (a schema language compiled at
+   0.6.0  behind a proxy: mw_trusted_proxies and MW_TRUSTED_PROXIES; X-Forwarded-* and
+          Forwarded believed from trusted proxies only, walked from the right
+          (MW_FORWARDED_MAX_HOPS); mw_client_addr/_port, the access log, the CSRF and
+          WebSocket origin checks see the forwarded client and host; mw_scheme, mw_host.
+          declared inputs: mw_route_op and mw_schema (a schema language compiled at
           registration), query, path and JSON body checked before the handler with
           every problem in one 422 in FastAPI's shape, typed accessors mw_arg_*;
           OpenAPI 3.1 from the route table (mw_openapi); an offline /docs page

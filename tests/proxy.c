@@ -21,6 +21,22 @@ static void form(mw_req *rq, mw_res *rs) {
     mw_text(rs, 200, "saved");
 }
 
+/* GET /pulled: a body made on demand, logged when it ends (after the request's head
+   is gone from the worker). */
+static long pull_once(void *arg, char *buf, size_t cap) {
+    int *done = (int *)arg;
+    if (*done || cap < 3) return 0;
+    *done = 1;
+    memcpy(buf, "abc", 3);
+    return 3;
+}
+
+static void pulled(mw_req *rq, mw_res *rs) {
+    int *done = (int *)mw_req_alloc(rq, sizeof *done);
+    *done = 0;
+    mw_send_pull(rs, 200, "text/plain", pull_once, done, NULL);
+}
+
 static struct {
     int count;
     char text[512];
@@ -37,6 +53,7 @@ static void keep_line(void *arg, mw_log_level level, const char *line) {
 static mw_app *app_trusting(const char *list) {
     mw_app *app = mw_app_new();
     mw_get(app, "/who", who);
+    mw_get(app, "/pulled", pulled);
     mw_post(app, "/form", form);
     mw_set_logger(app, keep_line, NULL);
     if (list) mw_trusted_proxies(app, list);
@@ -409,6 +426,39 @@ TEST(csrf_origin_check_uses_the_forwarded_host_and_scheme) {
     mw_app_free(proxied);
 }
 
+/* The status of a WebSocket handshake to /ws (same origin only) with these lines. */
+static int handshake(mw_app *app, const char *headers) {
+    char all[512];
+    mw_test_res *r;
+    int status;
+    snprintf(all, sizeof all,
+             "Upgrade: websocket\nConnection: Upgrade\nSec-WebSocket-Version: 13\n"
+             "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\n%s",
+             headers);
+    r = mw_test_request(app, "GET", "/ws", all, NULL, 0);
+    status = r->status ? r->status : atoi(r->raw + 9);
+    mw_test_free(r);
+    return status;
+}
+
+TEST(websocket_same_origin_check_uses_the_forwarded_host) {
+    mw_app *direct = app_trusting(NULL), *proxied = app_trusting("127.0.0.1");
+    mw_ws_opts o;
+    static const char *via_proxy =
+        "Host: app.internal:8080\nX-Forwarded-Host: example.com\nX-Forwarded-Proto: https\nOrigin: https://example.com";
+    memset(&o, 0, sizeof o);
+    mw_websocket(direct, "/ws", &o);
+    mw_websocket(proxied, "/ws", &o);
+    CHECK_INT(handshake(direct, via_proxy), 403);
+    CHECK_INT(handshake(proxied, via_proxy), 101);
+    CHECK_INT(handshake(proxied, "Host: app.internal:8080\nX-Forwarded-Host: example.com\nX-Forwarded-Proto: https\n"
+                                 "Origin: http://example.com"),
+              403);
+    CHECK_INT(handshake(direct, "Host: example.com\nOrigin: https://example.com"), 101);
+    mw_app_free(direct);
+    mw_app_free(proxied);
+}
+
 TEST(access_log_names_the_forwarded_client) {
     mw_app *app = app_trusting("127.0.0.1");
     mw_test_res *r;
@@ -419,6 +469,10 @@ TEST(access_log_names_the_forwarded_client) {
     mw_test_free(r);
     r = mw_test_request(app, "GET", "/who", "X-Forwarded-For: 2001:db8::7", NULL, 0);
     CHECK(strstr(logged.text, " [2001:db8::7]:0 GET /who 200 ") != NULL);
+    mw_test_free(r);
+    r = mw_test_request(app, "GET", "/pulled", "X-Forwarded-For: 203.0.113.9", NULL, 0);
+    CHECK_MEM(r->body, r->body_len, "abc");
+    CHECK(strstr(logged.text, " 203.0.113.9:0 GET /pulled 200 3 ") != NULL);
     mw_test_free(r);
     mw_trusted_proxies(app, "");
     r = mw_test_request(app, "GET", "/who", "X-Forwarded-For: 203.0.113.7", NULL, 0);
@@ -448,6 +502,7 @@ int main(void) {
     RUN(hop_limit_stops_the_walk);
     RUN(no_host_at_all_is_empty);
     RUN(csrf_origin_check_uses_the_forwarded_host_and_scheme);
+    RUN(websocket_same_origin_check_uses_the_forwarded_host);
     RUN(access_log_names_the_forwarded_client);
     return test_summary();
 }

@@ -217,6 +217,7 @@ suite docs python3 tests/docs.py "$B/docsapp"
 suite notes python3 tests/notes.py "$B/notes"
 suite course python3 tests/course.py "$B/routes" "$B/forms"
 suite inspect python3 tests/inspect_example.py "$B/inspect"
+suite proxy_e2e python3 tests/proxy.py "$B/inspect"
 # the OpenAPI documents of the notes example and of testapp, checked by an independent
 # OpenAPI 3.1 validator from npm (.ci/run installs it: npm ci in tests/openapi)
 if command -v node >/dev/null && [ -d tests/openapi/node_modules/@seriousme/openapi-schema-validator ]; then
@@ -265,6 +266,7 @@ suite notes_test_asan "$B/asan/notes_test"
 E2E_TIMEOUT_SCALE=3 suite notes_asan python3 tests/notes.py "$B/asan/notes"
 E2E_TIMEOUT_SCALE=3 suite course_asan python3 tests/course.py "$B/asan/routes" "$B/asan/forms"
 E2E_TIMEOUT_SCALE=3 suite inspect_asan python3 tests/inspect_example.py "$B/asan/inspect"
+E2E_TIMEOUT_SCALE=3 suite proxy_e2e_asan python3 tests/proxy.py "$B/asan/inspect"
 suite json_memory_asan "$B/asan/json_memory"
 LOCPATH=$B/locale suite json_locale_asan "$B/asan/json_locale"
 E2E_TIMEOUT_SCALE=3 suite streams_asan "$B/asan/streams"
@@ -296,7 +298,7 @@ MW_THREADS=1 E2E_TIMEOUT_SCALE=3 \
     suite e2e_kqueue_one_worker_asan python3 tests/e2e.py "$B/kqueue/hello" "$B/kqueue/testapp" --quick
 
 echo "== fuzz corpora and regressions replayed (no fuzzing) under ASan + UBSan"
-fuzz_targets="request route percent json pipeline schema template"
+fuzz_targets="request route percent json pipeline schema template forwarded"
 build_fuzz_replays() {
     local cmds=() t
     for t in $fuzz_targets; do
