@@ -6746,8 +6746,9 @@ static void mw__res_reset(mw__worker *w, mw__conn *c) {
    X-Forwarded-For and Forwarded (RFC 7239) are lists each proxy appends to, so only
    their right end is written by proxies we know: anything left of that may be the
    client's own invention. The list is walked from the right while the hop that wrote
-   an element is trusted; the first address that is not trusted is the client. Pure:
-   no allocation, every element is a slice of a field value in the head. */
+   an element is trusted; the first address that is not trusted is the client. The
+   walk allocates nothing (every element is a slice of a field value in the head); the
+   trusted list is parsed once, before serving. */
 
 /* What the forwarding fields of a request say, as far as trusted proxies said it. */
 typedef struct mw__forwarded {
@@ -6929,9 +6930,10 @@ static void mw__walk_forwarded(const mw__proxies *p, const mw__head *h, size_t c
     size_t n = mw__list_tail(h, "forwarded", ring, cap), i;
     mw__forwarded_element e;
     mw__addr a;
+    int https;
     for (i = n; i > 0 && n - i < cap; i--) {
         if (!mw__parse_forwarded_element(ring[(i - 1) % cap], &e)) break;
-        if (e.proto.ptr && mw__forwarded_proto(e.proto) >= 0) out->https = mw__forwarded_proto(e.proto);
+        if (e.proto.ptr && (https = mw__forwarded_proto(e.proto)) >= 0) out->https = https;
         if (e.host.ptr && mw__forwarded_host_ok(e.host)) out->host = e.host;
         if (!e.node.ptr || !mw__parse_node(e.node.ptr, e.node.len, &a)) break; /* "unknown", "_hidden" */
         out->client = a;
@@ -8258,23 +8260,23 @@ static int mw__origin_is_host(const char *origin, const char *host) {
     return i == n;
 }
 
-/* Origin names this server: its host is mw_host (behind a trusted proxy, the host the
-   client asked the proxy for) and, when a trusted proxy said which scheme the client
-   used, its scheme is that one. */
-static int mw__origin_is_self(const mw_req *rq, const char *origin) {
-    const char *host = mw_host(rq), *scheme = mw__forwarded_scheme(rq);
+/* Origin is scheme://host; its scheme is compared when known (scheme NULL: any). */
+static int mw__origin_is(const char *origin, const char *scheme, const char *host) {
     size_t n = scheme ? strlen(scheme) : 0;
     if (!host || !host[0] || !mw__origin_is_host(origin, host)) return 0;
     return !scheme || (mw__has_prefix_ci(origin, scheme) && strncmp(origin + n, "://", 3) == 0);
 }
 
-/* Why a request with an unsafe method is refused, or NULL. Empty headers count as absent. */
-static const char *mw__cross_origin_refusal(const mw_req *rq, const char *fetch_site, const char *origin) {
+/* Why a request with an unsafe method is refused, or NULL. Empty headers count as absent.
+   host and scheme are the request's own (mw_host; the scheme a trusted proxy said, or
+   NULL: a server without TLS cannot tell which one the browser used). */
+static const char *mw__cross_origin_refusal(const char *fetch_site, const char *origin, const char *scheme,
+                                            const char *host) {
     if (fetch_site && fetch_site[0]) {
         if (strcmp(fetch_site, "same-origin") == 0 || strcmp(fetch_site, "none") == 0) return NULL;
         return "cross-origin request refused: Sec-Fetch-Site is not same-origin";
     }
-    if (!origin || !origin[0] || mw__origin_is_self(rq, origin)) return NULL;
+    if (!origin || !origin[0] || mw__origin_is(origin, scheme, host)) return NULL;
     return "cross-origin request refused: Origin does not match Host";
 }
 
@@ -8311,7 +8313,7 @@ static int mw__csrf_excused(mw_req *rq, const char *origin) {
 static int mw__csrf_check(mw_req *rq, mw_res *rs) {
     const char *origin = mw_header(rq, "Origin"), *why;
     if (mw__method_is_safe(rq->method)) return MW_NEXT;
-    why = mw__cross_origin_refusal(rq, mw_header(rq, "Sec-Fetch-Site"), origin);
+    why = mw__cross_origin_refusal(mw_header(rq, "Sec-Fetch-Site"), origin, mw__forwarded_scheme(rq), mw_host(rq));
     if (!why || mw__csrf_excused(rq, origin)) return MW_NEXT;
     mw_error(rs, 403, why);
     return MW_DONE;
@@ -13683,7 +13685,7 @@ static int mw__ws_origin_allowed(const mw__ws_endpoint *ep, const mw_req *rq) {
     const char *origin = mw_header(rq, "Origin"), *list = ep->opts.origins;
     if (list && strcmp(list, "*") == 0) return 1;
     if (!origin || !origin[0]) return !list; /* not a browser: only the default lets it in */
-    if (!list) return mw__origin_is_self(rq, origin);
+    if (!list) return mw__origin_is(origin, mw__forwarded_scheme(rq), mw_host(rq));
     return mw__origin_listed(list, origin);
 }
 

@@ -400,6 +400,29 @@ static int post_form(mw_app *app, const char *headers) {
     return status;
 }
 
+TEST(cross_origin_decision_with_a_scheme_a_proxy_said) {
+    static const struct {
+        const char *fetch_site, *origin, *scheme, *host;
+        int refused;
+    } rows[] = {
+        {NULL, "https://site.test", "https", "site.test", 0},
+        {NULL, "HTTPS://site.test", "https", "site.test", 0},
+        {NULL, "http://site.test", "https", "site.test", 1},
+        {NULL, "https://site.test", "http", "site.test", 1},
+        {NULL, "https-x://site.test", "https", "site.test", 1},
+        {NULL, "https://site.test", NULL, "site.test", 0}, /* not known: not compared */
+        {NULL, "http://site.test", NULL, "site.test", 0},
+        {NULL, "http://", NULL, "", 1},                               /* no host at all */
+        {"same-origin", "http://site.test", "https", "site.test", 0}, /* Sec-Fetch-Site is believed first */
+    };
+    size_t i;
+    for (i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+        const char *why = mw__cross_origin_refusal(rows[i].fetch_site, rows[i].origin, rows[i].scheme, rows[i].host);
+        if ((why != NULL) != rows[i].refused) printf("  row %lu\n", (unsigned long)i);
+        CHECK((why != NULL) == rows[i].refused);
+    }
+}
+
 TEST(csrf_origin_check_uses_the_forwarded_host_and_scheme) {
     mw_app *direct = app_trusting(NULL), *proxied = app_trusting("127.0.0.1");
     mw_csrf_protect(direct, 1);
@@ -501,6 +524,7 @@ int main(void) {
     RUN(x_forwarded_fields_win_over_forwarded);
     RUN(hop_limit_stops_the_walk);
     RUN(no_host_at_all_is_empty);
+    RUN(cross_origin_decision_with_a_scheme_a_proxy_said);
     RUN(csrf_origin_check_uses_the_forwarded_host_and_scheme);
     RUN(websocket_same_origin_check_uses_the_forwarded_host);
     RUN(access_log_names_the_forwarded_client);
