@@ -10,7 +10,7 @@ B       := build
 
 all: $(B)/hello $(B)/routes $(B)/forms $(B)/stream $(B)/site $(B)/chat $(B)/notes $(B)/inspect $(B)/notes_test $(B)/middleware $(B)/crypto $(B)/ownership $(B)/testapp $(B)/unit $(B)/restart $(B)/alloc $(B)/toolkit $(B)/json_suite $(B)/json_memory \
      $(B)/json_locale $(B)/limits_table $(B)/schema $(B)/hello_test $(B)/streams $(B)/static $(B)/staticapp $(B)/websocket $(B)/wsapp \
-     $(B)/ws_loadapp $(B)/docsapp $(B)/deployapp $(B)/deploy_unit $(B)/mustache tests/json_check
+     $(B)/ws_loadapp $(B)/docsapp $(B)/deployapp $(B)/deploy_unit $(B)/mustache $(B)/proxy tests/json_check
 
 $(B):
 	mkdir -p $(B)
@@ -30,6 +30,9 @@ $(B)/websocket: tests/websocket.c tests/harness.h microweb.h | $(B)
 
 $(B)/middleware: tests/middleware.c tests/harness.h microweb.h | $(B)
 	$(CC) $(CFLAGS) $(WARN) -pthread -I. tests/middleware.c -o $@
+
+$(B)/proxy: tests/proxy.c tests/harness.h microweb.h | $(B)
+	$(CC) $(CFLAGS) $(WARN) -pthread -I. tests/proxy.c -o $@
 
 $(B)/testapp: tests/testapp.c microweb.h | $(B)
 	$(CC) $(CFLAGS) $(WARN) -pthread -I. tests/testapp.c -o $@

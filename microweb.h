@@ -11,6 +11,7 @@
        BODIES BEYOND A BUFFER        STATIC FILES              TEMPLATES
        WEBSOCKET
        LOGGING AND THE ACCESS LOG    SERVING                   DEPLOYING
+       BEHIND A PROXY
        POSTGRESQL
        TESTING WITHOUT A SOCKET      LIMITS                    HTTP RULES
        ERRORS
@@ -115,7 +116,11 @@
                                       the address are copied into the request's memory
                                       when asked for: a request that does not ask pays nothing
                                       (and mw_target and mw_client_addr give NULL when that
-                                      memory runs out)
+                                      memory runs out). Behind a trusted proxy: the client
+                                      it forwarded for
+   const char *mw_scheme(rq)          "http", or "https" when a trusted proxy says so
+   const char *mw_host(rq)            the Host field ("" without one), or the host a
+                                      trusted proxy forwarded (see BEHIND A PROXY)
    const char *mw_param(rq, name)     decoded path parameter; NULL when absent
    mw_str      mw_body(rq)            bytes + length (not NUL-terminated)
    void       *mw_userdata(rq)        what mw_set_userdata(app, p) stored
@@ -425,7 +430,9 @@
    gets 403 before any other before hook, as Go's http.CrossOriginProtection decides:
        Sec-Fetch-Site  same-origin or none: passes; anything else: refused
        no Sec-Fetch-Site: Origin absent passes (curl, scripts), Origin equal to
-                       scheme://Host passes, any other Origin is refused
+                       scheme://Host passes, any other Origin is refused (Host is
+                       mw_host, and the scheme is compared when a trusted proxy
+                       said it: see BEHIND A PROXY)
    A refused request still passes when its Origin is trusted (mw_csrf_trust(app,
    "https://admin.example.com"), or listed by the path's mw_cors origins) or its path
    is exempt (mw_csrf_exempt(app, "/webhooks")). mw_csrf_protect(app, 0) turns it off.
@@ -698,7 +705,7 @@
    and  subprotocols   "chat.v2, chat": the endpoint's (tokens); the first that the
                        client offers (in its order) is chosen; NULL: none
         origins        which pages may connect: NULL (the default) the same origin only
-                       (Origin's scheme://host:port is the Host), or no Origin at all (a
+                       (Origin's scheme://host:port is mw_host), or no Origin at all (a
                        client that is not a browser); a comma list of origins; "*" any.
                        A page from another site could otherwise open a WebSocket with
                        the user's cookies (cross-site WebSocket hijacking).
@@ -773,7 +780,8 @@
        2026-11-30T14:23:21.123Z 127.0.0.1:51234 GET /users/42 200 13 57us
        {"time":"2026-11-30T14:23:21.123Z","client":"127.0.0.1:51234","method":"GET",
         "target":"/users/42","status":200,"bytes":13,"us":57}
-   time (UTC), client address:port, method, target (path and query), status, body bytes
+   time (UTC), client address:port (behind a trusted proxy, the client it forwarded
+   for), method, target (path and query), status, body bytes
    (of a stream: those the app wrote), microseconds from when the server began reading
    the request to its answer being handed to the socket (a stream: to its end). A
    refusal before a request line is "- -".
@@ -887,6 +895,64 @@
      another listener of the port: none measured.
 
    ============================================================================
+   BEHIND A PROXY
+   ============================================================================
+   Behind a reverse proxy (nginx, Caddy, a load balancer) every connection comes from
+   the proxy, which says who the client is in X-Forwarded-For, -Proto and -Host or in
+   Forwarded (RFC 7239). Any client can send those fields too, so they are believed
+   only from the proxies named as trusted, and none is by default:
+       mw_trusted_proxies(app, "127.0.0.1, 10.0.0.0/8, ::1, fd00::/8");
+   or MW_TRUSTED_PROXIES in the environment, read as serving starts; it replaces the
+   call's list (where the proxies are is the deployment's to say). Entries are
+   addresses, CIDR blocks or "*" (every address). An IPv4-mapped IPv6 address
+   (::ffff:10.0.0.1, how a dual-stack socket shows an IPv4 client) is that IPv4
+   address, so "::/0" holds every IPv4 address too. A malformed entry ("10.0.0.0/33",
+   "10.1.0.0/8" with bits past its prefix, a name, a zone "%eth0") makes the call return
+   MW_EINVAL with one line naming it, and mw_run refuses to start; after serving began,
+   MW_ESTATE. The list becomes a table of blocks once, before serving. List proxies only:
+   a trusted address is believed about the hops before it.
+   From a trusted peer:
+       mw_client_addr   the client found by the walk below
+       mw_client_port   the port the proxy gave with that address ("192.0.2.1:5555",
+                        "[2001:db8::1]:443"), else 0 (the peer's port is the proxy's own);
+                        the peer's port when nothing was forwarded
+       mw_scheme        "https" or "http" as the proxy nearest the client said, else "http"
+       mw_host          the host[:port] that proxy forwarded, else the Host field
+   The walk:
+   - X-Forwarded-For, -Proto and -Host when the request has any of them, else
+     Forwarded: never a mix. A proxy that writes the X- fields (nginx, Caddy, HAProxy,
+     most load balancers) passes a Forwarded field the client made up on untouched, so
+     preferring Forwarded would believe the client; a proxy that writes only Forwarded
+     must drop the X- fields clients send.
+   - Several lines of a field are one list, read from the right: each element is the
+     word of the proxy that appended it. While the address an element names is trusted,
+     the walk goes on to the left; the first address not trusted is the client. When all
+     are trusted, the leftmost. At most MW_FORWARDED_MAX_HOPS (16) elements are read.
+   - An element that is no address (garbage, "unknown", an obfuscated "_id", a zone, a
+     bad port, an empty for=) ends the walk: the client is the last hop reached (the
+     peer when there is none), never what the element claims. Empty elements are
+     skipped. A comma (and in Forwarded a ';') always separates, even inside quotes: no
+     address, scheme or host holds one, so a quote a client left open cannot swallow
+     what the proxies appended.
+   - Forwarded: for=, proto= and host= of each element a trusted proxy wrote (names in
+     any case, values tokens or quoted strings: for="[2001:db8::17]:4711"). A parameter
+     twice, a backslash escape or a pair without '=' ends the walk there. proto= and
+     host= of the element nearest the client win.
+   - X-Forwarded-Proto and -Host line up with X-Forwarded-For from the right: the element
+     the proxy nearest the client wrote (the leftmost when the list is shorter; usually
+     there is one). proto must be http or https (any case), host a valid Host value
+     (at most 1024 bytes), else the proxy said nothing.
+   The access log names the client found this way; the CSRF check and the WebSocket
+   origin check compare Origin with mw_host (and its scheme with mw_scheme when a
+   trusted proxy said it). MW_MAX_CONNECTIONS_PER_IP still counts the TCP peers, that
+   is the proxy: raise it there, or set 0. An app that trusts no proxy pays nothing:
+   the fields are read only when a proxy is trusted and the app (or the log) asks.
+   nginx, for instance:
+       proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+       proxy_set_header X-Forwarded-Proto $scheme;
+       proxy_set_header X-Forwarded-Host $host;
+
+   ============================================================================
    POSTGRESQL  (only with -DMICROWEB_WITH_PG; link with -lpq:
                 cc -DMICROWEB_WITH_PG $(pkg-config --cflags libpq) app.c $(pkg-config --libs libpq))
    ============================================================================
@@ -947,7 +1013,8 @@
    mw_test_raw(app, bytes, n) feeds raw bytes (several pipelined requests, or garbage).
    Requests go through the same parser, router, handlers and response framing as on a
    socket, in the calling thread; examples/hello_test.c shows a whole test file.
-   A handler sees the client as "127.0.0.1" port 0 (mw_client_addr, mw_client_port).
+   A handler sees the client as "127.0.0.1" port 0 (mw_client_addr, mw_client_port);
+   mw_trusted_proxies(app, "127.0.0.1") makes the forwarding fields a test sends believed.
    Every kind of body works here too: a pull body is read to its end, a push stream
    until the app ends it (or for MW_WRITE_TIMEOUT_MS, after which it counts as a client
    that went away); a chunked body is decoded into r->body.
@@ -979,6 +1046,7 @@
    MW_WS_PING_MS               30000       ms       MW_LIMIT_WS_PING_MS               ping, then close (0: none)
    MW_WS_CLOSE_TIMEOUT_MS      5000        ms       MW_LIMIT_WS_CLOSE_TIMEOUT_MS      close
    MW_ACCESS_LOG               0           0/1/2    MW_LIMIT_ACCESS_LOG               (1: plain, 2: JSON lines)
+   MW_FORWARDED_MAX_HOPS       16          hops     MW_LIMIT_FORWARDED_HOPS           the rest not read
    MW_PG_POOL_SIZE             0 (auto)    conns    MW_LIMIT_PG_POOL_SIZE
    MW_PG_ACQUIRE_TIMEOUT_MS    1000        ms       MW_LIMIT_PG_ACQUIRE_TIMEOUT_MS    503
    MW_PG_CONNECT_TIMEOUT_S     2           s        MW_LIMIT_PG_CONNECT_TIMEOUT_S     503
@@ -1107,7 +1175,8 @@
                    value against it, a request against its route's declaration, the 422
    crypto          SHA-256 (with x86-64's SHA extensions when the CPU has them), HMAC,
                    SHA-1, base64 and base64url: pure
-   connection      the connection, worker and app structures; ownership (a connection
+   connection      the connection, worker and app structures; trusted proxies (the
+                   forwarding fields' walk, pure); ownership (a connection
                    is run by one worker at a time, events name it by slot and
                    generation); wake-ups; the io (socket, test client); output queue
    middleware      before and after hooks, CORS, security headers, signed-cookie
@@ -1132,7 +1201,11 @@
    ============================================================================
    VERSIONS
    ============================================================================
-   0.6.0  declared inputs: mw_route_op and mw_schema (a schema language compiled at
+   0.6.0  behind a proxy: mw_trusted_proxies and MW_TRUSTED_PROXIES; X-Forwarded-* and
+          Forwarded believed from trusted proxies only, walked from the right
+          (MW_FORWARDED_MAX_HOPS); mw_client_addr/_port, the access log, the CSRF and
+          WebSocket origin checks see the forwarded client and host; mw_scheme, mw_host.
+          declared inputs: mw_route_op and mw_schema (a schema language compiled at
           registration), query, path and JSON body checked before the handler with
           every problem in one 422 in FastAPI's shape, typed accessors mw_arg_*;
           OpenAPI 3.1 from the route table (mw_openapi); an offline /docs page
@@ -1270,6 +1343,9 @@ __attribute__((used)) static const char *mw__implementation_link_check(void) {
 #ifndef MW_ACCESS_LOG
 #define MW_ACCESS_LOG 0 /* 1: one plain line per request, 2: one JSON object per line; MW_ACCESS_LOG env overrides */
 #endif
+#ifndef MW_FORWARDED_MAX_HOPS
+#define MW_FORWARDED_MAX_HOPS 16 /* forwarding list elements read from the right, behind trusted proxies */
+#endif
 #ifndef MW_PG_POOL_SIZE
 #define MW_PG_POOL_SIZE 0 /* connections; 0 = the number of worker threads, at most 16 */
 #endif
@@ -1339,6 +1415,7 @@ __attribute__((used)) static const char *mw__implementation_link_check(void) {
    tests/limits_table.c holds the manual's LIMITS table against it. A new limit is a
    default block above, a row here and a row in the manual and README. */
 #define MW__NO_MAX 0x7fffffffffffffffLL
+#define MW__HOPS_MAX 64          /* the most forwarding list elements read (the walk keeps them on the stack) */
 #define MW__MAX_TIME (1LL << 40) /* ms (35 years) or s: deadlines computed from it cannot overflow */
 #define MW__LIMITS(X)                                                                                      \
     X(REQUEST_LINE, MW_MAX_REQUEST_LINE, "bytes", 64, 1 << 24, "414, close")                               \
@@ -1363,6 +1440,7 @@ __attribute__((used)) static const char *mw__implementation_link_check(void) {
     X(WS_PING_MS, MW_WS_PING_MS, "ms", 0, MW__MAX_TIME, "ping, then close (0: none)")                      \
     X(WS_CLOSE_TIMEOUT_MS, MW_WS_CLOSE_TIMEOUT_MS, "ms", 0, MW__MAX_TIME, "close")                         \
     X(ACCESS_LOG, MW_ACCESS_LOG, "0/1/2", 0, 2, "(1: plain, 2: JSON lines)")                               \
+    X(FORWARDED_HOPS, MW_FORWARDED_MAX_HOPS, "hops", 1, MW__HOPS_MAX, "the rest not read")                 \
     X(PG_POOL_SIZE, MW_PG_POOL_SIZE, "conns", 0, MW__NO_MAX, "")                                           \
     X(PG_ACQUIRE_TIMEOUT_MS, MW_PG_ACQUIRE_TIMEOUT_MS, "ms", 0, MW__MAX_TIME, "503")                       \
     X(PG_CONNECT_TIMEOUT_S, MW_PG_CONNECT_TIMEOUT_S, "s", 0, MW__MAX_TIME, "503")                          \
@@ -1433,6 +1511,9 @@ const char *mw_target(const mw_req *rq);
 const char *mw_http_version(const mw_req *rq);
 const char *mw_client_addr(const mw_req *rq);
 int mw_client_port(const mw_req *rq);
+const char *mw_scheme(const mw_req *rq);
+const char *mw_host(const mw_req *rq);
+int mw_trusted_proxies(mw_app *app, const char *list); /* before serving: "127.0.0.1,10.0.0.0/8,::1" */
 const char *mw_param(const mw_req *rq, const char *name);
 mw_str mw_body(const mw_req *rq);
 void *mw_userdata(const mw_req *rq);
@@ -6567,8 +6648,9 @@ struct mw__conn {
     int src_framing;      /* MW__FRAME_... of the source's bytes */
     int src_status;       /* for the access log, when the source ends */
     unsigned long long src_bytes;
-    char *src_request; /* "METHOD TARGET" of a source response, for the access log */
-    char *pull_buf;    /* a pull source's buffer */
+    char *src_request;   /* "METHOD TARGET" of a source response, for the access log */
+    mw__addr src_client; /* ... and its client (a trusted proxy's forwarded one, else the peer) */
+    char *pull_buf;      /* a pull source's buffer */
     size_t pull_cap;
     int flush_framing; /* mw_flush: how the rest of the body is framed */
     int flush_failed;  /* mw_flush: the client stopped taking the body */
@@ -6659,6 +6741,17 @@ typedef struct mw__ready_check {
    (its queue is drained on stop), or taken over (systemd, MW_LISTEN_FD, mw_listen_fd:
    other processes may hold the same socket, so it is never shut down). */
 enum { MW__LISTEN_BOUND, MW__LISTEN_REUSEPORT, MW__LISTEN_SHARED };
+/* The proxies whose forwarding fields are believed (mw_trusted_proxies): address
+   blocks, IPv4 as ::ffff:a.b.c.d/(96 + prefix), parsed once before serving. */
+typedef struct mw__cidr {
+    unsigned char ip[16]; /* the block's first address */
+    unsigned char bits;   /* prefix length, 0-128 */
+} mw__cidr;
+
+typedef struct mw__proxies {
+    mw__cidr *nets;
+    size_t n; /* 0: no proxy is trusted, and no request pays for looking */
+} mw__proxies;
 
 struct mw_app {
     mw__node root;
@@ -6713,6 +6806,7 @@ struct mw_app {
     int nkeys, nold_keys;
     int csrf_on; /* -1 until set: then on once sessions are */
     mw__strlist csrf_trusted, csrf_exempt;
+    mw__proxies proxies;
 };
 
 static void *mw__pool_get(mw__pool *p, size_t size) {
@@ -6773,6 +6867,324 @@ static void mw__res_reset(mw__worker *w, mw__conn *c) {
     rs->conn = c;
     rs->src.fd = -1;
     w->body.len = w->headers.len = w->ctype.len = 0;
+}
+
+/* ---- trusted proxies: the client, scheme and host a proxy in front forwarded ----
+   X-Forwarded-For and Forwarded (RFC 7239) are lists each proxy appends to, so only
+   their right end is written by proxies we know: anything left of that may be the
+   client's own invention. The list is walked from the right while the hop that wrote
+   an element is trusted; the first address that is not trusted is the client. The
+   walk allocates nothing (every element is a slice of a field value in the head); the
+   trusted list is parsed once, before serving. */
+
+/* What the forwarding fields of a request say, as far as trusted proxies said it. */
+typedef struct mw__forwarded {
+    mw__addr client; /* the peer, or the hop the walk ended at (its port when forwarded, else 0) */
+    mw_str host;     /* a forwarded host[:port]; ptr NULL when none */
+    int https;       /* 1 or 0 as a trusted proxy said, else -1 */
+} mw__forwarded;
+
+static int mw__cidr_contains(const mw__cidr *net, const unsigned char ip[16]) {
+    size_t whole = net->bits / 8u, rest = net->bits % 8u;
+    unsigned mask = (0xffu << (8u - rest)) & 0xffu;
+    if (memcmp(net->ip, ip, whole) != 0) return 0;
+    return !rest || ((net->ip[whole] ^ ip[whole]) & mask) == 0;
+}
+
+static int mw__proxy_trusted(const mw__proxies *p, const mw__addr *a) {
+    size_t i;
+    for (i = 0; i < p->n; i++)
+        if (mw__cidr_contains(&p->nets[i], a->ip)) return 1;
+    return 0;
+}
+
+/* An IPv4 or IPv6 address, all of s[0..n) (no brackets, no zone), into 16 bytes with
+   IPv4 as ::ffff:a.b.c.d: so an IPv4-mapped IPv6 address is its IPv4 address. */
+static int mw__parse_ip(const char *s, size_t n, unsigned char ip[16]) {
+    char text[INET6_ADDRSTRLEN];
+    if (!n || n >= sizeof text || memchr(s, '\0', n)) return 0;
+    memcpy(text, s, n);
+    text[n] = '\0';
+    if (memchr(s, ':', n)) return inet_pton(AF_INET6, text, ip) == 1;
+    memcpy(ip, mw__v4_prefix, 12);
+    return inet_pton(AF_INET, text, ip + 12) == 1;
+}
+
+/* A port of 1 to 5 digits up to 65535, or an obfuscated one ("_x9", RFC 7239 §6.3): 0. */
+static int mw__parse_node_port(const char *s, size_t n, unsigned short *port) {
+    unsigned long v = 0;
+    size_t i;
+    if (n && s[0] == '_') return *port = 0, 1;
+    if (!n || n > 5) return 0;
+    for (i = 0; i < n; i++) {
+        if (s[i] < '0' || s[i] > '9') return 0;
+        v = v * 10 + (unsigned long)(s[i] - '0');
+    }
+    if (v > 65535) return 0;
+    *port = (unsigned short)v;
+    return 1;
+}
+
+/* A hop as proxies write it: "192.0.2.1", "192.0.2.1:80", "2001:db8::1", "[2001:db8::1]"
+   or "[2001:db8::1]:80". Anything else (a name, "unknown", an obfuscated "_id", a zone
+   "%eth0", a bad port) is no address: 0. */
+static int mw__parse_node(const char *s, size_t n, mw__addr *a) {
+    const char *colon, *close;
+    size_t inner;
+    a->port = 0;
+    if (n && s[0] == '[') {
+        if (!(close = (const char *)memchr(s, ']', n))) return 0;
+        inner = (size_t)(close - s) - 1;
+        if (!memchr(s + 1, ':', inner) || !mw__parse_ip(s + 1, inner, a->ip)) return 0; /* brackets hold IPv6 */
+        if (inner + 2 == n) return 1;
+        return close[1] == ':' && mw__parse_node_port(close + 2, n - inner - 3, &a->port);
+    }
+    colon = (const char *)memchr(s, ':', n);
+    if (!colon || memchr(colon + 1, ':', n - (size_t)(colon + 1 - s))) return mw__parse_ip(s, n, a->ip);
+    return mw__parse_ip(s, (size_t)(colon - s), a->ip) &&
+           mw__parse_node_port(colon + 1, n - (size_t)(colon + 1 - s), &a->port);
+}
+
+/* The elements of every field named lower (RFC 9110 §5.3: several lines are one list),
+   the last cap of them in ring: element i from the left is ring[i % cap]. Returns how
+   many there are in all. A comma always separates, even inside quotes: no address,
+   scheme or host holds one, so a quote a client left open cannot swallow what the
+   proxies appended after it. */
+static size_t mw__list_tail(const mw__head *h, const char *lower, mw_str *ring, size_t cap) {
+    size_t f, n = 0, pos;
+    mw_str e;
+    for (f = 0; f < h->nfields; f++) {
+        if (!mw__ieq(h->fields[f].name, h->fields[f].name_len, lower)) continue;
+        for (pos = 0; mw__next_list_element(h->fields[f].value, h->fields[f].value_len, &pos, &e);) ring[n++ % cap] = e;
+    }
+    return n;
+}
+
+/* The element k-th from the right (1: the rightmost) of the fields named lower, or
+   their leftmost when they hold fewer. */
+static int mw__list_from_right(const mw__head *h, const char *lower, size_t k, size_t cap, mw_str *out) {
+    mw_str ring[MW__HOPS_MAX];
+    size_t n = mw__list_tail(h, lower, ring, cap);
+    if (!n) return 0;
+    if (k > n) k = n;
+    if (k > cap) k = cap;
+    *out = ring[(n - k) % cap];
+    return 1;
+}
+
+/* "http" or "https" in any case: 0 or 1; anything else: -1. */
+static int mw__forwarded_proto(mw_str v) {
+    return mw__ieq(v.ptr, v.len, "https") ? 1 : mw__ieq(v.ptr, v.len, "http") ? 0 : -1;
+}
+
+/* A forwarded host is what a valid Host field holds: uri-host [":" port]. */
+static int mw__forwarded_host_ok(mw_str v) {
+    return v.len && v.len <= 1024 && v.ptr[0] != ':' && mw__valid_host(v.ptr, v.len);
+}
+
+/* X-Forwarded-For from the right, from the trusted peer on. Returns how many proxies
+   the walk found trusted (the peer and each trusted address after it): the element
+   of X-Forwarded-Proto and -Host at that place from the right is the one the proxy
+   nearest the client wrote. */
+static size_t mw__walk_x_forwarded_for(const mw__proxies *p, const mw__head *h, size_t cap, mw__forwarded *out) {
+    mw_str ring[MW__HOPS_MAX];
+    size_t n = mw__list_tail(h, "x-forwarded-for", ring, cap), trusted = 1, i;
+    mw__addr a;
+    for (i = n; i > 0 && n - i < cap; i--) {
+        const mw_str *e = &ring[(i - 1) % cap];
+        if (!mw__parse_node(e->ptr, e->len, &a)) break; /* no address: the last hop reached stands */
+        out->client = a;
+        if (!mw__proxy_trusted(p, &a)) break;
+        trusted++;
+    }
+    return trusted;
+}
+
+static void mw__walk_x_forwarded(const mw__proxies *p, const mw__head *h, size_t cap, mw__forwarded *out) {
+    size_t proxies = mw__walk_x_forwarded_for(p, h, cap, out);
+    mw_str v;
+    if (mw__list_from_right(h, "x-forwarded-proto", proxies, cap, &v)) out->https = mw__forwarded_proto(v);
+    if (mw__list_from_right(h, "x-forwarded-host", proxies, cap, &v) && mw__forwarded_host_ok(v)) out->host = v;
+}
+
+/* A value as RFC 7239 writes it, a token or a quoted-string, without its quotes. A
+   backslash escape is refused: none of for=, proto= and host= needs one. */
+static int mw__unquote(mw_str *v) {
+    if (memchr(v->ptr, '\\', v->len)) return 0;
+    if (!v->len || v->ptr[0] != '"') return !memchr(v->ptr, '"', v->len);
+    if (v->len < 2 || v->ptr[v->len - 1] != '"' || memchr(v->ptr + 1, '"', v->len - 2)) return 0;
+    v->ptr++;
+    v->len -= 2;
+    return 1;
+}
+
+typedef struct mw__forwarded_element {
+    mw_str node, proto, host; /* ptr NULL: not in the element */
+} mw__forwarded_element;
+
+/* forwarded-element = [ pair ] *( ";" [ pair ] ), pair = token "=" value (RFC 7239 §4):
+   for=, proto= and host= are kept (each at most once), other parameters skipped. A
+   malformed element gives 0 and nothing of it is used. */
+static int mw__parse_forwarded_element(mw_str e, mw__forwarded_element *out) {
+    size_t i = 0, s, k;
+    memset(out, 0, sizeof *out);
+    while (i < e.len) {
+        mw_str name, value, *slot;
+        const char *eq;
+        for (s = i; i < e.len && e.ptr[i] != ';';) i++;
+        name = mw__trim_ows(e.ptr + s, i++ - s);
+        if (!name.len) continue; /* an empty pair */
+        if (!(eq = (const char *)memchr(name.ptr, '=', name.len))) return 0;
+        value = mw__trim_ows(eq + 1, name.len - (size_t)(eq + 1 - name.ptr));
+        name = mw__trim_ows(name.ptr, (size_t)(eq - name.ptr));
+        for (k = 0; k < name.len && mw__is_tchar((unsigned char)name.ptr[k]);) k++;
+        if (!name.len || k < name.len || !mw__unquote(&value)) return 0;
+        slot = mw__ieq(name.ptr, name.len, "for")     ? &out->node
+               : mw__ieq(name.ptr, name.len, "proto") ? &out->proto
+               : mw__ieq(name.ptr, name.len, "host")  ? &out->host
+                                                      : NULL;
+        if (slot && slot->ptr) return 0; /* a parameter twice: which one would be meant? */
+        if (slot) *slot = value;
+    }
+    return 1;
+}
+
+/* Forwarded from the right, from the trusted peer on. Each element a trusted proxy
+   wrote says what it saw: its proto= and host= replace the ones to their right, so
+   the proxy nearest the client has the last word; its for= is the next hop. */
+static void mw__walk_forwarded(const mw__proxies *p, const mw__head *h, size_t cap, mw__forwarded *out) {
+    mw_str ring[MW__HOPS_MAX];
+    size_t n = mw__list_tail(h, "forwarded", ring, cap), i;
+    mw__forwarded_element e;
+    mw__addr a;
+    int https;
+    for (i = n; i > 0 && n - i < cap; i--) {
+        if (!mw__parse_forwarded_element(ring[(i - 1) % cap], &e)) break;
+        if (e.proto.ptr && (https = mw__forwarded_proto(e.proto)) >= 0) out->https = https;
+        if (e.host.ptr && mw__forwarded_host_ok(e.host)) out->host = e.host;
+        if (!e.node.ptr || !mw__parse_node(e.node.ptr, e.node.len, &a)) break; /* "unknown", "_hidden" */
+        out->client = a;
+        if (!mw__proxy_trusted(p, &a)) break;
+    }
+}
+
+static int mw__has_field(const mw__head *h, const char *lower) {
+    size_t f;
+    for (f = 0; f < h->nfields; f++)
+        if (mw__ieq(h->fields[f].name, h->fields[f].name_len, lower)) return 1;
+    return 0;
+}
+
+/* The client, scheme and host of a request from peer with head h (NULL: no head was
+   read). Only a trusted peer is believed; its X-Forwarded-For, -Proto and -Host when it
+   sent any of them, else its Forwarded: a proxy that writes the X- fields (nginx,
+   Caddy, HAProxy, cloud balancers) may pass a client's Forwarded on untouched, and
+   the other way round is rare. */
+static void mw__resolve_forwarded(const mw__proxies *p, size_t cap, const mw__addr *peer, const mw__head *h,
+                                  mw__forwarded *out) {
+    out->client = *peer;
+    out->host.ptr = NULL;
+    out->host.len = 0;
+    out->https = -1;
+    if (!p->n || !h || !mw__proxy_trusted(p, peer)) return;
+    if (mw__has_field(h, "x-forwarded-for") || mw__has_field(h, "x-forwarded-proto") ||
+        mw__has_field(h, "x-forwarded-host"))
+        mw__walk_x_forwarded(p, h, cap, out);
+    else mw__walk_forwarded(p, h, cap, out);
+}
+
+/* Every request lives in its worker (w->req), whose response names the connection
+   being answered: so the peer is found when asked, not copied for every request. */
+static const mw__addr *mw__req_peer(const mw_req *rq) {
+    const mw__worker *w = (const mw__worker *)(const void *)((const char *)rq - offsetof(mw__worker, req));
+    return w->res.conn ? &w->res.conn->peer : NULL;
+}
+
+/* What the request's forwarding fields say, believed from trusted proxies only (with
+   none trusted, the peer and nothing more, at the cost of one test). 0: no peer. */
+static int mw__req_forwarded(const mw_req *rq, mw__forwarded *f) {
+    const mw__addr *peer = rq ? mw__req_peer(rq) : NULL;
+    if (!peer) return 0;
+    mw__resolve_forwarded(&rq->app->proxies, (size_t)rq->limits->v[MW_LIMIT_FORWARDED_HOPS], peer, rq->head, f);
+    return 1;
+}
+
+/* The scheme a trusted proxy said the client used, or NULL. */
+static const char *mw__forwarded_scheme(const mw_req *rq) {
+    mw__forwarded f;
+    if (!mw__req_forwarded(rq, &f) || f.https < 0) return NULL;
+    return f.https ? "https" : "http";
+}
+
+/* One entry of a trusted list: an address, a block ("10.0.0.0/8", "fd00::/8") or "*"
+   (every address). Returns why it is not one, or NULL. */
+static const char *mw__parse_cidr(mw_str s, mw__cidr *net) {
+    const char *slash = (const char *)memchr(s.ptr, '/', s.len);
+    size_t alen = slash ? (size_t)(slash - s.ptr) : s.len, i, whole;
+    int v4 = !memchr(s.ptr, ':', alen);
+    unsigned bits = v4 ? 32u : 128u, mask;
+    memset(net, 0, sizeof *net);
+    if (s.len == 1 && s.ptr[0] == '*') return NULL;
+    if (!mw__parse_ip(s.ptr, alen, net->ip)) return "is not an address or a block such as 10.0.0.0/8 or fd00::/8";
+    if (slash) {
+        size_t digits = s.len - alen - 1;
+        if (!digits || digits > 3) return "has no prefix length after '/'";
+        for (bits = 0, i = alen + 1; i < s.len; i++) {
+            if (s.ptr[i] < '0' || s.ptr[i] > '9') return "has no prefix length after '/'";
+            bits = bits * 10 + (unsigned)(s.ptr[i] - '0');
+        }
+        if (bits > (v4 ? 32u : 128u)) return v4 ? "has a prefix longer than 32" : "has a prefix longer than 128";
+    }
+    net->bits = (unsigned char)(bits + (v4 ? 96u : 0u));
+    whole = net->bits / 8u;
+    mask = (0xffu >> (net->bits % 8u)) & 0xffu;
+    for (i = whole; i < 16; i++)
+        if (net->ip[i] & (i == whole ? mask : 0xffu)) return "has address bits set beyond its prefix length";
+    return NULL;
+}
+
+/* Parses list (comma-separated entries) into p, replacing what it held; on a bad entry
+   p is left as it was and one line names the entry. */
+static int mw__proxies_parse(mw_app *app, const char *who, const char *list, mw__proxies *p) {
+    size_t n = 0, pos = 0, len = strlen(list);
+    mw__cidr *nets;
+    mw_str e;
+    while (mw__next_list_element(list, len, &pos, &e)) n++;
+    if (!n) {
+        MW_FREE(p->nets);
+        p->nets = NULL;
+        p->n = 0;
+        return 0;
+    }
+    if (!(nets = (mw__cidr *)MW_MALLOC(n * sizeof *nets))) return MW_ENOMEM;
+    for (n = 0, pos = 0; mw__next_list_element(list, len, &pos, &e); n++) {
+        const char *why = mw__parse_cidr(e, &nets[n]);
+        if (!why) continue;
+        mw__log(&app->log, MW_LOG_ERROR, "%s: \"%.*s\" %s", who, (int)e.len, e.ptr, why);
+        MW_FREE(nets);
+        return MW_EINVAL;
+    }
+    MW_FREE(p->nets);
+    p->nets = nets;
+    p->n = n;
+    return 0;
+}
+
+int mw_trusted_proxies(mw_app *app, const char *list) {
+    int rc;
+    if (!app) return MW_EINVAL;
+    if (app->serving) return MW_ESTATE;
+    rc = mw__proxies_parse(app, "mw_trusted_proxies", list ? list : "", &app->proxies);
+    if (rc == MW_EINVAL) app->setup_errors++;
+    return rc;
+}
+
+/* MW_TRUSTED_PROXIES in the environment, read as serving starts, replaces the list a
+   call gave: where the proxies are is the deployment's to say. Returns the errors. */
+static int mw__proxies_from_env(mw_app *app) {
+    const char *env = getenv("MW_TRUSTED_PROXIES");
+    if (!env || !*env) return 0;
+    return mw__proxies_parse(app, "MW_TRUSTED_PROXIES", env, &app->proxies) != 0;
 }
 
 /* ---- the access log: one line per answer, refusals included ---- */
@@ -6857,7 +7269,7 @@ static void mw__format_access_line(mw__buf *b, const mw__access_field *f, size_t
 
 /* One access log line: plain ("TIME CLIENT METHOD TARGET STATUS BYTES DURATIONus") or
    JSON lines. request is "METHOD TARGET" (n bytes), or NULL for a refusal before one. */
-static void mw__access_log(mw__worker *w, const mw__conn *c, const char *request, size_t n, int status,
+static void mw__access_log(mw__worker *w, const mw__addr *peer, const char *request, size_t n, int status,
                            unsigned long long bytes, long long start_us) {
     char when[40], client[64];
     const char *sp = request ? (const char *)memchr(request, ' ', n) : NULL;
@@ -6867,7 +7279,7 @@ static void mw__access_log(mw__worker *w, const mw__conn *c, const char *request
     mw__buf *b = &w->scratch;
     mw__access_field fields[7];
     mw__log_time(w, when, sizeof when);
-    mw__format_addr(&c->peer, client, sizeof client);
+    mw__format_addr(peer, client, sizeof client);
     fields[0] = mw__text_field("time", when, strlen(when));
     fields[1] = mw__text_field("client", client, strlen(client));
     fields[2] = mw__text_field("method", method, mlen);
@@ -6893,11 +7305,22 @@ static void mw__request_line_of(mw__worker *w, const mw__conn *c, mw__buf *b) {
     }
 }
 
+/* The client of the request in w->head as the access log names it: the peer, or whom
+   a trusted proxy forwarded for (a refusal before a head was read: the peer). */
+static mw__addr mw__logged_client(const mw__worker *w, const mw__conn *c) {
+    mw__forwarded f;
+    const mw__head *h = c->head_len && !w->head.error ? &w->head : NULL;
+    mw__resolve_forwarded(&w->app->proxies, (size_t)w->app->limits.v[MW_LIMIT_FORWARDED_HOPS], &c->peer, h, &f);
+    return f.client;
+}
+
 /* Logs the answer to the request in w->head (or a refusal before one). */
 static void mw__access_log_answer(mw__worker *w, const mw__conn *c, int status, unsigned long long bytes) {
+    mw__addr client;
     if (!w->app->access_log) return;
+    client = mw__logged_client(w, c);
     mw__request_line_of(w, c, &w->reqline);
-    mw__access_log(w, c, w->reqline.len ? w->reqline.data : NULL, w->reqline.len, status, bytes, c->req_start_us);
+    mw__access_log(w, &client, w->reqline.len ? w->reqline.data : NULL, w->reqline.len, status, bytes, c->req_start_us);
 }
 
 /* ---- ownership: which worker runs a connection ----
@@ -7964,13 +8387,23 @@ static int mw__origin_is_host(const char *origin, const char *host) {
     return i == n;
 }
 
-/* Why a request with an unsafe method is refused, or NULL. Empty headers count as absent. */
-static const char *mw__cross_origin_refusal(const char *fetch_site, const char *origin, const char *host) {
+/* Origin is scheme://host; its scheme is compared when known (scheme NULL: any). */
+static int mw__origin_is(const char *origin, const char *scheme, const char *host) {
+    size_t n = scheme ? strlen(scheme) : 0;
+    if (!host || !host[0] || !mw__origin_is_host(origin, host)) return 0;
+    return !scheme || (mw__has_prefix_ci(origin, scheme) && strncmp(origin + n, "://", 3) == 0);
+}
+
+/* Why a request with an unsafe method is refused, or NULL. Empty headers count as absent.
+   host and scheme are the request's own (mw_host; the scheme a trusted proxy said, or
+   NULL: a server without TLS cannot tell which one the browser used). */
+static const char *mw__cross_origin_refusal(const char *fetch_site, const char *origin, const char *scheme,
+                                            const char *host) {
     if (fetch_site && fetch_site[0]) {
         if (strcmp(fetch_site, "same-origin") == 0 || strcmp(fetch_site, "none") == 0) return NULL;
         return "cross-origin request refused: Sec-Fetch-Site is not same-origin";
     }
-    if (!origin || !origin[0] || (host && mw__origin_is_host(origin, host))) return NULL;
+    if (!origin || !origin[0] || mw__origin_is(origin, scheme, host)) return NULL;
     return "cross-origin request refused: Origin does not match Host";
 }
 
@@ -8007,7 +8440,7 @@ static int mw__csrf_excused(mw_req *rq, const char *origin) {
 static int mw__csrf_check(mw_req *rq, mw_res *rs) {
     const char *origin = mw_header(rq, "Origin"), *why;
     if (mw__method_is_safe(rq->method)) return MW_NEXT;
-    why = mw__cross_origin_refusal(mw_header(rq, "Sec-Fetch-Site"), origin, mw_header(rq, "Host"));
+    why = mw__cross_origin_refusal(mw_header(rq, "Sec-Fetch-Site"), origin, mw__forwarded_scheme(rq), mw_host(rq));
     if (!why || mw__csrf_excused(rq, origin)) return MW_NEXT;
     mw_error(rs, 403, why);
     return MW_DONE;
@@ -9035,6 +9468,7 @@ static void mw__conn_start_source(mw__worker *w, mw__conn *c, int keep_alive) {
     if (w->app->access_log) {
         mw__request_line_of(w, c, &w->reqline);
         c->src_request = mw__strndup(w->reqline.data ? w->reqline.data : "", w->reqline.len);
+        c->src_client = mw__logged_client(w, c);
     }
     if (c->src.kind == MW__SRC_PUSH) {
         mw__stream_attach(c->src.stream, c);
@@ -9180,7 +9614,8 @@ static int mw__conn_process(mw__worker *w, mw__conn *c) {
    not complete leaves a response the client must see as cut, so the connection closes. */
 static void mw__conn_end_source(mw__worker *w, mw__conn *c, int completed) {
     if (w->app->access_log && c->src_request)
-        mw__access_log(w, c, c->src_request, strlen(c->src_request), c->src_status, c->src_bytes, c->req_start_us);
+        mw__access_log(w, &c->src_client, c->src_request, strlen(c->src_request), c->src_status, c->src_bytes,
+                       c->req_start_us);
     MW_FREE(c->src_request);
     MW_FREE(c->pull_buf);
     c->src_request = c->pull_buf = NULL;
@@ -10214,9 +10649,11 @@ static void mw__raise_fd_limit(void) {
     setrlimit(RLIMIT_NOFILE, &r);
 }
 
-/* The setup errors, with those extensions find only now (a partial no template has). */
+/* The setup errors, with those extensions find only now (a partial no template has)
+   and a malformed MW_TRUSTED_PROXIES. */
 static int mw__setup_errors(mw_app *app) {
     int e;
+    app->setup_errors += mw__proxies_from_env(app);
     for (e = 0; e < app->nexts; e++)
         if (app->exts[e]->app_check) app->setup_errors += app->exts[e]->app_check(app, app->ext_state[e]);
     return app->setup_errors;
@@ -10432,6 +10869,7 @@ void mw_app_free(mw_app *app) {
     for (i = 0; i < app->nschemas; i++) mw__schema_free(app->schemas[i]);
     MW_FREE(app->schemas);
     mw__middleware_free(app);
+    MW_FREE(app->proxies.nets);
     mw__buf_free(&app->wakes);
     mw__logger_free(&app->log);
     pthread_mutex_destroy(&app->conns_lock);
@@ -10798,23 +11236,29 @@ const char *mw_http_version(const mw_req *rq) {
     return rq->head->minor == 0 ? "HTTP/1.0" : "HTTP/1.1";
 }
 
-/* Every request lives in its worker (w->req), whose response names the connection
-   being answered: so the peer is found when asked, not copied for every request. */
-static const mw__addr *mw__req_peer(const mw_req *rq) {
-    const mw__worker *w = (const mw__worker *)(const void *)((const char *)rq - offsetof(mw__worker, req));
-    return w->res.conn ? &w->res.conn->peer : NULL;
-}
-
 const char *mw_client_addr(const mw_req *rq) {
-    const mw__addr *peer = rq ? mw__req_peer(rq) : NULL;
-    char *ip = peer ? (char *)mw__arena_alloc(rq->arena, INET6_ADDRSTRLEN) : NULL;
-    if (ip) mw__format_ip(peer, ip);
+    mw__forwarded f;
+    char *ip = mw__req_forwarded(rq, &f) ? (char *)mw__arena_alloc(rq->arena, INET6_ADDRSTRLEN) : NULL;
+    if (ip) mw__format_ip(&f.client, ip);
     return ip;
 }
 
 int mw_client_port(const mw_req *rq) {
-    const mw__addr *peer = rq ? mw__req_peer(rq) : NULL;
-    return peer ? peer->port : 0;
+    mw__forwarded f;
+    return mw__req_forwarded(rq, &f) ? f.client.port : 0;
+}
+
+const char *mw_scheme(const mw_req *rq) {
+    const char *scheme = mw__forwarded_scheme(rq);
+    return scheme ? scheme : "http";
+}
+
+const char *mw_host(const mw_req *rq) {
+    mw__forwarded f;
+    const char *host;
+    if (mw__req_forwarded(rq, &f) && f.host.ptr) return mw__arena_strndup(rq->arena, f.host.ptr, f.host.len);
+    host = rq ? mw_header(rq, "Host") : NULL;
+    return host ? host : "";
 }
 
 const char *mw_param(const mw_req *rq, const char *name) {
@@ -13631,10 +14075,10 @@ static int mw__header_has_token(const mw_req *rq, const char *name, const char *
 /* A browser's page from another site may open a WebSocket with the user's cookies
    (cross-site WebSocket hijacking), and the browser says which site in Origin. */
 static int mw__ws_origin_allowed(const mw__ws_endpoint *ep, const mw_req *rq) {
-    const char *origin = mw_header(rq, "Origin"), *list = ep->opts.origins, *host;
+    const char *origin = mw_header(rq, "Origin"), *list = ep->opts.origins;
     if (list && strcmp(list, "*") == 0) return 1;
     if (!origin || !origin[0]) return !list; /* not a browser: only the default lets it in */
-    if (!list) return (host = mw_header(rq, "Host")) != NULL && mw__origin_is_host(origin, host);
+    if (!list) return mw__origin_is(origin, mw__forwarded_scheme(rq), mw_host(rq));
     return mw__origin_listed(list, origin);
 }
 

@@ -712,7 +712,7 @@ TEST(csrf_cross_origin_decision_table) {
     };
     size_t i;
     for (i = 0; i < sizeof rows / sizeof rows[0]; i++) {
-        const char *why = mw__cross_origin_refusal(rows[i].fetch_site, rows[i].origin, rows[i].host);
+        const char *why = mw__cross_origin_refusal(rows[i].fetch_site, rows[i].origin, NULL, rows[i].host);
         if ((why != NULL) != rows[i].refused) printf("  row %lu\n", (unsigned long)i);
         CHECK((why != NULL) == rows[i].refused);
     }

@@ -187,6 +187,7 @@ LOCPATH=$B/locale suite json_locale "$B/json_locale"
 suite hello_test "$B/hello_test"
 suite streams "$B/streams"
 suite middleware "$B/middleware"
+suite proxy "$B/proxy"
 suite crypto "$B/crypto"
 suite websocket_unit "$B/websocket"
 suite limits_table "$B/limits_table" microweb.h README.md
@@ -221,6 +222,7 @@ suite inspect python3 tests/inspect_example.py "$B/inspect"
 suite deploy_unit "$B/deploy_unit"
 suite deploy python3 tests/deploy.py "$B/deployapp"
 suite restart_zero python3 tests/restart_zero.py "$B/deployapp"
+suite proxy_e2e python3 tests/proxy.py "$B/inspect"
 # the OpenAPI documents of the notes example and of testapp, checked by an independent
 # OpenAPI 3.1 validator from npm (.ci/run installs it: npm ci in tests/openapi)
 if command -v node >/dev/null && [ -d tests/openapi/node_modules/@seriousme/openapi-schema-validator ]; then
@@ -258,7 +260,7 @@ check build_asan build_each "clang $SAN" "$B/asan" tests/unit.c examples/hello.c
     tests/json_memory.c tests/json_locale.c tests/streams.c tests/middleware.c tests/crypto.c tests/websocket.c \
     examples/site.c examples/stream.c examples/chat.c tests/static.c tests/staticapp.c tests/wsapp.c \
     tests/docsapp.c tests/mustache.c examples/routes.c examples/forms.c examples/inspect.c tests/deploy_unit.c \
-    tests/deployapp.c
+    tests/deployapp.c tests/proxy.c
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:exitcode=23
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 suite unit_asan "$B/asan/unit"
@@ -272,10 +274,12 @@ E2E_TIMEOUT_SCALE=3 suite course_asan python3 tests/course.py "$B/asan/routes" "
 E2E_TIMEOUT_SCALE=3 suite inspect_asan python3 tests/inspect_example.py "$B/asan/inspect"
 suite deploy_unit_asan "$B/asan/deploy_unit"
 E2E_TIMEOUT_SCALE=3 suite deploy_asan python3 tests/deploy.py "$B/asan/deployapp"
+E2E_TIMEOUT_SCALE=3 suite proxy_e2e_asan python3 tests/proxy.py "$B/asan/inspect"
 suite json_memory_asan "$B/asan/json_memory"
 LOCPATH=$B/locale suite json_locale_asan "$B/asan/json_locale"
 E2E_TIMEOUT_SCALE=3 suite streams_asan "$B/asan/streams"
 suite middleware_asan "$B/asan/middleware"
+suite proxy_asan "$B/asan/proxy"
 suite crypto_asan "$B/asan/crypto"
 suite websocket_unit_asan "$B/asan/websocket"
 suite static_unit_asan "$B/asan/static"
@@ -302,7 +306,7 @@ MW_THREADS=1 E2E_TIMEOUT_SCALE=3 \
     suite e2e_kqueue_one_worker_asan python3 tests/e2e.py "$B/kqueue/hello" "$B/kqueue/testapp" --quick
 
 echo "== fuzz corpora and regressions replayed (no fuzzing) under ASan + UBSan"
-fuzz_targets="request route percent json pipeline schema template"
+fuzz_targets="request route percent json pipeline schema template forwarded"
 build_fuzz_replays() {
     local cmds=() t
     for t in $fuzz_targets; do

@@ -7,7 +7,7 @@
 set -u
 cd "$(dirname "$0")/../.."
 seconds=${FUZZ_SECONDS:-600}
-targets=${FUZZ_TARGETS:-request route percent json pipeline schema template}
+targets=${FUZZ_TARGETS:-request route percent json pipeline schema template forwarded}
 B=build/fuzz
 mkdir -p "$B"
 status=0
