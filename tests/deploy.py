@@ -42,6 +42,11 @@ README = os.path.join(HERE, "..", "README.md")
 TRUSTED = "127.0.0.1"
 
 
+def which(tool):
+    """The program's path; nginx and haproxy live in /usr/sbin, off a user's PATH."""
+    return shutil.which(tool, path=os.pathsep.join([os.environ.get("PATH", ""), "/usr/sbin", "/sbin"]))
+
+
 def free_port():
     with socket.socket() as s:
         s.bind((HOST, 0))
@@ -193,7 +198,7 @@ class Nginx:
                     "    client_body_temp_path %s/body;\n    proxy_temp_path %s/proxy;\n%s}\n"
                     % (directory, directory, directory, directory, site))
         self.log = os.path.join(directory, "error.log")
-        self.proc = subprocess.Popen(["nginx", "-e", self.log, "-p", directory, "-c", conf, "-g", "daemon off;"],
+        self.proc = subprocess.Popen([which("nginx"), "-e", self.log, "-p", directory, "-c", conf, "-g", "daemon off;"],
                                      stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
     def stop(self):
@@ -215,7 +220,7 @@ class HAProxy:
         conf = os.path.join(directory, "haproxy.cfg")
         with open(conf, "w") as f:
             f.write(cfg)
-        self.proc = subprocess.Popen(["haproxy", "-db", "-f", conf], stdin=subprocess.DEVNULL,
+        self.proc = subprocess.Popen([which("haproxy"), "-db", "-f", conf], stdin=subprocess.DEVNULL,
                                      stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
     def stop(self):
@@ -357,12 +362,12 @@ def check_systemd_units(binary, conninfo, directory):
     for name, text in (("todo.socket", socket_unit), ("todo.service", service_unit)):
         with open(os.path.join(units, name), "w") as f:
             f.write(text)
-    if shutil.which("systemd-analyze"):
+    if which("systemd-analyze"):
         done = subprocess.run(["systemd-analyze", "verify", "--man=no", os.path.join(units, "todo.socket"),
                                os.path.join(units, "todo.service")], capture_output=True, text=True, timeout=T(60))
         problems = [line for line in done.stderr.splitlines() if "todo." in line]
         check("systemd_units_verify", done.returncode == 0 and not problems, short(done.stderr, 600))
-    if not shutil.which("systemd-socket-activate"):
+    if not which("systemd-socket-activate"):
         print("SKIP systemd socket activation: needs systemd-socket-activate (apt-get install systemd)")
         return
     env = dict(kv.split("=", 1) for kv in unit_setting(service_unit, "Environment"))
@@ -399,7 +404,7 @@ def main():
         print(__doc__)
         return 2
     todo_binary, site_binary = sys.argv[1], sys.argv[2]
-    missing = [tool for tool in ("nginx", "haproxy", "openssl") if not shutil.which(tool)]
+    missing = [tool for tool in ("nginx", "haproxy", "openssl") if not which(tool)]
     started = pg_db("start")
     if missing or started.returncode != 0:
         print("SKIP deploy: needs %s (apt-get install nginx haproxy openssl postgresql)"
