@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """The README's deployment, for real on loopback.
 
-Usage:  python3 tests/proxies.py TODO_PG_BINARY SITE_BINARY
+Usage:  python3 tests/readme_deployment.py TODO_PG_BINARY SITE_BINARY
 
 - Three instances of examples/todo_pg.c on one throwaway PostgreSQL (tests/pg_db.sh),
   behind Debian's nginx and then behind Debian's HAProxy, each configured with the
@@ -407,7 +407,7 @@ def main():
     missing = [tool for tool in ("nginx", "haproxy", "openssl") if not which(tool)]
     started = pg_db("start")
     if missing or started.returncode != 0:
-        print("SKIP behind_proxies: needs %s (apt-get install nginx haproxy openssl postgresql)"
+        print("SKIP readme_deployment: needs %s (apt-get install nginx haproxy openssl postgresql)"
               % (", ".join(missing) or "the PostgreSQL server"))
         return summary()
     conninfo = started.stdout.strip()
