@@ -6,7 +6,7 @@ WARN    := -Wall -Wextra -Wpedantic -Wshadow -Wstrict-prototypes -Wmissing-proto
 PORT    ?= 8080
 B       := build
 
-.PHONY: all run run-stream run-site run-chat run-notes run-inspect install uninstall test clean format fuzz bench bench-quick bench-streams bench-static bench-ws bench-validate bench-templates run-pg
+.PHONY: all run run-stream run-site run-chat run-notes run-inspect install uninstall test clean format fuzz bench bench-quick bench-streams bench-static bench-ws bench-validate bench-templates bench-proxy run-pg
 
 all: $(B)/hello $(B)/routes $(B)/forms $(B)/stream $(B)/site $(B)/chat $(B)/notes $(B)/inspect $(B)/notes_test $(B)/middleware $(B)/crypto $(B)/ownership $(B)/testapp $(B)/unit $(B)/restart $(B)/alloc $(B)/toolkit $(B)/json_suite $(B)/json_memory \
      $(B)/json_locale $(B)/limits_table $(B)/schema $(B)/hello_test $(B)/streams $(B)/static $(B)/staticapp $(B)/websocket $(B)/wsapp \
@@ -192,6 +192,8 @@ fuzz:
 # message), memory per idle WebSocket; report in bench/results/ws.md (bench-ws: that part alone)
 # bench/templates.py: a page of 100 fortunes from a template vs by hand (mw_printf) and vs
 # Flask + Jinja2 (CPU per request, callgrind); report in bench/results/templates.md
+# bench/proxy.py: hello direct against three instances behind nginx (plain and TLS): the
+# proxy hop's CPU per request and p99; report in bench/results/proxy.md (bench-proxy: that alone)
 BENCH_SECONDS ?= 8
 
 bench:
@@ -203,6 +205,7 @@ bench:
 	python3 bench/ws.py
 	python3 bench/validate.py
 	python3 bench/templates.py
+	python3 bench/proxy.py
 
 bench-quick:
 	python3 bench/run.py --quick
@@ -221,6 +224,9 @@ bench-validate:
 
 bench-templates:
 	python3 bench/templates.py
+
+bench-proxy:
+	python3 bench/proxy.py
 
 # The PostgreSQL example (needs libpq: apt-get install libpq-dev; not part of `all`)
 $(B)/todo_pg: examples/todo_pg.c microweb.h | $(B)

@@ -330,6 +330,7 @@ if [ -n "$pg_include" ] && [ -f "$pg_include/libpq-fe.h" ]; then
         "cc -O2 $PG $W -pthread -I. examples/todo_pg.c -o $B/todo_pg -lpq"
     suite pg python3 tests/pg.py "$B/pgapp"
     suite todo_pg python3 tests/todo_pg.py "$B/todo_pg"
+    suite readme_deployment python3 tests/readme_deployment.py "$B/todo_pg" "$B/site"
     E2E_TIMEOUT_SCALE=3 suite pg_asan python3 tests/pg.py "$B/asan/pgapp"
 else
     echo "SKIP pg: libpq-fe.h not found (apt-get install postgresql libpq-dev)"
