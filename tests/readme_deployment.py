@@ -11,8 +11,9 @@ Usage:  python3 tests/readme_deployment.py TODO_PG_BINARY SITE_BINARY
   keep-alive TLS connections: one instance is killed with SIGKILL and started again
   (the balancer brings it back), then all three are restarted one by one with SIGTERM;
   the clients see no error and nothing but 200.
-- Behind the proxy an instance believes the proxy's X-Forwarded-* (MW_TRUSTED_PROXIES).
-- A session created through one instance of examples/site.c is valid on the others.
+- A login through nginx to one of three instances of examples/site.c: the CSRF check
+  passes because the instance believes the proxy's https and host (MW_TRUSTED_PROXIES),
+  and the session is valid on every instance.
 - The systemd units, checked by systemd-analyze and run with socket activation by
   systemd-socket-activate (what systemd does: the listening socket as fd 3, LISTEN_FDS).
 
@@ -235,12 +236,12 @@ class HAProxy:
 # ---------------------------------------------------------------------------
 # the checks
 # ---------------------------------------------------------------------------
-def proxy_answers(port, cafile):
-    """True once GET /todos through the proxy answers 200."""
+def proxy_answers(port, cafile, path="/todos"):
+    """True once GET path through the proxy answers 200."""
     try:
         conn = http.client.HTTPSConnection(HOST, port, context=ssl.create_default_context(cafile=cafile),
                                            timeout=T(2))
-        conn.request("GET", "/todos")
+        conn.request("GET", path)
         ok = conn.getresponse().status == 200
         conn.close()
         return ok
@@ -320,25 +321,49 @@ def plain_request(port, method, path, body=None, headers=None):
         conn.close()
 
 
-def check_sessions_across_instances(binary):
-    """Logged in on one instance of site.c, known to the other two (one key for all)."""
-    env = dict(MW_SECRET_KEY="deploy-test-key-0123456789abcdef")
+def tls_request(port, cafile, method, path, body=None, headers=None):
+    conn = http.client.HTTPSConnection(HOST, port, context=ssl.create_default_context(cafile=cafile), timeout=T(10))
+    try:
+        conn.request(method, path, body, headers or {})
+        resp = conn.getresponse()
+        return resp.status, resp.getheader("Set-Cookie") or "", resp.read()
+    finally:
+        conn.close()
+
+
+def check_sessions_across_instances(binary, directory, certificate):
+    """Three instances of site.c with one key behind nginx: a login through the proxy
+    (its CSRF check passes only if the instance believes the proxy's https and host) is
+    a session every instance knows."""
+    env = dict(MW_SECRET_KEY="deploy-test-key-0123456789abcdef", MW_TRUSTED_PROXIES=TRUSTED)
     instances = [Instance(binary, free_port(), env) for _ in range(3)]
+    proxy = None
     try:
         if not check("site_instances_start", all(i.server.port for i in instances),
                      " | ".join(i.server.stderr_text() for i in instances)):
             return
-        status, cookie, _ = plain_request(instances[0].port, "POST", "/login", "user=demo&password=demo",
-                                          {"Content-Type": "application/x-www-form-urlencoded"})
+        port = free_port()
+        os.makedirs(os.path.join(directory, "site"), exist_ok=True)
+        proxy = Nginx(os.path.join(directory, "site"), port, [i.port for i in instances], *certificate)
+        check("site_behind_nginx_answers", wait_until(lambda: proxy_answers(port, certificate[0], "/"), T(20), 0.1))
+        form = {"Content-Type": "application/x-www-form-urlencoded"}
+        status, _, _ = tls_request(port, certificate[0], "POST", "/login", "user=demo&password=demo",
+                                   dict(form, Origin="https://evil.example"))
+        check("site_login_from_another_origin_refused_behind_nginx", status == 403, "status %d" % status)
+        status, cookie, _ = tls_request(port, certificate[0], "POST", "/login", "user=demo&password=demo",
+                                        dict(form, Origin="https://127.0.0.1:%d" % port))
         session = cookie.split(";")[0]
-        check("site_login_on_the_first_instance", status == 303 and session, "%d %s" % (status, cookie))
-        for n, instance in enumerate(instances[1:], 2):
+        check("site_login_through_nginx_from_its_own_https_origin", status == 303 and session,
+              "%d %s" % (status, cookie))
+        for n, instance in enumerate(instances, 1):
             status, _, body = plain_request(instance.port, "GET", "/me", headers={"Cookie": session})
             check("site_session_valid_on_instance_%d" % n, status == 200 and body == b'{"user":"demo"}',
                   "%d %s" % (status, short(body)))
         status, _, _ = plain_request(instances[2].port, "GET", "/me", headers={"Cookie": session[:-2] + "xx"})
-        check("site_tampered_session_refused_on_another_instance", status == 401, "status %d" % status)
+        check("site_tampered_session_refused", status == 401, "status %d" % status)
     finally:
+        if proxy:
+            proxy.stop()
         for i in instances:
             i.kill()
 
@@ -418,7 +443,7 @@ def main():
             for proxy_class in (Nginx, HAProxy):
                 check_behind(proxy_class, todo_binary, conninfo, directory, certificate)
             check_systemd_units(todo_binary, conninfo, directory)
-        check_sessions_across_instances(site_binary)
+            check_sessions_across_instances(site_binary, directory, certificate)
     finally:
         pg_db("stop", conninfo)
     return summary()
