@@ -624,6 +624,10 @@
    int mw_render(rs, status, name, view)   renders into the body, Content-Type
                                       text/html; charset=utf-8 (a whole response, as
                                       mw_send); view NULL renders with no data
+   int mw_render_json(rs, status, name, view)   the same, with a view built by the
+                                      JSON writer (view = mw_json_new(), then mw_json_*
+                                      calls); frees view. A view that is NULL (out of
+                                      memory) or broken (a writer error) answers 500
    int mw_templates_debug(app, on)    re-read changed files (also MW_DEBUG=1 in the
                                       environment, read at the first template call)
    Templates are compiled once, before serving, into a list of nodes; rendering walks
@@ -723,6 +727,10 @@
                                    returns how many took it. A member whose buffer is
                                    full is not waited for: it gets close 1008 "too slow"
                                    after what it holds, and is dropped
+   long mw_ws_group_size(app, group)     how many WebSockets are in group now (0: none,
+                                   or no such group): a WebSocket counts from its
+                                   mw_ws_join until it leaves or closes (in on_close it
+                                   no longer counts)
    void mw_ws_set_data(ws, p)   void *mw_ws_data(ws)     the connection's own pointer
    const char *mw_ws_subprotocol(ws)     the one chosen, or NULL
    mw_app *mw_ws_app(ws)   mw_ws *mw_ws_hold(ws)   void mw_ws_release(ws)
@@ -1060,7 +1068,8 @@
           the JSON reader takes a string's ASCII runs at once; a one-frame WebSocket
           message up to 64 KiB is read in place; make install with pkg-config files
           (microweb, microweb-pg); a link without the implementation names
-          MICROWEB_IMPLEMENTATION in its first error.
+          MICROWEB_IMPLEMENTATION in its first error. mw_render_json (a view built
+          by the JSON writer), mw_ws_group_size.
    0.5.0  WebSocket (RFC 6455): mw_websocket endpoints with open, message and close
           callbacks on the event loop; sending from any thread; named groups and
           broadcast; subprotocols and an origin check; ping, close handshake, 1001 on
@@ -1522,6 +1531,7 @@ void mw_ws_release(mw_ws *ws);
 int mw_ws_join(mw_ws *ws, const char *group);
 int mw_ws_leave(mw_ws *ws, const char *group);
 long mw_ws_broadcast(mw_app *app, const char *group, const void *data, size_t len, int kind);
+long mw_ws_group_size(mw_app *app, const char *group);
 
 /* the /docs page, which reads /openapi.json */
 int mw_docs(mw_app *app);
@@ -1602,6 +1612,7 @@ int mw_template(mw_app *app, const char *name, const char *text);
 int mw_templates(mw_app *app, const char *dir);
 int mw_templates_debug(mw_app *app, int on);
 int mw_render(mw_res *rs, int status, const char *name, const mw_jv *view);
+int mw_render_json(mw_res *rs, int status, const char *name, mw_json *view);
 
 /* PostgreSQL (only with -DMICROWEB_WITH_PG, linked with -lpq) */
 #ifdef MICROWEB_WITH_PG
@@ -12524,6 +12535,20 @@ int mw_render(mw_res *rs, int status, const char *name, const mw_jv *view) {
     if (s->debug) pthread_mutex_unlock(&s->lock);
     return rc;
 }
+
+int mw_render_json(mw_res *rs, int status, const char *name, mw_json *view) {
+    size_t len = 0;
+    const char *text = mw_json_text(view, &len);
+    mw_jv_doc *doc = text ? mw_jv_parse(text, len, NULL, NULL) : NULL;
+    int rc;
+    if (!rs) rc = MW_EINVAL;
+    else if (!doc)
+        rc = mw__res_break(rs, MW__WARN_STATUS, "mw_render_json: no view (out of memory, or a JSON writer error)");
+    else rc = mw_render(rs, status, name, mw_jv_root(doc));
+    mw_jv_free(doc);
+    mw_json_free(view);
+    return rc;
+}
 /* ---------------------------------------------------------------------------
    websocket (RFC 6455): a GET route whose handler answers the opening handshake with
    101; the connection's protocol slot then goes to the frame reader here. Messages
@@ -13525,6 +13550,19 @@ long mw_ws_broadcast(mw_app *app, const char *group, const void *data, size_t le
     }
     pthread_mutex_unlock(&hub->lock);
     return reached;
+}
+
+long mw_ws_group_size(mw_app *app, const char *group) {
+    mw__ws_hub *hub;
+    mw__ws_group *g;
+    mw__ws_member *m;
+    long n = 0;
+    if (!app || !group) return MW_EINVAL;
+    if (!(hub = mw__ws_hub_of(app, 0))) return 0;
+    pthread_mutex_lock(&hub->lock);
+    for (g = mw__ws_group_find(hub, group), m = g ? g->first : NULL; m; m = m->next) n++;
+    pthread_mutex_unlock(&hub->lock);
+    return n;
 }
 
 /* ---------------------------------------------------------------------------
