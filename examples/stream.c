@@ -1,18 +1,12 @@
 /* stream.c - responses that go on after the handler returns: Server-Sent Events pushed
    from a thread of the app's own, and a CSV export produced as the client reads it.
-   Build and run:  make run-stream   (or: cc -pthread -I. examples/stream.c -o stream && ./stream)
-   Then:           open http://localhost:8080/ in a browser (the page shows the events)
-                   curl -N 'localhost:8080/events?every_ms=500&count=5'
-                   curl 'localhost:8080/export?rows=3'                               */
+   Run:   make run APP=stream, then open http://localhost:8080/ (its page shows the events)
+   Try:   curl -N 'localhost:8080/events?every_ms=500&count=5'     (-N: each event as it comes)
+          curl 'localhost:8080/export?rows=3'                                               */
 #define MICROWEB_IMPLEMENTATION
-#include "microweb.h"
-
-#include <stdio.h>
-#include <stdlib.h>
-#include <time.h>
+#include "microweb.h" /* and with it the C library: clock_gettime, snprintf, strtol ... */
 
 /* ---- GET /events?every_ms=N&count=K: K "tick" events, one every N ms ----
-
    The handler opens the stream and hands it to the ticker, a thread that writes to
    every open stream when its time comes. No worker thread waits while a stream is
    open: a thousand clients cost a thousand small records, not a thousand threads. */
@@ -25,8 +19,8 @@ typedef struct ticking {
     struct ticking *next;
 } ticking;
 
-static pthread_mutex_t ticker_lock = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t ticker_wake = PTHREAD_COND_INITIALIZER;
+static pthread_mutex_t ticker_lock = PTHREAD_MUTEX_INITIALIZER; /* guards the four below */
+static pthread_cond_t ticker_wake = PTHREAD_COND_INITIALIZER;   /* a stream came or went, or stop */
 static ticking *ticking_list;
 static int ticker_stopping;
 
@@ -50,17 +44,17 @@ static void on_stream_over(mw_stream *s, void *arg) {
     mw_stream_close(s);
 }
 
-/* Sends the events that are due; returns how long until the next one (ms). */
+/* Sends the events that are due (event "tick", id and data 1, 2, 3 ...); returns how
+   long until the next one is (ms). */
 static long tick(long long now) {
     ticking *t;
     long wait = 1000;
     for (t = ticking_list; t; t = t->next) {
+        char id[24];
         if (t->ended) continue;
         if (now >= t->next_ms) {
-            char id[24];
-            snprintf(id, sizeof id, "%ld", t->sent + 1);
-            mw_sse_send(t->stream, "tick", id, id); /* event "tick", with id and data 1, 2, 3 ... */
-            t->sent++;
+            snprintf(id, sizeof id, "%ld", ++t->sent);
+            mw_sse_send(t->stream, "tick", id, id);
             t->next_ms += t->every_ms;
         }
         if (t->count && t->sent >= t->count) { /* all sent: the response ends after them */
@@ -78,7 +72,7 @@ static void *ticker(void *arg) {
     pthread_mutex_lock(&ticker_lock);
     while (!ticker_stopping || ticking_list) {
         long wait = tick(now_ms());
-        struct timespec until;
+        struct timespec until; /* pthread_cond_timedwait wants a time of day, not a delay */
         clock_gettime(CLOCK_REALTIME, &until);
         until.tv_sec += wait / 1000;
         until.tv_nsec += (wait % 1000) * 1000000L;
@@ -104,15 +98,15 @@ static void events(mw_req *rq, mw_res *rs) {
         mw_error(rs, 503, "out of memory");
         return;
     }
+    if (!(t->stream = mw_sse_open(rs))) { /* 200, text/event-stream, no caching */
+        mw_error(rs, 500, "cannot open the event stream");
+        free(t);
+        return;
+    }
     t->every_ms = query_long(rq, "every_ms", 1000);
     t->count = query_long(rq, "count", 0);
     t->sent = last ? atol(last) : 0; /* go on after the last event it saw */
     if (t->every_ms < 1) t->every_ms = 1;
-    if (!(t->stream = mw_sse_open(rs))) { /* 200, text/event-stream, no caching */
-        free(t);
-        mw_error(rs, 500, "cannot open the event stream");
-        return;
-    }
     mw_stream_on_close(t->stream, on_stream_over, t);
     pthread_mutex_lock(&ticker_lock);
     t->next_ms = now_ms() + t->every_ms;
@@ -123,7 +117,6 @@ static void events(mw_req *rq, mw_res *rs) {
 }
 
 /* ---- GET /export?rows=N: a CSV "id,name" made while the client reads it ----
-
    microweb calls next_rows whenever the socket can take more, so a 50 GB export
    uses one small buffer and a slow client slows the producer down. */
 
@@ -146,8 +139,6 @@ static long next_rows(void *arg, char *buf, size_t cap) {
     return (long)used; /* 0: the body is complete */
 }
 
-static void export_done(void *arg) { free(arg); } /* called once, however the response ended */
-
 static void export_csv(mw_req *rq, mw_res *rs) {
     export_state *e = (export_state *)calloc(1, sizeof *e);
     if (!e) {
@@ -156,48 +147,23 @@ static void export_csv(mw_req *rq, mw_res *rs) {
     }
     e->rows = query_long(rq, "rows", 1000);
     mw_set_header(rs, "Content-Disposition", "attachment; filename=\"export.csv\"");
-    mw_send_pull(rs, 200, "text/csv; charset=utf-8", next_rows, e, export_done);
+    mw_send_pull(rs, 200, "text/csv; charset=utf-8", next_rows, e, free); /* free(e) once, however it ends */
 }
 
-/* ---- GET /: a page whose script shows the events as they come ---- */
+/* ---- GET /: examples/stream/page.html, a template without tags (sent as it is) ---- */
+static void home(mw_req *rq, mw_res *rs) { (void)rq, mw_render(rs, 200, "page", NULL); }
 
-static const char page[] =
-    "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>microweb events</title>\n"
-    "<style>body{font:16px system-ui,sans-serif;margin:2em}li{font-family:monospace}</style></head>\n"
-    "<body><h1>Server-Sent Events</h1><p id=\"state\">connecting...</p><ol id=\"events\"></ol>\n"
-    "<script>\n"
-    "const params = new URLSearchParams(location.search);\n"
-    "const src = new EventSource('/events?every_ms=' + (params.get('every_ms') || 1000) +\n"
-    "                            (params.get('count') ? '&count=' + params.get('count') : ''));\n"
-    "const state = document.getElementById('state'), list = document.getElementById('events');\n"
-    "src.onopen = () => { state.textContent = 'open'; };\n"
-    "src.onerror = () => { state.textContent = 'reconnecting...'; };\n"
-    "src.addEventListener('tick', (e) => {\n"
-    "  const li = document.createElement('li');\n"
-    "  li.textContent = 'tick ' + e.data + ' (id ' + e.lastEventId + ')';\n"
-    "  list.appendChild(li);\n"
-    "});\n"
-    "</script></body></html>\n";
-
-static void home(mw_req *rq, mw_res *rs) {
-    (void)rq;
-    mw_send(rs, 200, "text/html; charset=utf-8", page, sizeof page - 1);
-}
-
-static mw_app *stream_app(void) {
+int main(void) {
     mw_app *app = mw_app_new();
+    pthread_t t;
+    int rc;
     mw_set_limit(app, MW_LIMIT_ACCESS_LOG, 1); /* one line per request on stderr */
+    mw_templates(app, "examples/stream");      /* page.html, read at start (run from the repo's root) */
     mw_get(app, "/", home);
     mw_get(app, "/events", events);
     mw_get(app, "/export", export_csv);
-    return app;
-}
-
-int main(void) {
-    pthread_t t;
-    int rc;
     if (pthread_create(&t, NULL, ticker, NULL) != 0) return 1;
-    rc = mw_run(stream_app()); /* serves until Ctrl-C; open streams end cleanly first */
+    rc = mw_run(app); /* serves until Ctrl-C; open streams end cleanly first */
     pthread_mutex_lock(&ticker_lock);
     ticker_stopping = 1;
     pthread_cond_signal(&ticker_wake);
