@@ -501,6 +501,19 @@
                                                   with no lock of microweb's held. Set
                                                   it in the handler. arg must live until
                                                   then; this is the place to forget s
+       int mw_stream_every(s, ms, fn, arg)        fn(s, arg) every ms milliseconds (the
+                                                  first ms from now) until the stream
+                                                  ends: a clock, a progress bar, a feed.
+                                                  It runs on the connection's worker
+                                                  (so never beside on_close, nor after
+                                                  it; in mw_test_request, in its thread);
+                                                  a thread of microweb's, started by the
+                                                  first timer, keeps the schedule, and
+                                                  no thread waits per stream. A tick
+                                                  that comes late is not repeated to
+                                                  catch up. One timer a stream: MW_EINVAL
+                                                  for a second one (or ms < 1, no fn);
+                                                  MW_ECLOSED once the stream is ending
        void mw_stream_end(s)                      no more writes: the body ends after
                                                   what was written (the last chunk)
        void mw_stream_close(s)                    ends the body (if mw_stream_end was
@@ -531,7 +544,8 @@
    int mw_sse_retry(s, ms)           tells the browser how long to wait before it reconnects
    int mw_sse_comment(s, text)       a comment line (no CR or LF in text)
    const char *mw_last_event_id(rq)  the Last-Event-ID a reconnecting browser sends, or NULL
-   examples/stream.c is a whole app: GET /events?every_ms=N&count=K, GET /export?rows=N.
+   examples/stream.c is a whole app: GET /events?every_ms=N&count=K (mw_stream_every),
+   GET /export?rows=N (mw_send_pull).
 
    ============================================================================
    STATIC FILES
@@ -1069,7 +1083,8 @@
           message up to 64 KiB is read in place; make install with pkg-config files
           (microweb, microweb-pg); a link without the implementation names
           MICROWEB_IMPLEMENTATION in its first error. mw_render_json (a view built
-          by the JSON writer), mw_ws_group_size.
+          by the JSON writer), mw_ws_group_size, mw_stream_every (a push stream's
+          timer, run on its connection's worker).
    0.5.0  WebSocket (RFC 6455): mw_websocket endpoints with open, message and close
           callbacks on the event loop; sending from any thread; named groups and
           broadcast; subprotocols and an origin check; ping, close handshake, 1001 on
@@ -1498,6 +1513,7 @@ int mw_stream_printf(mw_stream *s, const char *fmt, ...)
     ;
 int mw_stream_vprintf(mw_stream *s, const char *fmt, va_list ap);
 void mw_stream_on_close(mw_stream *s, void (*fn)(mw_stream *s, void *arg), void *arg);
+int mw_stream_every(mw_stream *s, long ms, void (*fn)(mw_stream *s, void *arg), void *arg);
 void mw_stream_end(mw_stream *s);
 void mw_stream_close(mw_stream *s);
 mw_stream *mw_sse_open(mw_res *rs);
@@ -6596,6 +6612,7 @@ struct mw_app {
     int nkeys, nold_keys;
     int csrf_on; /* -1 until set: then on once sessions are */
     mw__strlist csrf_trusted, csrf_exempt;
+    struct mw__timers *timers; /* the streams' timers (mw_stream_every), made by the first */
 };
 
 static void *mw__pool_get(mw__pool *p, size_t size) {
@@ -8334,7 +8351,12 @@ struct mw_stream {
     void (*on_close)(mw_stream *s, void *arg);
     void *arg;
     long long heartbeat_ms, last_write_ms;
-    unsigned long long bytes; /* body bytes written, for the access log */
+    unsigned long long bytes;                  /* body bytes written, for the access log */
+    void (*every_fn)(mw_stream *s, void *arg); /* mw_stream_every's, under lock */
+    void *every_arg;
+    int every_pending;             /* a tick is due: the worker calls every_fn. Under lock */
+    long long every_ms, every_due; /* under the timers' lock */
+    struct mw_stream *every_next;  /* the timers' list, which holds a reference */
 };
 
 static void mw__stream_unref(mw_stream *s) {
@@ -8404,6 +8426,7 @@ static void mw__stream_attach(mw_stream *s, mw__conn *c) {
     pthread_mutex_lock(&s->lock);
     s->conn = c;
     s->tag = c->fd >= 0 ? mw__conn_tag(c) : 0;
+    if (s->every_pending) mw__stream_wake(s); /* a tick came before the worker had the stream */
     pthread_mutex_unlock(&s->lock);
 }
 
@@ -8448,6 +8471,8 @@ static int mw__stream_pump(mw__conn *c) {
     return out;
 }
 
+static void mw__stream_tick(mw_stream *s);
+
 /* An event stream silent for MW_SSE_HEARTBEAT_MS gets a comment line, so proxies and
    the browser keep the connection. */
 static void mw__stream_heartbeat(mw__conn *c) {
@@ -8456,6 +8481,7 @@ static void mw__stream_heartbeat(mw__conn *c) {
     pthread_mutex_lock(&s->lock);
     if (s->heartbeat_ms && now - s->last_write_ms >= s->heartbeat_ms) mw__stream_put(s, ": heartbeat\n\n", 13);
     pthread_mutex_unlock(&s->lock);
+    mw__stream_tick(s);
 }
 
 /* A source the response no longer needs. */
@@ -8465,6 +8491,147 @@ static void mw__source_release(mw__source *src, int completed) {
     if (src->kind == MW__SRC_PUSH) mw__stream_detach(src->stream, completed);
     src->kind = MW__SRC_MEMORY;
     src->fd = -1;
+}
+
+/* ---- stream timers (mw_stream_every): one thread per app, started by the first timer.
+   It keeps the schedule and, when a tick is due, marks it pending and wakes the
+   connection; the connection's worker calls the app's function (mw__stream_tick), so
+   a tick never runs beside on_close or after it, and no thread waits per stream. A
+   stream whose response is ending leaves the list at the thread's next pass. ---- */
+typedef struct mw__timers {
+    pthread_mutex_t lock;
+    pthread_cond_t changed;
+    pthread_t thread;
+    int stopping;
+    mw_stream *first;
+} mw__timers;
+
+static pthread_mutex_t mw__timers_making = PTHREAD_MUTEX_INITIALIZER;
+
+/* ms from now on pthread_cond_timedwait's clock (CLOCK_REALTIME). */
+static struct timespec mw__realtime_after(long long ms) {
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += (time_t)(ms / 1000);
+    until.tv_nsec += (long)(ms % 1000) * 1000000L;
+    if (until.tv_nsec >= 1000000000L) until.tv_sec++, until.tv_nsec -= 1000000000L;
+    return until;
+}
+
+/* The worker's part: calls the app's function if a tick is due and the stream goes on. */
+static void mw__stream_tick(mw_stream *s) {
+    int due;
+    pthread_mutex_lock(&s->lock);
+    due = s->every_pending && !s->ending && !s->gone && !s->over;
+    s->every_pending = 0;
+    pthread_mutex_unlock(&s->lock);
+    if (due) s->every_fn(s, s->every_arg);
+}
+
+/* Marks the due ticks and wakes their connections; drops streams that are ending.
+   Returns when the next tick is due. Timers' lock held. */
+static long long mw__timers_pass(mw__timers *t, long long now) {
+    long long next = now + 60000;
+    mw_stream **link = &t->first, *s;
+    while ((s = *link) != NULL) {
+        int ended;
+        pthread_mutex_lock(&s->lock);
+        ended = s->ending || s->gone || s->over;
+        if (!ended && now >= s->every_due) {
+            s->every_pending = 1;
+            mw__stream_wake(s);
+            s->every_due += s->every_ms;
+            if (s->every_due <= now) s->every_due = now + s->every_ms; /* late: no burst to catch up */
+        }
+        pthread_mutex_unlock(&s->lock);
+        if (ended) {
+            *link = s->every_next;
+            mw__stream_unref(s);
+            continue;
+        }
+        if (s->every_due < next) next = s->every_due;
+        link = &s->every_next;
+    }
+    return next;
+}
+
+static void *mw__timers_run(void *arg) {
+    mw__timers *t = (mw__timers *)arg;
+    pthread_mutex_lock(&t->lock);
+    while (!t->stopping) {
+        long long now = mw__now_ms();
+        struct timespec until = mw__realtime_after(mw__timers_pass(t, now) - now);
+        pthread_cond_timedwait(&t->changed, &t->lock, &until);
+    }
+    pthread_mutex_unlock(&t->lock);
+    return NULL;
+}
+
+static mw__timers *mw__timers_of(mw_app *app) {
+    mw__timers *t;
+    pthread_mutex_lock(&mw__timers_making);
+    if (!(t = app->timers) && (t = (mw__timers *)MW_MALLOC(sizeof *t)) != NULL) {
+        memset(t, 0, sizeof *t);
+        pthread_mutex_init(&t->lock, NULL);
+        pthread_cond_init(&t->changed, NULL);
+        if (pthread_create(&t->thread, NULL, mw__timers_run, t) != 0) {
+            pthread_mutex_destroy(&t->lock);
+            pthread_cond_destroy(&t->changed);
+            MW_FREE(t);
+            t = NULL;
+        }
+        app->timers = t;
+    }
+    pthread_mutex_unlock(&mw__timers_making);
+    return t;
+}
+
+/* With the app: the thread stops, and the streams it still held are let go. */
+static void mw__timers_free(mw__timers *t) {
+    if (!t) return;
+    pthread_mutex_lock(&t->lock);
+    t->stopping = 1;
+    pthread_cond_signal(&t->changed);
+    pthread_mutex_unlock(&t->lock);
+    pthread_join(t->thread, NULL);
+    while (t->first) {
+        mw_stream *s = t->first;
+        t->first = s->every_next;
+        mw__stream_unref(s);
+    }
+    pthread_mutex_destroy(&t->lock);
+    pthread_cond_destroy(&t->changed);
+    MW_FREE(t);
+}
+
+int mw_stream_every(mw_stream *s, long ms, void (*fn)(mw_stream *s, void *arg), void *arg) {
+    mw__timers *t;
+    int rc;
+    if (!s || !fn || ms < 1) return MW_EINVAL;
+    pthread_mutex_lock(&s->lock);
+    rc = s->ending || s->gone || s->over ? MW_ECLOSED : s->every_fn ? MW_EINVAL : 0; /* one timer a stream */
+    if (!rc) {
+        s->every_fn = fn;
+        s->every_arg = arg;
+        s->refs++; /* the timers' list holds the stream until it leaves the list */
+    }
+    pthread_mutex_unlock(&s->lock);
+    if (rc) return rc;
+    if (!(t = mw__timers_of(s->app))) {
+        pthread_mutex_lock(&s->lock);
+        s->every_fn = NULL;
+        pthread_mutex_unlock(&s->lock);
+        mw__stream_unref(s);
+        return MW_ENOMEM;
+    }
+    pthread_mutex_lock(&t->lock);
+    s->every_ms = ms;
+    s->every_due = mw__now_ms() + ms;
+    s->every_next = t->first;
+    t->first = s;
+    pthread_cond_signal(&t->changed);
+    pthread_mutex_unlock(&t->lock);
+    return 0;
 }
 
 mw_stream *mw_stream_open(mw_res *rs, int status, const char *content_type) {
@@ -10086,6 +10253,7 @@ void mw_app_free(mw_app *app) {
     size_t i;
     int e;
     if (!app) return;
+    mw__timers_free(app->timers); /* first: its thread may wake connections */
     mw__server_close(app);
     for (e = 0; e < app->nexts; e++)
         if (app->exts[e]->app_free) app->exts[e]->app_free(app->ext_state[e]);
@@ -14852,15 +15020,18 @@ static const mw__io mw__sink_io = {mw__sink_send, mw__sink_send_file, mw__sink_w
    it, or for the write timeout, after which it counts as a client that went away. */
 static void mw__test_wait_stream(mw__conn *c, const mw__limits *lim) {
     mw_stream *s = c->src.stream;
-    struct timespec until;
-    long long ms = lim->v[MW_LIMIT_WRITE_TIMEOUT_MS];
-    clock_gettime(CLOCK_REALTIME, &until);
-    until.tv_sec += (time_t)(ms / 1000);
-    until.tv_nsec += (long)(ms % 1000) * 1000000L;
-    if (until.tv_nsec >= 1000000000L) until.tv_sec++, until.tv_nsec -= 1000000000L;
+    struct timespec until = mw__realtime_after(lim->v[MW_LIMIT_WRITE_TIMEOUT_MS]);
     pthread_mutex_lock(&s->lock);
-    while (!s->ending && !s->gone)
-        if (pthread_cond_timedwait(&s->changed, &s->lock, &until) != 0) s->gone = 1;
+    while (!s->ending && !s->gone) {
+        if (s->every_pending) { /* a timer's tick (mw_stream_every): this thread is the stream's worker */
+            pthread_mutex_unlock(&s->lock);
+            mw__stream_tick(s);
+            pthread_mutex_lock(&s->lock);
+            until = mw__realtime_after(lim->v[MW_LIMIT_WRITE_TIMEOUT_MS]);
+        } else if (pthread_cond_timedwait(&s->changed, &s->lock, &until) != 0) {
+            s->gone = 1;
+        }
+    }
     pthread_mutex_unlock(&s->lock);
 }
 
