@@ -11,11 +11,8 @@
 #define MICROWEB_IMPLEMENTATION /* this file holds the implementation (exactly one file does) */
 #include "microweb.h"           /* and with it libpq's libpq-fe.h and the C library */
 
-#define MAX_TITLE 500 /* characters (not bytes) */
-
-/* The fields of a todo in a request body, as text for SQL parameters: title, and done
-   as "true"/"false"; NULL when the body leaves the field out. Returns what is wrong
-   with the body, or NULL when it is fine. */
+/* The fields of a todo in a request body, as text for SQL parameters: title, and done as "true"/"false";
+   NULL when the body leaves the field out. Returns what is wrong with the body, or NULL when it is fine. */
 static const char *read_todo(mw_req *rq, const char **title, const char **done) {
     const mw_jv *body = mw_req_json(rq), *t = mw_jv_get(body, "title"), *d = mw_jv_get(body, "done");
     size_t chars = 0;
@@ -28,7 +25,7 @@ static const char *read_todo(mw_req *rq, const char **title, const char **done) 
         if (!(s = mw_jv_str(t, NULL))) return "title must not contain \\u0000"; /* a C string cannot hold NUL */
         if (!*s) return "title must not be empty";
         for (*title = s; *s; s++) chars += ((unsigned char)*s & 0xC0) != 0x80; /* UTF-8 lead bytes */
-        if (chars > MAX_TITLE) return "title must be at most 500 characters";
+        if (chars > 500) return "title must be at most 500 characters";        /* characters, not bytes */
     }
     if (d) {
         if (mw_jv_kind(d) != MW_JV_TRUE && mw_jv_kind(d) != MW_JV_FALSE) return "done must be true or false";
@@ -48,8 +45,7 @@ static void get_todo(mw_req *rq, mw_res *rs) {
     mw_pg_json_one(rq, rs, "SELECT id, title, done FROM todos WHERE id = $1", 1, p);
 }
 
-/* POST /todos {"title":"...", "done":false (optional)} -> 201 the new todo. A database
-   problem is answered by microweb (500/503/504), and mw_pg_json_one then returns non-zero. */
+/* POST /todos {"title":"...", "done":false (optional)} -> 201 the new todo (a database problem: 500/503/504) */
 static void create_todo(mw_req *rq, mw_res *rs) {
     const char *p[2], *problem = read_todo(rq, &p[0], &p[1]);
     if (!problem && !p[0]) problem = "title is required";
