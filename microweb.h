@@ -1054,7 +1054,7 @@
                    generation); wake-ups; the io (socket, test client); output queue
    middleware      before and after hooks, CORS, security headers, signed-cookie
                    sessions, CSRF, redirects, HTML escaping, credentials
-   streams         push streams, Server-Sent Events, mw_flush
+   streams         push streams, their timers (mw_stream_every), Server-Sent Events, mw_flush
    HTTP/1.1        dispatch, body sources, the protocol's event function
    server          listener, connection table, workers, sweeper (deadlines), stop
    app             routes, settings, extensions (hooks PostgreSQL registers with),
