@@ -1,8 +1,8 @@
 /* chat.c - WebSocket: an echo endpoint, and a chat room where each message reaches
    everyone in the room; the page to chat from is served too.
    Run:  make run APP=chat, then open http://localhost:8080/ in two tabs, pick a name in each, talk.
-   Try:  curl -i -H 'Connection: Upgrade' -H 'Upgrade: websocket' -H 'Sec-WebSocket-Version: 13' \
-              -H 'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==' localhost:8080/ws/echo   (101: a WebSocket now)
+   Try:  curl -sv -m 2 -H 'Connection: Upgrade' -H 'Upgrade: websocket' -H 'Sec-WebSocket-Version: 13' \
+              -H 'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==' localhost:8080/ws/echo   (the "<" lines: 101)
    GET /         the chat page, examples/chat/page.html (its style and script inline)
    GET /ws/echo  WebSocket: every message comes back as it was sent, text as text, binary as binary
    GET /ws/chat  WebSocket: send {"name":"ada","text":"hi"}; everyone in the room, the sender too,
