@@ -511,6 +511,19 @@
                                                   with no lock of microweb's held. Set
                                                   it in the handler. arg must live until
                                                   then; this is the place to forget s
+       int mw_stream_every(s, ms, fn, arg)        fn(s, arg) every ms milliseconds (the
+                                                  first ms from now) until the stream
+                                                  ends: a clock, a progress bar, a feed.
+                                                  It runs on the connection's worker
+                                                  (so never beside on_close, nor after
+                                                  it; in mw_test_request, in its thread);
+                                                  a thread of microweb's, started by the
+                                                  first timer, keeps the schedule, and
+                                                  no thread waits per stream. A tick
+                                                  that comes late is not repeated to
+                                                  catch up. One timer a stream: MW_EINVAL
+                                                  for a second one (or ms < 1, no fn);
+                                                  MW_ECLOSED once the stream is ending
        void mw_stream_end(s)                      no more writes: the body ends after
                                                   what was written (the last chunk)
        void mw_stream_close(s)                    ends the body (if mw_stream_end was
@@ -541,7 +554,8 @@
    int mw_sse_retry(s, ms)           tells the browser how long to wait before it reconnects
    int mw_sse_comment(s, text)       a comment line (no CR or LF in text)
    const char *mw_last_event_id(rq)  the Last-Event-ID a reconnecting browser sends, or NULL
-   examples/stream.c is a whole app: GET /events?every_ms=N&count=K, GET /export?rows=N.
+   examples/stream.c is a whole app: GET /events?every_ms=N&count=K (mw_stream_every),
+   GET /export?rows=N (mw_send_pull).
 
    ============================================================================
    STATIC FILES
@@ -634,6 +648,10 @@
    int mw_render(rs, status, name, view)   renders into the body, Content-Type
                                       text/html; charset=utf-8 (a whole response, as
                                       mw_send); view NULL renders with no data
+   int mw_render_json(rs, status, name, view)   the same, with a view built by the
+                                      JSON writer (view = mw_json_new(), then mw_json_*
+                                      calls); frees view. A view that is NULL (out of
+                                      memory) or broken (a writer error) answers 500
    int mw_templates_debug(app, on)    re-read changed files (also MW_DEBUG=1 in the
                                       environment, read at the first template call)
    Templates are compiled once, before serving, into a list of nodes; rendering walks
@@ -733,6 +751,10 @@
                                    returns how many took it. A member whose buffer is
                                    full is not waited for: it gets close 1008 "too slow"
                                    after what it holds, and is dropped
+   long mw_ws_group_size(app, group)     how many WebSockets are in group now (0: none,
+                                   or no such group): a WebSocket counts from its
+                                   mw_ws_join until it leaves or closes (in on_close it
+                                   no longer counts)
    void mw_ws_set_data(ws, p)   void *mw_ws_data(ws)     the connection's own pointer
    const char *mw_ws_subprotocol(ws)     the one chosen, or NULL
    mw_app *mw_ws_app(ws)   mw_ws *mw_ws_hold(ws)   void mw_ws_release(ws)
@@ -1181,7 +1203,7 @@
                    generation); wake-ups; the io (socket, test client); output queue
    middleware      before and after hooks, CORS, security headers, signed-cookie
                    sessions, CSRF, redirects, HTML escaping, credentials
-   streams         push streams, Server-Sent Events, mw_flush
+   streams         push streams, their timers (mw_stream_every), Server-Sent Events, mw_flush
    HTTP/1.1        dispatch, body sources, the protocol's event function
    server          listener (bound, SO_REUSEPORT or handed over), connection table,
                    workers, sweeper (deadlines), the drain delay and the stop
@@ -1216,7 +1238,9 @@
           (microweb, microweb-pg); a link without the implementation names
           MICROWEB_IMPLEMENTATION in its first error. The test client: mw_test_json and
           mw_test_body_json for JSON APIs, headers as a list of strings (mw_test_requestv,
-          mw_test_jsonv). Deploying: SO_REUSEPORT
+          mw_test_jsonv). mw_render_json (a view built by the JSON writer),
+          mw_ws_group_size, mw_stream_every (a push stream's timer, run on its
+          connection's worker). Deploying: SO_REUSEPORT
           (MW_REUSEPORT); a listening socket handed over (systemd's socket
           activation, MW_LISTEN_FD, mw_listen_fd) that a stop never shuts, for
           restarts that fail no request; mw_health, mw_livez, mw_readyz and
@@ -1675,6 +1699,7 @@ int mw_stream_printf(mw_stream *s, const char *fmt, ...)
     ;
 int mw_stream_vprintf(mw_stream *s, const char *fmt, va_list ap);
 void mw_stream_on_close(mw_stream *s, void (*fn)(mw_stream *s, void *arg), void *arg);
+int mw_stream_every(mw_stream *s, long ms, void (*fn)(mw_stream *s, void *arg), void *arg);
 void mw_stream_end(mw_stream *s);
 void mw_stream_close(mw_stream *s);
 mw_stream *mw_sse_open(mw_res *rs);
@@ -1708,6 +1733,7 @@ void mw_ws_release(mw_ws *ws);
 int mw_ws_join(mw_ws *ws, const char *group);
 int mw_ws_leave(mw_ws *ws, const char *group);
 long mw_ws_broadcast(mw_app *app, const char *group, const void *data, size_t len, int kind);
+long mw_ws_group_size(mw_app *app, const char *group);
 
 /* the /docs page, which reads /openapi.json */
 int mw_docs(mw_app *app);
@@ -1792,6 +1818,7 @@ int mw_template(mw_app *app, const char *name, const char *text);
 int mw_templates(mw_app *app, const char *dir);
 int mw_templates_debug(mw_app *app, int on);
 int mw_render(mw_res *rs, int status, const char *name, const mw_jv *view);
+int mw_render_json(mw_res *rs, int status, const char *name, mw_json *view);
 
 /* PostgreSQL (only with -DMICROWEB_WITH_PG, linked with -lpq) */
 #ifdef MICROWEB_WITH_PG
@@ -6807,6 +6834,7 @@ struct mw_app {
     int csrf_on; /* -1 until set: then on once sessions are */
     mw__strlist csrf_trusted, csrf_exempt;
     mw__proxies proxies;
+    struct mw__timers *timers; /* the streams' timers (mw_stream_every), made by the first */
 };
 
 static void *mw__pool_get(mw__pool *p, size_t size) {
@@ -8884,7 +8912,12 @@ struct mw_stream {
     void (*on_close)(mw_stream *s, void *arg);
     void *arg;
     long long heartbeat_ms, last_write_ms;
-    unsigned long long bytes; /* body bytes written, for the access log */
+    unsigned long long bytes;                  /* body bytes written, for the access log */
+    void (*every_fn)(mw_stream *s, void *arg); /* mw_stream_every's, under lock */
+    void *every_arg;
+    int every_pending;             /* a tick is due: the worker calls every_fn. Under lock */
+    long long every_ms, every_due; /* under the timers' lock */
+    struct mw_stream *every_next;  /* the timers' list, which holds a reference */
 };
 
 static void mw__stream_unref(mw_stream *s) {
@@ -8954,6 +8987,7 @@ static void mw__stream_attach(mw_stream *s, mw__conn *c) {
     pthread_mutex_lock(&s->lock);
     s->conn = c;
     s->tag = c->fd >= 0 ? mw__conn_tag(c) : 0;
+    if (s->every_pending) mw__stream_wake(s); /* a tick came before the worker had the stream */
     pthread_mutex_unlock(&s->lock);
 }
 
@@ -8998,6 +9032,8 @@ static int mw__stream_pump(mw__conn *c) {
     return out;
 }
 
+static void mw__stream_tick(mw_stream *s);
+
 /* An event stream silent for MW_SSE_HEARTBEAT_MS gets a comment line, so proxies and
    the browser keep the connection. */
 static void mw__stream_heartbeat(mw__conn *c) {
@@ -9006,6 +9042,7 @@ static void mw__stream_heartbeat(mw__conn *c) {
     pthread_mutex_lock(&s->lock);
     if (s->heartbeat_ms && now - s->last_write_ms >= s->heartbeat_ms) mw__stream_put(s, ": heartbeat\n\n", 13);
     pthread_mutex_unlock(&s->lock);
+    mw__stream_tick(s);
 }
 
 /* A source the response no longer needs. */
@@ -9015,6 +9052,147 @@ static void mw__source_release(mw__source *src, int completed) {
     if (src->kind == MW__SRC_PUSH) mw__stream_detach(src->stream, completed);
     src->kind = MW__SRC_MEMORY;
     src->fd = -1;
+}
+
+/* ---- stream timers (mw_stream_every): one thread per app, started by the first timer.
+   It keeps the schedule and, when a tick is due, marks it pending and wakes the
+   connection; the connection's worker calls the app's function (mw__stream_tick), so
+   a tick never runs beside on_close or after it, and no thread waits per stream. A
+   stream whose response is ending leaves the list at the thread's next pass. ---- */
+typedef struct mw__timers {
+    pthread_mutex_t lock;
+    pthread_cond_t changed;
+    pthread_t thread;
+    int stopping;
+    mw_stream *first;
+} mw__timers;
+
+static pthread_mutex_t mw__timers_making = PTHREAD_MUTEX_INITIALIZER;
+
+/* ms from now on pthread_cond_timedwait's clock (CLOCK_REALTIME). */
+static struct timespec mw__realtime_after(long long ms) {
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += (time_t)(ms / 1000);
+    until.tv_nsec += (long)(ms % 1000) * 1000000L;
+    if (until.tv_nsec >= 1000000000L) until.tv_sec++, until.tv_nsec -= 1000000000L;
+    return until;
+}
+
+/* The worker's part: calls the app's function if a tick is due and the stream goes on. */
+static void mw__stream_tick(mw_stream *s) {
+    int due;
+    pthread_mutex_lock(&s->lock);
+    due = s->every_pending && !s->ending && !s->gone && !s->over;
+    s->every_pending = 0;
+    pthread_mutex_unlock(&s->lock);
+    if (due) s->every_fn(s, s->every_arg);
+}
+
+/* Marks the due ticks and wakes their connections; drops streams that are ending.
+   Returns when the next tick is due. Timers' lock held. */
+static long long mw__timers_pass(mw__timers *t, long long now) {
+    long long next = now + 60000;
+    mw_stream **link = &t->first, *s;
+    while ((s = *link) != NULL) {
+        int ended;
+        pthread_mutex_lock(&s->lock);
+        ended = s->ending || s->gone || s->over;
+        if (!ended && now >= s->every_due) {
+            s->every_pending = 1;
+            mw__stream_wake(s);
+            s->every_due += s->every_ms;
+            if (s->every_due <= now) s->every_due = now + s->every_ms; /* late: no burst to catch up */
+        }
+        pthread_mutex_unlock(&s->lock);
+        if (ended) {
+            *link = s->every_next;
+            mw__stream_unref(s);
+            continue;
+        }
+        if (s->every_due < next) next = s->every_due;
+        link = &s->every_next;
+    }
+    return next;
+}
+
+static void *mw__timers_run(void *arg) {
+    mw__timers *t = (mw__timers *)arg;
+    pthread_mutex_lock(&t->lock);
+    while (!t->stopping) {
+        long long now = mw__now_ms();
+        struct timespec until = mw__realtime_after(mw__timers_pass(t, now) - now);
+        pthread_cond_timedwait(&t->changed, &t->lock, &until);
+    }
+    pthread_mutex_unlock(&t->lock);
+    return NULL;
+}
+
+static mw__timers *mw__timers_of(mw_app *app) {
+    mw__timers *t;
+    pthread_mutex_lock(&mw__timers_making);
+    if (!(t = app->timers) && (t = (mw__timers *)MW_MALLOC(sizeof *t)) != NULL) {
+        memset(t, 0, sizeof *t);
+        pthread_mutex_init(&t->lock, NULL);
+        pthread_cond_init(&t->changed, NULL);
+        if (pthread_create(&t->thread, NULL, mw__timers_run, t) != 0) {
+            pthread_mutex_destroy(&t->lock);
+            pthread_cond_destroy(&t->changed);
+            MW_FREE(t);
+            t = NULL;
+        }
+        app->timers = t;
+    }
+    pthread_mutex_unlock(&mw__timers_making);
+    return t;
+}
+
+/* With the app: the thread stops, and the streams it still held are let go. */
+static void mw__timers_free(mw__timers *t) {
+    if (!t) return;
+    pthread_mutex_lock(&t->lock);
+    t->stopping = 1;
+    pthread_cond_signal(&t->changed);
+    pthread_mutex_unlock(&t->lock);
+    pthread_join(t->thread, NULL);
+    while (t->first) {
+        mw_stream *s = t->first;
+        t->first = s->every_next;
+        mw__stream_unref(s);
+    }
+    pthread_mutex_destroy(&t->lock);
+    pthread_cond_destroy(&t->changed);
+    MW_FREE(t);
+}
+
+int mw_stream_every(mw_stream *s, long ms, void (*fn)(mw_stream *s, void *arg), void *arg) {
+    mw__timers *t;
+    int rc;
+    if (!s || !fn || ms < 1) return MW_EINVAL;
+    pthread_mutex_lock(&s->lock);
+    rc = s->ending || s->gone || s->over ? MW_ECLOSED : s->every_fn ? MW_EINVAL : 0; /* one timer a stream */
+    if (!rc) {
+        s->every_fn = fn;
+        s->every_arg = arg;
+        s->refs++; /* the timers' list holds the stream until it leaves the list */
+    }
+    pthread_mutex_unlock(&s->lock);
+    if (rc) return rc;
+    if (!(t = mw__timers_of(s->app))) {
+        pthread_mutex_lock(&s->lock);
+        s->every_fn = NULL;
+        pthread_mutex_unlock(&s->lock);
+        mw__stream_unref(s);
+        return MW_ENOMEM;
+    }
+    pthread_mutex_lock(&t->lock);
+    s->every_ms = ms;
+    s->every_due = mw__now_ms() + ms;
+    s->every_next = t->first;
+    t->first = s;
+    pthread_cond_signal(&t->changed);
+    pthread_mutex_unlock(&t->lock);
+    return 0;
 }
 
 mw_stream *mw_stream_open(mw_res *rs, int status, const char *content_type) {
@@ -10856,6 +11034,7 @@ void mw_app_free(mw_app *app) {
     size_t i;
     int e;
     if (!app) return;
+    mw__timers_free(app->timers); /* first: its thread may wake connections */
     mw__server_close(app);
     for (e = 0; e < app->nexts; e++)
         if (app->exts[e]->app_free) app->exts[e]->app_free(app->ext_state[e]);
@@ -13362,6 +13541,20 @@ int mw_render(mw_res *rs, int status, const char *name, const mw_jv *view) {
     if (s->debug) pthread_mutex_unlock(&s->lock);
     return rc;
 }
+
+int mw_render_json(mw_res *rs, int status, const char *name, mw_json *view) {
+    size_t len = 0;
+    const char *text = mw_json_text(view, &len);
+    mw_jv_doc *doc = text ? mw_jv_parse(text, len, NULL, NULL) : NULL;
+    int rc;
+    if (!rs) rc = MW_EINVAL;
+    else if (!doc)
+        rc = mw__res_break(rs, MW__WARN_STATUS, "mw_render_json: no view (out of memory, or a JSON writer error)");
+    else rc = mw_render(rs, status, name, mw_jv_root(doc));
+    mw_jv_free(doc);
+    mw_json_free(view);
+    return rc;
+}
 /* ---------------------------------------------------------------------------
    websocket (RFC 6455): a GET route whose handler answers the opening handshake with
    101; the connection's protocol slot then goes to the frame reader here. Messages
@@ -14363,6 +14556,19 @@ long mw_ws_broadcast(mw_app *app, const char *group, const void *data, size_t le
     }
     pthread_mutex_unlock(&hub->lock);
     return reached;
+}
+
+long mw_ws_group_size(mw_app *app, const char *group) {
+    mw__ws_hub *hub;
+    mw__ws_group *g;
+    mw__ws_member *m;
+    long n = 0;
+    if (!app || !group) return MW_EINVAL;
+    if (!(hub = mw__ws_hub_of(app, 0))) return 0;
+    pthread_mutex_lock(&hub->lock);
+    for (g = mw__ws_group_find(hub, group), m = g ? g->first : NULL; m; m = m->next) n++;
+    pthread_mutex_unlock(&hub->lock);
+    return n;
 }
 
 /* ---------------------------------------------------------------------------
@@ -15716,15 +15922,18 @@ static const mw__io mw__sink_io = {mw__sink_send, mw__sink_send_file, mw__sink_w
    it, or for the write timeout, after which it counts as a client that went away. */
 static void mw__test_wait_stream(mw__conn *c, const mw__limits *lim) {
     mw_stream *s = c->src.stream;
-    struct timespec until;
-    long long ms = lim->v[MW_LIMIT_WRITE_TIMEOUT_MS];
-    clock_gettime(CLOCK_REALTIME, &until);
-    until.tv_sec += (time_t)(ms / 1000);
-    until.tv_nsec += (long)(ms % 1000) * 1000000L;
-    if (until.tv_nsec >= 1000000000L) until.tv_sec++, until.tv_nsec -= 1000000000L;
+    struct timespec until = mw__realtime_after(lim->v[MW_LIMIT_WRITE_TIMEOUT_MS]);
     pthread_mutex_lock(&s->lock);
-    while (!s->ending && !s->gone)
-        if (pthread_cond_timedwait(&s->changed, &s->lock, &until) != 0) s->gone = 1;
+    while (!s->ending && !s->gone) {
+        if (s->every_pending) { /* a timer's tick (mw_stream_every): this thread is the stream's worker */
+            pthread_mutex_unlock(&s->lock);
+            mw__stream_tick(s);
+            pthread_mutex_lock(&s->lock);
+            until = mw__realtime_after(lim->v[MW_LIMIT_WRITE_TIMEOUT_MS]);
+        } else if (pthread_cond_timedwait(&s->changed, &s->lock, &until) != 0) {
+            s->gone = 1;
+        }
+    }
     pthread_mutex_unlock(&s->lock);
 }
 

@@ -1,66 +1,37 @@
 /* site.c - a small site: a login form, a session, CSRF protection, security headers,
-   an API another origin may call, and its stylesheet, script and logo as static files.
-
-   Build and run from the repository's root (the session key comes from the environment):
-       make run-site
-   or by hand:
-       make build/site
-       MW_SECRET_KEY=$(head -c 32 /dev/urandom | base64) CORS_ORIGIN=http://localhost:5173 build/site
-   Then open http://127.0.0.1:8080/ and log in as demo / demo.
-
-   GET  /          an HTML page: the login form, or who you are and a logout button
-   POST /login     form user=demo&password=demo: sets the session, 303 to /me
-   GET  /me        {"user":"demo"}, or 401 without a session
-   POST /logout    ends the session, 303 to /
-   GET  /api/time  the server's time and the session's user, readable by pages from
-                   CORS_ORIGIN (comma-separated origins), with credentials
-   GET  /static/x  the file x of the folder STATIC_DIR (by default examples/site/static,
-                   relative to where the server runs): style.css, app.js, logo.png, and
-                   style.css.gz (style.css gzipped) for browsers that accept gzip
-   The HTML pages are Mustache templates in TEMPLATES_DIR (by default
-   examples/site/templates): layout.html, home.html, login_form.html. */
+   an API another origin may call (CORS), pages from templates, and static files.
+   Run:   make run APP=site (from the repository's root), open http://127.0.0.1:8080/, log in as demo / demo
+     or:  MW_SECRET_KEY=$(head -c 32 /dev/urandom | base64) CORS_ORIGIN=http://localhost:5173 build/site
+   Try:   curl -i -d 'user=demo&password=demo' localhost:8080/login   (303 to /me, with a session cookie)
+          curl localhost:8080/me   (401: no session)    curl localhost:8080/api/time */
 #define MICROWEB_IMPLEMENTATION
-#include "microweb.h"
+#include "microweb.h" /* and with it the C library: getenv, strcmp, time ... */
 
-#include <stdlib.h>
-#include <time.h>
-
-/* A browser that loaded a form of ours holds a session with a CSRF secret, and must send
-   the form's token back. A client without one (curl, a script) has no session a forged
-   request could ride on, and a browser's cross-site request is already refused by the
-   Origin check that sessions turn on. */
-static int form_token_ok(mw_req *rq) { return !mw_session_get(rq, "_csrf") || mw_csrf_token_ok(rq); }
-
-/* The home page from templates/home.html (in the layout of templates/layout.html). Its
-   view is JSON built in memory: who is logged in (null: nobody), a new CSRF token for
-   its forms, and an error to show (null: none). */
-static void home_page(mw_req *rq, mw_res *rs, int status, const char *error) {
-    mw_json *j = mw_json_new();
-    mw_jv_doc *view = NULL;
-    const char *text;
-    size_t len;
-    if (!j) {
-        mw_error(rs, 500, "out of memory");
-        return;
-    }
-    mw_json_object(j);
-    mw_json_key_string(j, "user", mw_session_get(rq, "user"));
-    mw_json_key_string(j, "csrf_token", mw_csrf_token(rq));
-    mw_json_key_string(j, "error", error);
-    if ((text = mw_json_text(j, &len)) != NULL) view = mw_jv_parse(text, len, NULL, NULL);
-    mw_render(rs, status, "home", mw_jv_root(view));
-    mw_jv_free(view);
-    mw_json_free(j);
+/* A browser that loaded a form of ours holds a session with a CSRF secret, and must send the form's
+   token back. A client without one (curl, a script) has no session a forged request could ride on, and a
+   browser's cross-site request is refused by the Origin check sessions turn on. Else: 403, and 0. */
+static int form_token_ok(mw_req *rq, mw_res *rs) {
+    if (!mw_session_get(rq, "_csrf") || mw_csrf_token_ok(rq)) return 1;
+    mw_error(rs, 403, "CSRF token missing or incorrect: reload the page and try again");
+    return 0;
 }
 
+/* GET / -> the home page, templates/home.html in the layout of layout.html. Its view: who
+   is logged in (null: nobody), a new CSRF token for its forms, an error (null: none). */
+static void home_page(mw_req *rq, mw_res *rs, int status, const char *error) {
+    mw_json *view = mw_json_new();
+    mw_json_object(view);
+    mw_json_key_string(view, "user", mw_session_get(rq, "user"));
+    mw_json_key_string(view, "csrf_token", mw_csrf_token(rq));
+    mw_json_key_string(view, "error", error);
+    mw_render_json(rs, status, "home", view); /* renders the page with the view, then frees it */
+}
 static void home(mw_req *rq, mw_res *rs) { home_page(rq, rs, 200, NULL); }
 
+/* POST /login user=demo&password=demo -> the session, and 303 to /me; else 401 and the form */
 static void login(mw_req *rq, mw_res *rs) {
     const char *user = mw_value(rq, MW_FORM, "user"), *password = mw_value(rq, MW_FORM, "password");
-    if (!form_token_ok(rq)) {
-        mw_error(rs, 403, "CSRF token missing or incorrect: reload the page and try again");
-        return;
-    }
+    if (!form_token_ok(rq, rs)) return;
     if (!user || !password || strcmp(user, "demo") != 0 || !mw_secret_equal(password, "demo")) {
         home_page(rq, rs, 401, "Wrong user or password.");
         return;
@@ -70,6 +41,7 @@ static void login(mw_req *rq, mw_res *rs) {
     mw_redirect(rs, 303, "/me");
 }
 
+/* GET /me -> {"user":"demo"}, or 401 without a session */
 static void me(mw_req *rq, mw_res *rs) {
     const char *user = mw_session_get(rq, "user");
     mw_json *j;
@@ -83,46 +55,34 @@ static void me(mw_req *rq, mw_res *rs) {
     mw_json_end(j);
 }
 
+/* POST /logout -> the session ends, 303 to / */
 static void logout(mw_req *rq, mw_res *rs) {
-    if (!form_token_ok(rq)) {
-        mw_error(rs, 403, "CSRF token missing or incorrect: reload the page and try again");
-        return;
-    }
+    if (!form_token_ok(rq, rs)) return;
     mw_session_clear(rq);
     mw_redirect(rs, 303, "/");
 }
 
-/* The time, and who asks: a page on another origin that fetches with credentials
-   sends the session cookie along (CORS with credentials). */
+/* GET /api/time -> the time, and who asks: a page elsewhere that fetches with credentials sends the cookie */
 static void api_time(mw_req *rq, mw_res *rs) {
     time_t now = time(NULL);
     struct tm tm;
     char iso[32];
-    const char *user = mw_session_get(rq, "user");
     mw_json *j = mw_json_begin(rs, 200);
-    gmtime_r(&now, &tm);
-    strftime(iso, sizeof iso, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    strftime(iso, sizeof iso, "%Y-%m-%dT%H:%M:%SZ", gmtime_r(&now, &tm));
     mw_json_object(j);
     mw_json_key_int(j, "unix", (int64_t)now);
     mw_json_key_string(j, "utc", iso);
-    mw_json_key(j, "user");
-    if (user) mw_json_string(j, user);
-    else mw_json_null(j);
+    mw_json_key_string(j, "user", mw_session_get(rq, "user")); /* NULL is written as null */
     mw_json_end(j);
 }
 
 int main(void) {
     mw_app *app = mw_app_new();
-    const char *origin = getenv("CORS_ORIGIN"), *static_dir = getenv("STATIC_DIR");
-    const char *templates_dir = getenv("TEMPLATES_DIR");
+    const char *origin = getenv("CORS_ORIGIN"), *files = getenv("STATIC_DIR"), *pages = getenv("TEMPLATES_DIR");
     mw_security_headers(app, NULL);
-    mw_sessions(app, NULL); /* the key from MW_SECRET_KEY; CSRF's Origin check comes with it */
-    if (origin && origin[0]) {
-        mw_cors_opts cors;
-        memset(&cors, 0, sizeof cors);
-        cors.origins = origin;
-        cors.credentials = 1;
-        cors.headers = "Content-Type, X-Requested-With";
+    mw_sessions(app, NULL);    /* the key from MW_SECRET_KEY; CSRF's Origin check comes with it */
+    if (origin && origin[0]) { /* pages from CORS_ORIGIN (comma-separated) may call /api, with cookies */
+        mw_cors_opts cors = {.origins = origin, .headers = "Content-Type, X-Requested-With", .credentials = 1};
         mw_cors(app, "/api", &cors);
     }
     mw_get(app, "/", home);
@@ -130,10 +90,10 @@ int main(void) {
     mw_get(app, "/me", me);
     mw_post(app, "/logout", logout);
     mw_get(app, "/api/time", api_time);
-    /* a folder that cannot be opened is logged, and the server does not start */
-    mw_static(app, "/static", static_dir && static_dir[0] ? static_dir : "examples/site/static", NULL);
-    /* pages from templates, compiled now: a syntax error is logged and the server does
-       not start; with MW_DEBUG=1 an edited template shows on the next request */
-    mw_templates(app, templates_dir && templates_dir[0] ? templates_dir : "examples/site/templates");
+    /* GET /static/x: the file x of STATIC_DIR (style.css and its .gz, app.js, logo.png) */
+    mw_static(app, "/static", files && files[0] ? files : "examples/site/static", NULL);
+    /* the pages, every .html of TEMPLATES_DIR, compiled now; with MW_DEBUG=1 an edit shows at once.
+       A folder that cannot be read, or a template with a syntax error, is logged: no start */
+    mw_templates(app, pages && pages[0] ? pages : "examples/site/templates");
     return mw_run(app);
 }

@@ -1,27 +1,18 @@
-/* todo_pg.c - a todo list API stored in PostgreSQL.
-   Build:  cc -DMICROWEB_WITH_PG -I"$(pg_config --includedir)" -pthread -I. examples/todo_pg.c \
-              -o build/todo_pg -lpq
-   Run:    make run-pg    (a throwaway database, then this app on PORT, default 8080)
-     or:   DATABASE_URL=postgresql://user@localhost/db ./build/todo_pg
-   Try:    curl -d '{"title":"buy milk"}' localhost:8080/todos       -> 201 {"id":1,...}
-           curl localhost:8080/todos                                  -> [{"id":1,...}]
-           curl -X PUT -d '{"done":true}' localhost:8080/todos/1      -> 200 {"id":1,...}
-           curl -X DELETE localhost:8080/todos/1                      -> 204
-
+/* todo_pg.c - a todo list API stored in PostgreSQL: a pool of connections, statements with
+   parameters, rows answered as typed JSON.
+   Run:   make run APP=todo_pg   (a throwaway database, then this app on PORT, default 8080)
+     or:  DATABASE_URL=postgresql://user@localhost/db build/todo_pg   (make build/todo_pg needs libpq)
+   Try:   curl -d '{"title":"buy milk"}' localhost:8080/todos       -> 201 {"id":1,...}
+          curl localhost:8080/todos                                  -> [{"id":1,...}]
+          curl -X PUT -d '{"done":true}' localhost:8080/todos/1      -> 200 {"id":1,...}
+          curl -X DELETE localhost:8080/todos/1                      -> 204
    Every value from the client travels as a query parameter ($1, $2 ...), apart from
    the SQL text, so no title can ever change a statement.                           */
 #define MICROWEB_IMPLEMENTATION /* this file holds the implementation (exactly one file does) */
-#include "microweb.h"
+#include "microweb.h"           /* and with it libpq's libpq-fe.h and the C library */
 
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-
-#define MAX_TITLE 500 /* characters (not bytes) */
-
-/* The fields of a todo in a request body, as text for SQL parameters: title, and done
-   as "true"/"false"; NULL when the body leaves the field out. Returns what is wrong
-   with the body, or NULL when it is fine. */
+/* The fields of a todo in a request body, as text for SQL parameters: title, and done as "true"/"false";
+   NULL when the body leaves the field out. Returns what is wrong with the body, or NULL when it is fine. */
 static const char *read_todo(mw_req *rq, const char **title, const char **done) {
     const mw_jv *body = mw_req_json(rq), *t = mw_jv_get(body, "title"), *d = mw_jv_get(body, "done");
     size_t chars = 0;
@@ -34,7 +25,7 @@ static const char *read_todo(mw_req *rq, const char **title, const char **done) 
         if (!(s = mw_jv_str(t, NULL))) return "title must not contain \\u0000"; /* a C string cannot hold NUL */
         if (!*s) return "title must not be empty";
         for (*title = s; *s; s++) chars += ((unsigned char)*s & 0xC0) != 0x80; /* UTF-8 lead bytes */
-        if (chars > MAX_TITLE) return "title must be at most 500 characters";
+        if (chars > 500) return "title must be at most 500 characters";        /* characters, not bytes */
     }
     if (d) {
         if (mw_jv_kind(d) != MW_JV_TRUE && mw_jv_kind(d) != MW_JV_FALSE) return "done must be true or false";
@@ -54,67 +45,49 @@ static void get_todo(mw_req *rq, mw_res *rs) {
     mw_pg_json_one(rq, rs, "SELECT id, title, done FROM todos WHERE id = $1", 1, p);
 }
 
-/* POST /todos {"title":"...", "done":false (optional)} -> 201 the new todo */
+/* POST /todos {"title":"...", "done":false (optional)} -> 201 the new todo (a database problem: 500/503/504) */
 static void create_todo(mw_req *rq, mw_res *rs) {
     const char *p[2], *problem = read_todo(rq, &p[0], &p[1]);
-    PGresult *r;
-    mw_json *j;
     if (!problem && !p[0]) problem = "title is required";
-    if (problem) {
-        mw_error(rs, 400, problem);
-        return;
-    }
-    r = mw_pg_query(rq,
-                    "INSERT INTO todos (title, done) VALUES ($1, COALESCE($2::boolean, false)) "
-                    "RETURNING id, title, done",
-                    2, p);
-    if (!r) return; /* a database problem: microweb already set the error answer (500/503/504) */
-    j = mw_json_begin(rs, 201);
-    mw_pg_write_row(j, r, 0);
-    mw_json_end(j);
+    if (problem) mw_error(rs, 400, problem);
+    else if (mw_pg_json_one(rq, rs,
+                            "INSERT INTO todos (title, done) VALUES ($1, COALESCE($2::boolean, false)) "
+                            "RETURNING id, title, done",
+                            2, p) == 0)
+        mw_status(rs, 201); /* the row it made, as 201 Created rather than 200 */
 }
 
 /* PUT /todos/{id} {"title":"...", "done":true} (either or both) -> 200 the todo, or 404 */
 static void update_todo(mw_req *rq, mw_res *rs) {
-    const char *p[3], *problem = read_todo(rq, &p[1], &p[2]);
+    const char *p[3] = {mw_param(rq, "id")}, *problem = read_todo(rq, &p[1], &p[2]);
     if (!problem && !p[1] && !p[2]) problem = "give title and/or done";
-    if (problem) {
-        mw_error(rs, 400, problem);
-        return;
-    }
-    p[0] = mw_param(rq, "id");
-    /* a NULL parameter is SQL NULL: COALESCE keeps the old value of a field left out */
-    mw_pg_json_one(rq, rs,
-                   "UPDATE todos SET title = COALESCE($2, title), done = COALESCE($3::boolean, done) "
-                   "WHERE id = $1 RETURNING id, title, done",
-                   3, p);
+    if (problem) mw_error(rs, 400, problem);
+    else /* a NULL parameter is SQL NULL: COALESCE keeps the old value of a field left out */
+        mw_pg_json_one(rq, rs,
+                       "UPDATE todos SET title = COALESCE($2, title), done = COALESCE($3::boolean, done) "
+                       "WHERE id = $1 RETURNING id, title, done",
+                       3, p);
 }
 
 /* DELETE /todos/{id} -> 204, or 404 */
 static void delete_todo(mw_req *rq, mw_res *rs) {
     const char *p[] = {mw_param(rq, "id")};
     PGresult *r = mw_pg_query(rq, "DELETE FROM todos WHERE id = $1 RETURNING id", 1, p);
-    if (!r) return;
-    if (PQntuples(r) == 0) mw_error(rs, 404, "not found");
-    else mw_status(rs, 204); /* no body */
+    if (r && PQntuples(r) == 0) mw_error(rs, 404, "not found");
+    else if (r) mw_status(rs, 204); /* no body */
 }
 
 /* Creates the table if it is missing, on a connection of our own; 0 when it worked. */
 static int create_table(const char *url) {
     PGconn *db = PQconnectdb(url);
-    PGresult *r;
-    int ok;
-    if (PQstatus(db) != CONNECTION_OK) {
-        const char *why = PQerrorMessage(db); /* may be several lines: print the first */
-        fprintf(stderr, "todo_pg: cannot connect to the database: %.*s\n", (int)strcspn(why, "\n"), why);
-        PQfinish(db);
-        return 1;
-    }
-    r = PQexec(db, "SET client_min_messages = warning;" /* no NOTICE when the table exists */
-                   "CREATE TABLE IF NOT EXISTS todos (id bigserial primary key, title text not null,"
-                   " done boolean not null default false)");
-    ok = PQresultStatus(r) == PGRES_COMMAND_OK;
-    if (!ok) fprintf(stderr, "todo_pg: cannot create the table: %s", PQerrorMessage(db));
+    PGresult *r = PQstatus(db) != CONNECTION_OK
+                      ? NULL                                            /* PQresultStatus(NULL): PGRES_FATAL_ERROR */
+                      : PQexec(db, "SET client_min_messages = warning;" /* no NOTICE when the table exists */
+                                   "CREATE TABLE IF NOT EXISTS todos (id bigserial primary key, title text not null,"
+                                   " done boolean not null default false)");
+    int ok = PQresultStatus(r) == PGRES_COMMAND_OK;
+    const char *why = PQerrorMessage(db); /* may be several lines: print the first */
+    if (!ok) fprintf(stderr, "todo_pg: cannot set up the database: %.*s\n", (int)strcspn(why, "\n"), why);
     PQclear(r);
     PQfinish(db);
     return ok ? 0 : 1;

@@ -265,6 +265,45 @@ TEST(test_rendering_an_unknown_template_answers_500) {
     mw_app_free(app);
 }
 
+/* A view built by the JSON writer: the user's name escaped, null as nothing; the writer
+   is freed by mw_render_json (ASan and valgrind would see a leak or a double free). */
+static void render_written_view(mw_req *rq, mw_res *rs) {
+    mw_json *view = mw_json_new();
+    mw_json_object(view);
+    mw_json_key_string(view, "user", mw_value(rq, MW_QUERY, "user"));
+    mw_render_json(rs, 201, "page", view); /* the object left open: closed by the call */
+}
+
+/* A writer with an error (a value with no key inside an object) gives no view: 500. */
+static void render_broken_view(mw_req *rq, mw_res *rs) {
+    mw_json *view = mw_json_new();
+    (void)rq;
+    mw_json_object(view);
+    mw_json_int(view, 1);
+    mw_render_json(rs, 200, "page", view);
+}
+
+TEST(test_render_json_renders_with_the_writers_document_then_frees_it) {
+    mw_app *app = app_logged();
+    mw_test_res *r;
+    mw_template(app, "page", "<p>{{#user}}Hello, {{user}}{{/user}}{{^user}}Nobody{{/user}}</p>");
+    mw_get(app, "/", render_written_view);
+    mw_get(app, "/broken", render_broken_view);
+    r = mw_test_request(app, "GET", "/?user=%3Cb%3Eada", NULL, NULL, 0);
+    CHECK_INT(r->status, 201);
+    CHECK_MEM(r->body, r->body_len, "<p>Hello, &lt;b&gt;ada</p>");
+    CHECK_STR(mw_test_header(r, "Content-Type"), "text/html; charset=utf-8");
+    mw_test_free(r);
+    r = mw_test_request(app, "GET", "/", NULL, NULL, 0); /* "user": null */
+    CHECK_MEM(r->body, r->body_len, "<p>Nobody</p>");
+    mw_test_free(r);
+    r = mw_test_request(app, "GET", "/broken", NULL, NULL, 0);
+    CHECK_INT(r->status, 500);
+    CHECK(strstr(log_lines, "mw_render_json: no view") != NULL);
+    mw_test_free(r);
+    mw_app_free(app);
+}
+
 /* ---- debug mode: files re-read when they change, over a real socket ---- */
 
 static void *serve_app(void *app) {
@@ -501,6 +540,7 @@ int main(void) {
     RUN(test_an_unknown_partial_stops_serving);
     RUN(test_templates_from_a_folder_name_errors_by_file);
     RUN(test_rendering_an_unknown_template_answers_500);
+    RUN(test_render_json_renders_with_the_writers_document_then_frees_it);
     RUN(test_a_self_including_partial_stops_with_500);
     RUN(test_debug_mode_lists_missing_names_once);
     RUN(test_a_view_with_many_keys_looked_up_in_a_long_list_stops_with_500);

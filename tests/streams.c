@@ -1052,6 +1052,145 @@ TEST(test_sse_heartbeat_after_silence) {
     server_stop(&srv);
 }
 
+/* ---- mw_stream_every: a timer on a stream, run on its connection's worker ---- */
+
+typedef struct ticker_state {
+    long limit;            /* ticks before the stream ends; 0: no end */
+    int ticks;             /* atomic: ticks run */
+    int ticks_after_close; /* atomic: ticks run once on_close had begun (must stay 0) */
+    int closed;            /* atomic: on_close ran */
+    int rc_again, rc_zero; /* a second timer, and one of 0 ms */
+    long long started_ms;  /* atomic: when the handler set the timer */
+} ticker_state;
+
+static ticker_state ticking;
+static signal_count every_closed;
+
+static void every_tick(mw_stream *s, void *arg) {
+    ticker_state *t = (ticker_state *)arg;
+    int n = __atomic_add_fetch(&t->ticks, 1, __ATOMIC_SEQ_CST);
+    if (__atomic_load_n(&t->closed, __ATOMIC_SEQ_CST)) __atomic_add_fetch(&t->ticks_after_close, 1, __ATOMIC_SEQ_CST);
+    mw_stream_printf(s, "tick %d\n", n);
+    if (t->limit && n >= t->limit) mw_stream_end(s);
+}
+
+static void every_on_close(mw_stream *s, void *arg) {
+    ticker_state *t = (ticker_state *)arg;
+    __atomic_store_n(&t->closed, 1, __ATOMIC_SEQ_CST);
+    pause_ms(30); /* a tick that ran beside on_close would be seen here */
+    mw_stream_close(s);
+    count_add(&every_closed);
+}
+
+/* GET /every?ms=N: "tick 1\n", "tick 2\n" ... every N ms, ending after ticking.limit */
+static void every_route(mw_req *rq, mw_res *rs) {
+    mw_stream *s = mw_stream_open(rs, 200, "text/plain");
+    const char *ms = mw_value(rq, MW_QUERY, "ms");
+    mw_stream_on_close(s, every_on_close, &ticking);
+    __atomic_store_n(&ticking.started_ms, clock_ms(), __ATOMIC_SEQ_CST);
+    if (mw_stream_every(s, ms ? atol(ms) : 50, every_tick, &ticking) != 0) mw_stream_end(s);
+    ticking.rc_again = mw_stream_every(s, 50, every_tick, &ticking);
+    ticking.rc_zero = mw_stream_every(s, 0, every_tick, &ticking);
+}
+
+static void every_reset(long limit) {
+    memset(&ticking, 0, sizeof ticking);
+    ticking.limit = limit;
+    pthread_mutex_lock(&every_closed.lock);
+    every_closed.n = 0;
+    pthread_mutex_unlock(&every_closed.lock);
+}
+
+TEST(test_every_ticks_on_schedule_then_the_stream_ends) {
+    test_server srv;
+    client c;
+    mw_app *app = mw_app_new();
+    char head[2048], chunk[256], want[32];
+    long long at[4];
+    int i;
+    every_reset(4);
+    mw_get(app, "/every", every_route);
+    mw_get(app, "/hello", hello);
+    if (!server_start(&srv, app)) {
+        CHECK(0);
+        return;
+    }
+    CHECK(client_connect(&c, srv.port, 0));
+    CHECK(client_send(&c, "GET /every?ms=50 HTTP/1.1\r\nHost: t\r\n\r\n"));
+    CHECK_INT(read_head(&c, head, sizeof head), 200);
+    for (i = 0; i < 4; i++) {
+        snprintf(want, sizeof want, "tick %d\n", i + 1);
+        CHECK(read_chunk(&c, chunk, sizeof chunk) > 0);
+        at[i] = clock_ms() - __atomic_load_n(&ticking.started_ms, __ATOMIC_SEQ_CST);
+        CHECK_STR(chunk, want);
+    }
+    printf("  ticks every 50 ms arrived at %lld, %lld, %lld, %lld ms\n", at[0], at[1], at[2], at[3]);
+    for (i = 0; i < 4; i++) CHECK(at[i] >= 50 * (i + 1) - 5 && at[i] < 50 * (i + 1) + scaled_ms(500));
+    CHECK_INT((int)read_chunk(&c, chunk, sizeof chunk), 0); /* the last chunk: the stream ended */
+    CHECK(connection_reusable(&c));
+    CHECK(count_wait(&every_closed, 1, 5000));
+    CHECK_INT(ticking.rc_again, MW_EINVAL); /* one timer a stream */
+    CHECK_INT(ticking.rc_zero, MW_EINVAL);
+    pause_ms(150);
+    CHECK_INT(__atomic_load_n(&ticking.ticks, __ATOMIC_SEQ_CST), 4);
+    CHECK_INT(ticking.ticks_after_close, 0);
+    client_close(&c);
+    server_stop(&srv);
+}
+
+TEST(test_every_stops_when_the_client_goes_away) {
+    test_server srv;
+    client c;
+    mw_app *app = mw_app_new();
+    char head[2048], chunk[256];
+    int seen;
+    every_reset(0);
+    mw_get(app, "/every", every_route);
+    if (!server_start(&srv, app)) {
+        CHECK(0);
+        return;
+    }
+    CHECK(client_connect(&c, srv.port, 0));
+    CHECK(client_send(&c, "GET /every?ms=10 HTTP/1.1\r\nHost: t\r\n\r\n"));
+    CHECK_INT(read_head(&c, head, sizeof head), 200);
+    CHECK(read_chunk(&c, chunk, sizeof chunk) > 0);
+    CHECK(read_chunk(&c, chunk, sizeof chunk) > 0);
+    client_close(&c); /* the next tick's write finds the client gone */
+    CHECK(count_wait(&every_closed, 1, 5000));
+    seen = __atomic_load_n(&ticking.ticks, __ATOMIC_SEQ_CST);
+    pause_ms(100); /* ten periods: no tick runs for a stream that is over */
+    CHECK_INT(__atomic_load_n(&ticking.ticks, __ATOMIC_SEQ_CST), seen);
+    CHECK_INT(ticking.ticks_after_close, 0);
+    server_stop(&srv);
+}
+
+TEST(test_every_on_an_ending_stream_is_refused) {
+    mw_app *app = mw_app_new();
+    mw_test_res *r;
+    every_reset(0);
+    mw_get(app, "/every", every_route);
+    r = mw_test_request(app, "HEAD", "/every", NULL, NULL, 0); /* a HEAD stream is over at once */
+    CHECK_INT(r->status, 200);
+    CHECK_INT(ticking.ticks, 0);
+    CHECK_INT(ticking.rc_again, MW_ECLOSED);
+    mw_test_free(r);
+    mw_app_free(app);
+    CHECK_INT(mw_stream_every(NULL, 10, every_tick, NULL), MW_EINVAL);
+}
+
+TEST(test_client_runs_a_timers_ticks) {
+    mw_app *app = mw_app_new();
+    mw_test_res *r;
+    every_reset(3);
+    mw_get(app, "/every", every_route);
+    r = mw_test_request(app, "GET", "/every?ms=10", NULL, NULL, 0);
+    CHECK_INT(r->status, 200);
+    CHECK_MEM(r->body, r->body_len, "tick 1\ntick 2\ntick 3\n");
+    mw_test_free(r);
+    mw_app_free(app); /* the timers' thread stops, and lets go of the stream */
+    CHECK_INT(count_get(&every_closed), 1);
+}
+
 /* ============================================================================
    the in-process test client reads every kind of body
    ============================================================================ */
@@ -1191,6 +1330,7 @@ int main(void) {
     count_init(&push_opened);
     count_init(&push_closed);
     count_init(&quiet_closed);
+    count_init(&every_closed);
     RUN(test_flush_sends_the_head_and_first_bytes_before_the_handler_returns);
     RUN(test_flush_fixes_status_and_headers);
     RUN(test_stopping_refuses_new_connections_while_requests_finish);
@@ -1211,6 +1351,10 @@ int main(void) {
     RUN(test_push_write_timeout_cuts_a_client_that_stopped_reading);
     RUN(test_sse_framing);
     RUN(test_sse_heartbeat_after_silence);
+    RUN(test_every_ticks_on_schedule_then_the_stream_ends);
+    RUN(test_every_stops_when_the_client_goes_away);
+    RUN(test_every_on_an_ending_stream_is_refused);
+    RUN(test_client_runs_a_timers_ticks);
     RUN(test_client_reads_a_pull_body);
     RUN(test_client_reads_a_push_stream_ended_by_another_thread);
     RUN(test_client_reads_flushed_and_file_bodies);
@@ -1219,5 +1363,6 @@ int main(void) {
     count_destroy(&push_opened);
     count_destroy(&push_closed);
     count_destroy(&quiet_closed);
+    count_destroy(&every_closed);
     return test_summary();
 }

@@ -149,6 +149,8 @@ static mw_app *handshake_app(void) {
 
 #define HS_BASE "Upgrade: websocket\nConnection: Upgrade\nSec-WebSocket-Version: 13\n"
 #define HS_KEY "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\n"
+#define HS_BASE_CRLF "Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n"
+#define HS_KEY_CRLF "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
 
 TEST(test_handshake_answers_101_with_the_accept_value) {
     mw_app *app = handshake_app();
@@ -207,6 +209,81 @@ TEST(test_subprotocol_that_is_not_a_token_is_a_setup_error) {
     CHECK_INT(mw_run(app), 1); /* refuses to start (and frees the app), as after a bad route */
 }
 
+/* ---- mw_ws_group_size over real sockets: members count from their join until they close ---- */
+
+static void join_room(mw_ws *ws, mw_req *rq) {
+    (void)rq;
+    mw_ws_join(ws, "room");
+}
+
+static long size_at_close = -1;
+
+static void note_size_at_close(mw_ws *ws, int code, const char *reason) {
+    (void)code, (void)reason;
+    size_at_close = mw_ws_group_size(mw_ws_app(ws), "room");
+}
+
+static void *serve_app(void *app) {
+    mw_serve((mw_app *)app);
+    return NULL;
+}
+
+/* A client that opened a WebSocket on path (the 101 read), or -1. */
+static int ws_connect(int port, const char *path) {
+    struct sockaddr_in a;
+    char req[256], head[512];
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    ssize_t n;
+    memset(&a, 0, sizeof a);
+    a.sin_family = AF_INET;
+    a.sin_port = htons((unsigned short)port);
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    snprintf(req, sizeof req, "GET %s HTTP/1.1\r\nHost: t\r\n" HS_BASE_CRLF HS_KEY_CRLF "\r\n", path);
+    if (fd < 0 || connect(fd, (struct sockaddr *)&a, sizeof a) != 0 || send(fd, req, strlen(req), 0) < 0 ||
+        (n = recv(fd, head, sizeof head - 1, 0)) < 12 || strncmp(head, "HTTP/1.1 101", 12) != 0) {
+        if (fd >= 0) close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+/* The group's size once it is want (on_open runs after the 101 is sent), or the last seen. */
+static long wait_group_size(mw_app *app, const char *group, long want) {
+    long n = -1;
+    int i;
+    for (i = 0; i < 500 && (n = mw_ws_group_size(app, group)) != want; i++) usleep(10000);
+    return n;
+}
+
+TEST(test_group_size_counts_members_from_join_until_close) {
+    static const mw_ws_opts room = {.on_open = join_room, .on_close = note_size_at_close};
+    mw_app *app = mw_app_new();
+    pthread_t t;
+    int port, a, b;
+    CHECK_INT((int)mw_ws_group_size(app, "room"), 0); /* no WebSocket endpoint yet */
+    CHECK_INT((int)mw_ws_group_size(NULL, "room"), MW_EINVAL);
+    CHECK_INT((int)mw_ws_group_size(app, NULL), MW_EINVAL);
+    mw_set_limit(app, MW_LIMIT_THREADS, 2);
+    mw_websocket(app, "/ws", &room);
+    port = mw_listen(app, "127.0.0.1", 0);
+    CHECK(port > 0);
+    CHECK_INT(pthread_create(&t, NULL, serve_app, app), 0);
+    CHECK_INT((int)mw_ws_group_size(app, "room"), 0);
+    a = ws_connect(port, "/ws");
+    CHECK_INT((int)wait_group_size(app, "room", 1), 1);
+    b = ws_connect(port, "/ws");
+    CHECK_INT((int)wait_group_size(app, "room", 2), 2);
+    CHECK_INT((int)mw_ws_group_size(app, "elsewhere"), 0);
+    close(a); /* gone without a close frame: it leaves when the server sees the end */
+    CHECK_INT((int)wait_group_size(app, "room", 1), 1);
+    CHECK_INT((int)size_at_close, 1); /* in on_close it no longer counts */
+    close(b);
+    CHECK_INT((int)wait_group_size(app, "room", 0), 0);
+    mw_stop(app);
+    pthread_join(t, NULL);
+    mw_app_free(app);
+}
+
 int main(void) {
     RUN(test_accept_value_of_rfc6455_example_key);
     RUN(test_utf8_accepts_every_form_the_grammar_allows);
@@ -219,5 +296,6 @@ int main(void) {
     RUN(test_handshake_answers_101_with_the_accept_value);
     RUN(test_handshake_refusals_say_why);
     RUN(test_subprotocol_that_is_not_a_token_is_a_setup_error);
+    RUN(test_group_size_counts_members_from_join_until_close);
     return test_summary();
 }
