@@ -981,6 +981,12 @@
    Before serving:  mw_pg_configure(app, "host=... dbname=..." or "postgresql://..." or
                     NULL for DATABASE_URL). The settings are checked at once
                     (PQconninfoParse): a typo is one clear line and mw_run refuses to start.
+   int mw_pg_setup(app, sql)  after mw_pg_configure, before serving: runs sql (several
+                    statements may be separated by ';') once, on a connection of its own,
+                    with notices off: the place for CREATE TABLE IF NOT EXISTS. Returns 0;
+                    or, when the database cannot be reached or the SQL fails, MW_EIO after
+                    one line with the database's words, and mw_run refuses to start
+                    (MW_ESTATE without mw_pg_configure, or while serving).
    In a handler (parameters are sent apart from the SQL, so a value can never change
    the statement; $1, $2 ... in the SQL):
        const char *p[] = { mw_param(rq, "id") };
@@ -1240,7 +1246,7 @@
           mw_test_body_json for JSON APIs, headers as a list of strings (mw_test_requestv,
           mw_test_jsonv). mw_render_json (a view built by the JSON writer),
           mw_ws_group_size, mw_stream_every (a push stream's timer, run on its
-          connection's worker). Deploying: SO_REUSEPORT
+          connection's worker), mw_pg_setup (schema SQL once, before serving). Deploying: SO_REUSEPORT
           (MW_REUSEPORT); a listening socket handed over (systemd's socket
           activation, MW_LISTEN_FD, mw_listen_fd) that a stop never shuts, for
           restarts that fail no request; mw_health, mw_livez, mw_readyz and
@@ -1824,6 +1830,7 @@ int mw_render_json(mw_res *rs, int status, const char *name, mw_json *view);
 #ifdef MICROWEB_WITH_PG
 #include <libpq-fe.h>
 int mw_pg_configure(mw_app *app, const char *conninfo);
+int mw_pg_setup(mw_app *app, const char *sql);
 PGresult *mw_pg_query(mw_req *rq, const char *sql, int nparams, const char *const *params);
 PGconn *mw_pg_conn(mw_req *rq);
 int mw_pg_write_rows(mw_json *j, const PGresult *res);
@@ -15570,6 +15577,39 @@ static int mw__pg_open(mw_req *rq, mw__pg_slot *s) {
     pthread_mutex_unlock(&p->lock);
     s->fresh = 1;
     return 1;
+}
+
+int mw_pg_setup(mw_app *app, const char *sql) {
+    mw__pg_pool *p = app ? mw__pg_pool_of(app) : NULL;
+    char timeout[24];
+    const char *keys[] = {"connect_timeout", "dbname", NULL}, *vals[] = {timeout, p ? p->conninfo : NULL, NULL};
+    PGconn *db;
+    PGresult *r = NULL;
+    ExecStatusType status;
+    if (!app || !sql) return MW_EINVAL;
+    if (app->serving) return MW_ESTATE;
+    if (!p) { /* a failed mw_pg_configure has said why already */
+        if (!app->setup_errors) {
+            mw__log(&app->log, MW_LOG_ERROR, "mw_pg_setup: call mw_pg_configure first");
+            app->setup_errors++;
+        }
+        return MW_ESTATE;
+    }
+    snprintf(timeout, sizeof timeout, "%lld", app->limits.v[MW_LIMIT_PG_CONNECT_TIMEOUT_S]);
+    db = PQconnectdbParams(keys, vals, 1);
+    if (PQstatus(db) == CONNECTION_OK) {
+        PQclear(PQexec(db, "SET client_min_messages = warning")); /* no NOTICE that a table exists */
+        r = PQexec(db, sql);
+    }
+    status = PQresultStatus(r); /* of NULL: PGRES_FATAL_ERROR */
+    if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK) {
+        const char *why = PQerrorMessage(db); /* may be several lines: the first says it */
+        mw__log(&app->log, MW_LOG_ERROR, "database setup failed: %.*s", (int)strcspn(why, "\n"), why);
+        app->setup_errors++;
+    }
+    PQclear(r);
+    PQfinish(db);
+    return status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK ? 0 : MW_EIO;
 }
 
 static int mw__pg_connect(mw_req *rq, mw__pg_slot *s) {

@@ -77,32 +77,11 @@ static void delete_todo(mw_req *rq, mw_res *rs) {
     else if (r) mw_status(rs, 204); /* no body */
 }
 
-/* Creates the table if it is missing, on a connection of our own; 0 when it worked. */
-static int create_table(const char *url) {
-    PGconn *db = PQconnectdb(url);
-    PGresult *r = PQstatus(db) != CONNECTION_OK
-                      ? NULL                                            /* PQresultStatus(NULL): PGRES_FATAL_ERROR */
-                      : PQexec(db, "SET client_min_messages = warning;" /* no NOTICE when the table exists */
-                                   "CREATE TABLE IF NOT EXISTS todos (id bigserial primary key, title text not null,"
-                                   " done boolean not null default false)");
-    int ok = PQresultStatus(r) == PGRES_COMMAND_OK;
-    const char *why = PQerrorMessage(db); /* may be several lines: print the first */
-    if (!ok) fprintf(stderr, "todo_pg: cannot set up the database: %.*s\n", (int)strcspn(why, "\n"), why);
-    PQclear(r);
-    PQfinish(db);
-    return ok ? 0 : 1;
-}
-
 int main(void) {
-    const char *url = getenv("DATABASE_URL"); /* "host=... dbname=..." or "postgresql://..." */
-    mw_app *app;
-    if (!url || !*url) {
-        fprintf(stderr, "todo_pg: set DATABASE_URL to a libpq conninfo or postgresql:// URL\n");
-        return 1;
-    }
-    if (create_table(url) != 0) return 1;
-    app = mw_app_new();
-    mw_pg_configure(app, url); /* a pool of connections for the handlers */
+    mw_app *app = mw_app_new();
+    mw_pg_configure(app, NULL); /* a pool of connections, from DATABASE_URL ("host=... dbname=..." or a URL) */
+    mw_pg_setup(app, "CREATE TABLE IF NOT EXISTS todos (id bigserial primary key, title text not null,"
+                     " done boolean not null default false)"); /* once, at start: the table, if missing */
     mw_get(app, "/todos", list_todos);
     mw_post(app, "/todos", create_todo);
     mw_get(app, "/todos/{id:int}", get_todo); /* "/todos/abc" never reaches a handler: 404 */
@@ -110,5 +89,6 @@ int main(void) {
     mw_delete(app, "/todos/{id:int}", delete_todo);
     mw_get(app, "/healthz", mw_pg_healthz); /* 200 while the database answers, else 503 */
     mw_health(app, "/livez", "/readyz");    /* alive: 200; ready: 200 unless the database is down or stopping */
-    return mw_run(app);                     /* PORT from the environment (8080 by default); Ctrl-C stops it */
+    return mw_run(app); /* PORT from the environment (8080 by default); Ctrl-C stops it. If the database
+                           settings or the setup above failed, it says why and refuses to start. */
 }

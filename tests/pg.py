@@ -208,6 +208,28 @@ def test_bad_settings_refused_at_start(binary):
     server.kill()
 
 
+def test_setup_sql(binary, conninfo):
+    """mw_pg_setup: SQL that works has run once the server listens; SQL that fails
+    stops the start with the database's words."""
+    server = Server(command_for(binary), {"DATABASE_URL": conninfo,
+                                          "PGAPP_SETUP": "CREATE TABLE IF NOT EXISTS setup_probe (id int);"
+                                                         "CREATE TABLE IF NOT EXISTS setup_probe (id int)"})
+    try:
+        if check("setup_sql_then_serving", server.wait_ready(), server.stderr_text()):
+            check("setup_sql_made_its_table", psql(conninfo, "SELECT count(*) FROM setup_probe").strip() == "0")
+            check("setup_sql_notice_not_logged", not any("NOTICE" in line for line in server.lines),
+                  server.stderr_text())
+    finally:
+        server.kill()
+    server = Server(command_for(binary), {"DATABASE_URL": conninfo, "PGAPP_SETUP": "CREATE TABLE broken ("})
+    status = server.wait_exit(T(10))
+    check("setup_sql_failing_stops_the_start", status == 1, "exit status %s" % status)
+    check("setup_sql_failing_reported_with_the_database_words",
+          server.wait_for_line(re.compile(r"^microweb: database setup failed: ERROR: +syntax error"), T(2)),
+          server.stderr_text())
+    server.kill()
+
+
 def run_app(binary, conninfo, tests, **limits):
     """Runs each test with the server's port (or, for a test taking `server`, the server)."""
     server = start_app(binary, conninfo, **limits)
@@ -255,6 +277,7 @@ def main(argv):
         run_app(binary, conninfo, [test_transaction_hygiene, test_statement_timeout], pool_size=1,
                 statement_timeout_ms=300)
         test_bad_settings_refused_at_start(binary)
+        test_setup_sql(binary, conninfo)
     finally:
         pg_db("stop", conninfo)
     print("%d passed, %d failed" % (Tally.passed, Tally.failed), flush=True)

@@ -73,6 +73,7 @@ int main(void) {
     set_limit_from_env(app, "PGAPP_RETRY_MS", MW_LIMIT_PG_RETRY_MS);
     set_limit_from_env(app, "PGAPP_DEBUG", MW_LIMIT_PG_DEBUG);
     mw_pg_configure(app, NULL); /* DATABASE_URL */
+    if (getenv("PGAPP_SETUP")) mw_pg_setup(app, getenv("PGAPP_SETUP"));
     mw_get(app, "/types", types);
     mw_get(app, "/users", users);
     mw_get(app, "/users/:id", user);

@@ -119,13 +119,15 @@ def bad_request(word):
 # checks
 # ---------------------------------------------------------------------------
 def check_startup_refused(binary):
-    """No DATABASE_URL, or a database nobody answers at: one line on stderr and exit 1."""
+    """No DATABASE_URL, or a database nobody answers at: a line that says so, then
+    mw_run's "not starting" line, and exit 1."""
     with socket.socket() as held:  # bound, not listening: connecting to it is refused
         held.bind((HOST, 0))
         dead = "host=%s port=%d user=mw dbname=mwtest connect_timeout=5" % (HOST, held.getsockname()[1])
         env_without = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
-        for name, env in (("startup_refused_without_database_url", env_without),
-                          ("startup_refused_when_database_unreachable", dict(env_without, DATABASE_URL=dead))):
+        for name, env, why in (("startup_refused_without_database_url", env_without, "set DATABASE_URL"),
+                               ("startup_refused_when_database_unreachable", dict(env_without, DATABASE_URL=dead),
+                                "database setup failed: connection to server")):
             try:
                 done = subprocess.run(command_for(binary), env=dict(env, PORT="0", HOST=HOST), capture_output=True,
                                       stdin=subprocess.DEVNULL, text=True, timeout=T(30))
@@ -133,8 +135,8 @@ def check_startup_refused(binary):
                 check(name, False, "%s: %s" % (type(e).__name__, e))
                 continue
             lines = [line for line in done.stderr.splitlines() if line.strip()]
-            check(name, done.returncode == 1 and len(lines) == 1 and "todo_pg:" in lines[0]
-                  and "listening" not in done.stderr,
+            check(name, done.returncode == 1 and len(lines) == 2 and why in lines[0]
+                  and lines[1] == "microweb: not starting: 1 setup error(s) above" and "listening" not in done.stderr,
                   "exit status %d, stderr %s" % (done.returncode, short(done.stderr, 400)))
 
 
