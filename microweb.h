@@ -9264,12 +9264,14 @@ static void mw__trace_received(mw__worker *w, mw__conn *c) {
     mw__buf_puts(&w->trace, "------------------------------------------------------------" + strlen(client));
     mw__trace_ansi(w, "0");
     if (!c->head_len && shown > 4096) cut = shown - 4096, shown = 4096;
-    mw__trace_section(w, c->head_len ? "\nrequest head as received" : "\nreceived (the head was not read whole)");
+    MW__PUT_LIT(&w->trace, "\n");
+    mw__trace_section(w, c->head_len ? "request head as received" : "received (the head was not read whole)");
     mw__trace_printf(w, ", %lu bytes:\n", (unsigned long)(shown + cut));
     mw__trace_bytes(w, base, shown, 1);
     if (cut) mw__trace_printf(w, "  | ... %lu more bytes\n", (unsigned long)cut);
     if (!c->head_len) return;
-    mw__trace_section(w, "how it was read:\n");
+    mw__trace_section(w, "how it was read:");
+    MW__PUT_LIT(&w->trace, "\n");
     mw__trace_request_line(w, h);
     for (i = 0; i < h->nfields; i++) {
         char label[32];
@@ -9386,15 +9388,14 @@ static void mw__trace_answered(mw__worker *w, mw__conn *c, int refused, const ch
                                                         : ": the body ends where the connection does");
     mw__trace_ansi(w, "1");
     MW__PUT_LIT(&w->trace, "== ");
-    if (refused || !c->head_len) {
-        MW__PUT_LIT(&w->trace, "refused");
-    } else {
+    if (c->head_len) {
         mw__trace_bytes(w, h->method, h->method_len, 0);
         MW__PUT_LIT(&w->trace, " ");
         mw__trace_bytes(w, h->path, h->path_len, 0);
         if (h->query_len) MW__PUT_LIT(&w->trace, "?");
         mw__trace_bytes(w, h->query, h->query_len, 0);
     }
+    if (refused) MW__PUT_LIT(&w->trace, c->head_len ? " refused" : "refused");
     MW__PUT_LIT(&w->trace, " -> ");
     mw__trace_ansi(w, status >= 500 ? "31" : status >= 400 ? "33" : status >= 300 ? "36" : "32");
     mw__trace_printf(w, "%d %s", status, mw__reason(status));
