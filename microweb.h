@@ -10,9 +10,9 @@
        THE /docs PAGE                HOOKS, CORS, SESSIONS AND CSRF
        BODIES BEYOND A BUFFER        STATIC FILES              TEMPLATES
        WEBSOCKET
-       LOGGING AND THE ACCESS LOG    SERVING                   POSTGRESQL
-       TESTING WITHOUT A SOCKET      LIMITS                    HTTP RULES
-       ERRORS
+       LOGGING AND THE ACCESS LOG    TRACE MODE                SERVING
+       POSTGRESQL                    TESTING WITHOUT A SOCKET  LIMITS
+       HTTP RULES                    ERRORS
        INSIDE THE HEADER (a map of the implementation, for readers and contributors)
        VERSIONS
 
@@ -759,8 +759,8 @@
    stderr per line ("microweb: ..." for its own lines), so lines never interleave.
    void mw_set_logger(app, fn, arg)   before serving: fn(arg, level, line) gets each
                                       line instead (MW_LOG_ERROR, MW_LOG_WARN, MW_LOG_INFO,
-                                      MW_LOG_ACCESS), without the "microweb: " prefix
-                                      and the newline
+                                      MW_LOG_ACCESS; MW_LOG_TRACE, see TRACE MODE),
+                                      without the "microweb: " prefix and the newline
    While serving, lines wait in memory (up to 1 MiB) and a thread of their own writes
    them: a slow or stuck stderr never holds a worker. If they pile up past that, lines
    are dropped and a later line says how many.
@@ -775,6 +775,50 @@
    the request to its answer being handed to the socket (a stream: to its end). A
    refusal before a request line is "- -".
    The examples turn it on; make run shows each request as it arrives.
+
+   ============================================================================
+   TRACE MODE  (for learning HTTP: every exchange, told in full)
+   ============================================================================
+   MW_TRACE=1 in the environment (read when serving starts; 0 turns it off), or
+   int mw_trace(app, on) before serving (MW_ESTATE while serving; the environment
+   wins), writes on stderr an account of each exchange: the head as received, how it
+   was read and by which rule, the route, the head sent back, the body's size, the
+   time. Bytes that do not print show as C writes them: \r \n \t \\, others as \xNN.
+   MW_TRACE=1 make run, then curl -H 'Accept:' localhost:8080/users/42:
+       -- 127.0.0.1:51846 ---------------------------------------------
+       request head as received, 73 bytes:
+         | GET /users/42 HTTP/1.1\r\n
+         | Host: localhost:8080\r\n
+         | User-Agent: curl/7.88.1\r\n
+         | \r\n
+       how it was read:
+         request line  method "GET", target "/users/42", version "HTTP/1.1"
+         target        path "/users/42"
+         field 1       Host: localhost:8080
+         field 2       User-Agent: curl/7.88.1
+         body          none: neither Transfer-Encoding nor Content-Length (RFC 9112 §6.3)
+         connection    persistent: HTTP/1.1 without "Connection: close" (RFC 9112 §9.3)
+         route         GET /users/:id, with id = "42"
+       response head as sent, 108 bytes:
+         | HTTP/1.1 200 OK\r\n
+         | Date: Tue, 01 Dec 2026 10:51:34 GMT\r\n
+         | Content-Type: application/json\r\n
+         | Content-Length: 11\r\n
+         | \r\n
+         body          11 bytes
+         then          the connection stays open for the next request
+       == GET /users/42 -> 200 OK, 42us
+   The body line names its rule: chunked (RFC 9112 §6.1, with the bytes on the wire),
+   Content-Length (§6.2) or none (§6.3); "expect" tells whether 100 Continue went out.
+   A 404 says "no route matches /x", a 405 "path /notes exists for GET, HEAD, POST,
+   OPTIONS; not for DELETE". A refused request shows the bytes received and its rule:
+         refused       400: line not ended by CRLF (RFC 9112 §2.2)
+   A body that is not a buffer (mw_flush, a file, a pull or push stream, SSE) is told
+   as "(streamed body)"; a WebSocket handshake ends at its 101.
+   An account is built whole, then written at once: accounts from several workers never
+   mix. Colours when stderr is a terminal (not with NO_COLOR set). With mw_set_logger,
+   the function gets each account as one MW_LOG_TRACE line (several lines of text, each
+   ended by a newline). Off (the default), it costs a request one branch.
 
    ============================================================================
    SERVING
@@ -1051,7 +1095,9 @@
    ============================================================================
    VERSIONS
    ============================================================================
-   0.6.0  declared inputs: mw_route_op and mw_schema (a schema language compiled at
+   0.6.0  trace mode (MW_TRACE=1, mw_trace): each exchange told on stderr with the
+          RFC rules that read it, refusals with theirs (MW_LOG_TRACE for a logger);
+          declared inputs: mw_route_op and mw_schema (a schema language compiled at
           registration), query, path and JSON body checked before the handler with
           every problem in one 422 in FastAPI's shape, typed accessors mw_arg_*;
           OpenAPI 3.1 from the route table (mw_openapi); an offline /docs page
@@ -2548,52 +2594,52 @@ static long mw__scan_head(mw__head_scan *s, const char *buf, size_t len, const m
 
 /* Why a request is refused (the error body's detail), next to the rule that says so
    (for the trace, MW_TRACE). Each reason is written once, here, and used by name. */
-#define MW__REFUSALS(X) \
-    X(bare_lf, "line not ended by CRLF", "RFC 9112 §2.2") \
-    X(bare_cr, "bare CR in request line", "RFC 9112 §2.2") \
-    X(line_too_long, "request line too long", "RFC 9112 §3") \
-    X(head_too_large, "request header section too large", "RFC 6585 §5") \
-    X(too_many_fields, "too many header fields", "RFC 6585 §5") \
-    X(bad_method, "malformed method", "RFC 9112 §3") \
-    X(bad_target, "malformed request target", "RFC 9112 §3.2") \
-    X(target_not_slash, "request target must start with /", "RFC 9112 §3.2") \
-    X(fragment, "fragment in request target", "RFC 9112 §3.2") \
-    X(asterisk_not_options, "asterisk-form target is only for OPTIONS", "RFC 9112 §3.2.4") \
-    X(userinfo, "userinfo in request target", "RFC 9110 §4.2.4") \
-    X(no_host_in_target, "request target without a host", "RFC 9110 §4.2.1") \
-    X(bad_target_host, "invalid host in request target", "RFC 9112 §3.2.2") \
-    X(bad_version, "malformed HTTP version", "RFC 9112 §2.3") \
-    X(version_unsupported, "HTTP version not supported", "RFC 9110 §2.5") \
-    X(obs_fold, "obsolete line folding", "RFC 9112 §5.2") \
-    X(bad_field_name, "malformed header field name", "RFC 9112 §5.1") \
-    X(bad_field_value, "invalid byte in header field value", "RFC 9110 §5.5") \
-    X(bad_host, "invalid Host header", "RFC 9112 §3.2") \
-    X(no_host, "missing Host header", "RFC 9112 §3.2") \
-    X(two_hosts, "more than one Host header", "RFC 9112 §3.2") \
-    X(cl_too_large, "Content-Length too large", "RFC 9110 §8.6") \
-    X(bad_cl, "malformed Content-Length", "RFC 9110 §8.6") \
-    X(cl_conflict, "conflicting Content-Length values", "RFC 9112 §6.3") \
-    X(te_in_10, "Transfer-Encoding in an HTTP/1.0 request", "RFC 9112 §6.1") \
-    X(te_and_cl, "both Content-Length and Transfer-Encoding", "RFC 9112 §6.1") \
-    X(coding_after_chunked, "a transfer coding after chunked", "RFC 9112 §6.1") \
-    X(final_not_chunked, "final transfer coding is not chunked", "RFC 9112 §6.3") \
-    X(coding_unknown, "transfer coding not implemented", "RFC 9112 §6.1") \
-    X(expectation, "only the expectation 100-continue is supported", "RFC 9110 §10.1.1") \
-    X(body_too_large, "request body larger than the limit", "RFC 9110 §15.5.14") \
-    X(chunk_digits, "chunk size longer than 15 hex digits", "RFC 9112 §7.1") \
-    X(chunk_not_hex, "chunk size is not a hex number", "RFC 9112 §7.1") \
-    X(chunk_size_byte, "invalid byte after the chunk size", "RFC 9112 §7.1") \
-    X(chunk_bws, "whitespace after the chunk size without an extension", "RFC 9112 §7.1.1") \
-    X(chunk_ext_ctl, "control byte in a chunk extension", "RFC 9112 §7.1.1") \
+#define MW__REFUSALS(X)                                                                        \
+    X(bare_lf, "line not ended by CRLF", "RFC 9112 §2.2")                                      \
+    X(bare_cr, "bare CR in request line", "RFC 9112 §2.2")                                     \
+    X(line_too_long, "request line too long", "RFC 9112 §3")                                   \
+    X(head_too_large, "request header section too large", "RFC 6585 §5")                       \
+    X(too_many_fields, "too many header fields", "RFC 6585 §5")                                \
+    X(bad_method, "malformed method", "RFC 9112 §3")                                           \
+    X(bad_target, "malformed request target", "RFC 9112 §3.2")                                 \
+    X(target_not_slash, "request target must start with /", "RFC 9112 §3.2")                   \
+    X(fragment, "fragment in request target", "RFC 9112 §3.2")                                 \
+    X(asterisk_not_options, "asterisk-form target is only for OPTIONS", "RFC 9112 §3.2.4")     \
+    X(userinfo, "userinfo in request target", "RFC 9110 §4.2.4")                               \
+    X(no_host_in_target, "request target without a host", "RFC 9110 §4.2.1")                   \
+    X(bad_target_host, "invalid host in request target", "RFC 9112 §3.2.2")                    \
+    X(bad_version, "malformed HTTP version", "RFC 9112 §2.3")                                  \
+    X(version_unsupported, "HTTP version not supported", "RFC 9110 §2.5")                      \
+    X(obs_fold, "obsolete line folding", "RFC 9112 §5.2")                                      \
+    X(bad_field_name, "malformed header field name", "RFC 9112 §5.1")                          \
+    X(bad_field_value, "invalid byte in header field value", "RFC 9110 §5.5")                  \
+    X(bad_host, "invalid Host header", "RFC 9112 §3.2")                                        \
+    X(no_host, "missing Host header", "RFC 9112 §3.2")                                         \
+    X(two_hosts, "more than one Host header", "RFC 9112 §3.2")                                 \
+    X(cl_too_large, "Content-Length too large", "RFC 9110 §8.6")                               \
+    X(bad_cl, "malformed Content-Length", "RFC 9110 §8.6")                                     \
+    X(cl_conflict, "conflicting Content-Length values", "RFC 9112 §6.3")                       \
+    X(te_in_10, "Transfer-Encoding in an HTTP/1.0 request", "RFC 9112 §6.1")                   \
+    X(te_and_cl, "both Content-Length and Transfer-Encoding", "RFC 9112 §6.1")                 \
+    X(coding_after_chunked, "a transfer coding after chunked", "RFC 9112 §6.1")                \
+    X(final_not_chunked, "final transfer coding is not chunked", "RFC 9112 §6.3")              \
+    X(coding_unknown, "transfer coding not implemented", "RFC 9112 §6.1")                      \
+    X(expectation, "only the expectation 100-continue is supported", "RFC 9110 §10.1.1")       \
+    X(body_too_large, "request body larger than the limit", "RFC 9110 §15.5.14")               \
+    X(chunk_digits, "chunk size longer than 15 hex digits", "RFC 9112 §7.1")                   \
+    X(chunk_not_hex, "chunk size is not a hex number", "RFC 9112 §7.1")                        \
+    X(chunk_size_byte, "invalid byte after the chunk size", "RFC 9112 §7.1")                   \
+    X(chunk_bws, "whitespace after the chunk size without an extension", "RFC 9112 §7.1.1")    \
+    X(chunk_ext_ctl, "control byte in a chunk extension", "RFC 9112 §7.1.1")                   \
     X(chunk_ext_long, "chunk extension longer than MW_MAX_CHUNK_EXT_BYTES", "RFC 9112 §7.1.1") \
-    X(chunk_size_eol, "chunk size line not ended by CRLF", "RFC 9112 §7.1") \
-    X(chunk_data_eol, "chunk data not followed by CRLF", "RFC 9112 §7.1") \
-    X(bad_trailer, "malformed trailer field", "RFC 9112 §7.1.2") \
-    X(trailer_too_large, "chunked trailer section too large", "RFC 9112 §7.1.2") \
-    X(trailer_ctl, "control byte in a trailer field", "RFC 9110 §5.5") \
-    X(trailer_eol, "trailer line not ended by CRLF", "RFC 9112 §7.1.2") \
-    X(head_late, "request head not received in time", "RFC 9110 §15.5.9") \
-    X(body_late, "request body not received in time", "RFC 9110 §15.5.9") \
+    X(chunk_size_eol, "chunk size line not ended by CRLF", "RFC 9112 §7.1")                    \
+    X(chunk_data_eol, "chunk data not followed by CRLF", "RFC 9112 §7.1")                      \
+    X(bad_trailer, "malformed trailer field", "RFC 9112 §7.1.2")                               \
+    X(trailer_too_large, "chunked trailer section too large", "RFC 9112 §7.1.2")               \
+    X(trailer_ctl, "control byte in a trailer field", "RFC 9110 §5.5")                         \
+    X(trailer_eol, "trailer line not ended by CRLF", "RFC 9112 §7.1.2")                        \
+    X(head_late, "request head not received in time", "RFC 9110 §15.5.9")                      \
+    X(body_late, "request body not received in time", "RFC 9110 §15.5.9")                      \
     X(body_slow, "request body arriving slower than MW_BODY_MIN_RATE", "RFC 9110 §15.5.9")
 #define MW__REFUSAL_TEXT(name, why, rule) static const char mw__why_##name[] = why;
 MW__REFUSALS(MW__REFUSAL_TEXT)
@@ -2708,8 +2754,7 @@ static int mw__parse_content_length(const char *v, size_t n, mw__head *h) {
         }
         while (i < n && (v[i] == ' ' || v[i] == '\t')) i++;
         if (!digits || (i < n && v[i] != ',')) return MW__FAIL(h, 400, mw__why_bad_cl);
-        if (h->content_length >= 0 && h->content_length != val)
-            return MW__FAIL(h, 400, mw__why_cl_conflict);
+        if (h->content_length >= 0 && h->content_length != val) return MW__FAIL(h, 400, mw__why_cl_conflict);
         h->content_length = val;
         i++;
     }
@@ -2763,8 +2808,7 @@ static int mw__parse_expect(const char *v, size_t n, mw__head *h) {
     size_t i = 0;
     mw_str e;
     while (mw__next_list_element(v, n, &i, &e)) {
-        if (!mw__ieq(e.ptr, e.len, "100-continue"))
-            return MW__FAIL(h, 417, mw__why_expectation);
+        if (!mw__ieq(e.ptr, e.len, "100-continue")) return MW__FAIL(h, 417, mw__why_expectation);
         h->expect_continue = 1;
     }
     return 0;
@@ -2968,8 +3012,7 @@ static int mw__chunked_decode(mw__chunked *d, char *buf, size_t len, size_t *in,
         }
         case MW__CH_SIZE_BWS: /* RFC 9112 §7.1.1: BWS is allowed only before ";" */
             if (c == ';') d->state = MW__CH_EXT;
-            else if (c != ' ' && c != '\t')
-                rc = MW__FAIL(d, 400, mw__why_chunk_bws);
+            else if (c != ' ' && c != '\t') rc = MW__FAIL(d, 400, mw__why_chunk_bws);
             i++;
             break;
         case MW__CH_EXT: /* chunk-ext: parsed only far enough to skip it, within a cap */
@@ -6534,8 +6577,9 @@ struct mw__conn {
     int flush_framing; /* mw_flush: how the rest of the body is framed */
     int flush_failed;  /* mw_flush: the client stopped taking the body */
     unsigned long long flushed_bytes;
-    unsigned armed;    /* the events the poller watches for, with a single worker */
-    int sent_continue; /* "100 Continue" went out for the request, for the trace */
+    unsigned armed; /* the events the poller watches for, with a single worker */
+    /* "100 Continue" went out for the current request (for the trace) */
+    int sent_continue;
 };
 
 typedef struct mw__free_block {
@@ -6570,10 +6614,8 @@ struct mw__worker {
     char date[MW__DATE_LEN + 1];
     time_t log_sec;
     char log_time[32];
-    mw__buf trace; /* the exchange's account (MW_TRACE), written out at once */
-    /* how the latest answer head was framed, kept for the trace to show that head */
-    int head_keep, head_framing;
-    unsigned long long head_length;
+    mw__buf trace;       /* the exchange's account (MW_TRACE), written out at once */
+    size_t trace_out_at; /* where in out the traced exchange's answer begins */
 };
 
 /* An extension (PostgreSQL, ...) registers these; core code does not know it by name. */
@@ -6622,12 +6664,12 @@ struct mw_app {
     size_t nschemas;
     mw__limits limits;
     mw__logger log;
+    int trace_asked;       /* mw_trace's setting */
+    int trace, trace_ansi; /* mw_trace or the environment's MW_TRACE, fixed while serving; colours */
     void *userdata;
     int setup_errors;
     int serving;
     int access_log; /* MW_LIMIT_ACCESS_LOG or the environment's MW_ACCESS_LOG, fixed while serving */
-    int trace_asked;     /* mw_trace's setting */
-    int trace, trace_ansi; /* mw_trace or the environment's MW_TRACE, fixed while serving; colours */
     int listen_fd;
     int ctl_pipe[2];  /* mw_stop -> controller */
     int exit_pipe[2]; /* controller -> workers, at exit */
@@ -7090,13 +7132,11 @@ static void mw__run_after_hooks(mw__worker *w);
 static void mw__req_fill_refused(mw__worker *w, mw__conn *c);
 static void mw__trace_received(mw__worker *w, mw__conn *c);
 static void mw__trace_answered(mw__worker *w, mw__conn *c, int refused, const char *why);
+static size_t mw__trace_head_sent(mw__worker *w);
 
 /* An answer's head into w->out, once the after hooks have added their headers. */
 static int mw__answer_head(mw__worker *w, mw__conn *c, int keep_alive, int framing, unsigned long long length) {
     if (w->res.after_due) mw__run_after_hooks(w);
-    w->head_keep = keep_alive;
-    w->head_framing = framing;
-    w->head_length = length;
     return mw__render_head(&w->out, &w->res, mw__date(w), keep_alive, c->http10, framing, length);
 }
 
@@ -8691,6 +8731,7 @@ static int mw__flush_commit(mw__worker *w, mw__conn *c) {
     c->flushed_bytes = 0;
     rc = mw__answer_head(w, c, keep, c->flush_framing, 0);
     rs->committed = 1;
+    if (w->app->trace) mw__trace_head_sent(w); /* later parts of the body reuse out */
     return rc;
 }
 
@@ -9169,9 +9210,7 @@ static void mw__trace_section(mw__worker *w, const char *title) {
 /* What the refusal table says of a reason: its rule, or NULL for one the table lacks. */
 static const char *mw__refusal_rule(const char *why) {
 #define MW__REFUSAL_ROW(name, text, rule) {mw__why_##name, rule},
-    static const struct {
-        const char *why, *rule;
-    } rules[] = {MW__REFUSALS(MW__REFUSAL_ROW)};
+    static const struct { const char *why, *rule; } rules[] = {MW__REFUSALS(MW__REFUSAL_ROW)};
 #undef MW__REFUSAL_ROW
     size_t i;
     for (i = 0; i < sizeof rules / sizeof rules[0]; i++)
@@ -9215,14 +9254,12 @@ static void mw__trace_body_rule(mw__worker *w, mw__conn *c) {
                          (unsigned long)(c->ch_out - c->head_len), (unsigned long)(c->ch_in - c->head_len));
     else if (h->content_length >= 0)
         mw__trace_printf(w, "%lld bytes, as Content-Length says (RFC 9112 §6.2)\n", h->content_length);
-    else
-        MW__PUT_LIT(&w->trace, "none: neither Transfer-Encoding nor Content-Length (RFC 9112 §6.3)\n");
+    else MW__PUT_LIT(&w->trace, "none: neither Transfer-Encoding nor Content-Length (RFC 9112 §6.3)\n");
     if (!h->expect_continue) return;
     mw__trace_label(w, "expect");
     if (c->sent_continue)
         MW__PUT_LIT(&w->trace, "100-continue: \"HTTP/1.1 100 Continue\" sent before the body (RFC 9110 §10.1.1)\n");
-    else if (c->http10)
-        MW__PUT_LIT(&w->trace, "100-continue ignored in an HTTP/1.0 request (RFC 9110 §10.1.1)\n");
+    else if (c->http10) MW__PUT_LIT(&w->trace, "100-continue ignored in an HTTP/1.0 request (RFC 9110 §10.1.1)\n");
     else
         MW__PUT_LIT(&w->trace, "100-continue: no interim answer, the body had arrived with the head "
                                "(RFC 9110 §10.1.1)\n");
@@ -9232,20 +9269,16 @@ static void mw__trace_body_rule(mw__worker *w, mw__conn *c) {
 /* Whether the connection persists after this exchange, and by which rule (RFC 9112 §9.3). */
 static void mw__trace_persistence(mw__worker *w) {
     const mw__head *h = &w->head;
-    int close_opt = 0, keep_opt = 0;
-    size_t i;
-    for (i = 0; i < h->nfields; i++)
-        if (mw__ieq(h->fields[i].name, h->fields[i].name_len, "connection"))
-            mw__parse_connection(h->fields[i].value, h->fields[i].value_len, &close_opt, &keep_opt);
     mw__trace_label(w, "connection");
-    if (h->minor == 1 && close_opt)
+    /* the parser's decision, told by the rule that made it */
+    if (h->minor == 1 && !h->keep_alive)
         MW__PUT_LIT(&w->trace, "close after the answer: the client sent \"Connection: close\" (RFC 9112 §9.6)\n");
     else if (h->minor == 1)
         MW__PUT_LIT(&w->trace, "persistent: HTTP/1.1 without \"Connection: close\" (RFC 9112 §9.3)\n");
     else if (h->keep_alive)
         MW__PUT_LIT(&w->trace, "persistent: HTTP/1.0 with \"Connection: keep-alive\" (RFC 9112 §9.3)\n");
     else
-        MW__PUT_LIT(&w->trace, "close after the answer: HTTP/1.0 without \"Connection: keep-alive\" "
+        MW__PUT_LIT(&w->trace, "close after the answer: HTTP/1.0 closes unless \"Connection: keep-alive\" "
                                "(RFC 9112 §9.3)\n");
 }
 
@@ -9253,15 +9286,17 @@ static void mw__trace_persistence(mw__worker *w) {
    handler's request NUL-terminates it in place). A head not read whole (a refusal)
    shows what arrived instead. */
 static void mw__trace_received(mw__worker *w, mw__conn *c) {
+    static const char rule[] = "------------------------------------------------------------";
     const mw__head *h = &w->head;
     const char *base = c->rbuf ? c->rbuf + c->rstart : "";
     size_t shown = c->head_len ? c->head_len : c->rlen - c->rstart, i, cut = 0;
     char client[64];
     w->trace.len = 0;
+    w->trace_out_at = w->out.len;
     mw__format_addr(&c->peer, client, sizeof client);
     mw__trace_ansi(w, "1");
     mw__trace_printf(w, "-- %s ", client);
-    mw__buf_puts(&w->trace, "------------------------------------------------------------" + strlen(client));
+    mw__buf_append(&w->trace, rule, sizeof rule - 1 - (strlen(client) < 40 ? strlen(client) : 40));
     mw__trace_ansi(w, "0");
     if (!c->head_len && shown > 4096) cut = shown - 4096, shown = 4096;
     MW__PUT_LIT(&w->trace, "\n");
@@ -9286,8 +9321,8 @@ static void mw__trace_received(mw__worker *w, mw__conn *c) {
     mw__trace_persistence(w);
 }
 
-/* Which route answered, or what the router tried (404, 405), from the request's head
-   (after the answer: method and path are still whole, NUL-terminated now). */
+/* Which route the request goes to, with its parameters as sent (not yet decoded), or
+   what the router tried (404, 405). */
 static void mw__trace_route(mw__worker *w) {
     const mw__head *h = &w->head;
     int slot = mw__method_slot(h->method, h->method_len);
@@ -9316,22 +9351,32 @@ static void mw__trace_route(mw__worker *w) {
         MW__PUT_LIT(&w->trace, "\n");
         return;
     }
-    mw__trace_printf(w, "%s %s", m.route->slot == MW__M_ANY ? "*" : mw__method_names[m.route->slot],
-                     m.route->pattern);
-    if (w->req.route != m.route) { /* a preflight answered, or a parameter was refused */
-        MW__PUT_LIT(&w->trace, " matched; its handler did not run\n");
-        return;
-    }
-    for (i = 0; i < w->req.nparams; i++) {
-        mw__trace_printf(w, "%s%s = ", i ? ", " : ", with ", w->req.param_names[i]);
-        mw__trace_quoted(w, w->req.param_values[i], strlen(w->req.param_values[i]));
+    mw__trace_printf(w, "%s %s", m.route->slot == MW__M_ANY ? "*" : mw__method_names[m.route->slot], m.route->pattern);
+    for (i = 0; i < m.nparams; i++) {
+        mw__trace_printf(w, "%s%s = ", i ? ", " : ", with ", m.names[i]);
+        mw__trace_quoted(w, m.values[i], m.lens[i]);
     }
     MW__PUT_LIT(&w->trace, "\n");
 }
 
-/* What the answer's body is: a size, or the kind of body that goes out as it is made. */
-static void mw__trace_body_sent(mw__worker *w, const mw__conn *c) {
+/* The answer's head as it went out, from where the exchange's answer began in out to
+   its blank line; its length. The bytes are still there after a large body went out
+   with them (out was emptied, not written over). */
+static size_t mw__trace_head_sent(mw__worker *w) {
+    size_t at = w->trace_out_at, n = 0;
+    const char *end = at < w->out.cap ? mw__find(w->out.data + at, w->out.cap - at, "\r\n\r\n", 4) : NULL;
+    if (end) n = (size_t)(end + 4 - (w->out.data + at));
+    mw__trace_section(w, "response head as sent");
+    mw__trace_printf(w, ", %lu bytes:\n", (unsigned long)n);
+    mw__trace_bytes(w, w->out.data + at, n, 1);
+    return n;
+}
+
+/* What the answer's body is: the size its head announced, or the kind of body that
+   goes out as it is made. */
+static void mw__trace_body_sent(mw__worker *w, const mw__conn *c, size_t head_len) {
     const mw_res *rs = &w->res;
+    const char *cl = mw__find(w->out.data + w->trace_out_at, head_len, "\r\nContent-Length: ", 18);
     mw__trace_label(w, "body");
     if (rs->status == 101)
         MW__PUT_LIT(&w->trace, "none: from here the connection speaks the protocol named in Upgrade\n");
@@ -9340,13 +9385,12 @@ static void mw__trace_body_sent(mw__worker *w, const mw__conn *c) {
     else if (rs->committed)
         mw__trace_printf(w, "(streamed body) sent with mw_flush as it was written: %llu bytes\n", c->flushed_bytes);
     else if (c->src.kind == MW__SRC_FILE)
-        mw__trace_printf(w, "(streamed body) %llu bytes sent from a file\n", w->head_length);
+        mw__trace_printf(w, "(streamed body) %llu bytes sent from a file\n", c->src.left);
     else if (c->src.kind == MW__SRC_PULL)
         MW__PUT_LIT(&w->trace, "(streamed body) from a pull callback, until it says the end\n");
     else if (c->src.kind == MW__SRC_PUSH)
         MW__PUT_LIT(&w->trace, "(streamed body) a push stream (such as Server-Sent Events), until the app ends it\n");
-    else /* the body buffer is emptied by now: its length is the head's */
-        mw__trace_printf(w, "%llu bytes\n", w->head_length);
+    else if (cl) mw__trace_printf(w, "%lld bytes\n", atoll(cl + 18));
 }
 
 /* The answer's part of the account, then the whole account to the log at once. refused
@@ -9363,29 +9407,23 @@ static void mw__trace_answered(mw__worker *w, mw__conn *c, int refused, const ch
         if (rule) mw__trace_printf(w, " (%s)", rule);
         mw__trace_ansi(w, "0");
         MW__PUT_LIT(&w->trace, "\n");
-    } else {
-        mw__trace_route(w);
     }
-    mw__trace_section(w, "response head as sent");
-    w->scratch.len = 0;
-    mw__render_head(&w->scratch, rs, mw__date(w), w->head_keep, c->http10, w->head_framing, w->head_length);
-    mw__trace_printf(w, ", %lu bytes:\n", (unsigned long)w->scratch.len);
-    mw__trace_bytes(w, w->scratch.data, w->scratch.len, 1);
-    mw__trace_body_sent(w, c);
+    /* the head of an answer begun with mw_flush was written down then: the rest of
+       its body reused out */
+    mw__trace_body_sent(w, c, rs->committed ? 0 : mw__trace_head_sent(w));
     mw__trace_label(w, "then");
     if (refused)
         MW__PUT_LIT(&w->trace, "the connection closes: after a refusal the rest of the stream cannot be trusted "
                                "(RFC 9112 §6.3)\n");
-    else if (status == 101)
-        MW__PUT_LIT(&w->trace, "the connection switches protocols (RFC 9110 §15.2.2)\n");
+    else if (status == 101) MW__PUT_LIT(&w->trace, "the connection switches protocols (RFC 9110 §15.2.2)\n");
     else if (c->close_after == MW__KEEP_OPEN)
         MW__PUT_LIT(&w->trace, "the connection stays open for the next request\n");
     else
         mw__trace_printf(w, "the connection closes%s\n",
-                         !c->keep_alive                 ? ", as the request's version and Connection say"
-                         : rs->close                    ? ": the handler set \"Connection: close\""
+                         !c->keep_alive                ? ", as the request's version and Connection say"
+                         : rs->close                   ? ": the handler set \"Connection: close\""
                          : MW__LOAD(&w->app->stopping) ? ": the server is stopping"
-                                                        : ": the body ends where the connection does");
+                                                       : ": the body ends where the connection does");
     mw__trace_ansi(w, "1");
     MW__PUT_LIT(&w->trace, "== ");
     if (c->head_len) {
@@ -9403,14 +9441,14 @@ static void mw__trace_answered(mw__worker *w, mw__conn *c, int refused, const ch
     mw__trace_printf(w, ", %lldus", c->req_start_us ? mw__now_us() - c->req_start_us : 0);
     mw__trace_ansi(w, "0");
     MW__PUT_LIT(&w->trace, "\n");
-    if (mw__buf_append(&w->trace, "", 1) == 0) mw__log_line(&w->app->log, MW_LOG_TRACE, w->trace.data, w->trace.len - 1);
+    if (mw__buf_append(&w->trace, "", 1) == 0)
+        mw__log_line(&w->app->log, MW_LOG_TRACE, w->trace.data, w->trace.len - 1);
 }
 
-/* mw__dispatch with the exchange's account around it. */
-static void mw__dispatch_traced(mw__worker *w, mw__conn *c) {
+/* The request's part of the account of an exchange about to be dispatched. */
+static void mw__trace_request(mw__worker *w, mw__conn *c) {
     mw__trace_received(w, c);
-    mw__dispatch(w, c);
-    mw__trace_answered(w, c, 0, NULL);
+    mw__trace_route(w);
 }
 
 /* Parses and answers the complete requests in the buffer, in order, until one's
@@ -9449,8 +9487,9 @@ static int mw__conn_process(mw__worker *w, mw__conn *c) {
             mw__parse_head(c->rbuf + c->rstart, c->head_len, lim, &w->head);
         head_parsed = 0;
         mw__set_phase(c, MW__PH_BUSY, 0); /* a handler may take its time: no deadline runs meanwhile */
-        if (w->app->trace) mw__dispatch_traced(w, c);
-        else mw__dispatch(w, c);
+        if (w->app->trace) mw__trace_request(w, c);
+        mw__dispatch(w, c);
+        if (w->app->trace) mw__trace_answered(w, c, 0, NULL);
         answered++;
         if (w->out.len >= MW__BATCH_BYTES && mw__conn_send(w, c, NULL, 0) != 0) c->close_after = MW__CLOSE;
         c->rstart += c->req_end;
