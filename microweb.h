@@ -818,7 +818,7 @@
    An account is built whole, then written at once: accounts from several workers never
    mix. Colours when stderr is a terminal (not with NO_COLOR set). With mw_set_logger,
    the function gets each account as one MW_LOG_TRACE line (several lines of text, each
-   ended by a newline). Off (the default), it costs a request one branch.
+   ended by a newline). Off (the default), it costs a request two tests of one flag.
 
    ============================================================================
    SERVING
@@ -1077,7 +1077,7 @@
    middleware      before and after hooks, CORS, security headers, signed-cookie
                    sessions, CSRF, redirects, HTML escaping, credentials
    streams         push streams, Server-Sent Events, mw_flush
-   HTTP/1.1        dispatch, body sources, the protocol's event function
+   HTTP/1.1        dispatch, the trace (MW_TRACE), body sources, the protocol's event function
    server          listener, connection table, workers, sweeper (deadlines), stop
    app             routes, settings, extensions (hooks PostgreSQL registers with),
                    declared routes and named schemas, the typed accessors
@@ -9261,8 +9261,8 @@ static void mw__trace_body_rule(mw__worker *w, mw__conn *c) {
         MW__PUT_LIT(&w->trace, "100-continue: \"HTTP/1.1 100 Continue\" sent before the body (RFC 9110 §10.1.1)\n");
     else if (c->http10) MW__PUT_LIT(&w->trace, "100-continue ignored in an HTTP/1.0 request (RFC 9110 §10.1.1)\n");
     else
-        MW__PUT_LIT(&w->trace, "100-continue: no interim answer, the body had arrived with the head "
-                               "(RFC 9110 §10.1.1)\n");
+        MW__PUT_LIT(&w->trace, "100-continue: no interim answer: the body came with the head, or the request "
+                               "was refused first (RFC 9110 §10.1.1)\n");
     c->sent_continue = 0;
 }
 

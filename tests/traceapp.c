@@ -53,9 +53,25 @@ static void pulled(mw_req *rq, mw_res *rs) {
     mw_send_pull(rs, 200, "text/plain", pull_once, done, NULL);
 }
 
+static void events(mw_req *rq, mw_res *rs) {
+    mw_stream *s = mw_sse_open(rs);
+    (void)rq;
+    mw_sse_send(s, "note", NULL, "one");
+    mw_stream_end(s);
+}
+
+static void ws_echo(mw_ws *ws, const char *data, size_t len, int kind) { mw_ws_send(ws, data, len, kind); }
+
 static mw_app *trace_app(void) {
     mw_app *app = mw_app_new();
+    mw_ws_opts ws;
     if (!app) return NULL;
+    memset(&ws, 0, sizeof ws);
+    ws.on_message = ws_echo;
+    ws.origins = "*";
+    mw_websocket(app, "/ws", &ws);
+    mw_get(app, "/events", events);
+    mw_static(app, "/static", "tests/trace/static", NULL); /* run from the repository's top */
     mw_get(app, "/notes", notes_list);
     mw_post(app, "/notes", note_add);
     mw_get(app, "/notes/:id", note_get);
