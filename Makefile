@@ -10,7 +10,8 @@ B       := build
 
 all: $(B)/hello $(B)/routes $(B)/forms $(B)/stream $(B)/site $(B)/chat $(B)/notes $(B)/inspect $(B)/notes_test $(B)/middleware $(B)/crypto $(B)/ownership $(B)/testapp $(B)/unit $(B)/restart $(B)/alloc $(B)/toolkit $(B)/json_suite $(B)/json_memory \
      $(B)/json_locale $(B)/limits_table $(B)/schema $(B)/hello_test $(B)/streams $(B)/static $(B)/staticapp $(B)/websocket $(B)/wsapp \
-     $(B)/ws_loadapp $(B)/docsapp $(B)/deployapp $(B)/deploy_unit $(B)/mustache $(B)/proxy tests/json_check
+     $(B)/ws_loadapp $(B)/docsapp $(B)/deployapp $(B)/deploy_unit $(B)/mustache $(B)/proxy $(B)/traceapp \
+     tests/json_check
 
 $(B):
 	mkdir -p $(B)
@@ -87,6 +88,8 @@ $(B)/deployapp: tests/deployapp.c microweb.h | $(B)
 
 $(B)/deploy_unit: tests/deploy_unit.c tests/harness.h microweb.h | $(B)
 	$(CC) $(CFLAGS) $(WARN) -pthread -I. tests/deploy_unit.c -o $@
+$(B)/traceapp: tests/traceapp.c tests/harness.h microweb.h | $(B)
+	$(CC) $(CFLAGS) $(WARN) -pthread -I. tests/traceapp.c -o $@
 
 $(B)/mustache: tests/mustache.c tests/harness.h microweb.h | $(B)
 	$(CC) $(CFLAGS) $(WARN) -pthread -I. tests/mustache.c -o $@

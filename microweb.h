@@ -10,9 +10,8 @@
        THE /docs PAGE                HOOKS, CORS, SESSIONS AND CSRF
        BODIES BEYOND A BUFFER        STATIC FILES              TEMPLATES
        WEBSOCKET
-       LOGGING AND THE ACCESS LOG    SERVING                   DEPLOYING
-       BEHIND A PROXY
-       POSTGRESQL
+       LOGGING AND THE ACCESS LOG    TRACE MODE                SERVING
+       DEPLOYING                     BEHIND A PROXY            POSTGRESQL
        TESTING WITHOUT A SOCKET      LIMITS                    HTTP RULES
        ERRORS
        INSIDE THE HEADER (a map of the implementation, for readers and contributors)
@@ -791,8 +790,8 @@
    stderr per line ("microweb: ..." for its own lines), so lines never interleave.
    void mw_set_logger(app, fn, arg)   before serving: fn(arg, level, line) gets each
                                       line instead (MW_LOG_ERROR, MW_LOG_WARN, MW_LOG_INFO,
-                                      MW_LOG_ACCESS), without the "microweb: " prefix
-                                      and the newline
+                                      MW_LOG_ACCESS; MW_LOG_TRACE, see TRACE MODE),
+                                      without the "microweb: " prefix and the newline
    While serving, lines wait in memory (up to 1 MiB) and a thread of their own writes
    them: a slow or stuck stderr never holds a worker. If they pile up past that, lines
    are dropped and a later line says how many.
@@ -808,6 +807,50 @@
    the request to its answer being handed to the socket (a stream: to its end). A
    refusal before a request line is "- -".
    The examples turn it on; make run shows each request as it arrives.
+
+   ============================================================================
+   TRACE MODE  (for learning HTTP: every exchange, told in full)
+   ============================================================================
+   MW_TRACE=1 in the environment (read when serving starts; 0 turns it off), or
+   int mw_trace(app, on) before serving (MW_ESTATE while serving; the environment
+   wins), writes on stderr an account of each exchange: the head as received, how it
+   was read and by which rule, the route, the head sent back, the body's size, the
+   time. Bytes that do not print show as C writes them: \r \n \t \\, others as \xNN.
+   MW_TRACE=1 make run, then curl -H 'Accept:' localhost:8080/users/42:
+       -- 127.0.0.1:51846 ---------------------------------------------
+       request head as received, 73 bytes:
+         | GET /users/42 HTTP/1.1\r\n
+         | Host: localhost:8080\r\n
+         | User-Agent: curl/7.88.1\r\n
+         | \r\n
+       how it was read:
+         request line  method "GET", target "/users/42", version "HTTP/1.1"
+         target        path "/users/42"
+         field 1       Host: localhost:8080
+         field 2       User-Agent: curl/7.88.1
+         body          none: neither Transfer-Encoding nor Content-Length (RFC 9112 §6.3)
+         connection    persistent: HTTP/1.1 without "Connection: close" (RFC 9112 §9.3)
+         route         GET /users/:id, with id = "42"
+       response head as sent, 108 bytes:
+         | HTTP/1.1 200 OK\r\n
+         | Date: Tue, 01 Dec 2026 10:51:34 GMT\r\n
+         | Content-Type: application/json\r\n
+         | Content-Length: 11\r\n
+         | \r\n
+         body          11 bytes
+         then          the connection stays open for the next request
+       == GET /users/42 -> 200 OK, 42us
+   The body line names its rule: chunked (RFC 9112 §6.1, with the bytes on the wire),
+   Content-Length (§6.2) or none (§6.3); "expect" tells whether 100 Continue went out.
+   A 404 says "no route matches /x", a 405 "path /notes exists for GET, HEAD, POST,
+   OPTIONS; not for DELETE". A refused request shows the bytes received and its rule:
+         refused       400: line not ended by CRLF (RFC 9112 §2.2)
+   A body that is not a buffer (mw_flush, a file, a pull or push stream, SSE) is told
+   as "(streamed body)"; a WebSocket handshake ends at its 101.
+   An account is built whole, then written at once: accounts from several workers never
+   mix. Colours when stderr is a terminal (not with NO_COLOR set). With mw_set_logger,
+   the function gets each account as one MW_LOG_TRACE line (several lines of text, each
+   ended by a newline). Off (the default), it costs a request two tests of one flag.
 
    ============================================================================
    SERVING
@@ -1210,7 +1253,7 @@
    middleware      before and after hooks, CORS, security headers, signed-cookie
                    sessions, CSRF, redirects, HTML escaping, credentials
    streams         push streams, their timers (mw_stream_every), Server-Sent Events, mw_flush
-   HTTP/1.1        dispatch, body sources, the protocol's event function
+   HTTP/1.1        dispatch, the trace (MW_TRACE), body sources, the protocol's event function
    server          listener (bound, SO_REUSEPORT or handed over), connection table,
                    workers, sweeper (deadlines), the drain delay and the stop
    app             routes, settings, extensions (hooks PostgreSQL registers with),
@@ -1233,6 +1276,8 @@
           Forwarded believed from trusted proxies only, walked from the right
           (MW_FORWARDED_MAX_HOPS); mw_client_addr/_port, the access log, the CSRF and
           WebSocket origin checks see the forwarded client and host; mw_scheme, mw_host.
+   0.6.0  trace mode (MW_TRACE=1, mw_trace): each exchange told on stderr with the
+          RFC rules that read it, refusals with theirs (MW_LOG_TRACE for a logger);
           declared inputs: mw_route_op and mw_schema (a schema language compiled at
           registration), query, path and JSON body checked before the handler with
           every problem in one 422 in FastAPI's shape, typed accessors mw_arg_*;
@@ -1513,9 +1558,10 @@ int mw_delete(mw_app *app, const char *pattern, mw_handler h);
 int mw_any(mw_app *app, const char *pattern, mw_handler h);
 
 /* logging: every line microweb writes goes through one function, replaceable */
-typedef enum mw_log_level { MW_LOG_ERROR, MW_LOG_WARN, MW_LOG_INFO, MW_LOG_ACCESS } mw_log_level;
+typedef enum mw_log_level { MW_LOG_ERROR, MW_LOG_WARN, MW_LOG_INFO, MW_LOG_ACCESS, MW_LOG_TRACE } mw_log_level;
 typedef void (*mw_log_fn)(void *arg, mw_log_level level, const char *line);
 void mw_set_logger(mw_app *app, mw_log_fn fn, void *arg);
+int mw_trace(mw_app *app, int on);
 
 /* serving */
 int mw_run(mw_app *app);
@@ -2537,6 +2583,18 @@ static void mw__logger_init(mw__logger *lg) {
     pthread_cond_init(&lg->wake, NULL);
 }
 
+/* A trace account (several lines, each ended by its newline) to stderr as it is: one
+   write() unless stderr takes less at once. */
+static void mw__log_write_all(const char *p, size_t n) {
+    while (n) {
+        ssize_t k = write(2, p, n);
+        if (k < 0 && errno == EINTR) continue;
+        if (k <= 0) return; /* nowhere to report */
+        p += k;
+        n -= (size_t)k;
+    }
+}
+
 /* Hands one line to its destination: the application's function, or stderr with one
    write() so it cannot be split by another thread's line. */
 static void mw__log_emit(const mw__logger *lg, int level, const char *line) {
@@ -2544,6 +2602,10 @@ static void mw__log_emit(const mw__logger *lg, int level, const char *line) {
     int n;
     if (lg->fn) {
         lg->fn(lg->arg, (mw_log_level)level, line);
+        return;
+    }
+    if (level == MW_LOG_TRACE) {
+        mw__log_write_all(line, strlen(line));
         return;
     }
     n = snprintf(out, sizeof out, "%s%s\n", level == MW_LOG_ACCESS ? "" : "microweb: ", line);
@@ -2753,13 +2815,66 @@ static long mw__scan_head(mw__head_scan *s, const char *buf, size_t len, const m
     return 0;
 }
 
+/* Why a request is refused (the error body's detail), next to the rule that says so
+   (for the trace, MW_TRACE). Each reason is written once, here, and used by name. */
+#define MW__REFUSALS(X)                                                                        \
+    X(bare_lf, "line not ended by CRLF", "RFC 9112 §2.2")                                      \
+    X(bare_cr, "bare CR in request line", "RFC 9112 §2.2")                                     \
+    X(line_too_long, "request line too long", "RFC 9112 §3")                                   \
+    X(head_too_large, "request header section too large", "RFC 6585 §5")                       \
+    X(too_many_fields, "too many header fields", "RFC 6585 §5")                                \
+    X(bad_method, "malformed method", "RFC 9112 §3")                                           \
+    X(bad_target, "malformed request target", "RFC 9112 §3.2")                                 \
+    X(target_not_slash, "request target must start with /", "RFC 9112 §3.2")                   \
+    X(fragment, "fragment in request target", "RFC 9112 §3.2")                                 \
+    X(asterisk_not_options, "asterisk-form target is only for OPTIONS", "RFC 9112 §3.2.4")     \
+    X(userinfo, "userinfo in request target", "RFC 9110 §4.2.4")                               \
+    X(no_host_in_target, "request target without a host", "RFC 9110 §4.2.1")                   \
+    X(bad_target_host, "invalid host in request target", "RFC 9112 §3.2.2")                    \
+    X(bad_version, "malformed HTTP version", "RFC 9112 §2.3")                                  \
+    X(version_unsupported, "HTTP version not supported", "RFC 9110 §2.5")                      \
+    X(obs_fold, "obsolete line folding", "RFC 9112 §5.2")                                      \
+    X(bad_field_name, "malformed header field name", "RFC 9112 §5.1")                          \
+    X(bad_field_value, "invalid byte in header field value", "RFC 9110 §5.5")                  \
+    X(bad_host, "invalid Host header", "RFC 9112 §3.2")                                        \
+    X(no_host, "missing Host header", "RFC 9112 §3.2")                                         \
+    X(two_hosts, "more than one Host header", "RFC 9112 §3.2")                                 \
+    X(cl_too_large, "Content-Length too large", "RFC 9110 §8.6")                               \
+    X(bad_cl, "malformed Content-Length", "RFC 9110 §8.6")                                     \
+    X(cl_conflict, "conflicting Content-Length values", "RFC 9112 §6.3")                       \
+    X(te_in_10, "Transfer-Encoding in an HTTP/1.0 request", "RFC 9112 §6.1")                   \
+    X(te_and_cl, "both Content-Length and Transfer-Encoding", "RFC 9112 §6.1")                 \
+    X(coding_after_chunked, "a transfer coding after chunked", "RFC 9112 §6.1")                \
+    X(final_not_chunked, "final transfer coding is not chunked", "RFC 9112 §6.3")              \
+    X(coding_unknown, "transfer coding not implemented", "RFC 9112 §6.1")                      \
+    X(expectation, "only the expectation 100-continue is supported", "RFC 9110 §10.1.1")       \
+    X(body_too_large, "request body larger than the limit", "RFC 9110 §15.5.14")               \
+    X(chunk_digits, "chunk size longer than 15 hex digits", "RFC 9112 §7.1")                   \
+    X(chunk_not_hex, "chunk size is not a hex number", "RFC 9112 §7.1")                        \
+    X(chunk_size_byte, "invalid byte after the chunk size", "RFC 9112 §7.1")                   \
+    X(chunk_bws, "whitespace after the chunk size without an extension", "RFC 9112 §7.1.1")    \
+    X(chunk_ext_ctl, "control byte in a chunk extension", "RFC 9112 §7.1.1")                   \
+    X(chunk_ext_long, "chunk extension longer than MW_MAX_CHUNK_EXT_BYTES", "RFC 9112 §7.1.1") \
+    X(chunk_size_eol, "chunk size line not ended by CRLF", "RFC 9112 §7.1")                    \
+    X(chunk_data_eol, "chunk data not followed by CRLF", "RFC 9112 §7.1")                      \
+    X(bad_trailer, "malformed trailer field", "RFC 9112 §7.1.2")                               \
+    X(trailer_too_large, "chunked trailer section too large", "RFC 9112 §7.1.2")               \
+    X(trailer_ctl, "control byte in a trailer field", "RFC 9110 §5.5")                         \
+    X(trailer_eol, "trailer line not ended by CRLF", "RFC 9112 §7.1.2")                        \
+    X(head_late, "request head not received in time", "RFC 9110 §15.5.9")                      \
+    X(body_late, "request body not received in time", "RFC 9110 §15.5.9")                      \
+    X(body_slow, "request body arriving slower than MW_BODY_MIN_RATE", "RFC 9110 §15.5.9")
+#define MW__REFUSAL_TEXT(name, why, rule) static const char mw__why_##name[] = why;
+MW__REFUSALS(MW__REFUSAL_TEXT)
+#undef MW__REFUSAL_TEXT
+
 #define MW__FAIL(h, status, why) ((h)->error = (why), -(status))
 
 static int mw__parse_version(const char *p, const char *end, mw__head *h) {
     if (end - p != 8 || memcmp(p, "HTTP/", 5) != 0 || p[6] != '.' || p[5] < '0' || p[5] > '9' || p[7] < '0' ||
         p[7] > '9')
-        return MW__FAIL(h, 400, "malformed HTTP version");
-    if (p[5] != '1') return MW__FAIL(h, 505, "HTTP version not supported");
+        return MW__FAIL(h, 400, mw__why_bad_version);
+    if (p[5] != '1') return MW__FAIL(h, 505, mw__why_version_unsupported);
     h->minor = p[7] == '0' ? 0 : 1; /* RFC 9110 §2.5: a later 1.x is answered as 1.1 */
     return 0;
 }
@@ -2783,10 +2898,10 @@ static int mw__valid_host(const char *v, size_t n) {
    (RFC 9112 §3.2.2): it must name a host the way a valid Host field would. */
 static int mw__parse_authority(mw__head *h, const char *a, size_t n) {
     /* RFC 9110 §4.2.4: userinfo is deprecated in http(s) URIs; it serves to disguise the host */
-    if (memchr(a, '@', n)) return MW__FAIL(h, 400, "userinfo in request target");
+    if (memchr(a, '@', n)) return MW__FAIL(h, 400, mw__why_userinfo);
     /* RFC 9110 §4.2.1, §4.2.2: an http(s) URI with an empty host is invalid */
-    if (!n || a[0] == ':') return MW__FAIL(h, 400, "request target without a host");
-    if (!mw__valid_host(a, n)) return MW__FAIL(h, 400, "invalid host in request target");
+    if (!n || a[0] == ':') return MW__FAIL(h, 400, mw__why_no_host_in_target);
+    if (!mw__valid_host(a, n)) return MW__FAIL(h, 400, mw__why_bad_target_host);
     h->authority = a;
     h->authority_len = n;
     return 0;
@@ -2801,7 +2916,7 @@ static int mw__parse_target(mw__head *h) {
     h->authority_len = 0;
     if (h->target_len == 1 && t[0] == '*') {
         if (!(h->method_len == 7 && memcmp(h->method, "OPTIONS", 7) == 0))
-            return MW__FAIL(h, 400, "asterisk-form target is only for OPTIONS");
+            return MW__FAIL(h, 400, mw__why_asterisk_not_options);
         h->path = t;
         h->path_len = 1;
         return 0;
@@ -2811,12 +2926,12 @@ static int mw__parse_target(mw__head *h) {
         size_t scheme = mw__ieq(t, h->target_len < 7 ? h->target_len : 7, "http://") ? 7
                         : (h->target_len >= 8 && mw__ieq(t, 8, "https://"))          ? 8
                                                                                      : 0;
-        if (!scheme) return MW__FAIL(h, 400, "request target must start with /");
+        if (!scheme) return MW__FAIL(h, 400, mw__why_target_not_slash);
         for (p = t + scheme; p < end && *p != '/' && *p != '?' && *p != '#';) p++; /* past the authority */
         if ((rc = mw__parse_authority(h, t + scheme, (size_t)(p - t) - scheme)) != 0) return rc;
     }
     for (q = p; q < end; q++) {
-        if (*q == '#') return MW__FAIL(h, 400, "fragment in request target");
+        if (*q == '#') return MW__FAIL(h, 400, mw__why_fragment);
         if (*q == '?') break;
     }
     h->path = p;
@@ -2835,13 +2950,13 @@ static int mw__parse_request_line(const char *p, const char *eol, mw__head *h) {
     const char *s = p;
     int rc;
     while (p < eol && mw__is_tchar((unsigned char)*p)) p++;
-    if (p == s || p == eol || *p != ' ') return MW__FAIL(h, 400, "malformed method");
+    if (p == s || p == eol || *p != ' ') return MW__FAIL(h, 400, mw__why_bad_method);
     h->method = s;
     h->method_len = (size_t)(p - s);
     s = ++p;
     /* visible ASCII only: a space, control byte or non-ASCII byte is no part of a URI */
     while (p < eol && (unsigned char)*p > 0x20 && (unsigned char)*p < 0x7f) p++;
-    if (p == s || p == eol || *p != ' ') return MW__FAIL(h, 400, "malformed request target");
+    if (p == s || p == eol || *p != ' ') return MW__FAIL(h, 400, mw__why_bad_target);
     h->target = s;
     h->target_len = (size_t)(p - s);
     if ((rc = mw__parse_version(p + 1, eol, h)) != 0) return rc;
@@ -2857,13 +2972,12 @@ static int mw__parse_content_length(const char *v, size_t n, mw__head *h) {
         size_t digits = 0;
         while (i < n && (v[i] == ' ' || v[i] == '\t')) i++;
         while (i < n && v[i] >= '0' && v[i] <= '9') {
-            if (++digits > 18) return MW__FAIL(h, 400, "Content-Length too large"); /* < 2^63: no overflow */
+            if (++digits > 18) return MW__FAIL(h, 400, mw__why_cl_too_large); /* < 2^63: no overflow */
             val = val * 10 + (v[i++] - '0');
         }
         while (i < n && (v[i] == ' ' || v[i] == '\t')) i++;
-        if (!digits || (i < n && v[i] != ',')) return MW__FAIL(h, 400, "malformed Content-Length");
-        if (h->content_length >= 0 && h->content_length != val)
-            return MW__FAIL(h, 400, "conflicting Content-Length values");
+        if (!digits || (i < n && v[i] != ',')) return MW__FAIL(h, 400, mw__why_bad_cl);
+        if (h->content_length >= 0 && h->content_length != val) return MW__FAIL(h, 400, mw__why_cl_conflict);
         h->content_length = val;
         i++;
     }
@@ -2894,7 +3008,7 @@ static int mw__parse_transfer_encoding(const char *v, size_t n, mw__head *h, int
     size_t i = 0;
     mw_str coding;
     while (mw__next_list_element(v, n, &i, &coding)) {
-        if (h->chunked) return MW__FAIL(h, 400, "a transfer coding after chunked");
+        if (h->chunked) return MW__FAIL(h, 400, mw__why_coding_after_chunked);
         if (mw__ieq(coding.ptr, coding.len, "chunked")) h->chunked = 1;
         else (*codings)++;
     }
@@ -2917,8 +3031,7 @@ static int mw__parse_expect(const char *v, size_t n, mw__head *h) {
     size_t i = 0;
     mw_str e;
     while (mw__next_list_element(v, n, &i, &e)) {
-        if (!mw__ieq(e.ptr, e.len, "100-continue"))
-            return MW__FAIL(h, 417, "only the expectation 100-continue is supported");
+        if (!mw__ieq(e.ptr, e.len, "100-continue")) return MW__FAIL(h, 417, mw__why_expectation);
         h->expect_continue = 1;
     }
     return 0;
@@ -2933,7 +3046,7 @@ static int mw__note_field(mw__head *h, mw__field *f, mw__framing_acc *a) {
     switch (f->name_len) {
     case 4:
         if (mw__ieq(f->name, 4, "host")) {
-            if (!mw__valid_host(f->value, f->value_len)) return MW__FAIL(h, 400, "invalid Host header");
+            if (!mw__valid_host(f->value, f->value_len)) return MW__FAIL(h, 400, mw__why_bad_host);
             a->hosts++;
             if (h->authority) { /* RFC 9112 §3.2.2: Host is ignored for the target's authority */
                 f->value = h->authority;
@@ -2997,17 +3110,17 @@ static mw_str mw__trim_ows(const char *s, size_t n) {
 static long mw__parse_field(const char *p, const char *end, mw__field *f, mw__head *h) {
     const char *s = p, *v;
     mw_str value;
-    if (*p == ' ' || *p == '\t') return MW__FAIL(h, 400, "obsolete line folding"); /* RFC 9112 §5.2 */
+    if (*p == ' ' || *p == '\t') return MW__FAIL(h, 400, mw__why_obs_fold); /* RFC 9112 §5.2 */
     while (p < end && mw__is_tchar((unsigned char)*p)) p++;
     /* RFC 9112 §5.1: no whitespace between name and colon, or a proxy could read
        "Transfer-Encoding :" as another field than we do. */
-    if (p == s || p == end || *p != ':') return MW__FAIL(h, 400, "malformed header field name");
+    if (p == s || p == end || *p != ':') return MW__FAIL(h, 400, mw__why_bad_field_name);
     f->name = s;
     f->name_len = (size_t)(p - s);
     v = ++p;
     /* OWS and field-value: VCHAR, SP, HTAB, obs-text; NUL, CR and other controls refused */
     p = mw__skip_field_value(p, end);
-    if (p + 1 >= end || p[0] != '\r' || p[1] != '\n') return MW__FAIL(h, 400, "invalid byte in header field value");
+    if (p + 1 >= end || p[0] != '\r' || p[1] != '\n') return MW__FAIL(h, 400, mw__why_bad_field_value);
     value = mw__trim_ows(v, (size_t)(p - v));
     f->value = value.ptr;
     f->value_len = value.len;
@@ -3016,13 +3129,13 @@ static long mw__parse_field(const char *p, const char *end, mw__field *f, mw__he
 
 /* Decides message length and persistence once every field is known (RFC 9112 §6.3). */
 static int mw__settle_framing(mw__head *h, const mw__framing_acc *a) {
-    if (h->minor == 1 && a->hosts == 0) return MW__FAIL(h, 400, "missing Host header");
-    if (a->hosts > 1) return MW__FAIL(h, 400, "more than one Host header");
+    if (h->minor == 1 && a->hosts == 0) return MW__FAIL(h, 400, mw__why_no_host);
+    if (a->hosts > 1) return MW__FAIL(h, 400, mw__why_two_hosts);
     if (a->te_fields) {
-        if (h->minor == 0) return MW__FAIL(h, 400, "Transfer-Encoding in an HTTP/1.0 request");
-        if (h->content_length >= 0) return MW__FAIL(h, 400, "both Content-Length and Transfer-Encoding");
-        if (!h->chunked) return MW__FAIL(h, 400, "final transfer coding is not chunked");
-        if (a->other_codings) return MW__FAIL(h, 501, "transfer coding not implemented");
+        if (h->minor == 0) return MW__FAIL(h, 400, mw__why_te_in_10);
+        if (h->content_length >= 0) return MW__FAIL(h, 400, mw__why_te_and_cl);
+        if (!h->chunked) return MW__FAIL(h, 400, mw__why_final_not_chunked);
+        if (a->other_codings) return MW__FAIL(h, 501, mw__why_coding_unknown);
     }
     h->keep_alive = h->minor == 1 ? !a->close_opt : (a->keep_opt && !a->close_opt);
     return 0;
@@ -3044,12 +3157,12 @@ static int mw__parse_head(const char *buf, size_t head_len, const mw__limits *li
     h->error = NULL;
     while (p + 1 < end && p[0] == '\r' && p[1] == '\n') p += 2;
     eol = (const char *)memchr(p, '\r', (size_t)(end - p));
-    if (!eol || eol + 1 >= end || eol[1] != '\n') return MW__FAIL(h, 400, "bare CR in request line");
+    if (!eol || eol + 1 >= end || eol[1] != '\n') return MW__FAIL(h, 400, mw__why_bare_cr);
     if ((rc = mw__parse_request_line(p, eol, h)) != 0) return rc;
     p = eol + 2;
     while (!(p[0] == '\r' && p + 1 < end && p[1] == '\n')) {
         long n;
-        if (h->nfields >= max_fields) return MW__FAIL(h, 431, "too many header fields");
+        if (h->nfields >= max_fields) return MW__FAIL(h, 431, mw__why_too_many_fields);
         n = mw__parse_field(p, end, &h->fields[h->nfields], h);
         if (n < 0) return (int)n;
         if ((rc = mw__note_field(h, &h->fields[h->nfields], &acc)) != 0) return rc;
@@ -3102,43 +3215,42 @@ static int mw__chunked_decode(mw__chunked *d, char *buf, size_t len, size_t *in,
         case MW__CH_SIZE: {
             int hv = mw__hex_value(c);
             if (hv >= 0) {
-                if (++d->digits > MW__CHUNK_MAX_DIGITS) rc = MW__FAIL(d, 400, "chunk size longer than 15 hex digits");
+                if (++d->digits > MW__CHUNK_MAX_DIGITS) rc = MW__FAIL(d, 400, mw__why_chunk_digits);
                 d->size = d->size * 16 + (unsigned)hv;
                 i++;
             } else if (!d->digits) {
-                rc = MW__FAIL(d, 400, "chunk size is not a hex number");
+                rc = MW__FAIL(d, 400, mw__why_chunk_not_hex);
             } else if (d->size > body_max - (o - body_start)) {
                 /* refused on the size line, before any of the data is read */
-                rc = MW__FAIL(d, 413, "request body larger than the limit");
+                rc = MW__FAIL(d, 413, mw__why_body_too_large);
             } else if (c == '\r') {
                 d->state = MW__CH_SIZE_LF;
                 i++;
             } else if (c == ';' || c == ' ' || c == '\t') {
                 d->state = MW__CH_SIZE_BWS;
             } else {
-                rc = MW__FAIL(d, 400, "invalid byte after the chunk size");
+                rc = MW__FAIL(d, 400, mw__why_chunk_size_byte);
             }
             break;
         }
         case MW__CH_SIZE_BWS: /* RFC 9112 §7.1.1: BWS is allowed only before ";" */
             if (c == ';') d->state = MW__CH_EXT;
-            else if (c != ' ' && c != '\t')
-                rc = MW__FAIL(d, 400, "whitespace after the chunk size without an extension");
+            else if (c != ' ' && c != '\t') rc = MW__FAIL(d, 400, mw__why_chunk_bws);
             i++;
             break;
         case MW__CH_EXT: /* chunk-ext: parsed only far enough to skip it, within a cap */
             if (c == '\r') {
                 d->state = MW__CH_SIZE_LF;
             } else if (mw__is_field_ctl(c)) {
-                rc = MW__FAIL(d, 400, "control byte in a chunk extension");
+                rc = MW__FAIL(d, 400, mw__why_chunk_ext_ctl);
             } else if (++d->ext_bytes > (size_t)lim->v[MW_LIMIT_CHUNK_EXT_BYTES]) {
-                rc = MW__FAIL(d, 400, "chunk extension longer than MW_MAX_CHUNK_EXT_BYTES");
+                rc = MW__FAIL(d, 400, mw__why_chunk_ext_long);
             }
             i++;
             break;
         case MW__CH_SIZE_LF:
             if (c != '\n') {
-                rc = MW__FAIL(d, 400, "chunk size line not ended by CRLF");
+                rc = MW__FAIL(d, 400, mw__why_chunk_size_eol);
                 break;
             }
             i++;
@@ -3160,7 +3272,7 @@ static int mw__chunked_decode(mw__chunked *d, char *buf, size_t len, size_t *in,
         case MW__CH_DATA_LF:
             if (c != (d->state == MW__CH_DATA_CR ? '\r' : '\n')) {
                 /* RFC 9112 §7.1: data is followed by CRLF, nothing else */
-                rc = MW__FAIL(d, 400, "chunk data not followed by CRLF");
+                rc = MW__FAIL(d, 400, mw__why_chunk_data_eol);
                 break;
             }
             i++;
@@ -3171,7 +3283,7 @@ static int mw__chunked_decode(mw__chunked *d, char *buf, size_t len, size_t *in,
             d->in_value = 0;
             if (c != '\r' && !mw__is_tchar(c)) {
                 /* RFC 9112 §7.1.2: a field line; obs-fold or no name is refused */
-                rc = MW__FAIL(d, 400, "malformed trailer field");
+                rc = MW__FAIL(d, 400, mw__why_bad_trailer);
                 break;
             }
             d->state = c == '\r' ? MW__CH_TRAILER_LF : MW__CH_TRAILER_LINE;
@@ -3179,20 +3291,20 @@ static int mw__chunked_decode(mw__chunked *d, char *buf, size_t len, size_t *in,
             break;
         case MW__CH_TRAILER_LINE: /* trailer fields are dropped, within the header limit */
             if (++d->trailer_bytes > (size_t)lim->v[MW_LIMIT_HEADER_BYTES]) {
-                rc = MW__FAIL(d, 431, "chunked trailer section too large");
+                rc = MW__FAIL(d, 431, mw__why_trailer_too_large);
             } else if (!d->in_value) { /* the name, up to ':' */
                 if (c == ':') d->in_value = 1;
-                else if (!mw__is_tchar(c)) rc = MW__FAIL(d, 400, "malformed trailer field");
+                else if (!mw__is_tchar(c)) rc = MW__FAIL(d, 400, mw__why_bad_trailer);
             } else if (c == '\r') {
                 d->state = MW__CH_TRAILER_LF;
             } else if (mw__is_field_ctl(c)) {
-                rc = MW__FAIL(d, 400, "control byte in a trailer field");
+                rc = MW__FAIL(d, 400, mw__why_trailer_ctl);
             }
             i++;
             break;
         case MW__CH_TRAILER_LF:
             if (c != '\n') {
-                rc = MW__FAIL(d, 400, "trailer line not ended by CRLF");
+                rc = MW__FAIL(d, 400, mw__why_trailer_eol);
                 break;
             }
             i++;
@@ -6690,6 +6802,8 @@ struct mw__conn {
     int flush_failed;  /* mw_flush: the client stopped taking the body */
     unsigned long long flushed_bytes;
     unsigned armed; /* the events the poller watches for, with a single worker */
+    /* "100 Continue" went out for the current request (for the trace) */
+    int sent_continue;
 };
 
 typedef struct mw__free_block {
@@ -6724,6 +6838,8 @@ struct mw__worker {
     char date[MW__DATE_LEN + 1];
     time_t log_sec;
     char log_time[32];
+    mw__buf trace;       /* the exchange's account (MW_TRACE), written out at once */
+    size_t trace_out_at; /* where in out the traced exchange's answer begins */
 };
 
 /* An extension (PostgreSQL, ...) registers these; core code does not know it by name. */
@@ -6795,6 +6911,8 @@ struct mw_app {
     size_t nschemas;
     mw__limits limits;
     mw__logger log;
+    int trace_asked;       /* mw_trace's setting */
+    int trace, trace_ansi; /* mw_trace or the environment's MW_TRACE, fixed while serving; colours */
     void *userdata;
     int setup_errors;
     int serving;
@@ -7597,6 +7715,9 @@ static int mw__conn_output_queued(const mw__conn *c) { return c->outq.len > c->o
 
 static void mw__run_after_hooks(mw__worker *w);
 static void mw__req_fill_refused(mw__worker *w, mw__conn *c);
+static void mw__trace_received(mw__worker *w, mw__conn *c);
+static void mw__trace_answered(mw__worker *w, mw__conn *c, int refused, const char *why);
+static size_t mw__trace_head_sent(mw__worker *w);
 
 /* An answer's head into w->out, once the after hooks have added their headers. */
 static int mw__answer_head(mw__worker *w, mw__conn *c, int keep_alive, int framing, unsigned long long length) {
@@ -7634,10 +7755,11 @@ static void mw__log_conn(mw__worker *w, mw__conn *c, int status, const char *why
 static void mw__conn_fail(mw__worker *w, mw__conn *c, int status, const char *why) {
     int hooks = w->app->has_after;
     /* The worker's parsed head may be another connection's by now (or this one's before
-       its buffer moved): the access log and the after hooks read this request's own
-       head again. */
-    if (c->head_len && (w->app->access_log || hooks))
+       its buffer moved): the access log, the trace and the after hooks read this
+       request's own head again. */
+    if (c->head_len && (w->app->access_log || hooks || w->app->trace))
         mw__parse_head(c->rbuf + c->rstart, c->head_len, &w->app->limits, &w->head);
+    if (w->app->trace) mw__trace_received(w, c);
     mw__log_conn(w, c, status, why);
     if (hooks) mw__req_fill_refused(w, c);
     mw__res_reset(w, c);
@@ -7646,6 +7768,7 @@ static void mw__conn_fail(mw__worker *w, mw__conn *c, int status, const char *wh
     mw_error(&w->res, status, why);
     c->close_after = MW__CLOSE_LINGER;
     mw__conn_respond_memory(w, c, 0);
+    if (w->app->trace) mw__trace_answered(w, c, status, why);
 }
 
 static void mw__conn_release_rbuf(mw__worker *w, mw__conn *c) {
@@ -9353,6 +9476,7 @@ static int mw__flush_commit(mw__worker *w, mw__conn *c) {
     c->flushed_bytes = 0;
     rc = mw__answer_head(w, c, keep, c->flush_framing, 0);
     rs->committed = 1;
+    if (w->app->trace) mw__trace_head_sent(w); /* later parts of the body reuse out */
     return rc;
 }
 
@@ -9430,7 +9554,7 @@ static int mw__conn_begin_body(mw__worker *w, mw__conn *c, size_t head_len) {
     c->chunked = h->chunked;
     c->content_length = h->content_length > 0 ? h->content_length : 0;
     if (c->content_length > lim->v[MW_LIMIT_BODY_BYTES]) {
-        mw__conn_fail(w, c, 413, "request body larger than the limit");
+        mw__conn_fail(w, c, 413, mw__why_body_too_large);
         return -1;
     }
     if (!c->chunked && !c->content_length) return 0;
@@ -9438,8 +9562,10 @@ static int mw__conn_begin_body(mw__worker *w, mw__conn *c, size_t head_len) {
     c->body_start = c->body_progress = mw__now_ms();
     mw__set_phase(c, MW__PH_BODY, mw__body_deadline(c, lim));
     /* RFC 9110 §10.1.1: a client that sent Expect waits for this before the body */
-    if (h->expect_continue && !c->http10 && c->rlen - c->rstart == head_len)
+    if (h->expect_continue && !c->http10 && c->rlen - c->rstart == head_len) {
         mw__buf_puts(&w->out, "HTTP/1.1 100 Continue\r\n\r\n");
+        c->sent_continue = 1;
+    }
     return 0;
 }
 
@@ -9747,6 +9873,331 @@ static void mw__dispatch(mw__worker *w, mw__conn *c) {
     mw__buf_trim(&w->json, MW__JSON_KEEP);
 }
 
+/* ---- trace: an account of each exchange on stderr, for people learning HTTP ----
+   With MW_TRACE (or mw_trace), every exchange is written as one block: the head as
+   received, how it was read and by which rule, the route, the answer's head, the
+   time. It is built in the worker's buffer and handed to the log at once, so two
+   workers' accounts never mix. Off, it costs one branch per exchange. */
+
+static void mw__trace_setting(mw_app *app) {
+    const char *env = getenv("MW_TRACE"), *no_color = getenv("NO_COLOR");
+    app->trace = env && *env ? strcmp(env, "0") != 0 : app->trace_asked;
+    /* colours only for a person at a terminal, and not for an application's logger */
+    app->trace_ansi = app->trace && !app->log.fn && isatty(2) && !(no_color && *no_color);
+}
+
+/* An ANSI colour (SGR parameters such as "1;31"), when stderr is a terminal. */
+static void mw__trace_ansi(mw__worker *w, const char *sgr) {
+    if (!w->app->trace_ansi) return;
+    MW__PUT_LIT(&w->trace, "\033[");
+    mw__buf_puts(&w->trace, sgr);
+    MW__PUT_LIT(&w->trace, "m");
+}
+
+#if defined(__GNUC__) || defined(__clang__)
+__attribute__((format(printf, 2, 3)))
+#endif
+static void
+mw__trace_printf(mw__worker *w, const char *fmt, ...) {
+    char text[512];
+    int n;
+    va_list ap;
+    va_start(ap, fmt);
+    n = vsnprintf(text, sizeof text, fmt, ap);
+    va_end(ap);
+    if (n > 0) mw__buf_append(&w->trace, text, (size_t)n < sizeof text ? (size_t)n : sizeof text - 1);
+}
+
+/* A label in the left column of an account line, then its text. */
+static void mw__trace_label(mw__worker *w, const char *label) { mw__trace_printf(w, "  %-14s", label); }
+
+/* Bytes as a reader can see them: printable ASCII as it is; CR, LF, HTAB and '\' as C
+   writes them (\r \n \t \\), every other byte as \xNN, dimmed on a terminal. With
+   lines, each LF also ends an output line, and each line starts with the margin "  | ". */
+static void mw__trace_bytes(mw__worker *w, const char *p, size_t n, int lines) {
+    static const char hex[] = "0123456789abcdef";
+    mw__buf *b = &w->trace;
+    size_t i;
+    if (lines && n) MW__PUT_LIT(b, "  | ");
+    for (i = 0; i < n; i++) {
+        unsigned char ch = (unsigned char)p[i];
+        char esc[4] = {'\\', 0, 0, 0};
+        if (ch >= 0x20 && ch < 0x7f && ch != '\\') {
+            mw__buf_append(b, p + i, 1);
+            continue;
+        }
+        if (ch == '\r' || ch == '\n' || ch == '\t' || ch == '\\') {
+            esc[1] = ch == '\r' ? 'r' : ch == '\n' ? 'n' : ch == '\t' ? 't' : '\\';
+        } else {
+            esc[1] = 'x';
+            esc[2] = hex[ch >> 4];
+            esc[3] = hex[ch & 15];
+        }
+        if (ch != '\\') mw__trace_ansi(w, "2");
+        mw__buf_append(b, esc, esc[2] ? 4 : 2);
+        if (ch != '\\') mw__trace_ansi(w, "0");
+        if (lines && ch == '\n') mw__buf_puts(b, i + 1 < n ? "\n  | " : "\n");
+    }
+    if (lines && n && p[n - 1] != '\n') MW__PUT_LIT(b, "\n");
+}
+
+/* A quoted slice, its bytes shown as mw__trace_bytes shows them. */
+static void mw__trace_quoted(mw__worker *w, const char *p, size_t n) {
+    MW__PUT_LIT(&w->trace, "\"");
+    mw__trace_bytes(w, p, n, 0);
+    MW__PUT_LIT(&w->trace, "\"");
+}
+
+static void mw__trace_section(mw__worker *w, const char *title) {
+    mw__trace_ansi(w, "36");
+    mw__buf_puts(&w->trace, title);
+    mw__trace_ansi(w, "0");
+}
+
+/* What the refusal table says of a reason: its rule, or NULL for one the table lacks. */
+static const char *mw__refusal_rule(const char *why) {
+#define MW__REFUSAL_ROW(name, text, rule) {mw__why_##name, rule},
+    static const struct { const char *why, *rule; } rules[] = {MW__REFUSALS(MW__REFUSAL_ROW)};
+#undef MW__REFUSAL_ROW
+    size_t i;
+    for (i = 0; i < sizeof rules / sizeof rules[0]; i++)
+        if (rules[i].why == why) return rules[i].rule;
+    return NULL;
+}
+
+/* The request line's three parts and what the target names. */
+static void mw__trace_request_line(mw__worker *w, const mw__head *h) {
+    const char *version = h->target + h->target_len + 1; /* the parser checked its 8 bytes */
+    mw__trace_label(w, "request line");
+    MW__PUT_LIT(&w->trace, "method ");
+    mw__trace_quoted(w, h->method, h->method_len);
+    MW__PUT_LIT(&w->trace, ", target ");
+    mw__trace_quoted(w, h->target, h->target_len);
+    MW__PUT_LIT(&w->trace, ", version ");
+    mw__trace_quoted(w, version, 8);
+    if (version[7] > '1') MW__PUT_LIT(&w->trace, " (answered as HTTP/1.1, RFC 9110 §2.5)");
+    MW__PUT_LIT(&w->trace, "\n");
+    mw__trace_label(w, "target");
+    MW__PUT_LIT(&w->trace, "path ");
+    mw__trace_quoted(w, h->path, h->path_len);
+    if (h->query_len) {
+        MW__PUT_LIT(&w->trace, ", query ");
+        mw__trace_quoted(w, h->query, h->query_len);
+    }
+    if (h->authority) {
+        MW__PUT_LIT(&w->trace, ", host ");
+        mw__trace_quoted(w, h->authority, h->authority_len);
+        MW__PUT_LIT(&w->trace, " from the absolute-form target, not Host (RFC 9112 §3.2.2)");
+    }
+    MW__PUT_LIT(&w->trace, "\n");
+}
+
+/* How the body's length was decided (RFC 9112 §6), and Expect: 100-continue. */
+static void mw__trace_body_rule(mw__worker *w, mw__conn *c) {
+    const mw__head *h = &w->head;
+    mw__trace_label(w, "body");
+    if (c->chunked)
+        mw__trace_printf(w, "Transfer-Encoding: chunked (RFC 9112 §6.1, §7.1): %lu bytes, from %lu on the wire\n",
+                         (unsigned long)(c->ch_out - c->head_len), (unsigned long)(c->ch_in - c->head_len));
+    else if (h->content_length >= 0)
+        mw__trace_printf(w, "%lld bytes, as Content-Length says (RFC 9112 §6.2)\n", h->content_length);
+    else MW__PUT_LIT(&w->trace, "none: neither Transfer-Encoding nor Content-Length (RFC 9112 §6.3)\n");
+    if (!h->expect_continue) return;
+    mw__trace_label(w, "expect");
+    if (c->sent_continue)
+        MW__PUT_LIT(&w->trace, "100-continue: \"HTTP/1.1 100 Continue\" sent before the body (RFC 9110 §10.1.1)\n");
+    else if (c->http10) MW__PUT_LIT(&w->trace, "100-continue ignored in an HTTP/1.0 request (RFC 9110 §10.1.1)\n");
+    else
+        MW__PUT_LIT(&w->trace, "100-continue: no interim answer: the body came with the head, or the request "
+                               "was refused first (RFC 9110 §10.1.1)\n");
+    c->sent_continue = 0;
+}
+
+/* Whether the connection persists after this exchange, and by which rule (RFC 9112 §9.3). */
+static void mw__trace_persistence(mw__worker *w) {
+    const mw__head *h = &w->head;
+    mw__trace_label(w, "connection");
+    /* the parser's decision, told by the rule that made it */
+    if (h->minor == 1 && !h->keep_alive)
+        MW__PUT_LIT(&w->trace, "close after the answer: the client sent \"Connection: close\" (RFC 9112 §9.6)\n");
+    else if (h->minor == 1)
+        MW__PUT_LIT(&w->trace, "persistent: HTTP/1.1 without \"Connection: close\" (RFC 9112 §9.3)\n");
+    else if (h->keep_alive)
+        MW__PUT_LIT(&w->trace, "persistent: HTTP/1.0 with \"Connection: keep-alive\" (RFC 9112 §9.3)\n");
+    else
+        MW__PUT_LIT(&w->trace, "close after the answer: HTTP/1.0 closes unless \"Connection: keep-alive\" "
+                               "(RFC 9112 §9.3)\n");
+}
+
+/* The request's part of the account, from the head still as received (before the
+   handler's request NUL-terminates it in place). A head not read whole (a refusal)
+   shows what arrived instead. */
+static void mw__trace_received(mw__worker *w, mw__conn *c) {
+    static const char rule[] = "------------------------------------------------------------";
+    const mw__head *h = &w->head;
+    const char *base = c->rbuf ? c->rbuf + c->rstart : "";
+    size_t shown = c->head_len ? c->head_len : c->rlen - c->rstart, i, cut = 0;
+    char client[64];
+    w->trace.len = 0;
+    w->trace_out_at = w->out.len;
+    mw__format_addr(&c->peer, client, sizeof client);
+    mw__trace_ansi(w, "1");
+    mw__trace_printf(w, "-- %s ", client);
+    mw__buf_append(&w->trace, rule, sizeof rule - 1 - (strlen(client) < 40 ? strlen(client) : 40));
+    mw__trace_ansi(w, "0");
+    if (!c->head_len && shown > 4096) cut = shown - 4096, shown = 4096;
+    MW__PUT_LIT(&w->trace, "\n");
+    mw__trace_section(w, c->head_len ? "request head as received" : "received (the head was not read whole)");
+    mw__trace_printf(w, ", %lu bytes:\n", (unsigned long)(shown + cut));
+    mw__trace_bytes(w, base, shown, 1);
+    if (cut) mw__trace_printf(w, "  | ... %lu more bytes\n", (unsigned long)cut);
+    if (!c->head_len) return;
+    mw__trace_section(w, "how it was read:");
+    MW__PUT_LIT(&w->trace, "\n");
+    mw__trace_request_line(w, h);
+    for (i = 0; i < h->nfields; i++) {
+        char label[32];
+        snprintf(label, sizeof label, "field %lu", (unsigned long)i + 1);
+        mw__trace_label(w, label);
+        mw__trace_bytes(w, h->fields[i].name, h->fields[i].name_len, 0);
+        MW__PUT_LIT(&w->trace, ": ");
+        mw__trace_bytes(w, h->fields[i].value, h->fields[i].value_len, 0);
+        MW__PUT_LIT(&w->trace, "\n");
+    }
+    mw__trace_body_rule(w, c);
+    mw__trace_persistence(w);
+}
+
+/* Which route the request goes to, with its parameters as sent (not yet decoded), or
+   what the router tried (404, 405). */
+static void mw__trace_route(mw__worker *w) {
+    const mw__head *h = &w->head;
+    int slot = mw__method_slot(h->method, h->method_len);
+    mw__match m;
+    size_t i;
+    mw__trace_label(w, "route");
+    if (h->path_len == 1 && h->path[0] == '*') {
+        MW__PUT_LIT(&w->trace, "\"OPTIONS *\" asks about the server: every method is listed (RFC 9110 §9.3.7)\n");
+        return;
+    }
+    if (mw__has_dot_segment(h->path, h->path_len)) {
+        MW__PUT_LIT(&w->trace, "none: the path has a \".\" or \"..\" segment, refused (RFC 3986 §5.2.4)\n");
+        return;
+    }
+    if (!mw__router_match(&w->app->root, slot, h->path, h->path_len, &m)) {
+        w->scratch.len = 0;
+        mw__format_allow(m.allow, &w->scratch);
+        if (!m.allow) MW__PUT_LIT(&w->trace, "no route matches ");
+        else MW__PUT_LIT(&w->trace, "path ");
+        mw__trace_bytes(w, h->path, h->path_len, 0);
+        if (m.allow) {
+            mw__trace_printf(w, " exists for %.*s; ", (int)w->scratch.len, w->scratch.data);
+            mw__trace_printf(w, slot == MW__M_OPTIONS ? "OPTIONS answers with Allow" : "not for %.*s",
+                             (int)h->method_len, h->method);
+        }
+        MW__PUT_LIT(&w->trace, "\n");
+        return;
+    }
+    mw__trace_printf(w, "%s %s", m.route->slot == MW__M_ANY ? "*" : mw__method_names[m.route->slot], m.route->pattern);
+    for (i = 0; i < m.nparams; i++) {
+        mw__trace_printf(w, "%s%s = ", i ? ", " : ", with ", m.names[i]);
+        mw__trace_quoted(w, m.values[i], m.lens[i]);
+    }
+    MW__PUT_LIT(&w->trace, "\n");
+}
+
+/* The answer's head as it went out, from where the exchange's answer began in out to
+   its blank line; its length. The bytes are still there after a large body went out
+   with them (out was emptied, not written over). */
+static size_t mw__trace_head_sent(mw__worker *w) {
+    size_t at = w->trace_out_at, n = 0;
+    const char *end = at < w->out.cap ? mw__find(w->out.data + at, w->out.cap - at, "\r\n\r\n", 4) : NULL;
+    if (end) n = (size_t)(end + 4 - (w->out.data + at));
+    mw__trace_section(w, "response head as sent");
+    mw__trace_printf(w, ", %lu bytes:\n", (unsigned long)n);
+    mw__trace_bytes(w, w->out.data + at, n, 1);
+    return n;
+}
+
+/* What the answer's body is: the size its head announced, or the kind of body that
+   goes out as it is made. */
+static void mw__trace_body_sent(mw__worker *w, const mw__conn *c, size_t head_len) {
+    const mw_res *rs = &w->res;
+    const char *cl = mw__find(w->out.data + w->trace_out_at, head_len, "\r\nContent-Length: ", 18);
+    mw__trace_label(w, "body");
+    if (rs->status == 101)
+        MW__PUT_LIT(&w->trace, "none: from here the connection speaks the protocol named in Upgrade\n");
+    else if (rs->is_head || rs->status == 204 || rs->status == 304)
+        MW__PUT_LIT(&w->trace, "none (a HEAD request, a 204 or a 304 has no body)\n");
+    else if (rs->committed)
+        mw__trace_printf(w, "(streamed body) sent with mw_flush as it was written: %llu bytes\n", c->flushed_bytes);
+    else if (c->src.kind == MW__SRC_FILE)
+        mw__trace_printf(w, "(streamed body) %llu bytes sent from a file\n", c->src.left);
+    else if (c->src.kind == MW__SRC_PULL)
+        MW__PUT_LIT(&w->trace, "(streamed body) from a pull callback, until it says the end\n");
+    else if (c->src.kind == MW__SRC_PUSH)
+        MW__PUT_LIT(&w->trace, "(streamed body) a push stream (such as Server-Sent Events), until the app ends it\n");
+    else if (cl) mw__trace_printf(w, "%lld bytes\n", atoll(cl + 18));
+}
+
+/* The answer's part of the account, then the whole account to the log at once. refused
+   is the refusal's status (why: its reason), 0 for an answered request. */
+static void mw__trace_answered(mw__worker *w, mw__conn *c, int refused, const char *why) {
+    const mw_res *rs = &w->res;
+    const mw__head *h = &w->head;
+    const char *rule = refused ? mw__refusal_rule(why) : NULL;
+    int status = rs->status;
+    if (refused) {
+        mw__trace_ansi(w, "1;31");
+        mw__trace_label(w, "refused");
+        mw__trace_printf(w, "%d: %s", refused, why);
+        if (rule) mw__trace_printf(w, " (%s)", rule);
+        mw__trace_ansi(w, "0");
+        MW__PUT_LIT(&w->trace, "\n");
+    }
+    /* the head of an answer begun with mw_flush was written down then: the rest of
+       its body reused out */
+    mw__trace_body_sent(w, c, rs->committed ? 0 : mw__trace_head_sent(w));
+    mw__trace_label(w, "then");
+    if (refused)
+        MW__PUT_LIT(&w->trace, "the connection closes: after a refusal the rest of the stream cannot be trusted "
+                               "(RFC 9112 §6.3)\n");
+    else if (status == 101) MW__PUT_LIT(&w->trace, "the connection switches protocols (RFC 9110 §15.2.2)\n");
+    else if (c->close_after == MW__KEEP_OPEN)
+        MW__PUT_LIT(&w->trace, "the connection stays open for the next request\n");
+    else
+        mw__trace_printf(w, "the connection closes%s\n",
+                         !c->keep_alive                ? ", as the request's version and Connection say"
+                         : rs->close                   ? ": the handler set \"Connection: close\""
+                         : MW__LOAD(&w->app->stopping) ? ": the server is stopping"
+                                                       : ": the body ends where the connection does");
+    mw__trace_ansi(w, "1");
+    MW__PUT_LIT(&w->trace, "== ");
+    if (c->head_len) {
+        mw__trace_bytes(w, h->method, h->method_len, 0);
+        MW__PUT_LIT(&w->trace, " ");
+        mw__trace_bytes(w, h->path, h->path_len, 0);
+        if (h->query_len) MW__PUT_LIT(&w->trace, "?");
+        mw__trace_bytes(w, h->query, h->query_len, 0);
+    }
+    if (refused) MW__PUT_LIT(&w->trace, c->head_len ? " refused" : "refused");
+    MW__PUT_LIT(&w->trace, " -> ");
+    mw__trace_ansi(w, status >= 500 ? "31" : status >= 400 ? "33" : status >= 300 ? "36" : "32");
+    mw__trace_printf(w, "%d %s", status, mw__reason(status));
+    mw__trace_ansi(w, "0;1");
+    mw__trace_printf(w, ", %lldus", c->req_start_us ? mw__now_us() - c->req_start_us : 0);
+    mw__trace_ansi(w, "0");
+    MW__PUT_LIT(&w->trace, "\n");
+    if (mw__buf_append(&w->trace, "", 1) == 0)
+        mw__log_line(&w->app->log, MW_LOG_TRACE, w->trace.data, w->trace.len - 1);
+}
+
+/* The request's part of the account of an exchange about to be dispatched. */
+static void mw__trace_request(mw__worker *w, mw__conn *c) {
+    mw__trace_received(w, c);
+    mw__trace_route(w);
+}
+
 /* Parses and answers the complete requests in the buffer, in order, until one's
    response has to wait for the client. Returns how many it answered. */
 static int mw__conn_process(mw__worker *w, mw__conn *c) {
@@ -9761,14 +10212,14 @@ static int mw__conn_process(mw__worker *w, mw__conn *c) {
         if (!c->head_len) {
             long r;
             if (!avail) break;
-            if (!c->scan.pos && w->app->access_log) c->req_start_us = mw__now_us();
+            if (!c->scan.pos && (w->app->access_log | w->app->trace)) c->req_start_us = mw__now_us();
             r = mw__scan_head(&c->scan, base, avail, lim);
             if (r == 0) break;
             if (r < 0) {
                 mw__conn_fail(w, c, (int)-r,
-                              r == -414   ? "request line too long"
-                              : r == -431 ? "request header section too large"
-                                          : "line not ended by CRLF");
+                              r == -414   ? mw__why_line_too_long
+                              : r == -431 ? mw__why_head_too_large
+                                          : mw__why_bare_lf);
                 break;
             }
             if ((ready = mw__parse_head(base, (size_t)r, lim, &w->head)) != 0) {
@@ -9783,7 +10234,9 @@ static int mw__conn_process(mw__worker *w, mw__conn *c) {
             mw__parse_head(c->rbuf + c->rstart, c->head_len, lim, &w->head);
         head_parsed = 0;
         mw__set_phase(c, MW__PH_BUSY, 0); /* a handler may take its time: no deadline runs meanwhile */
+        if (w->app->trace) mw__trace_request(w, c);
         mw__dispatch(w, c);
+        if (w->app->trace) mw__trace_answered(w, c, 0, NULL);
         answered++;
         if (w->out.len >= MW__BATCH_BYTES && mw__conn_send(w, c, NULL, 0) != 0) c->close_after = MW__CLOSE;
         c->rstart += c->req_end;
@@ -10080,9 +10533,9 @@ static int mw__conn_expire(mw__worker *w, mw__conn *c, int phase) {
         int stalled =
             phase == MW__PH_BODY && mw__now_ms() >= c->body_progress + w->app->limits.v[MW_LIMIT_BODY_TIMEOUT_MS];
         mw__conn_fail(w, c, 408,
-                      phase == MW__PH_HEAD ? "request head not received in time"
-                      : stalled            ? "request body not received in time"
-                                           : "request body arriving slower than MW_BODY_MIN_RATE");
+                      phase == MW__PH_HEAD ? mw__why_head_late
+                      : stalled            ? mw__why_body_late
+                                           : mw__why_body_slow);
         return mw__conn_settle(w, c, MW__OUT_DONE); /* the 408 goes out behind what is queued, then a FIN */
     } else if (phase == MW__PH_IDLE) {
         return mw__conn_idle_over(w, c);
@@ -10568,6 +11021,7 @@ static void mw__worker_free(mw__worker *w) {
     mw__buf_free(&w->wakes);
     mw__buf_free(&w->reqline);
     mw__buf_free(&w->json);
+    mw__buf_free(&w->trace);
     mw__arena_free(&w->arena);
     mw__pool_drain(&w->bufs);
     mw__pool_drain(&w->big_bufs);
@@ -10854,6 +11308,7 @@ int mw_serve(mw_app *app) {
     app->conn_arming = app->nworkers == 1 ? MW__EV_PERSIST : 0;
     app->access_log = mw__access_log_setting(app);
     mw__drain_delay_setting(app);
+    mw__trace_setting(app);
     app->wakes.len = 0;
     app->wake_signalled = 0;
     if ((rc = mw__tables_open(app)) == 0 && (rc = mw__start_workers(app)) == 0) {
@@ -11161,6 +11616,13 @@ int mw_ready_check(mw_app *app, mw_ready_fn fn, void *arg) {
     }
     app->ready[app->nready].fn = fn;
     app->ready[app->nready++].arg = arg;
+    return 0;
+}
+
+int mw_trace(mw_app *app, int on) {
+    if (!app) return MW_EINVAL;
+    if (app->serving) return MW_ESTATE;
+    app->trace_asked = on != 0;
     return 0;
 }
 
@@ -16045,7 +16507,10 @@ mw_test_res *mw_test_raw(mw_app *app, const void *bytes, size_t n) {
     memset(&c, 0, sizeof c);
     memset(&sink, 0, sizeof sink);
     w->app = app;
-    if (!app->serving) app->access_log = mw__access_log_setting(app);
+    if (!app->serving) {
+        app->access_log = mw__access_log_setting(app);
+        mw__trace_setting(app);
+    }
     c.fd = -1;
     memcpy(c.peer.ip, mw__v4_prefix, 12); /* a handler sees the client as 127.0.0.1, port 0 */
     c.peer.ip[12] = 127;

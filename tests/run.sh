@@ -223,6 +223,8 @@ suite deploy_unit "$B/deploy_unit"
 suite deploy python3 tests/deploy.py "$B/deployapp"
 suite restart_zero python3 tests/restart_zero.py "$B/deployapp"
 suite proxy_e2e python3 tests/proxy.py "$B/inspect"
+suite trace_client "$B/traceapp" --client
+suite trace python3 tests/trace.py "$B/traceapp"
 # the OpenAPI documents of the notes example and of testapp, checked by an independent
 # OpenAPI 3.1 validator from npm (.ci/run installs it: npm ci in tests/openapi)
 if command -v node >/dev/null && [ -d tests/openapi/node_modules/@seriousme/openapi-schema-validator ]; then
@@ -260,7 +262,7 @@ check build_asan build_each "clang $SAN" "$B/asan" tests/unit.c examples/hello.c
     tests/json_memory.c tests/json_locale.c tests/streams.c tests/middleware.c tests/crypto.c tests/websocket.c \
     examples/site.c examples/stream.c examples/chat.c tests/static.c tests/staticapp.c tests/wsapp.c \
     tests/docsapp.c tests/mustache.c examples/routes.c examples/forms.c examples/inspect.c tests/deploy_unit.c \
-    tests/deployapp.c tests/proxy.c
+    tests/deployapp.c tests/proxy.c tests/traceapp.c
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:exitcode=23
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 suite unit_asan "$B/asan/unit"
@@ -275,6 +277,8 @@ E2E_TIMEOUT_SCALE=3 suite inspect_asan python3 tests/inspect_example.py "$B/asan
 suite deploy_unit_asan "$B/asan/deploy_unit"
 E2E_TIMEOUT_SCALE=3 suite deploy_asan python3 tests/deploy.py "$B/asan/deployapp"
 E2E_TIMEOUT_SCALE=3 suite proxy_e2e_asan python3 tests/proxy.py "$B/asan/inspect"
+suite trace_client_asan "$B/asan/traceapp" --client
+E2E_TIMEOUT_SCALE=3 suite trace_asan python3 tests/trace.py "$B/asan/traceapp"
 suite json_memory_asan "$B/asan/json_memory"
 LOCPATH=$B/locale suite json_locale_asan "$B/asan/json_locale"
 E2E_TIMEOUT_SCALE=3 suite streams_asan "$B/asan/streams"
@@ -341,7 +345,10 @@ mkdir -p "$B/tsan"
 TSAN="-O0 -g -fsanitize=thread"
 check build_tsan build_each "clang $TSAN" "$B/tsan" examples/hello.c tests/testapp.c tests/streams.c \
     examples/stream.c tests/ownership.c examples/site.c examples/chat.c tests/staticapp.c tests/wsapp.c tests/deployapp.c
+    examples/stream.c tests/ownership.c examples/site.c examples/chat.c tests/staticapp.c tests/wsapp.c \
+    tests/traceapp.c
 TSAN_OPTIONS="halt_on_error=1 exitcode=66" suite ownership_tsan "$B/tsan/ownership"
+TSAN_OPTIONS="halt_on_error=1 exitcode=66" E2E_TIMEOUT_SCALE=5 suite trace_tsan python3 tests/trace.py "$B/tsan/traceapp"
 TSAN_OPTIONS="halt_on_error=1 exitcode=66" E2E_TIMEOUT_SCALE=5 suite streams_tsan "$B/tsan/streams"
 TSAN_OPTIONS="halt_on_error=1 exitcode=66" E2E_TIMEOUT_SCALE=5 \
     suite stream_example_tsan python3 tests/streams.py "$B/tsan/stream" --quick
