@@ -10,7 +10,7 @@ B       := build
 
 all: $(B)/hello $(B)/routes $(B)/forms $(B)/stream $(B)/site $(B)/chat $(B)/notes $(B)/inspect $(B)/notes_test $(B)/middleware $(B)/crypto $(B)/ownership $(B)/testapp $(B)/unit $(B)/restart $(B)/alloc $(B)/toolkit $(B)/json_suite $(B)/json_memory \
      $(B)/json_locale $(B)/limits_table $(B)/schema $(B)/hello_test $(B)/streams $(B)/static $(B)/staticapp $(B)/websocket $(B)/wsapp \
-     $(B)/ws_loadapp $(B)/docsapp $(B)/mustache tests/json_check
+     $(B)/ws_loadapp $(B)/docsapp $(B)/mustache $(B)/debug tests/json_check
 
 $(B):
 	mkdir -p $(B)
@@ -81,6 +81,9 @@ $(B)/docsapp: tests/docsapp.c microweb.h | $(B)
 
 $(B)/mustache: tests/mustache.c tests/harness.h microweb.h | $(B)
 	$(CC) $(CFLAGS) $(WARN) -pthread -I. tests/mustache.c -o $@
+
+$(B)/debug: tests/debug.c tests/harness.h microweb.h | $(B)
+	$(CC) $(CFLAGS) $(WARN) -pthread -I. tests/debug.c -o $@ -lm
 
 $(B)/ownership: tests/ownership.c tests/harness.h microweb.h | $(B)
 	$(CC) $(CFLAGS) $(WARN) -pthread -I. tests/ownership.c -o $@
