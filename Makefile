@@ -11,7 +11,7 @@ B       := build
 all: $(B)/hello $(B)/routes $(B)/forms $(B)/stream $(B)/site $(B)/chat $(B)/notes $(B)/inspect $(B)/notes_test $(B)/middleware $(B)/crypto $(B)/ownership $(B)/testapp $(B)/unit $(B)/restart $(B)/alloc $(B)/toolkit $(B)/json_suite $(B)/json_memory \
      $(B)/json_locale $(B)/limits_table $(B)/schema $(B)/hello_test $(B)/streams $(B)/static $(B)/staticapp $(B)/websocket $(B)/wsapp \
      $(B)/ws_loadapp $(B)/docsapp $(B)/deployapp $(B)/deploy_unit $(B)/mustache $(B)/proxy $(B)/traceapp \
-     tests/json_check
+     $(B)/debug tests/json_check
 
 $(B):
 	mkdir -p $(B)
@@ -93,6 +93,9 @@ $(B)/traceapp: tests/traceapp.c tests/harness.h microweb.h | $(B)
 
 $(B)/mustache: tests/mustache.c tests/harness.h microweb.h | $(B)
 	$(CC) $(CFLAGS) $(WARN) -pthread -I. tests/mustache.c -o $@
+
+$(B)/debug: tests/debug.c tests/harness.h microweb.h | $(B)
+	$(CC) $(CFLAGS) $(WARN) -pthread -I. tests/debug.c -o $@ -lm
 
 $(B)/ownership: tests/ownership.c tests/harness.h microweb.h | $(B)
 	$(CC) $(CFLAGS) $(WARN) -pthread -I. tests/ownership.c -o $@

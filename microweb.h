@@ -13,7 +13,7 @@
        LOGGING AND THE ACCESS LOG    TRACE MODE                SERVING
        DEPLOYING                     BEHIND A PROXY            POSTGRESQL
        TESTING WITHOUT A SOCKET      LIMITS                    HTTP RULES
-       ERRORS
+       ERRORS                        DEBUG MODE
        INSIDE THE HEADER (a map of the implementation, for readers and contributors)
        VERSIONS
 
@@ -233,6 +233,8 @@
    than one top-level value, NaN or infinity, nesting beyond MW_JSON_MAX_DEPTH) makes
    the call return MW_EJSON and the response becomes a 500 error: invalid JSON
    never reaches the wire. A handler that returns without mw_json_end also gets 500.
+   The first misuse is kept with the call it happened in, and logged (and, in debug
+   mode, answered) as "mw_json_key_string: not inside an object".
 
    Handler mistakes never reach the wire as a 200: an invalid status (mw_status,
    mw_text, mw_error, mw_json_begin ... with a code outside 200-599), JSON writer
@@ -242,7 +244,8 @@
    mw_send_json, mw_error, mw_json_begin after another: the last one is sent), and a
    refused mw_set_header or mw_set_cookie are logged, one line naming the route,
    once per route and kind of mistake (a hot path cannot flood the log):
-       microweb: route GET /users/:id: invalid status code; answered 500
+       microweb: route GET /users/:id: invalid status code 700 (200-599); answered 500
+   In debug mode the answer itself says it (see DEBUG MODE).
 
 
    ============================================================================
@@ -651,8 +654,7 @@
                                       JSON writer (view = mw_json_new(), then mw_json_*
                                       calls); frees view. A view that is NULL (out of
                                       memory) or broken (a writer error) answers 500
-   int mw_templates_debug(app, on)    re-read changed files (also MW_DEBUG=1 in the
-                                      environment, read at the first template call)
+   Debug mode (mw_debug(app, 1) or MW_DEBUG=1, see DEBUG MODE) re-reads changed files.
    Templates are compiled once, before serving, into a list of nodes; rendering walks
    it and appends to the response body, allocating nothing else. A syntax error makes
    the call return MW_EINVAL and print one line, and mw_run refuses to start:
@@ -1059,8 +1061,8 @@
            first statement is retried once on a new connection, never in a transaction
        statement over MW_PG_STATEMENT_TIMEOUT_MS -> 504; the connection stays usable
        any other database error -> 500
-   The database's own message is logged on stderr; clients see it only with
-   MW_PG_DEBUG 1 (mw_set_limit(app, MW_LIMIT_PG_DEBUG, 1)).
+   The database's own message is logged on stderr; clients see it only in debug mode
+   (see DEBUG MODE), in the answer's detail: "database error: ERROR:  relation ...".
 
    ============================================================================
    TESTING WITHOUT A SOCKET
@@ -1124,7 +1126,7 @@
    MW_PG_STATEMENT_TIMEOUT_MS  5000        ms       MW_LIMIT_PG_STATEMENT_TIMEOUT_MS  504
    MW_PG_RETRY_MS              500         ms       MW_LIMIT_PG_RETRY_MS              503 meanwhile
    MW_PG_PREPARE               1           0/1      MW_LIMIT_PG_PREPARE
-   MW_PG_DEBUG                 0           0/1      MW_LIMIT_PG_DEBUG
+   MW_DEBUG                    0           0/1      MW_LIMIT_DEBUG                    (1: see DEBUG MODE)
    MW_MAX_VALIDATION_ERRORS    100         errors   MW_LIMIT_VALIDATION_ERRORS        the rest not listed
    MW_THREADS_DEFAULT          0 (=CPUs)   threads  MW_LIMIT_THREADS
    MW_DEFER_ACCEPT_S           1           s        MW_LIMIT_DEFER_ACCEPT_S           (Linux; 0: off) see below
@@ -1229,6 +1231,54 @@
    WebSocket is over).
 
    ============================================================================
+   DEBUG MODE
+   ============================================================================
+   For development: error answers tell what production keeps to its log.
+       mw_debug(app, 1);             // or MW_DEBUG=1 in the environment
+   int mw_debug(app, on)         before serving (MW_ESTATE while serving); it sets the
+                                 limit MW_LIMIT_DEBUG, whose compile-time default is
+                                 MW_DEBUG. MW_DEBUG in the environment, read when serving
+                                 starts (and by the test client at each request), wins
+                                 over both: MW_DEBUG=0 keeps it off whatever the code says.
+   Serving then starts with one warning line:
+       microweb: debug mode is on: error answers show internals; do not use in production
+   What changes (only the answers microweb makes; what a handler answers is its own):
+   - a handler mistake's 500 (RESPONSE, "Handler mistakes") says what went wrong and on
+     which route, in the same problem shape ("detail" holds the reason, "route" is new):
+       {"status":500,"error":"Internal Server Error",
+        "detail":"mw_json_key_string: not inside an object","route":"GET /notes/{id:int}"}
+     The reasons are the log's: "handler returned without writing a response", "invalid
+     status code 700 (200-599)", "handler returned before mw_json_end", "mw_write or
+     mw_printf after mw_json_begin", a JSON writer misuse as "<call>: <what>" (not inside
+     an object, a key where a value is due, a value where a key is due, a key without a
+     value, close with no container open, more than one top-level value, NaN or infinity
+     has no JSON form, nesting deeper than MW_JSON_MAX_DEPTH, no value written, out of
+     memory), "mw_render: no template of that name (\"page\")", a render over its step
+     limit, mw_redirect's and mw_html_printf's refusals. Off, the same 500 says only
+     "the response could not be produced".
+   - an error microweb answers for the handler (a malformed JSON body, a database error)
+     adds "route"; a database error's detail carries the database's own message.
+   - a mistake that leaves the answer as it is (a second whole response, a refused
+     header or cookie, mw_status after the body began, a call an after hook may not make)
+     is told in a field of that answer while its head is not sent (after mw_flush it
+     is only logged); control bytes in it become '?':
+       Microweb-Debug: route GET /twice: a second response replaced the first (the last is sent)
+   - a 404 lists the routes there are, in registration order (as Django's debug 404 page
+     lists its URL patterns), a 405 the routes of its path:
+       {"status":404,"error":"Not Found","detail":"no route for this path","method":"GET",
+        "path":"/nowhere","routes":["GET /","GET /notes/{id:int}","POST /notes"]}
+   - templates: each render reads again the files that changed, and logs a name it
+     found nowhere (see TEMPLATES).
+   The log is the same either way (each mistake once per route and kind).
+   Keep it off in production: it shows internals to anyone who asks. Any client learns
+   every route of the app (including the ones no page links to) from a 404, the names
+   of tables and columns and the SQL that failed from a database error, template names
+   and which calls the code makes from a 500; and renders then take a lock. A client
+   needs none of it, and all of it helps an attacker. MW_DEBUG=0 in a production
+   environment makes sure. Off, it costs nothing: the explanations are made only on
+   the error path, and the 404 and 500 answers are the ones production always gave.
+
+   ============================================================================
    INSIDE THE HEADER
    ============================================================================
    The implementation follows this manual and the declarations, in sections that each
@@ -1240,7 +1290,8 @@
    HTTP/1.1 parser request head and chunked bodies: pure (no I/O, no allocation)
    router          the route trie and its match; the app's flat list of routes
    JSON writer     and JSON reader (the reader: one block per document)
-   response        what a handler builds, the checks on it, status line and framing
+   response        what a handler builds, the checks on it (told in full in debug mode),
+                   status line and framing
    request toolkit query and form values, cookies, typed parameters, multipart
    schemas         the schema language's compiler (a flat tree of nodes), the checks of a
                    value against it, a request against its route's declaration, the 422
@@ -1296,7 +1347,12 @@
           activation, MW_LISTEN_FD, mw_listen_fd) that a stop never shuts, for
           restarts that fail no request; mw_health, mw_livez, mw_readyz and
           mw_ready_check, with the database's check; MW_DRAIN_DELAY_MS, readiness
-          503 before the stop.
+          503 before the stop. Debug mode for the whole app
+          (mw_debug, MW_DEBUG=1, MW_LIMIT_DEBUG): a handler mistake's 500 names the
+          route and the reason (a JSON writer misuse its call), 404 and 405 list the
+          routes, other mistakes a Microweb-Debug field; it replaces mw_templates_debug,
+          and MW_LIMIT_PG_DEBUG and MW_PG_DEBUG are older names of MW_LIMIT_DEBUG and
+          MW_DEBUG.
    0.5.0  WebSocket (RFC 6455): mw_websocket endpoints with open, message and close
           callbacks on the event loop; sending from any thread; named groups and
           broadcast; subprotocols and an origin check; ping, close handshake, 1001 on
@@ -1439,8 +1495,12 @@ __attribute__((used)) static const char *mw__implementation_link_check(void) {
 #ifndef MW_PG_PREPARE
 #define MW_PG_PREPARE 1 /* 1: prepare each SQL text once per connection; 0 for poolers without it */
 #endif
-#ifndef MW_PG_DEBUG
-#define MW_PG_DEBUG 0 /* 1: error answers carry the database's message (never in production) */
+#ifndef MW_DEBUG
+#ifdef MW_PG_DEBUG
+#define MW_DEBUG MW_PG_DEBUG /* the older name, from when debug mode was the database's only */
+#else
+#define MW_DEBUG 0 /* 1: debug mode, error answers show internals (never in production); MW_DEBUG env overrides */
+#endif
 #endif
 #ifndef MW_MAX_VALIDATION_ERRORS
 #define MW_MAX_VALIDATION_ERRORS 100 /* problems a 422 lists; the rest of a request's are left out */
@@ -1522,7 +1582,7 @@ __attribute__((used)) static const char *mw__implementation_link_check(void) {
     X(PG_STATEMENT_TIMEOUT_MS, MW_PG_STATEMENT_TIMEOUT_MS, "ms", 0, MW__MAX_TIME, "504")                   \
     X(PG_RETRY_MS, MW_PG_RETRY_MS, "ms", 0, MW__MAX_TIME, "503 meanwhile")                                 \
     X(PG_PREPARE, MW_PG_PREPARE, "0/1", 0, MW__NO_MAX, "")                                                 \
-    X(PG_DEBUG, MW_PG_DEBUG, "0/1", 0, MW__NO_MAX, "")                                                     \
+    X(DEBUG, MW_DEBUG, "0/1", 0, 1, "(1: see DEBUG MODE)")                                                 \
     X(VALIDATION_ERRORS, MW_MAX_VALIDATION_ERRORS, "errors", 1, MW__NO_MAX, "the rest not listed")         \
     X(THREADS, MW_THREADS_DEFAULT, "threads", 0, MW__NO_MAX, "")                                           \
     X(DEFER_ACCEPT_S, MW_DEFER_ACCEPT_S, "s", 0, MW__MAX_TIME, "(Linux; 0: off) see below")                \
@@ -1531,6 +1591,7 @@ __attribute__((used)) static const char *mw__implementation_link_check(void) {
 
 #define MW__LIMIT_ENUM(name, def, unit, min, max, exceeded) MW_LIMIT_##name,
 typedef enum mw_limit { MW__LIMITS(MW__LIMIT_ENUM) MW_LIMIT_COUNT } mw_limit;
+#define MW_LIMIT_PG_DEBUG MW_LIMIT_DEBUG /* the older name: debug mode is the whole app's now */
 
 typedef struct mw_str {
     const char *ptr; /* not NUL-terminated */
@@ -1562,6 +1623,9 @@ typedef enum mw_log_level { MW_LOG_ERROR, MW_LOG_WARN, MW_LOG_INFO, MW_LOG_ACCES
 typedef void (*mw_log_fn)(void *arg, mw_log_level level, const char *line);
 void mw_set_logger(mw_app *app, mw_log_fn fn, void *arg);
 int mw_trace(mw_app *app, int on);
+
+/* debug mode: error answers explain themselves (never in production) */
+int mw_debug(mw_app *app, int on);
 
 /* serving */
 int mw_run(mw_app *app);
@@ -1868,7 +1932,6 @@ int mw_json_value(mw_json *j, const mw_jv *v);
 /* templates (Mustache) */
 int mw_template(mw_app *app, const char *name, const char *text);
 int mw_templates(mw_app *app, const char *dir);
-int mw_templates_debug(mw_app *app, int on);
 int mw_render(mw_res *rs, int status, const char *name, const mw_jv *view);
 int mw_render_json(mw_res *rs, int status, const char *name, mw_json *view);
 
@@ -3798,6 +3861,7 @@ static void mw__format_allow(unsigned mask, mw__buf *b) {
 struct mw_json {
     mw__buf *out;
     const char *error; /* first misuse, sticky */
+    const char *call;  /* the call that made it ("mw_json_key"), for debug mode's answer */
     int depth;
     int active; /* between mw_json_begin and mw_json_end */
     int after_key, need_comma, root_done;
@@ -3810,20 +3874,23 @@ static void mw__json_init(mw_json *j, mw__buf *out) {
     j->active = 1;
 }
 
-static int mw__json_fail(mw_json *j, const char *why) {
-    if (!j->error) j->error = why;
+/* The first misuse is kept, with the public call it happened in: each call passes its
+   name down (a pointer, no work) so that a failure can name it. */
+static int mw__json_fail(mw_json *j, const char *call, const char *why) {
+    if (!j->error) j->error = why, j->call = call;
     return MW_EJSON;
 }
 
 static int mw__json_in_object(const mw_json *j) { return j->depth > 0 && j->in_object[j->depth - 1]; }
 
 /* Before a value: checks that one is due here and writes the comma. */
-static int mw__json_value_start(mw_json *j) {
+static int mw__json_value_start(mw_json *j, const char *call) {
     if (!j || !j->active) return MW_EJSON;
     if (j->error) return MW_EJSON;
-    if (j->depth == 0 && j->root_done) return mw__json_fail(j, "more than one top-level value");
-    if (mw__json_in_object(j) && !j->after_key) return mw__json_fail(j, "a value where a key is due");
-    if (j->need_comma && !j->after_key && mw__buf_append(j->out, ",", 1) != 0) return mw__json_fail(j, "out of memory");
+    if (j->depth == 0 && j->root_done) return mw__json_fail(j, call, "more than one top-level value");
+    if (mw__json_in_object(j) && !j->after_key) return mw__json_fail(j, call, "a value where a key is due");
+    if (j->need_comma && !j->after_key && mw__buf_append(j->out, ",", 1) != 0)
+        return mw__json_fail(j, call, "out of memory");
     return 0;
 }
 
@@ -3898,92 +3965,120 @@ static int mw__format_double(char *out, size_t size, double v) {
     return (int)strlen(out);
 }
 
-static int mw__json_open(mw_json *j, int object) {
-    int rc = mw__json_value_start(j);
+static int mw__json_open(mw_json *j, int object, const char *call) {
+    int rc = mw__json_value_start(j, call);
     if (rc) return rc;
-    if (j->depth >= MW_JSON_MAX_DEPTH) return mw__json_fail(j, "nesting deeper than MW_JSON_MAX_DEPTH");
-    if (mw__buf_append(j->out, object ? "{" : "[", 1) != 0) return mw__json_fail(j, "out of memory");
+    if (j->depth >= MW_JSON_MAX_DEPTH) return mw__json_fail(j, call, "nesting deeper than MW_JSON_MAX_DEPTH");
+    if (mw__buf_append(j->out, object ? "{" : "[", 1) != 0) return mw__json_fail(j, call, "out of memory");
     j->in_object[j->depth++] = (unsigned char)object;
     j->after_key = 0;
     j->need_comma = 0;
     return 0;
 }
 
-int mw_json_object(mw_json *j) { return mw__json_open(j, 1); }
-int mw_json_array(mw_json *j) { return mw__json_open(j, 0); }
+int mw_json_object(mw_json *j) { return mw__json_open(j, 1, "mw_json_object"); }
+int mw_json_array(mw_json *j) { return mw__json_open(j, 0, "mw_json_array"); }
 
-int mw_json_close(mw_json *j) {
+static int mw__json_close(mw_json *j, const char *call) {
     if (!j || !j->active || j->error) return MW_EJSON;
-    if (j->depth == 0) return mw__json_fail(j, "close with no container open");
-    if (j->after_key) return mw__json_fail(j, "a key without a value");
+    if (j->depth == 0) return mw__json_fail(j, call, "close with no container open");
+    if (j->after_key) return mw__json_fail(j, call, "a key without a value");
     if (mw__buf_append(j->out, j->in_object[j->depth - 1] ? "}" : "]", 1) != 0)
-        return mw__json_fail(j, "out of memory");
+        return mw__json_fail(j, call, "out of memory");
     j->depth--;
     return mw__json_value_done(j);
 }
 
-static int mw__json_key_n(mw_json *j, const char *key, size_t n) {
+int mw_json_close(mw_json *j) { return mw__json_close(j, "mw_json_close"); }
+
+static int mw__json_key_as(mw_json *j, const char *key, size_t n, const char *call) {
     if (!j || !j->active || j->error) return MW_EJSON;
-    if (!mw__json_in_object(j) || j->after_key) return mw__json_fail(j, "a key where a value is due");
-    if (!key) return mw__json_fail(j, "NULL key");
+    if (!mw__json_in_object(j)) return mw__json_fail(j, call, "not inside an object");
+    if (j->after_key) return mw__json_fail(j, call, "a key where a value is due");
+    if (!key) return mw__json_fail(j, call, "NULL key");
     if ((j->need_comma && mw__buf_append(j->out, ",", 1) != 0) || mw__json_put_string(j->out, key, n) != 0 ||
         mw__buf_append(j->out, ":", 1) != 0)
-        return mw__json_fail(j, "out of memory");
+        return mw__json_fail(j, call, "out of memory");
     j->after_key = 1;
     return 0;
 }
 
+static int mw__json_key_n(mw_json *j, const char *key, size_t n) { return mw__json_key_as(j, key, n, "mw_json_key"); }
+
 int mw_json_key(mw_json *j, const char *key) { return mw__json_key_n(j, key, key ? strlen(key) : 0); }
 
 /* Writes one scalar token after the checks every value needs. */
+static int mw__json_token(mw_json *j, const char *text, size_t n, const char *call) {
+    int rc = mw__json_value_start(j, call);
+    if (rc) return rc;
+    if (mw__buf_append(j->out, text, n) != 0) return mw__json_fail(j, call, "out of memory");
+    return mw__json_value_done(j);
+}
+
+/* A token from microweb's own writers (a value's text read from a document or a row). */
 static int mw__json_scalar(mw_json *j, const char *text, size_t n) {
-    int rc = mw__json_value_start(j);
+    return mw__json_token(j, text, n, "mw_json_value");
+}
+
+static int mw__json_stringn(mw_json *j, const char *s, size_t n, const char *call) {
+    int rc = mw__json_value_start(j, call);
     if (rc) return rc;
-    if (mw__buf_append(j->out, text, n) != 0) return mw__json_fail(j, "out of memory");
+    if (mw__json_put_string(j->out, s, n) != 0) return mw__json_fail(j, call, "out of memory");
     return mw__json_value_done(j);
 }
 
-int mw_json_stringn(mw_json *j, const char *s, size_t n) {
-    int rc = mw__json_value_start(j);
-    if (rc) return rc;
-    if (mw__json_put_string(j->out, s, n) != 0) return mw__json_fail(j, "out of memory");
-    return mw__json_value_done(j);
+static int mw__json_string(mw_json *j, const char *s, const char *call) {
+    return s ? mw__json_stringn(j, s, strlen(s), call) : mw__json_token(j, "null", 4, call);
 }
-int mw_json_string(mw_json *j, const char *s) { return s ? mw_json_stringn(j, s, strlen(s)) : mw_json_null(j); }
-int mw_json_int(mw_json *j, int64_t v) {
+
+static int mw__json_int(mw_json *j, int64_t v, const char *call) {
     char tmp[24];
-    return mw__json_scalar(j, tmp, (size_t)snprintf(tmp, sizeof tmp, "%lld", (long long)v));
+    return mw__json_token(j, tmp, (size_t)snprintf(tmp, sizeof tmp, "%lld", (long long)v), call);
 }
-int mw_json_double(mw_json *j, double v) {
-    char tmp[40];
-    if (v != v || v - v != 0) return j ? mw__json_fail(j, "NaN or infinity has no JSON form") : MW_EJSON;
-    return mw__json_scalar(j, tmp, (size_t)mw__format_double(tmp, sizeof tmp, v));
-}
-int mw_json_bool(mw_json *j, int v) { return v ? mw__json_scalar(j, "true", 4) : mw__json_scalar(j, "false", 5); }
-int mw_json_null(mw_json *j) { return mw__json_scalar(j, "null", 4); }
 
+static int mw__json_double(mw_json *j, double v, const char *call) {
+    char tmp[40];
+    if (v != v || v - v != 0) return j ? mw__json_fail(j, call, "NaN or infinity has no JSON form") : MW_EJSON;
+    return mw__json_token(j, tmp, (size_t)mw__format_double(tmp, sizeof tmp, v), call);
+}
+
+static int mw__json_bool(mw_json *j, int v, const char *call) {
+    return v ? mw__json_token(j, "true", 4, call) : mw__json_token(j, "false", 5, call);
+}
+
+int mw_json_stringn(mw_json *j, const char *s, size_t n) { return mw__json_stringn(j, s, n, "mw_json_stringn"); }
+int mw_json_string(mw_json *j, const char *s) { return mw__json_string(j, s, "mw_json_string"); }
+int mw_json_int(mw_json *j, int64_t v) { return mw__json_int(j, v, "mw_json_int"); }
+int mw_json_double(mw_json *j, double v) { return mw__json_double(j, v, "mw_json_double"); }
+int mw_json_bool(mw_json *j, int v) { return mw__json_bool(j, v, "mw_json_bool"); }
+int mw_json_null(mw_json *j) { return mw__json_token(j, "null", 4, "mw_json_null"); }
+
+/* A key and its value, both failing under the pair's name. */
+static int mw__json_key_call(mw_json *j, const char *key, const char *call) {
+    return mw__json_key_as(j, key, key ? strlen(key) : 0, call);
+}
 int mw_json_key_string(mw_json *j, const char *key, const char *s) {
-    int rc = mw_json_key(j, key);
-    return rc ? rc : mw_json_string(j, s);
+    int rc = mw__json_key_call(j, key, "mw_json_key_string");
+    return rc ? rc : mw__json_string(j, s, "mw_json_key_string");
 }
 int mw_json_key_int(mw_json *j, const char *key, int64_t v) {
-    int rc = mw_json_key(j, key);
-    return rc ? rc : mw_json_int(j, v);
+    int rc = mw__json_key_call(j, key, "mw_json_key_int");
+    return rc ? rc : mw__json_int(j, v, "mw_json_key_int");
 }
 int mw_json_key_double(mw_json *j, const char *key, double v) {
-    int rc = mw_json_key(j, key);
-    return rc ? rc : mw_json_double(j, v);
+    int rc = mw__json_key_call(j, key, "mw_json_key_double");
+    return rc ? rc : mw__json_double(j, v, "mw_json_key_double");
 }
 int mw_json_key_bool(mw_json *j, const char *key, int v) {
-    int rc = mw_json_key(j, key);
-    return rc ? rc : mw_json_bool(j, v);
+    int rc = mw__json_key_call(j, key, "mw_json_key_bool");
+    return rc ? rc : mw__json_bool(j, v, "mw_json_key_bool");
 }
 
 /* Closes every container still open; the document must hold exactly one value. */
 int mw_json_end(mw_json *j) {
     if (!j || !j->active) return MW_EJSON;
-    while (!j->error && j->depth > 0) mw_json_close(j);
-    if (!j->error && !j->root_done) mw__json_fail(j, "no value written");
+    while (!j->error && j->depth > 0) mw__json_close(j, "mw_json_end");
+    if (!j->error && !j->root_done) mw__json_fail(j, "mw_json_end", "no value written");
     j->active = 0;
     return j->error ? MW_EJSON : 0;
 }
@@ -4477,22 +4572,24 @@ double mw_jv_num(const mw_jv *v, double def) { return mw__jv_is(v, MW_JV_NUMBER)
 int mw_jv_bool(const mw_jv *v, int def) { return mw__jv_is(v, MW_JV_TRUE) ? 1 : mw__jv_is(v, MW_JV_FALSE) ? 0 : def; }
 
 int mw_json_value(mw_json *j, const mw_jv *v) {
+    static const char call[] = "mw_json_value";
     const mw_jv *m;
     long long i;
     int rc = 0, object = mw__jv_is(v, MW_JV_OBJECT);
     switch (mw_jv_kind(v)) {
-    case MW_JV_NULL: return mw_json_null(j);
-    case MW_JV_TRUE: return mw_json_bool(j, 1);
-    case MW_JV_FALSE: return mw_json_bool(j, 0);
-    case MW_JV_STRING: return mw_json_stringn(j, mw__jv_bytes(v), v->len);
-    case MW_JV_NUMBER: return mw__jv_int64(v, &i) ? mw_json_int(j, i) : mw_json_double(j, mw_jv_num(v, 0));
+    case MW_JV_NULL: return mw__json_token(j, "null", 4, call);
+    case MW_JV_TRUE: return mw__json_bool(j, 1, call);
+    case MW_JV_FALSE: return mw__json_bool(j, 0, call);
+    case MW_JV_STRING: return mw__json_stringn(j, mw__jv_bytes(v), v->len, call);
+    case MW_JV_NUMBER:
+        return mw__jv_int64(v, &i) ? mw__json_int(j, i, call) : mw__json_double(j, mw_jv_num(v, 0), call);
     default:
-        rc = object ? mw_json_object(j) : mw_json_array(j);
+        rc = mw__json_open(j, object, call);
         for (m = mw_jv_first(v); m && !rc; m = mw_jv_next(m)) {
-            if (object) rc = mw__json_key_n(j, mw_jv_key(m), mw__jv_key_len(m));
+            if (object) rc = mw__json_key_as(j, mw_jv_key(m), mw__jv_key_len(m), call);
             if (!rc) rc = mw_json_value(j, m);
         }
-        return rc ? rc : mw_json_close(j);
+        return rc ? rc : mw__json_close(j, call);
     }
 }
 
@@ -4563,6 +4660,7 @@ struct mw_res {
     int wholes;         /* whole-response calls (mw_send, mw_text, mw_json_begin, ...) */
     int committed;      /* mw_flush sent the head: status and headers are fixed */
     const char *broken; /* the first handler mistake: the answer becomes 500 */
+    int debug;          /* the app's debug mode: error answers explain themselves */
     mw__buf *body;      /* these buffers belong to the worker and are reused */
     mw__buf *headers;
     mw__buf *ctype;
@@ -4576,6 +4674,7 @@ struct mw_res {
     mw__conn *conn;
     const struct mw__protocol *upgrade; /* a 101: the protocol the connection switches to */
     void *upgrade_state;                /* ... and its state for the connection */
+    char why[256];                      /* a mistake's words when they are made up (broken may point here) */
 };
 
 #define MW__DATE_LEN 29 /* "Sun, 06 Nov 1994 08:49:37 GMT" */
@@ -4679,7 +4778,28 @@ static const char *mw__reason(int status) {
     }
 }
 
-/* Logs a handler mistake once per route and kind, naming the route. */
+static const char *mw__route_method(const mw__route *r) { return mw__method_names[r->slot]; } /* "*": any */
+
+#define MW__DEBUG_FIELD "Microweb-Debug"
+
+static int mw__add_header(mw_res *rs, const char *name, const char *value);
+
+/* Debug mode: a mistake that leaves the answer as it is (a second response, a refused
+   header) is told in a header field of that answer, while its head is still to be
+   sent. The words may quote what the handler passed: control bytes become '?'. */
+static void mw__res_debug_note(mw_res *rs, const char *what) {
+    char line[768]; /* a route name and a mistake's words (mw__res_warn's 512 bytes) */
+    size_t i;
+    const mw__route *r = rs->route;
+    if (r) snprintf(line, sizeof line, "route %s %.200s: %s", mw__route_method(r), r->pattern, what);
+    else snprintf(line, sizeof line, "%s", what);
+    for (i = 0; line[i]; i++)
+        if (mw__is_field_ctl((unsigned char)line[i])) line[i] = '?';
+    mw__add_header(rs, MW__DEBUG_FIELD, line);
+}
+
+/* Logs a handler mistake once per route and kind, naming the route; in debug mode the
+   answer carries it too (mw__res_debug_note), every time. */
 #if defined(__GNUC__) || defined(__clang__)
 __attribute__((format(printf, 3, 4)))
 #endif
@@ -4688,12 +4808,14 @@ mw__res_warn(mw_res *rs, unsigned kind, const char *fmt, ...) {
     char what[512];
     va_list ap;
     mw__route *r = (mw__route *)rs->route;
-    if (!r || !rs->log || (__atomic_fetch_or(&r->warned, kind, __ATOMIC_RELAXED) & kind)) return;
+    int log = r && rs->log && !(__atomic_fetch_or(&r->warned, kind, __ATOMIC_RELAXED) & kind);
+    int note = rs->debug && !rs->committed;
+    if (!log && !note) return;
     va_start(ap, fmt);
     vsnprintf(what, sizeof what, fmt, ap);
     va_end(ap);
-    mw__log(rs->log, MW_LOG_ERROR, "route %s %s: %s", r->slot == MW__M_ANY ? "*" : mw__method_names[r->slot],
-            r->pattern, what);
+    if (log) mw__log(rs->log, MW_LOG_ERROR, "route %s %s: %s", mw__route_method(r), r->pattern, what);
+    if (note) mw__res_debug_note(rs, what);
 }
 
 /* A mistake that makes the whole answer a 500 (the first one is kept). */
@@ -4704,7 +4826,26 @@ static int mw__res_break(mw_res *rs, unsigned kind, const char *why) {
     return MW_EINVAL;
 }
 
+/* mw__res_break with words made up for this mistake (a call's name, a template's). */
+#if defined(__GNUC__) || defined(__clang__)
+__attribute__((format(printf, 3, 4)))
+#endif
+static int
+mw__res_breakf(mw_res *rs, unsigned kind, const char *fmt, ...) {
+    char other[sizeof rs->why];
+    char *why = rs->broken || rs->in_after ? other : rs->why; /* the first mistake's words stay */
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(why, sizeof other, fmt, ap);
+    va_end(ap);
+    return mw__res_break(rs, kind, why);
+}
+
 static int mw__valid_status(int status) { return status >= 200 && status <= 599; } /* 1xx are the server's own */
+
+static int mw__res_bad_status(mw_res *rs, int status) {
+    return mw__res_breakf(rs, MW__WARN_STATUS, "invalid status code %d (200-599)", status);
+}
 
 int mw_status(mw_res *rs, int status) {
     if (!rs) return MW_EINVAL;
@@ -4712,7 +4853,7 @@ int mw_status(mw_res *rs, int status) {
     /* after mw_flush the head is gone; a stream or pull body is framed for its status */
     if (rs->committed || rs->src.kind != MW__SRC_MEMORY || rs->in_after)
         return mw__res_warn(rs, MW__WARN_COMMITTED, "mw_status after the body began: ignored"), MW_ESTATE;
-    if (!mw__valid_status(status)) return mw__res_break(rs, MW__WARN_STATUS, "invalid status code");
+    if (!mw__valid_status(status)) return mw__res_bad_status(rs, status);
     rs->status = status;
     return 0;
 }
@@ -4859,7 +5000,7 @@ static int mw__res_begin_whole(mw_res *rs, int status, const char *content_type,
     if (rs->committed || rs->in_after)
         return mw__res_warn(rs, MW__WARN_COMMITTED, "a whole response after mw_flush or in an after hook: ignored"),
                MW_ESTATE;
-    if (!mw__valid_status(status)) return mw__res_break(rs, MW__WARN_STATUS, "invalid status code");
+    if (!mw__valid_status(status)) return mw__res_bad_status(rs, status);
     if (++rs->wholes == 2) mw__res_warn(rs, MW__WARN_TWICE, "a second response replaced the first (the last is sent)");
     rs->status = status;
     if (content_type) {
@@ -4900,22 +5041,42 @@ mw_json *mw_json_begin(mw_res *rs, int status) {
     return &rs->json;
 }
 
-int mw_error(mw_res *rs, int status, const char *detail) {
+/* "GET /notes/{id:int}": a route as debug mode names it, into out. */
+static const char *mw__route_name(const mw__route *r, char *out, size_t size) {
+    snprintf(out, size, "%s %s", mw__route_method(r), r->pattern);
+    return out;
+}
+
+/* An error answer in mw_error's shape: status, reason, detail; then, for microweb's
+   own answers, a JSON error's byte offset (offset >= 0) and the route (NULL: none). */
+static int mw__res_problem(mw_res *rs, int status, const char *detail, long long offset, const mw__route *route) {
+    char name[512];
     mw_json *j = mw_json_begin(rs, status);
     if (!j) return MW_EINVAL;
     mw_json_object(j);
     mw_json_key_int(j, "status", status);
     mw_json_key_string(j, "error", mw__reason(status));
     if (detail) mw_json_key_string(j, "detail", detail);
+    if (offset >= 0) mw_json_key_int(j, "offset", offset);
+    if (route) mw_json_key_string(j, "route", mw__route_name(route, name, sizeof name));
     return mw_json_end(j);
 }
 
-/* microweb's own answer in place of what the handler built (an error, a refusal). */
-static void mw__res_replace(mw_res *rs, int status, const char *detail) {
+int mw_error(mw_res *rs, int status, const char *detail) { return mw__res_problem(rs, status, detail, -1, NULL); }
+
+/* The route debug mode names in microweb's own answers; NULL when it is off. */
+static const mw__route *mw__res_debug_route(const mw_res *rs) { return rs->debug ? rs->route : NULL; }
+
+/* Forgets what the handler built, for microweb's own answer (an error, a refusal). */
+static void mw__res_clear(mw_res *rs) {
     rs->headers->len = 0;
     rs->wholes = 0;
     rs->broken = NULL;
-    mw_error(rs, status, detail);
+}
+
+static void mw__res_replace(mw_res *rs, int status, const char *detail) {
+    mw__res_clear(rs);
+    mw__res_problem(rs, status, detail, -1, mw__res_debug_route(rs));
 }
 
 /* A file body whose content type is microweb's own or already checked. */
@@ -4953,10 +5114,14 @@ int mw_send_pull(mw_res *rs, int status, const char *content_type, mw_pull_fn fn
 /* After the handler: a JSON writer left open or misused, an invalid status, or no
    response at all must not reach the wire as a 200: the answer becomes a 500. */
 static void mw__res_check(mw_res *rs) {
-    if (rs->json_begun && !rs->broken && (rs->json.error || rs->json.active))
-        mw__res_break(rs, MW__WARN_JSON, rs->json.error ? rs->json.error : "handler returned before mw_json_end");
+    if (rs->json_begun && !rs->broken && rs->json.error)
+        mw__res_breakf(rs, MW__WARN_JSON, "%s: %s", rs->json.call, rs->json.error);
+    else if (rs->json_begun && !rs->broken && rs->json.active)
+        mw__res_break(rs, MW__WARN_JSON, "handler returned before mw_json_end");
     if (!rs->touched) mw__res_break(rs, MW__WARN_EMPTY, "handler returned without writing a response");
-    if (rs->broken && !rs->committed) mw__res_replace(rs, 500, "the response could not be produced");
+    /* debug mode tells what went wrong; production only that something did */
+    if (rs->broken && !rs->committed)
+        mw__res_replace(rs, 500, rs->debug ? rs->broken : "the response could not be produced");
 }
 
 /* How a response's end is marked (RFC 9112 §6.3). */
@@ -6917,6 +7082,7 @@ struct mw_app {
     int setup_errors;
     int serving;
     int access_log; /* MW_LIMIT_ACCESS_LOG or the environment's MW_ACCESS_LOG, fixed while serving */
+    int debug;      /* MW_LIMIT_DEBUG or the environment's MW_DEBUG, fixed while serving */
     int listen_fd;
     int ctl_pipe[2];  /* mw_stop -> controller */
     int exit_pipe[2]; /* controller -> workers, at exit */
@@ -7016,6 +7182,7 @@ static void mw__res_reset(mw__worker *w, mw__conn *c) {
     rs->headers = &w->headers;
     rs->ctype = &w->ctype;
     rs->log = w->app ? &w->app->log : NULL;
+    rs->debug = w->app ? w->app->debug : 0;
     rs->worker = w;
     rs->conn = c;
     rs->src.fd = -1;
@@ -9720,38 +9887,53 @@ static const char *mw__req_decode_params(mw__worker *w, const mw__match *m) {
     return NULL;
 }
 
+/* Debug mode's 404 and 405: the usual answer and what was tried, the routes there are
+   ("routes": every one, in registration order, for a 404; those of this path for a 405),
+   as Django's debug 404 page lists its URL patterns. */
+static void mw__respond_unrouted_debug(mw__worker *w, int status, const char *detail, unsigned allow) {
+    mw_json *j = mw_json_begin(&w->res, status);
+    char name[512];
+    size_t i;
+    int slot;
+    mw__match m;
+    mw_json_object(j);
+    mw_json_key_int(j, "status", status);
+    mw_json_key_string(j, "error", mw__reason(status));
+    mw_json_key_string(j, "detail", detail);
+    mw_json_key_string(j, "method", w->req.method);
+    mw_json_key_string(j, "path", w->req.path);
+    mw_json_key(j, "routes");
+    mw_json_array(j);
+    for (i = 0; !allow && i < w->app->nroutes; i++)
+        mw_json_string(j, mw__route_name(w->app->routes[i], name, sizeof name));
+    for (slot = 0; slot <= MW__M_ANY; slot++)
+        if ((allow & (1u << slot)) && mw__router_match(&w->app->root, slot, w->head.path, w->head.path_len, &m))
+            mw_json_string(j, mw__route_name(m.route, name, sizeof name));
+    mw_json_end(j);
+}
+
 /* Answers what the router decided when no handler runs: OPTIONS, 405 or 404. */
 static void mw__respond_unrouted(mw__worker *w, int slot, unsigned allow) {
     mw_res *rs = &w->res;
-    if (allow) {
-        mw__add_methods_header(w, "Allow", allow);
-        if (slot == MW__M_OPTIONS) mw_send(rs, 200, NULL, NULL, 0);
-        else mw_error(rs, 405, "method not allowed for this path");
-    } else {
-        mw_error(rs, 404, "no route for this path");
-    }
+    int status = allow ? 405 : 404;
+    const char *detail = allow ? "method not allowed for this path" : "no route for this path";
+    if (allow) mw__add_methods_header(w, "Allow", allow);
+    if (allow && slot == MW__M_OPTIONS) mw_send(rs, 200, NULL, NULL, 0);
+    else if (rs->debug) mw__respond_unrouted_debug(w, status, detail, allow);
+    else mw_error(rs, status, detail);
 }
 
 /* The handler met a malformed body: the answer says where and what, in JSON. */
 static void mw__respond_request_error(mw__worker *w) {
     mw_req *rq = &w->req;
     mw_res *rs = &w->res;
-    mw_json *j;
     if (rs->committed) { /* the head is gone: the response can only be cut */
         rs->broken = rq->fail_detail;
         return;
     }
-    rs->headers->len = 0;
-    rs->wholes = 0;
-    rs->broken = NULL;
+    mw__res_clear(rs);
     if (rq->fail_status == 503) mw__add_header(rs, "Retry-After", "1");
-    j = mw_json_begin(rs, rq->fail_status);
-    mw_json_object(j);
-    mw_json_key_int(j, "status", rq->fail_status);
-    mw_json_key_string(j, "error", mw__reason(rq->fail_status));
-    mw_json_key_string(j, "detail", rq->fail_detail);
-    if (rq->fail_offset >= 0) mw_json_key_int(j, "offset", rq->fail_offset);
-    mw_json_end(j);
+    mw__res_problem(rs, rq->fail_status, rq->fail_detail, rq->fail_offset, mw__res_debug_route(rs));
 }
 
 /* Each extension gives back what the request held (a database connection, ...). */
@@ -11012,6 +11194,22 @@ static int mw__access_log_setting(const mw_app *app) {
     return strcmp(env, "0") != 0;
 }
 
+/* MW_DEBUG in the environment (0 or 1) overrides the limit, as MW_ACCESS_LOG does: a
+   deployment can switch debug mode off whatever the code says. */
+static int mw__debug_setting(const mw_app *app) {
+    const char *env = getenv("MW_DEBUG");
+    if (!env || !*env) return app->limits.v[MW_LIMIT_DEBUG] != 0;
+    return strcmp(env, "0") != 0;
+}
+
+/* The settings the environment may override, read when serving starts (and, for the
+   test client, at each request). */
+static void mw__read_env_settings(mw_app *app) {
+    app->access_log = mw__access_log_setting(app);
+    app->debug = mw__debug_setting(app);
+    mw__trace_setting(app);
+}
+
 static void mw__worker_free(mw__worker *w) {
     mw__buf_free(&w->out);
     mw__buf_free(&w->body);
@@ -11306,9 +11504,10 @@ int mw_serve(mw_app *app) {
     app->serving = 1;
     app->nworkers = mw__thread_count(app);
     app->conn_arming = app->nworkers == 1 ? MW__EV_PERSIST : 0;
-    app->access_log = mw__access_log_setting(app);
+    mw__read_env_settings(app);
     mw__drain_delay_setting(app);
-    mw__trace_setting(app);
+    if (app->debug)
+        mw__log(&app->log, MW_LOG_WARN, "debug mode is on: error answers show internals; do not use in production");
     app->wakes.len = 0;
     app->wake_signalled = 0;
     if ((rc = mw__tables_open(app)) == 0 && (rc = mw__start_workers(app)) == 0) {
@@ -11556,6 +11755,8 @@ int mw_set_limit(mw_app *app, mw_limit which, long long value) {
     app->limits.v[which] = value;
     return 0;
 }
+
+int mw_debug(mw_app *app, int on) { return mw_set_limit(app, MW_LIMIT_DEBUG, on != 0); }
 
 long long mw_get_limit(const mw_app *app, mw_limit which) {
     if (!app || (int)which < 0 || which >= MW_LIMIT_COUNT) return MW_EINVAL;
@@ -13142,7 +13343,6 @@ typedef struct mw__tpl {
 typedef struct mw__tset {
     mw__tpl *items;
     size_t n, cap;
-    int debug;
     pthread_mutex_t lock; /* debug mode: a reload waits for renders, and they for it */
     mw_app *app;
 } mw__tset;
@@ -13173,13 +13373,11 @@ static const mw__ext mw__templates_ext = {NULL, mw__tset_free, mw__tset_check};
 static mw__tset *mw__tset_of(mw_app *app, int create) {
     int i = mw__app_ext_index(app, &mw__templates_ext);
     mw__tset *s;
-    const char *debug = getenv("MW_DEBUG");
     if (i >= 0) return (mw__tset *)app->ext_state[i];
     if (!create || !(s = (mw__tset *)MW_MALLOC(sizeof *s))) return NULL;
     memset(s, 0, sizeof *s);
     pthread_mutex_init(&s->lock, NULL);
     s->app = app;
-    s->debug = debug && debug[0] && strcmp(debug, "0") != 0;
     if (mw__app_add_ext(app, &mw__templates_ext, s) < 0) {
         mw__tset_free(s);
         return NULL;
@@ -13712,15 +13910,6 @@ int mw_templates(mw_app *app, const char *dir) {
     return rc;
 }
 
-int mw_templates_debug(mw_app *app, int on) {
-    mw__tset *s;
-    if (!app) return MW_EINVAL;
-    if (app->serving) return MW_ESTATE;
-    if (!(s = mw__tset_of(app, 1))) return MW_ENOMEM;
-    s->debug = on != 0;
-    return 0;
-}
-
 /* Debug mode, once per render: files that changed are read again. A file that no
    longer compiles keeps its last good version (the error is logged). */
 static void mw__tset_reload(mw__tset *s) {
@@ -13754,6 +13943,7 @@ typedef struct mw__trender {
     int depth, nesting;
     long steps;
     int failed; /* MW_ENOMEM, or MW_EINVAL past MW__T_MAX_STEPS: the render stops */
+    int debug;  /* the app's debug mode: a missing name is logged */
 } mw__trender;
 
 /* Counts work; past MW__T_MAX_STEPS the render stops. */
@@ -13868,7 +14058,7 @@ static void mw__tpush(mw__trender *r, const mw_jv *v, const mw__tpl *t, const mw
    rendering would hide it. An inverted section's miss is its purpose, not logged. */
 static const mw_jv *mw__tvalue_of(mw__trender *r, const mw__tpl *t, const mw__tnode *node) {
     const mw_jv *v = mw__tlookup(r, t->pool.data + node->off, node->len);
-    if (!v && r->set->debug && !node->warned && node->op != MW__T_INVERTED) {
+    if (!v && r->debug && !node->warned && node->op != MW__T_INVERTED) {
         ((mw__tnode *)(uintptr_t)node)->warned = 1;
         mw__log(&r->set->app->log, MW_LOG_WARN, "template %s:%u:%u: no value named \"%.*s\" (debug mode)",
                 t->path ? t->path : t->name, (unsigned)node->line, (unsigned)node->col, (int)node->len,
@@ -13987,15 +14177,16 @@ int mw_render(mw_res *rs, int status, const char *name, const mw_jv *view) {
     int rc;
     if (!rs) return MW_EINVAL;
     if (!name || !s) return mw__res_break(rs, MW__WARN_STATUS, "mw_render: no templates (mw_template, mw_templates)");
-    if (s->debug) {
+    if (rs->debug) {
         pthread_mutex_lock(&s->lock);
         mw__tset_reload(s);
     }
     if (!(t = mw__tset_find(s, name, strlen(name)))) {
-        rc = mw__res_break(rs, MW__WARN_STATUS, "mw_render: no template of that name");
+        rc = mw__res_breakf(rs, MW__WARN_STATUS, "mw_render: no template of that name (\"%.100s\")", name);
     } else if ((rc = mw__res_begin_whole(rs, status, MW__TEXT_HTML, sizeof MW__TEXT_HTML - 1)) == 0) {
         r.set = s;
         r.out = rs->body;
+        r.debug = rs->debug;
         r.nstack = r.nframes = r.nindent = r.line_start = r.depth = r.nesting = r.failed = 0;
         r.steps = 0;
         if (view) r.stack[r.nstack++] = view;
@@ -14007,7 +14198,7 @@ int mw_render(mw_res *rs, int status, const char *name, const mw_jv *view) {
         else if (r.failed) /* no page cut short with a 200 */
             rc = mw__res_break(rs, MW__WARN_STATUS, "mw_render: out of memory");
     }
-    if (s->debug) pthread_mutex_unlock(&s->lock);
+    if (rs->debug) pthread_mutex_unlock(&s->lock);
     return rc;
 }
 
@@ -16009,8 +16200,7 @@ static void mw__pg_fail(mw_req *rq, int status, const char *what, const char *me
     char *detail;
     mw__log(&rq->app->log, MW_LOG_ERROR, "%s: %.*s", what, (int)(n && message[n - 1] == '\n' ? n - 1 : n),
             message ? message : "");
-    if (rq->limits->v[MW_LIMIT_PG_DEBUG] && message &&
-        (detail = (char *)mw__arena_alloc(rq->arena, strlen(what) + n + 3))) {
+    if (rq->app->debug && message && (detail = (char *)mw__arena_alloc(rq->arena, strlen(what) + n + 3))) {
         sprintf(detail, "%s: %.*s", what, (int)(n && message[n - 1] == '\n' ? n - 1 : n), message);
         what = detail;
     }
@@ -16507,10 +16697,7 @@ mw_test_res *mw_test_raw(mw_app *app, const void *bytes, size_t n) {
     memset(&c, 0, sizeof c);
     memset(&sink, 0, sizeof sink);
     w->app = app;
-    if (!app->serving) {
-        app->access_log = mw__access_log_setting(app);
-        mw__trace_setting(app);
-    }
+    if (!app->serving) mw__read_env_settings(app);
     c.fd = -1;
     memcpy(c.peer.ip, mw__v4_prefix, 12); /* a handler sees the client as 127.0.0.1, port 0 */
     c.peer.ip[12] = 127;

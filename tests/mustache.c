@@ -360,7 +360,7 @@ static void render_folder_page(mw_req *rq, mw_res *rs) {
 /* A server on the templates of a fresh folder (page.html includes part.html). */
 static mw_app *serve_folder(char *dir, int *port, pthread_t *t, int debug_call) {
     mw_app *app = app_logged();
-    if (debug_call) CHECK_INT(mw_templates_debug(app, 1), 0);
+    if (debug_call) CHECK_INT(mw_debug(app, 1), 0);
     CHECK(mkdtemp(dir) != NULL);
     replace_file(dir, "page.html", "<p>{{name}} v1</p>{{> part}}");
     replace_file(dir, "part.html", "<i>part 1</i>");
@@ -393,8 +393,8 @@ TEST(test_debug_mode_rereads_changed_templates_on_the_next_request) {
     mw_app *app;
     setenv("MW_DEBUG", "1", 1);
     app = serve_folder(dir, &port, &t, 0);
-    unsetenv("MW_DEBUG");
     CHECK_STR(get_body(port, "/", buf, sizeof buf), "<p>ada v1</p><i>part 1</i>");
+    unsetenv("MW_DEBUG"); /* read when serving started, which the answer shows it has */
     replace_file(dir, "page.html", "<p>{{name}} version 2</p>{{> part}}");
     CHECK_STR(get_body(port, "/", buf, sizeof buf), "<p>ada version 2</p><i>part 1</i>");
     replace_file(dir, "part.html", "<b>part, second</b>");
@@ -418,7 +418,7 @@ TEST(test_templates_are_compiled_once_without_debug_mode) {
     stop_folder(app, t, dir);
 }
 
-/* mw_templates_debug(app, 1) turns it on as MW_DEBUG=1 does. */
+/* mw_debug(app, 1) turns it on as MW_DEBUG=1 does. */
 TEST(test_templates_debug_call_turns_reloading_on) {
     char dir[] = "/tmp/mw_tmpl_XXXXXX", buf[4096];
     pthread_t t;
@@ -507,7 +507,7 @@ TEST(test_debug_mode_lists_missing_names_once) {
     mw_app *app = app_logged();
     mw_test_res *r;
     int i;
-    CHECK_INT(mw_templates_debug(app, 1), 0);
+    CHECK_INT(mw_debug(app, 1), 0);
     mw_template(app, "page", "<p>{{nmae}}</p>\n{{^none}}x{{/none}} {{#gone}}y{{/gone}}{{name}}");
     mw_get(app, "/", render_page);
     view_doc = mw_jv_parse("{\"name\":\"ada\"}", 14, NULL, NULL);

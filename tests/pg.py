@@ -87,7 +87,7 @@ def test_rows_and_injection(port):
 def test_errors_hide_server_messages(port):
     resp = capture(exchange, port, "GET", "/syntax-error")
     check_response("sql_error_is_500_without_server_details", resp, status=500,
-                   json_body=lambda d: d.get("detail") == "database error")
+                   json_body=lambda d: d.get("detail") == "database error" and "route" not in d)
     check("sql_error_text_not_sent_to_client", b"SELEC" not in getattr(resp, "raw", b"SELEC"), "")
     check_response("wrong_parameter_count_is_500_not_503", capture(exchange, port, "GET", "/param-mismatch"),
                    status=500, json_body=lambda d: d.get("detail") == "database error")
@@ -152,8 +152,9 @@ def test_restart_retried_on_new_connection(server, conninfo):
 
 
 def test_debug_mode_shows_server_message(port):
-    check_response("debug_mode_error_carries_server_message", capture(exchange, port, "GET", "/syntax-error"),
-                   status=500, json_body=lambda d: "syntax error" in d.get("detail", ""))
+    check_response("debug_mode_error_carries_server_message_and_route",
+                   capture(exchange, port, "GET", "/syntax-error"), status=500,
+                   json_body=lambda d: "syntax error" in d.get("detail", "") and d.get("route") == "GET /syntax-error")
 
 
 def wait_for_sleeping_query(conninfo, limit):

@@ -194,6 +194,7 @@ suite limits_table "$B/limits_table" microweb.h README.md
 suite ownership "$B/ownership"
 suite static_unit "$B/static"
 suite mustache "$B/mustache"
+suite debug "$B/debug"
 suite static python3 tests/static.py "$B/staticapp"
 check build_static_walk cc -O2 -DMW_USE_OPENAT2=0 -pthread -I. tests/staticapp.c -o "$B/staticapp_walk"
 suite static_walk python3 tests/static.py "$B/staticapp_walk" --walk --quick
@@ -225,6 +226,7 @@ suite restart_zero python3 tests/restart_zero.py "$B/deployapp"
 suite proxy_e2e python3 tests/proxy.py "$B/inspect"
 suite trace_client "$B/traceapp" --client
 suite trace python3 tests/trace.py "$B/traceapp"
+suite debug_mode python3 tests/debug_mode.py "$B/testapp"
 # the OpenAPI documents of the notes example and of testapp, checked by an independent
 # OpenAPI 3.1 validator from npm (.ci/run installs it: npm ci in tests/openapi)
 if command -v node >/dev/null && [ -d tests/openapi/node_modules/@seriousme/openapi-schema-validator ]; then
@@ -262,7 +264,7 @@ check build_asan build_each "clang $SAN" "$B/asan" tests/unit.c examples/hello.c
     tests/json_memory.c tests/json_locale.c tests/streams.c tests/middleware.c tests/crypto.c tests/websocket.c \
     examples/site.c examples/stream.c examples/chat.c tests/static.c tests/staticapp.c tests/wsapp.c \
     tests/docsapp.c tests/mustache.c examples/routes.c examples/forms.c examples/inspect.c tests/deploy_unit.c \
-    tests/deployapp.c tests/proxy.c tests/traceapp.c
+    tests/deployapp.c tests/proxy.c tests/traceapp.c tests/debug.c
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:exitcode=23
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 suite unit_asan "$B/asan/unit"
@@ -288,12 +290,14 @@ suite crypto_asan "$B/asan/crypto"
 suite websocket_unit_asan "$B/asan/websocket"
 suite static_unit_asan "$B/asan/static"
 suite mustache_asan "$B/asan/mustache"
+suite debug_asan "$B/asan/debug"
 E2E_TIMEOUT_SCALE=3 suite static_asan python3 tests/static.py "$B/asan/staticapp" --quick
 E2E_TIMEOUT_SCALE=3 suite site_asan python3 tests/site.py "$B/asan/site"
 E2E_TIMEOUT_SCALE=3 suite stream_example_asan python3 tests/streams.py "$B/asan/stream" --quick
 E2E_TIMEOUT_SCALE=3 suite chat_asan python3 tests/chat.py "$B/asan/chat" --quick
 E2E_TIMEOUT_SCALE=3 suite docs_asan python3 tests/docs.py "$B/asan/docsapp"
 E2E_TIMEOUT_SCALE=3 suite e2e_asan python3 tests/e2e.py "$B/asan/hello" "$B/asan/testapp"
+E2E_TIMEOUT_SCALE=3 suite debug_mode_asan python3 tests/debug_mode.py "$B/asan/testapp"
 E2E_TIMEOUT_SCALE=3 suite conformance_asan python3 tests/conformance.py "$B/asan/testapp"
 E2E_TIMEOUT_SCALE=3 suite ws_asan python3 tests/ws.py "$B/asan/wsapp" --quick
 mkdir -p "$B/kqueue"
