@@ -843,14 +843,15 @@
    int mw_pg_batch(rq, stmts, n, results)      runs stmts[0..n-1] on the request's pooled
                                                connection; 0 when all succeeded, results[i]
                                                statement i's result, cleared when the request ends
-   A batch without a BEGIN of its own is one transaction: when a statement fails, those
-   before it are undone and those after it are skipped. mw_pg_batch then returns MW_EIO
-   and answers as mw_pg_query would (500, 504, 503); results[i] holds the failed
-   statement's error (PGRES_FATAL_ERROR), PGRES_PIPELINE_ABORTED for each one after it,
-   and NULL for a statement that never ran (a statement whose SQL the server refuses to
-   prepare stops the batch before any is sent; a lost connection leaves NULL where no
-   result came). The connection leaves pipeline mode and stays the request's, usable
-   for more statements. (Needs libpq 14 or later; n < 1 -> MW_EINVAL.)
+   A batch is one transaction (or part of the request's own, after a BEGIN): when a
+   statement fails, those before it are undone and those after it are skipped.
+   mw_pg_batch then returns MW_EIO and answers as mw_pg_query would (500, 504, 503);
+   results[i] holds the failed statement's error (PGRES_FATAL_ERROR),
+   PGRES_PIPELINE_ABORTED for each one after it, and NULL for a statement that never
+   ran (with MW_PG_PREPARE 1, SQL the server refuses to prepare stops the batch before
+   any statement is sent; a lost connection leaves NULL where no result came). The
+   connection leaves pipeline mode and stays the request's, usable for more statements.
+   (Needs libpq 14 or later; n < 1, or NULL stmts or results -> MW_EINVAL.)
    Columns become JSON by type: bool -> true/false; int2/4/8, oid, float4/8, numeric ->
    numbers (NaN and infinities -> null); json, jsonb -> embedded as they are; SQL NULL ->
    null; anything else -> an escaped string. Column names are escaped too.
