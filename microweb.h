@@ -14566,21 +14566,24 @@ static mw__pg_slot *mw__pg_acquire(mw_req *rq) {
     mw__pg_request *pr = mw__pg_request_of(rq);
     mw__pg_slot *s = NULL;
     struct timespec until;
-    int i, need_connect, backing_off;
+    int i, waited, need_connect, backing_off;
     if (!p || !pr) return mw__pg_fail(rq, 500, "database not configured (mw_pg_configure)", NULL), (mw__pg_slot *)NULL;
     if (pr->slot) return pr->slot;
-    clock_gettime(CLOCK_REALTIME, &until);
-    until.tv_sec += (time_t)(rq->limits->v[MW_LIMIT_PG_ACQUIRE_TIMEOUT_MS] / 1000);
-    until.tv_nsec += (long)(rq->limits->v[MW_LIMIT_PG_ACQUIRE_TIMEOUT_MS] % 1000) * 1000000L;
-    if (until.tv_nsec >= 1000000000L) until.tv_sec++, until.tv_nsec -= 1000000000L;
     pthread_mutex_lock(&p->lock);
     if (!p->size) p->size = mw__pg_pool_size(rq->app);
-    while (!s) {
+    for (waited = 0; !s; waited = 1) {
         for (i = 0; i < p->size && !s; i++) /* a slot with a live connection first */
             if (!p->slots[i].in_use && p->slots[i].conn) s = &p->slots[i];
         for (i = 0; i < p->size && !s; i++)
             if (!p->slots[i].in_use) s = &p->slots[i];
-        if (!s && pthread_cond_timedwait(&p->freed, &p->lock, &until) != 0) break;
+        if (s) break;
+        if (!waited) { /* the deadline, read only when there is something to wait for */
+            clock_gettime(CLOCK_REALTIME, &until);
+            until.tv_sec += (time_t)(rq->limits->v[MW_LIMIT_PG_ACQUIRE_TIMEOUT_MS] / 1000);
+            until.tv_nsec += (long)(rq->limits->v[MW_LIMIT_PG_ACQUIRE_TIMEOUT_MS] % 1000) * 1000000L;
+            if (until.tv_nsec >= 1000000000L) until.tv_sec++, until.tv_nsec -= 1000000000L;
+        }
+        if (pthread_cond_timedwait(&p->freed, &p->lock, &until) != 0) break;
     }
     if (s) s->in_use = 1;
     backing_off = p->retry_at && mw__now_ms() < p->retry_at;
@@ -14594,7 +14597,12 @@ static mw__pg_slot *mw__pg_acquire(mw_req *rq) {
     return s;
 }
 
-static void mw__pg_statement_name(char name[24], int prepared) { snprintf(name, 24, "mw_%d", prepared); }
+/* "mw_<index>", the name a prepared statement has on its connection (by hand: snprintf
+   cost as much as the rest of microweb's part of a statement) */
+static void mw__pg_statement_name(char name[24], int prepared) {
+    memcpy(name, "mw_", 3);
+    name[3 + mw__format_u64(name + 3, (unsigned long long)prepared)] = '\0';
+}
 
 /* The prepared statement for sql on this connection, prepared on first use: its index
    in s->prepared, or -1 when it runs unprepared (switched off, or the table is full),
