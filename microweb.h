@@ -850,7 +850,8 @@
    PGRES_PIPELINE_ABORTED for each one after it, and NULL for a statement that never
    ran (with MW_PG_PREPARE 1, SQL the server refuses to prepare stops the batch before
    any statement is sent; a lost connection leaves NULL where no result came). The
-   connection leaves pipeline mode and stays the request's, usable for more statements.
+   connection leaves pipeline mode and, unless it was lost, stays the request's, usable
+   for more statements.
    (Needs libpq 14 or later; n < 1, or NULL stmts or results -> MW_EINVAL.)
    Columns become JSON by type: bool -> true/false; int2/4/8, oid, float4/8, numeric ->
    numbers (NaN and infinities -> null); json, jsonb -> embedded as they are; SQL NULL ->
@@ -865,7 +866,8 @@
            -> 503 with Retry-After. After a failed connect the pool answers 503 at once
               for MW_PG_RETRY_MS, then tries again: service resumes by itself.
        a pooled connection the server dropped while idle (a restart): the request's
-           first statement is retried once on a new connection, never in a transaction
+           first statement (or batch) is retried once on a new connection, never in a
+           transaction
        statement over MW_PG_STATEMENT_TIMEOUT_MS -> 504; the connection stays usable
        any other database error -> 500
    The database's own message is logged on stderr; clients see it only with
