@@ -6,7 +6,7 @@ WARN    := -Wall -Wextra -Wpedantic -Wshadow -Wstrict-prototypes -Wmissing-proto
 PORT    ?= 8080
 B       := build
 
-.PHONY: all run run-stream run-site run-chat run-notes run-inspect install uninstall test clean format fuzz bench bench-quick bench-streams bench-static bench-ws bench-validate bench-templates bench-proxy run-pg
+.PHONY: all run run-stream run-site run-chat run-notes run-inspect install uninstall test clean format fuzz bench bench-quick bench-streams bench-static bench-ws bench-validate bench-templates bench-tfb bench-proxy run-pg
 
 all: $(B)/hello $(B)/routes $(B)/forms $(B)/stream $(B)/site $(B)/chat $(B)/notes $(B)/inspect $(B)/notes_test $(B)/middleware $(B)/crypto $(B)/ownership $(B)/testapp $(B)/unit $(B)/restart $(B)/alloc $(B)/toolkit $(B)/json_suite $(B)/json_memory \
      $(B)/json_locale $(B)/limits_table $(B)/schema $(B)/hello_test $(B)/streams $(B)/static $(B)/staticapp $(B)/websocket $(B)/wsapp \
@@ -200,6 +200,8 @@ fuzz:
 # Flask + Jinja2 (CPU per request, callgrind); report in bench/results/templates.md
 # bench/proxy.py: hello direct against three instances behind nginx (plain and TLS): the
 # proxy hop's CPU per request and p99; report in bench/results/proxy.md (bench-proxy: that alone)
+# bench/tfb.py: the six TechEmpower test types (bench/tfb/app.c) vs Kore, FastAPI + asyncpg,
+# Flask + psycopg2 and (plaintext, json) nginx on one database; report in bench/results/tfb.md
 BENCH_SECONDS ?= 8
 
 bench:
@@ -212,6 +214,7 @@ bench:
 	python3 bench/validate.py
 	python3 bench/templates.py
 	python3 bench/proxy.py
+	python3 bench/tfb.py
 
 bench-quick:
 	python3 bench/run.py --quick
@@ -234,9 +237,16 @@ bench-templates:
 bench-proxy:
 	python3 bench/proxy.py
 
+bench-tfb:
+	python3 bench/tfb.py
+
 # The PostgreSQL example (needs libpq: apt-get install libpq-dev; not part of `all`)
 $(B)/todo_pg: examples/todo_pg.c microweb.h | $(B)
 	$(CC) $(CFLAGS) $(WARN) -DMICROWEB_WITH_PG -I"$$(pg_config --includedir)" -pthread -I. examples/todo_pg.c -o $@ -lpq
+
+# The TechEmpower benchmark app (bench/tfb/app.c; tables: bench/tfb/create.sql; not part of `all`)
+$(B)/tfb_app: bench/tfb/app.c microweb.h | $(B)
+	$(CC) $(CFLAGS) $(WARN) -DMICROWEB_WITH_PG -I"$$(pg_config --includedir)" -pthread -I. bench/tfb/app.c -o $@ -lpq
 
 # The todo API on a throwaway database (tests/pg_db.sh) until Ctrl-C; the database is
 # always stopped and deleted afterwards. Needs the PostgreSQL server: apt-get install postgresql

@@ -1040,11 +1040,32 @@
    int mw_pg_json_one(rq, rs, sql, n, params)  200 with the first row as an object; 404 if none
    PGresult *mw_pg_query(rq, sql, n, params)   the result, cleared when the request ends
    PGconn *mw_pg_conn(rq)                      the raw connection (transactions, COPY ...)
+   int mw_pg_batch(rq, stmts, n, results)      n statements in one round trip (below)
    mw_pg_write_rows(j, res) / mw_pg_write_row(j, res, row)   rows into a JSON writer
    void mw_pg_healthz(rq, rs)                  a handler: 200 when the database answers
                                                PQping, else 503 (mw_get(app, "/healthz", ...))
    With mw_health, /readyz also asks the database (a pooled connection, SELECT 1) and
    says 503 "database unavailable" while it is down; /livez stays 200 (DEPLOYING).
+   Batches: statements sent together in libpq's pipeline mode, one round trip for all
+   (instead of one each), their results read back in order:
+       const char *p1[] = {"42"}, *p2[] = {"7", "42"};
+       mw_pg_stmt st[] = {{"SELECT id, randomnumber FROM world WHERE id = $1", 1, p1},
+                          {"UPDATE world SET randomnumber = $1 WHERE id = $2", 2, p2}};
+       PGresult *res[2];
+       if (mw_pg_batch(rq, st, 2, res) != 0) return;   // the answer is already the error
+   int mw_pg_batch(rq, stmts, n, results)      runs stmts[0..n-1] on the request's pooled
+                                               connection; 0 when all succeeded, results[i]
+                                               statement i's result, cleared when the request ends
+   A batch is one transaction (or part of the request's own, after a BEGIN): when a
+   statement fails, those before it are undone and those after it are skipped.
+   mw_pg_batch then returns MW_EIO and answers as mw_pg_query would (500, 504, 503);
+   results[i] holds the failed statement's error (PGRES_FATAL_ERROR),
+   PGRES_PIPELINE_ABORTED for each one after it, and NULL for a statement that never
+   ran (with MW_PG_PREPARE 1, SQL the server refuses to prepare stops the batch before
+   any statement is sent; a lost connection leaves NULL where no result came). The
+   connection leaves pipeline mode and, unless it was lost, stays the request's, usable
+   for more statements.
+   (Needs libpq 14 or later; n < 1, or NULL stmts or results -> MW_EINVAL.)
    Columns become JSON by type: bool -> true/false; int2/4/8, oid, float4/8, numeric ->
    numbers (NaN and infinities -> null); json, jsonb -> embedded as they are; SQL NULL ->
    null; anything else -> an escaped string. Column names are escaped too.
@@ -1058,7 +1079,8 @@
            -> 503 with Retry-After. After a failed connect the pool answers 503 at once
               for MW_PG_RETRY_MS, then tries again: service resumes by itself.
        a pooled connection the server dropped while idle (a restart): the request's
-           first statement is retried once on a new connection, never in a transaction
+           first statement (or batch) is retried once on a new connection, never in a
+           transaction
        statement over MW_PG_STATEMENT_TIMEOUT_MS -> 504; the connection stays usable
        any other database error -> 500
    The database's own message is logged on stderr; clients see it only in debug mode
@@ -1352,7 +1374,8 @@
           route and the reason (a JSON writer misuse its call), 404 and 405 list the
           routes, other mistakes a Microweb-Debug field; it replaces mw_templates_debug,
           and MW_LIMIT_PG_DEBUG and MW_PG_DEBUG are older names of MW_LIMIT_DEBUG and
-          MW_DEBUG.
+          MW_DEBUG. PostgreSQL statements in batches, one round trip each (mw_pg_batch,
+          libpq's pipeline mode).
    0.5.0  WebSocket (RFC 6455): mw_websocket endpoints with open, message and close
           callbacks on the event loop; sending from any thread; named groups and
           broadcast; subprotocols and an origin check; ping, close handshake, 1001 on
@@ -1947,6 +1970,12 @@ int mw_pg_write_row(mw_json *j, const PGresult *res, int row);
 int mw_pg_json(mw_req *rq, mw_res *rs, const char *sql, int nparams, const char *const *params);
 int mw_pg_json_one(mw_req *rq, mw_res *rs, const char *sql, int nparams, const char *const *params);
 void mw_pg_healthz(mw_req *rq, mw_res *rs);
+typedef struct mw_pg_stmt { /* one statement of a batch */
+    const char *sql;
+    int nparams;
+    const char *const *params;
+} mw_pg_stmt;
+int mw_pg_batch(mw_req *rq, const mw_pg_stmt *stmts, int n, PGresult **results);
 #endif
 
 #ifdef __cplusplus
@@ -16303,17 +16332,20 @@ static mw__pg_slot *mw__pg_acquire(mw_req *rq) {
     mw__pg_request *pr = mw__pg_request_of(rq);
     mw__pg_slot *s = NULL;
     struct timespec until;
-    int need_connect, backing_off;
+    int waited, need_connect, backing_off;
     if (!p || !pr) return mw__pg_fail(rq, 500, "database not configured (mw_pg_configure)", NULL), (mw__pg_slot *)NULL;
     if (pr->slot) return pr->slot;
-    clock_gettime(CLOCK_REALTIME, &until);
-    until.tv_sec += (time_t)(rq->limits->v[MW_LIMIT_PG_ACQUIRE_TIMEOUT_MS] / 1000);
-    until.tv_nsec += (long)(rq->limits->v[MW_LIMIT_PG_ACQUIRE_TIMEOUT_MS] % 1000) * 1000000L;
-    if (until.tv_nsec >= 1000000000L) until.tv_sec++, until.tv_nsec -= 1000000000L;
     pthread_mutex_lock(&p->lock);
     if (!p->size) p->size = mw__pg_pool_size(rq->app);
-    while (!(s = mw__pg_take_free(p)))
+    for (waited = 0; !(s = mw__pg_take_free(p)); waited = 1) {
+        if (!waited) { /* the deadline, read only when there is something to wait for */
+            clock_gettime(CLOCK_REALTIME, &until);
+            until.tv_sec += (time_t)(rq->limits->v[MW_LIMIT_PG_ACQUIRE_TIMEOUT_MS] / 1000);
+            until.tv_nsec += (long)(rq->limits->v[MW_LIMIT_PG_ACQUIRE_TIMEOUT_MS] % 1000) * 1000000L;
+            if (until.tv_nsec >= 1000000000L) until.tv_sec++, until.tv_nsec -= 1000000000L;
+        }
         if (pthread_cond_timedwait(&p->freed, &p->lock, &until) != 0) break;
+    }
     backing_off = p->retry_at && mw__now_ms() < p->retry_at;
     pthread_mutex_unlock(&p->lock);
     if (!s) return mw__pg_fail(rq, 503, "no database connection free", NULL), (mw__pg_slot *)NULL;
@@ -16325,21 +16357,41 @@ static mw__pg_slot *mw__pg_acquire(mw_req *rq) {
     return s;
 }
 
-/* Runs one statement, prepared once per connection unless that is switched off. */
-static PGresult *mw__pg_exec(mw_req *rq, mw__pg_slot *s, const char *sql, int n, const char *const *params) {
+/* "mw_<index>", the name a prepared statement has on its connection (by hand: snprintf
+   cost as much as the rest of microweb's part of a statement) */
+static void mw__pg_statement_name(char name[24], int prepared) {
+    memcpy(name, "mw_", 3);
+    name[3 + mw__format_u64(name + 3, (unsigned long long)prepared)] = '\0';
+}
+
+/* The prepared statement for sql on this connection, prepared on first use: its index
+   in s->prepared, or -1 when it runs unprepared (switched off, or the table is full),
+   or -2 with *failed the server's refusal. */
+static int mw__pg_prepare(mw_req *rq, mw__pg_slot *s, const char *sql, int n, PGresult **failed) {
     size_t i;
     char name[24];
-    if (!rq->limits->v[MW_LIMIT_PG_PREPARE]) return PQexecParams(s->conn, sql, n, NULL, params, NULL, NULL, 0);
+    PGresult *r;
+    if (!rq->limits->v[MW_LIMIT_PG_PREPARE]) return -1;
     for (i = 0; i < s->nprepared && strcmp(s->prepared[i], sql) != 0; i++) {}
-    snprintf(name, sizeof name, "mw_%lu", (unsigned long)i);
-    if (i == s->nprepared) {
-        PGresult *r;
-        if (i == MW__PG_MAX_PREPARED) return PQexecParams(s->conn, sql, n, NULL, params, NULL, NULL, 0);
-        r = PQprepare(s->conn, name, sql, n, NULL);
-        if (PQresultStatus(r) != PGRES_COMMAND_OK) return r;
-        PQclear(r);
-        if ((s->prepared[i] = mw__strndup(sql, strlen(sql))) != NULL) s->nprepared++;
-    }
+    if (i < s->nprepared) return (int)i;
+    if (i == MW__PG_MAX_PREPARED) return -1;
+    mw__pg_statement_name(name, (int)i);
+    r = PQprepare(s->conn, name, sql, n, NULL);
+    if (PQresultStatus(r) != PGRES_COMMAND_OK) return *failed = r, -2;
+    PQclear(r);
+    if ((s->prepared[i] = mw__strndup(sql, strlen(sql))) == NULL) return -1;
+    s->nprepared++;
+    return (int)i;
+}
+
+/* Runs one statement, prepared once per connection unless that is switched off. */
+static PGresult *mw__pg_exec(mw_req *rq, mw__pg_slot *s, const char *sql, int n, const char *const *params) {
+    char name[24];
+    PGresult *failed = NULL;
+    int prepared = mw__pg_prepare(rq, s, sql, n, &failed);
+    if (prepared == -2) return failed;
+    if (prepared < 0) return PQexecParams(s->conn, sql, n, NULL, params, NULL, NULL, 0);
+    mw__pg_statement_name(name, prepared);
     return PQexecPrepared(s->conn, name, n, params, NULL, NULL, 0);
 }
 
@@ -16371,44 +16423,143 @@ static void mw__pg_keep(mw_req *rq, PGresult *r) {
     mw__pg_request_of(rq)->results = k;
 }
 
-PGresult *mw_pg_query(mw_req *rq, const char *sql, int nparams, const char *const *params) {
+/* What a failed statement or batch answers: 503 when the connection is gone (it is
+   dropped: the next request connects anew), 504 for the statement timeout, else 500. */
+static void mw__pg_report(mw_req *rq, mw__pg_slot *s, const PGresult *failed) {
+    const char *state = failed ? PQresultErrorField(failed, PG_DIAG_SQLSTATE) : NULL;
+    const char *message = failed ? PQresultErrorMessage(failed) : PQerrorMessage(s->conn);
+    if (mw__pg_conn_lost(s->conn, failed)) {
+        mw__pg_fail(rq, 503, "database unavailable", message);
+        mw__pg_drop(s);
+    } else if (state && strcmp(state, "57014") == 0) { /* query_canceled: the statement timeout */
+        mw__pg_fail(rq, 504, "database statement timed out", message);
+    } else {
+        mw__pg_fail(rq, 500, "database error", message);
+    }
+}
+
+/* One round of work on the connection: 1 when it succeeded; else 0 with *failed the
+   result that failed (kept with the request's results), or NULL when libpq had none. */
+typedef int (*mw__pg_work)(mw_req *rq, mw__pg_slot *s, void *arg, PGresult **failed);
+
+/* Runs work on the request's connection. A pooled connection the server dropped while
+   idle (a restart) is replaced and the work run again, once: only for the request's
+   first statement and never inside a transaction. 0, or MW_EIO with the answer the error. */
+static int mw__pg_run(mw_req *rq, mw__pg_work work, void *arg) {
     mw__pg_slot *s;
     mw__pg_request *pr;
     int retried = 0;
-    if (!rq || !sql || rq->fail_status || !(s = mw__pg_acquire(rq))) return NULL;
+    if (rq->fail_status || !(s = mw__pg_acquire(rq))) return MW_EIO;
     pr = mw__pg_request_of(rq);
     for (;;) {
         int first = pr->statements++ == 0;
         PGTransactionStatusType before = PQtransactionStatus(s->conn);
-        PGresult *r = mw__pg_exec(rq, s, sql, nparams, params);
-        const char *state;
-        if (mw__pg_ok(r)) {
-            mw__pg_keep(rq, r);
-            return r;
-        }
-        /* a pooled connection the server dropped while idle (a restart): retry the
-           first statement once on a new connection; never inside a transaction */
-        if (mw__pg_conn_lost(s->conn, r) && first && !s->fresh && before == PQTRANS_IDLE && !retried) {
+        PGresult *failed = NULL;
+        if (work(rq, s, arg, &failed)) return 0;
+        if (mw__pg_conn_lost(s->conn, failed) && first && !s->fresh && before == PQTRANS_IDLE && !retried) {
             mw__log(&rq->app->log, MW_LOG_WARN, "database connection lost while idle; reconnecting");
-            PQclear(r);
             retried = 1;
             pr->statements = 0;
-            if (!mw__pg_connect(rq, s)) return NULL;
+            if (!mw__pg_connect(rq, s)) return MW_EIO;
             continue;
         }
-        state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
-        if (mw__pg_conn_lost(s->conn, r)) {
-            mw__pg_fail(rq, 503, "database unavailable", r ? PQresultErrorMessage(r) : PQerrorMessage(s->conn));
-            /* the next request connects anew */
-            mw__pg_drop(s);
-        } else if (state && strcmp(state, "57014") == 0) { /* query_canceled: the statement timeout */
-            mw__pg_fail(rq, 504, "database statement timed out", PQresultErrorMessage(r));
-        } else {
-            mw__pg_fail(rq, 500, "database error", r ? PQresultErrorMessage(r) : PQerrorMessage(s->conn));
-        }
-        PQclear(r);
-        return NULL;
+        mw__pg_report(rq, s, failed);
+        return MW_EIO;
     }
+}
+
+typedef struct mw__pg_one { /* mw_pg_query's work */
+    const char *sql;
+    int nparams;
+    const char *const *params;
+    PGresult *res;
+} mw__pg_one;
+
+static int mw__pg_query_work(mw_req *rq, mw__pg_slot *s, void *arg, PGresult **failed) {
+    mw__pg_one *q = (mw__pg_one *)arg;
+    PGresult *r = mw__pg_exec(rq, s, q->sql, q->nparams, q->params);
+    if (r) mw__pg_keep(rq, r);
+    if (mw__pg_ok(r)) return q->res = r, 1;
+    return *failed = r, 0;
+}
+
+PGresult *mw_pg_query(mw_req *rq, const char *sql, int nparams, const char *const *params) {
+    mw__pg_one q;
+    q.sql = sql, q.nparams = nparams, q.params = params, q.res = NULL;
+    if (!rq || !sql || mw__pg_run(rq, mw__pg_query_work, &q) != 0) return NULL;
+    return q.res;
+}
+
+typedef struct mw__pg_batch { /* mw_pg_batch's work */
+    const mw_pg_stmt *stmts;
+    int n;
+    PGresult **results;
+    int *prepared; /* each statement's index in the connection's prepared texts, or -1 */
+} mw__pg_batch;
+
+/* Sends every statement, then the pipeline's sync; 0 when libpq refused one. */
+static int mw__pg_batch_send(mw__pg_slot *s, const mw__pg_batch *b) {
+    int i;
+    for (i = 0; i < b->n; i++) {
+        const mw_pg_stmt *st = &b->stmts[i];
+        char name[24];
+        int sent;
+        if (b->prepared[i] < 0) {
+            sent = PQsendQueryParams(s->conn, st->sql, st->nparams, NULL, st->params, NULL, NULL, 0);
+        } else {
+            mw__pg_statement_name(name, b->prepared[i]);
+            sent = PQsendQueryPrepared(s->conn, name, st->nparams, st->params, NULL, NULL, 0);
+        }
+        if (!sent) return 0;
+    }
+    return PQpipelineSync(s->conn);
+}
+
+/* Reads statement i's result and the NULL that ends it; 0 when the stream of results
+   is not what the pipeline promised (a lost connection). */
+static int mw__pg_batch_receive(mw_req *rq, mw__pg_slot *s, mw__pg_batch *b, int i) {
+    PGresult *r = PQgetResult(s->conn), *extra;
+    if (!r) return 0;
+    mw__pg_keep(rq, r);
+    b->results[i] = r;
+    if ((extra = PQgetResult(s->conn)) == NULL) return 1;
+    PQclear(extra); /* a second result for one statement: the SQL held more than one */
+    return 0;
+}
+
+static int mw__pg_batch_work(mw_req *rq, mw__pg_slot *s, void *arg, PGresult **failed) {
+    mw__pg_batch *b = (mw__pg_batch *)arg;
+    int i, in_order = 1;
+    PGresult *sync;
+    for (i = 0; i < b->n; i++) b->results[i] = NULL;
+    for (i = 0; i < b->n; i++) { /* before the pipeline: a refusal stops the batch before anything runs */
+        b->prepared[i] = mw__pg_prepare(rq, s, b->stmts[i].sql, b->stmts[i].nparams, failed);
+        if (b->prepared[i] == -2) {
+            if (*failed) mw__pg_keep(rq, *failed);
+            return b->results[i] = *failed, 0;
+        }
+    }
+    if (!PQenterPipelineMode(s->conn)) return 0;
+    if (!mw__pg_batch_send(s, b)) in_order = 0;
+    for (i = 0; i < b->n && in_order; i++) in_order = mw__pg_batch_receive(rq, s, b, i);
+    sync = in_order ? PQgetResult(s->conn) : NULL;
+    if (PQresultStatus(sync) != PGRES_PIPELINE_SYNC || !PQexitPipelineMode(s->conn)) in_order = 0;
+    PQclear(sync);
+    for (i = 0; i < b->n && b->results[i] && mw__pg_ok(b->results[i]); i++) {}
+    *failed = i < b->n ? b->results[i] : NULL;
+    /* results that broke off leave the connection in an unknown state: it is not used
+       again (without a failed result, the report drops it, with libpq's message) */
+    if (!in_order && *failed) mw__pg_drop(s);
+    return in_order && i == b->n;
+}
+
+int mw_pg_batch(mw_req *rq, const mw_pg_stmt *stmts, int n, PGresult **results) {
+    mw__pg_batch b;
+    if (!rq || !stmts || n < 1 || !results) return MW_EINVAL;
+    b.stmts = stmts, b.n = n, b.results = results;
+    memset(results, 0, (size_t)n * sizeof *results);
+    if (!(b.prepared = (int *)mw__arena_alloc(rq->arena, (size_t)n * sizeof(int)))) return MW_ENOMEM;
+    return mw__pg_run(rq, mw__pg_batch_work, &b);
 }
 
 PGconn *mw_pg_conn(mw_req *rq) {

@@ -1,6 +1,8 @@
 /* pg_loop.c - the peer of db_app.c: the same query with libpq alone, with as many
-   connections (one thread each) as db_app's pool, for a fixed time.
-   usage: pg_loop CONNINFO CONNECTIONS SECONDS PREPARED(0|1)   prints queries/s */
+   connections (one thread each) as db_app's pool, for a fixed time, or for a fixed
+   count of queries per connection (for callgrind: instructions per query).
+   usage: pg_loop CONNINFO CONNECTIONS SECONDS PREPARED(0|1) [COUNT]
+          prints queries/s (with COUNT: the queries that succeeded) */
 #include <libpq-fe.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -9,6 +11,7 @@
 
 static const char *conninfo;
 static int seconds, prepared;
+static long count; /* queries per connection; 0: as many as fit in the seconds */
 
 static double now(void) {
     struct timespec ts;
@@ -22,10 +25,11 @@ static void *loop(void *arg) {
     long *done = (long *)malloc(sizeof *done);
     PGconn *c = PQconnectdb(conninfo);
     double until = now() + seconds;
+    long sent;
     *done = 0;
     if (PQstatus(c) != CONNECTION_OK) return fprintf(stderr, "%s", PQerrorMessage(c)), done;
     if (prepared) PQclear(PQprepare(c, "q", sql, 1, NULL));
-    while (now() < until) {
+    for (sent = 0; count ? sent < count : now() < until; sent++) {
         char id[16];
         const char *p[] = {id};
         PGresult *r;
@@ -42,11 +46,12 @@ int main(int argc, char **argv) {
     pthread_t t[64];
     long total = 0;
     int i, n;
-    if (argc != 5 || (n = atoi(argv[2])) < 1 || n > 64)
-        return fprintf(stderr, "usage: %s CONNINFO N SECONDS PREPARED\n", argv[0]), 2;
+    if ((argc != 5 && argc != 6) || (n = atoi(argv[2])) < 1 || n > 64)
+        return fprintf(stderr, "usage: %s CONNINFO N SECONDS PREPARED [COUNT]\n", argv[0]), 2;
     conninfo = argv[1];
     seconds = atoi(argv[3]);
     prepared = atoi(argv[4]);
+    count = argc == 6 ? atol(argv[5]) : 0;
     for (i = 0; i < n; i++) pthread_create(&t[i], NULL, loop, (void *)(size_t)i);
     for (i = 0; i < n; i++) {
         void *done;
@@ -54,6 +59,7 @@ int main(int argc, char **argv) {
         total += *(long *)done;
         free(done);
     }
-    printf("%.0f\n", (double)total / seconds);
+    if (count) printf("%ld\n", total);
+    else printf("%.0f\n", (double)total / seconds);
     return 0;
 }

@@ -151,6 +151,29 @@ def test_restart_retried_on_new_connection(server, conninfo):
           server.wait_for_line(re.compile(r"connection lost while idle; reconnecting"), T(2)), server.stderr_text())
 
 
+def test_batch(port):
+    check_response("batch_rows_in_order", capture(exchange, port, "GET", "/batch/3,1,999,5"), status=200,
+                   json_body=[{"id": 3, "name": USERS[3]}, {"id": 1, "name": USERS[1]}, None,
+                              {"id": 5, "name": USERS[5]}])
+    check_response("batch_values_are_just_values", capture(exchange, port, "GET", "/batch/1%27%3B%20DROP%20TABLE%20users"),
+                   status=200, json_body=[None])
+    check_response("batch_with_a_failing_statement_is_500", capture(exchange, port, "GET", "/batch-failing"),
+                   status=500, json_body=lambda d: d.get("detail") == "database error")
+    check_response("batch_failure_undoes_what_ran_before_it", capture(exchange, port, "GET", "/batch/2000,2001"),
+                   status=200, json_body=[None, None])
+
+
+def test_batch_after_restart_retried(server, conninfo):
+    """A batch as the request's first statement after a database restart: retried on a new connection."""
+    port = server.port
+    check_response("warm_pool_before_restart_batch", capture(exchange, port, "GET", "/batch/4"), status=200,
+                   json_body=[{"id": 4, "name": USERS[4]}])
+    restarted = pg_db("down", conninfo).returncode == 0 and pg_db("up", conninfo).returncode == 0
+    check("database_restarted_for_batch", restarted, "")
+    check_response("batch_after_restart_succeeds_first_time", capture(exchange, port, "GET", "/batch/4,2"),
+                   status=200, json_body=[{"id": 4, "name": USERS[4]}, {"id": 2, "name": USERS[2]}])
+
+
 def test_debug_mode_shows_server_message(port):
     check_response("debug_mode_error_carries_server_message_and_route",
                    capture(exchange, port, "GET", "/syntax-error"), status=500,
@@ -266,13 +289,16 @@ def main(argv):
         psql(conninfo, "CREATE TABLE users (id int PRIMARY KEY, name text NOT NULL); INSERT INTO users VALUES "
                        + ", ".join("(%d, '%s')" % kv for kv in USERS.items()))
         run_app(binary, conninfo, [test_typed_json, test_rows_and_injection, test_errors_hide_server_messages,
-                                   test_concurrency,
+                                   test_concurrency, test_batch,
                                    lambda p: test_database_down_and_back(p, conninfo, "fast"),
                                    lambda p: test_database_down_and_back(p, conninfo, "immediate")],
                 pool_size=4)
         restart = lambda srv: test_restart_retried_on_new_connection(srv, conninfo)  # noqa: E731
         restart.wants_server = True
         run_app(binary, conninfo, [restart], pool_size=1)
+        batch_restart = lambda srv: test_batch_after_restart_retried(srv, conninfo)  # noqa: E731
+        batch_restart.wants_server = True
+        run_app(binary, conninfo, [batch_restart], pool_size=1)
         run_app(binary, conninfo, [test_debug_mode_shows_server_message], pool_size=1, debug=1)
         run_app(binary, conninfo, [lambda p: test_pool_exhausted(p, conninfo)], pool_size=1, acquire_timeout_ms=200)
         run_app(binary, conninfo, [test_transaction_hygiene, test_statement_timeout], pool_size=1,

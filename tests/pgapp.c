@@ -60,6 +60,44 @@ static void param_mismatch(mw_req *rq, mw_res *rs) {
     mw_pg_json(rq, rs, "SELECT $1::int AS a, $2::int AS b", 1, p);
 }
 
+/* GET /batch/:ids: the users with those comma-separated ids (at most 8), one SELECT
+   each, sent as one batch; a missing user is null */
+static void batch(mw_req *rq, mw_res *rs) {
+    char ids[8][16];
+    const char *p[8];
+    mw_pg_stmt st[8];
+    PGresult *res[8];
+    const char *s = mw_param(rq, "ids");
+    mw_json *j;
+    int i, n = 0;
+    while (*s && n < 8) {
+        size_t len = strcspn(s, ",");
+        snprintf(ids[n], sizeof ids[n], "%.*s", (int)(len < 15 ? len : 15), s);
+        p[n] = ids[n];
+        st[n].sql = "SELECT id, name FROM users WHERE id::text = $1", st[n].nparams = 1, st[n].params = &p[n];
+        n++;
+        s += len + (s[len] == ',');
+    }
+    if (mw_pg_batch(rq, st, n, res) != 0) return;
+    j = mw_json_begin(rs, 200);
+    mw_json_array(j);
+    for (i = 0; i < n; i++) {
+        if (PQntuples(res[i])) mw_pg_write_row(j, res[i], 0);
+        else mw_json_null(j);
+    }
+    mw_json_close(j);
+    mw_json_end(j);
+}
+
+/* GET /batch-failing: an insert, a failing statement, another insert, in one batch */
+static void batch_failing(mw_req *rq, mw_res *rs) {
+    mw_pg_stmt st[] = {{"INSERT INTO users (id, name) VALUES (2000, 'undone')", 0, NULL},
+                       {"SELECT 1 / 0", 0, NULL},
+                       {"INSERT INTO users (id, name) VALUES (2001, 'skipped')", 0, NULL}};
+    PGresult *res[3];
+    if (mw_pg_batch(rq, st, 3, res) == 0) mw_text(rs, 200, "no error?");
+}
+
 static void set_limit_from_env(mw_app *app, const char *env, mw_limit limit) {
     const char *v = getenv(env);
     if (v && *v) mw_set_limit(app, limit, atoll(v));
@@ -83,5 +121,7 @@ int main(void) {
     mw_get(app, "/syntax-error", syntax_error);
     mw_get(app, "/param-mismatch", param_mismatch);
     mw_get(app, "/healthz", mw_pg_healthz);
+    mw_get(app, "/batch/:ids", batch);
+    mw_get(app, "/batch-failing", batch_failing);
     return mw_run(app);
 }

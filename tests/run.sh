@@ -335,11 +335,17 @@ if [ -n "$pg_include" ] && [ -f "$pg_include/libpq-fe.h" ]; then
     check header_with_pg_cxx g++ -x c++ -std=c++17 -Wall -Wextra -Wpedantic -Werror $PG -pthread -I. "$impl" -o "$B/h9" -lpq
     check build_pgapp builds "cc -O2 -g -I$pg_include -pthread -I. tests/pgapp.c -o $B/pgapp -lpq" \
         "clang $SAN -I$pg_include -pthread -I. tests/pgapp.c -o $B/asan/pgapp -lpq" \
-        "cc -O2 $PG $W -pthread -I. examples/todo_pg.c -o $B/todo_pg -lpq"
+        "cc -O2 $PG $W -pthread -I. examples/todo_pg.c -o $B/todo_pg -lpq" \
+        "cc -O2 $PG $W -pthread -I. bench/tfb/app.c -o $B/tfb_app -lpq" \
+        "cc -O2 -g $PG $W -pthread -I. tests/pg_batch.c -o $B/pg_batch -lpq" \
+        "clang $SAN $PG -pthread -I. tests/pg_batch.c -o $B/asan/pg_batch -lpq"
     suite pg python3 tests/pg.py "$B/pgapp"
     suite todo_pg python3 tests/todo_pg.py "$B/todo_pg"
     suite readme_deployment python3 tests/readme_deployment.py "$B/todo_pg" "$B/site"
+    suite pg_batch bash tests/with_pg_db.sh "$B/pg_batch"
+    suite tfb python3 tests/tfb.py "$B/tfb_app"
     E2E_TIMEOUT_SCALE=3 suite pg_asan python3 tests/pg.py "$B/asan/pgapp"
+    suite pg_batch_asan bash tests/with_pg_db.sh "$B/asan/pg_batch"
 else
     echo "SKIP pg: libpq-fe.h not found (apt-get install postgresql libpq-dev)"
 fi

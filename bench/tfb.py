@@ -1,0 +1,318 @@
+#!/usr/bin/env python3
+"""tfb.py - `make bench-tfb`: the six TechEmpower test types (bench/tfb/app.c) against
+Kore, FastAPI + asyncpg, Flask + psycopg2 and, for plaintext and json, nginx; every
+server on one core (`taskset -c 1`), wrk on the other, all on one throwaway PostgreSQL
+(tests/pg_db.sh) loaded with bench/tfb/create.sql, every server with the same number
+of database connections (POOL).
+
+    python3 bench/tfb.py [--duration SECONDS] [--rounds N] [--servers microweb,kore,...]
+
+Rows: plaintext (256 connections, 16 requests pipelined on each, as TechEmpower sends
+them; and once without pipelining, which every peer completes), json, db, queries?queries=20, fortunes, updates?queries=20 (64 connections) and
+microweb's updates-pipelined. Rounds run the servers back to back within a row,
+alternating their order; a row reports the round with the median requests/s.
+Writes bench/results/tfb.{md,json}. Installs what is missing when it runs as root
+(Debian's kore, python3-fastapi, python3-asyncpg, uvicorn, python3-flask,
+python3-psycopg2, gunicorn, nginx-light, wrk); a server it cannot set up is reported
+as skipped, with the reason.
+"""
+import argparse
+import contextlib
+import datetime
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import run as bench  # noqa: E402
+
+TFB_DIR = bench.BENCH_DIR / "tfb"
+PG_DB = bench.ROOT / "tests" / "pg_db.sh"
+POOL = 4
+CONNS = 64
+# (key, path, connections, pipeline depth)
+ROWS = (("plaintext", "/plaintext", 256, 16), ("plaintext-unpipelined", "/plaintext", 256, 1), ("json", "/json", CONNS, 1), ("db", "/db", CONNS, 1),
+        ("queries", "/queries?queries=20", CONNS, 1), ("fortunes", "/fortunes", CONNS, 1),
+        ("updates", "/updates?queries=20", CONNS, 1),
+        ("updates-pipelined", "/updates-pipelined?queries=20", CONNS, 1))
+SERVERS = ("microweb", "kore", "fastapi", "flask", "nginx")
+LABELS = {"microweb": "microweb", "kore": "Kore", "fastapi": "FastAPI + asyncpg", "flask": "Flask + psycopg2",
+          "nginx": "nginx"}
+NGINX_LOCATIONS = """\
+        location = /plaintext {
+            default_type text/plain;
+            return 200 "Hello, World!";
+        }
+        location = /json {
+            default_type application/json;
+            return 200 '{"message":"Hello, World!"}';
+        }
+"""
+
+
+def serves(key, row):
+    if key == "nginx":
+        return row in ("plaintext", "plaintext-unpipelined", "json")
+    return key == "microweb" or row != "updates-pipelined"
+
+
+# ---------------------------------------------------------------- the servers
+
+def microweb_server(workdir, conninfo):
+    bench.BUILD_DIR.mkdir(parents=True, exist_ok=True)
+    binary = bench.BUILD_DIR / "tfb_app"
+    argv = [os.environ.get("CC", "cc"), "-O2", "-pthread", "-I.", "-DMICROWEB_WITH_PG",
+            "-I" + bench.command_output(["pg_config", "--includedir"]), "bench/tfb/app.c", "-o", str(binary), "-lpq"]
+    print("bench-tfb: " + " ".join(argv), file=sys.stderr)
+    done = subprocess.run(argv, cwd=bench.ROOT, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise bench.BenchError(f"build of bench/tfb/app.c failed: {done.stderr.strip()[-500:]}")
+
+    def command(port):
+        return bench.pinned(binary), bench.peer_env(PORT=str(port), BENCH_POOL=str(POOL), DATABASE_URL=conninfo), None
+    return command, f"{bench.microweb_version()}; bench/tfb/app.c, {POOL} worker threads and a pool of {POOL}"
+
+
+def kore_server(workdir, conninfo):
+    reason = bench.ensure(bench.which_probe("kodev"), ("kore",))
+    if reason:
+        raise bench.BenchError(reason)
+    app = Path(workdir) / "kore"  # kodev names the module after its folder: conf/kore.conf
+    shutil.copytree(TFB_DIR / "kore", app)
+    out = subprocess.run(["kodev", "build"], cwd=app, capture_output=True, text=True)
+    if out.returncode != 0 or not (app / "kore.so").exists():
+        raise bench.BenchError(f"kodev build failed: {(out.stdout + out.stderr).strip()[-500:]}")
+    conf = (app / "conf" / "kore.conf").read_text()
+
+    def command(port):
+        (app / "conf" / "kore.conf").write_text(conf.replace("{port}", str(port)).replace("{workers}", str(POOL)))
+        return bench.pinned(shutil.which("kore"), "-c", "conf/kore.conf", "-fnr"), \
+            bench.peer_env(TFB_CONNINFO=conninfo), app
+    return command, (f"{bench.command_output(['kore', '-v'])} (Debian), bench/tfb/kore built by kodev (-O2): "
+                     f"{POOL} workers with one synchronous connection each")
+
+
+def fastapi_server(workdir, conninfo):
+    reason = bench.ensure(bench.python_probe("fastapi", "uvicorn", "asyncpg"),
+                          ("python3-fastapi", "uvicorn", "python3-asyncpg"))
+    if reason:
+        raise bench.BenchError(reason)
+
+    def command(port):
+        return bench.pinned(bench.SYS_PYTHON, "-m", "uvicorn", "--app-dir", TFB_DIR, "--host", "127.0.0.1",
+                            "--port", port, "--backlog", bench.BACKLOG, "--no-access-log", "--log-level", "warning",
+                            "fastapi_app:app"), bench.peer_env(TFB_CONNINFO=conninfo, TFB_POOL=str(POOL)), None
+    return command, (f"{bench.uvicorn_version()}, asyncpg {bench.python_versions('asyncpg').split()[-1]}: "
+                     f"one uvicorn worker, an asyncpg pool of {POOL}")
+
+
+def flask_server(workdir, conninfo):
+    reason = bench.ensure(bench.python_probe("flask", "psycopg2", files=("/usr/bin/gunicorn",)),
+                          ("python3-flask", "python3-psycopg2", "gunicorn"))
+    if reason:
+        raise bench.BenchError(reason)
+
+    def command(port):
+        return bench.pinned("/usr/bin/gunicorn", "-w", "1", "-k", "gthread", "--threads", POOL, "-b",
+                            f"127.0.0.1:{port}", "--backlog", bench.BACKLOG, "--chdir", TFB_DIR, "--log-level",
+                            "warning", "flask_app:app"), bench.peer_env(TFB_CONNINFO=conninfo, TFB_POOL=str(POOL)), None
+    return command, (f"{bench.python_versions('flask', 'gunicorn', 'psycopg2')}: gunicorn, one worker of {POOL} "
+                     f"threads (`-k gthread`), a psycopg2 pool of {POOL}")
+
+
+def nginx_server(workdir, conninfo):
+    reason = bench.ensure(bench.which_probe("nginx", "/usr/sbin", "/sbin"), ("nginx-light",))
+    if reason:
+        raise bench.BenchError(reason)
+
+    def command(port):
+        argv, env = bench.nginx_command(port, workdir, NGINX_LOCATIONS)
+        return argv, env, None
+    return command, (f"{bench.command_output([bench.nginx_binary(), '-v']).replace('nginx version: ', '')}: one "
+                     "worker, `return 200` of fixed bodies (the JSON is not serialised per request)")
+
+
+MAKERS = {"microweb": microweb_server, "kore": kore_server, "fastapi": fastapi_server, "flask": flask_server,
+          "nginx": nginx_server}
+
+
+def wait_ready(proc, port, log_path, timeout=30.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise bench.BenchError(f"exited with status {proc.returncode} at start: {bench.log_tail(log_path)}")
+        with contextlib.suppress(OSError, bench.BenchError, ValueError, IndexError):
+            if bench.get_status(port, "/plaintext") == 200:
+                return
+        time.sleep(0.05)
+    raise bench.BenchError(f"not answering GET /plaintext after {timeout:.0f} s: {bench.log_tail(log_path)}")
+
+
+@contextlib.contextmanager
+def running(argv, env, cwd, port, log_path):
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen(argv, env=env, cwd=cwd, stdin=subprocess.DEVNULL, stdout=log,
+                                stderr=subprocess.STDOUT, start_new_session=True, preexec_fn=bench.raise_nofile)
+    try:
+        wait_ready(proc, port, log_path)
+        yield proc
+    finally:
+        bench.stop(proc)
+
+
+# ---------------------------------------------------------------- load
+
+def run_wrk(port, path, conns, depth, duration):
+    argv = ["taskset", "-c", str(bench.CLIENT_CORE), "wrk", "-t1", f"-c{conns}", f"-d{duration}s", "--latency",
+            "--timeout", bench.WRK_TIMEOUT, "-s", str(TFB_DIR / "wrk.lua"), f"http://127.0.0.1:{port}{path}", "--",
+            str(depth)]
+    try:
+        out = subprocess.run(argv, capture_output=True, text=True, timeout=duration + 120,
+                             preexec_fn=bench.raise_nofile)
+    except subprocess.TimeoutExpired:
+        raise bench.BenchError("wrk did not finish") from None
+    for line in out.stdout.splitlines():
+        if line.startswith("BENCH "):
+            return json.loads(line[6:])
+    raise bench.BenchError(f"wrk gave no summary (status {out.returncode}): {(out.stderr or out.stdout)[-300:]}")
+
+
+def measure(proc, port, row, duration):
+    _, path, conns, depth = row
+    pids = bench.process_tree(proc.pid)
+    ticks = bench.cpu_ticks(pids)
+    w = run_wrk(port, path, conns, depth, duration)
+    ticks = bench.cpu_ticks(bench.process_tree(proc.pid)) - ticks
+    if proc.poll() is not None:
+        raise bench.BenchError(f"server exited with status {proc.returncode} during the row")
+    seconds, requests = w["duration_us"] / 1e6, w["requests"]
+    errors = {k: w[k] for k in ("connect", "read", "write", "timeout", "status") if w[k]}
+    return {"status": "ok", "requests": requests, "rps": requests / seconds,
+            "p99_us": w["p99_us"] if requests else None, "errors": sum(errors.values()), "error_kinds": errors,
+            "cpu_us_per_req": ticks / bench.CLK_TCK * 1e6 / requests if requests else None,
+            "server_cpu_pct": 100 * ticks / bench.CLK_TCK / seconds}
+
+
+def median(rows):
+    bad = [r for r in rows if r["status"] != "ok"]
+    return bad[0] if bad else sorted(rows, key=lambda r: r["rps"])[(len(rows) - 1) // 2]
+
+
+# ---------------------------------------------------------------- report
+
+def ratio(row, base):
+    if row["status"] != "ok" or not base or base["status"] != "ok" or not base["rps"]:
+        return "-"
+    return f"{row['rps'] / base['rps']:.2f}"
+
+
+def report(results, versions, skipped, args, pg_version):
+    lines = ["# TechEmpower test types: microweb against Kore, FastAPI, Flask and nginx", "",
+             f"{datetime.datetime.now():%Y-%m-%d %H:%M}; {platform.machine()}, {os.cpu_count()} cores; "
+             f"{bench.CORE_NOTE}; PostgreSQL {pg_version} on the same machine, not pinned (it shares both cores), "
+             f"fsync off. {args.rounds} round(s) of {args.duration} s per row, servers back to back within a row "
+             "in alternating order; each row is the round with the median requests/s. The machine was shared "
+             "with other work while this ran: requests/s are noisy, compare within a row.", "",
+             f"Every server has {POOL} database connections; the rules are TechEmpower's (random ids, one SELECT "
+             "per row for queries and updates, a row added to the fortunes at request time, HTML escaping). "
+             "plaintext: 256 connections, 16 requests pipelined on each (a p99 of 0 µs: wrk never saw a batch "
+             "of 16 answered whole, the server does not serve pipelined requests in time), and the same "
+             "without pipelining; the other rows 64 connections. "
+             "CPU/req: the server's processes' user+system time per request (PostgreSQL's not counted). "
+             "Errors: socket errors, timeouts and non-2xx answers. Ratio: requests/s over microweb's.", ""]
+    for key, path, conns, depth in ROWS:
+        lines += [f"## {key} (`GET {path}`, {conns} connections{', 16 requests pipelined on each' if depth > 1 else ''})",
+                  "",
+                  "| server | req/s | CPU/req | p99 | errors | ratio |", "|---|---|---|---|---|---|"]
+        base = results.get("microweb", {}).get(key)
+        for server, rows in results.items():
+            row = rows.get(key)
+            if not row:
+                continue
+            if row["status"] != "ok":
+                lines.append(f"| {LABELS[server]} | {row['status']}: {row['reason']} | | | | |")
+                continue
+            lines.append(f"| {LABELS[server]} | {row['rps']:,.0f} | {row['cpu_us_per_req']:.1f} µs | "
+                         f"{bench.fmt_us(row['p99_us'])} | {row['errors']} | {ratio(row, base)} |")
+        lines.append("")
+    lines += ["## Servers", ""] + [f"- {LABELS[k]}: {v}" for k, v in versions.items()]
+    lines += [f"- {LABELS[k]}: skipped: {v}" for k, v in skipped.items()]
+    lines += ["- nginx answers plaintext and json only (it has no database).", ""]
+    return "\n".join(lines)
+
+
+# ---------------------------------------------------------------- main
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--duration", type=int, default=5)
+    ap.add_argument("--rounds", type=int, default=2)
+    ap.add_argument("--servers", default=",".join(SERVERS))
+    args = ap.parse_args()
+    wanted = [s for s in args.servers.split(",") if s]
+    if set(wanted) - set(SERVERS):
+        ap.error("--servers takes " + ", ".join(SERVERS))
+    for probe, packages in ((bench.which_probe("wrk"), ("wrk",)), (bench.which_probe("pg_config"), ("libpq-dev",))):
+        reason = bench.ensure(probe, packages)
+        if reason:
+            sys.exit(f"bench-tfb: {reason}")
+    if subprocess.run(["bash", str(PG_DB), "check"]).returncode != 0:
+        sys.exit("bench-tfb: the PostgreSQL server is not installed (apt-get install postgresql)")
+    bench.raise_nofile()
+    conninfo = subprocess.run(["bash", str(PG_DB), "start"], capture_output=True, text=True).stdout.strip()
+    if not conninfo:
+        sys.exit("bench-tfb: the throwaway PostgreSQL server did not start")
+    versions, skipped, results = {}, {}, {}
+    try:
+        subprocess.run(["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", conninfo, "-f", str(TFB_DIR / "create.sql")],
+                       check=True)
+        pg_version = bench.command_output(["psql", "-X", "-At", "-d", conninfo, "-c", "SHOW server_version"])
+        with tempfile.TemporaryDirectory(prefix="tfb-") as workdir, contextlib.ExitStack() as stack:
+            live = {}
+            for key in wanted:
+                try:
+                    command, versions[key] = MAKERS[key](workdir, conninfo)
+                    port, log = bench.free_port(), Path(workdir) / f"{key}.log"
+                    argv, env, cwd = command(port)
+                    proc = stack.enter_context(running(argv, env, cwd, port, log))
+                    run_wrk(port, "/db" if key != "nginx" else "/json", CONNS, 1, 2)  # warm-up
+                    live[key] = (proc, port)
+                except (bench.BenchError, subprocess.CalledProcessError) as e:
+                    versions.pop(key, None)
+                    skipped[key] = str(e)
+                    print(f"bench-tfb: {key}: skipped: {e}", file=sys.stderr)
+            rounds = {key: {row[0]: [] for row in ROWS if serves(key, row[0])} for key in live}
+            for r in range(args.rounds):
+                for row in ROWS:
+                    for key in (list(live) if r % 2 == 0 else list(live)[::-1]):
+                        if not serves(key, row[0]):
+                            continue
+                        proc, port = live[key]
+                        try:
+                            got = measure(proc, port, row, args.duration)
+                        except bench.BenchError as e:
+                            got = {"status": "failed", "reason": str(e)}
+                        rounds[key][row[0]].append(got)
+                        shown = (f"{got['rps']:,.0f} req/s, {got['cpu_us_per_req']:.1f} µs CPU/req, p99 "
+                                 f"{bench.fmt_us(got['p99_us'])}, {got['errors']} errors" if got["status"] == "ok"
+                                 else got["reason"])
+                        print(f"bench-tfb: {key:9} {row[0]:18} round {r + 1}/{args.rounds} {shown}", file=sys.stderr)
+            results = {key: {row: median(rs) for row, rs in per.items()} for key, per in rounds.items()}
+    finally:
+        subprocess.run(["bash", str(PG_DB), "stop", conninfo], capture_output=True)
+    text = report(results, versions, skipped, args, pg_version)
+    bench.write_results("tfb", text, {"date": datetime.datetime.now().isoformat(timespec="seconds"),
+                                      "duration_s": args.duration, "rounds": args.rounds, "pool": POOL,
+                                      "servers": versions, "skipped": skipped, "results": results})
+    print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
