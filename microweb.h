@@ -10088,7 +10088,7 @@ static void mw__dispatch(mw__worker *w, mw__conn *c) {
    With MW_TRACE (or mw_trace), every exchange is written as one block: the head as
    received, how it was read and by which rule, the route, the answer's head, the
    time. It is built in the worker's buffer and handed to the log at once, so two
-   workers' accounts never mix. Off, it costs one branch per exchange. */
+   workers' accounts never mix. Off, it costs two tests of one flag per exchange. */
 
 static void mw__trace_setting(mw_app *app) {
     const char *env = getenv("MW_TRACE"), *no_color = getenv("NO_COLOR");

@@ -57,7 +57,7 @@ static void events(mw_req *rq, mw_res *rs) {
     mw_stream *s = mw_sse_open(rs);
     (void)rq;
     mw_sse_send(s, "note", NULL, "one");
-    mw_stream_end(s);
+    mw_stream_close(s); /* the body ends, and the handle is given back */
 }
 
 static void ws_echo(mw_ws *ws, const char *data, size_t len, int kind) { mw_ws_send(ws, data, len, kind); }
