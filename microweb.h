@@ -1345,37 +1345,38 @@
    ============================================================================
    VERSIONS
    ============================================================================
-   0.6.0  behind a proxy: mw_trusted_proxies and MW_TRUSTED_PROXIES; X-Forwarded-* and
-          Forwarded believed from trusted proxies only, walked from the right
-          (MW_FORWARDED_MAX_HOPS); mw_client_addr/_port, the access log, the CSRF and
-          WebSocket origin checks see the forwarded client and host; mw_scheme, mw_host.
-   0.6.0  trace mode (MW_TRACE=1, mw_trace): each exchange told on stderr with the
-          RFC rules that read it, refusals with theirs (MW_LOG_TRACE for a logger);
-          declared inputs: mw_route_op and mw_schema (a schema language compiled at
+   0.6.0  declared inputs: mw_route_op and mw_schema (a schema language compiled at
           registration), query, path and JSON body checked before the handler with
           every problem in one 422 in FastAPI's shape, typed accessors mw_arg_*;
           OpenAPI 3.1 from the route table (mw_openapi); an offline /docs page
-          (mw_docs); Mustache templates (mw_template, mw_templates, mw_render), the
-          whole specification but lambdas, with inheritance and a debug-mode reload;
-          the JSON reader takes a string's ASCII runs at once; a one-frame WebSocket
-          message up to 64 KiB is read in place; make install with pkg-config files
+          (mw_docs); Mustache templates (mw_template, mw_templates, mw_render,
+          mw_render_json), the whole specification but lambdas, with inheritance.
+          For learners: the trace mode (MW_TRACE=1, mw_trace; MW_LOG_TRACE for a
+          logger), each exchange told with the RFC rules that read it and refusals
+          with theirs; debug mode for the whole app (mw_debug, MW_DEBUG=1,
+          MW_LIMIT_DEBUG): a handler mistake's 500 names the route and the reason (a
+          JSON writer misuse its call), 404 and 405 list the routes, other mistakes a
+          Microweb-Debug field (MW_LIMIT_PG_DEBUG and MW_PG_DEBUG are older names of
+          MW_LIMIT_DEBUG and MW_DEBUG); looking at a request (mw_header_next,
+          mw_target, mw_http_version, mw_client_addr, mw_client_port); the test
+          client's mw_test_json, mw_test_body_json and headers as a list
+          (mw_test_requestv, mw_test_jsonv); make install with pkg-config files
           (microweb, microweb-pg); a link without the implementation names
-          MICROWEB_IMPLEMENTATION in its first error. The test client: mw_test_json and
-          mw_test_body_json for JSON APIs, headers as a list of strings (mw_test_requestv,
-          mw_test_jsonv). mw_render_json (a view built by the JSON writer),
-          mw_ws_group_size, mw_stream_every (a push stream's timer, run on its
-          connection's worker), mw_pg_setup (schema SQL once, before serving). Deploying: SO_REUSEPORT
-          (MW_REUSEPORT); a listening socket handed over (systemd's socket
-          activation, MW_LISTEN_FD, mw_listen_fd) that a stop never shuts, for
-          restarts that fail no request; mw_health, mw_livez, mw_readyz and
-          mw_ready_check, with the database's check; MW_DRAIN_DELAY_MS, readiness
-          503 before the stop. Debug mode for the whole app
-          (mw_debug, MW_DEBUG=1, MW_LIMIT_DEBUG): a handler mistake's 500 names the
-          route and the reason (a JSON writer misuse its call), 404 and 405 list the
-          routes, other mistakes a Microweb-Debug field; it replaces mw_templates_debug,
-          and MW_LIMIT_PG_DEBUG and MW_PG_DEBUG are older names of MW_LIMIT_DEBUG and
-          MW_DEBUG. PostgreSQL statements in batches, one round trip each (mw_pg_batch,
-          libpq's pipeline mode).
+          MICROWEB_IMPLEMENTATION in its first error.
+          Deploying: SO_REUSEPORT (MW_REUSEPORT); a listening socket handed over
+          (systemd's socket activation, MW_LISTEN_FD, mw_listen_fd) that a stop never
+          shuts, for restarts that fail no request; mw_health, mw_livez, mw_readyz and
+          mw_ready_check, with the database's check; MW_DRAIN_DELAY_MS, readiness 503
+          before the stop. Behind a proxy: mw_trusted_proxies and MW_TRUSTED_PROXIES;
+          X-Forwarded-* and Forwarded believed from trusted proxies only, walked from
+          the right (MW_FORWARDED_MAX_HOPS); mw_client_addr/_port, the access log, the
+          CSRF and WebSocket origin checks see the forwarded client and host;
+          mw_scheme, mw_host.
+          PostgreSQL: statements in batches, one round trip each (mw_pg_batch,
+          libpq's pipeline mode); mw_pg_setup (schema SQL once, before serving).
+          Also mw_ws_group_size, mw_stream_every (a push stream's timer, run on its
+          connection's worker); the JSON reader takes a string's ASCII runs at once; a
+          one-frame WebSocket message up to 64 KiB is read in place.
    0.5.0  WebSocket (RFC 6455): mw_websocket endpoints with open, message and close
           callbacks on the event loop; sending from any thread; named groups and
           broadcast; subprotocols and an origin check; ping, close handshake, 1001 on
