@@ -891,9 +891,9 @@
    is finished and the next one a connection answers says Connection: close; a
    connection with nothing in flight answers what already arrived, or closes; push
    streams end (last chunk, then FIN). A connection always ends after a complete
-   response, with a FIN, and what it still sends is read and dropped first, so a
-   close can never reset a response away. What is still open after
-   MW_SHUTDOWN_GRACE_MS is cut.
+   response, with a FIN, and what it still sends is read and dropped first (for 2 s,
+   and for as long after that as it keeps taking the answer in), so a close can never
+   reset a response away. What is still open after MW_SHUTDOWN_GRACE_MS is cut.
 
    ============================================================================
    DEPLOYING  (several processes on one port, restarts that drop nothing, health)
@@ -6977,7 +6977,8 @@ struct mw__conn {
     size_t head_len;    /* 0 until the current request's head is complete */
     long long content_length;
     int chunked, keep_alive, http10, close_after, saw_stop;
-    long long linger_end; /* ms: the latest a lingering close ends */
+    long long linger_end; /* ms: the latest a lingering close ends, unless the client still takes our answer in */
+    long linger_unacked;  /* bytes we sent that it had not acknowledged, at the last look */
     mw__chunked ch;
     size_t ch_in, ch_out, req_end;
     long long body_start, body_progress; /* ms: the body's first byte and its latest */
@@ -10617,6 +10618,7 @@ static int mw__conn_settle(mw__worker *w, mw__conn *c, int out) {
         if (phase != MW__PH_LINGER) {
             shutdown(c->fd, SHUT_WR); /* the client sees our answer end, we drain what it still sends */
             c->linger_end = now + MW__LINGER_MS;
+            c->linger_unacked = mw__unacked_bytes(c->fd);
             mw__set_phase(c, MW__PH_LINGER, now + MW__LINGER_QUIET_MS);
         }
     } else if (c->rstart == c->rlen && !c->head_len) {
@@ -10669,11 +10671,23 @@ static int mw__conn_read(mw__worker *w, mw__conn *c, int idle_expired) {
     }
 }
 
+/* A lingering close's time is up: but while the client is still taking our answer in
+   (what we sent and it has not acknowledged shrank since the last look), closing would
+   reset away the rest of it, so it gets another MW__LINGER_MS; 1 when it does. A stop
+   still ends it at its grace. */
+static int mw__linger_extended(mw__conn *c, long long now) {
+    long unacked = mw__unacked_bytes(c->fd);
+    int reading = unacked > 1 && unacked < c->linger_unacked; /* the FIN counts as one byte */
+    c->linger_unacked = unacked;
+    if (reading) c->linger_end = now + MW__LINGER_MS;
+    return reading;
+}
+
 /* After our FIN: reads and drops what the client still sends, and closes when it
    closes, or once it has been quiet for MW__LINGER_QUIET_MS with everything we sent
-   acknowledged, or after MW__LINGER_MS. Closing while the client still sends would
-   make its kernel reset the connection, which some clients let destroy the answers
-   they have not read yet. */
+   acknowledged, or after MW__LINGER_MS (longer while it still reads our answer).
+   Closing while the client still sends would make its kernel reset the connection,
+   which destroys the part of the answer it has not received yet. */
 static int mw__conn_linger(mw__worker *w, mw__conn *c) {
     char sink[4096];
     int heard = 0;
@@ -10685,8 +10699,8 @@ static int mw__conn_linger(mw__worker *w, mw__conn *c) {
             continue;
         }
         if (n < 0 && errno == EINTR) continue;
-        if (n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK) || now >= c->linger_end || MW__LOAD(&w->app->forcing))
-            break;
+        if (n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK) || MW__LOAD(&w->app->forcing)) break;
+        if (now >= c->linger_end && !mw__linger_extended(c, now)) break;
         /* the FIN counts as one byte until acknowledged: it need not be, only the data */
         if (!heard && now >= MW__LOAD(&c->deadline) && mw__unacked_bytes(c->fd) <= 1) break;
         if (heard || now >= MW__LOAD(&c->deadline)) {

@@ -827,6 +827,43 @@ def test_bad_header(ctx):
     check_response("connection_intact_after_refused_header", after, **HELLO)
 
 
+def test_slow_reader_gets_the_whole_answer_before_a_lingering_close(ctx):
+    """A keep-alive client pipelines GET /big (1 MB, in the server's socket buffers at
+    once) and GET /close (the handler ends the connection), keeps sending requests and
+    reads slowly (about 270 KB/s): the server, lingering after its FIN, waits while the
+    client still takes the answer in, so both answers arrive whole before the FIN, not
+    cut by a reset when the lingering time (2 s) is up."""
+    size = 1000000
+    sock = socket.create_connection((HOST, ctx.port), timeout=T(20))
+    stop = threading.Event()
+
+    def keep_sending():
+        try:
+            while not stop.is_set():
+                sock.send(build_request("GET", "/"))
+                time.sleep(0.05)
+        except OSError:
+            pass  # the server closed once the answers were in: later requests are not answered
+
+    def slow_recv(n):
+        time.sleep(0.06)
+        return sock.recv(min(n, 16384))
+
+    try:
+        sock.sendall(build_request("GET", "/big?n=%d" % size) + build_request("GET", "/close"))
+        threading.Thread(target=keep_sending, daemon=True).start()
+        reader = Reader(slow_recv)
+        big, bye = capture(reader.read_response), capture(reader.read_response)
+        end = capture(slow_recv, 1)
+    finally:
+        stop.set()
+        sock.close()
+    check("slow_reader_big_answer_whole", not isinstance(big, Exception) and big.status == 200
+          and big.body == b"x" * size, short(big) if isinstance(big, Exception) else "%d bytes" % len(big.body))
+    check_response("slow_reader_closing_answer_whole", bye, status=200, body=b"bye", headers={"Connection": "close"})
+    check("slow_reader_then_fin", end == b"", "after the answers: %s" % short(end))
+
+
 def test_handler_connection_close(ctx):
     with Client(ctx.port) as c:
         resp = c.request(build_request("GET", "/close"))
@@ -1032,7 +1069,7 @@ TESTAPP_TESTS = [
     test_worker_threads_from_env, test_simple_cases, test_head_on_any_route, test_bad_header,
     test_handler_connection_close, test_no_content, test_toolkit_query_and_form, test_toolkit_cookies,
     test_toolkit_typed_params, test_toolkit_json_body, test_declared_inputs, test_toolkit_multipart_upload, test_blocking_handler,
-    test_sigterm_with_request_in_flight,
+    test_slow_reader_gets_the_whole_answer_before_a_lingering_close, test_sigterm_with_request_in_flight,
 ]
 
 
