@@ -1007,8 +1007,9 @@
      host= of the element nearest the client win.
    - X-Forwarded-Proto and -Host line up with X-Forwarded-For from the right: the element
      the proxy nearest the client wrote (the leftmost when the list is shorter; usually
-     there is one). proto must be http or https (any case), host a valid Host value
-     (at most 1024 bytes), else the proxy said nothing.
+     there is one).
+   - A scheme is http or https (any case), a host a valid Host value (at most 1024
+     bytes); another value is as if the proxy said nothing.
    The access log names the client found this way; the CSRF check and the WebSocket
    origin check compare Origin with mw_host (and its scheme with mw_scheme when a
    trusted proxy said it). MW_MAX_CONNECTIONS_PER_IP still counts the TCP peers, that
