@@ -88,6 +88,7 @@ $(B)/deployapp: tests/deployapp.c microweb.h | $(B)
 
 $(B)/deploy_unit: tests/deploy_unit.c tests/harness.h microweb.h | $(B)
 	$(CC) $(CFLAGS) $(WARN) -pthread -I. tests/deploy_unit.c -o $@
+
 $(B)/traceapp: tests/traceapp.c tests/harness.h microweb.h | $(B)
 	$(CC) $(CFLAGS) $(WARN) -pthread -I. tests/traceapp.c -o $@
 

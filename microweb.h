@@ -2161,6 +2161,9 @@ static long mw__unacked_bytes(int fd) {
     int n = 0;
     socklen_t len = sizeof n;
     return getsockopt(fd, SOL_SOCKET, SO_NWRITE, &n, &len) == 0 ? n : 0;
+#elif defined(FIONWRITE) /* FreeBSD, NetBSD: the bytes in the send buffer */
+    int n = 0;
+    return ioctl(fd, FIONWRITE, &n) == 0 ? n : 0;
 #else
     (void)fd;
     return 0;

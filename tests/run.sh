@@ -354,8 +354,7 @@ echo "== ThreadSanitizer (concurrency)"
 mkdir -p "$B/tsan"
 TSAN="-O0 -g -fsanitize=thread"
 check build_tsan build_each "clang $TSAN" "$B/tsan" examples/hello.c tests/testapp.c tests/streams.c \
-    examples/stream.c tests/ownership.c examples/site.c examples/chat.c tests/staticapp.c tests/wsapp.c tests/deployapp.c
-    examples/stream.c tests/ownership.c examples/site.c examples/chat.c tests/staticapp.c tests/wsapp.c \
+    examples/stream.c tests/ownership.c examples/site.c examples/chat.c tests/staticapp.c tests/wsapp.c tests/deployapp.c \
     tests/traceapp.c
 TSAN_OPTIONS="halt_on_error=1 exitcode=66" suite ownership_tsan "$B/tsan/ownership"
 TSAN_OPTIONS="halt_on_error=1 exitcode=66" E2E_TIMEOUT_SCALE=5 suite trace_tsan python3 tests/trace.py "$B/tsan/traceapp"

@@ -27,6 +27,13 @@
 #include <time.h>
 #include <unistd.h>
 
+/* FreeBSD's count of the bytes in a socket's send buffer (a lingering close reads it):
+   Linux calls it TIOCOUTQ */
+#include <sys/ioctl.h>
+#ifndef FIONWRITE
+#define FIONWRITE TIOCOUTQ
+#endif
+
 #define EVFILT_READ (-1)
 #define EVFILT_WRITE (-2)
 #define EV_ADD 0x0001
