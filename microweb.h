@@ -892,8 +892,9 @@
    connection with nothing in flight answers what already arrived, or closes; push
    streams end (last chunk, then FIN). A connection always ends after a complete
    response, with a FIN, and what it still sends is read and dropped first (for 2 s,
-   and for as long after that as it keeps taking the answer in), so a close can never
-   reset a response away. What is still open after MW_SHUTDOWN_GRACE_MS is cut.
+   and up to 30 s while it still sends or takes the answer in, as nginx's lingering
+   close), so a close can never reset a response away. What is still open after
+   MW_SHUTDOWN_GRACE_MS is cut.
 
    ============================================================================
    DEPLOYING  (several processes on one port, restarts that drop nothing, health)
@@ -1240,8 +1241,9 @@
                       MW_MAX_CONNECTIONS_PER_IP from one    more from one address: 429 +
                       address                               Retry-After, closed
    After a refusal microweb sends its answer, stops reading requests, drains what the
-   client still sends for up to 2 s (so the answer is not lost to a TCP reset), and
-   closes; other connections are not affected.
+   client still sends for 2 s (up to 30 s while it keeps sending or taking the answer
+   in, so the answer is not lost to a TCP reset), and closes; other connections are not
+   affected.
 
    ============================================================================
    ERRORS
@@ -6913,7 +6915,9 @@ static int mw__equal_ct(const void *a, const void *b, size_t n) {
 enum { MW__PH_IDLE, MW__PH_HEAD, MW__PH_BODY, MW__PH_BUSY, MW__PH_WRITE, MW__PH_STREAM, MW__PH_LINGER };
 enum { MW__KEEP_OPEN, MW__CLOSE, MW__CLOSE_LINGER };
 
-#define MW__LINGER_MS 2000        /* after our FIN, read and drop what the client still sends, at most */
+#define MW__LINGER_MS 2000 /* after our FIN, read and drop what the client still sends, at most */
+#define MW__LINGER_MAX_MS \
+    30000 /* ... or up to this while it still sends or takes our answer in (nginx's lingering_time) */
 #define MW__LINGER_QUIET_MS 10    /* ... and less once it has sent nothing this long and has all we sent */
 #define MW__INLINE_BODY_MAX 16384 /* bodies up to this are copied next to the head; larger ones go by writev */
 #define MW__POOL_MAX 256          /* free read buffers a worker keeps */
@@ -6983,6 +6987,7 @@ struct mw__conn {
     int chunked, keep_alive, http10, close_after, saw_stop;
     long long linger_end; /* ms: the latest a lingering close ends, unless the client still takes our answer in */
     long linger_unacked;  /* bytes we sent that it had not acknowledged, at the last look */
+    long long linger_heard, linger_cap; /* ms: when it last sent something; the latest any lingering ends */
     mw__chunked ch;
     size_t ch_in, ch_out, req_end;
     long long body_start, body_progress; /* ms: the body's first byte and its latest */
@@ -10622,6 +10627,8 @@ static int mw__conn_settle(mw__worker *w, mw__conn *c, int out) {
         if (phase != MW__PH_LINGER) {
             shutdown(c->fd, SHUT_WR); /* the client sees our answer end, we drain what it still sends */
             c->linger_end = now + MW__LINGER_MS;
+            c->linger_cap = now + MW__LINGER_MAX_MS;
+            c->linger_heard = 0;
             c->linger_unacked = mw__unacked_bytes(c->fd);
             mw__set_phase(c, MW__PH_LINGER, now + MW__LINGER_QUIET_MS);
         }
@@ -10675,21 +10682,24 @@ static int mw__conn_read(mw__worker *w, mw__conn *c, int idle_expired) {
     }
 }
 
-/* A lingering close's time is up: but while the client is still taking our answer in
-   (what we sent and it has not acknowledged shrank since the last look), closing would
-   reset away the rest of it, so it gets another MW__LINGER_MS; 1 when it does. A stop
-   still ends it at its grace. */
+/* A lingering close's time is up: but while the client still sends (it has not read
+   up to our FIN yet) or is still taking our answer in (what we sent and it has not
+   acknowledged shrank since the last look), closing would reset the connection and
+   could destroy what it has not read, so it gets another MW__LINGER_MS, up to
+   MW__LINGER_MAX_MS in all; 1 when it does. A stop still ends it at its grace. */
 static int mw__linger_extended(mw__conn *c, long long now) {
     long unacked = mw__unacked_bytes(c->fd);
     int reading = unacked > 1 && unacked < c->linger_unacked; /* the FIN counts as one byte */
+    int sending = c->linger_heard && now - c->linger_heard < MW__LINGER_MS;
     c->linger_unacked = unacked;
-    if (reading) c->linger_end = now + MW__LINGER_MS;
-    return reading;
+    if (!(reading || sending) || now >= c->linger_cap) return 0;
+    c->linger_end = now + MW__LINGER_MS < c->linger_cap ? now + MW__LINGER_MS : c->linger_cap;
+    return 1;
 }
 
 /* After our FIN: reads and drops what the client still sends, and closes when it
    closes, or once it has been quiet for MW__LINGER_QUIET_MS with everything we sent
-   acknowledged, or after MW__LINGER_MS (longer while it still reads our answer).
+   acknowledged, or after MW__LINGER_MS (longer while it still sends or reads our answer).
    Closing while the client still sends would make its kernel reset the connection,
    which destroys the part of the answer it has not received yet. */
 static int mw__conn_linger(mw__worker *w, mw__conn *c) {
@@ -10700,6 +10710,7 @@ static int mw__conn_linger(mw__worker *w, mw__conn *c) {
         long long now = mw__now_ms();
         if (n > 0) {
             heard = 1;
+            c->linger_heard = now;
             continue;
         }
         if (n < 0 && errno == EINTR) continue;
