@@ -52,6 +52,14 @@
    the system headers see it. (Under a strict -std=c99 or -std=c11 with a system
    header first, POSIX is hidden and the build stops saying so; -D_POSIX_C_SOURCE=200809L
    or -std=gnu11 lifts that.)
+   Many programs, one implementation: a project that builds several programs from files
+   that each say #define MICROWEB_IMPLEMENTATION (microweb's own examples and tests) can
+   compile the implementation once and link it to each:
+       cc -O2 -pthread -x c -DMICROWEB_IMPLEMENTATION -c microweb.h -o microweb.o
+       cc -O2 -pthread -I. -DMICROWEB_IMPLEMENTATION_ONCE app.c microweb.o -o app
+   MICROWEB_IMPLEMENTATION_ONCE says the implementation is compiled already; the file
+   still gets the system headers the #define brings. Compile both with the same
+   MICROWEB_WITH_PG, MW_USE_POLL and MW_... limit defaults.
 
    ============================================================================
    ROUTES
@@ -1991,26 +1999,9 @@ int mw_pg_batch(mw_req *rq, const mw_pg_stmt *stmts, int n, PGresult **results);
 /* IMPLEMENTATION                                                              */
 /* ========================================================================== */
 #ifdef MICROWEB_IMPLEMENTATION
-#ifndef MICROWEB_IMPLEMENTATION_ONCE
-#define MICROWEB_IMPLEMENTATION_ONCE
-
-/* what every file that includes the header refers to (see MW_VERSION): the proof that
-   one file holds the implementation */
-const char mw_define_MICROWEB_IMPLEMENTATION_in_exactly_one_c_file[] = MW_VERSION;
-
-/* Every heap allocation of the implementation, from the poller up, goes through these
-   three (defaults: <stdlib.h>, included below). */
-#if !defined(MW_MALLOC) && !defined(MW_REALLOC) && !defined(MW_FREE)
-#define MW_MALLOC(n) malloc(n)
-#define MW_REALLOC(p, n) realloc((p), (n))
-#define MW_FREE(p) free(p)
-#elif !defined(MW_MALLOC) || !defined(MW_REALLOC) || !defined(MW_FREE)
-#error "microweb: define all of MW_MALLOC, MW_REALLOC and MW_FREE, or none"
-#endif
-
-/* ---------------------------------------------------------------------------
-   platform: sockets, poller, threads, clock. The only place with OS #ifdefs.
-   --------------------------------------------------------------------------- */
+/* The system headers come with "#define MICROWEB_IMPLEMENTATION" also where the
+   implementation itself is compiled elsewhere (MICROWEB_IMPLEMENTATION_ONCE defined
+   first, see BUILDING): the file's code may rely on them either way. */
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -2035,6 +2026,27 @@ const char mw_define_MICROWEB_IMPLEMENTATION_in_exactly_one_c_file[] = MW_VERSIO
 #include <dirent.h>
 #include <time.h>
 #include <unistd.h>
+
+#ifndef MICROWEB_IMPLEMENTATION_ONCE
+#define MICROWEB_IMPLEMENTATION_ONCE
+
+/* what every file that includes the header refers to (see MW_VERSION): the proof that
+   one file holds the implementation */
+const char mw_define_MICROWEB_IMPLEMENTATION_in_exactly_one_c_file[] = MW_VERSION;
+
+/* Every heap allocation of the implementation, from the poller up, goes through these
+   three (defaults: <stdlib.h>, included above). */
+#if !defined(MW_MALLOC) && !defined(MW_REALLOC) && !defined(MW_FREE)
+#define MW_MALLOC(n) malloc(n)
+#define MW_REALLOC(p, n) realloc((p), (n))
+#define MW_FREE(p) free(p)
+#elif !defined(MW_MALLOC) || !defined(MW_REALLOC) || !defined(MW_FREE)
+#error "microweb: define all of MW_MALLOC, MW_REALLOC and MW_FREE, or none"
+#endif
+
+/* ---------------------------------------------------------------------------
+   platform: sockets, poller, threads, clock. The only place with OS #ifdefs.
+   --------------------------------------------------------------------------- */
 
 /* getaddrinfo and its flags are POSIX: a strict -std=c99/c11 shows them only when a
    feature macro asks, and our _GNU_SOURCE is too late if a system header came first. */

@@ -62,7 +62,7 @@ TEST(notes_openapi_document_lists_each_route_once) {
     size_t operations = 0;
     CHECK_INT(r->status, 200);
     for (p = mw_jv_first(paths); p; p = mw_jv_next(p)) operations += mw_jv_len(p);
-    CHECK_INT(operations, the_app->nroutes);
+    CHECK_INT(operations, 7); /* the five routes of notes.c, /openapi.json and /docs, each once */
     CHECK_INT(mw_jv_len(mw_jv_get(paths, "/notes/{id}")), 3);
     CHECK_STR(mw_jv_str(mw_jv_path(mw_test_body_json(r), "info.title"), NULL), "Notes");
     mw_test_free(r);

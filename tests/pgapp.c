@@ -2,7 +2,9 @@
    DATABASE_URL names the database; PGAPP_POOL_SIZE, PGAPP_ACQUIRE_TIMEOUT_MS and
    PGAPP_STATEMENT_TIMEOUT_MS, PGAPP_RETRY_MS and PGAPP_DEBUG set the pool's limits. */
 #define MICROWEB_IMPLEMENTATION
+#ifndef MICROWEB_WITH_PG
 #define MICROWEB_WITH_PG
+#endif
 #include "../microweb.h"
 
 #include <stdlib.h>

@@ -59,14 +59,29 @@ builds() { # command...
     printf '%s\0' "$@" | xargs -0 -n1 -P "$(nproc)" sh -c
 }
 
-# one program per source file, named after it: the sanitizer variants of the suites
-build_each() { # compiler-and-flags output-dir source...
-    local cc=$1 dir=$2 cmds=() src
+# A test that calls the implementation's private mw__ functions or brings its own allocator
+# compiles the implementation into itself; any other program links one compiled for its
+# variant, as the Makefile does (MICROWEB_IMPLEMENTATION_ONCE in the manual's QUICK START).
+own_implementation() { # source
+    grep -qE 'mw__|define MW_(MALLOC|REALLOC|FREE)' "$1"
+}
+
+# one program per source file, named after it: the variants of the suites. The
+# implementation is compiled once into dir/microweb.o, beside the programs with their own.
+build_each() { # compiler-and-flags output-dir source-or-source=name...
+    local cc=$1 dir=$2 first=() linked=() arg src out libs="-lm ${BUILD_LIBS:-}"
     shift 2
-    for src in "$@"; do
-        cmds+=("$cc -pthread -I. $src -o $dir/$(basename "$src" .c) -lm")
+    first+=("$cc -pthread -x c -DMICROWEB_IMPLEMENTATION -c microweb.h -o $dir/microweb.o")
+    for arg in "$@"; do
+        src=${arg%%=*}
+        out=$dir/$(basename "${arg#*=}" .c)
+        if own_implementation "$src"; then
+            first+=("$cc -pthread -I. $src -o $out $libs")
+        else
+            linked+=("$cc -pthread -I. -DMICROWEB_IMPLEMENTATION_ONCE $src $dir/microweb.o -o $out $libs")
+        fi
     done
-    builds "${cmds[@]}"
+    builds "${first[@]}" && { [ ${#linked[@]} -eq 0 ] || builds "${linked[@]}"; }
 }
 
 impl=$B/impl.c
@@ -333,19 +348,20 @@ if [ -n "$pg_include" ] && [ -f "$pg_include/libpq-fe.h" ]; then
     PG="-DMICROWEB_WITH_PG -I$pg_include"
     check header_with_pg_c99 gcc -std=c99 $W $PG -pthread -I. "$impl" -o "$B/h8" -lpq
     check header_with_pg_cxx g++ -x c++ -std=c++17 -Wall -Wextra -Wpedantic -Werror $PG -pthread -I. "$impl" -o "$B/h9" -lpq
-    check build_pgapp builds "cc -O2 -g -I$pg_include -pthread -I. tests/pgapp.c -o $B/pgapp -lpq" \
-        "clang $SAN -I$pg_include -pthread -I. tests/pgapp.c -o $B/asan/pgapp -lpq" \
-        "cc -O2 $PG $W -pthread -I. examples/todo_pg.c -o $B/todo_pg -lpq" \
-        "cc -O2 $PG $W -pthread -I. bench/tfb/app.c -o $B/tfb_app -lpq" \
-        "cc -O2 -g $PG $W -pthread -I. tests/pg_batch.c -o $B/pg_batch -lpq" \
-        "clang $SAN $PG -pthread -I. tests/pg_batch.c -o $B/asan/pg_batch -lpq"
-    suite pg python3 tests/pg.py "$B/pgapp"
-    suite todo_pg python3 tests/todo_pg.py "$B/todo_pg"
-    suite readme_deployment python3 tests/readme_deployment.py "$B/todo_pg" "$B/site"
-    suite pg_batch bash tests/with_pg_db.sh "$B/pg_batch"
-    suite tfb python3 tests/tfb.py "$B/tfb_app"
-    E2E_TIMEOUT_SCALE=3 suite pg_asan python3 tests/pg.py "$B/asan/pgapp"
-    suite pg_batch_asan bash tests/with_pg_db.sh "$B/asan/pg_batch"
+    mkdir -p "$B/pg" "$B/asan/pg"
+    build_pg() {
+        BUILD_LIBS=-lpq build_each "cc -O2 -g $PG $W" "$B/pg" tests/pgapp.c examples/todo_pg.c \
+            bench/tfb/app.c=tfb_app tests/pg_batch.c &&
+            BUILD_LIBS=-lpq build_each "clang $SAN $PG" "$B/asan/pg" tests/pgapp.c tests/pg_batch.c
+    }
+    check build_pgapp build_pg
+    suite pg python3 tests/pg.py "$B/pg/pgapp"
+    suite todo_pg python3 tests/todo_pg.py "$B/pg/todo_pg"
+    suite readme_deployment python3 tests/readme_deployment.py "$B/pg/todo_pg" "$B/site"
+    suite pg_batch bash tests/with_pg_db.sh "$B/pg/pg_batch"
+    suite tfb python3 tests/tfb.py "$B/pg/tfb_app"
+    E2E_TIMEOUT_SCALE=3 suite pg_asan python3 tests/pg.py "$B/asan/pg/pgapp"
+    suite pg_batch_asan bash tests/with_pg_db.sh "$B/asan/pg/pg_batch"
 else
     echo "SKIP pg: libpq-fe.h not found (apt-get install postgresql libpq-dev)"
 fi
