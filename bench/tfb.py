@@ -91,11 +91,12 @@ def kore_server(workdir, conninfo):
     conf = (app / "conf" / "kore.conf").read_text()
 
     def command(port):
-        (app / "conf" / "kore.conf").write_text(conf.replace("{port}", str(port)).replace("{workers}", str(POOL)))
+        (app / "conf" / "kore.conf").write_text(conf.replace("{port}", str(port)).replace("{pool}", str(POOL)))
         return bench.pinned(shutil.which("kore"), "-c", "conf/kore.conf", "-fnr"), \
             bench.peer_env(TFB_CONNINFO=conninfo), app
     return command, (f"{bench.command_output(['kore', '-v'])} (Debian), bench/tfb/kore built by kodev (-O2): "
-                     f"{POOL} workers with one synchronous connection each")
+                     f"one worker, Kore's asynchronous PostgreSQL (a state machine per request) on "
+                     f"{POOL} connections (pgsql_conn_max)")
 
 
 def fastapi_server(workdir, conninfo):

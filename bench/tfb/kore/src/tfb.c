@@ -1,6 +1,11 @@
-/* tfb.c - the Kore peer of bench/tfb/app.c: the six TechEmpower test types, each
-   worker with one PostgreSQL connection (TFB_CONNINFO) used synchronously. Updates are
-   written back by one UPDATE ... FROM unnest(ids, numbers), ids sorted, as app.c does. */
+/* tfb.c - the Kore peer of bench/tfb/app.c: the six TechEmpower test types. /db,
+   /queries, /fortunes and /updates use Kore's asynchronous PostgreSQL (KORE_PGSQL_ASYNC)
+   as Kore's examples/pgsql does: each request is a state machine (http_state_run) that
+   sleeps while a statement runs, the worker serving other requests meanwhile. A request
+   takes one of the worker's connections (TFB_CONNINFO; pgsql_conn_max in kore.conf,
+   queued by Kore while all are busy), sends its statements on it one after another and
+   gives it back before it answers. Updates are written back by one UPDATE ... FROM
+   unnest(ids, numbers), ids sorted, as app.c does. */
 #include <kore/kore.h>
 /* after kore.h, whose types they use */
 #include <kore/http.h>
@@ -30,6 +35,27 @@ struct fortune {
     char *id, *message;
 };
 
+struct tfb;
+
+/* What an endpoint does in the shared state machine. */
+struct endpoint {
+    int (*asked)(struct http_request *); /* how many world rows it reads */
+    int (*send)(struct tfb *);           /* sends its next statement: SENT, LAST or FAILED */
+    int (*take)(struct tfb *);           /* takes a result's rows; 0 when they are not as asked */
+    void (*reply)(struct http_request *, struct tfb *);
+};
+
+enum { SENT, LAST, FAILED };
+
+/* One request's state (http_state_create), freed by Kore with the request. */
+struct tfb {
+    struct kore_pgsql sql;
+    const struct endpoint *ep;
+    struct kore_buf html; /* the fortunes page */
+    int n, sent, got;     /* rows asked for, statements sent, rows read */
+    struct row rows[];
+};
+
 static const char select_world[] = "SELECT id, randomnumber FROM world WHERE id = $1";
 
 /* libpq looks for files (a password file) with newfstatat, which Kore's filter forbids */
@@ -49,11 +75,9 @@ static void answer(struct http_request *req, const char *type, const void *body,
     http_response(req, 200, body, len);
 }
 
-static int fail(struct http_request *req, struct kore_pgsql *sql) {
-    kore_pgsql_logerror(sql);
-    kore_pgsql_cleanup(sql);
-    http_response(req, 500, NULL, 0);
-    return KORE_RESULT_OK;
+static int one(struct http_request *req) {
+    (void)req;
+    return 1;
 }
 
 static int count(struct http_request *req) {
@@ -80,13 +104,121 @@ int plaintext(struct http_request *req) {
     return KORE_RESULT_OK;
 }
 
-static int read_row(struct kore_pgsql *sql, struct row *r) {
+/* ---- the state machine of the database endpoints */
+
+/* req->fsm_state: indexes of states[] below; a request starts at 0, CONNECT */
+enum { CONNECT, SEND, WAIT, READ, REPLY, FAIL };
+
+static struct tfb *state(struct http_request *req) { return http_state_get(req); }
+
+/* Takes a connection; while all are busy Kore queues the request, asleep, and wakes it
+   when one is given back. */
+static int connect_db(struct http_request *req) {
+    struct tfb *t = state(req);
+    if (kore_pgsql_setup(&t->sql, "db", KORE_PGSQL_ASYNC)) req->fsm_state = SEND;
+    else if (t->sql.state == KORE_PGSQL_STATE_INIT) return HTTP_STATE_RETRY;
+    else req->fsm_state = FAIL;
+    return HTTP_STATE_CONTINUE;
+}
+
+/* Sends the next statement (Kore puts the request to sleep until its result comes), or,
+   after the last, gives the connection back and answers. */
+static int send_next(struct http_request *req) {
+    struct tfb *t = state(req);
+    switch (t->ep->send(t)) {
+    case SENT:
+        t->sent++;
+        req->fsm_state = WAIT;
+        return HTTP_STATE_RETRY;
+    case LAST:
+        kore_pgsql_continue(&t->sql);
+        req->fsm_state = REPLY;
+        break;
+    default: req->fsm_state = FAIL;
+    }
+    return HTTP_STATE_CONTINUE;
+}
+
+static int wait_db(struct http_request *req) {
+    struct tfb *t = state(req);
+    switch (t->sql.state) {
+    case KORE_PGSQL_STATE_WAIT: return HTTP_STATE_RETRY;
+    case KORE_PGSQL_STATE_RESULT: req->fsm_state = READ; break;
+    case KORE_PGSQL_STATE_DONE: req->fsm_state = SEND; break; /* the statement is through, the connection still ours */
+    case KORE_PGSQL_STATE_ERROR: req->fsm_state = FAIL; break;
+    default: kore_pgsql_continue(&t->sql); /* a notification: go on reading */
+    }
+    return HTTP_STATE_CONTINUE;
+}
+
+static int read_result(struct http_request *req) {
+    struct tfb *t = state(req);
+    if (!t->ep->take(t)) {
+        req->fsm_state = FAIL;
+        return HTTP_STATE_CONTINUE;
+    }
+    kore_pgsql_continue(&t->sql);
+    req->fsm_state = WAIT;
+    return HTTP_STATE_CONTINUE;
+}
+
+static int reply(struct http_request *req) {
+    struct tfb *t = state(req);
+    t->ep->reply(req, t);
+    return HTTP_STATE_COMPLETE;
+}
+
+static int fail(struct http_request *req) {
+    struct tfb *t = state(req);
+    if (t->sql.error) kore_pgsql_logerror(&t->sql);
+    else kore_log(LOG_NOTICE, "tfb: a result is not as asked");
+    http_response(req, 500, NULL, 0);
+    return HTTP_STATE_COMPLETE;
+}
+
+static struct http_state states[] = {
+    KORE_HTTP_STATE(connect_db),  KORE_HTTP_STATE(send_next), KORE_HTTP_STATE(wait_db),
+    KORE_HTTP_STATE(read_result), KORE_HTTP_STATE(reply),     KORE_HTTP_STATE(fail),
+};
+
+/* Called by Kore when it frees the request, answered or not (the client gone): a
+   connection still held is given back (its statement cancelled). */
+static void finish(struct http_request *req) {
+    struct tfb *t = state(req);
+    kore_pgsql_cleanup(&t->sql);
+    kore_buf_cleanup(&t->html);
+}
+
+/* The handler of a database endpoint, called again each time the request wakes. */
+static int run(struct http_request *req, const struct endpoint *ep) {
+    if (!http_state_exists(req)) {
+        int n = ep->asked(req);
+        struct tfb *t = http_state_create(req, sizeof *t + (size_t)n * sizeof t->rows[0], finish);
+        t->ep = ep, t->n = n;
+        kore_pgsql_init(&t->sql);
+        kore_pgsql_bind_request(&t->sql, req);
+    }
+    return http_state_run(states, sizeof states / sizeof states[0], req);
+}
+
+/* ---- db, queries */
+
+static int send_select(struct tfb *t) {
     char id[12];
     snprintf(id, sizeof id, "%d", random_row());
-    if (!kore_pgsql_query_params(sql, select_world, 0, 1, KORE_PGSQL_PARAM_TEXT(id))) return 0;
-    if (kore_pgsql_ntuples(sql) != 1) return 0;
-    r->id = atoi(kore_pgsql_getvalue(sql, 0, 0));
-    r->number = atoi(kore_pgsql_getvalue(sql, 0, 1));
+    return kore_pgsql_query_params(&t->sql, select_world, 0, 1, KORE_PGSQL_PARAM_TEXT(id)) ? SENT : FAILED;
+}
+
+/* one SELECT per row, each sent when the one before has answered */
+static int send_selects(struct tfb *t) { return t->sent < t->n ? send_select(t) : LAST; }
+
+static int take_row(struct tfb *t) {
+    struct row *r;
+    if (t->got == t->n || kore_pgsql_ntuples(&t->sql) != 1) return 0;
+    r = &t->rows[t->got];
+    r->id = atoi(kore_pgsql_getvalue(&t->sql, 0, 0));
+    r->number = atoi(kore_pgsql_getvalue(&t->sql, 0, 1));
+    t->got++;
     return 1;
 }
 
@@ -102,49 +234,33 @@ static void write_rows(struct http_request *req, const struct row *rows, int n, 
     kore_buf_cleanup(&buf);
 }
 
-static int read_rows(struct http_request *req, struct kore_pgsql *sql, struct row *rows, int n) {
-    int i;
-    kore_pgsql_init(sql);
-    if (!kore_pgsql_setup(sql, "db", KORE_PGSQL_SYNC)) return 0;
-    for (i = 0; i < n; i++)
-        if (!read_row(sql, &rows[i])) return 0;
-    (void)req;
-    return 1;
-}
+static void reply_row(struct http_request *req, struct tfb *t) { write_rows(req, t->rows, 1, 0); }
 
-int db(struct http_request *req) {
-    struct kore_pgsql sql;
-    struct row r;
-    if (!read_rows(req, &sql, &r, 1)) return fail(req, &sql);
-    kore_pgsql_cleanup(&sql);
-    write_rows(req, &r, 1, 0);
-    return KORE_RESULT_OK;
-}
+static void reply_rows(struct http_request *req, struct tfb *t) { write_rows(req, t->rows, t->n, 1); }
 
-int queries(struct http_request *req) {
-    static struct row rows[MAX_QUERIES];
-    struct kore_pgsql sql;
-    int n = count(req);
-    if (!read_rows(req, &sql, rows, n)) return fail(req, &sql);
-    kore_pgsql_cleanup(&sql);
-    write_rows(req, rows, n, 1);
-    return KORE_RESULT_OK;
-}
+static const struct endpoint db_endpoint = {one, send_selects, take_row, reply_row};
+static const struct endpoint queries_endpoint = {count, send_selects, take_row, reply_rows};
+
+int db(struct http_request *req) { return run(req, &db_endpoint); }
+
+int queries(struct http_request *req) { return run(req, &queries_endpoint); }
+
+/* ---- updates */
 
 static int by_id(const void *a, const void *b) {
     const struct row *x = *(const struct row *const *)a, *y = *(const struct row *const *)b;
     return (x->id > y->id) - (x->id < y->id);
 }
 
-int updates(struct http_request *req) {
-    static struct row rows[MAX_QUERIES];
+/* Gives each row a new random number and sends one UPDATE for them all: ids sorted (all
+   writers lock rows in the same order: no deadlocks), each once (a row drawn twice gets
+   one number, so the answer says what the table holds). */
+static int send_update(struct tfb *t) {
     static struct row *sorted[MAX_QUERIES];
     static char ids[MAX_QUERIES * 12 + 3], numbers[MAX_QUERIES * 12 + 3];
-    struct kore_pgsql sql;
-    int i, m = 0, n = count(req);
+    int i, m = 0, n = t->n;
     size_t a = 0, b = 0;
-    if (!read_rows(req, &sql, rows, n)) return fail(req, &sql);
-    for (i = 0; i < n; i++) rows[i].number = random_row(), sorted[i] = &rows[i];
+    for (i = 0; i < n; i++) t->rows[i].number = random_row(), sorted[i] = &t->rows[i];
     qsort(sorted, (size_t)n, sizeof *sorted, by_id);
     ids[a++] = '{', numbers[b++] = '{';
     for (i = 0; i < n; i++) {
@@ -158,14 +274,34 @@ int updates(struct http_request *req) {
     }
     ids[a++] = '}', numbers[b++] = '}';
     ids[a] = numbers[b] = '\0';
-    if (!kore_pgsql_query_params(&sql,
-                                 "UPDATE world SET randomnumber = v.r FROM unnest($1::int[], $2::int[]) AS v(id, r) "
-                                 "WHERE world.id = v.id",
-                                 0, 2, KORE_PGSQL_PARAM_TEXT(ids), KORE_PGSQL_PARAM_TEXT(numbers)))
-        return fail(req, &sql);
-    kore_pgsql_cleanup(&sql);
-    write_rows(req, rows, n, 1);
-    return KORE_RESULT_OK;
+    return kore_pgsql_query_params(&t->sql,
+                                   "UPDATE world SET randomnumber = v.r FROM unnest($1::int[], $2::int[]) AS v(id, r) "
+                                   "WHERE world.id = v.id",
+                                   0, 2, KORE_PGSQL_PARAM_TEXT(ids), KORE_PGSQL_PARAM_TEXT(numbers))
+               ? SENT
+               : FAILED;
+}
+
+/* the SELECTs as for queries, then the UPDATE (which has no rows to take) */
+static int send_selects_then_update(struct tfb *t) {
+    if (t->sent < t->n) return send_select(t);
+    return t->sent == t->n ? send_update(t) : LAST;
+}
+
+static const struct endpoint updates_endpoint = {count, send_selects_then_update, take_row, reply_rows};
+
+int updates(struct http_request *req) { return run(req, &updates_endpoint); }
+
+/* ---- fortunes */
+
+static int none(struct http_request *req) {
+    (void)req;
+    return 0;
+}
+
+static int send_fortunes(struct tfb *t) {
+    if (t->sent) return LAST;
+    return kore_pgsql_query(&t->sql, "SELECT id, message FROM fortune") ? SENT : FAILED;
 }
 
 static int by_message(const void *a, const void *b) {
@@ -185,31 +321,33 @@ static void escaped(struct kore_buf *buf, const char *s) {
     }
 }
 
-int fortunes(struct http_request *req) {
-    struct kore_pgsql sql;
-    struct kore_buf buf;
+/* The page is written while the result is at hand: its values go with it. */
+static int take_fortunes(struct tfb *t) {
+    struct kore_buf *buf = &t->html;
     struct fortune *f;
-    int i, n;
-    kore_pgsql_init(&sql);
-    if (!kore_pgsql_setup(&sql, "db", KORE_PGSQL_SYNC) || !kore_pgsql_query(&sql, "SELECT id, message FROM fortune"))
-        return fail(req, &sql);
-    n = kore_pgsql_ntuples(&sql);
+    int i, n = kore_pgsql_ntuples(&t->sql);
     f = kore_calloc((size_t)n + 1, sizeof *f);
-    for (i = 0; i < n; i++) f[i].id = kore_pgsql_getvalue(&sql, i, 0), f[i].message = kore_pgsql_getvalue(&sql, i, 1);
+    for (i = 0; i < n; i++)
+        f[i].id = kore_pgsql_getvalue(&t->sql, i, 0), f[i].message = kore_pgsql_getvalue(&t->sql, i, 1);
     f[n].id = "0", f[n].message = "Additional fortune added at request time.";
     qsort(f, (size_t)n + 1, sizeof *f, by_message);
-    kore_buf_init(&buf, 2048);
-    kore_buf_appendf(&buf, "<!DOCTYPE html><html><head><title>Fortunes</title></head><body><table>"
-                           "<tr><th>id</th><th>message</th></tr>");
+    kore_buf_init(buf, 2048);
+    kore_buf_appendf(buf, "<!DOCTYPE html><html><head><title>Fortunes</title></head><body><table>"
+                          "<tr><th>id</th><th>message</th></tr>");
     for (i = 0; i <= n; i++) {
-        kore_buf_appendf(&buf, "<tr><td>%s</td><td>", f[i].id);
-        escaped(&buf, f[i].message);
-        kore_buf_appendf(&buf, "</td></tr>");
+        kore_buf_appendf(buf, "<tr><td>%s</td><td>", f[i].id);
+        escaped(buf, f[i].message);
+        kore_buf_appendf(buf, "</td></tr>");
     }
-    kore_buf_appendf(&buf, "</table></body></html>");
+    kore_buf_appendf(buf, "</table></body></html>");
     kore_free(f);
-    kore_pgsql_cleanup(&sql);
-    answer(req, "text/html; charset=utf-8", buf.data, buf.offset);
-    kore_buf_cleanup(&buf);
-    return KORE_RESULT_OK;
+    return 1;
 }
+
+static void reply_html(struct http_request *req, struct tfb *t) {
+    answer(req, "text/html; charset=utf-8", t->html.data, t->html.offset);
+}
+
+static const struct endpoint fortunes_endpoint = {none, send_fortunes, take_fortunes, reply_html};
+
+int fortunes(struct http_request *req) { return run(req, &fortunes_endpoint); }
