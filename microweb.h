@@ -1373,7 +1373,8 @@
           client's mw_test_json, mw_test_body_json and headers as a list
           (mw_test_requestv, mw_test_jsonv); make install with pkg-config files
           (microweb, microweb-pg); a link without the implementation names
-          MICROWEB_IMPLEMENTATION in its first error.
+          MICROWEB_IMPLEMENTATION in its first error; MICROWEB_IMPLEMENTATION_ONCE
+          (-D) links a file that has the #define to an implementation compiled once.
           Deploying: SO_REUSEPORT (MW_REUSEPORT); a listening socket handed over
           (systemd's socket activation, MW_LISTEN_FD, mw_listen_fd) that a stop never
           shuts, for restarts that fail no request; mw_health, mw_livez, mw_readyz and
