@@ -6,6 +6,7 @@ server on one core (`taskset -c 1`), wrk on the other, all on one throwaway Post
 of database connections (POOL).
 
     python3 bench/tfb.py [--duration SECONDS] [--rounds N] [--servers microweb,kore,...]
+    python3 bench/tfb.py --report bench/results/tfb.json   (the report of a saved run, again)
 
 Rows: plaintext (256 connections, 16 requests pipelined on each, as TechEmpower sends
 them; and once without pipelining, which every peer completes), json, db, queries?queries=20, fortunes, updates?queries=20 (64 connections) and
@@ -213,13 +214,46 @@ def ratio(row, base):
     return f"{row['rps'] / base['rps']:.2f}"
 
 
-def report(results, versions, skipped, args, pg_version):
+# the issue's targets: requests/s of microweb over a peer's, at least this much
+RATE_TARGETS = [("db", "kore", 1.3), ("queries", "kore", 2.0), ("fortunes", "kore", 1.3), ("updates", "kore", 2.0),
+                ("plaintext", "nginx", 5.0)] + \
+               [(row, peer, least) for row in ("db", "queries", "fortunes", "updates")
+                for peer, least in (("fastapi", 10.0), ("flask", 15.0))]
+
+
+def targets(results):
+    """One line per target, met or NOT met, from the rows' figures; a row a server did
+    not complete is not judged."""
+    def ok(server, row):
+        got = results.get(server, {}).get(row)
+        return got if got and got["status"] == "ok" else None
+
+    lines = []
+    for row, peer, least in RATE_TARGETS:
+        mine, theirs = ok("microweb", row), ok(peer, row)
+        if mine and theirs and theirs["rps"]:
+            got = mine["rps"] / theirs["rps"]
+            lines.append(f"- {'met' if got >= least else '**NOT met**'}: {row}, requests/s over {LABELS[peer]}'s: "
+                         f"{got:.2f}x (target at least {least:g}x)")
+    for row, *_ in ROWS:
+        mine = ok("microweb", row)
+        peers = {s: ok(s, row) for s in results if s != "microweb" and ok(s, row)}
+        if not mine or not peers:
+            continue
+        lower = [f"{LABELS[s]} {r['cpu_us_per_req']:.1f} µs" for s, r in peers.items()
+                 if r["cpu_us_per_req"] < mine["cpu_us_per_req"]]
+        lines.append(f"- {'**NOT met**' if lower else 'met'}: {row}, the lowest server CPU per request: microweb "
+                     f"{mine['cpu_us_per_req']:.1f} µs" + (f", lower: {', '.join(lower)}" if lower else ""))
+    return lines
+
+
+def report(results, versions, skipped, run):
     lines = ["# TechEmpower test types: microweb against Kore, FastAPI, Flask and nginx", "",
-             f"{datetime.datetime.now():%Y-%m-%d %H:%M}; {platform.machine()}, {os.cpu_count()} cores; "
-             f"{bench.CORE_NOTE}; PostgreSQL {pg_version} on the same machine, not pinned (it shares both cores), "
-             f"fsync off. {args.rounds} round(s) of {args.duration} s per row, servers back to back within a row "
-             "in alternating order; each row is the round with the median requests/s. The machine was shared "
-             "with other work while this ran: requests/s are noisy, compare within a row.", "",
+             f"{run['date'][:16].replace('T', ' ')}; {platform.machine()}, {os.cpu_count()} cores; "
+             f"{bench.CORE_NOTE}; PostgreSQL {run['pg_version']} on the same machine, not pinned (it shares both "
+             f"cores), fsync off. {run['rounds']} round(s) of {run['duration_s']} s per row, servers back to back "
+             "within a row in alternating order; each row is the round with the median requests/s. This machine "
+             "is a virtual one whose host runs other work: requests/s are noisy, compare within a row.", "",
              f"Every server has {POOL} database connections; the rules are TechEmpower's (random ids, one SELECT "
              "per row for queries and updates, a row added to the fortunes at request time, HTML escaping). "
              "plaintext: 256 connections, 16 requests pipelined on each (a p99 of 0 µs: wrk never saw a batch "
@@ -242,6 +276,7 @@ def report(results, versions, skipped, args, pg_version):
             lines.append(f"| {LABELS[server]} | {row['rps']:,.0f} | {row['cpu_us_per_req']:.1f} µs | "
                          f"{bench.fmt_us(row['p99_us'])} | {row['errors']} | {ratio(row, base)} |")
         lines.append("")
+    lines += ["## Targets", ""] + targets(results) + [""]
     lines += ["## Servers", ""] + [f"- {LABELS[k]}: {v}" for k, v in versions.items()]
     lines += [f"- {LABELS[k]}: skipped: {v}" for k, v in skipped.items()]
     lines += ["- nginx answers plaintext and json only (it has no database).", ""]
@@ -255,7 +290,10 @@ def main():
     ap.add_argument("--duration", type=int, default=5)
     ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--servers", default=",".join(SERVERS))
+    ap.add_argument("--report", metavar="JSON", help="write the report of a saved run again, measuring nothing")
     args = ap.parse_args()
+    if args.report:
+        return report_again(args.report)
     wanted = [s for s in args.servers.split(",") if s]
     if set(wanted) - set(SERVERS):
         ap.error("--servers takes " + ", ".join(SERVERS))
@@ -307,10 +345,20 @@ def main():
             results = {key: {row: median(rs) for row, rs in per.items()} for key, per in rounds.items()}
     finally:
         subprocess.run(["bash", str(PG_DB), "stop", conninfo], capture_output=True)
-    text = report(results, versions, skipped, args, pg_version)
-    bench.write_results("tfb", text, {"date": datetime.datetime.now().isoformat(timespec="seconds"),
-                                      "duration_s": args.duration, "rounds": args.rounds, "pool": POOL,
-                                      "servers": versions, "skipped": skipped, "results": results})
+    run = {"date": datetime.datetime.now().isoformat(timespec="seconds"), "duration_s": args.duration,
+           "rounds": args.rounds, "pool": POOL, "pg_version": pg_version}
+    text = report(results, versions, skipped, run)
+    bench.write_results("tfb", text, dict(run, servers=versions, skipped=skipped, results=results))
+    print(text)
+    return 0
+
+
+def report_again(path):
+    """The report of a saved run (bench/results/tfb.json), written anew: for a change
+    of the report's form without measuring again."""
+    run = json.loads(Path(path).read_text())
+    text = report(run["results"], run["servers"], run["skipped"], run)
+    bench.write_results("tfb", text, run)
     print(text)
     return 0
 
