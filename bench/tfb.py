@@ -288,7 +288,7 @@ def report(results, versions, skipped, run):
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--duration", type=int, default=5)
-    ap.add_argument("--rounds", type=int, default=2)
+    ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--servers", default=",".join(SERVERS))
     ap.add_argument("--report", metavar="JSON", help="write the report of a saved run again, measuring nothing")
     args = ap.parse_args()
