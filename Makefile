@@ -116,9 +116,9 @@ test:
 clean:
 	rm -rf $(B) tests/json_check
 
-# lays out every C file as .clang-format says (clang-format 14); make test checks it
+# lays out every C file as .clang-format says (clang-format 14; not npm's packages); make test checks it
 format:
-	find microweb.h examples tests bench -name '*.[ch]' | xargs clang-format --style=file -i
+	find microweb.h examples tests bench -name node_modules -prune -o -name '*.[ch]' -print | xargs clang-format --style=file -i
 
 # libFuzzer targets (clang): FUZZ_SECONDS per target, default 600
 fuzz:

@@ -93,9 +93,25 @@ symbols_are_prefixed() {
 }
 
 echo "== formatting: every C file as .clang-format lays it out (make format applies it)"
-c_sources_formatted() {
-    find microweb.h examples tests bench -name '*.[ch]' | xargs clang-format --style=file --dry-run --Werror
+# the project's own C files, not those npm brings with a package (bench/ws/node_modules
+# after make bench-ws); the Makefile's format rule lists the same
+c_sources() {
+    find microweb.h examples tests bench -name node_modules -prune -o -name '*.[ch]' -print
 }
+c_sources_formatted() {
+    c_sources | xargs clang-format --style=file --dry-run --Werror
+}
+# a C file planted in a node_modules folder is not the project's to format
+c_sources_skip_npm_packages() {
+    local probe rc
+    probe=$(mktemp -d bench/format-probe.XXXXXX) && mkdir "$probe/node_modules" &&
+        echo 'int  planted ;' >"$probe/node_modules/planted.c" || return 1
+    c_sources | grep -q planted.c
+    rc=$?
+    rm -rf "$probe"
+    [ "$rc" -ne 0 ]
+}
+check c_sources_skip_npm_packages c_sources_skip_npm_packages
 if clang-format --version 2>/dev/null | grep -q 'version 14\.'; then
     check c_sources_formatted c_sources_formatted
 else
