@@ -42,8 +42,9 @@ from todo_pg import pg_db  # noqa: E402
 README = os.path.join(HERE, "..", "README.md")
 TRUSTED = "127.0.0.1"
 # the README says 2500 ms for checks every second, "longer than two failed checks"; the
-# test checks every 200 ms (class HAProxy), so two failed checks take 400 ms
-HAPROXY_DRAIN_MS = "700"
+# test checks every 200 ms (class HAProxy): two failed checks take 400 ms, and up to a
+# check's interval more before the first of them
+HAPROXY_DRAIN_MS = "1000"
 
 
 def which(tool):
