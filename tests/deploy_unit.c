@@ -132,29 +132,17 @@ TEST(listen_fd_takes_a_listening_socket_and_refuses_anything_else) {
 
 static void *serve(void *app) { return (void *)(long)mw_serve((mw_app *)app); }
 
-/* the clock microweb's deadlines read (a coarse one, a few ms behind the precise one):
-   measured on another clock, a delay of 300 ms could end 299 ms after it began */
-static long long now_ms(void) {
-    struct timespec ts;
-#ifdef CLOCK_MONOTONIC_COARSE
-    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
-#else
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-#endif
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 TEST(drain_delay_limit_holds_the_stop_that_long) {
     mw_app *app = mw_app_new();
     pthread_t t;
     long long started;
     CHECK_INT(mw_set_limit(app, MW_LIMIT_DRAIN_DELAY_MS, 300), 0);
     CHECK(mw_listen(app, "127.0.0.1", 0) > 0);
-    started = now_ms();
+    started = test_engine_clock_ms();
     CHECK_INT(pthread_create(&t, NULL, serve, app), 0);
     mw_stop(app); /* whether serving has begun or not: the delay is known from mw_listen on */
     pthread_join(t, NULL);
-    CHECK(now_ms() - started >= 300);
+    CHECK(test_engine_clock_ms() - started >= 300);
     CHECK_INT(mw_set_limit(app, MW_LIMIT_DRAIN_DELAY_MS, -1), MW_EINVAL);
     mw_app_free(app);
 }

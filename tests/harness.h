@@ -5,8 +5,22 @@
 #define MW_TEST_HARNESS_H
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 static int test_passed, test_failed, test_checks_failed;
+
+/* Milliseconds on the clock microweb's deadlines and timers read: a coarse one, up to a
+   tick (4 ms at HZ=250) behind the precise one, so a delay or a timer measured on the
+   precise clock can look a few ms short. */
+static inline long long test_engine_clock_ms(void) {
+    struct timespec ts;
+#ifdef CLOCK_MONOTONIC_COARSE
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+#else
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+#endif
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
 
 #define TEST(name) static void name(void)
 

@@ -855,15 +855,20 @@ TEST(test_push_from_a_writer_thread_arrives_whole_and_in_order) {
 }
 
 /* Writes 8 KiB pieces (each byte telling its position) until the stream refuses one. */
-static long long fill_until_refused(long long *written, int *last_rc) {
+/* Offers the next 8 KiB of the pattern; what the stream takes is counted in written. */
+static int write_next_piece(long long *written) {
     char piece[8192];
+    long long i;
+    int rc;
+    for (i = 0; i < (long long)sizeof piece; i++) piece[i] = (char)file_byte(*written + i);
+    if ((rc = mw_stream_write(pushed, piece, sizeof piece)) == 0) *written += (long long)sizeof piece;
+    return rc;
+}
+
+static long long fill_until_refused(long long *written, int *last_rc) {
     long long tries;
-    for (tries = 0; tries < 100000; tries++) {
-        long long i;
-        for (i = 0; i < (long long)sizeof piece; i++) piece[i] = (char)file_byte(*written + i);
-        if ((*last_rc = mw_stream_write(pushed, piece, sizeof piece)) != 0) break;
-        *written += (long long)sizeof piece;
-    }
+    for (tries = 0; tries < 100000; tries++)
+        if ((*last_rc = write_next_piece(written)) != 0) break;
     return tries;
 }
 
@@ -873,7 +878,6 @@ TEST(test_push_buffer_is_bounded_for_a_client_that_does_not_read) {
     long long written = 0, rss_before, rss_full, rss_after, i, got;
     int rc = 0, refusals = 0;
     char chunk[70000];
-    memset(chunk, 'x', sizeof chunk);
     push_reset();
     if (!server_start(&srv, push_app(65536, 0))) {
         CHECK(0);
@@ -884,11 +888,13 @@ TEST(test_push_buffer_is_bounded_for_a_client_that_does_not_read) {
     fill_until_refused(&written, &rc);
     CHECK_INT(rc, MW_EAGAIN);
     rss_full = vm_kib("VmRSS");
-    for (i = 0; i < 2000; i++) refusals += mw_stream_write(pushed, chunk, 8192) == MW_EAGAIN; /* 16 MB offered */
+    /* 16 MB more offered: the worker may still move some into the socket as the kernel
+       takes it (so some are taken, and counted), but the client reads nothing */
+    for (i = 0; i < 2000; i++) refusals += write_next_piece(&written) == MW_EAGAIN;
     rss_after = vm_kib("VmRSS");
-    printf("  accepted %lld bytes before MW_EAGAIN; RSS %lld KiB, full %lld KiB, after 2000 refusals %lld KiB\n",
-           written, rss_before, rss_full, rss_after);
-    CHECK_INT(refusals, 2000);
+    printf("  %lld bytes taken, %d of 2000 more writes refused; RSS %lld KiB, full %lld KiB, after %lld KiB\n", written,
+           refusals, rss_before, rss_full, rss_after);
+    CHECK(refusals >= 1000);
     CHECK(written >= 65536 - 8192 && written < (16LL << 20)); /* the buffer, plus what the kernel holds */
     CHECK(rss_after - rss_full < 1024);   /* none of the 16 MB refused is kept (TSan's own books grow a little) */
     CHECK(rss_after - rss_before < 4096); /* the 64 KiB buffer (and a sanitizer's shadow of it) */
@@ -1087,7 +1093,8 @@ static void every_route(mw_req *rq, mw_res *rs) {
     mw_stream *s = mw_stream_open(rs, 200, "text/plain");
     const char *ms = mw_value(rq, MW_QUERY, "ms");
     mw_stream_on_close(s, every_on_close, &ticking);
-    __atomic_store_n(&ticking.started_ms, clock_ms(), __ATOMIC_SEQ_CST);
+    /* on the timers' clock, read before the timer is set: no tick can then look early */
+    __atomic_store_n(&ticking.started_ms, test_engine_clock_ms(), __ATOMIC_SEQ_CST);
     if (mw_stream_every(s, ms ? atol(ms) : 50, every_tick, &ticking) != 0) mw_stream_end(s);
     ticking.rc_again = mw_stream_every(s, 50, every_tick, &ticking);
     ticking.rc_zero = mw_stream_every(s, 0, every_tick, &ticking);
@@ -1121,11 +1128,11 @@ TEST(test_every_ticks_on_schedule_then_the_stream_ends) {
     for (i = 0; i < 4; i++) {
         snprintf(want, sizeof want, "tick %d\n", i + 1);
         CHECK(read_chunk(&c, chunk, sizeof chunk) > 0);
-        at[i] = clock_ms() - __atomic_load_n(&ticking.started_ms, __ATOMIC_SEQ_CST);
+        at[i] = test_engine_clock_ms() - __atomic_load_n(&ticking.started_ms, __ATOMIC_SEQ_CST);
         CHECK_STR(chunk, want);
     }
     printf("  ticks every 50 ms arrived at %lld, %lld, %lld, %lld ms\n", at[0], at[1], at[2], at[3]);
-    for (i = 0; i < 4; i++) CHECK(at[i] >= 50 * (i + 1) - 5 && at[i] < 50 * (i + 1) + scaled_ms(500));
+    for (i = 0; i < 4; i++) CHECK(at[i] >= 50 * (i + 1) && at[i] < 50 * (i + 1) + scaled_ms(500));
     CHECK_INT((int)read_chunk(&c, chunk, sizeof chunk), 0); /* the last chunk: the stream ended */
     CHECK(connection_reusable(&c));
     CHECK(count_wait(&every_closed, 1, 5000));
