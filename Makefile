@@ -19,33 +19,33 @@ $(B):
 # The implementation is compiled once, into build/microweb.o. A program that uses only the
 # public API links it: -DMICROWEB_IMPLEMENTATION_ONCE tells the header, which the program's
 # own "#define MICROWEB_IMPLEMENTATION" would otherwise compile again, that it is compiled
-# already. A test that calls the implementation's private mw__ functions or brings its own
-# allocator (MW_MALLOC) compiles the implementation into itself, at -O0: such a test runs
-# in milliseconds either way, and -O2 would take four times as long to build.
+# already. A test that calls the implementation's private mw__ functions or defines one of
+# its MW_ settings compiles the implementation into itself: at -O0, where such a test runs
+# in milliseconds either way and -O2 would take four times as long to build; the parser,
+# JSON and crypto unit tests at $(CFLAGS), so the optimizer meets that code under test too.
 $(B)/microweb.o: microweb.h | $(B)
 	$(CC) $(CFLAGS) $(WARN) -pthread -x c -DMICROWEB_IMPLEMENTATION -c microweb.h -o $@
 
 LINK_IMPL := -DMICROWEB_IMPLEMENTATION_ONCE $(B)/microweb.o
-OWN_IMPL := $(patsubst tests/%.c,$(B)/%,$(shell grep -lE 'mw__|define MW_(MALLOC|REALLOC|FREE)' tests/*.c))
+OWN_IMPL := $(patsubst tests/%.c,$(B)/%,$(shell grep -lE 'mw__|^#define MW_' tests/*.c))
+OPTIMIZED_UNITS := $(B)/unit $(B)/json_suite $(B)/crypto
+DEPS := -MMD -MP # build/x.d: the files x includes, so a change to any of them rebuilds it
 
 # an example: build/notes from examples/notes.c (todo_pg has a rule of its own)
 $(B)/%: examples/%.c $(B)/microweb.o
-	$(CC) $(CFLAGS) $(WARN) -pthread -I. $< $(LINK_IMPL) -o $@
+	$(CC) $(CFLAGS) $(WARN) $(DEPS) -pthread -I. $< $(LINK_IMPL) -o $@
 
-$(OWN_IMPL): $(B)/%: tests/%.c tests/harness.h microweb.h | $(B)
-	$(CC) $(CFLAGS) -O0 $(WARN) -pthread -I. $< -o $@ -lm
+$(OWN_IMPL): $(B)/%: tests/%.c microweb.h | $(B)
+	$(CC) $(CFLAGS) $(if $(filter $@,$(OPTIMIZED_UNITS)),,-O0) $(WARN) $(DEPS) -pthread -I. $< -o $@ -lm
 
 # a test program: build/streams from tests/streams.c
-$(B)/%: tests/%.c tests/harness.h $(B)/microweb.o
-	$(CC) $(CFLAGS) $(WARN) -pthread -I. $< $(LINK_IMPL) -o $@ -lm
+$(B)/%: tests/%.c $(B)/microweb.o
+	$(CC) $(CFLAGS) $(WARN) $(DEPS) -pthread -I. $< $(LINK_IMPL) -o $@ -lm
 
-# what a program includes besides the header
-$(B)/notes_test: examples/notes.c
-$(B)/hello_test: examples/hello.c
-$(B)/json_suite tests/json_check: tests/json_common.h
+-include $(wildcard $(B)/*.d)
 
 # the command-line checker: tests/json_check FILE exits 0 accepted, 1 rejected, 2 usage
-tests/json_check: tests/json_check.c $(B)/microweb.o
+tests/json_check: tests/json_check.c tests/json_common.h $(B)/microweb.o
 	$(CC) $(CFLAGS) $(WARN) -pthread -I. $< $(LINK_IMPL) -o $@
 
 # an example, named by its file in examples/ without .c (hello by default), with one

@@ -58,8 +58,11 @@
        cc -O2 -pthread -x c -DMICROWEB_IMPLEMENTATION -c microweb.h -o microweb.o
        cc -O2 -pthread -I. -DMICROWEB_IMPLEMENTATION_ONCE app.c microweb.o -o app
    MICROWEB_IMPLEMENTATION_ONCE says the implementation is compiled already; the file
-   still gets the system headers the #define brings. Compile both with the same
-   MICROWEB_WITH_PG, MW_USE_POLL and MW_... limit defaults.
+   still gets the system headers the #define brings. Settings belong to microweb.o's
+   compile: give MICROWEB_WITH_PG, MW_USE_POLL and the MW_... defaults there as -D
+   (MICROWEB_WITH_PG to each program too, for its declarations); an allocator
+   (MW_MALLOC) in a program linked this way stops its build with an error, as it would
+   never be used.
 
    ============================================================================
    ROUTES
@@ -2002,7 +2005,7 @@ int mw_pg_batch(mw_req *rq, const mw_pg_stmt *stmts, int n, PGresult **results);
 #ifdef MICROWEB_IMPLEMENTATION
 /* The system headers come with "#define MICROWEB_IMPLEMENTATION" also where the
    implementation itself is compiled elsewhere (MICROWEB_IMPLEMENTATION_ONCE defined
-   first, see BUILDING): the file's code may rely on them either way. */
+   first, see QUICK START): the file's code may rely on them either way. */
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -2028,8 +2031,16 @@ int mw_pg_batch(mw_req *rq, const mw_pg_stmt *stmts, int n, PGresult **results);
 #include <time.h>
 #include <unistd.h>
 
+/* An allocator defined in a file that links an implementation compiled elsewhere would
+   never be used: it belongs to that compile. */
+#if defined(MICROWEB_IMPLEMENTATION_ONCE) && !defined(MW__IMPLEMENTATION_HERE) && \
+    (defined(MW_MALLOC) || defined(MW_REALLOC) || defined(MW_FREE))
+#error "microweb: MW_MALLOC, MW_REALLOC and MW_FREE act where the implementation is compiled: give them there (-D)"
+#endif
+
 #ifndef MICROWEB_IMPLEMENTATION_ONCE
 #define MICROWEB_IMPLEMENTATION_ONCE
+#define MW__IMPLEMENTATION_HERE /* this file holds it (a second include finds ONCE set) */
 
 /* what every file that includes the header refers to (see MW_VERSION): the proof that
    one file holds the implementation */

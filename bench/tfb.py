@@ -194,10 +194,12 @@ def measure(proc, port, row, duration):
     if proc.poll() is not None:
         raise bench.BenchError(f"server exited with status {proc.returncode} during the row")
     seconds, requests = w["duration_us"] / 1e6, w["requests"]
+    if not requests:  # a failed row, not a row of figures the report cannot divide by
+        raise bench.BenchError("no request was answered in the window")
     errors = {k: w[k] for k in ("connect", "read", "write", "timeout", "status") if w[k]}
     return {"status": "ok", "requests": requests, "rps": requests / seconds,
-            "p99_us": w["p99_us"] if requests else None, "errors": sum(errors.values()), "error_kinds": errors,
-            "cpu_us_per_req": ticks / bench.CLK_TCK * 1e6 / requests if requests else None,
+            "p99_us": w["p99_us"], "errors": sum(errors.values()), "error_kinds": errors,
+            "cpu_us_per_req": ticks / bench.CLK_TCK * 1e6 / requests,
             "server_cpu_pct": 100 * ticks / bench.CLK_TCK / seconds}
 
 
@@ -214,7 +216,7 @@ def ratio(row, base):
     return f"{row['rps'] / base['rps']:.2f}"
 
 
-# the targets: requests/s of microweb over a peer's, at least this much
+# the targets: microweb's requests/s over a peer's, at least this much
 RATE_TARGETS = [("db", "kore", 1.3), ("queries", "kore", 2.0), ("fortunes", "kore", 1.3), ("updates", "kore", 2.0),
                 ("plaintext", "nginx", 5.0)] + \
                [(row, peer, least) for row in ("db", "queries", "fortunes", "updates")
@@ -249,8 +251,8 @@ def targets(results):
 
 def report(results, versions, skipped, run):
     lines = ["# TechEmpower test types: microweb against Kore, FastAPI, Flask and nginx", "",
-             f"{run['date'][:16].replace('T', ' ')}; {platform.machine()}, {os.cpu_count()} cores; "
-             f"{bench.CORE_NOTE}; PostgreSQL {run['pg_version']} on the same machine, not pinned (it shares both "
+             f"{run['date'][:16].replace('T', ' ')}; {run['machine']}; "
+             f"{run['core_note']}; PostgreSQL {run['pg_version']} on the same machine, not pinned (it shares both "
              f"cores), fsync off. {run['rounds']} round(s) of {run['duration_s']} s per row, servers back to back "
              "within a row in alternating order; each row is the round with the median requests/s. This machine "
              "is a virtual one whose host runs other work: requests/s are noisy, compare within a row.", "",
@@ -346,7 +348,9 @@ def main():
     finally:
         subprocess.run(["bash", str(PG_DB), "stop", conninfo], capture_output=True)
     run = {"date": datetime.datetime.now().isoformat(timespec="seconds"), "duration_s": args.duration,
-           "rounds": args.rounds, "pool": POOL, "pg_version": pg_version}
+           "rounds": args.rounds, "pool": POOL, "pg_version": pg_version,
+           "machine": f"{platform.machine()}, {os.cpu_count()} cores ({bench.machine_info()['cpu']})",
+           "core_note": bench.CORE_NOTE}
     text = report(results, versions, skipped, run)
     bench.write_results("tfb", text, dict(run, servers=versions, skipped=skipped, results=results))
     print(text)

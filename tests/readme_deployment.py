@@ -5,12 +5,14 @@ Usage:  python3 tests/readme_deployment.py TODO_PG_BINARY SITE_BINARY
 
 - Three instances of examples/todo_pg.c on one throwaway PostgreSQL (tests/pg_db.sh),
   behind Debian's nginx and then behind Debian's HAProxy, each configured with the
-  file README.md's deployment section shows (only the ports, the certificate's file
-  names and the paths a non-installed server needs are replaced), TLS terminated at the
-  proxy with a certificate made for the test. Under a steady load of GET requests over
-  keep-alive TLS connections: one instance is killed with SIGKILL and started again
-  (the balancer brings it back), then all three are restarted one by one with SIGTERM;
-  the clients see no error and nothing but 200.
+  file README.md's deployment section shows (the ports, the certificate's file names
+  and the paths a non-installed server needs are replaced, and the timers are shorter:
+  HAProxy checks every 200 ms, nginx retries a failed instance after 1 s), TLS
+  terminated at the proxy with a certificate made for the test. Under a steady load of
+  GET requests over keep-alive TLS connections: one instance is killed with SIGKILL and
+  started again (the balancer brings it back), then all three are restarted one by one
+  with SIGTERM; the clients see no error and nothing but 200, and HAProxy, whose
+  instances drain (MW_DRAIN_DELAY_MS), had to retry or redispatch no request then.
 - A login through nginx to one of three instances of examples/site.c: the CSRF check
   passes because the instance believes the proxy's https and host (MW_TRUSTED_PROXIES),
   and the session is valid on every instance.
@@ -228,14 +230,37 @@ class HAProxy:
         cfg = cfg.replace("bind :443 ssl", "bind 127.0.0.1:%d ssl" % port)
         cfg = cfg.replace("/etc/haproxy/todo.example.org.pem", both)
         # the README's health checks five times as often, with the drain delay to match
-        # (HAPROXY_DRAIN_MS): the same sequence of events in a fifth of the time
-        assert "inter 1s fall 2" in cfg
+        # (HAPROXY_DRAIN_MS); a check may still take the README's 1 s (its timeout is
+        # the interval unless set); and the statistics, to count retried requests
+        assert "inter 1s fall 2" in cfg and "option httpchk GET /readyz\n" in cfg and "\nglobal\n" in cfg
         cfg = cfg.replace("inter 1s fall 2", "inter 200ms fall 2")
+        cfg = cfg.replace("option httpchk GET /readyz\n", "option httpchk GET /readyz\n    timeout check 1s\n")
+        self.stats = os.path.join(directory, "stats.sock")
+        cfg = cfg.replace("\nglobal\n", "\nglobal\n    stats socket %s mode 600\n" % self.stats)
         conf = os.path.join(directory, "haproxy.cfg")
         with open(conf, "w") as f:
             f.write(cfg)
         self.proc = subprocess.Popen([which("haproxy"), "-db", "-f", conf], stdin=subprocess.DEVNULL,
                                      stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+    def retried(self):
+        """Requests the backend retried or sent to another instance (HAProxy's wretr and
+        wredis), or None when the statistics cannot be read."""
+        try:
+            with socket.socket(socket.AF_UNIX) as s:
+                s.settimeout(T(5))
+                s.connect(self.stats)
+                s.sendall(b"show stat\n")
+                text = b"".join(iter(lambda: s.recv(65536), b"")).decode()
+        except OSError:
+            return None
+        lines = text.lstrip("# ").splitlines()
+        names = lines[0].split(",")
+        for line in lines[1:]:
+            row = dict(zip(names, line.split(",")))
+            if row.get("pxname") == "todo" and row.get("svname") == "BACKEND":
+                return int(row["wretr"] or 0) + int(row["wredis"] or 0)
+        return None
 
     def stop(self):
         self.proc.send_signal(signal.SIGUSR1)  # HAProxy's soft stop
@@ -310,7 +335,12 @@ def check_behind(proxy_class, binary, conninfo, directory, certificate):
         load = Load(port, certificate[0], "/todos")
         check(name + "_load_starts", load.more(200, T(20)), "errors: %s" % load.errors[:3])
         kill_and_restart(name, instances, load)
+        retried = proxy.retried() if proxy_class is HAProxy else None
         rolling_restart(name, instances, load)
+        if proxy_class is HAProxy:  # drained instances: the balancer had stopped sending first
+            after = proxy.retried()
+            check(name + "_rolling_restart_needed_no_retry", retried is not None and after == retried,
+                  "retried or redispatched: %s before, %s after" % (retried, after))
         answered, errors = load.stop()
         load = None
         check(name + "_no_client_saw_an_error", not errors and answered > 1000,

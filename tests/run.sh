@@ -59,11 +59,11 @@ builds() { # command...
     printf '%s\0' "$@" | xargs -0 -n1 -P "$(nproc)" sh -c
 }
 
-# A test that calls the implementation's private mw__ functions or brings its own allocator
-# compiles the implementation into itself; any other program links one compiled for its
-# variant, as the Makefile does (MICROWEB_IMPLEMENTATION_ONCE in the manual's QUICK START).
+# A test that calls the implementation's private mw__ functions or defines one of its MW_
+# settings compiles the implementation into itself; any other program links one compiled
+# for its variant, as the Makefile does (MICROWEB_IMPLEMENTATION_ONCE in QUICK START).
 own_implementation() { # source
-    grep -qE 'mw__|define MW_(MALLOC|REALLOC|FREE)' "$1"
+    grep -qE 'mw__|^#define MW_' "$1"
 }
 
 # one program per source file, named after it: the variants of the suites. The
@@ -157,6 +157,15 @@ link_error_names_the_fix() { # compiler
 }
 check missing_implementation_link_error_gcc link_error_names_the_fix gcc
 check missing_implementation_link_error_clang link_error_names_the_fix clang
+# linked to an implementation compiled elsewhere, a file's own allocator would be ignored
+allocator_with_implementation_elsewhere_refused() {
+    printf '#define MW_MALLOC(n) malloc(n)\n#define MW_REALLOC(p, n) realloc(p, n)\n#define MW_FREE(p) free(p)\n' \
+        >"$B/alloc_once.c" && cat examples/hello.c >>"$B/alloc_once.c" &&
+        ! cc -pthread -I. -DMICROWEB_IMPLEMENTATION_ONCE -c "$B/alloc_once.c" -o "$B/alloc_once.o" \
+            2>"$B/alloc_once.err" && grep -q 'MW_MALLOC, MW_REALLOC and MW_FREE act where' "$B/alloc_once.err" &&
+        cc -pthread -I. -c "$B/alloc_once.c" -o "$B/alloc_once.o" # the same file with its own implementation
+}
+check allocator_with_implementation_elsewhere_refused allocator_with_implementation_elsewhere_refused
 
 echo "== installed as a C library, and make run APP="
 # make install into a prefix of its own; a program away from the source tree builds with
