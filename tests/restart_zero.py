@@ -30,6 +30,9 @@ sys.path.insert(0, HERE)
 from e2e import HOST, Reader, Server, T, build_request, check, command_for, summary  # noqa: E402
 
 DRAIN_DELAY_MS = 300
+# microweb's deadlines read the coarse clock, up to a tick (4 ms at HZ=250, 10 ms at
+# HZ=100) behind the precise one this test measures on: a delay can look that much short
+COARSE_TICK_S = 0.010
 LAUNCH = """
 import os, sys
 fd = int(sys.argv[1])
@@ -171,7 +174,7 @@ def restart_under_load(binary, name, keep_alive, how_a, how_b, seconds, stall=Fa
         status = a.wait_exit(T(10))
         took = time.monotonic() - stop_sent
         check(name + "_a_exits_0_after_sigterm_and_its_drain_delay",
-              status == 0 and took >= DRAIN_DELAY_MS / 1000 * (2 if stall else 1),  # held up: A waits for it
+              status == 0 and took >= DRAIN_DELAY_MS / 1000 * (2 if stall else 1) - COARSE_TICK_S,  # held up: A waits
               "exit status %s after %.2fs; stderr: %s" % (status, took, a.stderr_text()))
         numbers = load()
         print("measured %s: %d requests, %d socket errors, %d status >= 400, A stopped in %.2fs (%s)" %
