@@ -8,7 +8,7 @@ B       := build
 
 .PHONY: all run run-stream run-site run-chat run-notes run-inspect install uninstall test clean format fuzz bench bench-quick bench-streams bench-static bench-ws bench-validate bench-templates bench-tfb bench-proxy run-pg
 
-all: $(B)/hello $(B)/routes $(B)/forms $(B)/stream $(B)/site $(B)/chat $(B)/notes $(B)/inspect $(B)/notes_test $(B)/middleware $(B)/crypto $(B)/ownership $(B)/testapp $(B)/unit $(B)/restart $(B)/alloc $(B)/toolkit $(B)/json_suite $(B)/json_memory \
+all: $(B)/hello $(B)/routes $(B)/forms $(B)/stream $(B)/site $(B)/chat $(B)/notes $(B)/inspect $(B)/notes_test $(B)/middleware $(B)/crypto $(B)/ownership $(B)/testapp $(B)/unit $(B)/restart $(B)/alloc $(B)/syscalls $(B)/toolkit $(B)/json_suite $(B)/json_memory \
      $(B)/json_locale $(B)/limits_table $(B)/schema $(B)/hello_test $(B)/streams $(B)/static $(B)/staticapp $(B)/websocket $(B)/wsapp \
      $(B)/ws_loadapp $(B)/docsapp $(B)/deployapp $(B)/deploy_unit $(B)/mustache $(B)/proxy $(B)/traceapp \
      $(B)/debug tests/json_check

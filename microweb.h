@@ -2291,12 +2291,16 @@ static void mw__openat2_probe(int root) {
 #define MW__HAVE_OPENAT2 0
 #endif
 
-/* The poller: one readiness set shared by all workers. Connections are armed one-shot:
-   after an event is delivered the fd is disarmed until the worker that took it re-arms
-   it, so two workers never handle one connection at once. */
+/* The poller: one readiness set shared by all workers. An fd is armed one of three ways:
+   one-shot (disarmed once its event is delivered, until the worker that took it re-arms
+   it), persistent (level-triggered: reported while ready), or edge (stays armed, each new
+   readiness reported once: epoll's EPOLLET). Connections are persistent with one worker,
+   edge with several where the poller has it: either way a request costs no re-arming
+   call; the connection's owner protocol (mw__conn_enter) keeps two workers apart. */
 #define MW__EV_READ 1u
 #define MW__EV_WRITE 2u
-#define MW__EV_PERSIST 4u /* stays armed (wake-up pipes); otherwise one-shot */
+#define MW__EV_PERSIST 4u /* stays armed, level-triggered (wake-up pipes, one worker's connections) */
+#define MW__EV_EDGE 16u   /* stays armed, edge-triggered (several workers' connections, epoll only) */
 
 typedef struct mw__event {
     uintptr_t tag; /* what the fd was registered with: a connection's tag, or the listener's, ... */
@@ -2318,7 +2322,8 @@ static int mw__poller_ctl(mw__poller *p, int op, int fd, uintptr_t tag, unsigned
     struct epoll_event e;
     memset(&e, 0, sizeof e);
     e.events = ((ev & MW__EV_READ) ? (unsigned)EPOLLIN : 0u) | ((ev & MW__EV_WRITE) ? (unsigned)EPOLLOUT : 0u) |
-               ((ev & MW__EV_PERSIST) ? 0u : (unsigned)EPOLLONESHOT);
+               ((ev & (MW__EV_PERSIST | MW__EV_EDGE)) ? 0u : (unsigned)EPOLLONESHOT) |
+               ((ev & MW__EV_EDGE) ? (unsigned)EPOLLET : 0u);
     e.data.u64 = tag;
     return epoll_ctl(p->fd, op, fd, &e) == 0 ? 0 : MW_EIO;
 }
@@ -7030,7 +7035,8 @@ struct mw__conn {
     int flush_framing; /* mw_flush: how the rest of the body is framed */
     int flush_failed;  /* mw_flush: the client stopped taking the body */
     unsigned long long flushed_bytes;
-    unsigned armed; /* the events the poller watches for, with a single worker */
+    unsigned armed; /* the events the poller watches for, when connections stay armed */
+    int drained;    /* edge arming: a recv found the socket empty since the last read event */
     /* "100 Continue" went out for the current request (for the trace) */
     int sent_continue;
 };
@@ -7161,7 +7167,7 @@ struct mw_app {
     long long drain_delay; /* ms from mw_stop to stopping, fixed while serving */
     mw__ready_check ready[MW__READY_MAX];
     int nready;
-    unsigned conn_arming;       /* MW__EV_PERSIST with one worker: nobody else can take a connection */
+    unsigned conn_arming;       /* MW__EV_PERSIST with one worker, MW__EV_EDGE with several (epoll), or 0 */
     pthread_mutex_t conns_lock; /* the list, the table, the address counts */
     mw__conn conns;             /* list sentinel */
     size_t nconns;
@@ -7709,10 +7715,11 @@ static void mw__access_log_answer(mw__worker *w, const mw__conn *c, int status, 
 
 /* ---- ownership: which worker runs a connection ----
    Events name a connection by a tag: its slot in the app's table and the slot's
-   generation. A connection is run by one worker at a time: the poller's one-shot
-   arming gives it to one worker, and a wake-up (another thread queued output, a
-   deadline passed, the server is stopping) can arrive at the same moment, so a
-   worker first takes the connection with a compare-and-swap on its state. An event
+   generation. A connection is run by one worker at a time: the poller gives each of
+   its events to one worker, but with several workers a second event (a new edge, or
+   a wake-up: another thread queued output, a deadline passed, the server is
+   stopping) can reach another worker at the same moment, so a worker first takes
+   the connection with a compare-and-swap on its state. An event
    for a busy connection asks its runner to run once more; an event for a closed one
    (an older generation) is dropped, even if its slot holds a new connection now. */
 #define MW__TAG_LISTEN 1u
@@ -7793,6 +7800,14 @@ static void mw__wake_conn(mw_app *app, mw__conn *c) {
 }
 
 /* ---- the socket's io ---- */
+
+/* recv() for the connection's worker. A short read or EAGAIN shows the socket empty,
+   which edge arming needs to know (mw__conn_hand_off). */
+static ssize_t mw__conn_recv(mw__conn *c, void *buf, size_t len) {
+    ssize_t n = recv(c->fd, buf, len, 0);
+    c->drained = n < (ssize_t)len; /* the last recv counts; an error other than EAGAIN closes */
+    return n;
+}
 
 static long mw__socket_send(mw__conn *c, const struct iovec *iov, int n, int flags) {
     struct msghdr msg;
@@ -10602,11 +10617,19 @@ static int mw__conn_advance(mw__worker *w, mw__conn *c) {
 
 static void mw__conn_close(mw__worker *w, mw__conn *c);
 
-/* Re-arms the connection for ev. Returns 1, or 0 when that failed and it was closed. */
+/* Re-arms the connection for ev. Returns 1, or 0 when that failed and it was closed.
+   A connection that stays armed needs no call when it waits for what it waited for:
+   level-triggered, always; edge-triggered, when it waits to read and a recv found the
+   socket empty since the last read event, so whatever comes now is a new edge.
+   Otherwise the call makes the poller look at the socket afresh. (Sends are not
+   tracked: the app's threads send to streams and WebSockets too, and waiting for the
+   client to take bytes is the rare case.) */
 static int mw__conn_hand_off(mw__worker *w, mw__conn *c, unsigned ev) {
-    if (w->app->conn_arming == MW__EV_PERSIST) {
-        if (c->armed == ev) return 1;
+    unsigned arming = w->app->conn_arming;
+    if (arming) {
+        if (c->armed == ev && (arming == MW__EV_PERSIST || (ev == MW__EV_READ && c->drained))) return 1;
         c->armed = ev;
+        c->drained = 1; /* looked at afresh: what is ready now is reported */
     }
     if (mw__poller_rearm(&w->app->poller, c->fd, mw__conn_tag(c), ev | w->app->conn_arming) == 0) return 1;
     mw__conn_close(w, c);
@@ -10683,7 +10706,7 @@ static int mw__conn_read(mw__worker *w, mw__conn *c, int idle_expired) {
             mw__conn_fail(w, c, 503, "out of memory");
             return mw__conn_settle(w, c, MW__OUT_DONE);
         }
-        n = recv(c->fd, c->rbuf + c->rlen, c->rcap - c->rlen, 0);
+        n = mw__conn_recv(c, c->rbuf + c->rlen, c->rcap - c->rlen);
         if (n > 0) {
             int phase = MW__LOAD(&c->phase);
             c->rlen += (size_t)n;
@@ -10730,7 +10753,7 @@ static int mw__conn_linger(mw__worker *w, mw__conn *c) {
     char sink[4096];
     int heard = 0;
     for (;;) {
-        ssize_t n = recv(c->fd, sink, sizeof sink, 0);
+        ssize_t n = mw__conn_recv(c, sink, sizeof sink);
         long long now = mw__now_ms();
         if (n > 0) {
             heard = 1;
@@ -10758,7 +10781,7 @@ static int mw__conn_watch_client(mw__worker *w, mw__conn *c) {
     for (;;) {
         ssize_t n;
         if (mw__conn_make_room(w, c) != 0) break; /* it keeps sending while we stream: give up on it */
-        n = recv(c->fd, c->rbuf + c->rlen, c->rcap - c->rlen, 0);
+        n = mw__conn_recv(c, c->rbuf + c->rlen, c->rcap - c->rlen);
         if (n > 0) {
             c->rlen += (size_t)n;
         } else if (n < 0 && errno == EINTR) {
@@ -10977,8 +11000,9 @@ static void mw__reject_connection(mw__worker *w, int fd, const mw__addr *peer, i
 /* Runs a connection this worker has taken, again while events came meanwhile, and
    gives it back. */
 static void mw__conn_run(mw__worker *w, mw__conn *c, unsigned events) {
-    while (c->proto->on_event(w, c, events)) {
-        if (mw__conn_leave(c)) return;
+    for (;;) {
+        if (events & MW__EV_READ) c->drained = 0; /* an edge taken: unknown until looked at again */
+        if (!c->proto->on_event(w, c, events) || mw__conn_leave(c)) return;
         events = MW__EV_READ | MW__EV_WRITE | MW__EV_WAKE;
     }
 }
@@ -11586,7 +11610,7 @@ int mw_serve(mw_app *app) {
     mw__raise_fd_limit();
     app->serving = 1;
     app->nworkers = mw__thread_count(app);
-    app->conn_arming = app->nworkers == 1 ? MW__EV_PERSIST : 0;
+    app->conn_arming = app->nworkers == 1 ? MW__EV_PERSIST : MW__POLLER_EPOLL ? MW__EV_EDGE : 0;
     mw__read_env_settings(app);
     mw__drain_delay_setting(app);
     if (app->debug)
@@ -14856,7 +14880,7 @@ static int mw__ws_read(mw__worker *w, mw__conn *c, mw_ws *ws, long long now) {
         cap = mw__ws_read_size(c, ws, round > 0);
         if ((cap != c->rcap || c->rlen == c->rcap) && mw__conn_resize(w, c, cap) != 0) return -1;
         room = c->rcap - c->rlen;
-        n = recv(c->fd, c->rbuf + c->rlen, room, 0);
+        n = mw__conn_recv(c, c->rbuf + c->rlen, room);
         if (n > 0) {
             c->rlen += (size_t)n;
             ws->rd.heard_ms = now;

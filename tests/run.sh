@@ -217,6 +217,7 @@ echo "== unit and end-to-end suites"
 suite unit "$B/unit"
 suite restart "$B/restart"
 suite alloc "$B/alloc"
+suite syscalls "$B/syscalls"
 suite toolkit "$B/toolkit"
 suite json_suite "$B/json_suite"
 suite schema "$B/schema"
@@ -396,8 +397,9 @@ mkdir -p "$B/tsan"
 TSAN="-O0 -g -fsanitize=thread"
 check build_tsan build_each "clang $TSAN" "$B/tsan" examples/hello.c tests/testapp.c tests/streams.c \
     examples/stream.c tests/ownership.c examples/site.c examples/chat.c tests/staticapp.c tests/wsapp.c tests/deployapp.c \
-    tests/traceapp.c
+    tests/traceapp.c tests/syscalls.c
 TSAN_OPTIONS="halt_on_error=1 exitcode=66" suite ownership_tsan "$B/tsan/ownership"
+TSAN_OPTIONS="halt_on_error=1 exitcode=66" suite syscalls_tsan "$B/tsan/syscalls"
 TSAN_OPTIONS="halt_on_error=1 exitcode=66" E2E_TIMEOUT_SCALE=5 suite trace_tsan python3 tests/trace.py "$B/tsan/traceapp"
 TSAN_OPTIONS="halt_on_error=1 exitcode=66" E2E_TIMEOUT_SCALE=5 suite streams_tsan "$B/tsan/streams"
 TSAN_OPTIONS="halt_on_error=1 exitcode=66" E2E_TIMEOUT_SCALE=5 \

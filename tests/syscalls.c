@@ -1,0 +1,210 @@
+/* syscalls.c - what a keep-alive request costs in system calls, with one worker and with
+   several: one recv and one sendmsg, and no call to re-arm the connection in the poller
+   (one worker's connections stay armed level-triggered, several workers' edge-triggered;
+   see mw__conn_hand_off). Edge arming must never lose an edge: a pipelined burst larger
+   than the read buffer, and an answer larger than the socket takes, still arrive whole.
+   The server's calls are counted by wrapping them; the client here reads and writes with
+   read() and write(), which are not counted. */
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+
+static long n_epoll_ctl, n_epoll_wait, n_recv, n_sendmsg, n_send_full; /* atomic: workers count */
+
+static void count(long *n) { __atomic_add_fetch(n, 1, __ATOMIC_RELAXED); }
+static long counted(long *n) { return __atomic_load_n(n, __ATOMIC_RELAXED); }
+
+static int counting_epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev) {
+    count(&n_epoll_ctl);
+    return epoll_ctl(epfd, op, fd, ev);
+}
+static int counting_epoll_wait(int epfd, struct epoll_event *ev, int max, int timeout) {
+    int n = epoll_wait(epfd, ev, max, timeout);
+    if (n > 0) count(&n_epoll_wait); /* the calls that returned events: timeouts are the sweeper's ticks */
+    return n;
+}
+static ssize_t counting_recv(int fd, void *buf, size_t len, int flags) {
+    count(&n_recv);
+    return recv(fd, buf, len, flags);
+}
+static ssize_t counting_sendmsg(int fd, const struct msghdr *msg, int flags) {
+    ssize_t n;
+    count(&n_sendmsg); /* before the call: the client may read its answer before it returns */
+    n = sendmsg(fd, msg, flags);
+    if (n < 0) count(&n_send_full);
+    return n;
+}
+
+#define epoll_ctl counting_epoll_ctl
+#define epoll_wait counting_epoll_wait
+#define recv counting_recv
+#define sendmsg counting_sendmsg
+#define MICROWEB_IMPLEMENTATION
+#include "../microweb.h"
+
+#include <poll.h>
+
+#include "harness.h"
+
+#define CONNS 8
+#define ROUNDS 250
+#define BIG_BYTES (8 << 20) /* more than a loopback socket's buffers take */
+
+static char *big_body;
+
+static void hello(mw_req *rq, mw_res *rs) {
+    (void)rq;
+    mw_text(rs, 200, "Hello, World!");
+}
+
+static void big(mw_req *rq, mw_res *rs) {
+    (void)rq;
+    mw_send(rs, 200, "application/octet-stream", big_body, BIG_BYTES);
+}
+
+static void *serve(void *app) {
+    mw_serve((mw_app *)app);
+    return NULL;
+}
+
+static mw_app *start(int workers, int *port, pthread_t *t) {
+    mw_app *app = mw_app_new();
+    mw_set_limit(app, MW_LIMIT_THREADS, workers);
+    mw_get(app, "/", hello);
+    mw_get(app, "/big", big);
+    *port = mw_listen(app, "127.0.0.1", 0);
+    pthread_create(t, NULL, serve, app);
+    return app;
+}
+
+static void finish(mw_app *app, pthread_t t) {
+    mw_stop(app);
+    pthread_join(t, NULL);
+    mw_app_free(app);
+}
+
+static int connect_to(int port) {
+    struct sockaddr_in a;
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    memset(&a, 0, sizeof a);
+    a.sin_family = AF_INET;
+    a.sin_port = htons((unsigned short)port);
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (connect(fd, (struct sockaddr *)&a, sizeof a) != 0) {
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+/* Reads until `want` bytes came or 10 s passed without any: the count read. */
+static size_t read_bytes(int fd, char *buf, size_t want) {
+    size_t got = 0;
+    while (got < want) {
+        struct pollfd p = {fd, POLLIN, 0};
+        ssize_t n;
+        if (poll(&p, 1, 10000) != 1 || (n = read(fd, buf + got, want - got)) <= 0) break;
+        got += (size_t)n;
+    }
+    return got;
+}
+
+static const char request[] = "GET / HTTP/1.1\r\nHost: x\r\n\r\n";
+
+/* The length of the answer to `request`, from a first one. */
+static size_t answer_length(int fd) {
+    char buf[4096];
+    ssize_t n;
+    if (write(fd, request, sizeof request - 1) < 0 || (n = read(fd, buf, sizeof buf)) <= 0) return 0;
+    return (size_t)n;
+}
+
+/* ROUNDS requests on each of CONNS keep-alive connections, in turn: each counter's
+   growth per request is checked. */
+static void keep_alive_costs(int workers) {
+    pthread_t t;
+    int port, fd[CONNS], i, r, answered = 0;
+    mw_app *app = start(workers, &port, &t);
+    size_t len = 0;
+    long ctl, waits, recvs, sends, requests = (long)CONNS * ROUNDS;
+    char buf[4096];
+    for (i = 0; i < CONNS; i++) {
+        fd[i] = connect_to(port);
+        len = answer_length(fd[i]); /* accepted and armed: what follows is the steady state */
+    }
+    CHECK(len > 0 && len < sizeof buf);
+    ctl = counted(&n_epoll_ctl), waits = counted(&n_epoll_wait);
+    recvs = counted(&n_recv), sends = counted(&n_sendmsg);
+    for (r = 0; r < ROUNDS; r++)
+        for (i = 0; i < CONNS; i++)
+            if (write(fd[i], request, sizeof request - 1) > 0 && read_bytes(fd[i], buf, len) == len) answered++;
+    CHECK_INT(answered, requests);
+    CHECK_INT(counted(&n_epoll_ctl) - ctl, 0);
+    CHECK_INT(counted(&n_sendmsg) - sends, requests);
+    /* a second worker may take an edge for a connection still being run, which runs it
+       once more: a recv that finds nothing, now and then */
+    CHECK(counted(&n_recv) - recvs <= requests + requests / 10);
+    CHECK(counted(&n_epoll_wait) - waits <= requests + requests / 10);
+    for (i = 0; i < CONNS; i++) close(fd[i]);
+    finish(app, t);
+}
+
+TEST(one_worker_keep_alive_request_is_one_recv_one_sendmsg) { keep_alive_costs(1); }
+TEST(several_workers_keep_alive_request_is_one_recv_one_sendmsg) { keep_alive_costs(4); }
+
+/* Pipelined requests in one write, many times the read buffer: a read fills the buffer,
+   so the socket is not known to be empty, and the connection is re-armed to be looked
+   at afresh; an edge-armed connection left as it was would wait for an edge that never
+   comes. */
+TEST(several_workers_answer_a_pipelined_burst_larger_than_the_read_buffer) {
+    enum { BURST = 2000 };
+    static char burst[BURST * (sizeof request - 1)], answers[BURST * 256];
+    pthread_t t;
+    int port, fd, i;
+    mw_app *app = start(4, &port, &t);
+    size_t len;
+    fd = connect_to(port);
+    len = answer_length(fd);
+    CHECK(len > 0 && len <= 256);
+    for (i = 0; i < BURST; i++) memcpy(burst + (size_t)i * (sizeof request - 1), request, sizeof request - 1);
+    CHECK(sizeof burst > 10 * MW_READ_BUFFER_BYTES);
+    CHECK_INT(write(fd, burst, sizeof burst), (long long)sizeof burst);
+    CHECK_INT(read_bytes(fd, answers, BURST * len), (long long)(BURST * len));
+    close(fd);
+    finish(app, t);
+}
+
+/* An answer the socket cannot take at once: the client reads only once the server has
+   found the socket full, so the rest goes out on the edge of the socket draining. */
+TEST(several_workers_finish_an_answer_larger_than_the_socket_takes) {
+    static const char get_big[] = "GET /big HTTP/1.1\r\nHost: x\r\n\r\n";
+    static char got[BIG_BYTES + 4096];
+    pthread_t t;
+    int port, fd, waited;
+    mw_app *app = start(4, &port, &t);
+    size_t head, total;
+    long full = counted(&n_send_full);
+    big_body = (char *)malloc(BIG_BYTES);
+    memset(big_body, 'x', BIG_BYTES);
+    fd = connect_to(port);
+    CHECK_INT(write(fd, get_big, sizeof get_big - 1), (long long)(sizeof get_big - 1));
+    for (waited = 0; counted(&n_send_full) == full && waited < 10000; waited++) poll(NULL, 0, 1);
+    CHECK(counted(&n_send_full) > full);
+    total = read_bytes(fd, got, 1024);
+    got[total] = '\0';
+    CHECK(strstr(got, "\r\n\r\n") != NULL);
+    head = strstr(got, "\r\n\r\n") ? (size_t)(strstr(got, "\r\n\r\n") + 4 - got) : 0;
+    total += read_bytes(fd, got + total, head + BIG_BYTES - total);
+    CHECK_INT(total, (long long)(head + BIG_BYTES));
+    close(fd);
+    finish(app, t);
+    free(big_body);
+}
+
+int main(void) {
+    RUN(one_worker_keep_alive_request_is_one_recv_one_sendmsg);
+    RUN(several_workers_keep_alive_request_is_one_recv_one_sendmsg);
+    RUN(several_workers_answer_a_pipelined_burst_larger_than_the_read_buffer);
+    RUN(several_workers_finish_an_answer_larger_than_the_socket_takes);
+    return test_summary();
+}
