@@ -5448,9 +5448,8 @@ static int mw__cookie_prefix_kept(const char *name, const mw_cookie_opts *o, con
 }
 
 /* The Set-Cookie line for a cookie whose name, value and attributes are valid. */
-static int mw__put_cookie(mw_res *rs, const char *name, const char *value, const mw_cookie_opts *o) {
+static int mw__put_cookie(mw__buf *h, const char *name, const char *value, const mw_cookie_opts *o) {
     const char *same_site = o->same_site ? o->same_site : "Lax", *path = o->path ? o->path : "/";
-    mw__buf *h = rs->headers;
     if (mw__buf_reserve(h, strlen(name) + strlen(value) + strlen(path) + (o->domain ? strlen(o->domain) : 0) + 120))
         return MW_ENOMEM;
     MW__PUT_LIT(h, "Set-Cookie: ");
@@ -5489,7 +5488,7 @@ static int mw__set_cookie_checked(mw_res *rs, const char *name, const char *valu
     static const mw_cookie_opts defaults = {0, 0, 0, 0, NULL, NULL, NULL};
     const mw_cookie_opts *o = opts ? opts : &defaults;
     if (!value || !mw__valid_cookie_value(value) || !mw__cookie_settings_ok(name, o)) return MW_EINVAL;
-    return mw__put_cookie(rs, name, value, o);
+    return mw__put_cookie(rs->headers, name, value, o);
 }
 
 int mw_set_cookie(mw_res *rs, const char *name, const char *value, const mw_cookie_opts *opts) {
@@ -6845,11 +6844,13 @@ static size_t mw__base64_encode(char *dst, const void *src, size_t n, int url) {
     size_t i = 0, j, o = 0, take;
     uint32_t group;
     for (; i + 3 <= n; i += 3, o += 4) {
+        char four[4]; /* one store: dst could overlap src, which would make each byte a reload */
         group = (uint32_t)p[i] << 16 | (uint32_t)p[i + 1] << 8 | p[i + 2];
-        dst[o] = alphabet[group >> 18];
-        dst[o + 1] = alphabet[group >> 12 & 63];
-        dst[o + 2] = alphabet[group >> 6 & 63];
-        dst[o + 3] = alphabet[group & 63];
+        four[0] = alphabet[group >> 18];
+        four[1] = alphabet[group >> 12 & 63];
+        four[2] = alphabet[group >> 6 & 63];
+        four[3] = alphabet[group & 63];
+        memcpy(dst + o, four, sizeof four);
     }
     if (i == n) return o;
     take = n - i;
@@ -6920,13 +6921,19 @@ static long mw__base64_decode(unsigned char *dst, const char *src, size_t n, int
 }
 
 /* Looks at every byte whatever it holds, so the time taken does not tell an attacker how
-   many leading bytes of a forged MAC were right; volatile keeps the compiler from adding
-   an early exit. */
+   many leading bytes of a forged MAC were right: eight bytes at a time, the differences
+   gathered in a volatile, which keeps the compiler from stopping at the first one. */
 static int mw__equal_ct(const void *a, const void *b, size_t n) {
-    const volatile unsigned char *x = (const volatile unsigned char *)a, *y = (const volatile unsigned char *)b;
-    unsigned diff = 0;
-    size_t i;
-    for (i = 0; i < n; i++) diff |= (unsigned)(x[i] ^ y[i]);
+    const unsigned char *x = (const unsigned char *)a, *y = (const unsigned char *)b;
+    volatile uint64_t diff = 0;
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        uint64_t u, v;
+        memcpy(&u, x + i, 8);
+        memcpy(&v, y + i, 8);
+        diff = diff | (u ^ v);
+    }
+    for (; i < n; i++) diff = diff | (uint64_t)(x[i] ^ y[i]);
     return diff == 0;
 }
 
@@ -8397,6 +8404,10 @@ static void mw__session_after(mw_req *rq, mw_res *rs, void *arg);
 
 struct mw__sessions {
     char *cookie, *same_site;
+    /* the Set-Cookie lines, rendered once: set_line is cut where the value goes (at
+       value_at), delete_line is whole */
+    mw__buf set_line, delete_line;
+    size_t value_at;
     long long max_age;
     int secure;
     int warned; /* atomic: a session too big for its cookie was logged */
@@ -8418,6 +8429,8 @@ static void mw__sessions_free(void *state) {
     if (!cfg) return;
     MW_FREE(cfg->cookie);
     MW_FREE(cfg->same_site);
+    mw__buf_free(&cfg->set_line);
+    mw__buf_free(&cfg->delete_line);
     MW_FREE(cfg);
 }
 
@@ -8487,6 +8500,17 @@ static int mw__secret_key_from_env(mw_app *app) {
     return 0;
 }
 
+/* The session's Set-Cookie lines, with an empty value: the set line is cut after
+   "name=", where each response's value goes. 0, or MW_ENOMEM. */
+static int mw__session_lines(struct mw__sessions *cfg) {
+    mw_cookie_opts o;
+    cfg->value_at = sizeof "Set-Cookie: " - 1 + strlen(cfg->cookie) + 1;
+    if (mw__put_cookie(&cfg->set_line, cfg->cookie, "", mw__session_cookie(cfg, 0, &o)) != 0 ||
+        mw__put_cookie(&cfg->delete_line, cfg->cookie, "", mw__session_cookie(cfg, 1, &o)) != 0)
+        return MW_ENOMEM;
+    return 0;
+}
+
 int mw_sessions(mw_app *app, const mw_session_opts *opts) {
     static const mw_session_opts defaults = {NULL, 0, 0, NULL};
     const mw_session_opts *o = opts ? opts : &defaults;
@@ -8515,7 +8539,8 @@ int mw_sessions(mw_app *app, const mw_session_opts *opts) {
         mw__sessions_free(cfg);
         return app->setup_errors++, MW_EINVAL;
     }
-    if ((cfg->ext = mw__app_add_ext(app, &mw__sessions_ext, cfg)) < 0 || !cfg->cookie || !cfg->same_site) {
+    if ((cfg->ext = mw__app_add_ext(app, &mw__sessions_ext, cfg)) < 0 || !cfg->cookie || !cfg->same_site ||
+        mw__session_lines(cfg) != 0) {
         if (cfg->ext < 0) mw__sessions_free(cfg);
         return MW_ENOMEM;
     }
@@ -8537,9 +8562,9 @@ static void mw__mac(const mw__hmac *key, const char *msg, size_t n, unsigned cha
         mw__hmac_final(&copy, out);
         return;
     }
+    memset(block, 0, sizeof block); /* a whole block: a few wide stores, where 55 - n bytes is a loop */
     memcpy(block, msg, n);
     block[n] = 0x80;
-    memset(block + n + 1, 0, 55 - n);
     mw__put_be(block + 56, (uint64_t)(64 + n) * 8, 8); /* the key block came first */
     memcpy(h, key->inner.h, sizeof h);
     mw__sha256_block(h, block);
@@ -8681,14 +8706,14 @@ static size_t mw__session_form_len(const mw__session *s) {
 
 #define MW__SESSION_OVERHEAD (1 + 12 + 1 + 43) /* ".time.signature" */
 
-/* "payload.time.signature" in the arena, or NULL. */
-static char *mw__session_encode(mw_req *rq, const mw__session *s) {
-    size_t flen = mw__session_form_len(s), i, n;
-    char *form = (char *)mw__arena_alloc(rq->arena, flen + 1), *out, *o = form;
+/* Writes "payload.time.signature" to out, which has room for
+   mw__base64_encoded_len(flen, 1) + MW__SESSION_OVERHEAD bytes; returns its length, or
+   0 when the arena had no room for the payload. */
+static size_t mw__session_encode(mw_req *rq, const mw__session *s, size_t flen, char *out) {
+    char *form = (char *)mw__arena_alloc(rq->arena, flen + 1), *o = form;
     unsigned char mac[32];
-    if (!form ||
-        !(out = (char *)mw__arena_alloc(rq->arena, mw__base64_encoded_len(flen, 1) + MW__SESSION_OVERHEAD + 1)))
-        return NULL;
+    size_t i, n;
+    if (!form) return 0;
     for (i = 0; i < s->n; i++) {
         if (i) *o++ = '&';
         o = mw__form_encode(o, s->names[i]);
@@ -8700,9 +8725,20 @@ static char *mw__session_encode(mw_req *rq, const mw__session *s) {
     n += mw__format_u64(out + n, (unsigned long long)time(NULL));
     mw__mac(&rq->app->keys[0], out, n, mac);
     out[n++] = '.';
-    n += mw__base64_encode(out + n, mac, sizeof mac, 1);
-    out[n] = '\0';
-    return out;
+    return n + mw__base64_encode(out + n, mac, sizeof mac, 1);
+}
+
+/* The Set-Cookie line of a changed session, its value signed in place. */
+static void mw__session_put_cookie(mw_req *rq, mw_res *rs, const struct mw__sessions *cfg, const mw__session *s) {
+    const mw__buf *line = &cfg->set_line;
+    mw__buf *h = rs->headers;
+    size_t flen = mw__session_form_len(s), n;
+    if (mw__buf_reserve(h, line->len + mw__base64_encoded_len(flen, 1) + MW__SESSION_OVERHEAD) != 0) return;
+    /* base64url, digits and dots, under a name and attributes mw_sessions checked */
+    if (!(n = mw__session_encode(rq, s, flen, h->data + h->len + cfg->value_at))) return;
+    memcpy(h->data + h->len, line->data, cfg->value_at);
+    memcpy(h->data + h->len + cfg->value_at + n, line->data + cfg->value_at, line->len - cfg->value_at);
+    h->len += line->len + n;
 }
 
 /* Writes the cookie when the handler changed the session: a new signature and time
@@ -8710,17 +8746,14 @@ static char *mw__session_encode(mw_req *rq, const mw__session *s) {
 static void mw__session_after(mw_req *rq, mw_res *rs, void *arg) {
     const struct mw__sessions *cfg = (const struct mw__sessions *)arg;
     mw__session *s = (mw__session *)rq->ext[cfg->ext];
-    mw_cookie_opts o;
-    const char *value;
     if (!s) {
         rq->ext[cfg->ext] = &mw__session_sealed_mark;
         return;
     }
     s->sealed = 1;
     if (!s->dirty) return;
-    value = s->n ? mw__session_encode(rq, s) : "";
-    /* base64url, digits and dots, under a name and attributes mw_sessions checked */
-    if (value) mw__put_cookie(rs, cfg->cookie, value, mw__session_cookie(cfg, s->n == 0, &o));
+    if (s->n) mw__session_put_cookie(rq, rs, cfg, s);
+    else mw__buf_append(rs->headers, cfg->delete_line.data, cfg->delete_line.len);
 }
 
 static int mw__session_fits(mw_req *rq, const mw__session *s) {

@@ -310,17 +310,28 @@ TEST(test_base64_rejects_non_canonical_trailing_bits) {
     CHECK_INT(decode("Zm8", 1), 2);
 }
 
+/* Every byte of every length up to a signature's 43 counts, in the words and in the
+   tail, at any alignment; a byte past the length does not. */
 TEST(test_equal_ct) {
-    unsigned char a[32], b[32];
-    size_t i;
+    unsigned char a[48], b[48];
+    size_t i, n, off;
+    int missed = 0, wrong = 0;
     for (i = 0; i < sizeof a; i++) a[i] = b[i] = (unsigned char)(i * 7);
     CHECK_INT(mw__equal_ct(a, b, sizeof a), 1);
-    b[0] ^= 1;
-    CHECK_INT(mw__equal_ct(a, b, sizeof a), 0);
-    b[0] ^= 1;
-    b[31] ^= 0x80;
-    CHECK_INT(mw__equal_ct(a, b, sizeof a), 0);
     CHECK_INT(mw__equal_ct(a, b, 0), 1);
+    for (off = 0; off < 4; off++)
+        for (n = 1; n <= 43; n++) {
+            for (i = 0; i < n; i++) {
+                b[off + i] ^= 0x80;
+                missed += mw__equal_ct(a + off, b + off, n);
+                b[off + i] ^= 0x80;
+            }
+            b[off + n] ^= 1;
+            wrong += !mw__equal_ct(a + off, b + off, n);
+            b[off + n] ^= 1;
+        }
+    CHECK_INT(missed, 0);
+    CHECK_INT(wrong, 0);
 }
 
 /* The block function in plain C, which machines without the SHA extensions run (and

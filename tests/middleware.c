@@ -646,6 +646,40 @@ TEST(sessions_refuse_cookie_settings_a_browser_would_drop) {
     mw_app_free(app);
 }
 
+/* The Set-Cookie line is rendered once by mw_sessions, cut where each response's value
+   goes: every option lands in it, and the value reads back. */
+TEST(sessions_cookie_line_carries_every_option) {
+    mw_session_opts o;
+    mw_app *app = mw_app_new();
+    mw_test_res *r;
+    const char *sc, *semi;
+    char headers[4200];
+    mw_secret_key(app, KEY);
+    memset(&o, 0, sizeof o);
+    o.cookie = "__Host-sid";
+    o.max_age = 3600;
+    o.secure = 1;
+    o.same_site = "Strict";
+    CHECK_INT(mw_sessions(app, &o), 0);
+    mw_get(app, "/set", session_write);
+    mw_get(app, "/get", session_read);
+    mw_get(app, "/clear", session_clear);
+    r = get_with(app, "/set?k=user&v=ada", NULL);
+    sc = mw_test_header(r, "Set-Cookie");
+    semi = sc ? strchr(sc, ';') : NULL;
+    CHECK(sc && strncmp(sc, "__Host-sid=", 11) == 0 && semi && semi - sc > 11 + 43);
+    CHECK_STR(semi, "; Path=/; Max-Age=3600; Secure; HttpOnly; SameSite=Strict");
+    snprintf(headers, sizeof headers, "Cookie: %.*s", semi ? (int)(semi - sc) : 0, sc ? sc : "");
+    mw_test_free(r);
+    r = get_with(app, "/get?k=user", headers);
+    CHECK(body_is(r, "ada"));
+    mw_test_free(r);
+    r = get_with(app, "/clear", headers);
+    CHECK_STR(mw_test_header(r, "Set-Cookie"), "__Host-sid=; Path=/; Max-Age=0; Secure; HttpOnly; SameSite=Strict");
+    mw_test_free(r);
+    mw_app_free(app);
+}
+
 TEST(sessions_too_big_for_a_cookie_are_refused_and_unchanged) {
     mw_app *app = session_app(KEY);
     char target[6000], cookie[4200], body[4200];
@@ -1166,6 +1200,7 @@ int main(void) {
     RUN(sessions_keys_rotate_sign_with_newest_verify_with_any);
     RUN(sessions_without_a_key_refuse_to_start);
     RUN(sessions_refuse_cookie_settings_a_browser_would_drop);
+    RUN(sessions_cookie_line_carries_every_option);
     RUN(sessions_too_big_for_a_cookie_are_refused_and_unchanged);
     RUN(sessions_clear_deletes_the_cookie);
     RUN(sessions_set_without_sessions_is_a_state_error);
