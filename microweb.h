@@ -1391,7 +1391,11 @@
           libpq's pipeline mode); mw_pg_setup (schema SQL once, before serving).
           Also mw_ws_group_size, mw_stream_every (a push stream's timer, run on its
           connection's worker); the JSON reader takes a string's ASCII runs at once; a
-          one-frame WebSocket message up to 64 KiB is read in place.
+          one-frame WebSocket message up to 64 KiB is read in place. With several
+          workers on epoll, connections stay armed (edge-triggered): a keep-alive
+          request costs one recv and one sendmsg and no re-arming call, as with one
+          worker. A session's Set-Cookie line is rendered once, its value signed in
+          place.
    0.5.0  WebSocket (RFC 6455): mw_websocket endpoints with open, message and close
           callbacks on the event loop; sending from any thread; named groups and
           broadcast; subprotocols and an origin check; ping, close handshake, 1001 on

@@ -1168,7 +1168,7 @@ def write_chart(results, plan, path):
 
 # ---------------------------------------------------------------- main
 
-def focused_plan(full_rounds):
+def focused_plan(full_rounds, full_duration=4):
     """The command line every focused bench (middleware, validate, templates) takes:
     --duration seconds per row, --rounds, --quick (2 s rows, 2 rounds)."""
     ap = argparse.ArgumentParser()
@@ -1176,7 +1176,7 @@ def focused_plan(full_rounds):
     ap.add_argument("--rounds", type=int, default=0)
     ap.add_argument("--quick", action="store_true")
     args = ap.parse_args()
-    return {"quick": args.quick, "duration": args.duration or (2 if args.quick else 4),
+    return {"quick": args.quick, "duration": args.duration or (2 if args.quick else full_duration),
             "rounds": args.rounds or (2 if args.quick else full_rounds)}
 
 
