@@ -1392,7 +1392,7 @@
           Also mw_ws_group_size, mw_stream_every (a push stream's timer, run on its
           connection's worker); the JSON reader takes a string's ASCII runs at once; a
           one-frame WebSocket message up to 64 KiB is read in place. With several
-          workers on epoll, connections stay armed (edge-triggered): a keep-alive
+          workers on epoll and TCP, connections stay armed (edge-triggered): a keep-alive
           request costs one recv and one sendmsg and no re-arming call, as with one
           worker. A session's Set-Cookie line is rendered once, its value signed in
           place.
@@ -2299,12 +2299,14 @@ static void mw__openat2_probe(int root) {
    one-shot (disarmed once its event is delivered, until the worker that took it re-arms
    it), persistent (level-triggered: reported while ready), or edge (stays armed, each new
    readiness reported once: epoll's EPOLLET). Connections are persistent with one worker,
-   edge with several where the poller has it: either way a request costs no re-arming
-   call; the connection's owner protocol (mw__conn_enter) keeps two workers apart. */
+   edge with several where the poller has it (and the listener is TCP): either way a
+   request costs no re-arming call; the connection's owner protocol (mw__conn_enter)
+   keeps two workers apart. */
 #define MW__EV_READ 1u
 #define MW__EV_WRITE 2u
 #define MW__EV_PERSIST 4u /* stays armed, level-triggered (wake-up pipes, one worker's connections) */
 #define MW__EV_EDGE 16u   /* stays armed, edge-triggered (several workers' connections, epoll only) */
+#define MW__EV_URGENT 32u /* reported with READ: TCP urgent data, where a recv stops short (edge arming) */
 
 typedef struct mw__event {
     uintptr_t tag; /* what the fd was registered with: a connection's tag, or the listener's, ... */
@@ -2327,7 +2329,7 @@ static int mw__poller_ctl(mw__poller *p, int op, int fd, uintptr_t tag, unsigned
     memset(&e, 0, sizeof e);
     e.events = ((ev & MW__EV_READ) ? (unsigned)EPOLLIN : 0u) | ((ev & MW__EV_WRITE) ? (unsigned)EPOLLOUT : 0u) |
                ((ev & (MW__EV_PERSIST | MW__EV_EDGE)) ? 0u : (unsigned)EPOLLONESHOT) |
-               ((ev & MW__EV_EDGE) ? (unsigned)EPOLLET : 0u);
+               ((ev & MW__EV_EDGE) ? (unsigned)(EPOLLET | EPOLLPRI) : 0u);
     e.data.u64 = tag;
     return epoll_ctl(p->fd, op, fd, &e) == 0 ? 0 : MW_EIO;
 }
@@ -2348,8 +2350,9 @@ static int mw__poller_wait(mw__poller *p, mw__event *out, int max, int timeout_m
     n = epoll_wait(p->fd, ev, max, timeout_ms);
     for (i = 0; i < n; i++) {
         out[i].tag = (uintptr_t)ev[i].data.u64;
-        out[i].events = ((ev[i].events & (EPOLLIN | EPOLLHUP | EPOLLERR)) ? MW__EV_READ : 0u) |
-                        ((ev[i].events & (EPOLLOUT | EPOLLHUP | EPOLLERR)) ? MW__EV_WRITE : 0u);
+        out[i].events = ((ev[i].events & (EPOLLIN | EPOLLPRI | EPOLLHUP | EPOLLERR)) ? MW__EV_READ : 0u) |
+                        ((ev[i].events & (EPOLLOUT | EPOLLHUP | EPOLLERR)) ? MW__EV_WRITE : 0u) |
+                        ((ev[i].events & EPOLLPRI) ? MW__EV_URGENT : 0u);
     }
     return n < 0 ? 0 : n;
 }
@@ -7048,6 +7051,7 @@ struct mw__conn {
     unsigned long long flushed_bytes;
     unsigned armed; /* the events the poller watches for, when connections stay armed */
     int drained;    /* edge arming: a recv found the socket empty since the last read event */
+    int urgent;     /* edge arming: this run may meet TCP urgent data, where a recv stops short */
     /* "100 Continue" went out for the current request (for the trace) */
     int sent_continue;
 };
@@ -7812,11 +7816,12 @@ static void mw__wake_conn(mw_app *app, mw__conn *c) {
 
 /* ---- the socket's io ---- */
 
-/* recv() for the connection's worker. A short read or EAGAIN shows the socket empty,
-   which edge arming needs to know (mw__conn_hand_off). */
+/* recv() for the connection's worker. EAGAIN, or a short read, shows the socket empty,
+   which edge arming needs to know (mw__conn_hand_off); but a read stops short at TCP
+   urgent data too (the poller says when some came), so then only EAGAIN does. */
 static ssize_t mw__conn_recv(mw__conn *c, void *buf, size_t len) {
     ssize_t n = recv(c->fd, buf, len, 0);
-    c->drained = n < (ssize_t)len; /* the last recv counts; an error other than EAGAIN closes */
+    c->drained = n < 0 || ((size_t)n < len && !c->urgent); /* the last recv counts; an error closes */
     return n;
 }
 
@@ -11039,8 +11044,9 @@ static void mw__reject_connection(mw__worker *w, int fd, const mw__addr *peer, i
 static void mw__conn_run(mw__worker *w, mw__conn *c, unsigned events) {
     for (;;) {
         if (events & MW__EV_READ) c->drained = 0; /* an edge taken: unknown until looked at again */
+        c->urgent = (events & MW__EV_URGENT) != 0;
         if (!c->proto->on_event(w, c, events) || mw__conn_leave(c)) return;
-        events = MW__EV_READ | MW__EV_WRITE | MW__EV_WAKE;
+        events = MW__EV_READ | MW__EV_WRITE | MW__EV_WAKE | MW__EV_URGENT; /* what came meanwhile is unknown */
     }
 }
 
@@ -11523,6 +11529,15 @@ static int mw__bound_port(int fd) {
     return 0; /* a Unix-domain socket has no port */
 }
 
+/* Edge arming trusts a short read to mean an empty socket: on a Unix-domain socket a
+   read also stops short at a message that carries descriptors, so its connections are
+   armed one-shot with several workers. */
+static int mw__listener_is_tcp(int fd) {
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof ss;
+    return getsockname(fd, (struct sockaddr *)&ss, &sl) == 0 && (ss.ss_family == AF_INET || ss.ss_family == AF_INET6);
+}
+
 /* Linux's TCP_DEFER_ACCEPT; elsewhere new connections are accepted at once. */
 static void mw__defer_accept(int fd, long long seconds) {
 #ifdef TCP_DEFER_ACCEPT
@@ -11647,7 +11662,9 @@ int mw_serve(mw_app *app) {
     mw__raise_fd_limit();
     app->serving = 1;
     app->nworkers = mw__thread_count(app);
-    app->conn_arming = app->nworkers == 1 ? MW__EV_PERSIST : MW__POLLER_EPOLL ? MW__EV_EDGE : 0;
+    app->conn_arming = app->nworkers == 1                                        ? MW__EV_PERSIST
+                       : MW__POLLER_EPOLL && mw__listener_is_tcp(app->listen_fd) ? MW__EV_EDGE
+                                                                                 : 0;
     mw__read_env_settings(app);
     mw__drain_delay_setting(app);
     if (app->debug)

@@ -2,12 +2,18 @@
    several: one recv and one sendmsg, and no call to re-arm the connection in the poller
    (one worker's connections stay armed level-triggered, several workers' edge-triggered;
    see mw__conn_hand_off). Edge arming must never lose an edge: a pipelined burst larger
-   than the read buffer, and an answer larger than the socket takes, still arrive whole.
+   than the read buffer, an answer larger than the socket takes, and requests after TCP
+   urgent data or descriptors passed on a Unix socket (where a read stops short of what
+   is there) are still answered at once.
    The server's calls are counted by wrapping them; the client here reads and writes with
-   read() and write(), which are not counted. */
+   read(), write(), send() and its own sendmsg, which are not counted. */
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/types.h>
+#include <sys/un.h>
+
+/* the client's sendmsg, before the server's is wrapped */
+static ssize_t client_sendmsg(int fd, const struct msghdr *msg) { return sendmsg(fd, msg, 0); }
 
 static long n_epoll_ctl, n_epoll_wait, n_recv, n_sendmsg, n_send_full; /* atomic: workers count */
 
@@ -67,11 +73,20 @@ static void *serve(void *app) {
     return NULL;
 }
 
-static mw_app *start(int workers, int *port, pthread_t *t) {
+/* An app with the given workers; its head and keep-alive timeouts are long, so an
+   answer that does not come at once is seen missing, not answered by a timeout. */
+static mw_app *app_with(int workers) {
     mw_app *app = mw_app_new();
     mw_set_limit(app, MW_LIMIT_THREADS, workers);
+    mw_set_limit(app, MW_LIMIT_HEAD_TIMEOUT_MS, 60000);
+    mw_set_limit(app, MW_LIMIT_KEEPALIVE_TIMEOUT_MS, 60000);
     mw_get(app, "/", hello);
     mw_get(app, "/big", big);
+    return app;
+}
+
+static mw_app *start(int workers, int *port, pthread_t *t) {
+    mw_app *app = app_with(workers);
     *port = mw_listen(app, "127.0.0.1", 0);
     pthread_create(t, NULL, serve, app);
     return app;
@@ -97,13 +112,13 @@ static int connect_to(int port) {
     return fd;
 }
 
-/* Reads until `want` bytes came or 10 s passed without any: the count read. */
+/* Reads until `want` bytes came or 5 s passed without any: the count read. */
 static size_t read_bytes(int fd, char *buf, size_t want) {
     size_t got = 0;
     while (got < want) {
         struct pollfd p = {fd, POLLIN, 0};
         ssize_t n;
-        if (poll(&p, 1, 10000) != 1 || (n = read(fd, buf + got, want - got)) <= 0) break;
+        if (poll(&p, 1, 5000) != 1 || (n = read(fd, buf + got, want - got)) <= 0) break;
         got += (size_t)n;
     }
     return got;
@@ -184,9 +199,11 @@ TEST(several_workers_finish_an_answer_larger_than_the_socket_takes) {
     mw_app *app = start(4, &port, &t);
     size_t head, total;
     long full = counted(&n_send_full);
+    int small = 65536; /* the client's buffer, so the socket fills whatever the system's defaults */
     big_body = (char *)malloc(BIG_BYTES);
     memset(big_body, 'x', BIG_BYTES);
     fd = connect_to(port);
+    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
     CHECK_INT(write(fd, get_big, sizeof get_big - 1), (long long)(sizeof get_big - 1));
     for (waited = 0; counted(&n_send_full) == full && waited < 10000; waited++) poll(NULL, 0, 1);
     CHECK(counted(&n_send_full) > full);
@@ -201,10 +218,122 @@ TEST(several_workers_finish_an_answer_larger_than_the_socket_takes) {
     free(big_body);
 }
 
+/* GET /gate answers once the test opens the gate: while it waits, its connection is
+   busy, and what the client sends meanwhile is all in the socket when it is read. */
+static int gate[2], gate_entered;
+static void gated(mw_req *rq, mw_res *rs) {
+    char c;
+    (void)rq;
+    __atomic_store_n(&gate_entered, 1, __ATOMIC_RELEASE);
+    if (read(gate[0], &c, 1) != 1) { /* the test is over: answer anyway */
+    }
+    mw_text(rs, 200, "Hello, World!");
+}
+
+/* Sends GET /gate, then (while its handler waits) before, a byte of TCP urgent data and
+   after; then opens the gate. */
+static int send_behind_gate(int fd, const char *before, const char *after) {
+    static const char get_gate[] = "GET /gate HTTP/1.1\r\nHost: x\r\n\r\n";
+    int ok, waited;
+    __atomic_store_n(&gate_entered, 0, __ATOMIC_RELEASE);
+    if (write(fd, get_gate, sizeof get_gate - 1) < 0) return -1;
+    for (waited = 0; !__atomic_load_n(&gate_entered, __ATOMIC_ACQUIRE) && waited < 10000; waited++) poll(NULL, 0, 1);
+    ok = write(fd, before, strlen(before)) > 0 && send(fd, "Z", 1, MSG_OOB) == 1 && write(fd, after, strlen(after)) > 0;
+    return write(gate[1], "x", 1) == 1 && ok ? 0 : -1;
+}
+
+/* A byte of TCP urgent data in the middle of a head, and between two pipelined
+   requests: a read stops at it, short of the bytes after it, so a short read there does
+   not show the socket empty (the poller reports the urgent data, and the connection is
+   looked at afresh). With edge arming trusting the short read, the head waited for its
+   timeout and the second request for the keep-alive's. */
+TEST(several_workers_answer_past_tcp_urgent_data) {
+    static const char first[] = "GET / HTTP/1.1\r\nHost: x\r\n", rest[] = "\r\n";
+    pthread_t t;
+    int port, fd;
+    mw_app *app = app_with(4);
+    size_t len;
+    char buf[4096];
+    CHECK(pipe(gate) == 0);
+    mw_get(app, "/gate", gated);
+    port = mw_listen(app, "127.0.0.1", 0);
+    pthread_create(&t, NULL, serve, app);
+    fd = connect_to(port);
+    len = answer_length(fd);
+    CHECK(len > 0 && len < sizeof buf / 3);
+    CHECK(send_behind_gate(fd, first, rest) == 0);
+    CHECK_INT(read_bytes(fd, buf, 2 * len), (long long)(2 * len));
+    CHECK(strncmp(buf + len, "HTTP/1.1 200", 12) == 0);
+    CHECK(send_behind_gate(fd, request, request) == 0);
+    CHECK_INT(read_bytes(fd, buf, 3 * len), (long long)(3 * len));
+    close(fd);
+    finish(app, t);
+    close(gate[0]);
+    close(gate[1]);
+}
+
+/* Sends bytes with a descriptor attached (SCM_RIGHTS): on a Unix socket the server's
+   read stops after them, short of what follows. */
+static int send_with_descriptor(int fd, const char *bytes, size_t n) {
+    union {
+        char buf[CMSG_SPACE(sizeof(int))];
+        struct cmsghdr align;
+    } control;
+    struct iovec iov;
+    struct msghdr msg;
+    struct cmsghdr *cm;
+    int passed = 0; /* standard input: any open descriptor */
+    memset(&msg, 0, sizeof msg);
+    memset(&control, 0, sizeof control);
+    iov.iov_base = (void *)bytes;
+    iov.iov_len = n;
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control.buf;
+    msg.msg_controllen = sizeof control.buf;
+    cm = CMSG_FIRSTHDR(&msg);
+    cm->cmsg_level = SOL_SOCKET;
+    cm->cmsg_type = SCM_RIGHTS;
+    cm->cmsg_len = CMSG_LEN(sizeof(int));
+    memcpy(CMSG_DATA(cm), &passed, sizeof passed);
+    return client_sendmsg(fd, &msg) == (ssize_t)n ? 0 : -1;
+}
+
+/* A Unix-domain listener (mw_listen_fd) with several workers: its connections are armed
+   one-shot, and a head split by descriptors passed with its first part is answered. */
+TEST(several_workers_on_a_unix_socket_answer_past_passed_descriptors) {
+    static const char first[] = "GET / HTTP/1.1\r\nHost: x\r\n", rest[] = "\r\n";
+    struct sockaddr_un a;
+    pthread_t t;
+    mw_app *app = app_with(4);
+    int lfd = socket(AF_UNIX, SOCK_STREAM, 0), fd, i, answered = 0;
+    char buf[4096];
+    memset(&a, 0, sizeof a);
+    a.sun_family = AF_UNIX;
+    snprintf(a.sun_path, sizeof a.sun_path, "/tmp/microweb-syscalls-%d.sock", (int)getpid());
+    unlink(a.sun_path);
+    CHECK(bind(lfd, (struct sockaddr *)&a, sizeof a) == 0 && listen(lfd, 16) == 0);
+    CHECK_INT(mw_listen_fd(app, lfd), 0);
+    pthread_create(&t, NULL, serve, app);
+    for (i = 0; i < 5; i++) {
+        fd = socket(AF_UNIX, SOCK_STREAM, 0);
+        if (connect(fd, (struct sockaddr *)&a, sizeof a) == 0 &&
+            send_with_descriptor(fd, first, sizeof first - 1) == 0 && write(fd, rest, sizeof rest - 1) > 0 &&
+            read_bytes(fd, buf, 12) == 12 && strncmp(buf, "HTTP/1.1 200", 12) == 0)
+            answered++;
+        close(fd);
+    }
+    CHECK_INT(answered, 5);
+    finish(app, t);
+    unlink(a.sun_path);
+}
+
 int main(void) {
     RUN(one_worker_keep_alive_request_is_one_recv_one_sendmsg);
     RUN(several_workers_keep_alive_request_is_one_recv_one_sendmsg);
     RUN(several_workers_answer_a_pipelined_burst_larger_than_the_read_buffer);
     RUN(several_workers_finish_an_answer_larger_than_the_socket_takes);
+    RUN(several_workers_answer_past_tcp_urgent_data);
+    RUN(several_workers_on_a_unix_socket_answer_past_passed_descriptors);
     return test_summary();
 }
