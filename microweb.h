@@ -7010,6 +7010,7 @@ struct mw__conn {
     unsigned index;  /* the connection's slot in the app's table */
     unsigned state;  /* atomic: generation << 2 | MW__RUN_... (see "server: ownership") */
     int wake_queued; /* atomic: a wake-up for it is in the app's list */
+    int urgent_came; /* atomic: an event said TCP urgent data came (edge arming; see mw__conn_run) */
     /* the connection's, from here to the end: reset for each new one */
     struct mw__conn *prev, *next; /* the app's list of open connections (for the sweeper) */
     struct mw__conn *next_free;
@@ -7050,8 +7051,9 @@ struct mw__conn {
     int flush_failed;  /* mw_flush: the client stopped taking the body */
     unsigned long long flushed_bytes;
     unsigned armed; /* the events the poller watches for, when connections stay armed */
-    int drained;    /* edge arming: a recv found the socket empty since the last read event */
-    int urgent;     /* edge arming: this run may meet TCP urgent data, where a recv stops short */
+    int edge;       /* armed edge-triggered (several workers): its reads are watched */
+    int drained;    /* edge: a recv found the socket empty since the last read event */
+    int urgent;     /* edge: this run may meet TCP urgent data, where a recv stops short */
     /* "100 Continue" went out for the current request (for the trace) */
     int sent_continue;
 };
@@ -7821,7 +7823,7 @@ static void mw__wake_conn(mw_app *app, mw__conn *c) {
    urgent data too (the poller says when some came), so then only EAGAIN does. */
 static ssize_t mw__conn_recv(mw__conn *c, void *buf, size_t len) {
     ssize_t n = recv(c->fd, buf, len, 0);
-    c->drained = n < 0 || ((size_t)n < len && !c->urgent); /* the last recv counts; an error closes */
+    if (c->edge) c->drained = n < 0 || ((size_t)n < len && !c->urgent); /* the last recv counts; an error closes */
     return n;
 }
 
@@ -11006,6 +11008,7 @@ static mw__conn *mw__conn_slot(mw_app *app, mw__worker *w) {
 static void mw__conn_init(mw__conn *c, int fd, const mw__addr *peer, long long head_deadline) {
     memset(&c->prev, 0, sizeof *c - offsetof(mw__conn, prev));
     __atomic_store_n(&c->wake_queued, 0, __ATOMIC_RELAXED);
+    __atomic_store_n(&c->urgent_came, 0, __ATOMIC_RELAXED);
     c->fd = fd;
     c->peer = *peer;
     c->phase = MW__PH_IDLE;
@@ -11043,10 +11046,13 @@ static void mw__reject_connection(mw__worker *w, int fd, const mw__addr *peer, i
    gives it back. */
 static void mw__conn_run(mw__worker *w, mw__conn *c, unsigned events) {
     for (;;) {
-        if (events & MW__EV_READ) c->drained = 0; /* an edge taken: unknown until looked at again */
-        c->urgent = (events & MW__EV_URGENT) != 0;
+        if (c->edge) {
+            if (events & MW__EV_READ) c->drained = 0; /* an edge taken: unknown until looked at again */
+            /* urgent data an event reported, to this worker or to one that found it busy */
+            c->urgent = MW__LOAD(&c->urgent_came) && __atomic_exchange_n(&c->urgent_came, 0, __ATOMIC_RELAXED);
+        }
         if (!c->proto->on_event(w, c, events) || mw__conn_leave(c)) return;
-        events = MW__EV_READ | MW__EV_WRITE | MW__EV_WAKE | MW__EV_URGENT; /* what came meanwhile is unknown */
+        events = MW__EV_READ | MW__EV_WRITE | MW__EV_WAKE;
     }
 }
 
@@ -11054,6 +11060,7 @@ static void mw__conn_event(mw__worker *w, uintptr_t tag, unsigned events) {
     mw__conn *c = mw__conn_lookup(w->app, tag);
     if (!c) return;
     if (events & MW__EV_WAKE) MW__STORE(&c->wake_queued, 0);
+    if (events & MW__EV_URGENT) MW__STORE(&c->urgent_came, 1); /* before mw__conn_enter, which publishes it */
     if (mw__conn_enter(c, tag)) mw__conn_run(w, c, events);
 }
 
@@ -11074,6 +11081,7 @@ static void mw__conn_open(mw__worker *w, int fd, const mw__addr *peer) {
     }
     if (c) {
         mw__conn_init(c, fd, peer, mw__now_ms() + lim->v[MW_LIMIT_HEAD_TIMEOUT_MS]);
+        c->edge = app->conn_arming == MW__EV_EDGE;
         /* this worker's until armed: once on the list, the sweeper may wake it */
         __atomic_store_n(&c->state, __atomic_load_n(&c->state, __ATOMIC_RELAXED) | MW__RUN_BUSY, __ATOMIC_RELEASE);
         c->next = app->conns.next;

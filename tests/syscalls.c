@@ -20,8 +20,12 @@ static long n_epoll_ctl, n_epoll_wait, n_recv, n_sendmsg, n_send_full; /* atomic
 static void count(long *n) { __atomic_add_fetch(n, 1, __ATOMIC_RELAXED); }
 static long counted(long *n) { return __atomic_load_n(n, __ATOMIC_RELAXED); }
 
+/* Counts the calls for connections: the listener's re-arming after an accept and the
+   wake-up pipe's are not a request's. */
 static int counting_epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev) {
-    count(&n_epoll_ctl);
+    int listening = 1;
+    socklen_t len = sizeof listening;
+    if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &len) == 0 && !listening) count(&n_epoll_ctl);
     return epoll_ctl(epfd, op, fd, ev);
 }
 static int counting_epoll_wait(int epfd, struct epoll_event *ev, int max, int timeout) {
