@@ -5387,11 +5387,12 @@ int mw_next_value(mw_req *rq, mw_source src, size_t *cursor, const char **name, 
     return *name && *value ? 1 : MW_ENOMEM;
 }
 
-/* Reads "name=value; name2=value2" from every Cookie field (RFC 6265 §5.4); names are
-   case-sensitive and a value may be in double quotes. */
-const char *mw_cookie(mw_req *rq, const char *name) {
-    size_t i, nlen = name ? strlen(name) : 0;
-    for (i = 0; name && i < rq->head->nfields; i++) {
+/* Finds "name=value; name2=value2" in every Cookie field (RFC 6265 §5.4); names are
+   case-sensitive and a value may be in double quotes. The value stays in the request's
+   head: 1 and *value set, or 0. */
+static int mw__cookie_find(const mw_req *rq, const char *name, mw_str *value) {
+    size_t i, nlen = strlen(name);
+    for (i = 0; i < rq->head->nfields; i++) {
         const mw__field *f = &rq->head->fields[i];
         const char *p = f->value, *end = f->value + f->value_len;
         if (!mw__ieq(f->name, f->name_len, "cookie")) continue;
@@ -5405,12 +5406,20 @@ const char *mw_cookie(mw_req *rq, const char *name) {
                 ve = semi;
                 while (ve > v && (ve[-1] == ' ' || ve[-1] == '\t')) ve--;
                 if (ve - v >= 2 && v[0] == '"' && ve[-1] == '"') v++, ve--;
-                return mw__arena_strndup(rq->arena, v, (size_t)(ve - v));
+                value->ptr = v;
+                value->len = (size_t)(ve - v);
+                return 1;
             }
             p = semi + 1;
         }
     }
-    return NULL;
+    return 0;
+}
+
+const char *mw_cookie(mw_req *rq, const char *name) {
+    mw_str v;
+    if (!name || !mw__cookie_find(rq, name, &v)) return NULL;
+    return mw__arena_strndup(rq->arena, v.ptr, v.len);
 }
 
 /* cookie-octet (RFC 6265 §4.1.1): no CTL, whitespace, DQUOTE, comma, ';' or '\'. */
@@ -6603,12 +6612,44 @@ static void mw__sha256_block_c(uint32_t state[8], const unsigned char *p) {
     mw__sha256_words_c(state, w);
 }
 
+/* HMAC's last two compressions (see mw__mac): the inner hash's last block from the
+   state inner, then the outer hash's only block, the inner digest padded, from the
+   state outer; mac gets the outer digest's bytes. */
+static void mw__sha256_hmac_tail_c(const uint32_t inner[8], const uint32_t outer[8], const unsigned char block[64],
+                                   unsigned char mac[32]) {
+    uint32_t h[8], w[16];
+    size_t i;
+    memcpy(h, inner, sizeof h);
+    mw__sha256_block_c(h, block);
+    memcpy(w, h, sizeof h); /* the digest's bytes are big-endian words: these words */
+    w[8] = 0x80000000u;
+    memset(w + 9, 0, 6 * sizeof w[0]);
+    w[15] = (64 + 32) * 8; /* the key block came first */
+    memcpy(h, outer, sizeof h);
+    mw__sha256_words_c(h, w);
+    for (i = 0; i < 8; i++) mw__put_be32(mac + 4 * i, h[i]);
+}
+
+static size_t mw__base64_encode(char *dst, const void *src, size_t n, int url);
+
+/* The same, the MAC spelled in base64url as a session signs with it: 43 characters,
+   in text's 48 bytes. */
+static void mw__sha256_hmac_tail_text_c(const uint32_t inner[8], const uint32_t outer[8], const unsigned char block[64],
+                                        char text[48]) {
+    unsigned char mac[32];
+    mw__sha256_hmac_tail_c(inner, outer, block, mac);
+    mw__base64_encode(text, mac, sizeof mac, 1);
+}
+
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__)) && !defined(MW_NO_SHA_NI)
 /* x86-64's SHA extensions (on most CPUs since 2017) do a block in a tenth of the
    time, which is what makes a signed session cheap next to the request it rides on.
    The compiler's own headers; chosen at run time, so the binary runs anywhere. */
 #include <cpuid.h>
 #include <immintrin.h>
+
+#define MW__SHA_NI __attribute__((target("sha,sse4.1")))
+#define MW__SHA_NI_INLINE static inline __attribute__((always_inline, target("sha,sse4.1")))
 
 /* Rounds 4g..4g+3 from the schedule words in w0; then, while words are still due, the
    schedule moves on: w1 gets the words of group g+1 (from w0 and w3), w3 starts those
@@ -6622,23 +6663,11 @@ static void mw__sha256_block_c(uint32_t state[8], const unsigned char *p) {
         if ((g) >= 1 && (g) <= 12) w3 = _mm_sha256msg1_epu32(w3, w0);                                             \
     } while (0)
 
-/* The block as Intel's SHA extensions reference describes it: the state as ABEF and
-   CDGH, the schedule in four registers of four words each. */
-__attribute__((target("sha,sse4.1"))) static void mw__sha256_ni(uint32_t state[8], const void *p, int words) {
-    /* bytes are big-endian words; words are in the machine's order already */
-    const __m128i swap = words ? _mm_set_epi64x(0x0f0e0d0c0b0a0908LL, 0x0706050403020100LL)
-                               : _mm_set_epi64x(0x0c0d0e0f08090a0bLL, 0x0405060700010203LL);
-    __m128i m0, m1, m2, m3, s0, s1, abef, cdgh, t;
-    t = _mm_shuffle_epi32(_mm_loadu_si128((const __m128i *)(const void *)state), 0xB1);
-    s1 = _mm_shuffle_epi32(_mm_loadu_si128((const __m128i *)(const void *)(state + 4)), 0x1B);
-    s0 = _mm_alignr_epi8(t, s1, 8);
-    s1 = _mm_blend_epi16(s1, t, 0xF0);
-    abef = s0;
-    cdgh = s1;
-    m0 = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)p), swap);
-    m1 = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)p + 1), swap);
-    m2 = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)p + 2), swap);
-    m3 = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)p + 3), swap);
+/* The 64 rounds over the block whose words are m0..m3 (four each, first word lowest),
+   added into the state as Intel's SHA extensions reference keeps it: ABEF and CDGH. */
+MW__SHA_NI_INLINE void mw__sha256_ni_rounds(__m128i *abef, __m128i *cdgh, __m128i m0, __m128i m1, __m128i m2,
+                                            __m128i m3) {
+    __m128i s0 = *abef, s1 = *cdgh;
     MW__SHA_NI_GROUP(0, m0, m1, m3);
     MW__SHA_NI_GROUP(1, m1, m2, m0);
     MW__SHA_NI_GROUP(2, m2, m3, m1);
@@ -6655,12 +6684,88 @@ __attribute__((target("sha,sse4.1"))) static void mw__sha256_ni(uint32_t state[8
     MW__SHA_NI_GROUP(13, m1, m2, m0);
     MW__SHA_NI_GROUP(14, m2, m3, m1);
     MW__SHA_NI_GROUP(15, m3, m0, m2);
-    s0 = _mm_add_epi32(s0, abef);
-    s1 = _mm_add_epi32(s1, cdgh);
-    t = _mm_shuffle_epi32(s0, 0x1B);
-    s1 = _mm_shuffle_epi32(s1, 0xB1);
-    _mm_storeu_si128((__m128i *)(void *)state, _mm_blend_epi16(t, s1, 0xF0));
-    _mm_storeu_si128((__m128i *)(void *)(state + 4), _mm_alignr_epi8(s1, t, 8));
+    *abef = _mm_add_epi32(s0, *abef);
+    *cdgh = _mm_add_epi32(s1, *cdgh);
+}
+
+/* The state's words A..H to ABEF and CDGH, and back. */
+MW__SHA_NI_INLINE void mw__sha256_ni_load(const uint32_t state[8], __m128i *abef, __m128i *cdgh) {
+    __m128i t = _mm_shuffle_epi32(_mm_loadu_si128((const __m128i *)(const void *)state), 0xB1);
+    __m128i s = _mm_shuffle_epi32(_mm_loadu_si128((const __m128i *)(const void *)(state + 4)), 0x1B);
+    *abef = _mm_alignr_epi8(t, s, 8);
+    *cdgh = _mm_blend_epi16(s, t, 0xF0);
+}
+
+MW__SHA_NI_INLINE void mw__sha256_ni_words(__m128i abef, __m128i cdgh, __m128i *abcd, __m128i *efgh) {
+    __m128i t = _mm_shuffle_epi32(abef, 0x1B), s = _mm_shuffle_epi32(cdgh, 0xB1);
+    *abcd = _mm_blend_epi16(t, s, 0xF0);
+    *efgh = _mm_alignr_epi8(s, t, 8);
+}
+
+/* Four big-endian words of p, or (to bytes) four words as big-endian bytes. */
+MW__SHA_NI_INLINE __m128i mw__sha256_ni_swap(__m128i v) {
+    return _mm_shuffle_epi8(v, _mm_set_epi64x(0x0c0d0e0f08090a0bLL, 0x0405060700010203LL));
+}
+
+MW__SHA_NI static void mw__sha256_ni(uint32_t state[8], const unsigned char *p) {
+    const __m128i *in = (const __m128i *)(const void *)p;
+    __m128i abef, cdgh, abcd, efgh;
+    mw__sha256_ni_load(state, &abef, &cdgh);
+    mw__sha256_ni_rounds(&abef, &cdgh, mw__sha256_ni_swap(_mm_loadu_si128(in)),
+                         mw__sha256_ni_swap(_mm_loadu_si128(in + 1)), mw__sha256_ni_swap(_mm_loadu_si128(in + 2)),
+                         mw__sha256_ni_swap(_mm_loadu_si128(in + 3)));
+    mw__sha256_ni_words(abef, cdgh, &abcd, &efgh);
+    _mm_storeu_si128((__m128i *)(void *)state, abcd);
+    _mm_storeu_si128((__m128i *)(void *)(state + 4), efgh);
+}
+
+/* mw__sha256_hmac_tail_c's work with the inner digest kept in registers: it is the
+   outer block's first eight words as it stands, and the padding is two constants. The
+   MAC's bytes 0-15 end in lo, 16-31 in hi. */
+MW__SHA_NI_INLINE void mw__sha256_hmac_tail_ni(const uint32_t inner[8], const uint32_t outer[8],
+                                               const unsigned char block[64], __m128i *lo, __m128i *hi) {
+    const __m128i *in = (const __m128i *)(const void *)block;
+    __m128i abef, cdgh, abcd, efgh;
+    mw__sha256_ni_load(inner, &abef, &cdgh);
+    mw__sha256_ni_rounds(&abef, &cdgh, mw__sha256_ni_swap(_mm_loadu_si128(in)),
+                         mw__sha256_ni_swap(_mm_loadu_si128(in + 1)), mw__sha256_ni_swap(_mm_loadu_si128(in + 2)),
+                         mw__sha256_ni_swap(_mm_loadu_si128(in + 3)));
+    mw__sha256_ni_words(abef, cdgh, &abcd, &efgh);
+    mw__sha256_ni_load(outer, &abef, &cdgh);
+    mw__sha256_ni_rounds(&abef, &cdgh, abcd, efgh, _mm_set_epi32(0, 0, 0, (int)0x80000000u),
+                         _mm_set_epi32((64 + 32) * 8, 0, 0, 0));
+    mw__sha256_ni_words(abef, cdgh, &abcd, &efgh);
+    *lo = mw__sha256_ni_swap(abcd);
+    *hi = mw__sha256_ni_swap(efgh);
+}
+
+/* Twelve bytes (the first twelve lanes) to sixteen base64url symbols, by Wojciech
+   Mula's SSSE3 method ("Base64 encoding with SIMD instructions", 0x80.pl, 2016): each
+   32-bit lane gets the bytes of one group, two multiplies move its four 6-bit values
+   into bytes of their own, and one table lookup picks each value's offset to ASCII. */
+MW__SHA_NI_INLINE __m128i mw__base64url_ni(__m128i in) {
+    const __m128i offsets = _mm_setr_epi8('a' - 26, '0' - 52, '0' - 52, '0' - 52, '0' - 52, '0' - 52, '0' - 52,
+                                          '0' - 52, '0' - 52, '0' - 52, '0' - 52, '-' - 62, '_' - 63, 'A', 0, 0);
+    __m128i t, v, range;
+    in = _mm_shuffle_epi8(in, _mm_set_epi8(10, 11, 9, 10, 7, 8, 6, 7, 4, 5, 3, 4, 1, 2, 0, 1));
+    t = _mm_mulhi_epu16(_mm_and_si128(in, _mm_set1_epi32(0x0fc0fc00)), _mm_set1_epi32(0x04000040));
+    v = _mm_or_si128(t, _mm_mullo_epi16(_mm_and_si128(in, _mm_set1_epi32(0x003f03f0)), _mm_set1_epi32(0x01000010)));
+    /* 0..25 -> 13 ('A'), 26..51 -> 0 ('a' - 26), 52..61 -> 1..10 ('0' - 52), 62, 63 -> 11, 12 */
+    range = _mm_subs_epu8(v, _mm_set1_epi8(51));
+    range = _mm_or_si128(range, _mm_and_si128(_mm_cmpgt_epi8(_mm_set1_epi8(26), v), _mm_set1_epi8(13)));
+    return _mm_add_epi8(v, _mm_shuffle_epi8(offsets, range));
+}
+
+/* mw__sha256_hmac_tail_text_c's work without the MAC leaving the registers: its 32
+   bytes as groups 0-11, 12-23 and 24-31 (the last padded with zeros, which only the
+   five unused symbols see). */
+MW__SHA_NI static void mw__sha256_hmac_tail_text_ni(const uint32_t inner[8], const uint32_t outer[8],
+                                                    const unsigned char block[64], char text[48]) {
+    __m128i lo, hi;
+    mw__sha256_hmac_tail_ni(inner, outer, block, &lo, &hi);
+    _mm_storeu_si128((__m128i *)(void *)text, mw__base64url_ni(lo));
+    _mm_storeu_si128((__m128i *)(void *)(text + 16), mw__base64url_ni(_mm_alignr_epi8(hi, lo, 12)));
+    _mm_storeu_si128((__m128i *)(void *)(text + 32), mw__base64url_ni(_mm_srli_si128(hi, 8)));
 }
 
 /* CPUID: leaf 7's SHA bit, and SSSE3 and SSE4.1 from leaf 1. Asked once. */
@@ -6678,17 +6783,21 @@ static int mw__have_sha_ni(void) {
 }
 
 static void mw__sha256_block(uint32_t state[8], const unsigned char *p) {
-    if (mw__have_sha_ni()) mw__sha256_ni(state, p, 0);
+    if (mw__have_sha_ni()) mw__sha256_ni(state, p);
     else mw__sha256_block_c(state, p);
 }
 
-static void mw__sha256_words(uint32_t state[8], const uint32_t w[16]) {
-    if (mw__have_sha_ni()) mw__sha256_ni(state, w, 1);
-    else mw__sha256_words_c(state, w);
+static void mw__sha256_hmac_tail_text(const uint32_t inner[8], const uint32_t outer[8], const unsigned char block[64],
+                                      char text[48]) {
+    if (mw__have_sha_ni()) mw__sha256_hmac_tail_text_ni(inner, outer, block, text);
+    else mw__sha256_hmac_tail_text_c(inner, outer, block, text);
 }
 #else
 static void mw__sha256_block(uint32_t state[8], const unsigned char *p) { mw__sha256_block_c(state, p); }
-static void mw__sha256_words(uint32_t state[8], const uint32_t w[16]) { mw__sha256_words_c(state, w); }
+static void mw__sha256_hmac_tail_text(const uint32_t inner[8], const uint32_t outer[8], const unsigned char block[64],
+                                      char text[48]) {
+    mw__sha256_hmac_tail_text_c(inner, outer, block, text);
+}
 #endif
 
 /* FIPS 180-4 §5.3.3: the initial hash value. */
@@ -8425,9 +8534,12 @@ struct mw__sessions {
     int ext;    /* where a request keeps its session (rq->ext[ext]) */
 };
 
+#define MW__SESSION_PAIRS 4 /* pairs a session holds before its arrays move to the arena */
+
 typedef struct mw__session {
-    const char **names, **values; /* in the request's arena */
+    const char **names, **values; /* first the arrays below, then in the request's arena */
     size_t n, cap;
+    const char *first_names[MW__SESSION_PAIRS], *first_values[MW__SESSION_PAIRS];
     int dirty;
     int sealed; /* the cookie went out with the head: a change now would be lost */
 } mw__session;
@@ -8560,47 +8672,39 @@ int mw_sessions(mw_app *app, const mw_session_opts *opts) {
     return mw_after(app, NULL, mw__session_after, cfg);
 }
 
-/* HMAC-SHA256 under a key set up once. A message that fits the inner hash's last block
-   (at most 55 bytes, as most sessions) is padded in place: one compression for each of
-   the two hashes, the least HMAC takes, and none of the general path's buffering. */
-static void mw__mac(const mw__hmac *key, const char *msg, size_t n, unsigned char out[32]) {
+/* HMAC-SHA256 under a key set up once, in base64url: 43 characters in text's 48 bytes.
+   A message that fits the inner hash's last block (at most 55 bytes, as most sessions)
+   is padded in place: one compression for each of the two hashes, the least HMAC
+   takes, and none of the general path's buffering. */
+static void mw__mac_text(const mw__hmac *key, const char *msg, size_t n, char text[48]) {
     unsigned char block[64];
-    uint32_t h[8], outer[16];
-    size_t i;
     if (n > 55) {
         mw__hmac copy = *key;
+        unsigned char mac[32];
         mw__hmac_update(&copy, msg, n);
-        mw__hmac_final(&copy, out);
+        mw__hmac_final(&copy, mac);
+        mw__base64_encode(text, mac, sizeof mac, 1);
         return;
     }
     memset(block, 0, sizeof block); /* a whole block: a few wide stores, where 55 - n bytes is a loop */
     memcpy(block, msg, n);
     block[n] = 0x80;
     mw__put_be(block + 56, (uint64_t)(64 + n) * 8, 8); /* the key block came first */
-    memcpy(h, key->inner.h, sizeof h);
-    mw__sha256_block(h, block);
-    /* the outer block is the inner digest, padded: built as words, no byte round trip */
-    memcpy(outer, h, sizeof h);
-    outer[8] = 0x80000000u;
-    memset(outer + 9, 0, 6 * sizeof outer[0]);
-    outer[15] = (64 + 32) * 8;
-    memcpy(h, key->outer.h, sizeof h);
-    mw__sha256_words(h, outer);
-    for (i = 0; i < 8; i++) mw__put_be32(out + 4 * i, h[i]);
+    mw__sha256_hmac_tail_text(key->inner.h, key->outer.h, block, text);
 }
 
-/* 1 when sig is the MAC of msg under the signing key or a fallback, spelled in
-   base64url as the app writes it (one spelling per MAC, so comparing the text is
-   comparing the MAC, and encoding 32 bytes costs less than decoding 43 characters). */
-static int mw__signed_by_app(const mw_app *app, const char *msg, size_t n, const char *sig, size_t sig_len) {
-    unsigned char mac[32];
-    char text[44];
+#define MW__MAC_TEXT 43 /* mw__mac_text's length */
+
+/* 1 when sig (MW__MAC_TEXT characters) is the MAC of msg under the signing key or a
+   fallback, spelled in base64url as the app writes it (one spelling per MAC, so
+   comparing the text is comparing the MAC, and encoding 32 bytes costs less than
+   decoding 43 characters). */
+static int mw__signed_by_app(const mw_app *app, const char *msg, size_t n, const char *sig) {
+    char text[48];
     int i, ok = 0;
-    if (sig_len != 43) return 0;
     for (i = 0; i < app->nkeys + app->nold_keys; i++) {
-        mw__mac(&app->keys[i], msg, n, mac);
-        mw__base64_encode(text, mac, sizeof mac, 1);
-        ok |= mw__equal_ct(text, sig, 43);
+        mw__mac_text(&app->keys[i], msg, n, text);
+        ok |= mw__equal_ct(text, sig, MW__MAC_TEXT);
     }
     return ok;
 }
@@ -8619,14 +8723,12 @@ static int mw__session_fresh(const char *t, size_t n, long long max_age) {
 
 static int mw__session_put(mw_req *rq, mw__session *s, const char *name, const char *value) {
     if (s->n == s->cap) {
-        size_t cap = s->cap ? s->cap * 2 : 8;
+        size_t cap = s->cap * 2;
         const char **names = (const char **)mw__arena_alloc(rq->arena, cap * sizeof *names);
         const char **values = (const char **)mw__arena_alloc(rq->arena, cap * sizeof *values);
         if (!names || !values) return MW_ENOMEM;
-        if (s->n) {
-            memcpy(names, s->names, s->n * sizeof *names);
-            memcpy(values, s->values, s->n * sizeof *values);
-        }
+        memcpy(names, s->names, s->n * sizeof *names);
+        memcpy(values, s->values, s->n * sizeof *values);
         s->names = names;
         s->values = values;
         s->cap = cap;
@@ -8639,16 +8741,18 @@ static int mw__session_put(mw_req *rq, mw__session *s, const char *name, const c
 /* The pairs of a cookie that is whole, signed by this app and fresh; anything else
    (absent, tampered, signed with an unknown key, expired) is an empty session. */
 static void mw__session_load(mw_req *rq, const struct mw__sessions *cfg, mw__session *s) {
-    const char *v = mw_cookie(rq, cfg->cookie), *sig, *t;
+    const char *v, *sig, *t;
     unsigned char *form;
-    size_t vlen, pos = 0;
+    size_t pos = 0;
     long flen;
-    mw_str all, n, val;
-    if (!v || !(sig = strrchr(v, '.')) || sig == v) return;
-    vlen = strlen(v);
+    mw_str cookie, all, n, val;
+    if (!mw__cookie_find(rq, cfg->cookie, &cookie) || cookie.len <= MW__MAC_TEXT + 1) return;
+    v = cookie.ptr;
+    sig = v + cookie.len - MW__MAC_TEXT - 1; /* a signature is all of the last field, or the cookie is not one */
+    if (*sig != '.') return;
     for (t = sig - 1; t > v && *t != '.';) t--;
     if (t == v || !mw__session_fresh(t + 1, (size_t)(sig - t - 1), cfg->max_age) ||
-        !mw__signed_by_app(rq->app, v, (size_t)(sig - v), sig + 1, vlen - (size_t)(sig - v) - 1))
+        !mw__signed_by_app(rq->app, v, (size_t)(sig - v), sig + 1))
         return;
     form = (unsigned char *)mw__arena_alloc(rq->arena, (size_t)(t - v) * 3 / 4 + 3);
     if (!form || (flen = mw__base64_decode(form, v, (size_t)(t - v), 1)) < 0) return;
@@ -8669,6 +8773,9 @@ static mw__session *mw__session_of(mw_req *rq) {
     if (held && held != &mw__session_sealed_mark) return (mw__session *)held;
     if (!(s = (mw__session *)mw__arena_alloc(rq->arena, sizeof *s))) return NULL;
     memset(s, 0, sizeof *s);
+    s->names = s->first_names;
+    s->values = s->first_values;
+    s->cap = MW__SESSION_PAIRS;
     s->sealed = held != NULL;
     rq->ext[cfg->ext] = s;
     mw__session_load(rq, cfg, s);
@@ -8715,14 +8822,13 @@ static size_t mw__session_form_len(const mw__session *s) {
     return n;
 }
 
-#define MW__SESSION_OVERHEAD (1 + 12 + 1 + 43) /* ".time.signature" */
+#define MW__SESSION_OVERHEAD (1 + 12 + 1 + MW__MAC_TEXT) /* ".time.signature" */
 
 /* Writes "payload.time.signature" to out, which has room for
    mw__base64_encoded_len(flen, 1) + MW__SESSION_OVERHEAD bytes; returns its length, or
    0 when the arena had no room for the payload. */
 static size_t mw__session_encode(mw_req *rq, const mw__session *s, size_t flen, char *out) {
-    char *form = (char *)mw__arena_alloc(rq->arena, flen + 1), *o = form;
-    unsigned char mac[32];
+    char *form = (char *)mw__arena_alloc(rq->arena, flen + 1), *o = form, mac[48];
     size_t i, n;
     if (!form) return 0;
     for (i = 0; i < s->n; i++) {
@@ -8734,9 +8840,10 @@ static size_t mw__session_encode(mw_req *rq, const mw__session *s, size_t flen, 
     n = mw__base64_encode(out, form, (size_t)(o - form), 1);
     out[n++] = '.';
     n += mw__format_u64(out + n, (unsigned long long)time(NULL));
-    mw__mac(&rq->app->keys[0], out, n, mac);
+    mw__mac_text(&rq->app->keys[0], out, n, mac);
     out[n++] = '.';
-    return n + mw__base64_encode(out + n, mac, sizeof mac, 1);
+    memcpy(out + n, mac, MW__MAC_TEXT);
+    return n + MW__MAC_TEXT;
 }
 
 /* The Set-Cookie line of a changed session, its value signed in place. */
@@ -8886,8 +8993,9 @@ static int mw__csrf_excused(mw_req *rq, const char *origin) {
 }
 
 static int mw__csrf_check(mw_req *rq, mw_res *rs) {
-    const char *origin = mw_header(rq, "Origin"), *why;
+    const char *origin, *why;
     if (mw__method_is_safe(rq->method)) return MW_NEXT;
+    origin = mw_header(rq, "Origin");
     why = mw__cross_origin_refusal(mw_header(rq, "Sec-Fetch-Site"), origin, mw__forwarded_scheme(rq), mw_host(rq));
     if (!why || mw__csrf_excused(rq, origin)) return MW_NEXT;
     mw_error(rs, 403, why);

@@ -496,20 +496,22 @@ static void set_and_take_cookie(mw_app *app, const char *target, const char *coo
     mw_test_free(r);
 }
 
-/* The signature's short-message path (one block per hash) against HMAC-SHA256 itself,
-   on both sides of the 55-byte boundary. */
+/* The signature's short-message path (one block per hash) against HMAC-SHA256 itself
+   in base64url, on both sides of the 55-byte boundary. */
 TEST(session_mac_is_hmac_sha256_at_every_length) {
     mw__hmac key;
-    unsigned char want[32], got[32];
+    unsigned char mac[32];
+    char want[48], got[48];
     char msg[130];
     size_t n;
     int same = 1;
     for (n = 0; n < sizeof msg; n++) msg[n] = (char)('a' + n % 26);
     mw__hmac_init(&key, KEY, strlen(KEY));
     for (n = 0; n <= sizeof msg; n++) {
-        mw__hmac_sha256(KEY, strlen(KEY), msg, n, want);
-        mw__mac(&key, msg, n, got);
-        same &= memcmp(want, got, 32) == 0;
+        mw__hmac_sha256(KEY, strlen(KEY), msg, n, mac);
+        CHECK_INT((int)mw__base64_encode(want, mac, sizeof mac, 1), MW__MAC_TEXT);
+        mw__mac_text(&key, msg, n, got);
+        same &= memcmp(want, got, MW__MAC_TEXT) == 0;
     }
     CHECK(same);
 }
@@ -530,6 +532,29 @@ TEST(sessions_round_trip_in_a_signed_cookie) {
     r = get_with(app, "/get?k=user", NULL);
     CHECK(mw_test_header(r, "Set-Cookie") == NULL);
     mw_test_free(r);
+    mw_app_free(app);
+}
+
+/* More pairs than a session holds before its arrays grow, written one per request
+   and read back from the cookie; one removed from the middle. */
+TEST(sessions_hold_many_pairs) {
+    mw_app *app = session_app(KEY);
+    char cookie[4200], next[4200], target[64], body[64], want[16];
+    int i, wrong = 0;
+    cookie[0] = '\0';
+    for (i = 0; i < 10; i++) {
+        snprintf(target, sizeof target, "/set?k=k%d&v=v%d", i, i);
+        set_and_take_cookie(app, target, i ? cookie : NULL, next, sizeof next);
+        memcpy(cookie, next, sizeof cookie);
+    }
+    set_and_take_cookie(app, "/set?k=k4", cookie, next, sizeof next); /* no v: removed */
+    for (i = 0; i < 10; i++) {
+        snprintf(target, sizeof target, "/get?k=k%d", i);
+        snprintf(want, sizeof want, i == 4 ? "(none)" : "v%d", i);
+        get_body(app, target, next, body, sizeof body);
+        wrong += strcmp(body, want) != 0;
+    }
+    CHECK_INT(wrong, 0);
     mw_app_free(app);
 }
 
@@ -562,11 +587,12 @@ TEST(sessions_a_tampered_cookie_is_an_empty_session) {
 /* A cookie as the app signs it, for a chosen time. */
 static void forge_with_app_key(mw_app *app, const char *form, long long when, char *out) {
     size_t n = mw__base64_encode(out, form, strlen(form), 1);
-    unsigned char mac[32];
+    char mac[48];
     n += (size_t)sprintf(out + n, ".%lld", when);
-    mw__mac(&app->keys[0], out, n, mac);
+    mw__mac_text(&app->keys[0], out, n, mac);
     out[n++] = '.';
-    out[n + mw__base64_encode(out + n, mac, 32, 1)] = '\0';
+    memcpy(out + n, mac, MW__MAC_TEXT);
+    out[n + MW__MAC_TEXT] = '\0';
 }
 
 TEST(sessions_expire_after_max_age_and_refuse_times_ahead) {
@@ -1195,6 +1221,7 @@ int main(void) {
     RUN(security_headers_are_on_every_answer);
     RUN(session_mac_is_hmac_sha256_at_every_length);
     RUN(sessions_round_trip_in_a_signed_cookie);
+    RUN(sessions_hold_many_pairs);
     RUN(sessions_a_tampered_cookie_is_an_empty_session);
     RUN(sessions_expire_after_max_age_and_refuse_times_ahead);
     RUN(sessions_keys_rotate_sign_with_newest_verify_with_any);
