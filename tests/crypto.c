@@ -363,7 +363,7 @@ TEST(test_sha256_portable_block_matches) {
    and blocks through both. */
 TEST(test_sha256_hmac_tail_portable_matches) {
     unsigned char block[64];
-    char want[48], got[48];
+    char want[MW__MAC_TEXT_ROOM], got[MW__MAC_TEXT_ROOM];
     uint32_t inner[8], outer[8], seed = 54321;
     int i, k, same = 1;
     for (k = 0; k < 1000; k++) {

@@ -501,7 +501,7 @@ static void set_and_take_cookie(mw_app *app, const char *target, const char *coo
 TEST(session_mac_is_hmac_sha256_at_every_length) {
     mw__hmac key;
     unsigned char mac[32];
-    char want[48], got[48];
+    char want[MW__MAC_TEXT_ROOM], got[MW__MAC_TEXT_ROOM];
     char msg[130];
     size_t n;
     int same = 1;
@@ -587,7 +587,7 @@ TEST(sessions_a_tampered_cookie_is_an_empty_session) {
 /* A cookie as the app signs it, for a chosen time. */
 static void forge_with_app_key(mw_app *app, const char *form, long long when, char *out) {
     size_t n = mw__base64_encode(out, form, strlen(form), 1);
-    char mac[48];
+    char mac[MW__MAC_TEXT_ROOM];
     n += (size_t)sprintf(out + n, ".%lld", when);
     mw__mac_text(&app->keys[0], out, n, mac);
     out[n++] = '.';
