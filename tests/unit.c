@@ -742,6 +742,34 @@ TEST(json_integers_full_64_bit_range) {
     mw__buf_free(&f.buf);
 }
 
+/* Every digit count and both signs, as printf spells them: powers of ten and their
+   neighbours, and random values of every magnitude. */
+TEST(json_integers_as_printf_spells_them) {
+    char want[32], got[32];
+    unsigned long long x = 88172645463325252ull;
+    long long p = 1;
+    int i, wrong = 0;
+    for (i = 0; i < 19; i++) {
+        long long v[] = {p, p - 1, p + 1, -p, -p + 1, -p - 1};
+        size_t k;
+        for (k = 0; k < sizeof v / sizeof v[0]; k++) {
+            snprintf(want, sizeof want, "%lld", v[k]);
+            got[mw__format_i64(got, v[k])] = '\0';
+            wrong += strcmp(want, got) != 0;
+        }
+        if (i < 18) p *= 10; /* 10^18 is the last power a long long holds */
+    }
+    for (i = 0; i < 10000; i++) {
+        long long v;
+        x ^= x << 13, x ^= x >> 7, x ^= x << 17; /* xorshift64 */
+        v = (long long)(x >> (unsigned)(i % 64));
+        snprintf(want, sizeof want, "%lld", v);
+        got[mw__format_i64(got, v)] = '\0';
+        wrong += strcmp(want, got) != 0;
+    }
+    CHECK_INT(wrong, 0);
+}
+
 TEST(json_doubles_round_trip) {
     json_fixture f;
     mw_json *j = json_start(&f);
@@ -1129,6 +1157,7 @@ int main(void) {
     RUN(json_string_with_nul_and_utf8);
     RUN(json_invalid_utf8_becomes_replacement_character);
     RUN(json_integers_full_64_bit_range);
+    RUN(json_integers_as_printf_spells_them);
     RUN(json_doubles_round_trip);
     RUN(json_misuse_is_an_error_not_output);
     RUN(json_end_closes_open_containers);
