@@ -923,6 +923,41 @@ TEST(redirects_take_safe_locations_and_redirect_statuses_only) {
     mw_app_free(app);
 }
 
+/* The escaper against one byte at a time: random text of plain bytes (UTF-8's high
+   bytes among them) and the five that need entities, every length to 80, at each
+   offset in a 16-byte window, so a special byte falls at every position of a block. */
+TEST(html_escape_matches_byte_by_byte) {
+    static const char special[] = "<>&\"'", plain[] = "ab z\xe3\x83\x95";
+    char text[100], want[700];
+    mw__buf got = {0};
+    unsigned seed = 7;
+    size_t n, off, i;
+    int wrong = 0;
+    for (n = 0; n <= 80; n++)
+        for (off = 0; off < 16; off++) {
+            char *w = want;
+            for (i = 0; i < n; i++) { /* one byte in eight needs an entity: runs of both lengths */
+                unsigned r = (seed = seed * 1103515245u + 12345u) >> 16;
+                text[off + i] = r % 8 ? plain[r / 8 % 7] : special[r / 8 % 5];
+            }
+            for (i = 0; i < n; i++) {
+                const char *e = text[off + i] == '&'    ? "&amp;"
+                                : text[off + i] == '<'  ? "&lt;"
+                                : text[off + i] == '>'  ? "&gt;"
+                                : text[off + i] == '"'  ? "&quot;"
+                                : text[off + i] == '\'' ? "&#39;"
+                                                        : NULL;
+                if (e) w += sprintf(w, "%s", e);
+                else *w++ = text[off + i];
+            }
+            got.len = 0;
+            CHECK_INT(mw__buf_html_escape(&got, text + off, n), 0);
+            wrong += got.len != (size_t)(w - want) || memcmp(got.data, want, got.len) != 0;
+        }
+    CHECK_INT(wrong, 0);
+    mw__buf_free(&got);
+}
+
 static void html_page(mw_req *rq, mw_res *rs) {
     (void)rq;
     mw_html_escape(rs, "<a href=\"x\">Tom & Jerry's</a>|");
@@ -1236,6 +1271,7 @@ int main(void) {
     RUN(csrf_tokens_are_masked_and_checked_against_the_session);
     RUN(redirects_take_safe_locations_and_redirect_statuses_only);
     RUN(html_escaping_as_a_call_and_as_printf);
+    RUN(html_escape_matches_byte_by_byte);
     RUN(credentials_basic_and_bearer);
     RUN(secret_comparison);
     RUN(a_percent_encoded_path_cannot_step_around_a_prefix_hook);
