@@ -1396,7 +1396,9 @@
           request costs one recv and one sendmsg and no re-arming call, as with one
           worker. A session's Set-Cookie line is rendered once, its value signed in
           place; with the CPU's SHA extensions a session signature (HMAC-SHA256 and its
-          base64url) runs in registers, 140 ns where it took 222.
+          base64url) runs in registers, 140 ns where it took 222. The JSON writer
+          formats integers itself (snprintf cost 15 times as much); HTML escaping
+          copies the runs that need no entity, found 16 bytes at a time.
    0.5.0  WebSocket (RFC 6455): mw_websocket endpoints with open, message and close
           callbacks on the event loop; sending from any thread; named groups and
           broadcast; subprotocols and an origin check; ping, close handshake, 1001 on
