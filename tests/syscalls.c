@@ -4,13 +4,16 @@
    see mw__conn_hand_off). Edge arming must never lose an edge: a pipelined burst larger
    than the read buffer, an answer larger than the socket takes, and requests after TCP
    urgent data or descriptors passed on a Unix socket (where a read stops short of what
-   is there) are still answered at once.
+   is there), and a request whose edge came while its connection was busy, are still
+   answered at once.
    The server's calls are counted by wrapping them; the client here reads and writes with
    read(), write(), send() and its own sendmsg, which are not counted. */
+#include <errno.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/types.h>
 #include <sys/un.h>
+#include <unistd.h>
 
 /* the client's sendmsg, before the server's is wrapped */
 static ssize_t client_sendmsg(int fd, const struct msghdr *msg) { return sendmsg(fd, msg, 0); }
@@ -33,9 +36,24 @@ static int counting_epoll_wait(int epfd, struct epoll_event *ev, int max, int ti
     if (n > 0) count(&n_epoll_wait); /* the calls that returned events: timeouts are the sweeper's ticks */
     return n;
 }
+/* Once armed, the next server recv that finds the socket empty holds its worker there
+   (it still runs the connection) until the test writes to hold[1]. */
+static int hold[2], hold_armed, hold_entered;
+static void hold_worker(void) {
+    int saved = errno;
+    char c;
+    __atomic_store_n(&hold_entered, 1, __ATOMIC_RELEASE);
+    if (read(hold[0], &c, 1) != 1) { /* the test is over: go on anyway */
+    }
+    errno = saved;
+}
+
 static ssize_t counting_recv(int fd, void *buf, size_t len, int flags) {
+    ssize_t n;
     count(&n_recv);
-    return recv(fd, buf, len, flags);
+    n = recv(fd, buf, len, flags);
+    if (n < 0 && errno == EAGAIN && __atomic_exchange_n(&hold_armed, 0, __ATOMIC_ACQ_REL)) hold_worker();
+    return n;
 }
 static ssize_t counting_sendmsg(int fd, const struct msghdr *msg, int flags) {
     ssize_t n;
@@ -276,6 +294,70 @@ TEST(several_workers_answer_past_tcp_urgent_data) {
     close(gate[1]);
 }
 
+/* GET /stream opens a push stream and leaves it to the test, which ends it. */
+static mw_stream *open_stream;
+static mw__conn *stream_conn;
+static void streamed(mw_req *rq, mw_res *rs) {
+    (void)rq;
+    __atomic_store_n(&stream_conn, rs->conn, __ATOMIC_RELEASE);
+    __atomic_store_n(&open_stream, mw_stream_open(rs, 200, "text/plain"), __ATOMIC_RELEASE);
+}
+
+static int stream_conn_runs_again(void) {
+    mw__conn *c = __atomic_load_n(&stream_conn, __ATOMIC_ACQUIRE);
+    return c && (__atomic_load_n(&c->state, __ATOMIC_ACQUIRE) & 3u) == MW__RUN_AGAIN;
+}
+
+static int wakes_taken(mw_app *app) {
+    size_t len;
+    pthread_mutex_lock(&app->wake_lock);
+    len = app->wakes.len;
+    pthread_mutex_unlock(&app->wake_lock);
+    return len == 0;
+}
+
+/* Guards a read edge merged into a busy connection's next turn, which reads nothing. */
+TEST(several_workers_answer_a_request_whose_edge_came_while_its_stream_ended) {
+    static const char get_stream[] = "GET /stream HTTP/1.1\r\nHost: x\r\n\r\n";
+    pthread_t t;
+    int port, fd, marker, waited;
+    mw_app *app = app_with(2); /* one held on the stream, one to take every other event in turn */
+    size_t len;
+    char buf[4096];
+    CHECK(pipe(hold) == 0);
+    mw_get(app, "/stream", streamed);
+    port = mw_listen(app, "127.0.0.1", 0);
+    pthread_create(&t, NULL, serve, app);
+    marker = connect_to(port);
+    len = answer_length(marker);
+    CHECK(len > 0 && len < sizeof buf / 3);
+    fd = connect_to(port);
+    CHECK(write(fd, get_stream, sizeof get_stream - 1) > 0 && read(fd, buf, sizeof buf) > 0); /* the head */
+    __atomic_store_n(&hold_entered, 0, __ATOMIC_RELEASE);
+    __atomic_store_n(&hold_armed, 1, __ATOMIC_RELEASE);
+    CHECK(write(fd, request, sizeof request - 1) > 0); /* read by the parked stream's run, held after */
+    for (waited = 0; !__atomic_load_n(&hold_entered, __ATOMIC_ACQUIRE) && waited < 10000; waited++) poll(NULL, 0, 1);
+    CHECK(__atomic_load_n(&hold_entered, __ATOMIC_ACQUIRE));
+    CHECK(write(fd, request, sizeof request - 1) > 0); /* its edge asks the held run for one more turn */
+    for (waited = 0; !stream_conn_runs_again() && waited < 10000; waited++) poll(NULL, 0, 1);
+    CHECK(stream_conn_runs_again());
+    mw_stream_close(__atomic_load_n(&open_stream, __ATOMIC_ACQUIRE)); /* that turn ends it: no recv */
+    for (waited = 0; !wakes_taken(app) && waited < 10000; waited++) poll(NULL, 0, 1);
+    CHECK(wakes_taken(app));
+    /* the free worker answers this only after it has run the stream's wake-up */
+    CHECK(write(marker, request, sizeof request - 1) > 0 && read_bytes(marker, buf, len) == len);
+    CHECK(write(hold[1], "x", 1) == 1);
+    /* the last chunk, the first request's answer from the buffer, the second's from the socket */
+    CHECK_INT(read_bytes(fd, buf, 5 + 2 * len), (long long)(5 + 2 * len));
+    CHECK(memcmp(buf, "0\r\n\r\n", 5) == 0 && strncmp(buf + 5 + len, "HTTP/1.1 200", 12) == 0);
+    __atomic_store_n(&hold_armed, 0, __ATOMIC_RELEASE);
+    close(fd);
+    close(marker);
+    finish(app, t);
+    close(hold[0]);
+    close(hold[1]);
+}
+
 /* Sends bytes with a descriptor attached (SCM_RIGHTS): on a Unix socket the server's
    read stops after them, short of what follows. */
 static int send_with_descriptor(int fd, const char *bytes, size_t n) {
@@ -338,6 +420,7 @@ int main(void) {
     RUN(several_workers_answer_a_pipelined_burst_larger_than_the_read_buffer);
     RUN(several_workers_finish_an_answer_larger_than_the_socket_takes);
     RUN(several_workers_answer_past_tcp_urgent_data);
+    RUN(several_workers_answer_a_request_whose_edge_came_while_its_stream_ended);
     RUN(several_workers_on_a_unix_socket_answer_past_passed_descriptors);
     return test_summary();
 }
