@@ -10,8 +10,12 @@ of database connections (POOL).
 
 Rows: plaintext (256 connections, 16 requests pipelined on each, as TechEmpower sends
 them; and once without pipelining, which every peer completes), json, db, queries?queries=20, fortunes, updates?queries=20 (64 connections) and
-microweb's updates-pipelined. Rounds run the servers back to back within a row,
-alternating their order; a row reports the round with the median requests/s.
+microweb's updates-pipelined. In a round, a row runs microweb before the first peer
+and again after every peer (microweb, Kore, microweb, FastAPI, microweb, ...), the
+peers' order alternating between rounds. A row's figures are its round with the median
+requests/s; its ratios, and the targets, are the median over the rounds of a peer's
+figure over microweb's in the windows on either side of it. This host's noise comes in
+spells of seconds: figures from windows apart need not agree, a bracketed ratio holds.
 Writes bench/results/tfb.{md,json}. Installs what is missing when it runs as root
 (Debian's kore, python3-fastapi, python3-asyncpg, uvicorn, python3-flask,
 python3-psycopg2, gunicorn, nginx-light, wrk); a server it cannot set up is reported
@@ -25,6 +29,7 @@ import os
 import platform
 import shutil
 import subprocess
+import statistics
 import sys
 import tempfile
 import time
@@ -203,17 +208,57 @@ def measure(proc, port, row, duration):
             "server_cpu_pct": 100 * ticks / bench.CLK_TCK / seconds}
 
 
+FIGURES = ("rps", "cpu_us_per_req")
+
+
+def figures(window):
+    return {f: window[f] for f in FIGURES} if window and window["status"] == "ok" else None
+
+
+def bracket(before, after):
+    """microweb's figures for the peer's window between two of its own: their mean, or
+    the one that completed."""
+    done = [w for w in (figures(before), figures(after)) if w]
+    return {f: sum(w[f] for w in done) / len(done) for f in FIGURES} if done else None
+
+
+def windows_of(live, r):
+    """A row's windows in round r: microweb before the first peer and after every one,
+    the peers' order alternating between rounds."""
+    peers = [k for k in live if k != "microweb"]
+    peers = peers if r % 2 == 0 else peers[::-1]
+    return [k for p in peers for k in ("microweb", p)] + ["microweb"] if "microweb" in live else peers
+
+
 def median(rows):
+    """The window with the median requests/s, keeping every round's figures (a peer's
+    with microweb's beside it) for the ratios."""
     bad = [r for r in rows if r["status"] != "ok"]
-    return bad[0] if bad else sorted(rows, key=lambda r: r["rps"])[(len(rows) - 1) // 2]
+    kept = [dict(figures(r), microweb=r.get("microweb")) if figures(r) else None for r in rows]
+    return dict(bad[0] if bad else sorted(rows, key=lambda r: r["rps"])[(len(rows) - 1) // 2], rounds=kept)
 
 
 # ---------------------------------------------------------------- report
 
-def ratio(row, base):
-    if row["status"] != "ok" or not base or base["status"] != "ok" or not base["rps"]:
-        return "-"
-    return f"{row['rps'] / base['rps']:.2f}"
+def bracketed(row, figure):
+    """Per round: (a peer's figure, microweb's in the windows beside it)."""
+    if not row or row["status"] != "ok":
+        return []
+    return [(w[figure], w["microweb"][figure]) for w in row.get("rounds", [])
+            if w and w.get("microweb") and w[figure] and w["microweb"][figure]]
+
+
+def microweb_over(row, figure):
+    """The median over the rounds of microweb's figure over the peer's; None without a pair."""
+    pairs = bracketed(row, figure)
+    return statistics.median(m / p for p, m in pairs) if pairs else None
+
+
+def ratio(server, row, figure):
+    if server == "microweb":
+        return "1.00"
+    pairs = bracketed(row, figure)
+    return f"{statistics.median(p / m for p, m in pairs):.2f}" if pairs else "-"
 
 
 # the targets: microweb's requests/s over a peer's, at least this much
@@ -232,9 +277,8 @@ def targets(results):
 
     lines = []
     for row, peer, least in RATE_TARGETS:
-        mine, theirs = ok("microweb", row), ok(peer, row)
-        if mine and theirs and theirs["rps"]:
-            got = mine["rps"] / theirs["rps"]
+        got = microweb_over(ok(peer, row), "rps")
+        if ok("microweb", row) and got is not None:
             lines.append(f"- {'met' if got >= least else '**NOT met**'}: {row}, requests/s over {LABELS[peer]}'s: "
                          f"{got:.2f}x (target at least {least:g}x)")
     for row, *_ in ROWS:
@@ -242,10 +286,11 @@ def targets(results):
         peers = {s: ok(s, row) for s in results if s != "microweb" and ok(s, row)}
         if not mine or not peers:
             continue
-        lower = [f"{LABELS[s]} {r['cpu_us_per_req']:.1f} µs" for s, r in peers.items()
-                 if r["cpu_us_per_req"] < mine["cpu_us_per_req"]]
-        lines.append(f"- {'**NOT met**' if lower else 'met'}: {row}, the lowest server CPU per request: microweb "
-                     f"{mine['cpu_us_per_req']:.1f} µs" + (f", lower: {', '.join(lower)}" if lower else ""))
+        over = {s: microweb_over(r, "cpu_us_per_req") for s, r in peers.items()}
+        lower = [s for s, got in over.items() if got is not None and got > 1]
+        lines.append(f"- {'**NOT met**' if lower else 'met'}: {row}, the lowest server CPU per request: microweb's "
+                     "over " + ", ".join(f"{LABELS[s]}'s {got:.2f}x" for s, got in over.items() if got is not None)
+                     + (f"; lower: {', '.join(LABELS[s] for s in lower)}" if lower else ""))
     return lines
 
 
@@ -253,30 +298,35 @@ def report(results, versions, skipped, run):
     lines = ["# TechEmpower test types: microweb against Kore, FastAPI, Flask and nginx", "",
              f"{run['date'][:16].replace('T', ' ')}; {run['machine']}; "
              f"{run['core_note']}; PostgreSQL {run['pg_version']} on the same machine, not pinned (it shares both "
-             f"cores), fsync off. {run['rounds']} round(s) of {run['duration_s']} s per row, servers back to back "
-             "within a row in alternating order; each row is the round with the median requests/s. This machine "
-             "is a virtual one whose host runs other work: requests/s are noisy, compare within a row.", "",
+             f"cores), fsync off. {run['rounds']} round(s) per row; in each, windows of {run['duration_s']} s: "
+             "microweb before the first peer and after every peer, the peers' order alternating between rounds. "
+             "A row's figures are its window with the median requests/s. This machine is a virtual one whose "
+             "host runs other work in spells of seconds: figures from windows apart are noisy, read the ratios.",
+             "",
              f"Every server has {POOL} database connections; the rules are TechEmpower's (random ids, one SELECT "
              "per row for queries and updates, a row added to the fortunes at request time, HTML escaping). "
              "plaintext: 256 connections, 16 requests pipelined on each (a p99 of 0 µs: wrk never saw a batch "
              "of 16 answered whole, the server does not serve pipelined requests in time), and the same "
              "without pipelining; the other rows 64 connections. "
              "CPU/req: the server's processes' user+system time per request (PostgreSQL's not counted). "
-             "Errors: socket errors, timeouts and non-2xx answers. Ratio: requests/s over microweb's.", ""]
+             "Errors: socket errors, timeouts and non-2xx answers. Ratios, and the targets: the median over the "
+             "rounds of the peer's requests/s (CPU per request) over microweb's in the two windows beside it.",
+             ""]
     for key, path, conns, depth in ROWS:
         lines += [f"## {key} (`GET {path}`, {conns} connections{', 16 requests pipelined on each' if depth > 1 else ''})",
                   "",
-                  "| server | req/s | CPU/req | p99 | errors | ratio |", "|---|---|---|---|---|---|"]
-        base = results.get("microweb", {}).get(key)
+                  "| server | req/s | CPU/req | p99 | errors | req/s ratio | CPU/req ratio |",
+                  "|---|---|---|---|---|---|---|"]
         for server, rows in results.items():
             row = rows.get(key)
             if not row:
                 continue
             if row["status"] != "ok":
-                lines.append(f"| {LABELS[server]} | {row['status']}: {row['reason']} | | | | |")
+                lines.append(f"| {LABELS[server]} | {row['status']}: {row['reason']} | | | | | |")
                 continue
             lines.append(f"| {LABELS[server]} | {row['rps']:,.0f} | {row['cpu_us_per_req']:.1f} µs | "
-                         f"{bench.fmt_us(row['p99_us'])} | {row['errors']} | {ratio(row, base)} |")
+                         f"{bench.fmt_us(row['p99_us'])} | {row['errors']} | {ratio(server, row, 'rps')} | "
+                         f"{ratio(server, row, 'cpu_us_per_req')} |")
         lines.append("")
     lines += ["## Targets", ""] + targets(results) + [""]
     lines += ["## Servers", ""] + [f"- {LABELS[k]}: {v}" for k, v in versions.items()]
@@ -289,8 +339,8 @@ def report(results, versions, skipped, run):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--duration", type=int, default=5)
-    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--duration", type=int, default=3)
+    ap.add_argument("--rounds", type=int, default=5)  # the ratios' median wants rounds
     ap.add_argument("--servers", default=",".join(SERVERS))
     ap.add_argument("--report", metavar="JSON", help="write the report of a saved run again, measuring nothing")
     args = ap.parse_args()
@@ -331,19 +381,22 @@ def main():
             rounds = {key: {row[0]: [] for row in ROWS if serves(key, row[0])} for key in live}
             for r in range(args.rounds):
                 for row in ROWS:
-                    for key in (list(live) if r % 2 == 0 else list(live)[::-1]):
-                        if not serves(key, row[0]):
-                            continue
+                    windows = []
+                    for key in windows_of([k for k in live if serves(k, row[0])], r):
                         proc, port = live[key]
                         try:
                             got = measure(proc, port, row, args.duration)
                         except bench.BenchError as e:
                             got = {"status": "failed", "reason": str(e)}
-                        rounds[key][row[0]].append(got)
+                        windows.append((key, got))
                         shown = (f"{got['rps']:,.0f} req/s, {got['cpu_us_per_req']:.1f} µs CPU/req, p99 "
                                  f"{bench.fmt_us(got['p99_us'])}, {got['errors']} errors" if got["status"] == "ok"
                                  else got["reason"])
                         print(f"bench-tfb: {key:9} {row[0]:18} round {r + 1}/{args.rounds} {shown}", file=sys.stderr)
+                    for i, (key, got) in enumerate(windows):
+                        if key != "microweb" and i and windows[i - 1][0] == "microweb":
+                            got["microweb"] = bracket(windows[i - 1][1], windows[i + 1][1])
+                        rounds[key][row[0]].append(got)
             results = {key: {row: median(rs) for row, rs in per.items()} for key, per in rounds.items()}
     finally:
         subprocess.run(["bash", str(PG_DB), "stop", conninfo], capture_output=True)
