@@ -2,22 +2,30 @@
 """Database benchmark: TechEmpower's "single query" (one random row of a 10,000-row
 table as JSON) through microweb (bench/db_app.c, a pool of 4 connections, 4 worker
 threads) beside a raw libpq loop with the same 4 connections, in the same run, with
-prepared and with unprepared statements. Writes bench/results/db.md.
+prepared and with unprepared statements. Then the raw loop again with 1, 4 and 16
+queries per round trip, each ending in its own sync as separate requests' statements
+would in one pipeline: queries/s, and PostgreSQL's and the client's CPU per query.
+Writes bench/results/db.md.
 
 usage: python3 bench/db.py [--duration SECONDS]
 """
 import argparse
 import os
 import re
+import resource
 import shutil
 import subprocess
 import sys
 import time
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import run as bench  # noqa: E402
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PG_DB = os.path.join(ROOT, "tests", "pg_db.sh")
 BUILD = os.path.join(ROOT, "build", "bench")
 POOL = 4
+DEPTHS = (1, 4, 16)
 
 
 def run(cmd, **kw):
@@ -67,6 +75,31 @@ def raw_qps(conninfo, prepared, seconds):
     return float(done.stdout.strip() or 0)
 
 
+def postgres_pids(conninfo):
+    """The server's processes: the postmaster (from its data directory) and its children."""
+    data = conninfo.split()[0][len("host="):]
+    with open(os.path.join(data, "data", "postmaster.pid")) as f:
+        return bench.process_tree(int(f.readline()))
+
+
+def children_cpu_s():
+    used = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return used.ru_utime + used.ru_stime
+
+
+def pipelined(conninfo, depth, seconds):
+    """(queries/s, PostgreSQL's CPU per query in µs, the client's) for libpq alone with
+    depth queries per round trip; the loop's connections are reaped by then, so their
+    backends' time is in the postmaster's children's."""
+    pg, client = bench.cpu_ticks(postgres_pids(conninfo)), children_cpu_s()
+    done = run([os.path.join(BUILD, "pg_loop"), conninfo, str(POOL), str(seconds), "1", "0", str(depth)],
+               timeout=seconds + 60)
+    pg, client = bench.cpu_ticks(postgres_pids(conninfo)) - pg, children_cpu_s() - client
+    qps = float(done.stdout.strip() or 0)
+    queries = qps * seconds or 1
+    return qps, pg / bench.CLK_TCK * 1e6 / queries, client * 1e6 / queries
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--duration", type=int, default=8)
@@ -88,6 +121,11 @@ def main():
             rows.append((prepared, rps, bad, qps))
             print("%s: microweb %.0f req/s (%d non-2xx), raw libpq %.0f queries/s, ratio %.2f"
                   % ("prepared" if prepared else "unprepared", rps, bad, qps, rps / qps if qps else 0), flush=True)
+        depths = []
+        for depth in DEPTHS:
+            depths.append((depth,) + pipelined(conninfo, depth, args.duration))
+            print("%d per round trip: %.0f queries/s, PostgreSQL %.1f µs and client %.1f µs of CPU per query"
+                  % depths[-1], flush=True)
     finally:
         run([PG_DB, "stop", conninfo])
     (p, rps_p, _, qps_p), (_, rps_u, _, qps_u) = rows
@@ -103,6 +141,13 @@ def main():
                                                         rps / qps if qps else 0, bad))
     lines += ["", "Prepared / unprepared: microweb %.2fx, raw libpq %.2fx." % (rps_p / rps_u if rps_u else 0,
                                                                              qps_p / qps_u if qps_u else 0)]
+    lines += ["", "## Statements of several requests in one pipeline", "",
+              "libpq alone, prepared, %d connections: queries sent together on each, each ending in its own sync "
+              "as separate requests' statements would (an error stays inside its own sync). CPU: PostgreSQL's "
+              "processes and the loop's, per query." % POOL, "",
+              "| queries per round trip | queries/s | PostgreSQL CPU per query | client CPU per query |",
+              "|---|---|---|---|"]
+    lines += ["| %d | %.0f | %.1f µs | %.1f µs |" % row for row in depths]
     os.makedirs(os.path.join(ROOT, "bench", "results"), exist_ok=True)
     with open(os.path.join(ROOT, "bench", "results", "db.md"), "w") as f:
         f.write("\n".join(lines) + "\n")
