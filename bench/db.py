@@ -69,10 +69,18 @@ def microweb_rps(conninfo, prepared, seconds):
         proc.wait(10)
 
 
-def raw_qps(conninfo, prepared, seconds):
-    done = run([os.path.join(BUILD, "pg_loop"), conninfo, str(POOL), str(seconds), str(prepared)],
+def pg_loop(conninfo, seconds, prepared, depth=0):
+    """pg_loop's queries/s; exits the bench when a connection failed or nothing was answered."""
+    done = run([os.path.join(BUILD, "pg_loop"), conninfo, str(POOL), str(seconds), str(prepared), "0", str(depth)],
                timeout=seconds + 60)
-    return float(done.stdout.strip() or 0)
+    qps = float(done.stdout.strip() or 0)
+    if done.returncode or not qps:
+        sys.exit("pg_loop failed: " + (done.stderr.strip() or "no query answered"))
+    return qps
+
+
+def raw_qps(conninfo, prepared, seconds):
+    return pg_loop(conninfo, seconds, prepared)
 
 
 def postgres_pids(conninfo):
@@ -87,16 +95,23 @@ def children_cpu_s():
     return used.ru_utime + used.ru_stime
 
 
+def settled(conninfo, before, timeout=10.0):
+    """Waits until the server's processes are those of before: the loop's backends have
+    exited and been reaped, so their time is in the postmaster's children's."""
+    deadline = time.monotonic() + timeout
+    while set(postgres_pids(conninfo)) != before and time.monotonic() < deadline:
+        time.sleep(0.01)
+
+
 def pipelined(conninfo, depth, seconds):
     """(queries/s, PostgreSQL's CPU per query in µs, the client's) for libpq alone with
-    depth queries per round trip; the loop's connections are reaped by then, so their
-    backends' time is in the postmaster's children's."""
-    pg, client = bench.cpu_ticks(postgres_pids(conninfo)), children_cpu_s()
-    done = run([os.path.join(BUILD, "pg_loop"), conninfo, str(POOL), str(seconds), "1", "0", str(depth)],
-               timeout=seconds + 60)
+    depth queries per round trip."""
+    before = set(postgres_pids(conninfo))
+    pg, client = bench.cpu_ticks(before), children_cpu_s()
+    qps = pg_loop(conninfo, seconds, 1, depth)
+    settled(conninfo, before)
     pg, client = bench.cpu_ticks(postgres_pids(conninfo)) - pg, children_cpu_s() - client
-    qps = float(done.stdout.strip() or 0)
-    queries = qps * seconds or 1
+    queries = qps * seconds
     return qps, pg / bench.CLK_TCK * 1e6 / queries, client * 1e6 / queries
 
 

@@ -5,7 +5,8 @@
    ending in its own sync as separate requests' would (bench/db.py: what statements of
    several requests in one pipeline would save).
    usage: pg_loop CONNINFO CONNECTIONS SECONDS PREPARED(0|1) [COUNT [DEPTH]]
-          prints queries/s (with COUNT: the queries that succeeded) */
+          prints queries/s (with COUNT: the queries that succeeded); exits 1 when a
+          connection failed or a pipeline broke */
 #include <libpq-fe.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -46,6 +47,14 @@ static long round_trip(PGconn *c, unsigned *seed, long n) {
     return ok;
 }
 
+/* A connection's end: its count of queries answered, or -1 when it failed. */
+static long *given_up(long *done, PGconn *c, const char *what) {
+    fprintf(stderr, "pg_loop: %s: %s", what, PQerrorMessage(c));
+    PQfinish(c);
+    *done = -1;
+    return done;
+}
+
 static void *loop(void *arg) {
     unsigned seed = (unsigned)(size_t)arg * 7919u + 1u;
     long *done = (long *)malloc(sizeof *done);
@@ -53,12 +62,12 @@ static void *loop(void *arg) {
     double until = now() + seconds;
     long sent;
     *done = 0;
-    if (PQstatus(c) != CONNECTION_OK) return fprintf(stderr, "%s", PQerrorMessage(c)), done;
+    if (PQstatus(c) != CONNECTION_OK) return given_up(done, c, "connect");
     if (prepared || depth) PQclear(PQprepare(c, "q", sql, 1, NULL));
-    if (depth && !PQenterPipelineMode(c)) return fprintf(stderr, "%s", PQerrorMessage(c)), done;
+    if (depth && !PQenterPipelineMode(c)) return given_up(done, c, "pipeline mode");
     for (sent = 0; depth && (count ? sent < count : now() < until); sent += depth) {
         long ok = round_trip(c, &seed, count && count - sent < depth ? count - sent : depth);
-        if (ok < 0) return fprintf(stderr, "pipeline broke: %s", PQerrorMessage(c)), done;
+        if (ok < 0) return given_up(done, c, "pipeline broke");
         *done += ok;
     }
     for (sent = 0; !depth && (count ? sent < count : now() < until); sent++) {
@@ -77,8 +86,8 @@ static void *loop(void *arg) {
 int main(int argc, char **argv) {
     pthread_t t[64];
     long total = 0;
-    int i, n;
-    if (argc < 5 || argc > 7 || (n = atoi(argv[2])) < 1 || n > 64)
+    int i, n, failed = 0;
+    if (argc < 5 || argc > 7 || (n = atoi(argv[2])) < 1 || n > 64 || (argc == 7 && atoi(argv[6]) < 0))
         return fprintf(stderr, "usage: %s CONNINFO N SECONDS PREPARED [COUNT [DEPTH]]\n", argv[0]), 2;
     conninfo = argv[1];
     seconds = atoi(argv[3]);
@@ -89,10 +98,11 @@ int main(int argc, char **argv) {
     for (i = 0; i < n; i++) {
         void *done;
         pthread_join(t[i], &done);
-        total += *(long *)done;
+        if (*(long *)done < 0) failed = 1;
+        else total += *(long *)done;
         free(done);
     }
     if (count) printf("%ld\n", total);
     else printf("%.0f\n", (double)total / seconds);
-    return 0;
+    return failed;
 }

@@ -12,10 +12,12 @@ Rows: plaintext (256 connections, 16 requests pipelined on each, as TechEmpower 
 them; and once without pipelining, which every peer completes), json, db, queries?queries=20, fortunes, updates?queries=20 (64 connections) and
 microweb's updates-pipelined. In a round, a row runs microweb before the first peer
 and again after every peer (microweb, Kore, microweb, FastAPI, microweb, ...), the
-peers' order alternating between rounds. A row's figures are its round with the median
-requests/s; its ratios, and the targets, are the median over the rounds of a peer's
-figure over microweb's in the windows on either side of it. This host's noise comes in
-spells of seconds: figures from windows apart need not agree, a bracketed ratio holds.
+peers' order alternating between rounds. A row's figures are its window with the median
+requests/s. Its ratios are the median over the rounds of a peer's figure over
+microweb's in the windows on either side of it (the targets: microweb's over the
+peer's); updates-pipelined is compared with microweb's updates window just before it.
+This host's noise comes in spells of seconds: figures from windows apart need not
+agree, a bracketed ratio holds.
 Writes bench/results/tfb.{md,json}. Installs what is missing when it runs as root
 (Debian's kore, python3-fastapi, python3-asyncpg, uvicorn, python3-flask,
 python3-psycopg2, gunicorn, nginx-light, wrk); a server it cannot set up is reported
@@ -48,6 +50,7 @@ ROWS = (("plaintext", "/plaintext", 256, 16), ("plaintext-unpipelined", "/plaint
         ("updates", "/updates?queries=20", CONNS, 1),
         ("updates-pipelined", "/updates-pipelined?queries=20", CONNS, 1))
 SERVERS = ("microweb", "kore", "fastapi", "flask", "nginx")
+VARIANT_OF = {"updates-pipelined": "updates"}  # microweb-only rows, compared with the row they vary
 LABELS = {"microweb": "microweb", "kore": "Kore", "fastapi": "FastAPI + asyncpg", "flask": "Flask + psycopg2",
           "nginx": "nginx"}
 NGINX_LOCATIONS = """\
@@ -231,18 +234,20 @@ def windows_of(live, r):
 
 
 def median(rows):
-    """The window with the median requests/s, keeping every round's figures (a peer's
-    with microweb's beside it) for the ratios."""
-    bad = [r for r in rows if r["status"] != "ok"]
+    """The completed window with the median requests/s (a failed one when none completed),
+    keeping every window's figures (a peer's with microweb's beside it) for the ratios."""
+    done = sorted((r for r in rows if r["status"] == "ok"), key=lambda r: r["rps"])
     kept = [dict(figures(r), microweb=r.get("microweb")) if figures(r) else None for r in rows]
-    return dict(bad[0] if bad else sorted(rows, key=lambda r: r["rps"])[(len(rows) - 1) // 2], rounds=kept)
+    failed = len(rows) - len(done)
+    return dict(done[(len(done) - 1) // 2] if done else rows[0], rounds=kept,
+                **({"failed_windows": failed} if failed and done else {}))
 
 
 # ---------------------------------------------------------------- report
 
 def bracketed(row, figure):
     """Per round: (a peer's figure, microweb's in the windows beside it)."""
-    if not row or row["status"] != "ok":
+    if not row:
         return []
     return [(w[figure], w["microweb"][figure]) for w in row.get("rounds", [])
             if w and w.get("microweb") and w[figure] and w["microweb"][figure]]
@@ -254,8 +259,8 @@ def microweb_over(row, figure):
     return statistics.median(m / p for p, m in pairs) if pairs else None
 
 
-def ratio(server, row, figure):
-    if server == "microweb":
+def ratio(server, key, row, figure):
+    if server == "microweb" and key not in VARIANT_OF:
         return "1.00"
     pairs = bracketed(row, figure)
     return f"{statistics.median(p / m for p, m in pairs):.2f}" if pairs else "-"
@@ -268,30 +273,48 @@ RATE_TARGETS = [("db", "kore", 1.3), ("queries", "kore", 2.0), ("fortunes", "kor
                 for peer, least in (("fastapi", 10.0), ("flask", 15.0))]
 
 
+def rounds_judged(row, figure):
+    """' (k of n rounds)' when some rounds had no pair, else ''."""
+    k, n = len(bracketed(row, figure)), len(row.get("rounds", []))
+    return f" ({k} of {n} rounds)" if k < n else ""
+
+
 def targets(results):
-    """One line per target, met or NOT met, from the rows' figures; a row a server did
-    not complete is not judged."""
-    def ok(server, row):
-        got = results.get(server, {}).get(row)
-        return got if got and got["status"] == "ok" else None
+    """One line per target, met, NOT met, or not judged (no round where both servers
+    completed), from the rounds' pairs; a server that was skipped has no line."""
+    def row_of(server, row):
+        return results.get(server, {}).get(row)
 
     lines = []
     for row, peer, least in RATE_TARGETS:
-        got = microweb_over(ok(peer, row), "rps")
-        if ok("microweb", row) and got is not None:
-            lines.append(f"- {'met' if got >= least else '**NOT met**'}: {row}, requests/s over {LABELS[peer]}'s: "
-                         f"{got:.2f}x (target at least {least:g}x)")
-    for row, *_ in ROWS:
-        mine = ok("microweb", row)
-        peers = {s: ok(s, row) for s in results if s != "microweb" and ok(s, row)}
-        if not mine or not peers:
+        theirs = row_of(peer, row)
+        if not row_of("microweb", row) or not theirs:
             continue
-        over = {s: microweb_over(r, "cpu_us_per_req") for s, r in peers.items()}
-        lower = [s for s, got in over.items() if got is not None and got > 1]
+        got = microweb_over(theirs, "rps")
+        what = f"{row}, requests/s over {LABELS[peer]}'s"
+        lines.append(f"- not judged: {what}: no round where both completed" if got is None else
+                     f"- {'met' if got >= least else '**NOT met**'}: {what}: {got:.2f}x{rounds_judged(theirs, 'rps')} "
+                     f"(target at least {least:g}x)")
+    for row, *_ in ROWS:
+        peers = [s for s in results if s != "microweb" and row_of(s, row)]
+        if not row_of("microweb", row) or not peers:
+            continue
+        over = {s: microweb_over(row_of(s, row), "cpu_us_per_req") for s in peers}
+        judged = {s: got for s, got in over.items() if got is not None}
+        lower = [s for s, got in judged.items() if got > 1]
+        unjudged = [LABELS[s] for s in peers if s not in judged]
         lines.append(f"- {'**NOT met**' if lower else 'met'}: {row}, the lowest server CPU per request: microweb's "
-                     "over " + ", ".join(f"{LABELS[s]}'s {got:.2f}x" for s, got in over.items() if got is not None)
-                     + (f"; lower: {', '.join(LABELS[s] for s in lower)}" if lower else ""))
+                     "over " + ", ".join(f"{LABELS[s]}'s {got:.2f}x{rounds_judged(row_of(s, row), 'cpu_us_per_req')}"
+                                         for s, got in judged.items())
+                     + (f"; lower: {', '.join(LABELS[s] for s in lower)}" if lower else "")
+                     + (f"; not judged against {', '.join(unjudged)}: no round where both completed" if unjudged
+                        else ""))
     return lines
+
+
+def failed_note(row):
+    n = row.get("failed_windows")
+    return f" ({n} window{'s' if n > 1 else ''} failed)" if n else ""
 
 
 def report(results, versions, skipped, run):
@@ -309,12 +332,13 @@ def report(results, versions, skipped, run):
              "of 16 answered whole, the server does not serve pipelined requests in time), and the same "
              "without pipelining; the other rows 64 connections. "
              "CPU/req: the server's processes' user+system time per request (PostgreSQL's not counted). "
-             "Errors: socket errors, timeouts and non-2xx answers. Ratios, and the targets: the median over the "
-             "rounds of the peer's requests/s (CPU per request) over microweb's in the two windows beside it.",
-             ""]
+             "Errors: socket errors, timeouts and non-2xx answers. Ratios: the median over the rounds of the "
+             "peer's requests/s (CPU per request) over microweb's in the two windows beside it; the targets "
+             "take microweb's over the peer's.", ""]
     for key, path, conns, depth in ROWS:
         lines += [f"## {key} (`GET {path}`, {conns} connections{', 16 requests pipelined on each' if depth > 1 else ''})",
-                  "",
+                  ""] + ([f"Ratios: over microweb's {VARIANT_OF[key]} window just before it in the same round.", ""]
+                         if key in VARIANT_OF else []) + [
                   "| server | req/s | CPU/req | p99 | errors | req/s ratio | CPU/req ratio |",
                   "|---|---|---|---|---|---|---|"]
         for server, rows in results.items():
@@ -325,8 +349,8 @@ def report(results, versions, skipped, run):
                 lines.append(f"| {LABELS[server]} | {row['status']}: {row['reason']} | | | | | |")
                 continue
             lines.append(f"| {LABELS[server]} | {row['rps']:,.0f} | {row['cpu_us_per_req']:.1f} µs | "
-                         f"{bench.fmt_us(row['p99_us'])} | {row['errors']} | {ratio(server, row, 'rps')} | "
-                         f"{ratio(server, row, 'cpu_us_per_req')} |")
+                         f"{bench.fmt_us(row['p99_us'])} | {row['errors']}{failed_note(row)} | "
+                         f"{ratio(server, key, row, 'rps')} | {ratio(server, key, row, 'cpu_us_per_req')} |")
         lines.append("")
     lines += ["## Targets", ""] + targets(results) + [""]
     lines += ["## Servers", ""] + [f"- {LABELS[k]}: {v}" for k, v in versions.items()]
@@ -346,6 +370,8 @@ def main():
     args = ap.parse_args()
     if args.report:
         return report_again(args.report)
+    if args.rounds < 1 or args.duration < 1:
+        ap.error("--rounds and --duration take a positive number")
     wanted = [s for s in args.servers.split(",") if s]
     if set(wanted) - set(SERVERS):
         ap.error("--servers takes " + ", ".join(SERVERS))
@@ -379,6 +405,7 @@ def main():
                     skipped[key] = str(e)
                     print(f"bench-tfb: {key}: skipped: {e}", file=sys.stderr)
             rounds = {key: {row[0]: [] for row in ROWS if serves(key, row[0])} for key in live}
+            last = {}  # each row's last window in this round, for the rows that vary it
             for r in range(args.rounds):
                 for row in ROWS:
                     windows = []
@@ -396,7 +423,10 @@ def main():
                     for i, (key, got) in enumerate(windows):
                         if key != "microweb" and i and windows[i - 1][0] == "microweb":
                             got["microweb"] = bracket(windows[i - 1][1], windows[i + 1][1])
+                        elif key == "microweb" and row[0] in VARIANT_OF:
+                            got["microweb"] = figures(last.get(VARIANT_OF[row[0]]))
                         rounds[key][row[0]].append(got)
+                    last[row[0]] = windows[-1][1] if windows and windows[-1][0] == "microweb" else None
             results = {key: {row: median(rs) for row, rs in per.items()} for key, per in rounds.items()}
     finally:
         subprocess.run(["bash", str(PG_DB), "stop", conninfo], capture_output=True)
