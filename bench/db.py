@@ -5,6 +5,9 @@ threads) beside a raw libpq loop with the same 4 connections, in the same run, w
 prepared and with unprepared statements. Then the raw loop again with 1, 4 and 16
 queries per round trip, each ending in its own sync as separate requests' statements
 would in one pipeline: queries/s, and PostgreSQL's and the client's CPU per query.
+Last, microweb's endpoint again beside bench/pg_shared_app.c, a sketch of a pool that
+puts several requests' statements in one pipeline (32 workers on the 4 connections):
+requests/s, and PostgreSQL's and the server's CPU per request.
 Writes bench/results/db.md.
 
 usage: python3 bench/db.py [--duration SECONDS]
@@ -35,21 +38,24 @@ def run(cmd, **kw):
 def build():
     inc = run(["pg_config", "--includedir"]).stdout.strip()
     os.makedirs(BUILD, exist_ok=True)
-    for src, out, extra in (("bench/db_app.c", "db_app", ["-I."]), ("bench/pg_loop.c", "pg_loop", [])):
+    for src, out, extra in (("bench/db_app.c", "db_app", ["-I."]), ("bench/pg_loop.c", "pg_loop", []),
+                            ("bench/pg_shared_app.c", "pg_shared_app", ["-I."])):
         done = run(["cc", "-O2", "-I" + inc, *extra, "-pthread", os.path.join(ROOT, src), "-o",
                     os.path.join(BUILD, out), "-lpq"], cwd=ROOT)
         if done.returncode:
             sys.exit("build failed: " + done.stderr)
 
 
-def start_app(conninfo, prepared):
+def start_app(conninfo, prepared, name="db_app", pinned=False):
+    """build/bench/NAME on a free port; pinned: on core 1 alone (wrk runs on core 0)."""
     env = dict(os.environ, DATABASE_URL=conninfo, PORT="0", BENCH_POOL=str(POOL), BENCH_PREPARE=str(prepared))
-    proc = subprocess.Popen([os.path.join(BUILD, "db_app")], env=env, stderr=subprocess.PIPE, text=True)
+    argv = (["taskset", "-c", "1"] if pinned else []) + [os.path.join(BUILD, name)]
+    proc = subprocess.Popen(argv, env=env, stderr=subprocess.PIPE, text=True)
     for line in proc.stderr:
         m = re.search(r"listening on http://127\.0\.0\.1:(\d+)", line)
         if m:
             return proc, int(m.group(1))
-    sys.exit("db_app did not start")
+    sys.exit(name + " did not start")
 
 
 def wrk(port, seconds):
@@ -67,6 +73,21 @@ def microweb_rps(conninfo, prepared, seconds):
     finally:
         proc.terminate()
         proc.wait(10)
+
+
+def server_costs(conninfo, name, pinned, seconds):
+    """(requests/s, non-2xx, PostgreSQL's CPU per request in µs, the server's) for the
+    prepared endpoint of build/bench/NAME."""
+    proc, port = start_app(conninfo, 1, name, pinned)
+    try:
+        pg, server = bench.cpu_ticks(postgres_pids(conninfo)), bench.cpu_ticks([proc.pid])
+        rps, bad = wrk(port, seconds)
+        pg, server = bench.cpu_ticks(postgres_pids(conninfo)) - pg, bench.cpu_ticks([proc.pid]) - server
+    finally:
+        proc.terminate()
+        proc.wait(10)
+    requests = rps * seconds or 1
+    return rps, bad, pg / bench.CLK_TCK * 1e6 / requests, server / bench.CLK_TCK * 1e6 / requests
 
 
 def pg_loop(conninfo, seconds, prepared, depth=0):
@@ -141,6 +162,13 @@ def main():
             depths.append((depth,) + pipelined(conninfo, depth, args.duration))
             print("%d per round trip: %.0f queries/s, PostgreSQL %.1f µs and client %.1f µs of CPU per query"
                   % depths[-1], flush=True)
+        shared = []
+        for pinned in (True, False):
+            for name in ("db_app", "pg_shared_app"):
+                shared.append((name, "core 1" if pinned else "both") + server_costs(conninfo, name, pinned,
+                                                                                   args.duration))
+                print("%s on %s: %.0f req/s (%d non-2xx), PostgreSQL %.1f µs and the server %.1f µs of CPU per "
+                      "request" % shared[-1], flush=True)
     finally:
         run([PG_DB, "stop", conninfo])
     (p, rps_p, _, qps_p), (_, rps_u, _, qps_u) = rows
@@ -163,6 +191,17 @@ def main():
               "| queries per round trip | queries/s | PostgreSQL CPU per query | client CPU per query |",
               "|---|---|---|---|"]
     lines += ["| %d | %.0f | %.1f µs | %.1f µs |" % row for row in depths]
+    lines += ["", "## microweb with several requests' statements in one pipeline (a sketch)", "",
+              "The prepared endpoint again: db_app.c (%d workers, each holding a connection for its request) "
+              "beside pg_shared_app.c (32 workers sharing the %d connections, each request's query and sync "
+              "sent into a connection's pipeline, results handed back in order), the server on core 1 alone "
+              "(wrk on core 0, as bench/tfb.py runs them) and on both cores. CPU: PostgreSQL's processes "
+              "and the server's, per request. The sketch sends each query at once: queries share a round trip "
+              "only when they wait for a turn, as they do with the workers on one core." % (POOL, POOL), "",
+              "| server | cores | req/s | PostgreSQL CPU per request | server CPU per request | non-2xx |",
+              "|---|---|---|---|---|---|"]
+    lines += ["| %s | %s | %.0f | %.1f µs | %.1f µs | %d |" % (name, cores, rps, pg, server, bad)
+              for name, cores, rps, bad, pg, server in shared]
     os.makedirs(os.path.join(ROOT, "bench", "results"), exist_ok=True)
     with open(os.path.join(ROOT, "bench", "results", "db.md"), "w") as f:
         f.write("\n".join(lines) + "\n")
