@@ -7086,7 +7086,7 @@ enum { MW__KEEP_OPEN, MW__CLOSE, MW__CLOSE_LINGER };
 #define MW__LINGER_MS 2000 /* after our FIN, read and drop what the client still sends, at most */
 #define MW__LINGER_MAX_MS \
     30000 /* ... or up to this while it still sends or takes our answer in (nginx's lingering_time) */
-#define MW__LINGER_QUIET_MS 10    /* ... and less once it has sent nothing this long and has all we sent */
+#define MW__LINGER_QUIET_MS 10    /* ... less once it has all we sent and has sent nothing since our FIN this long */
 #define MW__INLINE_BODY_MAX 16384 /* bodies up to this are copied next to the head; larger ones go by writev */
 #define MW__POOL_MAX 256          /* free read buffers a worker keeps */
 #define MW__BIG_BUFFER 65536      /* the larger read buffer a worker also pools (a WebSocket frame's) */
@@ -7154,9 +7154,10 @@ struct mw__conn {
     size_t head_len;    /* 0 until the current request's head is complete */
     long long content_length;
     int chunked, keep_alive, http10, close_after, saw_stop;
-    long long linger_end; /* ms: the latest a lingering close ends, unless the client still takes our answer in */
-    long linger_unacked;  /* bytes we sent that it had not acknowledged, at the last look */
-    long long linger_heard, linger_cap; /* ms: when it last sent something; the latest any lingering ends */
+    long long linger_end;       /* ms: the latest a lingering close ends, unless the client still takes our answer in */
+    long linger_unacked;        /* bytes we sent that it had not acknowledged, at the last look */
+    long long linger_quiet_end; /* ms: the earliest it ends, if all we sent is acknowledged by then */
+    long long linger_cap;       /* ms: the latest any lingering ends */
     mw__chunked ch;
     size_t ch_in, ch_out, req_end;
     long long body_start, body_progress; /* ms: the body's first byte and its latest */
@@ -10871,7 +10872,7 @@ static int mw__conn_settle(mw__worker *w, mw__conn *c, int out) {
             shutdown(c->fd, SHUT_WR); /* the client sees our answer end, we drain what it still sends */
             c->linger_end = now + MW__LINGER_MS;
             c->linger_cap = now + MW__LINGER_MAX_MS;
-            c->linger_heard = 0;
+            c->linger_quiet_end = now + MW__LINGER_QUIET_MS;
             c->linger_unacked = mw__unacked_bytes(c->fd);
             mw__set_phase(c, MW__PH_LINGER, now + MW__LINGER_QUIET_MS);
         }
@@ -10933,7 +10934,7 @@ static int mw__conn_read(mw__worker *w, mw__conn *c, int idle_expired) {
 static int mw__linger_extended(mw__conn *c, long long now) {
     long unacked = mw__unacked_bytes(c->fd);
     int reading = unacked > 1 && unacked < c->linger_unacked; /* the FIN counts as one byte */
-    int sending = c->linger_heard && now - c->linger_heard < MW__LINGER_MS;
+    int sending = now < c->linger_quiet_end;                  /* it sent something less than MW__LINGER_MS ago */
     c->linger_unacked = unacked;
     if (!(reading || sending) || now >= c->linger_cap) return 0;
     c->linger_end = now + MW__LINGER_MS < c->linger_cap ? now + MW__LINGER_MS : c->linger_cap;
@@ -10941,30 +10942,29 @@ static int mw__linger_extended(mw__conn *c, long long now) {
 }
 
 /* After our FIN: reads and drops what the client still sends, and closes when it
-   closes, or once it has been quiet for MW__LINGER_QUIET_MS with everything we sent
-   acknowledged, or after MW__LINGER_MS (longer while it still sends or reads our answer).
+   closes, or once everything we sent is acknowledged and it has been quiet: for
+   MW__LINGER_QUIET_MS if it has sent nothing since our FIN, for MW__LINGER_MS if it
+   has (it has not read our FIN yet, and a pause of a few ms on a busy machine is not
+   its end); or after MW__LINGER_MS (longer while it still sends or reads our answer).
    Closing while the client still sends would make its kernel reset the connection,
    which destroys the part of the answer it has not received yet. */
 static int mw__conn_linger(mw__worker *w, mw__conn *c) {
     char sink[4096];
-    int heard = 0;
     for (;;) {
         ssize_t n = mw__conn_recv(c, sink, sizeof sink);
-        long long now = mw__now_ms();
+        long long now = mw__now_ms(), next_look;
         if (n > 0) {
-            heard = 1;
-            c->linger_heard = now;
+            c->linger_quiet_end = now + MW__LINGER_MS;
             continue;
         }
         if (n < 0 && errno == EINTR) continue;
         if (n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK) || MW__LOAD(&w->app->forcing)) break;
         if (now >= c->linger_end && !mw__linger_extended(c, now)) break;
         /* the FIN counts as one byte until acknowledged: it need not be, only the data */
-        if (!heard && now >= MW__LOAD(&c->deadline) && mw__unacked_bytes(c->fd) <= 1) break;
-        if (heard || now >= MW__LOAD(&c->deadline)) {
-            long long quiet = now + MW__LINGER_QUIET_MS;
-            MW__STORE(&c->deadline, quiet < c->linger_end ? quiet : c->linger_end);
-        }
+        if (now >= c->linger_quiet_end && mw__unacked_bytes(c->fd) <= 1) break;
+        /* quiet long enough but not all acknowledged: look again shortly */
+        next_look = now < c->linger_quiet_end ? c->linger_quiet_end : now + MW__LINGER_QUIET_MS;
+        MW__STORE(&c->deadline, next_look < c->linger_end ? next_look : c->linger_end);
         return mw__conn_hand_off(w, c, MW__EV_READ);
     }
     mw__conn_close(w, c);

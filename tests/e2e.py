@@ -864,6 +864,42 @@ def test_slow_reader_gets_the_whole_answer_before_a_lingering_close(ctx):
     check("slow_reader_then_fin", end == b"", "after the answers: %s" % short(end))
 
 
+def test_client_still_sending_after_the_fin_is_not_reset_by_a_pause(ctx):
+    """A keep-alive client pipelines GET /big (larger than the socket buffers, so the
+    server is still writing it) and GET /close, and sends one more request while the
+    answer is on its way: the server hears it only once it lingers after its FIN. The
+    client reads everything, then still sends, with pauses of 100 ms, as a busy one
+    might. A client that kept sending after the FIN has not read it yet: the server
+    drains on through such pauses (MW__LINGER_MS of quiet, not 10 ms), so its sends
+    meet no reset and the connection ends with a FIN when the client closes."""
+    size = 6000000  # past tcp_wmem's 4 MB and the client's receive buffer: the write blocks
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
+    sock.settimeout(T(20))
+    sock.connect((HOST, ctx.port))
+    sends = []
+    try:
+        sock.sendall(build_request("GET", "/big?n=%d" % size) + build_request("GET", "/close"))
+        select.select([sock], [], [], T(10))  # the answer began: both requests were read
+        sock.sendall(build_request("GET", "/"))  # queued unread while the server writes
+        reader = Reader(lambda n: sock.recv(65536))
+        big, bye = capture(reader.read_response), capture(reader.read_response)
+        end = capture(sock.recv, 1)
+        for _ in range(3):
+            time.sleep(0.1)
+            sends.append(capture(sock.send, build_request("GET", "/")))
+        after = capture(sock.recv, 1)
+    finally:
+        sock.close()
+    check("still_sending_client_big_answer_whole", not isinstance(big, Exception) and big.status == 200
+          and len(big.body) == size, short(big) if isinstance(big, Exception) else "%d bytes" % len(big.body))
+    check_response("still_sending_client_closing_answer_whole", bye, status=200, body=b"bye",
+                   headers={"Connection": "close"})
+    check("still_sending_client_sees_fin", end == b"", "after the answers: %s" % short(end))
+    check("still_sending_client_not_reset_after_pauses", all(not isinstance(r, Exception) for r in sends)
+          and after == b"", "sends %s, then %s" % ([short(r) for r in sends], short(after)))
+
+
 def test_handler_connection_close(ctx):
     with Client(ctx.port) as c:
         resp = c.request(build_request("GET", "/close"))
@@ -1069,7 +1105,8 @@ TESTAPP_TESTS = [
     test_worker_threads_from_env, test_simple_cases, test_head_on_any_route, test_bad_header,
     test_handler_connection_close, test_no_content, test_toolkit_query_and_form, test_toolkit_cookies,
     test_toolkit_typed_params, test_toolkit_json_body, test_declared_inputs, test_toolkit_multipart_upload, test_blocking_handler,
-    test_slow_reader_gets_the_whole_answer_before_a_lingering_close, test_sigterm_with_request_in_flight,
+    test_slow_reader_gets_the_whole_answer_before_a_lingering_close,
+    test_client_still_sending_after_the_fin_is_not_reset_by_a_pause, test_sigterm_with_request_in_flight,
 ]
 
 
