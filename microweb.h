@@ -1086,6 +1086,22 @@
    out on a request's first statement and always given back when it ends; a transaction
    left open or failed is rolled back first. Each SQL text is prepared once per connection
    (MW_PG_PREPARE 0 switches it off, for poolers such as PgBouncer in transaction mode).
+   Shared connections (MW_PG_SHARED n, 0 by default): a request's mw_pg_query,
+   mw_pg_json and mw_pg_json_one statements go to one of n connections (at most 16)
+   that the requests share, in libpq's pipeline mode, while the request holds no pooled
+   connection of its own. Statements that come while one round trip is out wait and go
+   together in the next: under load, one round trip serves several requests, and the
+   database spends less on each (with more worker threads than n, so that requests
+   wait together). Each statement is a transaction of its own: one that fails takes
+   nothing else with it. What needs one connection for several statements gets the
+   request's own, from the pool as before: mw_pg_conn, mw_pg_batch, and a statement
+   whose first word (after blanks and comments) is BEGIN or START (a transaction) or
+   COPY; every statement of that request after it runs there too. Session state (SET,
+   temporary tables, LISTEN) is not for shared connections, and a slow statement holds
+   up those queued behind it: run long ones as a batch of one (mw_pg_batch), on the
+   request's own. A statement still queued after MW_PG_ACQUIRE_TIMEOUT_MS is answered
+   503 as a request that found no pooled connection free. A shared connection the
+   server dropped while idle is replaced and its statements sent again, once.
    When things go wrong the answer replaces whatever the handler wrote (the handler sees
    NULL / MW_EIO and may simply return):
        database unreachable, or no connection free within MW_PG_ACQUIRE_TIMEOUT_MS
@@ -1161,6 +1177,7 @@
    MW_PG_STATEMENT_TIMEOUT_MS  5000        ms       MW_LIMIT_PG_STATEMENT_TIMEOUT_MS  504
    MW_PG_RETRY_MS              500         ms       MW_LIMIT_PG_RETRY_MS              503 meanwhile
    MW_PG_PREPARE               1           0/1      MW_LIMIT_PG_PREPARE
+   MW_PG_SHARED                0           conns    MW_LIMIT_PG_SHARED                (0: off) see POSTGRESQL
    MW_DEBUG                    0           0/1      MW_LIMIT_DEBUG                    (1: see DEBUG MODE)
    MW_MAX_VALIDATION_ERRORS    100         errors   MW_LIMIT_VALIDATION_ERRORS        the rest not listed
    MW_THREADS_DEFAULT          0 (=CPUs)   threads  MW_LIMIT_THREADS
@@ -1388,7 +1405,9 @@
           CSRF and WebSocket origin checks see the forwarded client and host;
           mw_scheme, mw_host.
           PostgreSQL: statements in batches, one round trip each (mw_pg_batch,
-          libpq's pipeline mode); mw_pg_setup (schema SQL once, before serving).
+          libpq's pipeline mode); mw_pg_setup (schema SQL once, before serving);
+          shared connections (MW_PG_SHARED): concurrent requests' single statements
+          gathered into one pipelined round trip, each its own transaction.
           Also mw_ws_group_size, mw_stream_every (a push stream's timer, run on its
           connection's worker); the JSON reader takes a string's ASCII runs at once; a
           one-frame WebSocket message up to 64 KiB is read in place. With several
@@ -1541,6 +1560,9 @@ __attribute__((used)) static const char *mw__implementation_link_check(void) {
 #ifndef MW_PG_PREPARE
 #define MW_PG_PREPARE 1 /* 1: prepare each SQL text once per connection; 0 for poolers without it */
 #endif
+#ifndef MW_PG_SHARED
+#define MW_PG_SHARED 0 /* connections concurrent requests' single statements share, pipelined; 0 = off */
+#endif
 #ifndef MW_DEBUG
 #ifdef MW_PG_DEBUG
 #define MW_DEBUG MW_PG_DEBUG /* the older name, from when debug mode was the database's only */
@@ -1628,6 +1650,7 @@ __attribute__((used)) static const char *mw__implementation_link_check(void) {
     X(PG_STATEMENT_TIMEOUT_MS, MW_PG_STATEMENT_TIMEOUT_MS, "ms", 0, MW__MAX_TIME, "504")                   \
     X(PG_RETRY_MS, MW_PG_RETRY_MS, "ms", 0, MW__MAX_TIME, "503 meanwhile")                                 \
     X(PG_PREPARE, MW_PG_PREPARE, "0/1", 0, MW__NO_MAX, "")                                                 \
+    X(PG_SHARED, MW_PG_SHARED, "conns", 0, 16, "(0: off) see POSTGRESQL")                                  \
     X(DEBUG, MW_DEBUG, "0/1", 0, 1, "(1: see DEBUG MODE)")                                                 \
     X(VALIDATION_ERRORS, MW_MAX_VALIDATION_ERRORS, "errors", 1, MW__NO_MAX, "the rest not listed")         \
     X(THREADS, MW_THREADS_DEFAULT, "threads", 0, MW__NO_MAX, "")                                           \
@@ -16412,6 +16435,7 @@ int mw_docs(mw_app *app) {
    from the SQL text, so a value can never change the statement.
    --------------------------------------------------------------------------- */
 #define MW__PG_MAX_POOL 16
+#define MW__PG_MAX_SHARED 16   /* shared connections (MW_PG_SHARED) at most: the limit's maximum */
 #define MW__PG_MAX_PREPARED 64 /* statements prepared per connection; more run unprepared */
 
 typedef struct mw__pg_slot {
@@ -16422,6 +16446,29 @@ typedef struct mw__pg_slot {
     char *prepared[MW__PG_MAX_PREPARED]; /* SQL texts, prepared as "mw_<index>" */
 } mw__pg_slot;
 
+/* A statement waiting for its round trip on a shared connection; it lives on its
+   request's stack, and only the shared connection's reader touches it meanwhile. */
+typedef struct mw__pg_turn {
+    const char *sql;
+    int nparams;
+    const char *const *params;
+    int prepared;     /* its index in the connection's prepared texts, or -1: unprepared */
+    PGresult *res;    /* its result, once read (when the connection failed: one with libpq's words) */
+    int settled;      /* res stands: the statement's rows, or the server's refusal of it */
+    const char *lost; /* the connection failed before its result came: the answer's words, else NULL */
+    int taken;        /* a reader took it into a round trip: it waits for the result */
+    int done, leads;  /* its result is in; it reads the next round trip */
+    pthread_cond_t woken;
+    struct mw__pg_turn *next;
+} mw__pg_turn;
+
+typedef struct mw__pg_shared { /* a connection the requests' single statements share (MW_PG_SHARED) */
+    pthread_mutex_t lock;      /* over the queue and busy; the connection is its reader's alone */
+    mw__pg_slot slot;
+    mw__pg_turn *first, *last; /* waiting for the next round trip */
+    int busy;                  /* a round trip is out: its reader hands the next one on */
+} mw__pg_shared;
+
 typedef struct mw__pg_pool {
     char *conninfo;
     pthread_mutex_t lock;
@@ -16429,6 +16476,8 @@ typedef struct mw__pg_pool {
     int size;           /* decided on first use, when the worker count is known */
     long long retry_at; /* after a failed connect: answer 503 at once until then */
     mw__pg_slot slots[MW__PG_MAX_POOL];
+    unsigned next_shared; /* the shared connection the next statement goes to, round the ring */
+    mw__pg_shared shared[MW__PG_MAX_SHARED];
 } mw__pg_pool;
 
 typedef struct mw__pg_kept { /* results a request made, cleared when it ends */
@@ -16466,6 +16515,7 @@ int mw_pg_configure(mw_app *app, const char *conninfo) {
     char *err = NULL;
     PQconninfoOption *opts;
     mw__pg_pool *p;
+    int i;
     if (!app) return MW_EINVAL;
     if (!conninfo) conninfo = getenv("DATABASE_URL");
     if (!conninfo || !*conninfo) {
@@ -16489,6 +16539,7 @@ int mw_pg_configure(mw_app *app, const char *conninfo) {
     }
     pthread_mutex_init(&p->lock, NULL);
     pthread_cond_init(&p->freed, NULL);
+    for (i = 0; i < MW__PG_MAX_SHARED; i++) pthread_mutex_init(&p->shared[i].lock, NULL);
     if (mw__app_add_ext(app, &mw__pg_ext, p) < 0) {
         mw__pg_pool_free(p);
         return MW_ENOMEM;
@@ -16509,6 +16560,10 @@ static void mw__pg_pool_free(void *pool) {
     int i;
     if (!p) return;
     for (i = 0; i < MW__PG_MAX_POOL; i++) mw__pg_drop(&p->slots[i]);
+    for (i = 0; i < MW__PG_MAX_SHARED; i++) {
+        mw__pg_drop(&p->shared[i].slot);
+        pthread_mutex_destroy(&p->shared[i].lock);
+    }
     pthread_mutex_destroy(&p->lock);
     pthread_cond_destroy(&p->freed);
     MW_FREE(p->conninfo);
@@ -16618,6 +16673,14 @@ static void mw__pg_give_back(mw__pg_pool *p, mw__pg_slot *s) {
     pthread_mutex_unlock(&p->lock);
 }
 
+/* The latest a request waits for a connection (or its turn on a shared one). */
+static void mw__pg_acquire_deadline(const mw_req *rq, struct timespec *until) {
+    clock_gettime(CLOCK_REALTIME, until);
+    until->tv_sec += (time_t)(rq->limits->v[MW_LIMIT_PG_ACQUIRE_TIMEOUT_MS] / 1000);
+    until->tv_nsec += (long)(rq->limits->v[MW_LIMIT_PG_ACQUIRE_TIMEOUT_MS] % 1000) * 1000000L;
+    if (until->tv_nsec >= 1000000000L) until->tv_sec++, until->tv_nsec -= 1000000000L;
+}
+
 /* Waits up to the acquire timeout for a free slot; connects it when needed. */
 static mw__pg_slot *mw__pg_acquire(mw_req *rq) {
     mw__pg_pool *p = mw__pg_pool_of(rq->app);
@@ -16630,12 +16693,7 @@ static mw__pg_slot *mw__pg_acquire(mw_req *rq) {
     pthread_mutex_lock(&p->lock);
     if (!p->size) p->size = mw__pg_pool_size(rq->app);
     for (waited = 0; !(s = mw__pg_take_free(p)); waited = 1) {
-        if (!waited) { /* the deadline, read only when there is something to wait for */
-            clock_gettime(CLOCK_REALTIME, &until);
-            until.tv_sec += (time_t)(rq->limits->v[MW_LIMIT_PG_ACQUIRE_TIMEOUT_MS] / 1000);
-            until.tv_nsec += (long)(rq->limits->v[MW_LIMIT_PG_ACQUIRE_TIMEOUT_MS] % 1000) * 1000000L;
-            if (until.tv_nsec >= 1000000000L) until.tv_sec++, until.tv_nsec -= 1000000000L;
-        }
+        if (!waited) mw__pg_acquire_deadline(rq, &until); /* read only when there is something to wait for */
         if (pthread_cond_timedwait(&p->freed, &p->lock, &until) != 0) break;
     }
     backing_off = p->retry_at && mw__now_ms() < p->retry_at;
@@ -16689,12 +16747,17 @@ static PGresult *mw__pg_exec(mw_req *rq, mw__pg_slot *s, const char *sql, int n,
 
 /* The connection is gone, or the server is going. An error without a SQLSTATE was
    made by libpq itself, not by the server: after a crash stop libpq reports "server
-   closed the connection unexpectedly" that way while PQstatus still says OK. The
-   server says it with class 08 (but 08P01, a protocol violation such as a wrong
-   parameter count, on a working connection) or 57P01-57P03 (PostgreSQL Appendix A). */
+   closed the connection unexpectedly" that way while PQstatus still says OK (other
+   results without one, an empty query or a COPY, are the statement's). The server says
+   it with the severity FATAL or PANIC (the session ends: an idle_session_timeout, say),
+   class 08 (but 08P01, a protocol violation such as a wrong parameter count, on a
+   working connection) or 57P01-57P03 (PostgreSQL Appendix A). */
 static int mw__pg_conn_lost(PGconn *c, const PGresult *r) {
     const char *state = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
-    return PQstatus(c) == CONNECTION_BAD || !state ||
+    const char *severity = r ? PQresultErrorField(r, PG_DIAG_SEVERITY_NONLOCALIZED) : NULL;
+    if (PQstatus(c) == CONNECTION_BAD) return 1;
+    if (!state) return PQresultStatus(r) == PGRES_FATAL_ERROR; /* NULL counts as one */
+    return (severity && (strcmp(severity, "FATAL") == 0 || strcmp(severity, "PANIC") == 0)) ||
            (strncmp(state, "08", 2) == 0 && strcmp(state, "08P01") != 0) || /* 08P01: e.g. a wrong parameter count */
            strcmp(state, "57P01") == 0 || strcmp(state, "57P02") == 0 || strcmp(state, "57P03") == 0;
 }
@@ -16715,18 +16778,23 @@ static void mw__pg_keep(mw_req *rq, PGresult *r) {
     mw__pg_request_of(rq)->results = k;
 }
 
-/* What a failed statement or batch answers: 503 when the connection is gone (it is
-   dropped: the next request connects anew), 504 for the statement timeout, else 500. */
-static void mw__pg_report(mw_req *rq, mw__pg_slot *s, const PGresult *failed) {
+/* What a statement the server refused answers: 504 for the statement timeout, else 500. */
+static void mw__pg_report_statement(mw_req *rq, const PGresult *failed, const char *message) {
     const char *state = failed ? PQresultErrorField(failed, PG_DIAG_SQLSTATE) : NULL;
+    if (state && strcmp(state, "57014") == 0) /* query_canceled: the statement timeout */
+        mw__pg_fail(rq, 504, "database statement timed out", message);
+    else mw__pg_fail(rq, 500, "database error", message);
+}
+
+/* What a failed statement or batch answers: 503 when the connection is gone (it is
+   dropped: the next request connects anew), else as the statement's refusal. */
+static void mw__pg_report(mw_req *rq, mw__pg_slot *s, const PGresult *failed) {
     const char *message = failed ? PQresultErrorMessage(failed) : PQerrorMessage(s->conn);
     if (mw__pg_conn_lost(s->conn, failed)) {
         mw__pg_fail(rq, 503, "database unavailable", message);
         mw__pg_drop(s);
-    } else if (state && strcmp(state, "57014") == 0) { /* query_canceled: the statement timeout */
-        mw__pg_fail(rq, 504, "database statement timed out", message);
     } else {
-        mw__pg_fail(rq, 500, "database error", message);
+        mw__pg_report_statement(rq, failed, message);
     }
 }
 
@@ -16775,11 +16843,24 @@ static int mw__pg_query_work(mw_req *rq, mw__pg_slot *s, void *arg, PGresult **f
     return *failed = r, 0;
 }
 
+static int mw__pg_shares(mw_req *rq, const char *sql, int nparams);
+static PGresult *mw__pg_shared_query(mw_req *rq, const char *sql, int nparams, const char *const *params);
+
 PGresult *mw_pg_query(mw_req *rq, const char *sql, int nparams, const char *const *params) {
     mw__pg_one q;
+    if (!rq || !sql) return NULL;
+    if (mw__pg_shares(rq, sql, nparams)) return mw__pg_shared_query(rq, sql, nparams, params);
     q.sql = sql, q.nparams = nparams, q.params = params, q.res = NULL;
-    if (!rq || !sql || mw__pg_run(rq, mw__pg_query_work, &q) != 0) return NULL;
-    return q.res;
+    return mw__pg_run(rq, mw__pg_query_work, &q) == 0 ? q.res : NULL;
+}
+
+/* Queues one statement in the pipeline, by its prepared name unless prepared < 0; 0
+   when libpq refused it. */
+static int mw__pg_send(mw__pg_slot *s, const char *sql, int n, const char *const *params, int prepared) {
+    char name[24];
+    if (prepared < 0) return PQsendQueryParams(s->conn, sql, n, NULL, params, NULL, NULL, 0);
+    mw__pg_statement_name(name, prepared);
+    return PQsendQueryPrepared(s->conn, name, n, params, NULL, NULL, 0);
 }
 
 typedef struct mw__pg_batch { /* mw_pg_batch's work */
@@ -16792,18 +16873,8 @@ typedef struct mw__pg_batch { /* mw_pg_batch's work */
 /* Sends every statement, then the pipeline's sync; 0 when libpq refused one. */
 static int mw__pg_batch_send(mw__pg_slot *s, const mw__pg_batch *b) {
     int i;
-    for (i = 0; i < b->n; i++) {
-        const mw_pg_stmt *st = &b->stmts[i];
-        char name[24];
-        int sent;
-        if (b->prepared[i] < 0) {
-            sent = PQsendQueryParams(s->conn, st->sql, st->nparams, NULL, st->params, NULL, NULL, 0);
-        } else {
-            mw__pg_statement_name(name, b->prepared[i]);
-            sent = PQsendQueryPrepared(s->conn, name, st->nparams, st->params, NULL, NULL, 0);
-        }
-        if (!sent) return 0;
-    }
+    for (i = 0; i < b->n; i++)
+        if (!mw__pg_send(s, b->stmts[i].sql, b->stmts[i].nparams, b->stmts[i].params, b->prepared[i])) return 0;
     return PQpipelineSync(s->conn);
 }
 
@@ -16852,6 +16923,222 @@ int mw_pg_batch(mw_req *rq, const mw_pg_stmt *stmts, int n, PGresult **results) 
     memset(results, 0, (size_t)n * sizeof *results);
     if (!(b.prepared = (int *)mw__arena_alloc(rq->arena, (size_t)n * sizeof(int)))) return MW_ENOMEM;
     return mw__pg_run(rq, mw__pg_batch_work, &b);
+}
+
+/* ---- shared connections (MW_PG_SHARED) ----
+   A statement joins the queue of one shared connection. If no round trip is out there,
+   its request becomes the reader: it takes the queue, sends every statement in it with
+   a sync of its own (each is its own transaction), reads the results in order, wakes
+   their requests, and hands the reading on to the first statement that came meanwhile.
+   So statements gather while a round trip is out, and the next one carries them all. */
+
+/* Where the SQL's first word begins: past blanks and comments (-- to the line's end, and C style). */
+static const char *mw__pg_first_word(const char *sql) {
+    for (;;) {
+        while (*sql == ' ' || (*sql >= '\t' && *sql <= '\r')) sql++;
+        if (sql[0] == '-' && sql[1] == '-') {
+            sql += strcspn(sql, "\n");
+        } else if (sql[0] == '/' && sql[1] == '*') {
+            const char *end = strstr(sql + 2, "*/");
+            sql = end ? end + 2 : sql + strlen(sql);
+        } else {
+            return sql;
+        }
+    }
+}
+
+/* Whether sql needs a connection of the request's own: it begins a transaction (BEGIN,
+   START TRANSACTION), which a sync does not end, or it is a COPY, whose data a
+   pipeline cannot carry. */
+static int mw__pg_needs_own_connection(const char *sql) {
+    size_t n;
+    sql = mw__pg_first_word(sql);
+    for (n = 0; mw__lower((unsigned char)sql[n]) >= 'a' && mw__lower((unsigned char)sql[n]) <= 'z'; n++) {}
+    return mw__ieq(sql, n, "begin") || mw__ieq(sql, n, "start") || mw__ieq(sql, n, "copy");
+}
+
+/* Whether the statement goes to a shared connection: they are on, and the request
+   holds no connection of its own and needs none for this one. (A count of parameters
+   libpq refuses to send goes the other way, to fail alone.) */
+static int mw__pg_shares(mw_req *rq, const char *sql, int nparams) {
+    mw__pg_request *pr;
+    if (rq->limits->v[MW_LIMIT_PG_SHARED] <= 0 || !(pr = mw__pg_request_of(rq))) return 0;
+    return !pr->slot && nparams >= 0 && nparams <= 65535 && !mw__pg_needs_own_connection(sql);
+}
+
+static mw__pg_shared *mw__pg_shared_next(mw_req *rq, mw__pg_pool *p) {
+    long long n = rq->limits->v[MW_LIMIT_PG_SHARED];
+    unsigned i = __atomic_fetch_add(&p->next_shared, 1u, __ATOMIC_RELAXED);
+    return &p->shared[i % (unsigned)(n < MW__PG_MAX_SHARED ? n : MW__PG_MAX_SHARED)]; /* a default above it */
+}
+
+/* Connects the shared connection when it needs it: NULL, or what its statements answer
+   (libpq's words stay on s->conn). */
+static const char *mw__pg_shared_connect(mw_req *rq, mw__pg_slot *s) {
+    mw__pg_pool *p = mw__pg_pool_of(rq->app);
+    int backing_off;
+    if (s->conn && PQstatus(s->conn) == CONNECTION_OK) return NULL;
+    pthread_mutex_lock(&p->lock);
+    backing_off = p->retry_at && mw__now_ms() < p->retry_at;
+    pthread_mutex_unlock(&p->lock);
+    if (backing_off) return "database unavailable (retrying soon)";
+    return mw__pg_open(rq, s) ? NULL : "database unavailable";
+}
+
+/* Whether a result the server sent for a statement stands: its rows, or a refusal of
+   the statement, not the news that the connection is gone. */
+static int mw__pg_settles(mw__pg_slot *s, const PGresult *r) { return mw__pg_ok(r) || !mw__pg_conn_lost(s->conn, r); }
+
+/* Prepares the round's texts the connection has not prepared yet (libpq prepares only
+   outside the pipeline); a text the server refuses settles its turn. 0 when the
+   connection failed; *heard becomes 1 once the server answered. */
+static int mw__pg_round_prepare(mw_req *rq, mw__pg_slot *s, mw__pg_turn *batch, int *heard) {
+    mw__pg_turn *t;
+    for (t = batch; t; t = t->next) {
+        PGresult *failed = NULL;
+        size_t before = s->nprepared;
+        if (!t->settled) t->prepared = mw__pg_prepare(rq, s, t->sql, t->nparams, &failed);
+        if (s->nprepared > before) *heard = 1;
+        if (t->settled || t->prepared != -2) continue;
+        t->res = failed;
+        if (!failed || !mw__pg_settles(s, failed)) return 0;
+        t->settled = *heard = 1;
+    }
+    return 1;
+}
+
+/* Sends the round's statements, each with its sync, and reads each one's result, the
+   NULL that ends it and its sync. 0 when the connection failed or the results were out
+   of step (the connection is not used again); *heard becomes 1 once a result came. */
+static int mw__pg_round_trip(mw__pg_slot *s, mw__pg_turn *batch, int *heard) {
+    mw__pg_turn *t;
+    PGresult *r;
+    if (!PQenterPipelineMode(s->conn)) return 0;
+    for (t = batch; t; t = t->next)
+        if (!t->settled && (!mw__pg_send(s, t->sql, t->nparams, t->params, t->prepared) || !PQpipelineSync(s->conn)))
+            return 0;
+    for (t = batch; t; t = t->next) {
+        int synced;
+        if (t->settled) continue;
+        if ((t->res = PQgetResult(s->conn)) == NULL || !mw__pg_settles(s, t->res)) return 0;
+        t->settled = *heard = 1;
+        if ((r = PQgetResult(s->conn)) != NULL) return PQclear(r), 0;
+        synced = PQresultStatus(r = PQgetResult(s->conn)) == PGRES_PIPELINE_SYNC;
+        PQclear(r);
+        if (!synced) return 0;
+    }
+    return PQexitPipelineMode(s->conn);
+}
+
+/* The connection failed: every turn not settled answers `why`, with libpq's words. */
+static void mw__pg_round_lost(mw__pg_slot *s, mw__pg_turn *t, const char *why) {
+    for (; t; t = t->next) {
+        if (t->settled) continue;
+        if (!t->res) t->res = PQmakeEmptyPGresult(s->conn, PGRES_FATAL_ERROR); /* with libpq's message */
+        t->lost = why;
+    }
+}
+
+/* One round trip for the batch, connecting first when needed. A connection the server
+   dropped while idle (a restart: it fails before the server answers anything) is
+   replaced and the round sent again, once, as a first statement is on the pool's. */
+static void mw__pg_round(mw_req *rq, mw__pg_slot *s, mw__pg_turn *batch) {
+    const char *why;
+    int retried = 0;
+    mw__pg_turn *t;
+    while ((why = mw__pg_shared_connect(rq, s)) == NULL) {
+        int heard = 0;
+        if (mw__pg_round_prepare(rq, s, batch, &heard) && mw__pg_round_trip(s, batch, &heard)) {
+            s->fresh = 0;
+            return;
+        }
+        why = "database unavailable";
+        if (retried || s->fresh || heard) break;
+        mw__log(&rq->app->log, MW_LOG_WARN, "database connection lost while idle; reconnecting");
+        retried = 1;
+        for (t = batch; t; t = t->next)
+            if (!t->settled) PQclear(t->res), t->res = NULL;
+        mw__pg_drop(s);
+    }
+    mw__pg_round_lost(s, batch, why);
+    mw__pg_drop(s);
+}
+
+/* The reader's part, with sh->lock held: takes the queue, runs its round trip without
+   the lock, wakes every turn of it, and hands the reading on to the first turn that
+   came meanwhile, or leaves the connection idle. */
+static void mw__pg_lead(mw_req *rq, mw__pg_shared *sh) {
+    mw__pg_turn *batch = sh->first, *t;
+    for (t = batch; t; t = t->next) t->taken = 1;
+    sh->first = sh->last = NULL;
+    pthread_mutex_unlock(&sh->lock);
+    mw__pg_round(rq, &sh->slot, batch);
+    pthread_mutex_lock(&sh->lock);
+    for (t = batch; t; t = t->next) { /* a woken turn returns only once the lock is let go */
+        t->done = 1;
+        pthread_cond_signal(&t->woken);
+    }
+    if (sh->first) {
+        sh->first->leads = 1;
+        pthread_cond_signal(&sh->first->woken);
+    } else {
+        sh->busy = 0;
+    }
+}
+
+/* Takes a turn no reader has taken out of the queue (under sh->lock). */
+static void mw__pg_unqueue(mw__pg_shared *sh, mw__pg_turn *me) {
+    mw__pg_turn **at = &sh->first, *before = NULL;
+    while (*at != me) before = *at, at = &(*at)->next;
+    *at = me->next;
+    if (sh->last == me) sh->last = before;
+}
+
+/* Waits for the turn's result, reading round trips when its turn comes to; 0 when
+   MW_PG_ACQUIRE_TIMEOUT_MS passed before any reader took it (it leaves the queue). */
+static int mw__pg_wait_turn(mw_req *rq, mw__pg_shared *sh, mw__pg_turn *me) {
+    struct timespec until;
+    int timed_out = 0;
+    pthread_mutex_lock(&sh->lock);
+    if (sh->last) sh->last->next = me;
+    else sh->first = me;
+    sh->last = me;
+    if (!sh->busy) sh->busy = me->leads = 1;
+    else mw__pg_acquire_deadline(rq, &until);
+    while (!me->done) {
+        if (me->leads) {
+            mw__pg_lead(rq, sh);
+        } else if (me->taken) {
+            pthread_cond_wait(&me->woken, &sh->lock); /* on its way: the result comes */
+        } else if (timed_out) {
+            mw__pg_unqueue(sh, me);
+            break;
+        } else if (pthread_cond_timedwait(&me->woken, &sh->lock, &until) == ETIMEDOUT) {
+            timed_out = 1;
+        }
+    }
+    pthread_mutex_unlock(&sh->lock);
+    return me->done;
+}
+
+/* mw_pg_query on a shared connection: the result, kept with the request's, or NULL
+   with the answer the error. */
+static PGresult *mw__pg_shared_query(mw_req *rq, const char *sql, int nparams, const char *const *params) {
+    mw__pg_shared *sh = mw__pg_shared_next(rq, mw__pg_pool_of(rq->app));
+    mw__pg_turn me;
+    int done;
+    if (rq->fail_status) return NULL;
+    memset(&me, 0, sizeof me);
+    me.sql = sql, me.nparams = nparams, me.params = params;
+    pthread_cond_init(&me.woken, NULL);
+    done = mw__pg_wait_turn(rq, sh, &me);
+    pthread_cond_destroy(&me.woken);
+    if (!done) return mw__pg_fail(rq, 503, "no database connection free", NULL), (PGresult *)NULL;
+    if (me.res) mw__pg_keep(rq, me.res);
+    if (me.res && mw__pg_ok(me.res)) return me.res;
+    if (me.lost) mw__pg_fail(rq, 503, me.lost, PQresultErrorMessage(me.res));
+    else mw__pg_report_statement(rq, me.res, PQresultErrorMessage(me.res));
+    return NULL;
 }
 
 PGconn *mw_pg_conn(mw_req *rq) {

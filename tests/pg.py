@@ -138,15 +138,18 @@ def test_database_down_and_back(port, conninfo, mode):
                    **user_json(3))
 
 
-def test_restart_retried_on_new_connection(server, conninfo):
+def test_restart_retried_on_new_connection(server, conninfo, connections=1):
     """Idle pooled connections die with a server restart; the next request's first
-    statement is retried on a new connection, so the client never sees the restart."""
+    statement is retried on a new connection, so the client never sees the restart.
+    With several connections, one request after another warms (and then meets) each."""
     port = server.port
-    check_response("warm_pool_before_restart", capture(exchange, port, "GET", "/users/5"), **user_json(5))
+    for _ in range(connections):
+        check_response("warm_pool_before_restart", capture(exchange, port, "GET", "/users/5"), **user_json(5))
     restarted = pg_db("down", conninfo).returncode == 0 and pg_db("up", conninfo).returncode == 0
     check("database_restarted", restarted, "")
-    check_response("request_after_restart_succeeds_first_time", capture(exchange, port, "GET", "/users/5"),
-                   **user_json(5))
+    for _ in range(connections):
+        check_response("request_after_restart_succeeds_first_time", capture(exchange, port, "GET", "/users/5"),
+                       **user_json(5))
     check("stale_connection_retry_logged",
           server.wait_for_line(re.compile(r"connection lost while idle; reconnecting"), T(2)), server.stderr_text())
 
@@ -296,6 +299,14 @@ def main(argv):
         restart = lambda srv: test_restart_retried_on_new_connection(srv, conninfo)  # noqa: E731
         restart.wants_server = True
         run_app(binary, conninfo, [restart], pool_size=1)
+        print("-- the same, single statements on 2 shared connections (MW_PG_SHARED)", flush=True)
+        restart_shared = lambda srv: test_restart_retried_on_new_connection(srv, conninfo, 2)  # noqa: E731
+        restart_shared.wants_server = True
+        run_app(binary, conninfo, [restart_shared, test_typed_json, test_rows_and_injection, test_errors_hide_server_messages,
+                                   test_concurrency, test_batch,
+                                   lambda p: test_database_down_and_back(p, conninfo, "fast"),
+                                   lambda p: test_database_down_and_back(p, conninfo, "immediate")],
+                pool_size=4, shared=2)
         batch_restart = lambda srv: test_batch_after_restart_retried(srv, conninfo)  # noqa: E731
         batch_restart.wants_server = True
         run_app(binary, conninfo, [batch_restart], pool_size=1)

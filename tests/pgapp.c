@@ -112,6 +112,7 @@ int main(void) {
     set_limit_from_env(app, "PGAPP_STATEMENT_TIMEOUT_MS", MW_LIMIT_PG_STATEMENT_TIMEOUT_MS);
     set_limit_from_env(app, "PGAPP_RETRY_MS", MW_LIMIT_PG_RETRY_MS);
     set_limit_from_env(app, "PGAPP_DEBUG", MW_LIMIT_DEBUG);
+    set_limit_from_env(app, "PGAPP_SHARED", MW_LIMIT_PG_SHARED);
     mw_pg_configure(app, NULL); /* DATABASE_URL */
     if (getenv("PGAPP_SETUP")) mw_pg_setup(app, getenv("PGAPP_SETUP"));
     mw_get(app, "/types", types);

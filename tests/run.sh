@@ -374,11 +374,12 @@ if [ -n "$pg_include" ] && [ -f "$pg_include/libpq-fe.h" ]; then
     PG="-DMICROWEB_WITH_PG -I$pg_include"
     check header_with_pg_c99 gcc -std=c99 $W $PG -pthread -I. "$impl" -o "$B/h8" -lpq
     check header_with_pg_cxx g++ -x c++ -std=c++17 -Wall -Wextra -Wpedantic -Werror $PG -pthread -I. "$impl" -o "$B/h9" -lpq
-    mkdir -p "$B/pg" "$B/asan/pg"
+    mkdir -p "$B/pg" "$B/asan/pg" "$B/tsan/pg"
     build_pg() {
         BUILD_LIBS=-lpq build_each "cc -O2 -g $PG $W" "$B/pg" tests/pgapp.c examples/todo_pg.c \
-            bench/tfb/app.c=tfb_app tests/pg_batch.c &&
-            BUILD_LIBS=-lpq build_each "clang $SAN $PG" "$B/asan/pg" tests/pgapp.c tests/pg_batch.c
+            bench/tfb/app.c=tfb_app tests/pg_batch.c tests/pg_shared.c &&
+            BUILD_LIBS=-lpq build_each "clang $SAN $PG" "$B/asan/pg" tests/pgapp.c tests/pg_batch.c tests/pg_shared.c &&
+            BUILD_LIBS=-lpq build_each "clang -O0 -g -fsanitize=thread $PG" "$B/tsan/pg" tests/pg_shared.c
     }
     check build_pgapp build_pg
     suite pg python3 tests/pg.py "$B/pg/pgapp"
@@ -388,6 +389,9 @@ if [ -n "$pg_include" ] && [ -f "$pg_include/libpq-fe.h" ]; then
     suite tfb python3 tests/tfb.py "$B/pg/tfb_app"
     E2E_TIMEOUT_SCALE=3 suite pg_asan python3 tests/pg.py "$B/asan/pg/pgapp"
     suite pg_batch_asan bash tests/with_pg_db.sh "$B/asan/pg/pg_batch"
+    suite pg_shared bash tests/with_pg_db.sh "$B/pg/pg_shared"
+    suite pg_shared_asan bash tests/with_pg_db.sh "$B/asan/pg/pg_shared"
+    TSAN_OPTIONS="halt_on_error=1 exitcode=66" suite pg_shared_tsan bash tests/with_pg_db.sh "$B/tsan/pg/pg_shared"
 else
     echo "SKIP pg: libpq-fe.h not found (apt-get install postgresql libpq-dev)"
 fi

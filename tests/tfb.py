@@ -226,6 +226,10 @@ def main(argv):
               psql(conninfo, "-c", "SELECT (SELECT count(*) FROM world) || ' ' || (SELECT count(*) FROM fortune)")
               == "10000 12", "")
         serve_example("tfb", argv[0], exercise(conninfo), {"DATABASE_URL": conninfo, "BENCH_POOL": "4"})
+        print("-- the same with shared connections (BENCH_SHARED=4, 32 workers), as bench-tfb's variant runs it",
+              flush=True)
+        serve_example("tfb", argv[0], exercise(conninfo),
+                      {"DATABASE_URL": conninfo, "BENCH_POOL": "4", "BENCH_THREADS": "32", "BENCH_SHARED": "4"})
     finally:
         pg_db("stop", conninfo)
     return summary()

@@ -15,8 +15,9 @@
    Build:  cc -O2 -DMICROWEB_WITH_PG -I"$(pg_config --includedir)" -pthread -I. \
               bench/tfb/app.c -o build/tfb_app -lpq
    Run:    DATABASE_URL=... PORT=8080 build/tfb_app   (tables: bench/tfb/create.sql)
-   BENCH_POOL sets the pool size and the worker threads (each blocks on its statements;
-   default 4). */
+   BENCH_POOL sets the pool size (default 4), BENCH_THREADS the worker threads (each
+   blocks on its statements; default: the pool size) and BENCH_SHARED MW_PG_SHARED, the
+   connections the single statements of /db and /fortunes share (default 0: none). */
 #define MICROWEB_IMPLEMENTATION
 #ifndef MICROWEB_WITH_PG
 #define MICROWEB_WITH_PG
@@ -244,12 +245,17 @@ static void fortunes(mw_req *rq, mw_res *rs) {
     put(rs, "</table></body></html>");
 }
 
+static long long setting(const char *name, long long otherwise) {
+    const char *v = getenv(name);
+    return v && *v ? atoll(v) : otherwise;
+}
+
 int main(void) {
     mw_app *app = mw_app_new();
-    const char *pool = getenv("BENCH_POOL");
-    long long n = pool && *pool ? atoll(pool) : 4;
-    mw_set_limit(app, MW_LIMIT_THREADS, n);
-    mw_set_limit(app, MW_LIMIT_PG_POOL_SIZE, n);
+    long long pool = setting("BENCH_POOL", 4), shared = setting("BENCH_SHARED", 0);
+    mw_set_limit(app, MW_LIMIT_THREADS, setting("BENCH_THREADS", pool));
+    mw_set_limit(app, MW_LIMIT_PG_POOL_SIZE, pool);
+    mw_set_limit(app, MW_LIMIT_PG_SHARED, shared);
     mw_pg_configure(app, NULL); /* DATABASE_URL */
     mw_after(app, NULL, server_header, NULL);
     mw_get(app, "/json", json);
