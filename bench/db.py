@@ -5,9 +5,9 @@ threads) beside a raw libpq loop with the same 4 connections, in the same run, w
 prepared and with unprepared statements. Then the raw loop again with 1, 4 and 16
 queries per round trip, each ending in its own sync as separate requests' statements
 would in one pipeline: queries/s, and PostgreSQL's and the client's CPU per query.
-Last, microweb's endpoint again beside bench/pg_shared_app.c, a sketch of a pool that
-puts several requests' statements in one pipeline (32 workers on the 4 connections):
-requests/s, and PostgreSQL's and the server's CPU per request.
+Last, microweb's endpoint again with its statements on shared connections
+(MW_PG_SHARED 4, 32 workers), which puts several requests' statements in one pipeline,
+beside the pool: requests/s, and PostgreSQL's and the server's CPU per request.
 Writes bench/results/db.md.
 
 usage: python3 bench/db.py [--duration SECONDS]
@@ -38,24 +38,28 @@ def run(cmd, **kw):
 def build():
     inc = run(["pg_config", "--includedir"]).stdout.strip()
     os.makedirs(BUILD, exist_ok=True)
-    for src, out, extra in (("bench/db_app.c", "db_app", ["-I."]), ("bench/pg_loop.c", "pg_loop", []),
-                            ("bench/pg_shared_app.c", "pg_shared_app", ["-I."])):
+    for src, out, extra in (("bench/db_app.c", "db_app", ["-I."]), ("bench/pg_loop.c", "pg_loop", [])):
         done = run(["cc", "-O2", "-I" + inc, *extra, "-pthread", os.path.join(ROOT, src), "-o",
                     os.path.join(BUILD, out), "-lpq"], cwd=ROOT)
         if done.returncode:
             sys.exit("build failed: " + done.stderr)
 
 
-def start_app(conninfo, prepared, name="db_app", pinned=False):
-    """build/bench/NAME on a free port; pinned: on core 1 alone (wrk runs on core 0)."""
-    env = dict(os.environ, DATABASE_URL=conninfo, PORT="0", BENCH_POOL=str(POOL), BENCH_PREPARE=str(prepared))
-    argv = (["taskset", "-c", "1"] if pinned else []) + [os.path.join(BUILD, name)]
+SHARED = {"BENCH_SHARED": str(POOL), "BENCH_THREADS": "32"}  # db_app.c with shared connections
+
+
+def start_app(conninfo, prepared, settings=None, pinned=False):
+    """build/bench/db_app on a free port with settings (environment variables); pinned:
+    on core 1 alone (wrk runs on core 0)."""
+    env = dict(os.environ, DATABASE_URL=conninfo, PORT="0", BENCH_POOL=str(POOL), BENCH_PREPARE=str(prepared),
+               **(settings or {}))
+    argv = (["taskset", "-c", "1"] if pinned else []) + [os.path.join(BUILD, "db_app")]
     proc = subprocess.Popen(argv, env=env, stderr=subprocess.PIPE, text=True)
     for line in proc.stderr:
         m = re.search(r"listening on http://127\.0\.0\.1:(\d+)", line)
         if m:
             return proc, int(m.group(1))
-    sys.exit(name + " did not start")
+    sys.exit("db_app did not start")
 
 
 def wrk(port, seconds):
@@ -75,10 +79,10 @@ def microweb_rps(conninfo, prepared, seconds):
         proc.wait(10)
 
 
-def server_costs(conninfo, name, pinned, seconds):
+def server_costs(conninfo, settings, pinned, seconds):
     """(requests/s, non-2xx, PostgreSQL's CPU per request in µs, the server's) for the
-    prepared endpoint of build/bench/NAME."""
-    proc, port = start_app(conninfo, 1, name, pinned)
+    prepared endpoint of db_app with settings."""
+    proc, port = start_app(conninfo, 1, settings, pinned)
     try:
         pg, server = bench.cpu_ticks(postgres_pids(conninfo)), bench.cpu_ticks([proc.pid])
         rps, bad = wrk(port, seconds)
@@ -164,8 +168,8 @@ def main():
                   % depths[-1], flush=True)
         shared = []
         for pinned in (True, False):
-            for name in ("db_app", "pg_shared_app"):
-                shared.append((name, "core 1" if pinned else "both") + server_costs(conninfo, name, pinned,
+            for name, settings in (("pool", None), ("shared", SHARED)):
+                shared.append((name, "core 1" if pinned else "both") + server_costs(conninfo, settings, pinned,
                                                                                    args.duration))
                 print("%s on %s: %.0f req/s (%d non-2xx), PostgreSQL %.1f µs and the server %.1f µs of CPU per "
                       "request" % shared[-1], flush=True)
@@ -191,14 +195,13 @@ def main():
               "| queries per round trip | queries/s | PostgreSQL CPU per query | client CPU per query |",
               "|---|---|---|---|"]
     lines += ["| %d | %.0f | %.1f µs | %.1f µs |" % row for row in depths]
-    lines += ["", "## microweb with several requests' statements in one pipeline (a sketch)", "",
-              "The prepared endpoint again: db_app.c (%d workers, each holding a connection for its request) "
-              "beside pg_shared_app.c (32 workers sharing the %d connections, each request's query and sync "
-              "sent into a connection's pipeline, results handed back in order), the server on core 1 alone "
+    lines += ["", "## microweb with several requests' statements in one pipeline (MW_PG_SHARED)", "",
+              "The prepared endpoint again: db_app.c with its pool (%d workers, each holding a connection for "
+              "its request) and with shared connections (MW_PG_SHARED %d, 32 workers: statements that come "
+              "while a connection's round trip is out go together in its next), the server on core 1 alone "
               "(wrk on core 0, as bench/tfb.py runs them) and on both cores. CPU: PostgreSQL's processes "
-              "and the server's, per request. The sketch sends each query at once: queries share a round trip "
-              "only when they wait for a turn, as they do with the workers on one core." % (POOL, POOL), "",
-              "| server | cores | req/s | PostgreSQL CPU per request | server CPU per request | non-2xx |",
+              "and the server's, per request." % (POOL, POOL), "",
+              "| connections | cores | req/s | PostgreSQL CPU per request | server CPU per request | non-2xx |",
               "|---|---|---|---|---|---|"]
     lines += ["| %s | %s | %.0f | %.1f µs | %.1f µs | %d |" % (name, cores, rps, pg, server, bad)
               for name, cores, rps, bad, pg, server in shared]

@@ -10,7 +10,10 @@ of database connections (POOL).
 
 Rows: plaintext (256 connections, 16 requests pipelined on each, as TechEmpower sends
 them; and once without pipelining, which every peer completes), json, db, queries?queries=20, fortunes, updates?queries=20 (64 connections) and
-microweb's updates-pipelined. In a round, a row runs microweb before the first peer
+microweb's updates-pipelined. microweb-shared is the same app with its single
+statements on shared connections (MW_PG_SHARED, 32 workers), for db and fortunes: a
+peer in the windows, its targets judged per round through microweb's windows beside
+it and beside the peer. In a round, a row runs microweb before the first peer
 and again after every peer (microweb, Kore, microweb, FastAPI, microweb, ...), the
 peers' order alternating between rounds. A row's figures are its window with the median
 requests/s. Its ratios are the median over the rounds of a peer's figure over
@@ -49,10 +52,12 @@ ROWS = (("plaintext", "/plaintext", 256, 16), ("plaintext-unpipelined", "/plaint
         ("queries", "/queries?queries=20", CONNS, 1), ("fortunes", "/fortunes", CONNS, 1),
         ("updates", "/updates?queries=20", CONNS, 1),
         ("updates-pipelined", "/updates-pipelined?queries=20", CONNS, 1))
-SERVERS = ("microweb", "kore", "fastapi", "flask", "nginx")
+SERVERS = ("microweb", "microweb-shared", "kore", "fastapi", "flask", "nginx")
 VARIANT_OF = {"updates-pipelined": "updates"}  # microweb-only rows, compared with the row they vary
-LABELS = {"microweb": "microweb", "kore": "Kore", "fastapi": "FastAPI + asyncpg", "flask": "Flask + psycopg2",
-          "nginx": "nginx"}
+SHARED_ROWS = ("db", "fortunes")  # microweb-shared's: single statements on shared connections
+SHARED_THREADS = 32
+LABELS = {"microweb": "microweb", "microweb-shared": f"microweb, MW_PG_SHARED {POOL}, {SHARED_THREADS} workers",
+          "kore": "Kore", "fastapi": "FastAPI + asyncpg", "flask": "Flask + psycopg2", "nginx": "nginx"}
 NGINX_LOCATIONS = """\
         location = /plaintext {
             default_type text/plain;
@@ -68,12 +73,15 @@ NGINX_LOCATIONS = """\
 def serves(key, row):
     if key == "nginx":
         return row in ("plaintext", "plaintext-unpipelined", "json")
+    if key == "microweb-shared":
+        return row in SHARED_ROWS
     return key == "microweb" or row != "updates-pipelined"
 
 
 # ---------------------------------------------------------------- the servers
 
-def microweb_server(workdir, conninfo):
+def tfb_app():
+    """bench/tfb/app.c, built (once per run)."""
     bench.BUILD_DIR.mkdir(parents=True, exist_ok=True)
     binary = bench.BUILD_DIR / "tfb_app"
     argv = [os.environ.get("CC", "cc"), "-O2", "-pthread", "-I.", "-DMICROWEB_WITH_PG",
@@ -82,10 +90,27 @@ def microweb_server(workdir, conninfo):
     done = subprocess.run(argv, cwd=bench.ROOT, capture_output=True, text=True)
     if done.returncode != 0:
         raise bench.BenchError(f"build of bench/tfb/app.c failed: {done.stderr.strip()[-500:]}")
+    return binary
+
+
+def microweb_server(workdir, conninfo):
+    binary = tfb_app()
 
     def command(port):
         return bench.pinned(binary), bench.peer_env(PORT=str(port), BENCH_POOL=str(POOL), DATABASE_URL=conninfo), None
     return command, f"{bench.microweb_version()}; bench/tfb/app.c, {POOL} worker threads and a pool of {POOL}"
+
+
+def microweb_shared_server(workdir, conninfo):
+    binary = bench.BUILD_DIR / "tfb_app"
+    if not binary.exists():
+        binary = tfb_app()
+
+    def command(port):
+        return bench.pinned(binary), bench.peer_env(PORT=str(port), BENCH_POOL=str(POOL), DATABASE_URL=conninfo,
+                                                    BENCH_SHARED=str(POOL), BENCH_THREADS=str(SHARED_THREADS)), None
+    return command, (f"the same app with {SHARED_THREADS} worker threads whose single statements share "
+                     f"{POOL} connections (MW_PG_SHARED {POOL}); rows {', '.join(SHARED_ROWS)}")
 
 
 def kore_server(workdir, conninfo):
@@ -148,7 +173,7 @@ def nginx_server(workdir, conninfo):
                      "worker, `return 200` of fixed bodies (the JSON is not serialised per request)")
 
 
-MAKERS = {"microweb": microweb_server, "kore": kore_server, "fastapi": fastapi_server, "flask": flask_server,
+MAKERS = {"microweb": microweb_server, "microweb-shared": microweb_shared_server, "kore": kore_server, "fastapi": fastapi_server, "flask": flask_server,
           "nginx": nginx_server}
 
 
@@ -273,6 +298,17 @@ RATE_TARGETS = [("db", "kore", 1.3), ("queries", "kore", 2.0), ("fortunes", "kor
                 for peer, least in (("fastapi", 10.0), ("flask", 15.0))]
 
 
+def variant_over(variant, peer, figure):
+    """The variant's figure over a peer's, per round through microweb's windows beside
+    each ((variant / microweb) x (microweb / peer)), the median; None without a round
+    where both have pairs."""
+    got = []
+    for v, p in zip(variant.get("rounds", []), peer.get("rounds", [])):
+        if v and p and v.get("microweb") and p.get("microweb") and v[figure] and p[figure]:
+            got.append(v[figure] / v["microweb"][figure] * p["microweb"][figure] / p[figure])
+    return statistics.median(got) if got else None
+
+
 def rounds_judged(row, figure):
     """' (k of n rounds)' when some rounds had no pair, else ''."""
     k, n = len(bracketed(row, figure)), len(row.get("rounds", []))
@@ -295,8 +331,27 @@ def targets(results):
         lines.append(f"- not judged: {what}: no round where both completed" if got is None else
                      f"- {'met' if got >= least else '**NOT met**'}: {what}: {got:.2f}x{rounds_judged(theirs, 'rps')} "
                      f"(target at least {least:g}x)")
+    for row, peer, least in RATE_TARGETS:
+        mine, theirs = row_of("microweb-shared", row), row_of(peer, row)
+        if not mine or not theirs:
+            continue
+        got = variant_over(mine, theirs, "rps")
+        what = f"{row}, requests/s over {LABELS[peer]}'s with MW_PG_SHARED"
+        lines.append(f"- not judged: {what}" if got is None else
+                     f"- {'met' if got >= least else '**NOT met**'}: {what}: {got:.2f}x "
+                     f"(target at least {least:g}x; through microweb's windows beside each)")
+    for row in SHARED_ROWS:
+        mine = row_of("microweb-shared", row)
+        peers = [s for s in results if s not in ("microweb", "microweb-shared") and row_of(s, row)]
+        over = {s: variant_over(mine, row_of(s, row), "cpu_us_per_req") for s in peers} if mine else {}
+        judged = {s: got for s, got in over.items() if got is not None}
+        if judged:
+            lower = [s for s, got in judged.items() if got > 1]
+            lines.append(f"- {'**NOT met**' if lower else 'met'}: {row} with MW_PG_SHARED, the lowest server CPU per "
+                         "request: " + ", ".join(f"{LABELS[s]}'s {got:.2f}x" for s, got in judged.items())
+                         + (f"; lower: {', '.join(LABELS[s] for s in lower)}" if lower else ""))
     for row, *_ in ROWS:
-        peers = [s for s in results if s != "microweb" and row_of(s, row)]
+        peers = [s for s in results if s not in ("microweb", "microweb-shared") and row_of(s, row)]
         if not row_of("microweb", row) or not peers:
             continue
         over = {s: microweb_over(row_of(s, row), "cpu_us_per_req") for s in peers}
