@@ -9,18 +9,21 @@ of database connections (POOL).
     python3 bench/tfb.py --report bench/results/tfb.json   (the report of a saved run, again)
 
 Rows: plaintext (256 connections, 16 requests pipelined on each, as TechEmpower sends
-them; and once without pipelining, which every peer completes), json, db, queries?queries=20, fortunes, updates?queries=20 (64 connections) and
-microweb's updates-pipelined. microweb-shared is the same app with its single
-statements on shared connections (MW_PG_SHARED, 32 workers), for db and fortunes: a
-peer in the windows, its targets judged per round through microweb's windows beside
-it and beside the peer. In a round, a row runs microweb before the first peer
-and again after every peer (microweb, Kore, microweb, FastAPI, microweb, ...), the
-peers' order alternating between rounds. A row's figures are its window with the median
-requests/s. Its ratios are the median over the rounds of a peer's figure over
-microweb's in the windows on either side of it (the targets: microweb's over the
-peer's); updates-pipelined is compared with microweb's updates window just before it.
-This host's noise comes in spells of seconds: figures from windows apart need not
-agree, a bracketed ratio holds.
+them; and once without pipelining, which every peer completes), json, db,
+queries?queries=20, fortunes, updates?queries=20 (64 connections) and microweb's
+updates-pipelined. microweb-shared is the same app with its single statements on
+shared connections (MW_PG_SHARED, 32 workers), for db and fortunes: a peer in the
+windows, its targets judged per round through microweb's windows beside it and beside
+the peer. In a round, a row runs microweb before the first peer and again after every
+peer (microweb, Kore, microweb, FastAPI, microweb, ...), the peers' order alternating
+between rounds; then, on a database row, pgbench runs the row's statements with no
+HTTP server (PostgreSQL alone, the row's reference). A row's figures are its window
+with the median requests/s. Its ratios are the median over the rounds of a peer's
+figure over microweb's in the windows on either side of it (the targets: microweb's
+over the peer's); updates-pipelined is compared with microweb's updates window just
+before it. This host's noise comes in spells of seconds: figures from windows apart
+need not agree, a bracketed ratio holds. Each window also records PostgreSQL's CPU per
+request and how busy the machine's cores were.
 Writes bench/results/tfb.{md,json}. Installs what is missing when it runs as root
 (Debian's kore, python3-fastapi, python3-asyncpg, uvicorn, python3-flask,
 python3-psycopg2, gunicorn, nginx-light, wrk); a server it cannot set up is reported
@@ -56,6 +59,8 @@ SERVERS = ("microweb", "microweb-shared", "kore", "fastapi", "flask", "nginx")
 VARIANT_OF = {"updates-pipelined": "updates"}  # microweb-only rows, compared with the row they vary
 SHARED_ROWS = ("db", "fortunes")  # microweb-shared's: single statements on shared connections
 SHARED_THREADS = 32
+DATABASE_ROWS = ("db", "queries", "fortunes", "updates", "updates-pipelined")
+CORES = os.cpu_count() or 1
 LABELS = {"microweb": "microweb", "microweb-shared": f"microweb, MW_PG_SHARED {POOL}, {SHARED_THREADS} workers",
           "kore": "Kore", "fastapi": "FastAPI + asyncpg", "flask": "Flask + psycopg2", "nginx": "nginx"}
 NGINX_LOCATIONS = """\
@@ -218,12 +223,32 @@ def run_wrk(port, path, conns, depth, duration):
     raise bench.BenchError(f"wrk gave no summary (status {out.returncode}): {(out.stderr or out.stdout)[-300:]}")
 
 
-def measure(proc, port, row, duration):
+def postgres_root(conninfo):
+    """The postmaster's pid of the pg_db.sh server at conninfo ("host=DIR port=..."), or None."""
+    directory = conninfo.split()[0].partition("=")[2]
+    with contextlib.suppress(OSError, ValueError, IndexError):
+        return int((Path(directory) / "data" / "postmaster.pid").read_text().split()[0])
+    return None
+
+
+def machine_ticks():
+    """The machine's (busy, stolen, all) clock ticks so far, from /proc/stat: busy is the
+    time its cores worked, stolen the time the host gave them to other guests."""
+    fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
+    user, nice, system, idle, iowait, irq, softirq, steal = fields
+    return user + nice + system + irq + softirq, steal, sum(fields)
+
+
+def measure(proc, port, row, duration, pg_root=None):
     _, path, conns, depth = row
     pids = bench.process_tree(proc.pid)
     ticks = bench.cpu_ticks(pids)
+    pg_ticks = bench.cpu_ticks(bench.process_tree(pg_root)) if pg_root else 0
+    busy, stolen, everything = machine_ticks()
     w = run_wrk(port, path, conns, depth, duration)
     ticks = bench.cpu_ticks(bench.process_tree(proc.pid)) - ticks
+    pg_ticks = bench.cpu_ticks(bench.process_tree(pg_root)) - pg_ticks if pg_root else None
+    busy, stolen, everything = (a - b for a, b in zip(machine_ticks(), (busy, stolen, everything)))
     if proc.poll() is not None:
         raise bench.BenchError(f"server exited with status {proc.returncode} during the row")
     seconds, requests = w["duration_us"] / 1e6, w["requests"]
@@ -233,7 +258,76 @@ def measure(proc, port, row, duration):
     return {"status": "ok", "requests": requests, "rps": requests / seconds,
             "p99_us": w["p99_us"], "errors": sum(errors.values()), "error_kinds": errors,
             "cpu_us_per_req": ticks / bench.CLK_TCK * 1e6 / requests,
-            "server_cpu_pct": 100 * ticks / bench.CLK_TCK / seconds}
+            "server_cpu_pct": 100 * ticks / bench.CLK_TCK / seconds,
+            "pg_cpu_us_per_req": None if pg_ticks is None else pg_ticks / bench.CLK_TCK * 1e6 / requests,
+            "machine_cpu_us_per_req": busy / bench.CLK_TCK * 1e6 / requests,
+            "busy_pct": 100 * busy / max(everything, 1), "stolen_pct": 100 * stolen / max(everything, 1)}
+
+
+# ---------------------------------------------------------------- PostgreSQL alone
+
+def world_reads(n):
+    """pgbench lines: n random ids, and one SELECT each, pipelined under one sync as
+    mw_pg_batch sends them."""
+    ids = "".join(f"\\set id{i} random(1, 10000)\n" for i in range(n))
+    reads = "".join(f"SELECT id, randomnumber FROM world WHERE id = :id{i};\n" for i in range(n))
+    return ids + "\\startpipeline\n" + reads + "\\endpipeline\n"
+
+
+def world_update(n):
+    """The app's UPDATE of the n rows read, each given a random number, locking them in id
+    order as the app does."""
+    ids, numbers = (",".join(f":{v}{i}" for i in range(n)) for v in ("id", "r"))
+    numbered = "".join(f"\\set r{i} random(1, 10000)\n" for i in range(n))
+    return numbered + (f"UPDATE world SET randomnumber = v.r FROM (SELECT * FROM unnest(ARRAY[{ids}]::int[], "
+                       f"ARRAY[{numbers}]::int[]) AS u(id, r) ORDER BY id) AS v WHERE world.id = v.id;\n")
+
+
+# A request's statements, as bench/tfb/app.c sends them, as one pgbench transaction.
+PGBENCH_SCRIPTS = {"db": "\\set id random(1, 10000)\nSELECT id, randomnumber FROM world WHERE id = :id;\n",
+                   "queries": world_reads(20), "fortunes": "SELECT id, message FROM fortune;\n",
+                   "updates": world_reads(20) + world_update(20)}
+
+
+def postgres_alone(conninfo, key, duration, workdir):
+    """A row's reference on this machine: pgbench on the client core running one request's
+    statements per transaction on POOL connections, with no HTTP server; per second."""
+    if not shutil.which("pgbench"):
+        raise bench.BenchError("pgbench is not installed (postgresql-client)")
+    script = Path(workdir) / f"{key}.pgbench"
+    script.write_text(PGBENCH_SCRIPTS[key])
+    argv = ["taskset", "-c", str(bench.CLIENT_CORE), "pgbench", "-n", "-M", "prepared", "-c", str(POOL), "-j", "1",
+            "-T", str(duration), "-f", str(script), conninfo]
+    try:
+        out = subprocess.run(argv, capture_output=True, text=True, timeout=duration + 60)
+    except subprocess.TimeoutExpired:
+        raise bench.BenchError("pgbench did not finish") from None
+    tps = [line.split()[2] for line in out.stdout.splitlines() if line.startswith("tps = ")]
+    if out.returncode != 0 or not tps:
+        raise bench.BenchError(f"pgbench failed (status {out.returncode}): {(out.stderr or out.stdout)[-300:]}")
+    return float(tps[0])
+
+
+def alone_window(conninfo, key, duration, workdir, microweb):
+    """pgbench's window for a row in a round, with microweb's window just before it."""
+    try:
+        got = {"status": "ok", "tps": postgres_alone(conninfo, key, duration, workdir)}
+    except bench.BenchError as e:
+        got = {"status": "failed", "reason": str(e)}
+    print(f"bench-tfb: pgbench   {key:18} {got.get('tps', 0):,.0f} per second" if got["status"] == "ok" else
+          f"bench-tfb: pgbench   {key:18} {got['reason']}", file=sys.stderr)
+    return dict(got, microweb=figures(microweb))
+
+
+def median_alone(windows):
+    """pgbench's median transactions/s over the rounds, and the median of microweb's
+    requests/s over them in the same rounds; None when no window completed."""
+    done = [w for w in windows if w["status"] == "ok"]
+    if not done:
+        return {"status": "failed", "reason": windows[0]["reason"]} if windows else None
+    pairs = [w["microweb"]["rps"] / w["tps"] for w in done if w.get("microweb")]
+    return {"status": "ok", "tps": statistics.median(w["tps"] for w in done),
+            "microweb_over": statistics.median(pairs) if pairs else None}
 
 
 FIGURES = ("rps", "cpu_us_per_req")
@@ -315,7 +409,24 @@ def rounds_judged(row, figure):
     return f" ({k} of {n} rounds)" if k < n else ""
 
 
-def targets(results):
+def reach(results, postgres, row, peer, least):
+    """For a rate target not met: the rate it asks for beside what this machine gave, from
+    microweb's median window and pgbench's."""
+    theirs, mine, alone = results[peer][row], results["microweb"][row], postgres.get(row)
+    if theirs.get("status") != "ok" or mine.get("status") != "ok" or "busy_pct" not in mine:
+        return ""
+    asked = least * theirs["rps"]
+    text = (f"; it asks about {asked:,.0f} req/s, {CORES * 1e6 / asked:,.0f} µs of the {CORES} cores "
+            f"per request. In microweb's window the cores were {mine['busy_pct']:.0f}% busy "
+            f"({mine['stolen_pct']:.0f}% stolen by the host) at {mine['machine_cpu_us_per_req']:,.0f} µs per request")
+    if mine.get("pg_cpu_us_per_req") is not None:
+        text += f", {mine['pg_cpu_us_per_req']:,.0f} of them PostgreSQL's"
+    if alone and alone["status"] == "ok":
+        text += f"; PostgreSQL alone ran {alone['tps']:,.0f} per second"
+    return text
+
+
+def targets(results, postgres=None):
     """One line per target, met, NOT met, or not judged (no round where both servers
     completed), from the rounds' pairs; a server that was skipped has no line."""
     def row_of(server, row):
@@ -330,7 +441,8 @@ def targets(results):
         what = f"{row}, requests/s over {LABELS[peer]}'s"
         lines.append(f"- not judged: {what}: no round where both completed" if got is None else
                      f"- {'met' if got >= least else '**NOT met**'}: {what}: {got:.2f}x{rounds_judged(theirs, 'rps')} "
-                     f"(target at least {least:g}x)")
+                     f"(target at least {least:g}x)"
+                     + ("" if got >= least else reach(results, postgres or {}, row, peer, least)))
     for row, peer, least in RATE_TARGETS:
         mine, theirs = row_of("microweb-shared", row), row_of(peer, row)
         if not mine or not theirs:
@@ -367,12 +479,27 @@ def targets(results):
     return lines
 
 
+def fmt_cpu(us):
+    return "-" if us is None else f"{us:.1f} µs"
+
+
+def alone_line(alone):
+    """The row's PostgreSQL-alone figure, as a paragraph (none when it was not measured)."""
+    if not alone:
+        return []
+    if alone["status"] != "ok":
+        return [f"PostgreSQL alone: failed: {alone['reason']}", ""]
+    over = alone.get("microweb_over")
+    return [f"PostgreSQL alone (pgbench): {alone['tps']:,.0f} of these requests' statements per second"
+            + (f"; microweb served {over:.2f}x that in the same rounds." if over else "."), ""]
+
+
 def failed_note(row):
     n = row.get("failed_windows")
     return f" ({n} window{'s' if n > 1 else ''} failed)" if n else ""
 
 
-def report(results, versions, skipped, run):
+def report(results, versions, skipped, run, postgres):
     lines = ["# TechEmpower test types: microweb against Kore, FastAPI, Flask and nginx", "",
              f"{run['date'][:16].replace('T', ' ')}; {run['machine']}; "
              f"{run['core_note']}; PostgreSQL {run['pg_version']} on the same machine, not pinned (it shares both "
@@ -386,28 +513,38 @@ def report(results, versions, skipped, run):
              "plaintext: 256 connections, 16 requests pipelined on each (a p99 of 0 µs: wrk never saw a batch "
              "of 16 answered whole, the server does not serve pipelined requests in time), and the same "
              "without pipelining; the other rows 64 connections. "
-             "CPU/req: the server's processes' user+system time per request (PostgreSQL's not counted). "
+             "CPU/req: the server's processes' user+system time per request (PostgreSQL's not counted); "
+             "PostgreSQL CPU/req: the database server's processes' time per request in the same window. "
              "Errors: socket errors, timeouts and non-2xx answers. Ratios: the median over the rounds of the "
              "peer's requests/s (CPU per request) over microweb's in the two windows beside it; the targets "
-             "take microweb's over the peer's.", ""]
+             "take microweb's over the peer's.", "",
+             "PostgreSQL alone: after a database row's windows in every round, pgbench (on wrk's core, "
+             f"{POOL} connections, prepared statements, no HTTP) runs one request's statements per transaction as "
+             "bench/tfb/app.c sends them (queries pipelined under one sync, the update as one statement) for as long "
+             "as a window: what PostgreSQL does on this machine with no web server in the way; the median over the "
+             "rounds. A target not met says what the cores gave in microweb's window.", ""]
     for key, path, conns, depth in ROWS:
+        database = key in DATABASE_ROWS
         lines += [f"## {key} (`GET {path}`, {conns} connections{', 16 requests pipelined on each' if depth > 1 else ''})",
                   ""] + ([f"Ratios: over microweb's {VARIANT_OF[key]} window just before it in the same round.", ""]
                          if key in VARIANT_OF else []) + [
-                  "| server | req/s | CPU/req | p99 | errors | req/s ratio | CPU/req ratio |",
-                  "|---|---|---|---|---|---|---|"]
+                  "| server | req/s | CPU/req |" + (" PostgreSQL CPU/req |" if database else "")
+                  + " p99 | errors | req/s ratio | CPU/req ratio |",
+                  "|---|---|---|" + ("---|" if database else "") + "---|---|---|---|"]
         for server, rows in results.items():
             row = rows.get(key)
             if not row:
                 continue
             if row["status"] != "ok":
-                lines.append(f"| {LABELS[server]} | {row['status']}: {row['reason']} | | | | | |")
+                lines.append(f"| {LABELS[server]} | {row['status']}: {row['reason']} | |{' |' if database else ''}"
+                             " | | | |")
                 continue
             lines.append(f"| {LABELS[server]} | {row['rps']:,.0f} | {row['cpu_us_per_req']:.1f} µs | "
-                         f"{bench.fmt_us(row['p99_us'])} | {row['errors']}{failed_note(row)} | "
+                         + (f"{fmt_cpu(row.get('pg_cpu_us_per_req'))} | " if database else "")
+                         + f"{bench.fmt_us(row['p99_us'])} | {row['errors']}{failed_note(row)} | "
                          f"{ratio(server, key, row, 'rps')} | {ratio(server, key, row, 'cpu_us_per_req')} |")
-        lines.append("")
-    lines += ["## Targets", ""] + targets(results) + [""]
+        lines += ["", *alone_line(postgres.get(key))]
+    lines += ["## Targets", ""] + targets(results, postgres) + [""]
     lines += ["## Servers", ""] + [f"- {LABELS[k]}: {v}" for k, v in versions.items()]
     lines += [f"- {LABELS[k]}: skipped: {v}" for k, v in skipped.items()]
     lines += ["- nginx answers plaintext and json only (it has no database).", ""]
@@ -440,7 +577,8 @@ def main():
     conninfo = subprocess.run(["bash", str(PG_DB), "start"], capture_output=True, text=True).stdout.strip()
     if not conninfo:
         sys.exit("bench-tfb: the throwaway PostgreSQL server did not start")
-    versions, skipped, results = {}, {}, {}
+    versions, skipped, results, postgres = {}, {}, {}, {}
+    pg_root = postgres_root(conninfo)
     try:
         subprocess.run(["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", conninfo, "-f", str(TFB_DIR / "create.sql")],
                        check=True)
@@ -460,6 +598,7 @@ def main():
                     skipped[key] = str(e)
                     print(f"bench-tfb: {key}: skipped: {e}", file=sys.stderr)
             rounds = {key: {row[0]: [] for row in ROWS if serves(key, row[0])} for key in live}
+            alone = {row: [] for row in PGBENCH_SCRIPTS}
             last = {}  # each row's last window in this round, for the rows that vary it
             for r in range(args.rounds):
                 for row in ROWS:
@@ -467,7 +606,7 @@ def main():
                     for key in windows_of([k for k in live if serves(k, row[0])], r):
                         proc, port = live[key]
                         try:
-                            got = measure(proc, port, row, args.duration)
+                            got = measure(proc, port, row, args.duration, pg_root)
                         except bench.BenchError as e:
                             got = {"status": "failed", "reason": str(e)}
                         windows.append((key, got))
@@ -482,15 +621,19 @@ def main():
                             got["microweb"] = figures(last.get(VARIANT_OF[row[0]]))
                         rounds[key][row[0]].append(got)
                     last[row[0]] = windows[-1][1] if windows and windows[-1][0] == "microweb" else None
+                    if row[0] in PGBENCH_SCRIPTS:
+                        alone[row[0]].append(alone_window(conninfo, row[0], args.duration, workdir, last[row[0]]))
             results = {key: {row: median(rs) for row, rs in per.items()} for key, per in rounds.items()}
+            postgres = {row: median_alone(ws) for row, ws in alone.items()}
     finally:
         subprocess.run(["bash", str(PG_DB), "stop", conninfo], capture_output=True)
     run = {"date": datetime.datetime.now().isoformat(timespec="seconds"), "duration_s": args.duration,
            "rounds": args.rounds, "pool": POOL, "pg_version": pg_version,
            "machine": f"{platform.machine()}, {os.cpu_count()} cores ({bench.machine_info()['cpu']})",
            "core_note": bench.CORE_NOTE}
-    text = report(results, versions, skipped, run)
-    bench.write_results("tfb", text, dict(run, servers=versions, skipped=skipped, results=results))
+    text = report(results, versions, skipped, run, postgres)
+    bench.write_results("tfb", text, dict(run, servers=versions, skipped=skipped, results=results,
+                                          postgres_alone=postgres))
     print(text)
     return 0
 
@@ -499,7 +642,7 @@ def report_again(path):
     """The report of a saved run (bench/results/tfb.json), written anew: for a change
     of the report's form without measuring again."""
     run = json.loads(Path(path).read_text())
-    text = report(run["results"], run["servers"], run["skipped"], run)
+    text = report(run["results"], run["servers"], run["skipped"], run, run.get("postgres_alone", {}))
     bench.write_results("tfb", text, run)
     print(text)
     return 0
