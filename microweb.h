@@ -1078,7 +1078,8 @@
    any statement is sent; a lost connection leaves NULL where no result came). The
    connection leaves pipeline mode and, unless it was lost, stays the request's, usable
    for more statements.
-   (Needs libpq 14 or later; n < 1, or NULL stmts or results -> MW_EINVAL.)
+   (Needs libpq 14 or later; n < 1, NULL stmts or results, or a statement whose sql is
+   NULL -> MW_EINVAL.)
    Columns become JSON by type: bool -> true/false; int2/4/8, oid, float4/8, numeric ->
    numbers (NaN and infinities -> null); json, jsonb -> embedded as they are; SQL NULL ->
    null; anything else -> an escaped string. Column names are escaped too.
@@ -1111,6 +1112,10 @@
            first statement (or batch) is retried once on a new connection, never in a
            transaction
        statement over MW_PG_STATEMENT_TIMEOUT_MS -> 504; the connection stays usable
+       a deadlock or a serialization failure (SQLSTATE 40P01, 40001) that undid a
+           statement or batch that was its own transaction (not after the request's
+           BEGIN): run again, up to MW_PG_CONFLICT_RETRIES times, then 500; PostgreSQL
+           advises the retry, and a handler cannot (the error has answered)
        any other database error -> 500
    The database's own message is logged on stderr; clients see it only in debug mode
    (see DEBUG MODE), in the answer's detail: "database error: ERROR:  relation ...".
@@ -1178,6 +1183,7 @@
    MW_PG_RETRY_MS              500         ms       MW_LIMIT_PG_RETRY_MS              503 meanwhile
    MW_PG_PREPARE               1           0/1      MW_LIMIT_PG_PREPARE
    MW_PG_SHARED                0           conns    MW_LIMIT_PG_SHARED                (0: off) see POSTGRESQL
+   MW_PG_CONFLICT_RETRIES      2           runs     MW_LIMIT_PG_CONFLICT_RETRIES      500 (a deadlock, see POSTGRESQL)
    MW_DEBUG                    0           0/1      MW_LIMIT_DEBUG                    (1: see DEBUG MODE)
    MW_MAX_VALIDATION_ERRORS    100         errors   MW_LIMIT_VALIDATION_ERRORS        the rest not listed
    MW_THREADS_DEFAULT          0 (=CPUs)   threads  MW_LIMIT_THREADS
@@ -1407,7 +1413,9 @@
           PostgreSQL: statements in batches, one round trip each (mw_pg_batch,
           libpq's pipeline mode); mw_pg_setup (schema SQL once, before serving);
           shared connections (MW_PG_SHARED): concurrent requests' single statements
-          gathered into one pipelined round trip, each its own transaction.
+          gathered into one pipelined round trip, each its own transaction; a
+          statement or batch that was its own transaction runs again after a deadlock
+          or serialization failure (MW_PG_CONFLICT_RETRIES).
           Also mw_ws_group_size, mw_stream_every (a push stream's timer, run on its
           connection's worker); the JSON reader takes a string's ASCII runs at once; a
           one-frame WebSocket message up to 64 KiB is read in place. With several
@@ -1563,6 +1571,9 @@ __attribute__((used)) static const char *mw__implementation_link_check(void) {
 #ifndef MW_PG_SHARED
 #define MW_PG_SHARED 0 /* connections concurrent requests' single statements share, pipelined; 0 = off */
 #endif
+#ifndef MW_PG_CONFLICT_RETRIES
+#define MW_PG_CONFLICT_RETRIES 2 /* runs again of a statement or batch a deadlock or serialization failure undid */
+#endif
 #ifndef MW_DEBUG
 #ifdef MW_PG_DEBUG
 #define MW_DEBUG MW_PG_DEBUG /* the older name, from when debug mode was the database's only */
@@ -1651,6 +1662,7 @@ __attribute__((used)) static const char *mw__implementation_link_check(void) {
     X(PG_RETRY_MS, MW_PG_RETRY_MS, "ms", 0, MW__MAX_TIME, "503 meanwhile")                                 \
     X(PG_PREPARE, MW_PG_PREPARE, "0/1", 0, MW__NO_MAX, "")                                                 \
     X(PG_SHARED, MW_PG_SHARED, "conns", 0, 16, "(0: off) see POSTGRESQL")                                  \
+    X(PG_CONFLICT_RETRIES, MW_PG_CONFLICT_RETRIES, "runs", 0, 16, "500 (a deadlock, see POSTGRESQL)")      \
     X(DEBUG, MW_DEBUG, "0/1", 0, 1, "(1: see DEBUG MODE)")                                                 \
     X(VALIDATION_ERRORS, MW_MAX_VALIDATION_ERRORS, "errors", 1, MW__NO_MAX, "the rest not listed")         \
     X(THREADS, MW_THREADS_DEFAULT, "threads", 0, MW__NO_MAX, "")                                           \
@@ -16762,6 +16774,13 @@ static int mw__pg_conn_lost(PGconn *c, const PGresult *r) {
            strcmp(state, "57P01") == 0 || strcmp(state, "57P02") == 0 || strcmp(state, "57P03") == 0;
 }
 
+/* A failure that undid its transaction and asks for it to be run again: a deadlock
+   (40P01) or a serialization failure (40001). */
+static int mw__pg_conflict(const PGresult *r) {
+    const char *state = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
+    return state && (strcmp(state, "40P01") == 0 || strcmp(state, "40001") == 0);
+}
+
 static int mw__pg_ok(const PGresult *r) {
     ExecStatusType st = PQresultStatus(r);
     return st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK;
@@ -16802,13 +16821,24 @@ static void mw__pg_report(mw_req *rq, mw__pg_slot *s, const PGresult *failed) {
    result that failed (kept with the request's results), or NULL when libpq had none. */
 typedef int (*mw__pg_work)(mw_req *rq, mw__pg_slot *s, void *arg, PGresult **failed);
 
+/* Whether to run again work a conflict undid: it was its own transaction, and runs are
+   left (`done` counts the runs again so far). */
+static int mw__pg_run_again(mw_req *rq, const PGresult *failed, int own_transaction, int *done) {
+    if (!mw__pg_conflict(failed) || !own_transaction || *done >= rq->limits->v[MW_LIMIT_PG_CONFLICT_RETRIES]) return 0;
+    ++*done;
+    mw__log(&rq->app->log, MW_LOG_WARN, "database deadlock or serialization failure; running it again");
+    return 1;
+}
+
 /* Runs work on the request's connection. A pooled connection the server dropped while
    idle (a restart) is replaced and the work run again, once: only for the request's
-   first statement and never inside a transaction. 0, or MW_EIO with the answer the error. */
+   first statement and never inside a transaction. Work that was its own transaction and
+   that a conflict undid runs again (MW_PG_CONFLICT_RETRIES). 0, or MW_EIO with the
+   answer the error. */
 static int mw__pg_run(mw_req *rq, mw__pg_work work, void *arg) {
     mw__pg_slot *s;
     mw__pg_request *pr;
-    int retried = 0;
+    int retried = 0, conflicts = 0;
     if (rq->fail_status || !(s = mw__pg_acquire(rq))) return MW_EIO;
     pr = mw__pg_request_of(rq);
     for (;;) {
@@ -16823,6 +16853,7 @@ static int mw__pg_run(mw_req *rq, mw__pg_work work, void *arg) {
             if (!mw__pg_connect(rq, s)) return MW_EIO;
             continue;
         }
+        if (mw__pg_run_again(rq, failed, before == PQTRANS_IDLE, &conflicts)) continue;
         mw__pg_report(rq, s, failed);
         return MW_EIO;
     }
@@ -16918,7 +16949,10 @@ static int mw__pg_batch_work(mw_req *rq, mw__pg_slot *s, void *arg, PGresult **f
 
 int mw_pg_batch(mw_req *rq, const mw_pg_stmt *stmts, int n, PGresult **results) {
     mw__pg_batch b;
+    int i;
     if (!rq || !stmts || n < 1 || !results) return MW_EINVAL;
+    for (i = 0; i < n; i++)
+        if (!stmts[i].sql) return MW_EINVAL;
     b.stmts = stmts, b.n = n, b.results = results;
     memset(results, 0, (size_t)n * sizeof *results);
     if (!(b.prepared = (int *)mw__arena_alloc(rq->arena, (size_t)n * sizeof(int)))) return MW_ENOMEM;
@@ -17121,21 +17155,32 @@ static int mw__pg_wait_turn(mw_req *rq, mw__pg_shared *sh, mw__pg_turn *me) {
     return me->done;
 }
 
-/* mw_pg_query on a shared connection: the result, kept with the request's, or NULL
-   with the answer the error. */
-static PGresult *mw__pg_shared_query(mw_req *rq, const char *sql, int nparams, const char *const *params) {
+/* One turn of the statement on a shared connection: 1 when its round trip came, with
+   me's result (if any) kept with the request's; 0 when it waited past the acquire timeout. */
+static int mw__pg_shared_turn(mw_req *rq, mw__pg_turn *me, const char *sql, int nparams, const char *const *params) {
     mw__pg_shared *sh = mw__pg_shared_next(rq, mw__pg_pool_of(rq->app));
-    mw__pg_turn me;
     int done;
+    memset(me, 0, sizeof *me);
+    me->sql = sql, me->nparams = nparams, me->params = params;
+    pthread_cond_init(&me->woken, NULL);
+    done = mw__pg_wait_turn(rq, sh, me);
+    pthread_cond_destroy(&me->woken);
+    if (done && me->res) mw__pg_keep(rq, me->res);
+    return done;
+}
+
+/* mw_pg_query on a shared connection: the result, kept with the request's, or NULL
+   with the answer the error. A statement a conflict undid runs again (each is its own
+   transaction there). */
+static PGresult *mw__pg_shared_query(mw_req *rq, const char *sql, int nparams, const char *const *params) {
+    mw__pg_turn me;
+    int conflicts = 0;
     if (rq->fail_status) return NULL;
-    memset(&me, 0, sizeof me);
-    me.sql = sql, me.nparams = nparams, me.params = params;
-    pthread_cond_init(&me.woken, NULL);
-    done = mw__pg_wait_turn(rq, sh, &me);
-    pthread_cond_destroy(&me.woken);
-    if (!done) return mw__pg_fail(rq, 503, "no database connection free", NULL), (PGresult *)NULL;
-    if (me.res) mw__pg_keep(rq, me.res);
-    if (me.res && mw__pg_ok(me.res)) return me.res;
+    do {
+        if (!mw__pg_shared_turn(rq, &me, sql, nparams, params))
+            return mw__pg_fail(rq, 503, "no database connection free", NULL), (PGresult *)NULL;
+        if (me.res && mw__pg_ok(me.res)) return me.res;
+    } while (!me.lost && mw__pg_run_again(rq, me.res, 1, &conflicts));
     if (me.lost) mw__pg_fail(rq, 503, me.lost, PQresultErrorMessage(me.res));
     else mw__pg_report_statement(rq, me.res, PQresultErrorMessage(me.res));
     return NULL;

@@ -131,9 +131,10 @@ static void in_transaction(mw_req *rq, mw_res *rs) {
 
 /* GET /invalid: bad arguments are refused before anything is sent */
 static void invalid(mw_req *rq, mw_res *rs) {
-    mw_pg_stmt st[] = {{"SELECT 1", 0, NULL}};
-    PGresult *res[1];
-    mw_printf(rs, "%d %d %d", mw_pg_batch(rq, st, 0, res), mw_pg_batch(rq, NULL, 1, res), mw_pg_batch(rq, st, 1, NULL));
+    mw_pg_stmt st[] = {{"SELECT 1", 0, NULL}}, unset[] = {{"SELECT 1", 0, NULL}, {NULL, 0, NULL}};
+    PGresult *res[2];
+    mw_printf(rs, "%d %d %d %d", mw_pg_batch(rq, st, 0, res), mw_pg_batch(rq, NULL, 1, res),
+              mw_pg_batch(rq, st, 1, NULL), mw_pg_batch(rq, unset, 2, res));
 }
 
 static char last_line[512]; /* the last line microweb logged */
@@ -270,7 +271,7 @@ TEST(batch_inside_the_callers_transaction) {
 TEST(bad_arguments_are_einval) {
     mw_test_res *r = get("/invalid");
     CHECK_INT(r->status, 200);
-    CHECK_MEM(r->body, r->body_len, "-1 -1 -1");
+    CHECK_MEM(r->body, r->body_len, "-1 -1 -1 -1");
     mw_test_free(r);
 }
 

@@ -69,6 +69,61 @@ static void tx(mw_req *rq, mw_res *rs) {
               PQgetvalue(a, 0, 1));
 }
 
+/* GET /batch/{n}: a batch of three, on the request's own connection: n doubled and the
+   server process, then the transaction's id twice ("one": one transaction) */
+static void batch(mw_req *rq, mw_res *rs) {
+    const char *p[] = {mw_param(rq, "n")};
+    mw_pg_stmt st[] = {{"SELECT $1::int * 2, pg_backend_pid()", 1, p},
+                       {"SELECT txid_current()", 0, NULL},
+                       {"SELECT txid_current()", 0, NULL}};
+    PGresult *res[3];
+    if (mw_pg_batch(rq, st, 3, res) != 0) return;
+    mw_printf(rs, "%s %s %s", PQgetvalue(res[0], 0, 0), PQgetvalue(res[0], 0, 1),
+              strcmp(PQgetvalue(res[1], 0, 0), PQgetvalue(res[2], 0, 0)) == 0 ? "one" : "two");
+}
+
+/* GET /batch-fail: a batch whose second of three statements fails; counts the batches
+   whose results were as mw_pg_batch says (rows, the error, then an aborted one) */
+static int batch_failures_as_documented;
+static void batch_fail(mw_req *rq, mw_res *rs) {
+    mw_pg_stmt st[] = {{"SELECT 1", 0, NULL}, {"SELECT 1 / 0", 0, NULL}, {"SELECT 2", 0, NULL}};
+    PGresult *res[3];
+    (void)rs;
+    if (mw_pg_batch(rq, st, 3, res) == MW_EIO && PQresultStatus(res[0]) == PGRES_TUPLES_OK &&
+        PQresultStatus(res[1]) == PGRES_FATAL_ERROR && PQresultStatus(res[2]) == PGRES_PIPELINE_ABORTED)
+        __atomic_fetch_add(&batch_failures_as_documented, 1, __ATOMIC_RELAXED);
+}
+
+/* GET /batch-lock/{a}/{b}: a batch on the request's own connection that locks row a
+   of locks, waits 300 ms and locks row b: two in opposite orders deadlock */
+static void batch_lock(mw_req *rq, mw_res *rs) {
+    const char *a[] = {mw_param(rq, "a")}, *b[] = {mw_param(rq, "b")};
+    mw_pg_stmt st[] = {{"UPDATE locks SET n = n + 1 WHERE id = $1", 1, a},
+                       {"SELECT pg_sleep(0.3)", 0, NULL},
+                       {"UPDATE locks SET n = n + 1 WHERE id = $1", 1, b}};
+    PGresult *res[3];
+    if (mw_pg_batch(rq, st, 3, res) == 0) mw_text(rs, 200, "locked");
+}
+
+/* GET /lock/{a}/{b}: the same as one statement on the shared connection, waiting 100 ms:
+   against a /batch-lock begun just after it, it waits first, and PostgreSQL undoes the
+   one that waited first */
+static void lock(mw_req *rq, mw_res *rs) {
+    const char *p[] = {mw_param(rq, "a"), mw_param(rq, "b")};
+    if (mw_pg_query(rq,
+                    "WITH first AS (UPDATE locks SET n = n + 1 WHERE id = $1 RETURNING pg_sleep(0.1)) "
+                    "UPDATE locks SET n = n + 1 WHERE id = $2 AND (SELECT count(*) FROM first) = 1",
+                    2, p))
+        mw_text(rs, 200, "locked");
+}
+
+static int runs_again; /* the log lines that say a statement or batch runs again */
+static void count_runs_again(void *arg, mw_log_level level, const char *line) {
+    (void)arg, (void)level;
+    if (strstr(line, "running it again")) __atomic_fetch_add(&runs_again, 1, __ATOMIC_RELAXED);
+    fprintf(stderr, "%s\n", line);
+}
+
 /* GET /pids: the server processes of this database's other clients, as a count */
 static void pids(mw_req *rq, mw_res *rs) {
     mw_pg_json_one(rq, rs,
@@ -122,7 +177,7 @@ static int get(const char *target, char *body, size_t cap) {
 }
 
 /* One client's requests: /double/n for its own numbers; of every ten, one each of
-   /fail, /empty and /copy (each a 500 of its own) and a /tx. */
+   /fail, /empty, /copy and /batch-fail (each a 500 of its own), a /tx and a /batch/n. */
 typedef struct client {
     int id;
     int wrong, failed_as_500, transactions, not_alone;
@@ -147,11 +202,23 @@ static void *run_client(void *arg) {
     for (i = 0; i < REQUESTS; i++) {
         char target[64], body[512], want[64];
         int n = c->id * 100000 + i, status;
-        const char *failing = i % 10 == 3 ? "/fail" : i % 10 == 5 ? "/empty" : i % 10 == 9 ? "/copy" : NULL;
+        const char *failing = i % 10 == 3   ? "/fail"
+                              : i % 10 == 5 ? "/empty"
+                              : i % 10 == 6 ? "/batch-fail"
+                              : i % 10 == 9 ? "/copy"
+                                            : NULL;
         if (failing) {
             status = get_on(fd, failing, body, sizeof body);
             if (status == 500 && strstr(body, "database error")) c->failed_as_500++;
             else note_wrong(c, failing, status, body);
+            continue;
+        }
+        if (i % 10 == 1) {
+            snprintf(target, sizeof target, "/batch/%d", n);
+            snprintf(want, sizeof want, "%d ", 2 * n);
+            status = get_on(fd, target, body, sizeof body);
+            if (status != 200 || strncmp(body, want, strlen(want)) != 0 || !strstr(body, " one"))
+                note_wrong(c, target, status, body);
             continue;
         }
         if (i % 10 == 7) {
@@ -195,6 +262,11 @@ static mw_app *make_app(const char *conninfo, int shared) {
     mw_get(a, "/idle-timeout", idle_timeout);
     mw_get(a, "/tx", tx);
     mw_get(a, "/pids", pids);
+    mw_get(a, "/batch/{n:int}", batch);
+    mw_get(a, "/batch-fail", batch_fail);
+    mw_get(a, "/batch-lock/{a:int}/{b:int}", batch_lock);
+    mw_get(a, "/lock/{a:int}/{b:int}", lock);
+    mw_set_logger(a, count_runs_again, NULL);
     return a;
 }
 
@@ -236,7 +308,8 @@ TEST(concurrent_requests_each_get_their_own_result_on_one_shared_connection) {
         }
     }
     CHECK_INT(wrong, 0);
-    CHECK_INT(failed, 3 * CLIENTS * REQUESTS / 10);   /* a failed statement is its request's alone */
+    CHECK_INT(failed, 4 * CLIENTS * REQUESTS / 10); /* a failed statement is its request's alone */
+    CHECK_INT(__atomic_load_n(&batch_failures_as_documented, __ATOMIC_RELAXED), CLIENTS * REQUESTS / 10);
     CHECK_INT(transactions, CLIENTS * REQUESTS / 10); /* BEGIN: the request's own connection */
     CHECK_INT(not_alone, 0);                          /* no statement ran inside another's transaction */
     CHECK_INT(pids_seen, 1);                          /* every single statement on the one shared connection */
@@ -290,7 +363,7 @@ static int wait_for_queue(int want) {
 TEST(statements_that_come_during_a_round_trip_wait_and_go_in_the_next) {
     call slow, quick[3];
     int i;
-    start_call(&slow, "/sleep/300"); /* its round trip holds the connection 300 ms */
+    start_call(&slow, "/sleep/600"); /* its round trip holds the connection 600 ms (under the 1 s acquire timeout) */
     CHECK(wait_for_queue(0));
     start_call(&quick[0], "/double/10");
     start_call(&quick[1], "/double/11");
@@ -319,6 +392,49 @@ TEST(statement_still_queued_after_the_acquire_timeout_is_503) {
     CHECK(strstr(queued.body, "no database connection free") != NULL);
     CHECK_INT(slow.status, 200);
     CHECK_INT(get("/double/7", body, sizeof body), 200); /* and the connection serves on */
+}
+
+TEST(batch_runs_on_the_requests_own_connection_as_one_transaction) {
+    char body[256];
+    long long shared = shared_pid();
+    CHECK_INT(get("/batch/5", body, sizeof body), 200);
+    CHECK(strncmp(body, "10 ", 3) == 0 && strstr(body, " one") != NULL);
+    CHECK(shared > 0 && atoll(body + 3) > 0 && atoll(body + 3) != shared);
+}
+
+/* Runs SQL on a connection of the test's own; the first value of its answer, or "" */
+static void sql_value(const char *sql, char *out, size_t cap) {
+    PGconn *c = PQconnectdb(getenv("DATABASE_URL"));
+    PGresult *r = PQexec(c, sql);
+    snprintf(out, cap, "%s", PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) ? PQgetvalue(r, 0, 0) : "");
+    PQclear(r);
+    PQfinish(c);
+}
+
+/* Two requests that lock rows 1 and 2 of locks in opposite orders: both 200, the one
+   PostgreSQL chose to undo having run again, and each counted once in each row. */
+static void deadlock_is_run_again(const char *first, const char *second) {
+    call one, two;
+    char rows[64];
+    int before = __atomic_load_n(&runs_again, __ATOMIC_RELAXED);
+    sql_value("DROP TABLE IF EXISTS locks; CREATE TABLE locks (id int PRIMARY KEY, n int NOT NULL);"
+              "INSERT INTO locks VALUES (1, 0), (2, 0); SELECT 1",
+              rows, sizeof rows);
+    start_call(&one, first);
+    start_call(&two, second);
+    pthread_join(one.thread, NULL);
+    pthread_join(two.thread, NULL);
+    CHECK_INT(one.status, 200);
+    CHECK_INT(two.status, 200);
+    CHECK(__atomic_load_n(&runs_again, __ATOMIC_RELAXED) > before);
+    sql_value("SELECT string_agg(n::text, ' ' ORDER BY id) FROM locks", rows, sizeof rows);
+    CHECK_STR(rows, "2 2");
+}
+
+TEST(deadlocked_batches_run_again_and_both_answer_200) { deadlock_is_run_again("/batch-lock/1/2", "/batch-lock/2/1"); }
+
+TEST(deadlocked_shared_statement_runs_again_and_both_answer_200) {
+    deadlock_is_run_again("/lock/1/2", "/batch-lock/2/1");
 }
 
 TEST(begin_after_comments_gets_the_requests_own_connection) {
@@ -449,8 +565,11 @@ int main(void) {
     RUN(concurrent_requests_each_get_their_own_result_on_one_shared_connection);
     RUN(statements_that_come_during_a_round_trip_wait_and_go_in_the_next);
     RUN(statement_still_queued_after_the_acquire_timeout_is_503);
+    RUN(batch_runs_on_the_requests_own_connection_as_one_transaction);
     RUN(begin_after_comments_gets_the_requests_own_connection);
     RUN(shared_connection_plus_the_pool_is_all_the_database_sees);
+    RUN(deadlocked_batches_run_again_and_both_answer_200);
+    RUN(deadlocked_shared_statement_runs_again_and_both_answer_200);
     RUN(statement_the_server_cannot_prepare_is_500_and_the_connection_stays);
     RUN(statement_timeout_is_504_and_the_connection_stays);
     RUN(shared_connection_the_server_dropped_is_replaced_and_the_statement_answered);

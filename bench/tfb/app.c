@@ -144,9 +144,11 @@ static int by_id(const void *a, const void *b) {
     return (x->id > y->id) - (x->id < y->id);
 }
 
-/* Gives each row a new random number and returns the rows to write, sorted by id (all
-   writers lock rows in the same order: no deadlocks) and each id once: a row drawn
-   twice gets one number, so the answer says what the table holds. */
+/* Gives each row a new random number and returns the rows to write, sorted by id (so
+   that writers lock rows in the same order when the plan follows the array; a plan
+   that scans the table does not, and microweb runs a deadlocked UPDATE again,
+   MW_PG_CONFLICT_RETRIES) and each id once: a row drawn twice gets one number, so the
+   answer says what the table holds. */
 static world **renumber(mw_req *rq, world *rows, int n, int *distinct) {
     world **sorted = (world **)mw_req_alloc(rq, (size_t)n * sizeof *sorted);
     int i, m = 0;
