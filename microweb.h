@@ -1071,7 +1071,8 @@
                                                statement i's result, cleared when the request ends
    A batch is one transaction (or part of the request's own, after a BEGIN): when a
    statement fails, those before it are undone and those after it are skipped.
-   mw_pg_batch then returns MW_EIO and answers as mw_pg_query would (500, 504, 503);
+   mw_pg_batch then returns MW_EIO and answers as mw_pg_query would (500, 504, 503;
+   a deadlock first runs it again, see below);
    results[i] holds the failed statement's error (PGRES_FATAL_ERROR),
    PGRES_PIPELINE_ABORTED for each one after it, and NULL for a statement that never
    ran (with MW_PG_PREPARE 1, SQL the server refuses to prepare stops the batch before
@@ -1114,8 +1115,11 @@
        statement over MW_PG_STATEMENT_TIMEOUT_MS -> 504; the connection stays usable
        a deadlock or a serialization failure (SQLSTATE 40P01, 40001) that undid a
            statement or batch that was its own transaction (not after the request's
-           BEGIN): run again, up to MW_PG_CONFLICT_RETRIES times, then 500; PostgreSQL
-           advises the retry, and a handler cannot (the error has answered)
+           BEGIN) and only reads or writes rows (each statement's first word SELECT,
+           INSERT, UPDATE, DELETE, WITH, VALUES, TABLE or MERGE: a CALL or a DO may
+           have committed part of its work): run again at once, up to
+           MW_PG_CONFLICT_RETRIES times, then 500. PostgreSQL advises the retry, and a
+           handler cannot (the error has answered)
        any other database error -> 500
    The database's own message is logged on stderr; clients see it only in debug mode
    (see DEBUG MODE), in the answer's detail: "database error: ERROR:  relation ...".
@@ -16774,6 +16778,43 @@ static int mw__pg_conn_lost(PGconn *c, const PGresult *r) {
            strcmp(state, "57P01") == 0 || strcmp(state, "57P02") == 0 || strcmp(state, "57P03") == 0;
 }
 
+/* Where the SQL's first word begins: past blanks and comments (-- to the line's end, and C style). */
+static const char *mw__pg_first_word(const char *sql) {
+    for (;;) {
+        while (*sql == ' ' || (*sql >= '\t' && *sql <= '\r')) sql++;
+        if (sql[0] == '-' && sql[1] == '-') {
+            sql += strcspn(sql, "\n");
+        } else if (sql[0] == '/' && sql[1] == '*') {
+            const char *end = strstr(sql + 2, "*/");
+            sql = end ? end + 2 : sql + strlen(sql);
+        } else {
+            return sql;
+        }
+    }
+}
+
+/* Whether sql's first word (any case) is one of words (lower case, NULL-terminated). */
+static int mw__pg_first_word_is(const char *sql, const char *const *words) {
+    size_t n;
+    sql = mw__pg_first_word(sql);
+    for (n = 0; mw__lower((unsigned char)sql[n]) >= 'a' && mw__lower((unsigned char)sql[n]) <= 'z'; n++) {}
+    for (; *words; words++)
+        if (mw__ieq(sql, n, *words)) return 1;
+    return 0;
+}
+
+/* Whether statements can run again after a conflict undid them: each one reads or
+   writes rows and nothing else (a CALL, a DO or a COMMIT may have committed part of
+   its work before the conflict; a BEGIN or a SET outlives it). */
+static int mw__pg_rerunnable(const mw_pg_stmt *stmts, int n) {
+    static const char *const words[] = {"select", "insert", "update", "delete", "with",
+                                        "values", "table",  "merge",  NULL};
+    int i;
+    for (i = 0; i < n; i++)
+        if (!mw__pg_first_word_is(stmts[i].sql, words)) return 0;
+    return 1;
+}
+
 /* A failure that undid its transaction and asks for it to be run again: a deadlock
    (40P01) or a serialization failure (40001). */
 static int mw__pg_conflict(const PGresult *r) {
@@ -16821,21 +16862,25 @@ static void mw__pg_report(mw_req *rq, mw__pg_slot *s, const PGresult *failed) {
    result that failed (kept with the request's results), or NULL when libpq had none. */
 typedef int (*mw__pg_work)(mw_req *rq, mw__pg_slot *s, void *arg, PGresult **failed);
 
-/* Whether to run again work a conflict undid: it was its own transaction, and runs are
-   left (`done` counts the runs again so far). */
-static int mw__pg_run_again(mw_req *rq, const PGresult *failed, int own_transaction, int *done) {
-    if (!mw__pg_conflict(failed) || !own_transaction || *done >= rq->limits->v[MW_LIMIT_PG_CONFLICT_RETRIES]) return 0;
+/* Whether to run again statements a conflict undid: they were a transaction of their
+   own that nothing outlives, they are rerunnable, and runs are left (`done` counts the
+   runs again so far). */
+static int mw__pg_run_again(mw_req *rq, const PGresult *failed, int own_transaction, const mw_pg_stmt *stmts, int n,
+                            int *done) {
+    if (!mw__pg_conflict(failed) || !own_transaction || *done >= rq->limits->v[MW_LIMIT_PG_CONFLICT_RETRIES] ||
+        !mw__pg_rerunnable(stmts, n))
+        return 0;
     ++*done;
     mw__log(&rq->app->log, MW_LOG_WARN, "database deadlock or serialization failure; running it again");
     return 1;
 }
 
-/* Runs work on the request's connection. A pooled connection the server dropped while
-   idle (a restart) is replaced and the work run again, once: only for the request's
-   first statement and never inside a transaction. Work that was its own transaction and
-   that a conflict undid runs again (MW_PG_CONFLICT_RETRIES). 0, or MW_EIO with the
-   answer the error. */
-static int mw__pg_run(mw_req *rq, mw__pg_work work, void *arg) {
+/* Runs work, the statements stmts[0..n-1], on the request's connection. A pooled
+   connection the server dropped while idle (a restart) is replaced and the work run
+   again, once: only for the request's first statement and never inside a transaction.
+   Work that was its own transaction and that a conflict undid runs again
+   (MW_PG_CONFLICT_RETRIES). 0, or MW_EIO with the answer the error. */
+static int mw__pg_run(mw_req *rq, mw__pg_work work, void *arg, const mw_pg_stmt *stmts, int n) {
     mw__pg_slot *s;
     mw__pg_request *pr;
     int retried = 0, conflicts = 0;
@@ -16853,7 +16898,9 @@ static int mw__pg_run(mw_req *rq, mw__pg_work work, void *arg) {
             if (!mw__pg_connect(rq, s)) return MW_EIO;
             continue;
         }
-        if (mw__pg_run_again(rq, failed, before == PQTRANS_IDLE, &conflicts)) continue;
+        if (mw__pg_run_again(rq, failed, before == PQTRANS_IDLE && PQtransactionStatus(s->conn) == PQTRANS_IDLE, stmts,
+                             n, &conflicts)) /* a connection lost or dropped has no status: not idle */
+            continue;
         mw__pg_report(rq, s, failed);
         return MW_EIO;
     }
@@ -16879,10 +16926,12 @@ static PGresult *mw__pg_shared_query(mw_req *rq, const char *sql, int nparams, c
 
 PGresult *mw_pg_query(mw_req *rq, const char *sql, int nparams, const char *const *params) {
     mw__pg_one q;
+    mw_pg_stmt one;
     if (!rq || !sql) return NULL;
     if (mw__pg_shares(rq, sql, nparams)) return mw__pg_shared_query(rq, sql, nparams, params);
     q.sql = sql, q.nparams = nparams, q.params = params, q.res = NULL;
-    return mw__pg_run(rq, mw__pg_query_work, &q) == 0 ? q.res : NULL;
+    one.sql = sql, one.nparams = nparams, one.params = params;
+    return mw__pg_run(rq, mw__pg_query_work, &q, &one, 1) == 0 ? q.res : NULL;
 }
 
 /* Queues one statement in the pipeline, by its prepared name unless prepared < 0; 0
@@ -16956,7 +17005,7 @@ int mw_pg_batch(mw_req *rq, const mw_pg_stmt *stmts, int n, PGresult **results) 
     b.stmts = stmts, b.n = n, b.results = results;
     memset(results, 0, (size_t)n * sizeof *results);
     if (!(b.prepared = (int *)mw__arena_alloc(rq->arena, (size_t)n * sizeof(int)))) return MW_ENOMEM;
-    return mw__pg_run(rq, mw__pg_batch_work, &b);
+    return mw__pg_run(rq, mw__pg_batch_work, &b, stmts, n);
 }
 
 /* ---- shared connections (MW_PG_SHARED) ----
@@ -16966,29 +17015,12 @@ int mw_pg_batch(mw_req *rq, const mw_pg_stmt *stmts, int n, PGresult **results) 
    their requests, and hands the reading on to the first statement that came meanwhile.
    So statements gather while a round trip is out, and the next one carries them all. */
 
-/* Where the SQL's first word begins: past blanks and comments (-- to the line's end, and C style). */
-static const char *mw__pg_first_word(const char *sql) {
-    for (;;) {
-        while (*sql == ' ' || (*sql >= '\t' && *sql <= '\r')) sql++;
-        if (sql[0] == '-' && sql[1] == '-') {
-            sql += strcspn(sql, "\n");
-        } else if (sql[0] == '/' && sql[1] == '*') {
-            const char *end = strstr(sql + 2, "*/");
-            sql = end ? end + 2 : sql + strlen(sql);
-        } else {
-            return sql;
-        }
-    }
-}
-
 /* Whether sql needs a connection of the request's own: it begins a transaction (BEGIN,
    START TRANSACTION), which a sync does not end, or it is a COPY, whose data a
    pipeline cannot carry. */
 static int mw__pg_needs_own_connection(const char *sql) {
-    size_t n;
-    sql = mw__pg_first_word(sql);
-    for (n = 0; mw__lower((unsigned char)sql[n]) >= 'a' && mw__lower((unsigned char)sql[n]) <= 'z'; n++) {}
-    return mw__ieq(sql, n, "begin") || mw__ieq(sql, n, "start") || mw__ieq(sql, n, "copy");
+    static const char *const words[] = {"begin", "start", "copy", NULL};
+    return mw__pg_first_word_is(sql, words);
 }
 
 /* Whether the statement goes to a shared connection: they are on, and the request
@@ -17174,13 +17206,15 @@ static int mw__pg_shared_turn(mw_req *rq, mw__pg_turn *me, const char *sql, int 
    transaction there). */
 static PGresult *mw__pg_shared_query(mw_req *rq, const char *sql, int nparams, const char *const *params) {
     mw__pg_turn me;
+    mw_pg_stmt one;
     int conflicts = 0;
     if (rq->fail_status) return NULL;
+    one.sql = sql, one.nparams = nparams, one.params = params;
     do {
         if (!mw__pg_shared_turn(rq, &me, sql, nparams, params))
             return mw__pg_fail(rq, 503, "no database connection free", NULL), (PGresult *)NULL;
         if (me.res && mw__pg_ok(me.res)) return me.res;
-    } while (!me.lost && mw__pg_run_again(rq, me.res, 1, &conflicts));
+    } while (!me.lost && mw__pg_run_again(rq, me.res, 1, &one, 1, &conflicts));
     if (me.lost) mw__pg_fail(rq, 503, me.lost, PQresultErrorMessage(me.res));
     else mw__pg_report_statement(rq, me.res, PQresultErrorMessage(me.res));
     return NULL;

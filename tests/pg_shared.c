@@ -94,27 +94,41 @@ static void batch_fail(mw_req *rq, mw_res *rs) {
         __atomic_fetch_add(&batch_failures_as_documented, 1, __ATOMIC_RELAXED);
 }
 
-/* GET /batch-lock/{a}/{b}: a batch on the request's own connection that locks row a
-   of locks, waits 300 ms and locks row b: two in opposite orders deadlock */
-static void batch_lock(mw_req *rq, mw_res *rs) {
-    const char *a[] = {mw_param(rq, "a")}, *b[] = {mw_param(rq, "b")};
-    mw_pg_stmt st[] = {{"UPDATE locks SET n = n + 1 WHERE id = $1", 1, a},
-                       {"SELECT pg_sleep(0.3)", 0, NULL},
-                       {"UPDATE locks SET n = n + 1 WHERE id = $1", 1, b}};
+/* GET /hold-then-lock: a batch on the request's own connection that locks row 1 of
+   locks, waits for the test's advisory lock 4242, then locks row 2 */
+static void hold_then_lock(mw_req *rq, mw_res *rs) {
+    mw_pg_stmt st[] = {{"UPDATE locks SET n = n + 1 WHERE id = 1", 0, NULL},
+                       {"SELECT pg_advisory_xact_lock_shared(4242)", 0, NULL},
+                       {"UPDATE locks SET n = n + 1 WHERE id = 2", 0, NULL}};
     PGresult *res[3];
     if (mw_pg_batch(rq, st, 3, res) == 0) mw_text(rs, 200, "locked");
 }
 
-/* GET /lock/{a}/{b}: the same as one statement on the shared connection, waiting 100 ms:
-   against a /batch-lock begun just after it, it waits first, and PostgreSQL undoes the
-   one that waited first */
-static void lock(mw_req *rq, mw_res *rs) {
-    const char *p[] = {mw_param(rq, "a"), mw_param(rq, "b")};
+/* GET /lock-2-then-1: one statement on the shared connection that locks row 2, then 1 */
+static void lock_2_then_1(mw_req *rq, mw_res *rs) {
     if (mw_pg_query(rq,
-                    "WITH first AS (UPDATE locks SET n = n + 1 WHERE id = $1 RETURNING pg_sleep(0.1)) "
-                    "UPDATE locks SET n = n + 1 WHERE id = $2 AND (SELECT count(*) FROM first) = 1",
-                    2, p))
+                    "WITH first AS (UPDATE locks SET n = n + 1 WHERE id = 2 RETURNING id) "
+                    "UPDATE locks SET n = n + 1 WHERE id = 1 AND (SELECT count(*) FROM first) = 1",
+                    0, NULL))
         mw_text(rs, 200, "locked");
+}
+
+/* Statements that count their runs in the sequence runs and then fail with a
+   serialization failure (conflict(), SQLSTATE 40001), as a deadlock's victim does. */
+static void conflict_statement(mw_req *rq, mw_res *rs) { /* GET /conflict: on the shared connection */
+    if (mw_pg_query(rq, "SELECT nextval('runs'), conflict()", 0, NULL)) mw_text(rs, 200, "no conflict?");
+}
+static void conflict_batch(mw_req *rq, mw_res *rs) { /* GET /conflict-batch: on the request's own */
+    mw_pg_stmt st[] = {{"SELECT nextval('runs')", 0, NULL}, {"SELECT conflict()", 0, NULL}};
+    PGresult *res[2];
+    if (mw_pg_batch(rq, st, 2, res) == 0) mw_text(rs, 200, "no conflict?");
+}
+static void conflict_in_transaction(mw_req *rq, mw_res *rs) { /* GET /conflict-in-tx: after BEGIN */
+    if (mw_pg_query(rq, "BEGIN", 0, NULL) && mw_pg_query(rq, "SELECT nextval('runs'), conflict()", 0, NULL))
+        mw_text(rs, 200, "no conflict?");
+}
+static void conflict_after_commit(mw_req *rq, mw_res *rs) { /* GET /conflict-call: a procedure that commits first */
+    if (mw_pg_query(rq, "CALL commit_then_conflict()", 0, NULL)) mw_text(rs, 200, "no conflict?");
 }
 
 static int runs_again; /* the log lines that say a statement or batch runs again */
@@ -264,8 +278,12 @@ static mw_app *make_app(const char *conninfo, int shared) {
     mw_get(a, "/pids", pids);
     mw_get(a, "/batch/{n:int}", batch);
     mw_get(a, "/batch-fail", batch_fail);
-    mw_get(a, "/batch-lock/{a:int}/{b:int}", batch_lock);
-    mw_get(a, "/lock/{a:int}/{b:int}", lock);
+    mw_get(a, "/hold-then-lock", hold_then_lock);
+    mw_get(a, "/lock-2-then-1", lock_2_then_1);
+    mw_get(a, "/conflict", conflict_statement);
+    mw_get(a, "/conflict-batch", conflict_batch);
+    mw_get(a, "/conflict-in-tx", conflict_in_transaction);
+    mw_get(a, "/conflict-call", conflict_after_commit);
     mw_set_logger(a, count_runs_again, NULL);
     return a;
 }
@@ -402,39 +420,99 @@ TEST(batch_runs_on_the_requests_own_connection_as_one_transaction) {
     CHECK(shared > 0 && atoll(body + 3) > 0 && atoll(body + 3) != shared);
 }
 
-/* Runs SQL on a connection of the test's own; the first value of its answer, or "" */
-static void sql_value(const char *sql, char *out, size_t cap) {
-    PGconn *c = PQconnectdb(getenv("DATABASE_URL"));
+/* The first value of sql's answer on the connection c, or "" */
+static void value_on(PGconn *c, const char *sql, char *out, size_t cap) {
     PGresult *r = PQexec(c, sql);
     snprintf(out, cap, "%s", PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) ? PQgetvalue(r, 0, 0) : "");
     PQclear(r);
+}
+
+/* The same on a connection of the test's own */
+static void sql_value(const char *sql, char *out, size_t cap) {
+    PGconn *c = PQconnectdb(getenv("DATABASE_URL"));
+    value_on(c, sql, out, cap);
     PQfinish(c);
 }
 
-/* Two requests that lock rows 1 and 2 of locks in opposite orders: both 200, the one
-   PostgreSQL chose to undo having run again, and each counted once in each row. */
-static void deadlock_is_run_again(const char *first, const char *second) {
-    call one, two;
+/* Polls until a server process waits on a lock of the kind wait_event; 0 after 5 s. */
+static int someone_waits_on(PGconn *c, const char *wait_event) {
+    char sql[160], n[16];
+    int i;
+    snprintf(sql, sizeof sql,
+             "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND wait_event = '%s'", wait_event);
+    for (i = 0; i < 500; i++) {
+        struct timespec ms10 = {0, 10000000L};
+        value_on(c, sql, n, sizeof n);
+        if (atoi(n) > 0) return 1;
+        nanosleep(&ms10, NULL);
+    }
+    return 0;
+}
+
+/* A table of two rows to lock, the sequence runs, conflict() and a procedure that
+   commits before its conflict. */
+static void make_conflicts(void) {
+    char ok[8];
+    sql_value("DROP TABLE IF EXISTS locks, committed; DROP SEQUENCE IF EXISTS runs;"
+              "CREATE TABLE locks (id int PRIMARY KEY, n int NOT NULL); INSERT INTO locks VALUES (1, 0), (2, 0);"
+              "CREATE TABLE committed (n int); CREATE SEQUENCE runs;"
+              "CREATE OR REPLACE FUNCTION conflict() RETURNS int LANGUAGE plpgsql AS "
+              "$$ BEGIN RAISE EXCEPTION 'a conflict' USING ERRCODE = '40001'; END $$;"
+              "CREATE OR REPLACE PROCEDURE commit_then_conflict() LANGUAGE plpgsql AS "
+              "$$ BEGIN INSERT INTO committed VALUES (nextval('runs')); COMMIT; PERFORM conflict(); END $$;"
+              "SELECT 'ok'",
+              ok, sizeof ok);
+    CHECK_STR(ok, "ok");
+}
+
+/* target's answer and how many times its statements ran (the sequence runs) */
+static void runs_of(const char *target, int want_status, const char *want_runs) {
+    char body[512], runs[16];
+    make_conflicts();
+    CHECK_INT(get(target, body, sizeof body), want_status);
+    sql_value("SELECT CASE WHEN is_called THEN last_value ELSE 0 END FROM runs", runs, sizeof runs);
+    CHECK_STR(runs, want_runs);
+}
+
+TEST(statement_a_conflict_undid_runs_again_then_500) {
+    runs_of("/conflict", 500, "3");
+} /* 1 + MW_PG_CONFLICT_RETRIES */
+
+TEST(batch_a_conflict_undid_runs_again_then_500) { runs_of("/conflict-batch", 500, "3"); }
+
+TEST(conflict_inside_the_requests_transaction_is_not_run_again) { runs_of("/conflict-in-tx", 500, "1"); }
+
+TEST(call_that_committed_before_its_conflict_is_not_run_again) {
+    char rows[16];
+    runs_of("/conflict-call", 500, "1");
+    sql_value("SELECT count(*) FROM committed", rows, sizeof rows);
+    CHECK_STR(rows, "1");
+}
+
+/* A real deadlock: the batch locks row 1 and waits for the test's advisory lock; the
+   shared statement locks row 2 and waits for row 1; the test lets the batch go on to
+   row 2. PostgreSQL undoes the one that waited first, the shared statement, which runs
+   again: both 200, each row counted twice. */
+TEST(deadlocked_statement_runs_again_and_both_answer_200) {
+    call batch, statement;
     char rows[64];
+    PGconn *c = PQconnectdb(getenv("DATABASE_URL"));
     int before = __atomic_load_n(&runs_again, __ATOMIC_RELAXED);
-    sql_value("DROP TABLE IF EXISTS locks; CREATE TABLE locks (id int PRIMARY KEY, n int NOT NULL);"
-              "INSERT INTO locks VALUES (1, 0), (2, 0); SELECT 1",
-              rows, sizeof rows);
-    start_call(&one, first);
-    start_call(&two, second);
-    pthread_join(one.thread, NULL);
-    pthread_join(two.thread, NULL);
-    CHECK_INT(one.status, 200);
-    CHECK_INT(two.status, 200);
+    make_conflicts();
+    value_on(c, "SELECT pg_advisory_lock(4242)::text", rows, sizeof rows);
+    start_call(&batch, "/hold-then-lock");
+    CHECK(someone_waits_on(c, "advisory"));
+    start_call(&statement, "/lock-2-then-1");
+    CHECK(someone_waits_on(c, "transactionid"));
+    value_on(c, "SELECT pg_advisory_unlock(4242)::text", rows, sizeof rows);
+    pthread_join(batch.thread, NULL);
+    pthread_join(statement.thread, NULL);
+    PQfinish(c);
+    CHECK_INT(batch.status, 200);
+    CHECK_INT(statement.status, 200);
     CHECK(__atomic_load_n(&runs_again, __ATOMIC_RELAXED) > before);
     sql_value("SELECT string_agg(n::text, ' ' ORDER BY id) FROM locks", rows, sizeof rows);
     CHECK_STR(rows, "2 2");
-}
-
-TEST(deadlocked_batches_run_again_and_both_answer_200) { deadlock_is_run_again("/batch-lock/1/2", "/batch-lock/2/1"); }
-
-TEST(deadlocked_shared_statement_runs_again_and_both_answer_200) {
-    deadlock_is_run_again("/lock/1/2", "/batch-lock/2/1");
 }
 
 TEST(begin_after_comments_gets_the_requests_own_connection) {
@@ -568,8 +646,11 @@ int main(void) {
     RUN(batch_runs_on_the_requests_own_connection_as_one_transaction);
     RUN(begin_after_comments_gets_the_requests_own_connection);
     RUN(shared_connection_plus_the_pool_is_all_the_database_sees);
-    RUN(deadlocked_batches_run_again_and_both_answer_200);
-    RUN(deadlocked_shared_statement_runs_again_and_both_answer_200);
+    RUN(statement_a_conflict_undid_runs_again_then_500);
+    RUN(batch_a_conflict_undid_runs_again_then_500);
+    RUN(conflict_inside_the_requests_transaction_is_not_run_again);
+    RUN(call_that_committed_before_its_conflict_is_not_run_again);
+    RUN(deadlocked_statement_runs_again_and_both_answer_200);
     RUN(statement_the_server_cannot_prepare_is_500_and_the_connection_stays);
     RUN(statement_timeout_is_504_and_the_connection_stays);
     RUN(shared_connection_the_server_dropped_is_replaced_and_the_statement_answered);
