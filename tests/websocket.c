@@ -216,11 +216,20 @@ static void join_room(mw_ws *ws, mw_req *rq) {
     mw_ws_join(ws, "room");
 }
 
-static long size_at_close = -1;
+static long size_at_close = -1; /* written by the worker that runs on_close */
 
 static void note_size_at_close(mw_ws *ws, int code, const char *reason) {
     (void)code, (void)reason;
-    size_at_close = mw_ws_group_size(mw_ws_app(ws), "room");
+    __atomic_store_n(&size_at_close, mw_ws_group_size(mw_ws_app(ws), "room"), __ATOMIC_RELEASE);
+}
+
+/* size_at_close once on_close has run (a member leaves its groups just before it):
+   polled for up to 5 s, -1 if it never ran */
+static long wait_size_at_close(void) {
+    long n = -1;
+    int i;
+    for (i = 0; i < 500 && (n = __atomic_load_n(&size_at_close, __ATOMIC_ACQUIRE)) == -1; i++) usleep(10000);
+    return n;
 }
 
 static void *serve_app(void *app) {
@@ -276,7 +285,7 @@ TEST(test_group_size_counts_members_from_join_until_close) {
     CHECK_INT((int)mw_ws_group_size(app, "elsewhere"), 0);
     close(a); /* gone without a close frame: it leaves when the server sees the end */
     CHECK_INT((int)wait_group_size(app, "room", 1), 1);
-    CHECK_INT((int)size_at_close, 1); /* in on_close it no longer counts */
+    CHECK_INT((int)wait_size_at_close(), 1); /* in on_close it no longer counts */
     close(b);
     CHECK_INT((int)wait_group_size(app, "room", 0), 0);
     mw_stop(app);
